@@ -1,0 +1,1 @@
+//! Pool controller (placeholder: being written).
