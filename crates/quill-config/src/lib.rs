@@ -1,1 +1,22 @@
-//! placeholder
+//! # quill-config — Apache httpd.conf, read the way httpd 2.4 reads it
+//!
+//! ```text
+//!  httpd.conf ─▶ syntax (lines, words, Include, Define, <IfModule>…) ─▶ tree with spans
+//!                                                                        │
+//!        diagnostics ◀── resolve (defaults, Apache's checks & silent ◀───┘
+//!        (file:line:col,      adjustments, vhosts, mod_wsgi)
+//!         caret, help)               │
+//!                                    ▼
+//!                           typed model (ResolvedConfig) ─▶ simulate / check / serve
+//! ```
+//!
+//! The crate is pure: no clock, no environment reads (the environment for
+//! `${VAR}` is a parameter) and file access only through [`fs::ConfigFs`].
+
+pub mod diag;
+pub mod fs;
+pub mod source;
+pub mod syntax;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use source::{FileId, Location, SourceMap, Span};
