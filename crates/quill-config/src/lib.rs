@@ -14,9 +14,15 @@
 //! `${VAR}` is a parameter) and file access only through [`fs::ConfigFs`].
 
 pub mod diag;
+pub mod directives;
 pub mod fs;
+pub mod model;
+pub mod resolve;
 pub mod source;
 pub mod syntax;
+pub mod wsgi;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use model::ResolvedConfig;
+pub use resolve::{ResolveOptions, Resolved, resolve};
 pub use source::{FileId, Location, SourceMap, Span};

@@ -1,0 +1,645 @@
+//! Every directive Quill understands, defined once, as data: name, module,
+//! where it may appear, how many arguments, default, and documentation.
+//! The resolver checks context and arity from this table; docs/directives.md
+//! is generated from it (`directive_reference_markdown`), and a test fails
+//! when the committed file is stale.
+
+/// Where a directive may appear (Apache's `RSRC_CONF`, `ACCESS_CONF`, …
+/// reduced to what matters here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contexts {
+    pub server: bool,
+    pub vhost: bool,
+    /// `<Directory>`, `<Location>`, `<Files>` and their *Match forms, `<Proxy>`, `<If>`.
+    pub directory: bool,
+}
+
+/// Server config only (Apache's GLOBAL_ONLY).
+pub const SERVER: Contexts = Contexts {
+    server: true,
+    vhost: false,
+    directory: false,
+};
+/// Server config and `<VirtualHost>`.
+pub const SERVER_VHOST: Contexts = Contexts {
+    server: true,
+    vhost: true,
+    directory: false,
+};
+/// `<VirtualHost>` only.
+pub const VHOST_ONLY: Contexts = Contexts {
+    server: false,
+    vhost: true,
+    directory: false,
+};
+/// Anywhere.
+pub const ANY: Contexts = Contexts {
+    server: true,
+    vhost: true,
+    directory: true,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    Between(usize, usize),
+    AtLeast(usize),
+}
+
+impl Arity {
+    pub fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::Between(a, b) => (a..=b).contains(&n),
+            Arity::AtLeast(a) => n >= a,
+        }
+    }
+
+    /// Apache's phrasing ("takes one argument", …).
+    pub fn apache_phrase(self) -> String {
+        let word = |n: usize| match n {
+            0 => "no".to_string(),
+            1 => "one".to_string(),
+            2 => "two".to_string(),
+            3 => "three".to_string(),
+            n => n.to_string(),
+        };
+        match self {
+            Arity::Exactly(0) => "takes no arguments".to_string(),
+            Arity::Exactly(1) => "takes one argument".to_string(),
+            Arity::Exactly(n) => format!("takes {} arguments", word(n)),
+            Arity::Between(a, b) => format!("takes {} or {} arguments", word(a), word(b)),
+            Arity::AtLeast(1) => "requires at least one argument".to_string(),
+            Arity::AtLeast(n) => format!("requires at least {} arguments", word(n)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DirectiveDef {
+    pub name: &'static str,
+    /// Apache module that provides it.
+    pub module: &'static str,
+    pub syntax: &'static str,
+    pub default: &'static str,
+    pub contexts: Contexts,
+    pub arity: Arity,
+    /// What it does in Quill (first line is the summary).
+    pub doc: &'static str,
+    /// Older name Apache still accepts (e.g. MaxClients).
+    pub alias: Option<&'static str>,
+}
+
+const fn d(
+    name: &'static str,
+    module: &'static str,
+    syntax: &'static str,
+    default: &'static str,
+    contexts: Contexts,
+    arity: Arity,
+    doc: &'static str,
+) -> DirectiveDef {
+    DirectiveDef {
+        name,
+        module,
+        syntax,
+        default,
+        contexts,
+        arity,
+        doc,
+        alias: None,
+    }
+}
+
+const fn aliased(mut def: DirectiveDef, alias: &'static str) -> DirectiveDef {
+    def.alias = Some(alias);
+    def
+}
+
+use Arity::*;
+
+/// Parse-time and core directives.
+pub static CORE: &[DirectiveDef] = &[
+    d(
+        "ServerRoot",
+        "core",
+        "ServerRoot directory",
+        "directory of the main file (httpd: compiled in)",
+        SERVER,
+        Exactly(1),
+        "Base directory for relative paths (Include, LoadModule, logs).\nQuill uses the main file's directory when absent; `--server-root` overrides.",
+    ),
+    d(
+        "Include",
+        "core",
+        "Include file-path|directory-path|wildcard",
+        "",
+        ANY,
+        Exactly(1),
+        "Reads other files as if written here.\nWildcards may appear in any path component; matches are read in byte order; a directory is read recursively. No match is an error.",
+    ),
+    d(
+        "IncludeOptional",
+        "core",
+        "IncludeOptional file-path|directory-path|wildcard",
+        "",
+        ANY,
+        Exactly(1),
+        "Like Include, but a missing file or an empty wildcard match is silently ignored.",
+    ),
+    d(
+        "Define",
+        "core",
+        "Define parameter-name [parameter-value]",
+        "",
+        ANY,
+        Between(1, 2),
+        "Defines a name for <IfDefine> and, with a value, a variable for ${NAME}.\nTakes effect from its line on, in every context.",
+    ),
+    d(
+        "UnDefine",
+        "core",
+        "UnDefine parameter-name",
+        "",
+        ANY,
+        Exactly(1),
+        "Removes a Define from its line on.",
+    ),
+    d(
+        "LoadModule",
+        "mod_so",
+        "LoadModule module filename",
+        "",
+        SERVER,
+        Exactly(2),
+        "Loads a module; Quill uses it to pick the MPM and to decide <IfModule>.\nExactly one of mpm_prefork_module, mpm_worker_module, mpm_event_module must be loaded.",
+    ),
+    d(
+        "Listen",
+        "mpm_common",
+        "Listen [IP-address:]portnumber [protocol]",
+        "",
+        SERVER,
+        Between(1, 2),
+        "A listening socket. Several are allowed; the same address and port twice is an error.\nProtocol defaults to https on port 443, http elsewhere.",
+    ),
+    d(
+        "ServerName",
+        "core",
+        "ServerName [scheme://]domain-name|ip-address[:port]",
+        "main server: none (Apache guesses); virtual host: the main server's",
+        SERVER_VHOST,
+        Exactly(1),
+        "The name a server answers to; name-based virtual hosts are chosen by it.",
+    ),
+    d(
+        "ServerAlias",
+        "core",
+        "ServerAlias hostname [hostname] ...",
+        "",
+        VHOST_ONLY,
+        AtLeast(1),
+        "More names (wildcards allowed) for a name-based virtual host.",
+    ),
+    d(
+        "KeepAlive",
+        "core",
+        "KeepAlive On|Off",
+        "On",
+        SERVER_VHOST,
+        Exactly(1),
+        "Persistent connections. Under prefork and worker an idle kept-alive client holds a process or thread for KeepAliveTimeout.",
+    ),
+    d(
+        "KeepAliveTimeout",
+        "core",
+        "KeepAliveTimeout num[ms]",
+        "5",
+        SERVER_VHOST,
+        Exactly(1),
+        "Seconds (or milliseconds with `ms`) to wait for the next request on a persistent connection.",
+    ),
+    d(
+        "MaxKeepAliveRequests",
+        "core",
+        "MaxKeepAliveRequests number",
+        "100",
+        SERVER_VHOST,
+        Exactly(1),
+        "Requests per persistent connection before it is closed; 0 = unlimited. httpd serves number + 1 requests.",
+    ),
+    d(
+        "Timeout",
+        "core",
+        "Timeout seconds",
+        "60",
+        SERVER_VHOST,
+        Exactly(1),
+        "Seconds to wait on a read or write before failing the request.",
+    ),
+    d(
+        "LimitRequestBody",
+        "core",
+        "LimitRequestBody bytes",
+        "0 (unlimited; 1 GiB since 2.4.54)",
+        ANY,
+        Exactly(1),
+        "Largest request body accepted; larger bodies get 413.",
+    ),
+    d(
+        "LimitRequestFields",
+        "core",
+        "LimitRequestFields number",
+        "100",
+        SERVER_VHOST,
+        Exactly(1),
+        "Most request header fields; more get 400.",
+    ),
+    d(
+        "LimitRequestFieldSize",
+        "core",
+        "LimitRequestFieldSize bytes",
+        "8190",
+        SERVER_VHOST,
+        Exactly(1),
+        "Longest request header field; longer get 400.",
+    ),
+    d(
+        "LimitRequestLine",
+        "core",
+        "LimitRequestLine bytes",
+        "8190",
+        SERVER_VHOST,
+        Exactly(1),
+        "Longest request line; longer get 414.",
+    ),
+    d(
+        "DocumentRoot",
+        "core",
+        "DocumentRoot directory-path",
+        "none",
+        SERVER_VHOST,
+        Exactly(1),
+        "Directory of static files served at /.",
+    ),
+    d(
+        "ErrorLog",
+        "core",
+        "ErrorLog file-path|syslog[:facility]|\"|command\"",
+        "logs/error_log",
+        SERVER_VHOST,
+        Exactly(1),
+        "Where the error log goes.",
+    ),
+    d(
+        "LogLevel",
+        "core",
+        "LogLevel [module:]level [module:level] ...",
+        "warn",
+        ANY,
+        AtLeast(1),
+        "Verbosity of the error log.",
+    ),
+    d(
+        "SetHandler",
+        "core",
+        "SetHandler handler-name|none|expression",
+        "",
+        ANY,
+        Exactly(1),
+        "Forces a handler; `server-status` inside <Location> publishes mod_status there.",
+    ),
+];
+
+/// MPM directives (all server config only).
+pub static MPM: &[DirectiveDef] = &[
+    d(
+        "StartServers",
+        "mpm_common",
+        "StartServers number",
+        "prefork 5, worker/event 3",
+        SERVER,
+        Exactly(1),
+        "Children forked at start-up, all at once. Above MaxSpare the first ticks kill them again, one per second.",
+    ),
+    d(
+        "MinSpareServers",
+        "prefork",
+        "MinSpareServers number",
+        "5",
+        SERVER,
+        Exactly(1),
+        "prefork: spawn when fewer idle children than this (strictly fewer).",
+    ),
+    d(
+        "MaxSpareServers",
+        "prefork",
+        "MaxSpareServers number",
+        "10",
+        SERVER,
+        Exactly(1),
+        "prefork: kill one child per second while more idle children than this. Raised to MinSpareServers + 1 if not above it.",
+    ),
+    d(
+        "MinSpareThreads",
+        "mpm_common",
+        "MinSpareThreads number",
+        "75",
+        SERVER,
+        Exactly(1),
+        "worker/event: spawn when fewer idle threads than this.",
+    ),
+    d(
+        "MaxSpareThreads",
+        "mpm_common",
+        "MaxSpareThreads number",
+        "250",
+        SERVER,
+        Exactly(1),
+        "worker/event: kill one child per second while more idle threads than this. Raised to MinSpareThreads + ThreadsPerChild + 1 (one listener bucket).",
+    ),
+    d(
+        "ThreadsPerChild",
+        "mpm_common",
+        "ThreadsPerChild number",
+        "25",
+        SERVER,
+        Exactly(1),
+        "worker/event: threads in each child.",
+    ),
+    d(
+        "ThreadLimit",
+        "mpm_common",
+        "ThreadLimit number",
+        "64",
+        SERVER,
+        Exactly(1),
+        "worker/event: upper bound for ThreadsPerChild for the life of the server.",
+    ),
+    d(
+        "ServerLimit",
+        "mpm_common",
+        "ServerLimit number",
+        "prefork 256, worker/event 16",
+        SERVER,
+        Exactly(1),
+        "Upper bound on child processes for the life of the server.",
+    ),
+    aliased(
+        d(
+            "MaxRequestWorkers",
+            "mpm_common",
+            "MaxRequestWorkers number",
+            "prefork 256, worker/event 400",
+            SERVER,
+            Exactly(1),
+            "Most requests served at once (threads in all children). Worker/event round it down to a multiple of ThreadsPerChild.\nThe default is a fixed number, not ServerLimit × ThreadsPerChild.",
+        ),
+        "MaxClients",
+    ),
+    aliased(
+        d(
+            "MaxConnectionsPerChild",
+            "mpm_common",
+            "MaxConnectionsPerChild number",
+            "0",
+            SERVER,
+            Exactly(1),
+            "Connections a child handles before it exits; 0 = unlimited. Exited children are not replaced directly.",
+        ),
+        "MaxRequestsPerChild",
+    ),
+    d(
+        "ListenBacklog",
+        "mpm_common",
+        "ListenBacklog backlog",
+        "511",
+        SERVER,
+        Exactly(1),
+        "Length of the kernel accept queue where connections wait when no thread is free.",
+    ),
+    d(
+        "ListenCoresBucketsRatio",
+        "mpm_common",
+        "ListenCoresBucketsRatio ratio",
+        "0 (one bucket)",
+        SERVER,
+        Exactly(1),
+        "Listener buckets = online cores / ratio (when above 1); maintenance then runs per bucket.",
+    ),
+    d(
+        "AsyncRequestWorkerFactor",
+        "event",
+        "AsyncRequestWorkerFactor factor",
+        "2",
+        SERVER,
+        Exactly(1),
+        "event: connections per process may reach ThreadsPerChild + factor × idle workers. Fractions are truncated at run time.",
+    ),
+    d(
+        "GracefulShutdownTimeout",
+        "mpm_common",
+        "GracefulShutdownTimeout seconds",
+        "0",
+        SERVER,
+        Exactly(1),
+        "Seconds a graceful stop waits for children before killing them; 0 = forever.",
+    ),
+];
+
+/// Modules around the core: aliases, logs, TLS, status.
+pub static MODULES: &[DirectiveDef] = &[
+    d(
+        "Alias",
+        "mod_alias",
+        "Alias [URL-path] file-path|directory-path",
+        "",
+        SERVER_VHOST,
+        Between(1, 2),
+        "Maps a URL prefix to a directory or file (static files). An Alias wins over WSGIScriptAlias for the same URL.",
+    ),
+    d(
+        "AliasMatch",
+        "mod_alias",
+        "AliasMatch regex file-path|directory-path",
+        "",
+        SERVER_VHOST,
+        Exactly(2),
+        "Like Alias with a regular expression; $1… are substituted.",
+    ),
+    d(
+        "CustomLog",
+        "mod_log_config",
+        "CustomLog file|pipe format|nickname [env=[!]environment-variable|expr=expression]",
+        "",
+        SERVER_VHOST,
+        Between(2, 3),
+        "An access log and its format.",
+    ),
+    d(
+        "LogFormat",
+        "mod_log_config",
+        "LogFormat format|nickname [nickname]",
+        "\"%h %l %u %t \\\"%r\\\" %>s %b\"",
+        SERVER_VHOST,
+        Between(1, 2),
+        "Defines a log format, optionally under a nickname.",
+    ),
+    d(
+        "SSLEngine",
+        "mod_ssl",
+        "SSLEngine on|off|optional",
+        "off",
+        SERVER_VHOST,
+        Exactly(1),
+        "TLS on this server's connections.",
+    ),
+    d(
+        "SSLCertificateFile",
+        "mod_ssl",
+        "SSLCertificateFile file-path",
+        "",
+        SERVER_VHOST,
+        Exactly(1),
+        "PEM certificate (may hold the chain too).",
+    ),
+    d(
+        "SSLCertificateKeyFile",
+        "mod_ssl",
+        "SSLCertificateKeyFile file-path",
+        "",
+        SERVER_VHOST,
+        Exactly(1),
+        "PEM private key.",
+    ),
+    d(
+        "SSLCertificateChainFile",
+        "mod_ssl",
+        "SSLCertificateChainFile file-path",
+        "",
+        SERVER_VHOST,
+        Exactly(1),
+        "Intermediate certificates (deprecated in 2.4.8 in favour of SSLCertificateFile).",
+    ),
+];
+
+/// Every table, in documentation order.
+pub fn tables() -> [(&'static str, &'static [DirectiveDef]); 4] {
+    [
+        ("Core and parse-time", CORE),
+        ("MPM (prefork, worker, event)", MPM),
+        ("Aliases, logs, TLS", MODULES),
+        ("mod_wsgi", crate::wsgi::DIRECTIVES),
+    ]
+}
+
+/// Look a directive up by name or old alias, case-insensitively.
+pub fn find(name: &str) -> Option<&'static DirectiveDef> {
+    tables()
+        .into_iter()
+        .flat_map(|(_, t)| t.iter())
+        .find(|def| {
+            def.name.eq_ignore_ascii_case(name)
+                || def.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+        })
+}
+
+/// The closest known directive name, for "did you mean" help.
+pub fn suggest(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    tables()
+        .into_iter()
+        .flat_map(|(_, t)| t.iter())
+        .map(|def| {
+            (
+                edit_distance(&lower, &def.name.to_ascii_lowercase()),
+                def.name,
+            )
+        })
+        .filter(|(dist, n)| *dist <= 2.min(n.len() / 4).max(1))
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// docs/directives.md, generated.
+pub fn directive_reference_markdown() -> String {
+    let mut out = String::from(
+        "# Directive reference\n\n<!-- Generated from crates/quill-config/src/directives.rs and wsgi/directives.rs by `cargo run -p quill -- docs directives`; do not edit. -->\n\n\
+         Directives Quill reads. Any other directive is kept, listed by `quill config` as not modelled, and never makes a command fail.\n",
+    );
+    for (title, table) in tables() {
+        out.push_str(&format!("\n## {title}\n\n"));
+        for def in table {
+            let ctx = [
+                ("server config", def.contexts.server),
+                ("virtual host", def.contexts.vhost),
+                ("directory", def.contexts.directory),
+            ]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
+            out.push_str(&format!("### {}\n\n`{}`\n\n", def.name, def.syntax));
+            out.push_str(&format!("- module: {}\n- context: {}\n", def.module, ctx));
+            if !def.default.is_empty() {
+                out.push_str(&format!("- default: {}\n", def.default));
+            }
+            if let Some(a) = def.alias {
+                out.push_str(&format!("- also accepted as: {a} (deprecated)\n"));
+            }
+            out.push_str(&format!("\n{}\n\n", def.doc));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_case_insensitive_and_knows_old_names() {
+        assert_eq!(
+            find("maxclients").map(|d| d.name),
+            Some("MaxRequestWorkers")
+        );
+        assert_eq!(find("STARTSERVERS").map(|d| d.name), Some("StartServers"));
+        assert!(find("RewriteEngine").is_none());
+    }
+
+    #[test]
+    fn suggests_near_misses_only() {
+        assert_eq!(suggest("StartServer"), Some("StartServers"));
+        assert_eq!(suggest("MaxSpareThread"), Some("MaxSpareThreads"));
+        assert_eq!(suggest("RewriteEngine"), None);
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (_, t) in tables() {
+            for def in t {
+                assert!(
+                    seen.insert(def.name.to_ascii_lowercase()),
+                    "{} twice",
+                    def.name
+                );
+            }
+        }
+    }
+}

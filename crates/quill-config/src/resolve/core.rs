@@ -1,0 +1,913 @@
+//! Core resolution: MPM choice and settings, listeners, servers, routing.
+
+use std::path::PathBuf;
+
+use super::mpm::{self, Knob, RawMpm};
+use super::{Collected, Item, all_in, last_in};
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::model::{
+    AliasMapping, CustomLog, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource, RequestLimits,
+    Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
+};
+use crate::resolve::ResolveOptions;
+use crate::source::{SourceMap, Span};
+use crate::syntax::ParsedConfig;
+
+const MPM_MODULES: &[(&str, MpmKind)] = &[
+    ("mpm_prefork_module", MpmKind::Prefork),
+    ("mpm_worker_module", MpmKind::Worker),
+    ("mpm_event_module", MpmKind::Event),
+];
+
+/// Directives only one family of MPMs registers; elsewhere httpd does not
+/// know them at all.
+type AppliesTo = fn(MpmKind) -> bool;
+
+fn mpm_owner(name: &str) -> Option<(&'static str, AppliesTo)> {
+    match name {
+        "MinSpareServers" | "MaxSpareServers" => Some(("prefork", |m| m == MpmKind::Prefork)),
+        "MinSpareThreads" | "MaxSpareThreads" | "ThreadsPerChild" | "ThreadLimit" => {
+            Some(("worker and event", MpmKind::is_threaded))
+        }
+        "AsyncRequestWorkerFactor" => Some(("event", |m| m == MpmKind::Event)),
+        _ => None,
+    }
+}
+
+pub(crate) fn resolve_mpm(
+    parsed: &ParsedConfig,
+    c: &Collected<'_>,
+    opts: &ResolveOptions,
+    diags: &mut Diagnostics,
+) -> MpmSettings {
+    let loaded: Vec<(MpmKind, Span)> = parsed
+        .modules
+        .iter()
+        .filter_map(|m| {
+            MPM_MODULES
+                .iter()
+                .find(|(n, _)| *n == m.name)
+                .map(|(_, k)| (*k, m.span))
+        })
+        .collect();
+    if loaded.len() > 1 {
+        let mut d = Diagnostic::error("config/several-mpms", "more than one MPM is loaded")
+            .at(loaded[1].1, format!("{} loaded here", loaded[1].0.name()))
+            .also(loaded[0].1, format!("{} already loaded here", loaded[0].0.name()))
+            .apache("More than one MPM loaded.")
+            .help("keep exactly one of mpm_prefork_module, mpm_worker_module, mpm_event_module (Debian: `a2dismod mpm_prefork`)");
+        if opts.mpm_override.is_some() {
+            d = d.note_line("--mpm decides which one Quill uses");
+        }
+        diags.push(d);
+    }
+    let (kind, source, mpm_span) = match (opts.mpm_override, loaded.first()) {
+        (Some(k), first) => (k, MpmSource::CommandLine, first.map(|f| f.1)),
+        (None, Some((k, span))) => (*k, MpmSource::LoadModule, Some(*span)),
+        (None, None) => {
+            diags.push(
+                Diagnostic::error("config/no-mpm", "no MPM is loaded")
+                    .apache("No MPM loaded.")
+                    .note_line("Quill assumed the event MPM to show the rest of the configuration")
+                    .help("add `LoadModule mpm_event_module modules/mod_mpm_event.so` (or worker/prefork), or pass `--mpm event`"),
+            );
+            (MpmKind::Event, MpmSource::Assumed, None)
+        }
+    };
+    let mut raw = RawMpm::default();
+    let mut spans: Vec<(Knob, Span)> = Vec::new();
+    for item in &c.global {
+        if item.in_dir() || item.def.module == "mod_so" {
+            continue;
+        }
+        let name = item.def.name;
+        if let Some((owner, applies)) = mpm_owner(name) {
+            if !applies(kind) {
+                let d = if source == MpmSource::LoadModule {
+                    Diagnostic::error("config/directive-of-other-mpm", format!("{name} belongs to the {owner} MPM, but {} is loaded", kind.name()))
+                        .at(item.directive.name_span, "unknown to this MPM")
+                        .apache(format!(
+                            "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration",
+                            item.directive.name
+                        ))
+                        .help(format!("wrap it in `<IfModule mpm_{}_module>` … `</IfModule>` or remove it", owner.split(' ').next().unwrap_or(owner)))
+                } else {
+                    Diagnostic::warning(
+                        "config/directive-of-other-mpm",
+                        format!(
+                            "{name} belongs to the {owner} MPM and is ignored under {}",
+                            kind.name()
+                        ),
+                    )
+                    .at(item.directive.name_span, "ignored")
+                };
+                diags.push(d);
+                continue;
+            }
+        }
+        let Some(arg) = item.arg(0) else { continue };
+        let knob_value = |diags: &mut Diagnostics| -> i64 {
+            if !mpm::is_clean_int(arg) {
+                diags.push(
+                    Diagnostic::warning(
+                        "config/not-a-number",
+                        format!(
+                            "`{arg}` is not a whole number; Apache reads it as {}",
+                            mpm::atoi(arg)
+                        ),
+                    )
+                    .at(item.directive.args[0].span, "read with C atoi")
+                    .help(format!(
+                        "write a number, e.g. `{name} {}`",
+                        mpm::atoi(arg).max(1)
+                    )),
+                );
+            }
+            mpm::atoi(arg)
+        };
+        let deprecated = |diags: &mut Diagnostics, old: &str, new: &str| {
+            if item.directive.name.eq_ignore_ascii_case(old) {
+                diags.push(
+                    Diagnostic::note(
+                        "config/deprecated-name",
+                        format!("{old} is the old name of {new}"),
+                    )
+                    .at(item.directive.name_span, "deprecated")
+                    .apache(format!("{old} is deprecated, use {new} instead."))
+                    .help(format!("write `{new}`")),
+                );
+            }
+        };
+        match name {
+            "StartServers" => {
+                raw.start_servers = Some(knob_value(diags));
+                spans.push((Knob::StartServers, item.span()));
+            }
+            "MinSpareServers" | "MinSpareThreads" => {
+                let v = Some(knob_value(diags));
+                if name == "MinSpareServers" {
+                    raw.min_spare_servers = v
+                } else {
+                    raw.min_spare_threads = v
+                }
+                spans.push((Knob::MinSpare, item.span()));
+            }
+            "MaxSpareServers" | "MaxSpareThreads" => {
+                let v = Some(knob_value(diags));
+                if name == "MaxSpareServers" {
+                    raw.max_spare_servers = v
+                } else {
+                    raw.max_spare_threads = v
+                }
+                spans.push((Knob::MaxSpare, item.span()));
+            }
+            "ThreadsPerChild" => {
+                raw.threads_per_child = Some(knob_value(diags));
+                spans.push((Knob::ThreadsPerChild, item.span()));
+            }
+            "ThreadLimit" => {
+                raw.thread_limit = Some(knob_value(diags));
+                spans.push((Knob::ThreadLimit, item.span()));
+            }
+            "ServerLimit" => {
+                raw.server_limit = Some(knob_value(diags));
+                spans.push((Knob::ServerLimit, item.span()));
+            }
+            "MaxRequestWorkers" => {
+                deprecated(diags, "MaxClients", "MaxRequestWorkers");
+                raw.max_request_workers = Some(knob_value(diags));
+                spans.push((Knob::MaxRequestWorkers, item.span()));
+            }
+            "MaxConnectionsPerChild" => {
+                deprecated(diags, "MaxRequestsPerChild", "MaxConnectionsPerChild");
+                let v = knob_value(diags);
+                if v < 0 && kind.is_threaded() {
+                    diags.push(
+                        Diagnostic::warning("config/negative-max-connections", format!("MaxConnectionsPerChild {v} makes every {} child stop right after it starts", kind.name()))
+                            .at(item.directive.args[0].span, "negative")
+                            .note_line("prefork treats a negative value as unlimited; worker and event do not (read from httpd's code)")
+                            .help("write `MaxConnectionsPerChild 0` for unlimited"),
+                    );
+                }
+                raw.max_connections_per_child = Some(v);
+            }
+            "ListenBacklog" => {
+                let v = knob_value(diags);
+                if v < 1 {
+                    diags.push(
+                        Diagnostic::error("config/bad-value", "ListenBacklog must be at least 1")
+                            .at(item.directive.args[0].span, "too small")
+                            .apache("ListenBacklog must be > 0")
+                            .help("write e.g. `ListenBacklog 511` (the default)"),
+                    );
+                } else {
+                    raw.listen_backlog = Some(v);
+                }
+            }
+            "ListenCoresBucketsRatio" => {
+                let v = knob_value(diags);
+                if v < 0 {
+                    diags.push(
+                        Diagnostic::error(
+                            "config/bad-value",
+                            "ListenCoresBucketsRatio must not be negative",
+                        )
+                        .at(item.directive.args[0].span, "negative")
+                        .apache("ListenCoresBucketsRatio must be positive")
+                        .help("write `ListenCoresBucketsRatio 0` to disable it"),
+                    );
+                } else {
+                    raw.listen_cores_buckets_ratio = Some(v);
+                }
+            }
+            "GracefulShutdownTimeout" => raw.graceful_shutdown_timeout = Some(knob_value(diags)),
+            "AsyncRequestWorkerFactor" => match arg.trim().parse::<f64>() {
+                Ok(v) if v > 0.0 && v.is_finite() => {
+                    let f16 = (v * 16.0).trunc().min(f64::from(i32::MAX)) as i64;
+                    if v.fract() != 0.0 {
+                        diags.push(
+                            Diagnostic::warning("config/async-factor-fraction", format!("AsyncRequestWorkerFactor {arg} acts as {} at run time", (f16.max(16)) / 16))
+                                .at(item.directive.args[0].span, "fraction dropped")
+                                .note_line("httpd 2.4 stores the factor ×16 but divides it by 16 with integer division wherever it uses it")
+                                .help(format!("write `AsyncRequestWorkerFactor {}`", (f16.max(16)) / 16)),
+                        );
+                    }
+                    raw.async_factor16 = Some(f16);
+                }
+                Ok(_) => diags.push(
+                    Diagnostic::error(
+                        "config/bad-value",
+                        "AsyncRequestWorkerFactor must be a positive number",
+                    )
+                    .at(item.directive.args[0].span, "not positive")
+                    .apache("AsyncRequestWorkerFactor argument must be a positive number")
+                    .help("write e.g. `AsyncRequestWorkerFactor 2` (the default)"),
+                ),
+                Err(_) => diags.push(
+                    Diagnostic::error("config/bad-value", format!("`{arg}` is not a number"))
+                        .at(item.directive.args[0].span, "not a number")
+                        .apache("error parsing value")
+                        .help("write e.g. `AsyncRequestWorkerFactor 2`"),
+                ),
+            },
+            _ => {}
+        }
+    }
+    let (settings, adjustments) = mpm::adjust(kind, source, &raw, opts.online_cores);
+    for a in adjustments {
+        let directive = a.knob.directive(kind);
+        let span = spans
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == a.knob)
+            .map(|(_, s)| *s);
+        let written = if span.is_some() {
+            "as written"
+        } else {
+            "by default"
+        };
+        let mut d = Diagnostic::warning(
+            a.code,
+            format!("{directive}: {} → {} ({})", a.before, a.after, a.plain),
+        );
+        d = match (span, mpm_span) {
+            (Some(s), _) => d.at(s, format!("{written}: {}", a.before)),
+            (None, Some(m)) => d.at(
+                m,
+                format!("{directive} is {} {written} for this MPM", a.before),
+            ),
+            (None, None) => d,
+        };
+        if let Some(text) = a.apache {
+            d = d.apache(text);
+        } else {
+            d = d.note_line("Apache makes this change silently, without a log line");
+        }
+        let help = match a.code {
+            "mpm/mrw-above-server-limit" if kind.is_threaded() => format!(
+                "raise `ServerLimit` to {} or lower `MaxRequestWorkers` to {}",
+                (i64::from(settings.max_request_workers) + i64::from(settings.threads_per_child)
+                    - 1)
+                    / i64::from(settings.threads_per_child.max(1)),
+                settings.max_threads
+            ),
+            _ => format!(
+                "write `{directive} {}` so the file says what Apache does",
+                a.after
+            ),
+        };
+        diags.push(d.help(help));
+    }
+    settings
+}
+
+pub(crate) fn listeners(
+    c: &Collected<'_>,
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) -> Vec<Listener> {
+    let mut out: Vec<Listener> = Vec::new();
+    let mut first_span: Vec<Span> = Vec::new();
+    for item in all_in(&c.global, "Listen") {
+        let Some(spec) = item.arg(0) else { continue };
+        let Some((address, port)) = parse_host_port(spec) else {
+            diags.push(
+                Diagnostic::error(
+                    "config/bad-listen",
+                    format!("`{spec}` is not an address and port"),
+                )
+                .at(item.directive.args[0].span, "expected [address:]port")
+                .apache("Invalid address or port")
+                .help("write e.g. `Listen 80`, `Listen 127.0.0.1:8080` or `Listen [::1]:8080`"),
+            );
+            continue;
+        };
+        let Some(port) = port.filter(|&p| p > 0) else {
+            diags.push(
+                Diagnostic::error("config/bad-listen", format!("`{spec}` has no valid port"))
+                    .at(item.directive.args[0].span, "port must be 1–65535")
+                    .apache("Port must be specified")
+                    .help("write e.g. `Listen 80`"),
+            );
+            continue;
+        };
+        let protocol = match item.arg(1).map(str::to_ascii_lowercase).as_deref() {
+            Some("https") => Scheme::Https,
+            Some(_) => Scheme::Http,
+            None if port == 443 => Scheme::Https,
+            None => Scheme::Http,
+        };
+        let l = Listener {
+            address,
+            port,
+            protocol,
+            at: sources.location(item.span()),
+        };
+        if let Some(pos) = out
+            .iter()
+            .position(|o| o.port == l.port && overlaps(&o.address, &l.address))
+        {
+            diags.push(
+                Diagnostic::error(
+                    "config/duplicate-listen",
+                    format!("{} overlaps {}", l.display(), out[pos].display()),
+                )
+                .at(item.span(), "second bind of the same port")
+                .also(first_span[pos], "first here")
+                .apache(format!(
+                    "(98)Address already in use: AH00072: make_sock: could not bind to address {}",
+                    l.display()
+                ))
+                .help("remove one of the two Listen lines"),
+            );
+            continue;
+        }
+        first_span.push(item.span());
+        out.push(l);
+    }
+    if out.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                "config/no-listen",
+                "no Listen directive: the server would not accept connections",
+            )
+            .apache("no listening sockets available, shutting down")
+            .help("add `Listen 80` (Debian keeps it in ports.conf)"),
+        );
+    }
+    out
+}
+
+fn overlaps(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+        _ => true,
+    }
+}
+
+/// `80`, `1.2.3.4:80`, `[::1]:80`, `host:*`, `*`, `_default_:443`.
+/// Returns (address, port); address `None` for `*`/`_default_`/absent,
+/// port `None` for `*` or absent. `None` overall when malformed.
+pub fn parse_host_port(spec: &str) -> Option<(Option<String>, Option<u16>)> {
+    let port_of = |p: &str| -> Option<Option<u16>> {
+        if p == "*" {
+            Some(None)
+        } else {
+            p.parse::<u16>().ok().map(Some)
+        }
+    };
+    if let Some(rest) = spec.strip_prefix('[') {
+        let (addr, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => port_of(p)?,
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((Some(addr.to_string()), port));
+    }
+    if spec.bytes().all(|b| b.is_ascii_digit()) && !spec.is_empty() {
+        return Some((None, Some(spec.parse().ok()?)));
+    }
+    let (host, port) = match spec.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => (h, port_of(p)?),
+        Some(_) => (spec, None), // bare IPv6 without brackets
+        None => (spec, None),
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let address = if host == "*" || host.eq_ignore_ascii_case("_default_") {
+        None
+    } else {
+        Some(host.to_string())
+    };
+    Some((address, port))
+}
+
+/// Seconds with an optional unit (`ms`, `s`, `mi`, `h`), like
+/// `ap_timeout_parameter_parse`. Returns milliseconds.
+fn parse_timeout_ms(s: &str) -> Option<u64> {
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..digits_end].parse().ok()?;
+    let unit = &s[digits_end..];
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "s" => 1000,
+        "ms" => 1,
+        "mi" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+struct ServerScope<'i, 'a> {
+    items: &'i [Item<'a>],
+}
+
+impl<'i, 'a> ServerScope<'i, 'a> {
+    fn last(&self, name: &str) -> Option<&'i Item<'a>> {
+        last_in(self.items, name)
+    }
+}
+
+fn bad(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str) {
+    let span = item.directive.args.first().map_or(item.span(), |a| a.span);
+    diags.push(
+        Diagnostic::error(
+            "config/bad-value",
+            format!("{} needs {what}", item.def.name),
+        )
+        .at(span, "not accepted")
+        .apache(format!(
+            "{} {}",
+            item.directive.name, "argument is not parsable"
+        ))
+        .help(format!("write e.g. `{} {example}`", item.def.name)),
+    );
+}
+
+/// Settings of a server from its own directives; `parent` is the main
+/// server for a virtual host (values not set are inherited).
+fn server_config(
+    items: &[Item<'_>],
+    parent: Option<&ServerConfig>,
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) -> ServerConfig {
+    let s = ServerScope { items };
+    let base = parent.cloned().unwrap_or_else(default_server);
+    let mut cfg = ServerConfig {
+        server_aliases: Vec::new(),
+        status_handlers: Vec::new(),
+        wsgi_mounts: Vec::new(),
+        ..base.clone()
+    };
+    if let Some(i) = s.last("ServerName").and_then(|i| i.arg(0).map(|a| (i, a))) {
+        let (_, a) = i;
+        // `ServerName https://www.example.com:443` → host part.
+        let no_scheme = a.split_once("://").map_or(a, |(_, r)| r);
+        let host = match parse_host_port(no_scheme) {
+            Some((Some(h), _)) => h,
+            _ => no_scheme.to_string(),
+        };
+        cfg.server_name = Some(host);
+    }
+    for i in all_in(items, "ServerAlias") {
+        cfg.server_aliases
+            .extend(i.directive.args.iter().map(|a| a.value.clone()));
+    }
+    if let Some(i) = s.last("KeepAlive") {
+        match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
+            Some("on") => cfg.keep_alive.enabled = true,
+            Some("off") | Some("0") => cfg.keep_alive.enabled = false,
+            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => cfg.keep_alive.enabled = true,
+            _ => bad(diags, i, "On or Off", "On"),
+        }
+    }
+    if let Some(i) = s.last("KeepAliveTimeout") {
+        match i.arg(0).and_then(parse_timeout_ms) {
+            Some(ms) => cfg.keep_alive.timeout_ms = ms,
+            None => bad(diags, i, "a number of seconds (or `250ms`)", "5"),
+        }
+    }
+    if let Some(i) = s.last("MaxKeepAliveRequests") {
+        match i.arg(0).and_then(|a| a.parse::<u32>().ok()) {
+            Some(n) => cfg.keep_alive.max_requests = n,
+            None => bad(diags, i, "a whole number (0 = unlimited)", "100"),
+        }
+    }
+    if let Some(i) = s.last("Timeout") {
+        match i.arg(0).and_then(parse_timeout_ms) {
+            Some(ms) => cfg.timeout_s = ms.div_ceil(1000),
+            None => bad(diags, i, "a number of seconds", "60"),
+        }
+    }
+    let num = |name: &str, diags: &mut Diagnostics, example: &str| -> Option<u64> {
+        let i = s.last(name)?;
+        match i.arg(0).and_then(|a| a.parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => {
+                bad(diags, i, "a whole number", example);
+                None
+            }
+        }
+    };
+    if let Some(n) = num("LimitRequestBody", diags, "10485760") {
+        cfg.limits.body = n;
+    }
+    if let Some(n) = num("LimitRequestFields", diags, "100") {
+        cfg.limits.fields = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = num("LimitRequestFieldSize", diags, "8190") {
+        cfg.limits.field_size = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(n) = num("LimitRequestLine", diags, "8190") {
+        cfg.limits.line = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+    if let Some(i) = s.last("SSLEngine") {
+        match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
+            Some("on") => cfg.tls.enabled = true,
+            Some("off") => cfg.tls.enabled = false,
+            Some("optional") => cfg.tls.enabled = false,
+            _ => bad(diags, i, "on, off or optional", "on"),
+        }
+    }
+    let path = |name: &str| s.last(name).and_then(|i| i.arg(0)).map(PathBuf::from);
+    if let Some(p) = path("SSLCertificateFile") {
+        cfg.tls.certificate_file = Some(p);
+    }
+    if let Some(p) = path("SSLCertificateKeyFile") {
+        cfg.tls.certificate_key_file = Some(p);
+    }
+    if let Some(p) = path("SSLCertificateChainFile") {
+        cfg.tls.certificate_chain_file = Some(p);
+    }
+    if let Some(p) = path("DocumentRoot") {
+        cfg.document_root = Some(p);
+    }
+    if let Some(i) = s.last("ErrorLog").and_then(|i| i.arg(0)) {
+        cfg.error_log = Some(i.to_string());
+    }
+    if let Some(i) = s.last("LogLevel") {
+        cfg.log_level = i
+            .directive
+            .args
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
+    // mod_alias: a virtual host's aliases come first, then the main server's.
+    let mut aliases: Vec<AliasMapping> = Vec::new();
+    for i in items.iter().filter(|i| !i.in_dir()) {
+        let regex = i.def.name == "AliasMatch";
+        if i.def.name != "Alias" && !regex {
+            continue;
+        }
+        if let (Some(url), Some(target)) = (i.arg(0), i.arg(1)) {
+            if regex {
+                if let Err(e) = regex::Regex::new(url) {
+                    diags.push(
+                        Diagnostic::error(
+                            "config/bad-regex",
+                            format!("AliasMatch pattern does not compile: {e}"),
+                        )
+                        .at(i.directive.args[0].span, "invalid regular expression")
+                        .help("fix the pattern (POSIX extended syntax)"),
+                    );
+                    continue;
+                }
+            }
+            aliases.push(AliasMapping {
+                url: url.to_string(),
+                target: target.to_string(),
+                regex,
+                at: sources.location(i.span()),
+            });
+        }
+    }
+    if parent.is_some() {
+        aliases.extend(base.aliases.iter().cloned());
+    }
+    cfg.aliases = aliases;
+    // LogFormat nicknames: this server's, then the parent's.
+    let mut formats: Vec<(String, String)> = Vec::new();
+    for i in all_in(items, "LogFormat") {
+        let fmt = i.arg(0).unwrap_or_default().to_string();
+        let nick = i.arg(1).unwrap_or("").to_string();
+        formats.push((nick, fmt));
+    }
+    let own_logs: Vec<CustomLog> = all_in(items, "CustomLog")
+        .filter_map(|i| {
+            let target = i.arg(0)?.to_string();
+            let format = i.arg(1)?.to_string();
+            let resolved_format = formats
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == format)
+                .map(|(_, f)| f.clone())
+                .or_else(|| {
+                    base.custom_logs
+                        .iter()
+                        .find(|l| l.format == format)
+                        .map(|l| l.resolved_format.clone())
+                })
+                .or_else(|| builtin_format(&format))
+                .unwrap_or_else(|| format.clone());
+            Some(CustomLog {
+                target,
+                format,
+                resolved_format,
+            })
+        })
+        .collect();
+    if !own_logs.is_empty() {
+        cfg.custom_logs = own_logs;
+    }
+    for i in items.iter().filter(|i| i.def.name == "SetHandler") {
+        let is_status = i
+            .arg(0)
+            .is_some_and(|a| a.eq_ignore_ascii_case("server-status"));
+        let Some(loc) = i
+            .dirs
+            .iter()
+            .rev()
+            .find(|s| s.is("Location") || s.is("LocationMatch"))
+        else {
+            continue;
+        };
+        if is_status {
+            let url = loc
+                .args
+                .first()
+                .map(|a| a.value.clone())
+                .unwrap_or_default();
+            cfg.status_handlers.push(StatusHandler {
+                url,
+                at: sources.location(i.span()),
+            });
+        }
+    }
+    cfg
+}
+
+fn builtin_format(nick: &str) -> Option<String> {
+    // mod_log_config's built-in default when no LogFormat names it.
+    (nick == "common").then(|| "%h %l %u %t \"%r\" %>s %b".to_string())
+}
+
+fn default_server() -> ServerConfig {
+    ServerConfig {
+        server_name: None,
+        server_aliases: Vec::new(),
+        keep_alive: KeepAlive {
+            enabled: true,
+            timeout_ms: 5000,
+            max_requests: 100,
+        },
+        timeout_s: 60,
+        limits: RequestLimits {
+            body: 1 << 30,
+            fields: 100,
+            field_size: 8190,
+            line: 8190,
+        },
+        tls: Tls {
+            enabled: false,
+            certificate_file: None,
+            certificate_key_file: None,
+            certificate_chain_file: None,
+        },
+        document_root: None,
+        aliases: Vec::new(),
+        error_log: Some("logs/error_log".to_string()),
+        log_level: "warn".to_string(),
+        custom_logs: Vec::new(),
+        status_handlers: Vec::new(),
+        wsgi_mounts: Vec::new(),
+    }
+}
+
+pub(crate) fn main_server(
+    c: &Collected<'_>,
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) -> ServerConfig {
+    let cfg = server_config(&c.global, None, sources, diags);
+    if cfg.server_name.is_none() {
+        diags.push(
+            Diagnostic::note("config/no-server-name", "the main server has no ServerName")
+                .apache("Could not reliably determine the server's fully qualified domain name, using 127.0.1.1. Set the 'ServerName' directive globally to suppress this message")
+                .help("add `ServerName www.example.com` at the top level"),
+        );
+    }
+    cfg
+}
+
+pub(crate) fn vhosts(
+    c: &Collected<'_>,
+    main: &ServerConfig,
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) -> Vec<VirtualHost> {
+    let mut out = Vec::new();
+    for (index, v) in c.vhosts.iter().enumerate() {
+        let mut addresses = Vec::new();
+        for a in &v.section.args {
+            match parse_host_port(&a.value) {
+                Some((address, port)) => addresses.push(VhostAddr { address, port }),
+                None => diags.push(
+                    Diagnostic::error(
+                        "config/bad-vhost-address",
+                        format!("`{}` is not an address for <VirtualHost>", a.value),
+                    )
+                    .at(a.span, "expected addr[:port]")
+                    .help("write e.g. `<VirtualHost *:80>`"),
+                ),
+            }
+        }
+        if v.section.args.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    "config/bad-vhost-address",
+                    "<VirtualHost> needs at least one address",
+                )
+                .at(v.section.span, "no address")
+                .apache("<VirtualHost> directive requires an argument")
+                .help("write e.g. `<VirtualHost *:80>`"),
+            );
+        }
+        let server = server_config(&v.items, Some(main), sources, diags);
+        out.push(VirtualHost {
+            index,
+            addresses,
+            at: sources.location(v.section.span),
+            server,
+        });
+    }
+    out
+}
+
+/// Apache's name-based selection per listener: the virtual hosts whose
+/// address matches the listener (exact address first, then wildcards), in
+/// configuration order; the first is the default.
+pub(crate) fn routing(listeners: &[Listener], vhosts: &[VirtualHost]) -> Vec<Routing> {
+    listeners
+        .iter()
+        .map(|l| {
+            let candidates = candidates(l, vhosts);
+            let mut names = Vec::new();
+            for &i in &candidates {
+                let s = &vhosts[i].server;
+                if let Some(n) = &s.server_name {
+                    names.push((n.to_ascii_lowercase(), i));
+                }
+                for a in &s.server_aliases {
+                    names.push((a.to_ascii_lowercase(), i));
+                }
+            }
+            Routing {
+                listener: l.display(),
+                default_vhost: candidates.first().copied(),
+                names,
+            }
+        })
+        .collect()
+}
+
+fn candidates(l: &Listener, vhosts: &[VirtualHost]) -> Vec<usize> {
+    let port_ok = |a: &VhostAddr| a.port.is_none_or(|p| p == l.port);
+    let exact: Vec<usize> = vhosts
+        .iter()
+        .filter(|v| {
+            v.addresses
+                .iter()
+                .any(|a| port_ok(a) && a.address.is_some() && overlaps(&a.address, &l.address))
+        })
+        .map(|v| v.index)
+        .collect();
+    if !exact.is_empty() && l.address.is_some() {
+        return exact;
+    }
+    vhosts
+        .iter()
+        .filter(|v| {
+            v.addresses
+                .iter()
+                .any(|a| port_ok(a) && (a.address.is_none() || l.address.is_none()))
+        })
+        .map(|v| v.index)
+        .collect()
+}
+
+/// The virtual host (index) that answers `host` on `routing`'s listener,
+/// or `None` for the main server.
+pub fn select_vhost(routing: &Routing, host: Option<&str>) -> Option<usize> {
+    let host = host.map(|h| {
+        let h = h.trim().to_ascii_lowercase();
+        match h.rsplit_once(':') {
+            Some((name, port))
+                if port.bytes().all(|b| b.is_ascii_digit())
+                    && !name.ends_with(']')
+                    && !name.contains(':') =>
+            {
+                name.to_string()
+            }
+            _ => h,
+        }
+    });
+    if let Some(h) = host {
+        if let Some((_, i)) = routing
+            .names
+            .iter()
+            .find(|(pat, _)| wildcard_match(pat, &h))
+        {
+            return Some(*i);
+        }
+    }
+    routing.default_vhost
+}
+
+/// ServerAlias wildcards: `*` any run, `?` one character.
+fn wildcard_match(pat: &str, s: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(parse_host_port("80"), Some((None, Some(80))));
+        assert_eq!(
+            parse_host_port("127.0.0.1:8080"),
+            Some((Some("127.0.0.1".into()), Some(8080)))
+        );
+        assert_eq!(
+            parse_host_port("[::1]:443"),
+            Some((Some("::1".into()), Some(443)))
+        );
+        assert_eq!(parse_host_port("*:*"), Some((None, None)));
+        assert_eq!(parse_host_port("_default_:443"), Some((None, Some(443))));
+        assert_eq!(
+            parse_host_port("www.example.com"),
+            Some((Some("www.example.com".into()), None))
+        );
+        assert_eq!(parse_host_port("1.2.3.4:99999"), None);
+        assert_eq!(parse_host_port("[::1"), None);
+    }
+
+    #[test]
+    fn timeouts_with_units() {
+        assert_eq!(parse_timeout_ms("5"), Some(5000));
+        assert_eq!(parse_timeout_ms("250ms"), Some(250));
+        assert_eq!(parse_timeout_ms("2mi"), Some(120_000));
+        assert_eq!(parse_timeout_ms("x"), None);
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*.example.com", "www.example.com"));
+        assert!(wildcard_match("w?w.example.com", "www.example.com"));
+        assert!(!wildcard_match("*.example.com", "example.org"));
+    }
+}

@@ -1,0 +1,378 @@
+//! From the syntax tree to the typed [`ResolvedConfig`].
+//!
+//! 1. [`collect`]: walk the tree, look every directive up in the table,
+//!    check its context and argument count (Apache's errors), group it by
+//!    server (main or virtual host) and enclosing directory section, and
+//!    list what Quill does not model.
+//! 2. MPM: pick the MPM, read its directives with C `atoi`, apply httpd's
+//!    checks and adjustments ([`mpm::adjust`]) and turn each into a
+//!    diagnostic.
+//! 3. Servers: listeners, main server, virtual hosts (inheriting from the
+//!    main server), name-based routing.
+//! 4. mod_wsgi ([`crate::wsgi`]).
+
+pub mod core;
+pub mod mpm;
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::directives::{self, DirectiveDef};
+use crate::model::{MpmKind, ResolvedConfig, SCHEMA_VERSION, UnknownDirective};
+use crate::source::{SourceMap, Span};
+use crate::syntax::{Directive, Node, ParsedConfig, Section};
+
+/// Inputs of resolution that do not come from the files.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    /// `--mpm`: use this MPM whatever LoadModule says.
+    pub mpm_override: Option<MpmKind>,
+    /// Online CPU cores (for ListenCoresBucketsRatio).
+    pub online_cores: u32,
+}
+
+impl Default for ResolveOptions {
+    fn default() -> Self {
+        ResolveOptions {
+            mpm_override: None,
+            online_cores: 2,
+        }
+    }
+}
+
+/// A resolved configuration with everything said about it.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub config: ResolvedConfig,
+    pub diagnostics: Diagnostics,
+    pub sources: SourceMap,
+}
+
+/// A known directive where it appeared.
+#[derive(Debug, Clone)]
+pub struct Item<'a> {
+    pub def: &'static DirectiveDef,
+    pub directive: &'a Directive,
+    /// Enclosing directory-type sections (`<Directory>`, `<Location>`, …),
+    /// outermost first; empty at server or virtual-host level.
+    pub dirs: Vec<&'a Section>,
+}
+
+impl Item<'_> {
+    pub fn span(&self) -> Span {
+        self.directive.span
+    }
+
+    pub fn arg(&self, i: usize) -> Option<&str> {
+        self.directive.args.get(i).map(|a| a.value.as_str())
+    }
+
+    pub fn in_dir(&self) -> bool {
+        !self.dirs.is_empty()
+    }
+}
+
+/// The directives of one `<VirtualHost>`.
+#[derive(Debug, Clone)]
+pub struct VhostItems<'a> {
+    pub section: &'a Section,
+    pub items: Vec<Item<'a>>,
+}
+
+/// Known directives grouped by server.
+#[derive(Debug, Clone, Default)]
+pub struct Collected<'a> {
+    /// Main server (outside every virtual host), in file order.
+    pub global: Vec<Item<'a>>,
+    pub vhosts: Vec<VhostItems<'a>>,
+    unknown: BTreeMap<String, (String, usize, Span)>,
+}
+
+impl<'a> Collected<'a> {
+    /// Last occurrence of a directive at server level of the main server
+    /// (not inside a directory section).
+    pub fn global_last(&self, name: &str) -> Option<&Item<'a>> {
+        last_in(&self.global, name)
+    }
+}
+
+/// Last occurrence of `name` at server level among `items`.
+pub fn last_in<'i, 'a>(items: &'i [Item<'a>], name: &str) -> Option<&'i Item<'a>> {
+    items
+        .iter()
+        .rev()
+        .find(|i| !i.in_dir() && i.def.name.eq_ignore_ascii_case(name))
+}
+
+/// Every occurrence of `name` at server level among `items`.
+pub fn all_in<'i, 'a>(
+    items: &'i [Item<'a>],
+    name: &'i str,
+) -> impl Iterator<Item = &'i Item<'a>> + 'i {
+    items
+        .iter()
+        .filter(move |i| !i.in_dir() && i.def.name.eq_ignore_ascii_case(name))
+}
+
+/// Containers whose contents are per-directory configuration.
+const DIR_SECTIONS: &[&str] = &[
+    "Directory",
+    "DirectoryMatch",
+    "Location",
+    "LocationMatch",
+    "Files",
+    "FilesMatch",
+    "Proxy",
+    "ProxyMatch",
+    "If",
+    "ElseIf",
+    "Else",
+    "Limit",
+    "LimitExcept",
+    "RequireAll",
+    "RequireAny",
+    "RequireNone",
+    "AuthnProviderAlias",
+    "AuthzProviderAlias",
+];
+
+fn is_dir_section(s: &Section) -> bool {
+    DIR_SECTIONS.iter().any(|n| s.is(n))
+}
+
+/// Walk the tree: table look-up, context and arity checks, grouping.
+pub fn collect<'a>(nodes: &'a [Node], diags: &mut Diagnostics) -> Collected<'a> {
+    let mut c = Collected::default();
+    let mut unknown_sections: BTreeMap<String, Span> = BTreeMap::new();
+    walk_level(
+        nodes,
+        None,
+        &mut Vec::new(),
+        &mut c,
+        diags,
+        &mut unknown_sections,
+    );
+    for (name, span) in unknown_sections {
+        diags.push(
+            Diagnostic::note(
+                "config/unmodelled-section",
+                format!("<{name}> is not modelled by Quill; the directives inside it are ignored"),
+            )
+            .at(span, "first one here"),
+        );
+    }
+    c
+}
+
+fn walk_level<'a>(
+    nodes: &'a [Node],
+    vhost: Option<usize>,
+    dirs: &mut Vec<&'a Section>,
+    c: &mut Collected<'a>,
+    diags: &mut Diagnostics,
+    unknown_sections: &mut BTreeMap<String, Span>,
+) {
+    for node in nodes {
+        match node {
+            Node::Directive(d) => visit_directive(d, vhost, dirs, c, diags),
+            Node::Section(s) if s.is("VirtualHost") => {
+                if vhost.is_some() || !dirs.is_empty() {
+                    let within = if vhost.is_some() && dirs.is_empty() {
+                        "<VirtualHost>"
+                    } else {
+                        "<Directory/Location/Files>"
+                    };
+                    diags.push(
+                        Diagnostic::error(
+                            "config/context",
+                            format!("<VirtualHost> cannot be nested inside {within}"),
+                        )
+                        .at(s.span, "not allowed here")
+                        .apache(format!(
+                            "<VirtualHost> cannot occur within {within} section"
+                        ))
+                        .help("move this <VirtualHost> to the top level of the configuration"),
+                    );
+                    continue;
+                }
+                c.vhosts.push(VhostItems {
+                    section: s,
+                    items: Vec::new(),
+                });
+                let idx = c.vhosts.len() - 1;
+                walk_level(&s.children, Some(idx), dirs, c, diags, unknown_sections);
+            }
+            Node::Section(s) if is_dir_section(s) => {
+                dirs.push(s);
+                walk_level(&s.children, vhost, dirs, c, diags, unknown_sections);
+                dirs.pop();
+            }
+            Node::Section(s) => {
+                unknown_sections.entry(s.name.clone()).or_insert(s.span);
+            }
+        }
+    }
+}
+
+fn visit_directive<'a>(
+    d: &'a Directive,
+    vhost: Option<usize>,
+    dirs: &[&'a Section],
+    c: &mut Collected<'a>,
+    diags: &mut Diagnostics,
+) {
+    let Some(def) = directives::find(&d.name) else {
+        let key = d.name.to_ascii_lowercase();
+        let entry = c
+            .unknown
+            .entry(key)
+            .or_insert_with(|| (d.name.clone(), 0, d.name_span));
+        entry.1 += 1;
+        if entry.1 == 1 {
+            if let Some(s) = directives::suggest(&d.name) {
+                diags.push(
+                    Diagnostic::warning("config/unknown-directive", format!("unknown directive `{}`", d.name))
+                        .at(d.name_span, format!("did you mean `{s}`?"))
+                        .apache(format!(
+                            "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration",
+                            d.name
+                        ))
+                        .help(format!("write `{s}`")),
+                );
+            }
+        }
+        return;
+    };
+    // Parse-time directives were handled by the parser; keep them for
+    // completeness but they need no further checks here beyond context.
+    let ctx_ok = if !dirs.is_empty() {
+        def.contexts.directory
+    } else if vhost.is_some() {
+        def.contexts.vhost
+    } else {
+        def.contexts.server
+    };
+    if !ctx_ok {
+        let (msg, apache, help) = if !dirs.is_empty() {
+            let sec = dirs.last().map_or("Directory", |s| s.name.as_str());
+            (
+                format!("{} is not allowed inside <{sec}>", def.name),
+                format!("{} not allowed here", d.name),
+                format!("move `{}` out of the <{sec}> section", def.name),
+            )
+        } else if vhost.is_some() {
+            (
+                format!("{} cannot be set per virtual host", def.name),
+                format!("{} cannot occur within <VirtualHost> section", d.name),
+                format!(
+                    "move `{}` to the main server configuration, outside every <VirtualHost>",
+                    def.name
+                ),
+            )
+        } else {
+            (
+                format!("{} is only valid inside <VirtualHost>", def.name),
+                format!("{} only used in <VirtualHost>", d.name),
+                format!("move `{}` into the <VirtualHost> it names", def.name),
+            )
+        };
+        diags.push(
+            Diagnostic::error("config/context", msg)
+                .at(d.name_span, "not allowed here")
+                .apache(apache)
+                .help(help),
+        );
+        return;
+    }
+    if !def.arity.accepts(d.args.len()) {
+        diags.push(
+            Diagnostic::error(
+                "config/argument-count",
+                format!(
+                    "{} {}, got {}",
+                    def.name,
+                    def.arity.apache_phrase(),
+                    d.args.len()
+                ),
+            )
+            .at(
+                if d.args.is_empty() {
+                    d.name_span
+                } else {
+                    d.args_span()
+                },
+                "here",
+            )
+            .apache(format!("{} {}", d.name, def.arity.apache_phrase()))
+            .help(format!("syntax: `{}`", def.syntax)),
+        );
+        return;
+    }
+    let item = Item {
+        def,
+        directive: d,
+        dirs: dirs.to_vec(),
+    };
+    match vhost {
+        Some(i) => c.vhosts[i].items.push(item),
+        None => c.global.push(item),
+    }
+}
+
+/// Resolve a parsed configuration.
+pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
+    let mut diags = parsed.diagnostics.clone();
+    let collected = collect(&parsed.nodes, &mut diags);
+    let sources = &parsed.sources;
+    let mpm = core::resolve_mpm(parsed, &collected, opts, &mut diags);
+    let listeners = core::listeners(&collected, sources, &mut diags);
+    let mut main_server = core::main_server(&collected, sources, &mut diags);
+    let mut vhosts = core::vhosts(&collected, &main_server, sources, &mut diags);
+    let wsgi = crate::wsgi::resolve(
+        &collected,
+        sources,
+        &mut main_server,
+        &mut vhosts,
+        &mut diags,
+    );
+    let routing = core::routing(&listeners, &vhosts);
+    let unknown_directives = collected
+        .unknown
+        .values()
+        .map(|(name, count, span)| UnknownDirective {
+            name: name.clone(),
+            count: *count,
+            first: sources.location(*span),
+        })
+        .collect::<Vec<_>>();
+    if !unknown_directives.is_empty() {
+        let names: Vec<&str> = unknown_directives.iter().map(|u| u.name.as_str()).collect();
+        diags.push(Diagnostic::note(
+            "config/unmodelled-directives",
+            format!(
+                "{} directive name(s) are kept but not modelled by Quill (they never make a command fail): {}",
+                names.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+    let config = ResolvedConfig {
+        schema_version: SCHEMA_VERSION,
+        main_file: parsed.main_file.clone(),
+        server_root: parsed.server_root.clone(),
+        files: sources.files().map(|(_, f)| f.path.clone()).collect(),
+        modules: parsed.modules.iter().map(|m| m.name.clone()).collect(),
+        mpm,
+        listeners,
+        main_server,
+        vhosts,
+        routing,
+        wsgi,
+        unknown_directives,
+    };
+    Resolved {
+        config,
+        diagnostics: diags,
+        sources: parsed.sources.clone(),
+    }
+}
