@@ -1,0 +1,2 @@
+//! Placeholder until the generated-tree benchmark lands.
+fn main() {}
