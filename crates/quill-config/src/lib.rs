@@ -15,6 +15,7 @@
 
 pub mod diag;
 pub mod directives;
+pub mod envvars;
 pub mod fs;
 pub mod model;
 pub mod resolve;

@@ -1,1 +1,66 @@
-fn main() {}
+//! `quill`: host Python WSGI apps with Apache httpd's process model, and see
+//! what a process configuration will do before it reaches production.
+//!
+//! The binary is glue: argument parsing and I/O around the pure crates.
+
+// The shell reads the environment (for `${VAR}` in configs) and the clock;
+// the pure crates do not.
+#![allow(clippy::disallowed_methods)]
+// Printing is this crate's job; libraries must not print.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod cmd_config;
+mod load;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Host Python WSGI applications with Apache httpd's process model, and see
+/// what a configuration will do before it reaches production.
+#[derive(Debug, Parser)]
+#[command(name = "quill", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the effective configuration: MPM settings after Apache's
+    /// adjustments, listeners, virtual hosts and their WSGI mounts, daemon
+    /// process groups, and every diagnostic.
+    ///
+    /// Exit status: 0 when the configuration is usable (warnings allowed),
+    /// 1 when Apache would refuse it, 2 when it cannot be read.
+    #[command(
+        after_help = "Examples:\n  quill config /etc/apache2/apache2.conf\n  quill config httpd.conf --mpm worker --define SSL\n  quill config httpd.conf --json | jq .mpm"
+    )]
+    Config(cmd_config::ConfigArgs),
+    /// Generate reference documentation from the built-in definitions.
+    #[command(hide = true)]
+    Docs {
+        /// Which document: `directives`.
+        what: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(args) => cmd_config::run(&args),
+        Command::Docs { what } => match what.as_str() {
+            "directives" => {
+                print!(
+                    "{}",
+                    quill_config::directives::directive_reference_markdown()
+                );
+                ExitCode::SUCCESS
+            }
+            other => {
+                eprintln!("error: unknown document `{other}`; known: directives");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

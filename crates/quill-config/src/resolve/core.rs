@@ -261,22 +261,24 @@ pub(crate) fn resolve_mpm(
             .rev()
             .find(|(k, _)| *k == a.knob)
             .map(|(_, s)| *s);
-        let written = if span.is_some() {
-            "as written"
+        let what = if a.code == "mpm/mrw-above-server-limit" && kind.is_threaded() {
+            "children"
         } else {
-            "by default"
+            directive
         };
-        let mut d = Diagnostic::warning(
-            a.code,
-            format!("{directive}: {} → {} ({})", a.before, a.after, a.plain),
-        );
+        let change = format!("{what} {} → {}", a.before, a.after);
+        let mut d = Diagnostic::warning(a.code, a.plain.clone());
         d = match (span, mpm_span) {
-            (Some(s), _) => d.at(s, format!("{written}: {}", a.before)),
+            (Some(s), _) => d.at(s, change),
             (None, Some(m)) => d.at(
                 m,
-                format!("{directive} is {} {written} for this MPM", a.before),
+                format!(
+                    "{change} (the {} MPM's default {directive} is {})",
+                    kind.name(),
+                    a.before
+                ),
             ),
-            (None, None) => d,
+            (None, None) => d.note_line(change),
         };
         if let Some(text) = a.apache {
             d = d.apache(text);

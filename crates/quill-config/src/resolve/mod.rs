@@ -336,6 +336,7 @@ pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
         &mut diags,
     );
     let routing = core::routing(&listeners, &vhosts);
+    // Listed in the model (and by `quill config`); `check` reports them once as a note.
     let unknown_directives = collected
         .unknown
         .values()
@@ -345,17 +346,6 @@ pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
             first: sources.location(*span),
         })
         .collect::<Vec<_>>();
-    if !unknown_directives.is_empty() {
-        let names: Vec<&str> = unknown_directives.iter().map(|u| u.name.as_str()).collect();
-        diags.push(Diagnostic::note(
-            "config/unmodelled-directives",
-            format!(
-                "{} directive name(s) are kept but not modelled by Quill (they never make a command fail): {}",
-                names.len(),
-                names.join(", ")
-            ),
-        ));
-    }
     let config = ResolvedConfig {
         schema_version: SCHEMA_VERSION,
         main_file: parsed.main_file.clone(),

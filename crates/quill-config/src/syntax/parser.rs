@@ -741,7 +741,7 @@ impl<'a> Parser<'a> {
                         } else {
                             normalize(&self.server_root.join(p))
                         };
-                        if !self.fs.is_dir(&root) {
+                        if self.opts.server_root.is_none() && !self.fs.is_dir(&root) {
                             self.diags.push(
                                 Diagnostic::warning("syntax/server-root-missing", format!("ServerRoot {} is not a directory on this machine", root.display()))
                                     .at(a.span, "not found")

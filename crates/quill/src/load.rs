@@ -1,0 +1,148 @@
+//! Reading a configuration from disk with the command line's options: the
+//! part every subcommand that takes CONF shares.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use quill_config::fs::RealFs;
+use quill_config::model::MpmKind;
+use quill_config::syntax::{ParseOptions, parse_file};
+use quill_config::{Diagnostic, ResolveOptions, Resolved, resolve};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MpmArg {
+    Prefork,
+    Worker,
+    Event,
+}
+
+impl From<MpmArg> for MpmKind {
+    fn from(m: MpmArg) -> Self {
+        match m {
+            MpmArg::Prefork => MpmKind::Prefork,
+            MpmArg::Worker => MpmKind::Worker,
+            MpmArg::Event => MpmKind::Event,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Options for reading an Apache configuration.
+#[derive(Debug, Clone, Args)]
+pub struct ConfArgs {
+    /// The main configuration file (httpd.conf, apache2.conf).
+    #[arg(value_name = "CONF")]
+    pub conf: PathBuf,
+    /// Define a name for <IfDefine>, like `httpd -D NAME` (repeatable).
+    #[arg(short = 'D', long = "define", value_name = "NAME")]
+    pub defines: Vec<String>,
+    /// Use this MPM whatever LoadModule says.
+    #[arg(long, value_enum)]
+    pub mpm: Option<MpmArg>,
+    /// Read the tree with this ServerRoot, overriding ServerRoot directives
+    /// (for a tree copied from another machine) [default: the ServerRoot
+    /// directive, else the directory of CONF].
+    #[arg(long, value_name = "DIR")]
+    pub server_root: Option<PathBuf>,
+    /// Shell file of `NAME=value` lines for `${NAME}` (Debian's envvars).
+    /// By default an `envvars` file beside CONF is read if there is one.
+    #[arg(long, value_name = "FILE")]
+    pub envvars: Option<PathBuf>,
+    /// Online CPU cores assumed for ListenCoresBucketsRatio [default: this machine's].
+    #[arg(long, value_name = "N")]
+    pub cores: Option<u32>,
+    /// Colour diagnostics.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+/// A configuration that could not be read at all (exit status 2).
+#[derive(Debug)]
+pub struct Unreadable(pub String);
+
+pub fn load(args: &ConfArgs) -> Result<Resolved, Unreadable> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+    };
+    let conf = abs(&args.conf);
+    if !conf.is_file() {
+        let why = if conf.is_dir() {
+            "is a directory"
+        } else {
+            "does not exist"
+        };
+        return Err(Unreadable(format!(
+            "{} {why}; give the path of httpd.conf or apache2.conf",
+            conf.display()
+        )));
+    }
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut notes = Vec::new();
+    let envvars = args.envvars.clone().map(|p| abs(&p)).or_else(|| {
+        let beside = conf.parent()?.join("envvars");
+        beside.is_file().then_some(beside)
+    });
+    if let Some(path) = envvars {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let vars = quill_config::envvars::parse_envvars(&text, &env);
+                if args.envvars.is_none() {
+                    notes.push(Diagnostic::note(
+                        "config/envvars",
+                        format!(
+                            "read {} variable(s) from {} (like apache2ctl does)",
+                            vars.len(),
+                            path.display()
+                        ),
+                    ));
+                }
+                env.extend(vars);
+            }
+            Err(e) => {
+                return Err(Unreadable(format!(
+                    "cannot read envvars file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    let opts = ParseOptions {
+        server_root: args.server_root.as_deref().map(abs),
+        defines: args.defines.clone(),
+        env,
+        ..ParseOptions::default()
+    };
+    let parsed = parse_file(&conf, &RealFs, &opts);
+    let cores = args.cores.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    });
+    let ropts = ResolveOptions {
+        mpm_override: args.mpm.map(Into::into),
+        online_cores: cores,
+    };
+    let mut resolved = resolve(&parsed, &ropts);
+    resolved.diagnostics.extend(notes);
+    Ok(resolved)
+}
+
+pub fn use_color(c: ColorArg) -> bool {
+    match c {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
