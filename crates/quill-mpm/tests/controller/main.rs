@@ -1,0 +1,5 @@
+//! Integration tests of the pool controller, driven by a small virtual-time
+//! harness. One binary, one module per topic.
+
+mod harness;
+mod worked_examples;
