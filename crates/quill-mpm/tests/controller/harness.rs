@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use quill_mpm::{
     Action, ChildId, ChildSignal, Controller, Decision, ExitStatus, Generation, LogRecord,
-    MessageId, Mpm, MpmDirectives, ParentSignal, PoolConfig, StopMode, StopVia, ThreadStatus,
-    TickRecord, Timestamp, signal,
+    MessageId, Mpm, MpmDirectives, ParentSignal, PoolConfig, StopMode, ThreadStatus, TickRecord,
+    Timestamp, signal,
 };
 
 /// How long an idle child takes to exit once told to.
@@ -399,14 +399,7 @@ impl Harness {
 }
 
 /// Config helpers in httpd's own terms.
-pub fn worker_like(
-    mpm: Mpm,
-    start: i64,
-    mrw: i64,
-    min: i64,
-    max: i64,
-    tpc: i64,
-) -> PoolConfig {
+pub fn worker_like(mpm: Mpm, start: i64, mrw: i64, min: i64, max: i64, tpc: i64) -> PoolConfig {
     PoolConfig::from_directives(
         mpm,
         &MpmDirectives {

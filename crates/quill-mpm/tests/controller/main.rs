@@ -2,4 +2,6 @@
 //! harness. One binary, one module per topic.
 
 mod harness;
+mod main_loop;
+mod restarts_and_stops;
 mod worked_examples;
