@@ -3,5 +3,6 @@
 
 mod harness;
 mod main_loop;
+mod properties;
 mod restarts_and_stops;
 mod worked_examples;

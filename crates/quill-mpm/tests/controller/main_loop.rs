@@ -181,7 +181,7 @@ fn third_successive_crash_is_not_replaced_and_warns() {
     // SIGKILL deaths are expected: no "exit signal" notice.
     assert!(harness.logs_with(MessageId::ChildExitSignal).is_empty());
     // A timeout resets the streak: the next crash is replaced again.
-    let next = *harness.children.keys().rev().next().unwrap();
+    let next = *harness.children.keys().next_back().unwrap();
     harness.child_exits_at(secs(7.5), next, ExitStatus::signaled(signal::SEGV));
     harness.run_until(secs(8.5));
     assert_eq!(harness.live_children(), 2);
