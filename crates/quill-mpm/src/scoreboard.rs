@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::child::{ChildId, Generation};
+use crate::config::Mpm;
 
 /// A thread slot's status. The numeric order matters: the MPMs compare with
 /// `<=` / `<` (e.g. "idle" is `status <= Ready`).
@@ -241,6 +242,28 @@ impl Scoreboard {
         Ok(())
     }
 
+    /// Child-side writes when the child in `slot` reads a graceful stop
+    /// (pipe-of-death `!`, or its MaxConnectionsPerChild is reached), per
+    /// reference §7.2: worker and event announce `quiescing`; event also
+    /// marks **all** its thread slots GRACEFUL, busy ones included. (prefork
+    /// writes nothing: it exits from wherever it is.) The driver still
+    /// reports later changes, e.g. worker threads going DEAD as they exit.
+    pub fn begin_graceful_stop(
+        &mut self,
+        mpm: Mpm,
+        slot: u32,
+        threads_per_child: u32,
+    ) -> Result<(), ScoreboardError> {
+        match mpm {
+            Mpm::Prefork => self.check_slot(slot),
+            Mpm::Worker => self.announce_quiescing(slot),
+            Mpm::Event => {
+                self.announce_quiescing(slot)?;
+                self.set_thread_statuses(slot, threads_per_child, ThreadStatus::Graceful)
+            }
+        }
+    }
+
     /// Child-side write (event): the child stops or resumes accepting (§6.5).
     pub fn set_not_accepting(
         &mut self,
@@ -360,6 +383,20 @@ mod tests {
         }
         board.announce_quiescing(0).unwrap();
         assert_eq!(board.slot(0).quiescing, Quiescing::Noticed);
+    }
+
+    #[test]
+    fn graceful_stop_writes_follow_each_mpm() {
+        let mut board = Scoreboard::new(1, 3);
+        board
+            .set_thread_status(0, 0, ThreadStatus::BusyWrite)
+            .unwrap();
+        board.begin_graceful_stop(Mpm::Worker, 0, 2).unwrap();
+        assert_eq!(board.slot(0).quiescing, Quiescing::Announced);
+        assert_eq!(board.status(0, 0), ThreadStatus::BusyWrite);
+        board.begin_graceful_stop(Mpm::Event, 0, 2).unwrap();
+        assert_eq!(board.status_chars(1, 3), "GG.");
+        assert!(board.begin_graceful_stop(Mpm::Prefork, 1, 1).is_err());
     }
 
     #[test]

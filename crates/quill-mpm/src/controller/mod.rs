@@ -416,10 +416,12 @@ impl Controller {
         Ok(())
     }
 
-    /// Re-reading the configuration failed: httpd exits with status 1.
-    pub fn handle_config_reload_failed(&mut self, now: Timestamp) {
+    /// Re-reading the configuration failed: httpd exits with status 1 (the
+    /// config reader, not the MPM, reports why). `now` is kept for symmetry
+    /// with the other inputs.
+    pub fn handle_config_reload_failed(&mut self, _now: Timestamp) {
         if matches!(self.phase, Phase::AwaitingConfig) {
-            self.exit(now, 1);
+            self.exit(1);
         }
     }
 
@@ -640,7 +642,7 @@ impl Controller {
                 }
                 AfterReap::MpmRunFailed => {
                     self.log(Messages::mpm_run_failed(now));
-                    self.exit(now, 1);
+                    self.exit(1);
                     return;
                 }
             }
@@ -901,7 +903,7 @@ impl Controller {
         self.actions.push_back(Action::Log(record));
     }
 
-    fn exit(&mut self, _now: Timestamp, code: i32) {
+    fn exit(&mut self, code: i32) {
         self.phase = Phase::Exited { code };
         self.actions.push_back(Action::Exit { code });
     }

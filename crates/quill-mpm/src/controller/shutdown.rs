@@ -157,7 +157,7 @@ impl Controller {
         match self.config.mpm {
             Mpm::Prefork => {
                 self.signal_every_child(StopMode::Immediate, ChildSignal::Term);
-                self.exit(now, 0);
+                self.exit(0);
             }
             Mpm::Worker | Mpm::Event => {
                 self.pipe_of_death_broadcast(self.generation, StopMode::Immediate);
@@ -368,7 +368,7 @@ impl Controller {
                 if log_caught_sigterm {
                     self.log(self.messages.caught_sigterm(now));
                 }
-                self.exit(now, 0);
+                self.exit(0);
             }
             AfterReclaim::Reload { log_hard_restart } => {
                 if log_hard_restart {

@@ -315,7 +315,9 @@ impl Harness {
                 }
             }
             Mpm::Worker | Mpm::Event => {
-                let _ = self.controller.scoreboard_mut().announce_quiescing(slot);
+                let tpc = self.threads_per_child;
+                let board = self.controller.scoreboard_mut();
+                let _ = board.begin_graceful_stop(self.mpm, slot, tpc);
             }
         }
     }
@@ -382,7 +384,9 @@ impl Harness {
             }
             let board = self.controller.scoreboard_mut();
             for thread in 0..tpc {
-                let status = if thread < sim.busy {
+                let status = if mpm == Mpm::Event && sim.stopping.is_some() {
+                    ThreadStatus::Graceful
+                } else if thread < sim.busy {
                     ThreadStatus::BusyWrite
                 } else {
                     match (mpm, sim.stopping) {

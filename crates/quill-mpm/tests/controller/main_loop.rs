@@ -570,3 +570,41 @@ fn worker_child_takes_over_a_stopping_childs_slot() {
     let new = harness.controller.child(spawn.child).unwrap();
     assert!(new.in_scoreboard);
 }
+
+/// Code-derived quirk (reference §6.2 calls it harmless, and nb > 1 was
+/// never run): worker's per-bucket passes leave `max_used` at the *last*
+/// bucket's highest slot + 1, and `ap_find_child_by_pid` only searches below
+/// it, so an exited child in a higher slot of another bucket is not found:
+/// its slot keeps the dead child's id.
+#[test]
+fn worker_with_several_buckets_cannot_find_a_child_above_the_last_buckets_highest_slot() {
+    let config = PoolConfig::from_directives(
+        Mpm::Worker,
+        &MpmDirectives {
+            start_servers: Some(3),
+            max_spare_threads: Some(150),
+            min_spare_threads: Some(27),
+            num_buckets: 2,
+            ..MpmDirectives::default()
+        },
+    );
+    let mut controller = Controller::new(config, Timestamp::ZERO).unwrap();
+    let children = spawned(&drain(&mut controller));
+    all_ready(&mut controller, &children);
+    assert_eq!(
+        children.iter().map(|c| c.1).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    controller.handle_timeout(secs(1.0));
+    let (highest, slot) = children[2];
+    controller
+        .handle_child_exit(secs(1.5), highest, ExitStatus::SUCCESS)
+        .unwrap();
+    controller.handle_timeout(secs(2.0));
+    assert!(controller.child(highest).is_none(), "waitpid consumed it");
+    assert_eq!(
+        controller.scoreboard().process(slot).unwrap().child(),
+        Some(highest),
+        "but its slot was not freed"
+    );
+}
