@@ -470,3 +470,104 @@ mod parser {
         }
     }
 }
+
+mod regressions {
+    use super::*;
+    use quill_config::syntax::{Limits, parse_file};
+
+    /// Deepest section nesting of a tree, found without recursion (the tree
+    /// under test may be deep enough to overflow a recursive walk).
+    fn max_section_depth(nodes: &[Node]) -> usize {
+        let mut todo: Vec<(&[Node], usize)> = vec![(nodes, 0)];
+        let mut max = 0;
+        while let Some((level, depth)) = todo.pop() {
+            for n in level {
+                if let Node::Section(s) = n {
+                    max = max.max(depth + 1);
+                    todo.push((&s.children, depth + 1));
+                }
+            }
+        }
+        max
+    }
+
+    /// `files` files; each opens `depth` nested `<RequireAll>` and includes
+    /// the next one from the innermost.
+    fn nested_include_chain(files: usize, depth: usize) -> MemFs {
+        let mut fs = MemFs::new();
+        for k in 0..files {
+            let mut s = String::new();
+            if k == 0 {
+                s.push_str("LoadModule mpm_event_module m.so\nListen 80\n");
+            }
+            s.push_str(&"<RequireAll>\n".repeat(depth));
+            if k + 1 < files {
+                s.push_str(&format!("Include /chain/{}.conf\n", k + 1));
+            }
+            s.push_str("Require all granted\n");
+            s.push_str(&"</RequireAll>\n".repeat(depth));
+            fs.insert(format!("/chain/{k}.conf"), s);
+        }
+        fs
+    }
+
+    /// Found while reviewing the limits for the fuzzer: `max_section_depth`
+    /// is checked per file, so sections opened inside sections of an
+    /// including file stack up to max_section_depth × max_include_depth
+    /// (64 × 128 = 8,192) levels, and `resolve::walk_level` (like every
+    /// recursive walk of the tree) overflows the stack: 128 such files abort
+    /// a release build on a 2 MiB thread, 30 a debug build. This chain (20
+    /// files, 1,280 levels today) is small enough not to crash so the test
+    /// fails by assertion; the limit must hold for the whole tree.
+    #[test]
+    fn section_nesting_across_includes_is_bounded_by_the_section_depth_limit() {
+        let limits = Limits::default();
+        let fs = nested_include_chain(20, limits.max_section_depth);
+        let parsed = parse_file(Path::new("/chain/0.conf"), &fs, &ParseOptions::default());
+        let depth = max_section_depth(&parsed.nodes);
+        let codes: Vec<_> = parsed.diagnostics.iter().map(|d| d.code).collect();
+        assert!(
+            depth <= limits.max_section_depth,
+            "sections nest {depth} deep through includes, above the limit of {} (diagnostics: {codes:?})",
+            limits.max_section_depth
+        );
+        assert!(codes.contains(&"syntax/too-deep"), "{codes:?}");
+        let resolved = resolve(&parsed, &ResolveOptions::default());
+        assert!(all_span_problems(&parsed, &resolved).is_empty());
+    }
+
+    /// Includes that fan out (each file including the next many times)
+    /// multiply the input; `max_total_bytes` must stop the parse, once.
+    #[test]
+    fn include_fan_out_stops_at_the_total_bytes_budget() {
+        let leaf = "Alias /static /srv/static\n".repeat(40);
+        let fs = MemFs::new()
+            .with(
+                "/fan/main.conf",
+                "LoadModule mpm_event_module m.so\nListen 80\n".to_string()
+                    + &"Include /fan/mid.conf\n".repeat(50),
+            )
+            .with("/fan/mid.conf", "Include /fan/leaf.conf\n".repeat(50))
+            .with("/fan/leaf.conf", leaf.clone());
+        let budget = 256 << 10;
+        let opts = ParseOptions {
+            limits: Limits {
+                max_total_bytes: budget,
+                ..Limits::default()
+            },
+            ..ParseOptions::default()
+        };
+        let parsed = parse_file(Path::new("/fan/main.conf"), &fs, &opts);
+        let stops = parsed
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "syntax/too-much-input")
+            .count();
+        assert_eq!(stops, 1);
+        let leaf_copies = parsed.nodes.len() / 40;
+        assert!(
+            (leaf_copies * leaf.len()) as u64 <= budget,
+            "{leaf_copies} copies of the leaf file parsed, over the {budget}-byte budget"
+        );
+    }
+}
