@@ -322,12 +322,18 @@ impl Controller {
         let displaced = record.took_over_from;
         self.children.remove(&child);
         if self.scoreboard.slot(slot).child == Some(child) {
-            // The slot's previous occupant (worker take-over) never lost it.
+            // In httpd the failed fork never touched the slot: a worker
+            // child it would have taken over keeps it (still stopping),
+            // unless that child has been reaped meanwhile.
+            let displaced = displaced.filter(|previous| self.children.contains_key(previous));
             if let Some(previous) = displaced {
                 self.extras.retain(|extra| *extra != previous);
             }
             if let Some(process) = self.scoreboard.slot_mut(slot) {
                 process.child = displaced;
+                if displaced.is_some() {
+                    process.quiescing = Quiescing::Announced;
+                }
             }
             match self.config.mpm {
                 Mpm::Prefork => self.scoreboard.force_status(slot, 0, ThreadStatus::Dead),
@@ -443,6 +449,16 @@ impl Controller {
     /// Records queue up until polled.
     pub fn poll_tick_record(&mut self) -> Option<TickRecord> {
         self.tick_records.pop_front()
+    }
+
+    /// All pending actions, in order (`poll_action` until `None`).
+    pub fn drain_actions(&mut self) -> impl Iterator<Item = Action> + '_ {
+        self.actions.drain(..)
+    }
+
+    /// All pending tick records, in order.
+    pub fn drain_tick_records(&mut self) -> impl Iterator<Item = TickRecord> + '_ {
+        self.tick_records.drain(..)
     }
 
     /// When the parent next wakes up by itself; `None` while it waits for a
