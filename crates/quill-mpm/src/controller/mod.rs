@@ -716,7 +716,7 @@ impl Controller {
         }
 
         if let Some(slot) = slot {
-            self.free_slot_after_reap(now, slot);
+            self.free_slot_after_reap(now, slot, pid);
             let bucket = slot % self.config.num_buckets;
             if class == ExitClass::Sick {
                 // Resource shortage: minimise the fork rate.
@@ -793,7 +793,7 @@ impl Controller {
     }
 
     /// The main loop's reap bookkeeping for a child found in `slot`.
-    fn free_slot_after_reap(&mut self, now: Timestamp, slot: u32) {
+    fn free_slot_after_reap(&mut self, now: Timestamp, slot: u32, pid: u64) {
         match self.config.mpm {
             Mpm::Prefork => {
                 self.scoreboard.force_status(slot, 0, ThreadStatus::Dead);
@@ -809,12 +809,12 @@ impl Controller {
                     process.quiescing = Quiescing::No;
                 }
             }
-            Mpm::Event => self.event_note_child_stopped(now, slot),
+            Mpm::Event => self.event_note_child_stopped(now, slot, pid),
         }
     }
 
     /// `event_note_child_stopped`: reset the slot and keep the daemon counters.
-    fn event_note_child_stopped(&mut self, now: Timestamp, slot: u32) {
+    fn event_note_child_stopped(&mut self, now: Timestamp, slot: u32, pid: u64) {
         self.scoreboard
             .mark_threads_dead(slot, self.config.threads_per_child);
         let process = self.scoreboard.slot(slot);
@@ -822,7 +822,6 @@ impl Controller {
             self.active_daemons = self.active_daemons.saturating_sub(1);
         }
         self.total_daemons = self.total_daemons.saturating_sub(1);
-        let pid = process.child.map_or(0, |child| self.pid_for_log(child));
         let quiescing = match process.quiescing {
             Quiescing::No => 0,
             Quiescing::Announced => 1,
@@ -890,7 +889,15 @@ impl Controller {
                 took_over_from: takes_over_from,
             },
         );
+        self.actions.push_back(Action::Spawn(Spawn {
+            child,
+            slot,
+            bucket,
+            generation,
+            takes_over_from,
+        }));
         if self.config.mpm == Mpm::Event {
+            // event_note_child_started(), after the fork.
             self.total_daemons += 1;
             self.active_daemons += 1;
             let record = self.messages.event_child_started(
@@ -902,13 +909,6 @@ impl Controller {
             );
             self.log(record);
         }
-        self.actions.push_back(Action::Spawn(Spawn {
-            child,
-            slot,
-            bucket,
-            generation,
-            takes_over_from,
-        }));
     }
 
     // ------------------------------------------------------------------

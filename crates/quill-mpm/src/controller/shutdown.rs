@@ -388,8 +388,9 @@ impl Controller {
             let Some(child) = self.scoreboard.slot(slot).child else {
                 continue;
             };
+            let pid = self.pid_for_log(child);
             if self.reclaim_one(now, child, step) {
-                self.note_child_reclaimed(now, slot);
+                self.note_child_reclaimed(now, slot, pid);
             } else {
                 not_dead_yet += 1;
             }
@@ -441,14 +442,14 @@ impl Controller {
 
     /// The MPM's reclaim callback for a slot whose child is gone: prefork and
     /// worker only clear the pid; event resets the slot and its counters.
-    fn note_child_reclaimed(&mut self, now: Timestamp, slot: u32) {
+    fn note_child_reclaimed(&mut self, now: Timestamp, slot: u32, pid: u64) {
         match self.config.mpm {
             Mpm::Prefork | Mpm::Worker => {
                 if let Some(process) = self.scoreboard.slot_mut(slot) {
                     process.child = None;
                 }
             }
-            Mpm::Event => self.event_note_child_stopped(now, slot),
+            Mpm::Event => self.event_note_child_stopped(now, slot, pid),
         }
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use quill_mpm::{
     Action, ChildId, ChildSignal, Controller, Decision, ExitStatus, Generation, LogRecord,
-    MessageId, Mpm, MpmDirectives, ParentSignal, PoolConfig, StopMode, ThreadStatus, TickRecord,
-    Timestamp, signal,
+    MessageId, Mpm, MpmDirectives, ParentSignal, PoolConfig, ServerIdentity, StopMode,
+    ThreadStatus, TickRecord, Timestamp, signal,
 };
 
 /// How long an idle child takes to exit once told to.
@@ -63,7 +63,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config: PoolConfig) -> Self {
-        let controller = match Controller::new(config.clone(), Timestamp::ZERO) {
+        let identity = ServerIdentity {
+            server_description: "Apache/2.4.71 (Quill test)".to_owned(),
+            core_dump_directory: "/tmp".to_owned(),
+        };
+        let controller = match Controller::with_identity(config.clone(), identity, Timestamp::ZERO)
+        {
             Ok(controller) => controller,
             Err(error) => panic!("test config rejected: {error}"),
         };

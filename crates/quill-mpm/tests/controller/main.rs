@@ -5,4 +5,5 @@ mod harness;
 mod main_loop;
 mod properties;
 mod restarts_and_stops;
+mod timelines;
 mod worked_examples;
