@@ -499,7 +499,7 @@ pub(crate) fn parse(
     }
     let mut b = Builder::new(&name);
     for o in &opts {
-        b.apply(o, diags);
+        b.apply(o, &name, diags);
     }
     if let (Some(u), Some(g)) = (&b.script_user, &b.script_group) {
         diags.push(
@@ -680,13 +680,13 @@ impl<'n> Builder<'n> {
         }
     }
 
-    fn apply(&mut self, o: &RawOption, diags: &mut Diagnostics) {
+    fn apply(&mut self, o: &RawOption, group: &str, diags: &mut Diagnostics) {
         let Some(def) = daemon_option(&o.name) else {
             unknown_option(o, diags);
             return;
         };
         self.given.push(def.name.to_string());
-        let Some(v) = check(def, o, diags) else {
+        let Some(v) = check(def, o, group, diags) else {
             return;
         };
         let text = || o.value.clone();
@@ -904,7 +904,7 @@ struct Value {
 }
 
 /// Validate `o` against `def`; `None` when mod_wsgi would refuse it.
-fn check(def: &DaemonOption, o: &RawOption, diags: &mut Diagnostics) -> Option<Value> {
+fn check(def: &DaemonOption, o: &RawOption, group: &str, diags: &mut Diagnostics) -> Option<Value> {
     let v = o.value.as_str();
     let refuse = |diags: &mut Diagnostics, apache: &str, why: String| {
         diags.push(
@@ -966,7 +966,10 @@ fn check(def: &DaemonOption, o: &RawOption, diags: &mut Diagnostics) -> Option<V
                 diags.push(
                     Diagnostic::error(
                         "wsgi/daemon-as-root",
-                        format!("daemon group '{}' would run as root", o.value),
+                        format!(
+                            "daemon group '{group}' would run as root ({}={v})",
+                            def.name
+                        ),
                     )
                     .at(o.span, "uid 0 is refused")
                     .apache("WSGI process blocked from running as root.")

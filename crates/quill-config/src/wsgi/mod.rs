@@ -245,6 +245,35 @@ pub(crate) fn resolve(
             .collect();
     }
 
+    // Requests handled by a server can only use the groups its own
+    // WSGIProcessGroup directives name, mounts or not (AddHandler wsgi-script).
+    let servers = std::iter::once((None, c.global.as_slice())).chain(
+        c.vhosts
+            .iter()
+            .enumerate()
+            .map(|(v, vi)| (Some(v), vi.items.as_slice())),
+    );
+    for (server, items) in servers {
+        for item in items.iter().filter(|i| i.def.name == "WSGIProcessGroup") {
+            let Some(arg) = item.directive.args.first() else {
+                continue;
+            };
+            if let Expansion::Literal(g) = mounts::expansion(&arg.value) {
+                if !g.is_empty() {
+                    uses.push((
+                        server,
+                        GroupUse {
+                            group: g,
+                            span: arg.span,
+                            computed: false,
+                            partial: false,
+                            reported: false,
+                        },
+                    ));
+                }
+            }
+        }
+    }
     check_visibility(&uses, &cfg, main, vhosts, diags);
     check_unknown_groups(c, &aliases, &cfg, diags);
     check_unused(c, &aliases, &cfg, &daemon_spans, diags);

@@ -200,7 +200,7 @@ pub(crate) fn closest<'c>(
     candidates
         .into_iter()
         .map(|c| (edit_distance(&lower, c), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).clamp(1, 4))
+        .filter(|(d, c)| *d <= (c.len() / 3).clamp(1, 4) && *d < c.len().min(lower.len()))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -997,3 +997,22 @@ fn json_schema_is_stable() {
     assert_eq!(m["application_group"]["origin"]["kind"], "default");
     assert_eq!(m["target_kind"], "script");
 }
+
+#[test]
+fn visibility_is_checked_without_script_aliases() {
+    // AddHandler-style delegation: no WSGIScriptAlias, still a 500.
+    let r = run(concat!(
+        "<VirtualHost *:80>\nServerName a.example\nWSGIDaemonProcess a\n</VirtualHost>\n",
+        "<VirtualHost *:80>\nServerName b.example\n<Directory /srv/b>\nWSGIProcessGroup a\n</Directory>\n</VirtualHost>\n",
+    ));
+    assert_eq!(codes(&r), vec!["wsgi/process-group-not-visible"]);
+}
+
+#[test]
+fn root_message_names_the_group() {
+    let r = run("WSGIDaemonProcess site user=#0\n");
+    assert_eq!(
+        find(&r, "wsgi/daemon-as-root").message,
+        "daemon group 'site' would run as root (user=#0)"
+    );
+}
