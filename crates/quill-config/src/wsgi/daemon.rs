@@ -26,9 +26,17 @@ pub enum Check {
     /// Octal number.
     Octal,
     /// Integer (C atoi) within `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
     /// Integer that is 0 or at least `min`.
-    ZeroOrAtLeast { min: i64 },
+    ZeroOrAtLeast {
+        /// Smallest accepted non-zero value.
+        min: i64,
+    },
     /// 64-bit integer ≥ 0.
     Bytes,
     /// `On` or `Off`.
@@ -40,17 +48,34 @@ pub enum Check {
 /// One option of WSGIDaemonProcess, as data.
 #[derive(Debug, Clone, Copy)]
 pub struct DaemonOption {
+    /// Option name as written before `=` (case-sensitive, like mod_wsgi).
     pub name: &'static str,
+    /// How the value is validated.
     pub check: Check,
     /// Default in words.
     pub default: &'static str,
     /// A valid example, used in `help:` lines.
     pub example: &'static str,
-    /// mod_wsgi's message for an invalid value.
+    /// mod_wsgi's message for an invalid value (empty when it accepts anything).
     pub apache: &'static str,
     /// mod_wsgi's message when out of range, if different.
     pub apache_range: Option<&'static str>,
+    /// What the option does.
     pub doc: &'static str,
+}
+
+/// The options of WSGIDaemonProcess as a markdown table (for the
+/// directive reference).
+pub fn daemon_options_markdown() -> String {
+    let mut out =
+        String::from("| option | default | example | what it does |\n|---|---|---|---|\n");
+    for o in DAEMON_OPTIONS {
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} |\n",
+            o.name, o.default, o.example, o.doc
+        ));
+    }
+    out
 }
 
 const fn opt(

@@ -25,7 +25,7 @@ mod tests;
 
 use std::collections::BTreeSet;
 
-pub use daemon::{Check, DAEMON_OPTIONS, DaemonOption, daemon_option};
+pub use daemon::{Check, DAEMON_OPTIONS, DaemonOption, daemon_option, daemon_options_markdown};
 pub use directives::DIRECTIVES;
 pub use model::*;
 

@@ -1016,3 +1016,10 @@ fn root_message_names_the_group() {
         "daemon group 'site' would run as root (user=#0)"
     );
 }
+
+#[test]
+fn daemon_options_table_renders_every_option() {
+    let md = daemon_options_markdown();
+    assert_eq!(md.lines().count(), DAEMON_OPTIONS.len() + 2);
+    assert!(md.contains("| `deadlock-timeout` | 300 |"));
+}
