@@ -99,7 +99,8 @@ pub use config::{ConfigError, Mpm, MpmDirectives, PoolConfig};
 pub use connection_limit::{AcceptCheck, ConnectionCounter};
 pub use controller::{
     Controller, ControllerError, FORK_FAILURE_BACKOFF, GRACEFUL_RESTART_HOLD_OFF,
-    MAINTENANCE_INTERVAL, ParentSignal, ParentState, ServerIdentity,
+    GRACEFUL_STOP_CHECK_INTERVAL, MAINTENANCE_INTERVAL, ParentSignal, ParentState,
+    RECLAIM_FIRST_WAIT, RECLAIM_MAX_WAIT, ServerIdentity,
 };
 pub use messages::{LogLevel, LogRecord, MessageId};
 pub use scoreboard::{ProcessSlot, Quiescing, Scoreboard, ScoreboardError, ThreadStatus};

@@ -26,6 +26,7 @@ use crate::scoreboard::{Quiescing, Scoreboard, ThreadStatus};
 use crate::time::Timestamp;
 
 use shutdown::Reclaim;
+pub use shutdown::{GRACEFUL_STOP_CHECK_INTERVAL, RECLAIM_FIRST_WAIT, RECLAIM_MAX_WAIT};
 
 /// The wait step sleeps this long when no child has exited (`ap_wait_or_timeout`).
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
