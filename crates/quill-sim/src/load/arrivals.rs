@@ -1,0 +1,426 @@
+//! Open-loop arrivals: the lazy iterator over a trace or a Poisson load, and
+//! the deterministic random draws behind it.
+//!
+//! Determinism across platforms: the generator is PCG (`Pcg64Mcg`, integer
+//! arithmetic only), uniform numbers are made from its bits by hand, and the
+//! only transcendental functions (`exp`, `log`) come from the pure-Rust
+//! `libm`, built from IEEE basic operations — so the same seed gives the same
+//! bits on every platform (std's `f64::exp`/`ln` would call the platform's C
+//! library, whose last bit differs between systems).
+
+use std::iter::FusedIterator;
+
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use super::{Poisson, PoissonSegment, TraceRow};
+
+/// One client connection of an open-loop load.
+///
+/// It opens at `at_us` and sends `requests_per_conn` requests, one after the
+/// other: each is sent `think_us` after the previous response (the first at
+/// once), and holds a worker for its duration. With `requests_per_conn == 1`
+/// (no keep-alive) it is simply one request of `duration_us`.
+///
+/// Durations of the requests after the first: [`Arrival::request_duration_us`]
+/// (deterministic — the same arrival always gives the same durations; for a
+/// Poisson load each is drawn independently, for a trace they all equal
+/// `duration_us`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arrival {
+    /// When the connection opens and its first request is sent, in
+    /// microseconds since the server started.
+    pub at_us: u64,
+    /// How long the first request holds its worker (≥ 1 µs).
+    pub duration_us: u64,
+    /// Requests sent on this connection (≥ 1).
+    pub requests_per_conn: u32,
+    /// Pause between a response and the next request on this connection.
+    pub think_us: u64,
+    later: Later,
+}
+
+/// How the durations of requests after the first are made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Later {
+    /// All equal to the first.
+    Same,
+    /// Lognormal draws from a stream of their own, keyed by the request's
+    /// index, so they can be asked for in any order.
+    LogNormal {
+        median_us: f64,
+        sigma: f64,
+        max_us: u64,
+        seed: u64,
+    },
+}
+
+impl Arrival {
+    /// A connection with one request (no keep-alive); for tests and for
+    /// callers that make their own arrivals. `duration_us` is raised to 1 µs.
+    pub fn new(at_us: u64, duration_us: u64) -> Self {
+        Arrival {
+            at_us,
+            duration_us: duration_us.max(1),
+            requests_per_conn: 1,
+            think_us: 0,
+            later: Later::Same,
+        }
+    }
+
+    /// The same connection sending `requests_per_conn` requests (raised to 1)
+    /// of `duration_us` each, `think_us` apart.
+    #[must_use]
+    pub fn with_keep_alive(mut self, requests_per_conn: u32, think_us: u64) -> Self {
+        self.requests_per_conn = requests_per_conn.max(1);
+        self.think_us = think_us;
+        self
+    }
+
+    /// Duration of the connection's request number `index` (0 is the
+    /// first, `duration_us`); `None` past the last. Deterministic: it
+    /// depends only on this arrival, not on the order of calls.
+    pub fn request_duration_us(&self, index: u32) -> Option<u64> {
+        if index >= self.requests_per_conn {
+            return None;
+        }
+        if index == 0 {
+            return Some(self.duration_us);
+        }
+        Some(match self.later {
+            Later::Same => self.duration_us,
+            Later::LogNormal {
+                median_us,
+                sigma,
+                max_us,
+                seed,
+            } => {
+                let mut draws = Draws::new(splitmix64(seed.wrapping_add(u64::from(index))));
+                lognormal_us(median_us, sigma, draws.normal(), max_us)
+            }
+        })
+    }
+
+    /// The durations of all the connection's requests, in order.
+    pub fn request_durations(&self) -> RequestDurations {
+        RequestDurations {
+            arrival: *self,
+            next: 0,
+        }
+    }
+
+    /// When the connection would close if every request were served at
+    /// once (no queueing): `at_us` + all durations + the think times.
+    pub fn unqueued_end_us(&self) -> u64 {
+        let thinks = self
+            .think_us
+            .saturating_mul(u64::from(self.requests_per_conn - 1));
+        self.request_durations()
+            .fold(self.at_us.saturating_add(thinks), u64::saturating_add)
+    }
+}
+
+/// The request durations of one [`Arrival`], from
+/// [`Arrival::request_durations`].
+#[derive(Debug, Clone)]
+pub struct RequestDurations {
+    arrival: Arrival,
+    next: u32,
+}
+
+impl Iterator for RequestDurations {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        let d = self.arrival.request_duration_us(self.next)?;
+        self.next += 1;
+        Some(d)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.arrival.requests_per_conn - self.next.min(self.arrival.requests_per_conn))
+            as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for RequestDurations {}
+impl FusedIterator for RequestDurations {}
+
+/// The arrivals of an open-loop load in non-decreasing `at_us`, made lazily:
+/// memory does not grow with their number. From
+/// [`OpenLoad::arrivals`](super::OpenLoad::arrivals).
+#[derive(Debug, Clone)]
+pub struct Arrivals<'a> {
+    inner: Inner<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum Inner<'a> {
+    Trace(std::slice::Iter<'a, TraceRow>),
+    Poisson(PoissonArrivals<'a>),
+}
+
+impl<'a> Arrivals<'a> {
+    pub(crate) fn trace(rows: &'a [TraceRow]) -> Self {
+        Arrivals {
+            inner: Inner::Trace(rows.iter()),
+        }
+    }
+
+    pub(crate) fn poisson(load: &'a Poisson, seed: u64) -> Self {
+        Arrivals {
+            inner: Inner::Poisson(PoissonArrivals::new(load, seed)),
+        }
+    }
+}
+
+impl Iterator for Arrivals<'_> {
+    type Item = Arrival;
+
+    #[inline]
+    fn next(&mut self) -> Option<Arrival> {
+        match &mut self.inner {
+            Inner::Trace(rows) => rows.next().map(|r| Arrival {
+                at_us: r.at_us,
+                duration_us: r.duration_us,
+                requests_per_conn: r.requests_per_conn,
+                think_us: r.think_us,
+                later: Later::Same,
+            }),
+            Inner::Poisson(p) => p.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Inner::Trace(rows) => rows.size_hint(),
+            Inner::Poisson(p) => (0, if p.done() { Some(0) } else { None }),
+        }
+    }
+}
+
+impl FusedIterator for Arrivals<'_> {}
+
+/// A piecewise-constant Poisson process: within each segment, exponential
+/// gaps from the segment's start (exact, since the process is memoryless);
+/// each arrival draws its first request's duration right after its gap.
+#[derive(Debug, Clone)]
+struct PoissonArrivals<'a> {
+    segments: &'a [PoissonSegment],
+    segment: usize,
+    /// Time of the last arrival (or the segment's start), in µs, unrounded.
+    t_us: f64,
+    /// 1e6 / rate of the current segment.
+    mean_gap_us: f64,
+    draws: Draws,
+    seed: u64,
+    /// Arrivals made so far: keys the per-connection duration streams.
+    index: u64,
+    max_duration_us: u64,
+}
+
+impl<'a> PoissonArrivals<'a> {
+    fn new(load: &'a Poisson, seed: u64) -> Self {
+        let mut p = PoissonArrivals {
+            segments: &load.segments,
+            segment: 0,
+            t_us: 0.0,
+            mean_gap_us: 0.0,
+            draws: Draws::new(seed),
+            seed,
+            index: 0,
+            max_duration_us: load.max_duration_us,
+        };
+        p.enter_segment(0);
+        p
+    }
+
+    fn enter_segment(&mut self, i: usize) {
+        self.segment = i;
+        if let Some(s) = self.segments.get(i) {
+            self.t_us = s.start_us as f64;
+            self.mean_gap_us = if s.rate_per_s > 0.0 {
+                1e6 / s.rate_per_s
+            } else {
+                0.0
+            };
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.segment >= self.segments.len()
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<Arrival> {
+        while let Some(seg) = self.segments.get(self.segment) {
+            if self.mean_gap_us > 0.0 {
+                self.t_us += self.draws.exp1() * self.mean_gap_us;
+                if self.t_us < seg.end_us as f64 {
+                    return Some(self.arrival(seg));
+                }
+            }
+            self.enter_segment(self.segment + 1);
+        }
+        None
+    }
+
+    #[inline]
+    fn arrival(&mut self, seg: &PoissonSegment) -> Arrival {
+        let duration_us = if seg.sigma > 0.0 {
+            lognormal_us(
+                seg.median_us,
+                seg.sigma,
+                self.draws.normal(),
+                self.max_duration_us,
+            )
+        } else {
+            clamp_us(seg.median_us, self.max_duration_us)
+        };
+        let later = if seg.requests_per_conn > 1 && seg.sigma > 0.0 {
+            Later::LogNormal {
+                median_us: seg.median_us,
+                sigma: seg.sigma,
+                max_us: self.max_duration_us,
+                seed: splitmix64(self.seed ^ splitmix64(self.index)),
+            }
+        } else {
+            Later::Same
+        };
+        self.index += 1;
+        Arrival {
+            // t_us ≥ the segment's start, an integer, so flooring keeps the
+            // arrivals in order and inside the segment.
+            at_us: self.t_us as u64,
+            duration_us,
+            requests_per_conn: seg.requests_per_conn,
+            think_us: seg.think_us,
+            later,
+        }
+    }
+}
+
+/// Random draws from one PCG stream.
+#[derive(Debug, Clone)]
+struct Draws {
+    rng: Pcg64Mcg,
+    /// The polar method makes normals in pairs; the second waits here.
+    spare_normal: Option<f64>,
+}
+
+impl Draws {
+    fn new(seed: u64) -> Self {
+        Draws {
+            rng: Pcg64Mcg::seed_from_u64(seed),
+            spare_normal: None,
+        }
+    }
+
+    /// Uniform in [0, 1), 53 bits.
+    #[inline]
+    fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Standard exponential, by inversion of a uniform in (0, 1].
+    #[inline]
+    fn exp1(&mut self) -> f64 {
+        -libm::log(1.0 - self.unit())
+    }
+
+    /// Standard normal (Marsaglia's polar method).
+    #[inline]
+    fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare_normal.take() {
+            return z;
+        }
+        loop {
+            let u = 2.0 * self.unit() - 1.0;
+            let v = 2.0 * self.unit() - 1.0;
+            let s = u * u + v * v;
+            if s > 0.0 && s < 1.0 {
+                let f = (-2.0 * libm::log(s) / s).sqrt();
+                self.spare_normal = Some(v * f);
+                return u * f;
+            }
+        }
+    }
+}
+
+/// `median · e^(sigma·z)` rounded to whole µs, in [1, max_us].
+#[inline]
+fn lognormal_us(median_us: f64, sigma: f64, z: f64, max_us: u64) -> u64 {
+    clamp_us(median_us * libm::exp(sigma * z), max_us)
+}
+
+#[inline]
+fn clamp_us(us: f64, max_us: u64) -> u64 {
+    let r = us.round();
+    if r >= max_us as f64 {
+        max_us
+    } else if r >= 1.0 {
+        r as u64
+    } else {
+        1
+    }
+}
+
+/// SplitMix64's finaliser: turns neighbouring integers into unrelated seeds.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_keeps_durations_in_range() {
+        assert_eq!(clamp_us(0.0, 10), 1);
+        assert_eq!(clamp_us(f64::NAN, 10), 1);
+        assert_eq!(clamp_us(0.4, 10), 1);
+        assert_eq!(clamp_us(2.5, 10), 3);
+        assert_eq!(clamp_us(1e30, 10), 10);
+        assert_eq!(clamp_us(f64::INFINITY, 10), 10);
+    }
+
+    #[test]
+    fn draws_are_pinned() {
+        // The exact bits a seed gives are part of the contract (recorded
+        // runs replay with their seed); this catches accidental changes.
+        let mut d = Draws::new(1);
+        let xs: Vec<String> = (0..3)
+            .map(|_| format!("{:.12}/{:.12}", d.exp1(), d.normal()))
+            .collect();
+        insta::assert_snapshot!(xs.join("\n"));
+    }
+
+    #[test]
+    fn keep_alive_durations_are_independent_and_repeatable() {
+        let a = Arrival {
+            later: Later::LogNormal {
+                median_us: 200_000.0,
+                sigma: 0.5,
+                max_us: u64::MAX,
+                seed: 42,
+            },
+            ..Arrival::new(5, 123).with_keep_alive(5, 1_000)
+        };
+        let ds: Vec<u64> = a.request_durations().collect();
+        assert_eq!(ds.len(), 5);
+        assert_eq!(ds[0], 123);
+        assert_eq!(ds, a.request_durations().collect::<Vec<_>>());
+        assert_eq!(a.request_duration_us(3), Some(ds[3]));
+        assert_eq!(a.request_duration_us(5), None);
+        let distinct: std::collections::BTreeSet<_> = ds[1..].iter().collect();
+        assert_eq!(distinct.len(), 4, "{ds:?}");
+        assert_eq!(a.unqueued_end_us(), 5 + 4 * 1_000 + ds.iter().sum::<u64>());
+        let plain = Arrival::new(0, 0).with_keep_alive(3, 10);
+        assert_eq!(plain.request_durations().collect::<Vec<_>>(), vec![1, 1, 1]);
+        assert_eq!(plain.unqueued_end_us(), 23);
+    }
+}
