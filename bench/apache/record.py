@@ -188,6 +188,7 @@ def main(argv=None) -> int:
         log(test.stdout + test.stderr)
         sys.exit("error: apache2 -t failed")
 
+    loadavg_start = open("/proc/loadavg").read().split()[:3]
     cmd = [APACHE, "-f", conf, "-DFOREGROUND"]
     out_f = open(os.path.join(root, "logs", "stdout.log"), "wb")
     before = boottime()
@@ -268,10 +269,14 @@ def main(argv=None) -> int:
     access = os.path.join(root, "logs", "access.log")
     dummy = []
     access_lines = 0
+    per_pid: dict[str, int] = {}
     if os.path.exists(access):
         with open(access, errors="replace") as fh:
             for ln in fh:
                 access_lines += 1
+                parts = ln.split()
+                if parts:
+                    per_pid[parts[-1]] = per_pid.get(parts[-1], 0) + 1
                 if '"OPTIONS * ' in ln:
                     try:
                         dummy.append(round(float(ln.split()[0]) - wall_t0, 3))
@@ -310,6 +315,8 @@ def main(argv=None) -> int:
         "kernel": platform.release(),
         "somaxconn": open("/proc/sys/net/core/somaxconn").read().strip(),
         "harness_python": platform.python_version(),
+        "loadavg_start": loadavg_start,
+        "loadavg_end": open("/proc/loadavg").read().split()[:3],
         "port": port,
         "seed": seed,
         "load_kind": load.kind,
@@ -331,6 +338,7 @@ def main(argv=None) -> int:
         "maintenance_fork_s": forks,
         "dummy_connection_s": dummy,
         "access_log_lines": access_lines,
+        "access_log_lines_per_child_pid": per_pid,
         "load_summary": driver.summary() if driver else None,
         "apache_stop": stop_how,
         "apache_console": console,
