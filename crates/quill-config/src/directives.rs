@@ -605,6 +605,7 @@ pub fn directive_reference_markdown() -> String {
             out.push_str(&format!("\n{}\n\n", def.doc));
         }
     }
+    out.push_str(&crate::wsgi::daemon_options_markdown());
     out
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use quill_config::diag::{DiagnosticJson, render_color, render_plain};
 use quill_config::model::{MpmKind, MpmSource, ResolvedConfig, ServerConfig};
+use quill_config::wsgi::{DelegationMode, WsgiMount};
 use quill_config::{Resolved, Severity};
 use serde::Serialize;
 
@@ -210,11 +211,7 @@ pub fn render_text(r: &Resolved) -> String {
         server_block(&mut o, &v.server, "  ");
     }
 
-    let wsgi = serde_json::to_value(&c.wsgi).unwrap_or(serde_json::Value::Null);
-    if !is_empty_value(&wsgi) {
-        let _ = writeln!(o, "\nmod_wsgi");
-        render_value(&mut o, &wsgi, 1);
-    }
+    wsgi_block(&mut o, c);
     if !c.unknown_directives.is_empty() {
         let names: Vec<String> = c
             .unknown_directives
@@ -270,12 +267,8 @@ fn server_block(o: &mut String, s: &ServerConfig, ind: &str) {
     for h in &s.status_handlers {
         let _ = writeln!(o, "{ind}server-status at {}", h.url);
     }
-    let mounts = serde_json::to_value(&s.wsgi_mounts).unwrap_or(serde_json::Value::Null);
-    if let serde_json::Value::Array(list) = &mounts {
-        for m in list {
-            let _ = writeln!(o, "{ind}WSGI mount");
-            render_value(o, m, ind.len() / 2 + 1);
-        }
+    for m in &s.wsgi_mounts {
+        mount_line(o, m, ind);
     }
     let logs: Vec<String> = s
         .custom_logs
@@ -303,58 +296,138 @@ fn fmt_ms(ms: u64) -> String {
     }
 }
 
-fn is_empty_value(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::Null => true,
-        serde_json::Value::Object(m) => m.values().all(is_empty_value),
-        serde_json::Value::Array(a) => a.is_empty(),
-        _ => false,
+fn mount_line(o: &mut String, m: &WsgiMount, ind: &str) {
+    let kind = if m.regex {
+        "WSGIScriptAliasMatch"
+    } else {
+        "WSGIScriptAlias"
+    };
+    let inherited = if m.inherited {
+        " (inherited from the main server)"
+    } else {
+        ""
+    };
+    let _ = writeln!(o, "{ind}{kind} {} → {}{inherited}", m.url, m.target);
+    let group = match (m.process_group.mode, &m.process_group.group) {
+        (DelegationMode::Daemon, Some(g)) => format!("daemon group {g}"),
+        (DelegationMode::Daemon, None) | (DelegationMode::Embedded, _) => {
+            "embedded mode (inside the Apache children)".to_string()
+        }
+        (DelegationMode::Runtime, _) => format!(
+            "a group decided per request ({})",
+            m.process_group.expression
+        ),
+    };
+    let interp = match (
+        &m.application_group.interpreter,
+        &m.application_group.depends_on,
+    ) {
+        (Some(i), _) if i.is_empty() => "main interpreter (%{GLOBAL})".to_string(),
+        (Some(i), _) => format!("sub-interpreter '{i}'"),
+        (None, Some(why)) => format!("{} ({why})", m.application_group.expression),
+        (None, None) => m.application_group.expression.clone(),
+    };
+    let mut extras = Vec::new();
+    if m.callable_object != "application" {
+        extras.push(format!("callable {}", m.callable_object));
+    }
+    if m.preloaded {
+        extras.push("preloaded at start".to_string());
+    }
+    if m.pass_authorization {
+        extras.push("passes Authorization".to_string());
+    }
+    let extras = if extras.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", extras.join(", "))
+    };
+    let _ = writeln!(o, "{ind}  runs in {group}, {interp}{extras}");
+    for ov in &m.section_overrides {
+        let _ = writeln!(
+            o,
+            "{ind}  except {}: {} {}",
+            ov.section, ov.directive, ov.value
+        );
     }
 }
 
-/// Indented `key: value` text for nested data (stable: serde's field order).
-fn render_value(o: &mut String, v: &serde_json::Value, depth: usize) {
-    use serde_json::Value;
-    let ind = "  ".repeat(depth);
-    match v {
-        Value::Object(map) => {
-            for (k, val) in map {
-                match val {
-                    Value::Object(_) if is_empty_value(val) => {}
-                    Value::Object(_) => {
-                        let _ = writeln!(o, "{ind}{k}:");
-                        render_value(o, val, depth + 1);
-                    }
-                    Value::Array(items) if items.is_empty() => {}
-                    Value::Array(items)
-                        if items.iter().all(|i| !i.is_object() && !i.is_array()) =>
-                    {
-                        let parts: Vec<String> = items.iter().map(scalar).collect();
-                        let _ = writeln!(o, "{ind}{k}: {}", parts.join(", "));
-                    }
-                    Value::Array(items) => {
-                        let _ = writeln!(o, "{ind}{k}:");
-                        for it in items {
-                            let _ = writeln!(o, "{ind}  -");
-                            render_value(o, it, depth + 2);
-                        }
-                    }
-                    Value::Null => {}
-                    other => {
-                        let _ = writeln!(o, "{ind}{k}: {}", scalar(other));
-                    }
-                }
+fn wsgi_block(o: &mut String, c: &ResolvedConfig) {
+    let w = &c.wsgi;
+    if w.daemons.is_empty() && w.import_scripts.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\nmod_wsgi daemon process groups");
+    for d in &w.daemons {
+        let place = match (&d.declared_in.vhost, &d.declared_in.server_name) {
+            (Some(v), Some(n)) => format!("virtual host #{v} ({n})"),
+            (Some(v), None) => format!("virtual host #{v}"),
+            (None, _) => "main server".to_string(),
+        };
+        let _ = writeln!(
+            o,
+            "  {} — declared in {place} at {}",
+            d.name,
+            short_loc(&d.at, c)
+        );
+        let _ = writeln!(
+            o,
+            "    {} process(es) × {} thread(s) = {} request threads; listen-backlog {}",
+            d.processes,
+            d.threads,
+            d.processes * d.threads,
+            d.socket.listen_backlog
+        );
+        let t = &d.timeouts;
+        let on = |v: u32| {
+            if v == 0 {
+                "off".to_string()
+            } else {
+                format!("{v} s")
             }
+        };
+        let _ = writeln!(
+            o,
+            "    timeouts: queue {}, request {}, socket {} s, connect {} s, deadlock {}, inactivity {}, graceful {}, shutdown {}",
+            on(t.queue_timeout_s),
+            on(t.request_timeout_s),
+            t.effective_socket_timeout_s,
+            t.connect_timeout_s,
+            on(t.deadlock_timeout_s),
+            on(t.inactivity_timeout_s),
+            on(t.graceful_timeout_s),
+            on(t.shutdown_timeout_s)
+        );
+        if d.maximum_requests > 0 {
+            let _ = writeln!(o, "    maximum-requests {}", d.maximum_requests);
         }
-        other => {
-            let _ = writeln!(o, "{ind}{}", scalar(other));
+        let py = &d.python;
+        if let Some(h) = &py.effective_python_home {
+            let _ = writeln!(o, "    python-home {h}");
         }
+        if !py.python_path.is_empty() {
+            let _ = writeln!(o, "    python-path {}", py.python_path.join(":"));
+        }
+        if let Some(h) = &d.identity.home {
+            let _ = writeln!(o, "    home {h}");
+        }
+        if let Some(t) = &d.process_title {
+            let _ = writeln!(o, "    process title {t}");
+        }
+        let _ = writeln!(o, "    socket {}", d.socket.path);
     }
-}
-
-fn scalar(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
+    for s in &w.import_scripts {
+        let group = if s.process_group.is_empty() {
+            "the Apache children"
+        } else {
+            s.process_group.as_str()
+        };
+        let _ = writeln!(o, "  preloads {} in {group} at start", s.script);
+    }
+    if w.restrict_embedded {
+        let _ = writeln!(
+            o,
+            "  WSGIRestrictEmbedded On: nothing runs inside the Apache children"
+        );
     }
 }

@@ -426,6 +426,16 @@ pub fn parse_host_port(spec: &str) -> Option<(Option<String>, Option<u16>)> {
     Some((address, port))
 }
 
+/// Host part of a ServerName argument: `https://www.example.com:443` →
+/// `www.example.com`.
+pub fn server_name_host(arg: &str) -> String {
+    let no_scheme = arg.split_once("://").map_or(arg, |(_, r)| r);
+    match parse_host_port(no_scheme) {
+        Some((Some(h), _)) => h,
+        _ => no_scheme.to_string(),
+    }
+}
+
 /// Seconds with an optional unit (`ms`, `s`, `mi`, `h`), like
 /// `ap_timeout_parameter_parse`. Returns milliseconds.
 fn parse_timeout_ms(s: &str) -> Option<u64> {
@@ -486,13 +496,7 @@ fn server_config(
     };
     if let Some(i) = s.last("ServerName").and_then(|i| i.arg(0).map(|a| (i, a))) {
         let (_, a) = i;
-        // `ServerName https://www.example.com:443` → host part.
-        let no_scheme = a.split_once("://").map_or(a, |(_, r)| r);
-        let host = match parse_host_port(no_scheme) {
-            Some((Some(h), _)) => h,
-            _ => no_scheme.to_string(),
-        };
-        cfg.server_name = Some(host);
+        cfg.server_name = Some(server_name_host(a));
     }
     for i in all_in(items, "ServerAlias") {
         cfg.server_aliases

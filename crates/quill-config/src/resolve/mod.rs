@@ -56,6 +56,9 @@ pub struct Item<'a> {
     /// Enclosing directory-type sections (`<Directory>`, `<Location>`, …),
     /// outermost first; empty at server or virtual-host level.
     pub dirs: Vec<&'a Section>,
+    /// Position in document order (includes spliced in), for rules that
+    /// depend on what comes first.
+    pub seq: usize,
 }
 
 impl Item<'_> {
@@ -86,6 +89,7 @@ pub struct Collected<'a> {
     pub global: Vec<Item<'a>>,
     pub vhosts: Vec<VhostItems<'a>>,
     unknown: BTreeMap<String, (String, usize, Span)>,
+    next_seq: usize,
 }
 
 impl<'a> Collected<'a> {
@@ -312,7 +316,9 @@ fn visit_directive<'a>(
         def,
         directive: d,
         dirs: dirs.to_vec(),
+        seq: c.next_seq,
     };
+    c.next_seq += 1;
     match vhost {
         Some(i) => c.vhosts[i].items.push(item),
         None => c.global.push(item),

@@ -121,7 +121,7 @@ pub fn parse_file(path: &Path, fs: &dyn ConfigFs, opts: &ParseOptions) -> Parsed
     let main = p.absolute(path);
     match p.load(&main) {
         Ok(id) => {
-            let nodes = p.parse_file_id(id, 0);
+            let nodes = p.parse_file_id(id, 0, 0);
             p.finish(nodes)
         }
         Err(msg) => {
@@ -143,7 +143,7 @@ pub fn parse_str(name: &Path, text: &str, fs: &dyn ConfigFs, opts: &ParseOptions
     let main = p.absolute(name);
     let id = p.sources.add(main.clone(), text);
     p.by_path.insert(main, id);
-    let nodes = p.parse_file_id(id, 0);
+    let nodes = p.parse_file_id(id, 0, 0);
     p.finish(nodes)
 }
 
@@ -260,7 +260,9 @@ impl<'a> Parser<'a> {
         Ok(id)
     }
 
-    fn parse_file_id(&mut self, id: FileId, depth: usize) -> Vec<Node> {
+    /// `depth`: include nesting; `outer_sections`: containers already open in
+    /// the files that include this one (the section limit spans includes).
+    fn parse_file_id(&mut self, id: FileId, depth: usize, outer_sections: usize) -> Vec<Node> {
         let path = self.sources.path(id).to_path_buf();
         let text = self
             .sources
@@ -323,7 +325,7 @@ impl<'a> Parser<'a> {
                     }
                     None => false,
                 };
-                if stack.len() >= self.opts.limits.max_section_depth {
+                if outer_sections + stack.len() >= self.opts.limits.max_section_depth {
                     self.diags.push(
                         Diagnostic::error(
                             "syntax/too-deep",
@@ -351,7 +353,7 @@ impl<'a> Parser<'a> {
                     transparent,
                 });
             } else {
-                let nodes = self.directive(id, line, depth, &stack);
+                let nodes = self.directive(id, line, depth, &stack, outer_sections + stack.len());
                 sink(&mut stack, &mut top).extend(nodes);
             }
         }
@@ -703,6 +705,7 @@ impl<'a> Parser<'a> {
         line: &LogicalLine,
         depth: usize,
         stack: &[Open],
+        sections: usize,
     ) -> Vec<Node> {
         let all = words(&line.text, 0);
         let Some(first) = all.first() else {
@@ -720,7 +723,7 @@ impl<'a> Parser<'a> {
         let lower = d.name.to_ascii_lowercase();
         match lower.as_str() {
             "include" | "includeoptional" => {
-                return self.include(d, lower == "includeoptional", depth);
+                return self.include(d, lower == "includeoptional", depth, sections);
             }
             "define" => self.define(&d),
             "undefine" => {
@@ -832,7 +835,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn include(&mut self, d: Directive, optional: bool, depth: usize) -> Vec<Node> {
+    fn include(
+        &mut self,
+        d: Directive,
+        optional: bool,
+        depth: usize,
+        sections: usize,
+    ) -> Vec<Node> {
         let name = if optional {
             "IncludeOptional"
         } else {
@@ -923,7 +932,7 @@ impl<'a> Parser<'a> {
             match self.load(&file) {
                 Ok(id) => {
                     record.files.push(file.clone());
-                    nodes.extend(self.parse_file_id(id, depth + 1));
+                    nodes.extend(self.parse_file_id(id, depth + 1, sections));
                 }
                 Err(msg) => {
                     self.diags.push(

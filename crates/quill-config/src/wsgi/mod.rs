@@ -31,7 +31,7 @@ pub use model::*;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{ServerConfig, VirtualHost};
-use crate::resolve::core::parse_host_port;
+use crate::resolve::core::{parse_host_port, server_name_host};
 use crate::resolve::{Collected, Item, all_in, last_in};
 use crate::source::{SourceMap, Span};
 use mounts::{ConfigTimeView, Expansion, GroupUse, ParsedAlias, ServerView};
@@ -59,7 +59,7 @@ pub(crate) fn resolve(
         )
         .filter(|(_, i)| !i.in_dir())
         .collect();
-    all.sort_by_key(|(_, i)| doc_order(i.span()));
+    all.sort_by_key(|(_, i)| i.seq);
 
     let final_name = |server: Option<usize>| -> Option<String> {
         match server {
@@ -89,7 +89,7 @@ pub(crate) fn resolve(
         let server = *server;
         let slot = server.map_or(0, |v| v + 1);
         match item.def.name {
-            "ServerName" => names_so_far[slot] = item.arg(0).map(host_of),
+            "ServerName" => names_so_far[slot] = item.arg(0).map(server_name_host),
             "WSGIDaemonProcess" => {
                 let ctx = daemon::DaemonContext {
                     definition_index: cfg.daemons.len() + 1,
@@ -284,10 +284,6 @@ pub(crate) fn resolve(
 /// Position of a span in the configuration. Exact within one file; across
 /// files it assumes included files come after what precedes the Include,
 /// which holds for the usual layouts (conf-enabled/, sites-enabled/).
-fn doc_order(span: Span) -> (u32, u32) {
-    (span.file.0, span.start)
-}
-
 trait DefaultSpan {
     fn unwrap_or_default_span(self, item: &Item<'_>) -> (String, Span);
 }
@@ -295,15 +291,6 @@ trait DefaultSpan {
 impl DefaultSpan for Option<(String, Span)> {
     fn unwrap_or_default_span(self, item: &Item<'_>) -> (String, Span) {
         self.unwrap_or_else(|| (String::new(), item.span()))
-    }
-}
-
-/// Host part of a ServerName argument, as core resolution stores it.
-fn host_of(arg: &str) -> String {
-    let no_scheme = arg.split_once("://").map_or(arg, |(_, r)| r);
-    match parse_host_port(no_scheme) {
-        Some((Some(h), _)) => h,
-        _ => no_scheme.to_string(),
     }
 }
 
