@@ -51,8 +51,7 @@ pub(super) fn parse<'a>(
                  with `grep`)",
             ));
         }
-        let (second, duration) =
-            parse_line(text).map_err(|(message, help)| LoadError::at(line, message, help))?;
+        let (second, duration) = parse_line(line, text)?;
         entries.push(Entry {
             second,
             duration,
@@ -87,7 +86,8 @@ pub(super) fn parse<'a>(
                     limits.max_time_us / 86_400_000_000
                 ),
                 "use a part of the log (e.g. one day with `grep`)",
-            ));
+            )
+            .in_column("%t"));
         }
         let n = group.len() as u64;
         for (k, e) in (0u64..).zip(group) {
@@ -113,6 +113,7 @@ pub(super) fn parse<'a>(
                             "check the duration unit, or leave such requests out of the log"
                         },
                     )
+                    .in_column("duration")
                 })?;
             rows.push(TraceRow {
                 at_us: base_us + k * 1_000_000 / n,
@@ -135,54 +136,53 @@ fn guess_unit(durations: impl Iterator<Item = u64>) -> LogDurationUnit {
     }
 }
 
-type LineError = (String, &'static str);
-
-/// `(%t as Unix seconds, the duration field)`.
-fn parse_line(line: &str) -> Result<(i64, u64), LineError> {
-    let fields = fields(line)?;
+/// `(%t as Unix seconds, the duration field)` of line number `no`.
+fn parse_line(no: usize, line: &str) -> Result<(i64, u64), LoadError> {
+    let fields = fields(line).map_err(|message| LoadError::at(no, message, FORMAT_HELP))?;
     let bracketed = fields.iter().enumerate().find_map(|(i, f)| match f {
         Field::Bracketed(time) => Some((i, *time)),
         _ => None,
     });
     let Some((t, time)) = bracketed else {
-        return Err((
+        return Err(LoadError::at(
+            no,
             "expected the time the request was received (%t) in brackets, like \
-             [10/Oct/2025:13:55:36 +0000]"
-                .to_owned(),
+             [10/Oct/2025:13:55:36 +0000]",
             FORMAT_HELP,
-        ));
+        )
+        .in_column("%t"));
     };
     let second = parse_time(time).ok_or_else(|| {
-        (
+        LoadError::at(
+            no,
             format!(
                 "the time [{}] is not in Apache's %t format, like [10/Oct/2025:13:55:36 +0000]",
                 quote(time).trim_matches('"')
             ),
             "log %t as Apache does by default (day/month/year:hour:minute:second zone)",
         )
+        .in_column("%t")
     })?;
     use Field::{Bare, Quoted};
     let duration = match fields[t + 1..] {
         [Quoted(_), Bare(_), Bare(_), Bare(d)]
         | [Quoted(_), Bare(_), Bare(_), Quoted(_), Quoted(_), Bare(d)] => d,
-        [Quoted(_), Bare(_), Bare(_)] | [Quoted(_), Bare(_), Bare(_), Quoted(_), Quoted(_)] => {
-            return Err((
-                "the line has no request duration: it ends after %b or the User-Agent".to_owned(),
-                "append %D (microseconds) to the LogFormat, e.g. LogFormat \"%h %l %u %t \
-                 \\\"%r\\\" %>s %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\" %D\"",
-            ));
+        [Quoted(_), Bare(_), Bare(_)] => return Err(no_duration(no, "%b (common format)")),
+        [Quoted(_), Bare(_), Bare(_), Quoted(_), Quoted(_)] => {
+            return Err(no_duration(no, "the User-Agent (combined format)"));
         }
         _ => {
-            return Err((
+            return Err(LoadError::at(
+                no,
                 "expected \"%r\" %>s %b, then optionally \"%{Referer}i\" \"%{User-Agent}i\", \
-                 then the duration (%D or %T) after the time"
-                    .to_owned(),
+                 then the duration (%D or %T) after the time",
                 FORMAT_HELP,
             ));
         }
     };
     let duration = digits(duration).ok_or_else(|| {
-        (
+        LoadError::at(
+            no,
             format!(
                 "the last field must be the request duration (%D microseconds or %T seconds), \
                  found {}",
@@ -190,8 +190,19 @@ fn parse_line(line: &str) -> Result<(i64, u64), LineError> {
             ),
             FORMAT_HELP,
         )
+        .in_column("duration")
     })?;
     Ok((second, duration))
+}
+
+fn no_duration(no: usize, last: &str) -> LoadError {
+    LoadError::at(
+        no,
+        format!("the line has no request duration: it ends with {last}"),
+        "append %D (microseconds) to the LogFormat, e.g. LogFormat \"%h %l %u %t \\\"%r\\\" %>s \
+         %b \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\" %D\"",
+    )
+    .in_column("duration")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,7 +216,7 @@ enum Field<'a> {
 
 /// Splits a line into space-separated fields, keeping `"…"` (with `\"`
 /// escapes, as Apache writes them) and `[…]` whole.
-fn fields(line: &str) -> Result<Vec<Field<'_>>, LineError> {
+fn fields(line: &str) -> Result<Vec<Field<'_>>, &'static str> {
     let bytes = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -218,17 +229,14 @@ fn fields(line: &str) -> Result<Vec<Field<'_>>, LineError> {
                     j += if bytes[j] == b'\\' { 2 } else { 1 };
                 }
                 if j >= bytes.len() {
-                    return Err((
-                        "a quoted field is not closed (a \" is missing)".to_owned(),
-                        FORMAT_HELP,
-                    ));
+                    return Err("a quoted field is not closed (a \" is missing)");
                 }
                 out.push(Field::Quoted(&line[i + 1..j]));
                 i = j + 1;
             }
             b'[' => {
                 let Some(len) = line[i..].find(']') else {
-                    return Err(("the [ of the time is not closed".to_owned(), FORMAT_HELP));
+                    return Err("the [ of the time is not closed");
                 };
                 out.push(Field::Bracketed(&line[i + 1..i + len]));
                 i += len + 1;

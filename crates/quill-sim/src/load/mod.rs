@@ -43,6 +43,8 @@ mod access_log;
 mod arrivals;
 mod error;
 mod table;
+#[cfg(test)]
+mod tests;
 mod text;
 
 use std::fmt;
