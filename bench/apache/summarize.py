@@ -30,6 +30,8 @@ def main(argv):
     repo = os.path.dirname(os.path.dirname(here))
     dirs = argv or sorted(glob.glob(os.path.join(repo, "tests/data/recordings/*/")))
     for d in dirs:
+        if not os.path.exists(os.path.join(d, "meta.json")):
+            continue
         meta = json.load(open(os.path.join(d, "meta.json")))
         ps = list(csv.DictReader(open(os.path.join(d, "per_second.csv"))))
         procs = [r["processes"] for r in ps]
