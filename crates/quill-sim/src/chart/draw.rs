@@ -4,7 +4,7 @@
 use super::columns::{Column, Columns, Range};
 use super::scale::{TimeTick, ValueAxis};
 use super::svg::{Anchor, Font, PathData, Svg};
-use super::text::{duration_s, text_width, thousands, wrap};
+use super::text::{duration_s, thousands};
 use super::{
     GRID, HEADING_FONT, LEFT, LEGEND_FONT, MARGIN_FONT, NOTE_FONT, PLOT_W, RIGHT, TICK_FONT,
     VALUE_FONT, VERMILLION,
@@ -47,6 +47,11 @@ impl Ctx<'_> {
         self.grid.x.at(t as f64)
     }
 
+    /// Width of one column in pixels.
+    pub(super) fn column_width(&self) -> f64 {
+        PLOT_W / self.cols.cols.len().max(1) as f64
+    }
+
     /// `per second`, or `per 2 min` when columns are wider.
     pub(super) fn per_column(&self) -> String {
         if self.cols.is_downsampled() {
@@ -87,17 +92,18 @@ pub(super) enum Swatch {
     Hatch,
 }
 
-/// Frame, grid, axis labels, heading with legend, and the right-aligned
-/// note of a panel.
+/// Open a panel (an SVG group titled `description`): frame, grid, axis
+/// labels, heading with legend, and the right-aligned note.
 pub(super) fn panel_frame(
     s: &mut Svg,
     ctx: &Ctx<'_>,
     plot: &Plot,
-    heading: &str,
+    (heading, description): (&str, &str),
     legend: &[(Swatch, String)],
     note: &str,
-) {
+) -> PanelEnd {
     let right = LEFT + PLOT_W;
+    s.open_group(description, "");
     s.rect(
         LEFT,
         plot.top,
@@ -134,7 +140,7 @@ pub(super) fn panel_frame(
 
     let base = plot.top - 10.0;
     s.text(LEFT, base, Anchor::Start, HEADING_FONT, heading);
-    let mut x = LEFT + text_width(heading, HEADING_FONT.size) * 0.95 + 16.0;
+    let mut x = LEFT + HEADING_FONT.width(heading) + 12.0;
     for (swatch, label) in legend {
         let (sy, sw, sh) = (base - 9.0, 16.0, 10.0);
         match swatch {
@@ -171,20 +177,38 @@ pub(super) fn panel_frame(
         }
         x += sw + 5.0;
         s.text(x, base, Anchor::Start, LEGEND_FONT, label);
-        x += text_width(label, LEGEND_FONT.size) + 16.0;
+        x += LEGEND_FONT.width(label) + 16.0;
     }
-    if x - 16.0 + 12.0 > right - text_width(note, NOTE_FONT.size) {
-        // No room beside the legend: inside the plot's top-right corner.
+    if x - 16.0 + 12.0 > right - NOTE_FONT.width(note) {
+        // No room beside the legend: [`panel_end`] writes it over the data.
+        PanelEnd {
+            corner_note: Some(note.to_string()),
+        }
+    } else {
+        s.text(right, base, Anchor::End, NOTE_FONT, note);
+        PanelEnd { corner_note: None }
+    }
+}
+
+/// What is left to draw after a panel's data.
+#[derive(Debug)]
+#[must_use = "finish the panel with panel_end"]
+pub(super) struct PanelEnd {
+    corner_note: Option<String>,
+}
+
+/// Close a panel opened with [`panel_frame`].
+pub(super) fn panel_end(s: &mut Svg, plot: &Plot, end: PanelEnd) {
+    if let Some(note) = end.corner_note {
         s.text(
-            right - 6.0,
+            LEFT + PLOT_W - 6.0,
             plot.top + 15.0,
             Anchor::End,
             NOTE_FONT.halo(),
-            note,
+            &note,
         );
-    } else {
-        s.text(right, base, Anchor::End, NOTE_FONT, note);
     }
+    s.close_group();
 }
 
 /// A horizontal dashed reference line, labelled in the right margin
@@ -209,7 +233,7 @@ pub(super) fn reference_line(
         fill: color,
         ..MARGIN_FONT
     };
-    let lines = wrap(label, font.size, RIGHT - 12.0);
+    let lines = font.wrap(label, RIGHT - 12.0);
     let first = y + 4.0 + nudge - (lines.len() as f64 - 1.0) * 6.5;
     for (i, line) in lines.iter().enumerate() {
         s.text(
@@ -285,8 +309,7 @@ pub(super) fn bars(
     inset: f64,
     value: impl Fn(&Column) -> (f64, f64),
 ) -> String {
-    let n = ctx.cols.cols.len();
-    let width = PLOT_W / n as f64;
+    let width = ctx.column_width();
     let inset = if width >= 4.0 { width * inset } else { 0.0 };
     let mut p = PathData::default();
     for (i, c) in ctx.cols.cols.iter().enumerate() {
@@ -306,8 +329,7 @@ pub(super) fn bars(
 /// Numbers on bars (above upward ones, below downward ones) when the
 /// columns are wide enough to hold them.
 pub(super) fn bar_values(s: &mut Svg, ctx: &Ctx<'_>, plot: &Plot, value: impl Fn(&Column) -> f64) {
-    let n = ctx.cols.cols.len();
-    if PLOT_W / (n as f64) < 12.0 {
+    if ctx.column_width() < 12.0 {
         return;
     }
     for (i, c) in ctx.cols.cols.iter().enumerate() {

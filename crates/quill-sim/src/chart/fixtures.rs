@@ -153,3 +153,72 @@ pub(crate) fn day_with_spike() -> (Vec<SecondRow>, ChartInfo) {
     let info = ChartInfo::new(&settings, "idle, one burst of 500 requests", Some(7));
     (rows, info)
 }
+
+/// A day of a noisy daily cycle (50–300 concurrent requests) on worker
+/// StartServers 3, MaxRequestWorkers 400, with a toy version of the
+/// maintenance rule (§12) so that spawns and kills look plausible: the
+/// noise makes idle threads cross the spare band all day long.
+pub(crate) fn diurnal() -> (Vec<SecondRow>, ChartInfo) {
+    let settings = worker_settings(3, 400, 25, 75);
+    let (tpc, limit) = (25u32, 16u32);
+    let mut rng: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut noise = move || {
+        // xorshift64: deterministic, good enough for test data.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % 81) as i64 - 40
+    };
+    let (mut processes, mut stopping, mut rate) = (3u32, 0u32, 1u32);
+    let mut rows = Vec::with_capacity(86_400);
+    for t in 0..86_400u64 {
+        let phase = t as f64 / 86_400.0 * std::f64::consts::TAU;
+        let base = 175.0 - 125.0 * phase.cos();
+        let burst = if (50_000..50_030).contains(&t) {
+            300
+        } else {
+            0
+        };
+        let load = (base as i64 + noise() + burst).max(0) as u32;
+        let exited = stopping;
+        processes -= stopping;
+        stopping = 0;
+        let capacity = processes * tpc;
+        let busy = load.min(capacity);
+        let idle = capacity - busy;
+        let (mut spawned, mut killed) = (0, 0);
+        if idle < 25 && processes < limit {
+            spawned = rate.min(limit - processes);
+            processes += spawned;
+            rate = (rate * 2).min(32);
+        } else if idle > 75 {
+            killed = 1;
+            stopping = 1;
+            rate = 1;
+        } else {
+            rate = 1;
+        }
+        let running = processes - stopping;
+        let busy = load.min(running * tpc);
+        rows.push(SecondRow {
+            t_s: t,
+            processes,
+            stopping,
+            busy,
+            idle: running * tpc - busy,
+            queued: load - busy,
+            max_queued: load - busy,
+            spawned,
+            killed,
+            exited,
+            arrivals: u64::from(load / 2),
+            completed: u64::from(load / 2),
+            in_flight: load,
+            max_wait_ms: if load > busy { 1_000 } else { 0 },
+            ..SecondRow::default()
+        });
+    }
+    let mut info = ChartInfo::new(&settings, "daily cycle 50–300 concurrent, noisy", Some(1));
+    info.markers = vec![Marker::from_log(50_000_400, MRW_MESSAGE)];
+    (rows, info)
+}

@@ -46,7 +46,7 @@ use draw::{Ctx, TimeGrid, XScale};
 use markers::{MarkerGroups, badge};
 use scale::time_ticks;
 use svg::{Anchor, Font, Svg};
-use text::{clock_ms, duration_s, text_width, thousands};
+use text::{clock_ms, duration_s, thousands};
 
 /// What the chart's title and reference lines say about the configuration
 /// and the run. Build it with [`ChartInfo::new`] and push [`Marker`]s.
@@ -264,7 +264,7 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
             thousands(cols.span_s),
             thousands(cols.cols.len() as u64)
         );
-        notes.extend(text::wrap(&note, NOTE_FONT.size, WIDTH - 2.0 * LEFT));
+        notes.extend(NOTE_FONT.wrap(&note, WIDTH - 2.0 * LEFT));
     }
     let listed = markers.groups.len().min(MAX_LISTED_MARKERS);
     let mut height = plots_bottom + 44.0 + LINE * notes.len() as f64;
@@ -341,7 +341,7 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
             };
             s.text(LEFT + 22.0, y, Anchor::Start, NOTE_FONT, &when);
             s.text(
-                LEFT + 26.0 + text_width(&when, NOTE_FONT.size),
+                LEFT + 26.0 + NOTE_FONT.width(&when),
                 y,
                 Anchor::Start,
                 LEGEND_FONT,

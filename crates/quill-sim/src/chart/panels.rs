@@ -4,7 +4,8 @@
 
 use super::columns::Column;
 use super::draw::{
-    Ctx, Plot, Swatch, bar_values, bars, gauge, panel_frame, reference_line, step_band, step_line,
+    Ctx, Plot, Swatch, bar_values, bars, gauge, panel_end, panel_frame, reference_line, step_band,
+    step_line,
 };
 use super::scale::ValueAxis;
 use super::svg::{Anchor, Font, Svg};
@@ -52,10 +53,7 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         (Swatch::Line(ORANGE), "arrivals per second".to_string()),
     ];
     if show_capacity {
-        legend.push((
-            Swatch::Dashed(INK),
-            "capacity: more in flight must queue".to_string(),
-        ));
+        legend.push((Swatch::Dashed(INK), "capacity".to_string()));
     } else if capacity > 0 {
         legend.push((
             Swatch::Dashed(INK),
@@ -73,11 +71,17 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
             thousands(sum.peak_arrivals)
         )
     };
-    s.open_group(
-        "Requests: in flight (queued, being served or waiting for a daemon) and arrivals per second",
-        "",
+    let end = panel_frame(
+        s,
+        ctx,
+        &plot,
+        (
+            "Requests",
+            "Requests: in flight (queued, being served or waiting for a daemon) and arrivals per second",
+        ),
+        &legend,
+        &note,
     );
-    panel_frame(s, ctx, &plot, "Requests", &legend, &note);
     gauge(s, ctx, &plot, |c| c.in_flight, IN_FLIGHT_FILL, BLUE);
     s.path(
         &step_line(ctx, &plot, |c| c.arrivals as f64),
@@ -86,7 +90,7 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
     if show_capacity {
         reference_line(s, &plot, info.max_threads, INK, &capacity_label, 0.0);
     }
-    s.close_group();
+    panel_end(s, &plot, end);
 }
 
 /// Children forked (up), told to stop (down), exited (narrow, down).
@@ -120,26 +124,36 @@ pub(super) fn changes(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         thousands(sum.killed),
         thousands(sum.exited)
     );
-    s.open_group(
-        "Child processes forked (up), told to stop by maintenance (down), and exited (narrow bars)",
-        "",
+    let end = panel_frame(
+        s,
+        ctx,
+        &plot,
+        (
+            "Spawns and kills",
+            "Child processes forked (up), told to stop by maintenance (down), and exited (narrow bars)",
+        ),
+        &legend,
+        &note,
     );
-    panel_frame(s, ctx, &plot, "Spawns and kills", &legend, &note);
     s.path(
         &bars(ctx, &plot, 0.15, |c| (0.0, c.spawned as f64)),
         &format!("fill=\"{BLUE}\""),
     );
-    s.path(
-        &bars(ctx, &plot, 0.15, |c| (0.0, -(c.killed as f64))),
-        &format!("fill=\"{VERMILLION}\""),
-    );
-    s.path(
-        &bars(ctx, &plot, 0.38, |c| (0.0, -(c.exited as f64))),
-        &format!("fill=\"{INK}\""),
-    );
+    let kills = bars(ctx, &plot, 0.15, |c| (0.0, -(c.killed as f64)));
+    let exits = bars(ctx, &plot, 0.38, |c| (0.0, -(c.exited as f64)));
+    let (kill_style, exit_style) = (format!("fill=\"{VERMILLION}\""), format!("fill=\"{INK}\""));
+    if ctx.column_width() >= 4.0 {
+        // Exits as narrow bars inside the kill bars.
+        s.path(&kills, &kill_style);
+        s.path(&exits, &exit_style);
+    } else {
+        // Too narrow to nest: exits show only where they exceed kills.
+        s.path(&exits, &exit_style);
+        s.path(&kills, &kill_style);
+    }
     bar_values(s, ctx, &plot, |c| c.spawned as f64);
     bar_values(s, ctx, &plot, |c| -(c.killed.max(c.exited) as f64));
-    s.close_group();
+    panel_end(s, &plot, end);
 }
 
 /// Children alive, running or stopping, against the most Apache may run.
@@ -168,11 +182,17 @@ pub(super) fn processes(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         clock_s(sum.peak_processes_at_s),
         sum.final_processes
     );
-    s.open_group(
-        "Child processes alive: running, and stopping gracefully; the dashed line is the most children Apache may run",
-        "",
+    let end = panel_frame(
+        s,
+        ctx,
+        &plot,
+        (
+            "Child processes",
+            "Child processes alive: running, and stopping gracefully; the dashed line is the most children Apache may run",
+        ),
+        &legend,
+        &note,
     );
-    panel_frame(s, ctx, &plot, "Child processes", &legend, &note);
     s.path(
         &step_band(ctx, &plot, |_| 0.0, |c| c.running as f64),
         &format!("fill=\"{RUNNING_FILL}\""),
@@ -197,7 +217,7 @@ pub(super) fn processes(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         );
     }
     reference_line(s, &plot, limit, INK, &format!("max {limit} children"), 0.0);
-    s.close_group();
+    panel_end(s, &plot, end);
 }
 
 /// Idle workers against MinSpare/MaxSpare: the reason for every spawn and
@@ -222,7 +242,7 @@ pub(super) fn idle(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         ),
         (
             Swatch::Dashed(BLUE),
-            format!("below {min_name}: spawn 1, 2, 4 … children"),
+            format!("below {min_name}: spawn 1, 2, 4 …"),
         ),
     ];
     let lowest = cols.iter().map(|c| c.idle.min).min().unwrap_or(0);
@@ -231,16 +251,13 @@ pub(super) fn idle(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         thousands(lowest),
         thousands(data_max)
     );
-    s.open_group(
-        &format!(
-            "Idle {unit}: below {min_name} {} Apache spawns children, above {max_name} {} it \
-             kills one; in between it does nothing",
-            info.min_spare, info.max_spare
-        ),
-        "",
+    let description = format!(
+        "Idle {unit}: below {min_name} {} Apache spawns children, above {max_name} {} it \
+         kills one; in between it does nothing",
+        info.min_spare, info.max_spare
     );
     let heading = format!("Idle {unit}");
-    panel_frame(s, ctx, &plot, &heading, &legend, &note);
+    let end = panel_frame(s, ctx, &plot, (&heading, &description), &legend, &note);
     // The band where maintenance leaves the pool alone.
     let (y_min, y_max) = (
         plot.y(f64::from(info.min_spare)),
@@ -272,7 +289,7 @@ pub(super) fn idle(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         &format!("{min_name} {}", info.min_spare),
         nudge,
     );
-    s.close_group();
+    panel_end(s, &plot, end);
 }
 
 /// The accept queue, the daemon queue and errors.
@@ -327,11 +344,17 @@ pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
             thousands(sum.longest_wait_ms)
         )
     };
-    s.open_group(
-        "Connections waiting in the accept queue for a free worker, and errors",
-        "",
+    let end = panel_frame(
+        s,
+        ctx,
+        &plot,
+        (
+            "Accept queue",
+            "Connections waiting in the accept queue for a free worker, and errors",
+        ),
+        &legend,
+        &note,
     );
-    panel_frame(s, ctx, &plot, "Accept queue", &legend, &note);
     if data_max == 0 {
         s.text(
             LEFT + PLOT_W / 2.0,
@@ -367,5 +390,5 @@ pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
             }
         }
     }
-    s.close_group();
+    panel_end(s, &plot, end);
 }

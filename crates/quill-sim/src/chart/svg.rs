@@ -58,6 +58,37 @@ impl Font {
     pub(crate) const fn halo(self) -> Font {
         Font { halo: true, ..self }
     }
+
+    /// Rough width of `s` in pixels. There are no font metrics here (the
+    /// viewer picks the font), so this uses DejaVu Sans's average advance,
+    /// one of the widest common sans-serif faces, to err on the wide side.
+    pub(crate) fn width(&self, s: &str) -> f64 {
+        let em = if self.bold { 0.65 } else { 0.56 };
+        s.chars().count() as f64 * self.size * em
+    }
+
+    /// Greedy word wrap to lines no wider than `width` pixels; a word
+    /// longer than a line gets a line of its own.
+    pub(crate) fn wrap(&self, s: &str, width: f64) -> Vec<String> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        for word in s.split_whitespace() {
+            let candidate = if line.is_empty() {
+                word.to_string()
+            } else {
+                format!("{line} {word}")
+            };
+            if !line.is_empty() && self.width(&candidate) > width {
+                lines.push(std::mem::replace(&mut line, word.to_string()));
+            } else {
+                line = candidate;
+            }
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        lines
+    }
 }
 
 impl Svg {
@@ -180,5 +211,19 @@ impl PathData {
 
     pub(crate) fn into_string(self) -> String {
         self.d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping() {
+        let f = Font::plain(10.0, "#000");
+        assert_eq!(f.wrap("aa bb cc", 30.0), ["aa bb", "cc"]);
+        assert_eq!(f.wrap("aaaaaaaaaa b", 30.0), ["aaaaaaaaaa", "b"]);
+        assert!(f.wrap("  ", 30.0).is_empty());
+        assert!(f.bold().width("abc") > f.width("abc"));
     }
 }

@@ -1,7 +1,7 @@
 //! Chart tests. Bless changed snapshots with
 //! `INSTA_UPDATE=always cargo test -p quill-sim` and review `git diff`.
 
-use super::fixtures::{SPIKE_AT, day_with_spike, decay, step, worker_settings};
+use super::fixtures::{SPIKE_AT, day_with_spike, decay, diurnal, step, worker_settings};
 use super::*;
 
 /// Cheap well-formedness checks (no XML parser in the dependency tree).
@@ -144,4 +144,13 @@ fn many_markers_stay_bounded() {
     assert!(svg.len() < 400_000, "{} bytes", svg.len());
     assert!(svg.contains("(×86,400, last 23:59:59.005)"));
     assert!(svg.contains("… and 9 more kinds of message"));
+}
+
+#[test]
+fn a_busy_day_stays_small() {
+    let (rows, info) = diurnal();
+    let svg = render_svg(&rows, &info);
+    assert_well_formed(&svg);
+    keep("diurnal", &svg);
+    assert!(svg.len() < 400_000, "{} bytes", svg.len());
 }

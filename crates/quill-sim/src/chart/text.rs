@@ -110,35 +110,6 @@ pub(crate) fn duration_s(d: u64) -> String {
         .join(" ")
 }
 
-/// Rough width of `s` in pixels at `font_px` in a sans-serif font (DejaVu
-/// Sans is among the widest common ones, so this errs on the wide side).
-pub(crate) fn text_width(s: &str, font_px: f64) -> f64 {
-    s.chars().count() as f64 * font_px * 0.6
-}
-
-/// Greedy word wrap to lines no wider than `width` pixels (by
-/// [`text_width`]); a word longer than a line gets a line of its own.
-pub(crate) fn wrap(s: &str, font_px: f64, width: f64) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
-    for word in s.split_whitespace() {
-        let candidate = if line.is_empty() {
-            word.to_string()
-        } else {
-            format!("{line} {word}")
-        };
-        if !line.is_empty() && text_width(&candidate, font_px) > width {
-            lines.push(std::mem::replace(&mut line, word.to_string()));
-        } else {
-            line = candidate;
-        }
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,13 +143,6 @@ mod tests {
         assert_eq!(duration_s(7500), "2 h 5 min");
         assert_eq!(duration_s(86_400), "1 d");
         assert_eq!(duration_s(90_061), "1 d 1 h");
-    }
-
-    #[test]
-    fn wrapping() {
-        assert_eq!(wrap("aa bb cc", 10.0, 30.0), ["aa bb", "cc"]);
-        assert_eq!(wrap("aaaaaaaaaa b", 10.0, 30.0), ["aaaaaaaaaa", "b"]);
-        assert!(wrap("  ", 10.0, 30.0).is_empty());
     }
 
     #[test]

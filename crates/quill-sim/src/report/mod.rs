@@ -102,8 +102,8 @@ body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222
 margin:0 auto;padding:16px 24px 48px;max-width:1240px;line-height:1.45}
 h1{font-size:1.35em;margin:.4em 0 .1em}
 h2{font-size:1.1em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:1px solid #ddd}
-.sub{color:#555;margin:0 0 1em}
 figure{margin:0}
+figcaption{color:#444;font-size:.92em;margin:.5em 0 0;max-width:70em}
 figure svg{max-width:100%;height:auto;border:1px solid #e4e4e4}
 table{border-collapse:collapse;font-size:.95em}
 th,td{text-align:left;padding:3px 12px 3px 0;vertical-align:top}
@@ -131,21 +131,43 @@ pub fn render_html(input: &ReportInput<'_>) -> String {
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
     let _ = writeln!(h, "<title>Quill simulation: {}</title>", escape(&title));
     let _ = writeln!(h, "<style>\n{CSS}</style>\n</head>\n<body>");
-    let _ = writeln!(h, "<h1>{}</h1>", escape(&title));
     let _ = writeln!(
         h,
-        "<p class=\"sub\">{}</p>",
-        escape(&input.chart.subtitle(sum.seconds))
+        "<h1>Apache {} MPM: {} simulated</h1>",
+        escape(input.chart.mpm.name()),
+        escape(&duration_s(sum.seconds))
     );
     h.push_str("<figure>\n");
     h.push_str(&render_svg(input.rows, input.chart));
-    h.push_str("</figure>\n");
+    let _ = writeln!(
+        h,
+        "<figcaption>{}</figcaption>\n</figure>",
+        escape(&how_to_read(input.chart))
+    );
     summary_section(&mut h, &sum);
     log_section(&mut h, input.log);
     problems_section(&mut h, input.problems);
     config_section(&mut h, input.settings, input.extra_config);
     h.push_str("</body>\n</html>\n");
     h
+}
+
+/// The rule the chart illustrates, in the configuration's own numbers.
+fn how_to_read(c: &ChartInfo) -> String {
+    let (unit, min_name, max_name) = if c.mpm.is_threaded() {
+        ("threads", "MinSpareThreads", "MaxSpareThreads")
+    } else {
+        ("servers", "MinSpareServers", "MaxSpareServers")
+    };
+    format!(
+        "How to read it: once a second Apache's parent counts idle {unit}. Fewer than \
+         {min_name} ({}) and it forks children: 1, then 2, 4, … up to 32 per second while \
+         the shortage lasts, never more than {} children. More than {max_name} ({}) and it \
+         stops one child per second. In between it does nothing, so the number of children \
+         depends on history. When every child is busy and no more may be forked, new \
+         connections wait in the accept queue.",
+        c.min_spare, c.max_children, c.max_spare
+    )
 }
 
 fn row(h: &mut String, key: &str, value: &str, note: &str) {
