@@ -503,7 +503,6 @@ impl Trace {
     }
 
     fn describe(&self) -> String {
-        let span_s = self.rows.last().map_or(0, |r| r.at_us) as f64 / 1e6;
         let what = match self.origin {
             TraceOrigin::Csv => "trace".to_owned(),
             TraceOrigin::AccessLog { unit, guessed } => format!(
@@ -513,11 +512,16 @@ impl Trace {
                 if guessed { ", guessed" } else { "" }
             ),
         };
-        let mut out = format!(
-            "{what}, {} requests over {} s",
-            self.requests(),
-            fmt_num((span_s * 10.0).round() / 10.0)
-        );
+        // Tenths of a second are enough for a title.
+        let secs = |us: u64| fmt_num((us as f64 / 1e5).round() / 10.0);
+        let mut out = format!("{what}, {} requests", self.requests());
+        if let (Some(first), Some(last)) = (self.rows.first(), self.rows.last()) {
+            if first.at_us == last.at_us {
+                out += &format!(" arriving at {} s", secs(first.at_us));
+            } else {
+                out += &format!(" arriving {}–{} s", secs(first.at_us), secs(last.at_us));
+            }
+        }
         if self.rows.iter().any(|r| r.requests_per_conn > 1) {
             keep_alive_title(
                 &mut out,

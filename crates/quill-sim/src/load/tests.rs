@@ -153,7 +153,7 @@ fn trace_is_sorted_stably() {
     assert_eq!(t.origin(), TraceOrigin::Csv);
     assert_eq!(
         Load::Open(o).describe(),
-        "trace, 6 requests over 1.5 s, 1–3 requests/conn, think 0–20 ms"
+        "trace, 6 requests arriving 0–1.5 s, 1–3 requests/conn, think 0–20 ms"
     );
 }
 
@@ -286,7 +286,7 @@ fn access_log_combined_with_microseconds() {
     assert_eq!(load.end_us(), 2_500_000);
     assert_eq!(
         load.describe(),
-        "access log (%D µs, guessed), 4 requests over 2 s"
+        "access log (%D µs, guessed), 4 requests arriving 0–2 s"
     );
 }
 
@@ -306,7 +306,7 @@ fn access_log_common_with_seconds() {
     );
     assert_eq!(
         load.describe(),
-        "access log (%T s, guessed), 4 requests over 2 s"
+        "access log (%T s, guessed), 4 requests arriving 0–2 s"
     );
 }
 
@@ -326,7 +326,7 @@ fn access_log_unit_can_be_given() {
     assert_eq!(trace_rows(o)[3].1, 3_500);
     assert_eq!(
         load.describe(),
-        "access log (%{ms}T ms), 4 requests over 2 s"
+        "access log (%{ms}T ms), 4 requests arriving 0–2 s"
     );
     assert!("minutes".parse::<LogDurationUnit>().is_err());
     assert_eq!(LogDurationUnit::Seconds.to_string(), "s");
