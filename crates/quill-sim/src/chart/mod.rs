@@ -218,7 +218,7 @@ const HEADER: f64 = 30.0;
 const GAP: f64 = 12.0;
 const TOP: f64 = 62.0;
 const LINE: f64 = 17.0;
-/// Marker kinds listed under the chart (all are drawn).
+/// Marker kinds listed under the chart and badged (all get lines).
 const MAX_LISTED_MARKERS: usize = 12;
 
 const TITLE_FONT: Font = Font::plain(17.0, INK).bold();
@@ -242,7 +242,7 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
         t0: cols.t0,
         t_end: cols.t_end(),
     };
-    let markers = MarkerGroups::new(&info.markers);
+    let markers = MarkerGroups::new(&info.markers, &x);
 
     let panels_top = TOP + 8.0;
     let heights = [150.0, 110.0, 140.0, 140.0, 110.0];
@@ -322,30 +322,28 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
         s.text(LEFT, y, Anchor::Start, NOTE_FONT, note);
     }
 
-    markers.draw(&mut s, &x, tops[0], plots_bottom);
+    markers.draw(&mut s, &x, (tops[0], plots_bottom), listed);
     if listed > 0 {
         y += 8.0 + LINE;
         s.text(LEFT, y, Anchor::Start, HEADING_FONT, "Apache log messages");
         for (i, g) in markers.groups.iter().take(listed).enumerate() {
             y += LINE;
             badge(&mut s, LEFT + 8.0, y - 4.0, i + 1);
-            let when = if g.count > 1 {
-                format!(
-                    "{} (×{}, last {})",
+            let when = match (g.count, g.is_dense()) {
+                (1, _) => clock_ms(g.first_ms),
+                (n, dense) => format!(
+                    "{} (×{}, last {}{})",
                     clock_ms(g.first_ms),
-                    thousands(g.count),
-                    clock_ms(g.last_ms)
-                )
-            } else {
-                clock_ms(g.first_ms)
+                    thousands(n),
+                    clock_ms(g.last_ms),
+                    if dense { "; ticks along the top" } else { "" }
+                ),
             };
-            s.text(LEFT + 22.0, y, Anchor::Start, NOTE_FONT, &when);
-            s.text(
-                LEFT + 26.0 + NOTE_FONT.width(&when),
+            s.text_spans(
+                LEFT + 22.0,
                 y,
-                Anchor::Start,
                 LEGEND_FONT,
-                &g.label,
+                &[(MUTED, &when), (INK, &format!("  {}", g.label))],
             );
         }
         if markers.groups.len() > listed {

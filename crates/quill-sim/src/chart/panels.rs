@@ -9,7 +9,7 @@ use super::draw::{
 };
 use super::scale::ValueAxis;
 use super::svg::{Anchor, Font, Svg};
-use super::text::{clock_s, thousands};
+use super::text::{clock_s, decimal1, thousands};
 use super::{BLUE, GREEN, INK, LEFT, MUTED, ORANGE, PLOT_W, PURPLE, VERMILLION};
 
 /// Name, run total, colour, and (stack base, value) of a column.
@@ -118,12 +118,15 @@ pub(super) fn changes(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         (Swatch::NarrowBar(INK), "exited ▼".to_string()),
     ];
     let sum = ctx.sum;
-    let note = format!(
+    let mut note = format!(
         "{} spawned · {} killed · {} exited",
         thousands(sum.spawned),
         thousands(sum.killed),
         thousands(sum.exited)
     );
+    if let Some(per_hour) = sum.churn_per_hour {
+        note.push_str(&format!(" · churn {}/h", decimal1(per_hour)));
+    }
     let end = panel_frame(
         s,
         ctx,

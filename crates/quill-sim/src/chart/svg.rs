@@ -131,6 +131,22 @@ impl Svg {
         );
     }
 
+    /// One line of text in several colours (`(fill, text)` pieces), so
+    /// that the pieces follow each other whatever the font's widths.
+    pub(crate) fn text_spans(&mut self, x: f64, y: f64, font: Font, spans: &[(&str, &str)]) {
+        let _ = write!(
+            self.out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"{}\" xml:space=\"preserve\">",
+            num(x),
+            num(y),
+            num(font.size)
+        );
+        for (fill, text) in spans {
+            let _ = write!(self.out, "<tspan fill=\"{fill}\">{}</tspan>", escape(text));
+        }
+        self.out.push_str("</text>\n");
+    }
+
     /// A straight line; `style` holds the stroke attributes.
     pub(crate) fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, style: &str) {
         let _ = writeln!(

@@ -185,7 +185,7 @@ fn at(t_s: u64) -> String {
 }
 
 fn summary_section(h: &mut String, s: &Summary) {
-    h.push_str("<h2>Summary</h2>\n<table>\n<tbody>\n");
+    h.push_str("<h2 id=\"summary\">Summary</h2>\n<table>\n<tbody>\n");
     row(h, "Simulated", &duration_s(s.seconds), "");
     row(
         h,
@@ -322,7 +322,7 @@ fn level_class(level: &str) -> String {
 }
 
 fn log_section(h: &mut String, log: &[LogLine]) {
-    h.push_str("<h2>What Apache logged</h2>\n");
+    h.push_str("<h2 id=\"log\">What Apache logged</h2>\n");
     if log.is_empty() {
         h.push_str(
             "<p class=\"muted\">Nothing: Apache would not have logged anything about its \
@@ -363,7 +363,7 @@ fn log_section(h: &mut String, log: &[LogLine]) {
 }
 
 fn problems_section(h: &mut String, problems: &[Problem]) {
-    h.push_str("<h2>Configuration problems</h2>\n");
+    h.push_str("<h2 id=\"problems\">Configuration problems</h2>\n");
     if problems.is_empty() {
         h.push_str("<p class=\"muted\">None found.</p>\n");
         return;
@@ -406,7 +406,7 @@ fn problems_section(h: &mut String, problems: &[Problem]) {
 }
 
 fn config_section(h: &mut String, m: &MpmSettings, extra: &[(String, String)]) {
-    h.push_str("<h2>Effective configuration</h2>\n");
+    h.push_str("<h2 id=\"config\">Effective configuration</h2>\n");
     h.push_str(
         "<p class=\"muted\">After Apache's defaults and its silent adjustments at start-up.</p>\n",
     );
