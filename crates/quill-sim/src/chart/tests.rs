@@ -1,5 +1,11 @@
 //! Chart tests. Bless changed snapshots with
 //! `INSTA_UPDATE=always cargo test -p quill-sim` and review `git diff`.
+//!
+//! To look at the charts, build the tests with a directory to write them
+//! to and convert them to PNG:
+//! `QUILL_CHART_DIR=/tmp/charts cargo test -p quill-sim chart::` then
+//! `rsvg-convert /tmp/charts/step.svg > /tmp/step.png` (the report tests
+//! write `*.html` there too).
 
 use super::fixtures::{SPIKE_AT, day_with_spike, decay, diurnal, step, worker_settings};
 use super::*;
@@ -154,4 +160,31 @@ fn a_busy_day_stays_small() {
     assert_well_formed(&svg);
     keep("diurnal", &svg);
     assert!(svg.len() < 400_000, "{} bytes", svg.len());
+}
+
+#[test]
+fn prefork_counts_idle_servers() {
+    let (rows, mut settings, _) = decay();
+    settings.mpm = MpmKind::Prefork;
+    settings.spare_unit = "servers";
+    settings.threads_per_child = 1;
+    settings.min_spare = 5;
+    settings.max_spare = 10;
+    settings.max_request_workers = 150;
+    settings.max_children = 150;
+    settings.max_threads = 150;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|r| SecondRow {
+            idle: r.processes,
+            ..r
+        })
+        .collect();
+    let info = ChartInfo::new(&settings, "none", None);
+    let svg = render_svg(&rows, &info);
+    assert_well_formed(&svg);
+    assert!(svg.contains(">Idle servers</text>"));
+    assert!(svg.contains(">MaxSpareServers 10</text>"));
+    assert!(svg.contains(">max 150 children</text>"));
+    assert!(!svg.contains("ThreadsPerChild"));
 }

@@ -129,16 +129,19 @@ impl Summary {
     }
 }
 
-/// A compact block for terminals:
+/// A compact block for terminals (the §11-style step load of the tests):
 ///
 /// ```text
 /// simulated  1 min 5 s
 /// processes  peak 10 at 22 s, final 3
-/// churn      21 (7 spawned + 14 killed), 14 exited
-/// busy       peak 250 at 23 s; 300 in flight at 20 s
-/// queue      longest 200 at 20 s; longest wait 27,000 ms
-/// errors     none refused · 0 × 503 · 0 × 504
+/// churn      17 (10 spawned + 7 killed), 7 exited
+/// busy       peak 250 at 22 s; 300 in flight at 20 s
+/// queue      longest 225 at 20 s; longest wait 27,000 ms
+/// errors     0 refused · 0 × 503 · 0 × 504
 /// ```
+///
+/// Runs of an hour or more add the churn per hour: `churn      21,420
+/// (3,060.0 per hour) (…)`.
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "simulated  {}", duration_s(self.seconds))?;
