@@ -12,6 +12,7 @@
 //! Pure: virtual time only, randomness from an explicit seed.
 
 pub mod chart;
+pub mod engine;
 pub mod load;
 pub mod report;
 pub mod timeline;
