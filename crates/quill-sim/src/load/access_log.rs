@@ -217,10 +217,16 @@ enum Field<'a> {
 /// Splits a line into space-separated fields, keeping `"…"` (with `\"`
 /// escapes, as Apache writes them) and `[…]` whole.
 fn fields(line: &str) -> Result<Vec<Field<'_>>, &'static str> {
+    // The formats have a dozen fields; more is not an access log line (and
+    // would let a hostile line grow this vector without bound).
+    const MAX_FIELDS: usize = 64;
     let bytes = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
+        if out.len() == MAX_FIELDS {
+            return Err("the line has more than 64 fields");
+        }
         match bytes[i] {
             b' ' | b'\t' => i += 1,
             b'"' => {

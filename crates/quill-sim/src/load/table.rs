@@ -219,10 +219,12 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Splits a CSV line into trimmed fields, unwrapping `"quoted"` ones.
-fn split_fields<'a>(line: &'a str, out: &mut Vec<&'a str>) {
+/// Splits a CSV line into trimmed fields, unwrapping `"quoted"` ones. Keeps
+/// at most `max` fields: enough to tell that a line has too many, without
+/// storing millions of them for a hostile line.
+fn split_fields<'a>(line: &'a str, out: &mut Vec<&'a str>, max: usize) {
     out.clear();
-    out.extend(line.split(',').map(|f| {
+    out.extend(line.split(',').take(max).map(|f| {
         let f = f.trim();
         f.strip_prefix('"')
             .and_then(|f| f.strip_suffix('"'))
@@ -244,7 +246,9 @@ impl Header {
     /// header); an error when it names some but cannot be used.
     pub(super) fn recognise(line_no: usize, line: &str) -> Result<Option<Header>, LoadError> {
         let mut fields = Vec::new();
-        split_fields(line, &mut fields);
+        // One more than all columns: such a header has an unknown or a
+        // repeated column, which the checks below report.
+        split_fields(line, &mut fields, N_COLS + 1);
         let names: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
         if !names.iter().any(|n| Col::from_name(n).is_some()) {
             return Ok(None);
@@ -392,7 +396,7 @@ pub(super) fn parse_rows<'a>(
                  load for long steady traffic",
             ));
         }
-        split_fields(text, &mut fields);
+        split_fields(text, &mut fields, header.cols.len() + 1);
         if fields.len() > header.cols.len() {
             let names: Vec<&str> = header.cols.iter().map(|c| c.name()).collect();
             return Err(LoadError::at(
@@ -401,7 +405,7 @@ pub(super) fn parse_rows<'a>(
                     "expected at most {} values ({}), found {}",
                     header.cols.len(),
                     names.join(", "),
-                    fields.len()
+                    text.split(',').count()
                 ),
                 "give one value per header column, separated by commas",
             ));

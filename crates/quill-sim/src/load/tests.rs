@@ -507,6 +507,25 @@ fn row_limit() {
     assert!(parse_load_with("arrival_ms,duration_ms\n1,1\n2,2\n", &options).is_ok());
 }
 
+#[test]
+fn hostile_lines_are_refused_without_storing_them() {
+    let wide_header = format!("t_s,concurrency,request_ms{}\n", ",x".repeat(1_000_000));
+    let e = parse_load(&wide_header).unwrap_err();
+    assert!(e.message.starts_with("unknown column \"x\""), "{e}");
+    let wide_row = format!(
+        "t_s,concurrency,request_ms\n0,1,2{}\n",
+        ",3".repeat(1_000_000)
+    );
+    let e = parse_load(&wide_row).unwrap_err();
+    assert!(e.message.ends_with("found 1000003"), "{e}");
+    let wide_log = format!(
+        "1.2.3.4 - - [10/Oct/2025:13:55:36 +0000] \"GET / HTTP/1.1\"{}\n",
+        " 7".repeat(1_000)
+    );
+    let e = parse_load(&wide_log).unwrap_err();
+    assert!(e.message.contains("more than 64 fields"), "{e}");
+}
+
 // ----------------------------------------------------------------- Poisson
 
 #[test]
