@@ -1,12 +1,13 @@
 //! Load models: what the clients do to the server.
 //!
 //! ```text
-//!  load.csv / access.log ──parse_load──▶ Load ─┬─ Closed(Schedule)   clients held at a count
-//!                                              │    └ steps: (t_us, concurrency, request_us, …)
-//!                                              └─ Open(OpenLoad)     connections arriving
-//!                                                   ├ Trace           one row per request
-//!                                                   └ Poisson         piecewise-constant rate
-//!                                                   └▶ arrivals(seed) ──▶ Arrival, Arrival, …  (lazy)
+//!  load.csv / access.log ──parse_load──▶ Load ─┬─ Closed(Schedule)  clients held at a count:
+//!                                              │    steps of (t_us, concurrency, request_us, …)
+//!                                              └─ Open(OpenLoad)    connections arriving:
+//!                                                   ├─ Trace         listed one by one
+//!                                                   └─ Poisson       at a piecewise-constant rate
+//!                                                         │
+//!                                     .arrivals(seed) ────┴──▶ Arrival, Arrival, …  (lazy)
 //! ```
 //!
 //! Four inputs, told apart by their first line (see docs/loads.md for every
