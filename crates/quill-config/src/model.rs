@@ -5,43 +5,18 @@
 //! bump [`SCHEMA_VERSION`] on any incompatible change.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use quill_mpm::{AdjustedMpm, PoolConfig};
 use serde::Serialize;
 
 use crate::source::Location;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MpmKind {
-    Prefork,
-    Worker,
-    Event,
-}
-
-impl MpmKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            MpmKind::Prefork => "prefork",
-            MpmKind::Worker => "worker",
-            MpmKind::Event => "event",
-        }
-    }
-
-    pub fn is_threaded(self) -> bool {
-        self != MpmKind::Prefork
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "prefork" => Some(MpmKind::Prefork),
-            "worker" => Some(MpmKind::Worker),
-            "event" => Some(MpmKind::Event),
-            _ => None,
-        }
-    }
-}
+/// Which MPM: the pool controller's own type (serialized `"prefork"`,
+/// `"worker"`, `"event"`), under the name the configuration model uses.
+pub type MpmKind = quill_mpm::Mpm;
 
 /// How the MPM was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +30,10 @@ pub enum MpmSource {
 
 /// MPM settings after every start-up check and silent adjustment of httpd
 /// 2.4, in the units Apache uses internally.
+///
+/// Computed by [`quill_mpm::adjust`] (the one implementation of that
+/// arithmetic) and built with [`MpmSettings::from_adjusted`];
+/// [`MpmSettings::pool_config`] gives the controller's input back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MpmSettings {
     pub mpm: MpmKind,
@@ -76,7 +55,8 @@ pub struct MpmSettings {
     /// logs `scoreboard is full, not at MaxRequestWorkers` under full load.
     pub max_request_workers: u32,
     /// The most children that can serve at once: prefork MaxRequestWorkers;
-    /// worker/event MaxRequestWorkers / ThreadsPerChild capped at ServerLimit.
+    /// worker/event MaxRequestWorkers / ThreadsPerChild capped at ServerLimit
+    /// (the controller's `daemons_limit`).
     pub max_children: u32,
     /// Threads that can serve at once: max_children × threads_per_child.
     pub max_threads: u32,
@@ -89,6 +69,66 @@ pub struct MpmSettings {
     pub async_request_worker_factor: Option<u32>,
     /// Seconds; 0 = wait forever.
     pub graceful_shutdown_timeout: u32,
+}
+
+impl MpmSettings {
+    /// The model's view of what [`quill_mpm::adjust`] computed (the
+    /// adjustments themselves become diagnostics, not part of the model).
+    pub fn from_adjusted(selected_by: MpmSource, adjusted: &AdjustedMpm) -> MpmSettings {
+        let pool = &adjusted.pool;
+        MpmSettings {
+            mpm: pool.mpm,
+            selected_by,
+            start_servers: pool.start_servers,
+            children_at_start: pool.children_to_start(),
+            min_spare: pool.min_spare,
+            max_spare: pool.max_spare,
+            spare_unit: if pool.mpm.is_threaded() {
+                "threads"
+            } else {
+                "servers"
+            },
+            threads_per_child: pool.threads_per_child,
+            thread_limit: pool.thread_limit,
+            server_limit: pool.server_limit,
+            max_request_workers: pool.max_request_workers,
+            max_children: pool.daemons_limit,
+            max_threads: pool.max_threads(),
+            max_connections_per_child: i64::from(pool.max_connections_per_child),
+            listen_backlog: adjusted.listen_backlog,
+            listen_cores_buckets_ratio: adjusted.listen_cores_buckets_ratio,
+            num_buckets: pool.num_buckets,
+            async_request_worker_factor: adjusted.async_request_worker_factor,
+            graceful_shutdown_timeout: u32::try_from(pool.graceful_shutdown_timeout.as_secs())
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The pool controller's input (`quill_mpm::Controller::new`). Lossless
+    /// for settings made by [`MpmSettings::from_adjusted`]: it returns the
+    /// `pool` they were made from.
+    pub fn pool_config(&self) -> PoolConfig {
+        PoolConfig {
+            mpm: self.mpm,
+            start_servers: self.start_servers,
+            min_spare: self.min_spare,
+            max_spare: self.max_spare,
+            threads_per_child: self.threads_per_child,
+            thread_limit: self.thread_limit,
+            server_limit: self.server_limit,
+            daemons_limit: self.max_children,
+            max_request_workers: self.max_request_workers,
+            max_connections_per_child: i32::try_from(
+                self.max_connections_per_child
+                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX)),
+            )
+            .unwrap_or(0),
+            num_buckets: self.num_buckets,
+            graceful_shutdown_timeout: Duration::from_secs(u64::from(
+                self.graceful_shutdown_timeout,
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

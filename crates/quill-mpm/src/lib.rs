@@ -74,7 +74,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Module map: [`config`] (the MPM values), [`scoreboard`] (the shared
+//! Module map: [`config`] (the MPM values, and [`adjust`]: httpd's defaults
+//! and start-up adjustments from directives as written), [`scoreboard`] (the shared
 //! table), [`Controller`] (loop, reaping, maintenance, restarts), [`action`]
 //! (outputs and per-tick records), [`messages`] (httpd's exact log texts),
 //! [`ConnectionCounter`] (MaxConnectionsPerChild, enforced by children).
@@ -95,7 +96,9 @@ mod time;
 
 pub use action::{Action, ChildSignal, Decision, Spawn, StopMode, StopVia, TickRecord};
 pub use child::{ChildId, ChildState, ChildView, ExitStatus, Generation, exit_code, signal};
-pub use config::{ConfigError, Mpm, MpmDirectives, PoolConfig};
+pub use config::{
+    AdjustedMpm, Adjustment, ConfigError, Knob, Mpm, MpmDirectives, PoolConfig, adjust,
+};
 pub use connection_limit::{AcceptCheck, ConnectionCounter};
 pub use controller::{
     Controller, ControllerError, FORK_FAILURE_BACKOFF, GRACEFUL_RESTART_HOLD_OFF,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::mpm::{self, Knob, RawMpm};
+use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
@@ -74,7 +74,10 @@ pub(crate) fn resolve_mpm(
             (MpmKind::Event, MpmSource::Assumed, None)
         }
     };
-    let mut raw = RawMpm::default();
+    let mut raw = MpmDirectives {
+        online_cores: opts.online_cores,
+        ..MpmDirectives::default()
+    };
     let mut spans: Vec<(Knob, Span)> = Vec::new();
     for item in &c.global {
         if item.in_dir() || item.def.module == "mod_so" {
@@ -253,8 +256,9 @@ pub(crate) fn resolve_mpm(
             _ => {}
         }
     }
-    let (settings, adjustments) = mpm::adjust(kind, source, &raw, opts.online_cores);
-    for a in adjustments {
+    let adjusted = mpm::adjust(kind, &raw);
+    let settings = MpmSettings::from_adjusted(source, &adjusted);
+    for a in adjusted.adjustments {
         let directive = a.knob.directive(kind);
         let span = spans
             .iter()

@@ -2,23 +2,33 @@
 //!
 //! [`PoolConfig`] holds the *final* numbers after all of httpd's start-up
 //! adjustments (reference §3: the check_config clamps and the silent raises
-//! done when the MPM starts running). Computing them from a parsed
-//! httpd.conf, with a diagnostic for every adjustment, is the config crate's
-//! job. [`PoolConfig::validate`] only rejects values that violate the
-//! invariants those adjustments establish, so a forgotten adjustment is caught
-//! instead of silently changing behaviour.
+//! done when the MPM starts running). [`adjust`] computes them from the
+//! directive values as written ([`MpmDirectives`]) and reports every change
+//! as an [`Adjustment`] quoting Apache; the config crate turns those into
+//! diagnostics, and [`PoolConfig::from_directives`] keeps only the result
+//! (for tests and what-if simulations written the way a user writes
+//! httpd.conf). [`PoolConfig::validate`] rejects values that violate the
+//! invariants those adjustments establish, so a hand-built config that
+//! forgets one is caught instead of silently changing behaviour.
 //!
-//! [`PoolConfig::from_directives`] applies the same arithmetic without
-//! diagnostics; it exists so tests and what-if simulations can write a config
-//! the way a user writes httpd.conf.
+//! ```text
+//!   MpmDirectives ──adjust──▶ AdjustedMpm ──.pool──▶ PoolConfig ──▶ Controller::new
+//!                               └─ adjustments (Apache's warnings)
+//! ```
+
+mod adjust;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// Which multi-processing module's parent logic to reproduce.
+pub use adjust::{AdjustedMpm, Adjustment, Knob, MpmDirectives, adjust};
+
+/// Which multi-processing module's parent logic to reproduce. Serialized
+/// as httpd names it: `"prefork"`, `"worker"`, `"event"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mpm {
     /// One single-threaded process per connection (`mpm_prefork`).
     Prefork,
@@ -35,6 +45,21 @@ impl Mpm {
             Mpm::Prefork => "prefork",
             Mpm::Worker => "worker",
             Mpm::Event => "event",
+        }
+    }
+
+    /// Whether children run several threads (worker, event).
+    pub const fn is_threaded(self) -> bool {
+        !matches!(self, Mpm::Prefork)
+    }
+
+    /// Parses an MPM name (`prefork`, `worker`, `event`; any case).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "prefork" => Some(Mpm::Prefork),
+            "worker" => Some(Mpm::Worker),
+            "event" => Some(Mpm::Event),
+            _ => None,
         }
     }
 
@@ -404,123 +429,17 @@ impl PoolConfig {
         }
     }
 
-    /// Applies httpd's §3 arithmetic to raw directive values (without the
-    /// diagnostics), producing the config httpd would run with.
-    ///
-    /// Meant for tests and what-if simulations; `quill-config` is the
-    /// authoritative path and reports every adjustment.
-    pub fn from_directives(mpm: Mpm, directives: &MpmDirectives) -> PoolConfig {
-        let nb = directives.num_buckets.max(1);
-        let clamp_low = |value: i64| -> u32 { u32::try_from(value.max(1)).unwrap_or(u32::MAX) };
-        let server_limit = clamp_low(directives.server_limit.unwrap_or(match mpm {
-            Mpm::Prefork => 256,
-            Mpm::Worker | Mpm::Event => 16,
-        }))
-        .min(mpm.max_server_limit());
-        let start = clamp_low(directives.start_servers.unwrap_or(match mpm {
-            Mpm::Prefork => 5,
-            Mpm::Worker | Mpm::Event => 3,
-        }))
-        .max(nb);
-        let max_connections_per_child = directives
-            .max_connections_per_child
-            .unwrap_or(0)
-            .clamp(i64::from(i32::MIN), i64::from(i32::MAX));
-        let max_connections_per_child = i32::try_from(max_connections_per_child).unwrap_or(0);
-        let graceful_shutdown_timeout =
-            Duration::from_secs(directives.graceful_shutdown_timeout.unwrap_or(0).max(0) as u64);
-
-        match mpm {
-            Mpm::Prefork => {
-                let mrw = clamp_low(directives.max_request_workers.unwrap_or(256))
-                    .min(server_limit)
-                    .max(nb);
-                let min_spare = clamp_low(directives.min_spare_servers.unwrap_or(5)).max(nb);
-                let max_spare = u32::try_from(directives.max_spare_servers.unwrap_or(10).max(0))
-                    .unwrap_or(u32::MAX)
-                    .max(min_spare.saturating_add(nb));
-                PoolConfig {
-                    mpm,
-                    start_servers: start,
-                    min_spare,
-                    max_spare,
-                    threads_per_child: 1,
-                    thread_limit: 1,
-                    server_limit,
-                    daemons_limit: mrw,
-                    max_request_workers: mrw,
-                    max_connections_per_child,
-                    num_buckets: nb,
-                    graceful_shutdown_timeout,
-                }
-            }
-            Mpm::Worker | Mpm::Event => {
-                let thread_limit =
-                    clamp_low(directives.thread_limit.unwrap_or(64)).min(mpm.max_thread_limit());
-                let tpc = clamp_low(directives.threads_per_child.unwrap_or(25)).min(thread_limit);
-                let mut mrw = u32::try_from(directives.max_request_workers.unwrap_or(400).max(0))
-                    .unwrap_or(u32::MAX);
-                if mrw < tpc {
-                    mrw = tpc;
-                }
-                let mut daemons_limit = mrw / tpc;
-                mrw = daemons_limit * tpc;
-                // §3.2 step 9: only daemons_limit is capped; MRW stays stale.
-                daemons_limit = daemons_limit.min(server_limit).max(nb);
-                let min_floor = tpc.saturating_mul(nb - 1).saturating_add(nb);
-                let min_spare =
-                    clamp_low(directives.min_spare_threads.unwrap_or(75)).max(min_floor);
-                let max_floor = min_spare.saturating_add(tpc.saturating_add(1).saturating_mul(nb));
-                let max_spare = u32::try_from(directives.max_spare_threads.unwrap_or(250).max(0))
-                    .unwrap_or(u32::MAX)
-                    .max(max_floor);
-                PoolConfig {
-                    mpm,
-                    start_servers: start,
-                    min_spare,
-                    max_spare,
-                    threads_per_child: tpc,
-                    thread_limit,
-                    server_limit,
-                    daemons_limit,
-                    max_request_workers: mrw,
-                    max_connections_per_child,
-                    num_buckets: nb,
-                    graceful_shutdown_timeout,
-                }
-            }
-        }
+    /// Threads that can serve at once: `daemons_limit × threads_per_child`
+    /// (for worker/event possibly fewer than a stale MaxRequestWorkers).
+    pub fn max_threads(&self) -> u32 {
+        self.daemons_limit.saturating_mul(self.threads_per_child)
     }
-}
 
-/// Raw MPM directive values as written in httpd.conf (`None` = absent, use
-/// httpd's compiled-in default). Values are what C `atoi` would produce.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MpmDirectives {
-    /// `StartServers`
-    pub start_servers: Option<i64>,
-    /// `MinSpareServers` (prefork only)
-    pub min_spare_servers: Option<i64>,
-    /// `MaxSpareServers` (prefork only)
-    pub max_spare_servers: Option<i64>,
-    /// `MinSpareThreads` (worker/event only)
-    pub min_spare_threads: Option<i64>,
-    /// `MaxSpareThreads` (worker/event only)
-    pub max_spare_threads: Option<i64>,
-    /// `ThreadsPerChild` (worker/event only)
-    pub threads_per_child: Option<i64>,
-    /// `ThreadLimit` (worker/event only)
-    pub thread_limit: Option<i64>,
-    /// `ServerLimit`
-    pub server_limit: Option<i64>,
-    /// `MaxRequestWorkers` / `MaxClients`
-    pub max_request_workers: Option<i64>,
-    /// `MaxConnectionsPerChild` / `MaxRequestsPerChild`
-    pub max_connections_per_child: Option<i64>,
-    /// `GracefulShutdownTimeout` in seconds
-    pub graceful_shutdown_timeout: Option<i64>,
-    /// Listener buckets computed from `ListenCoresBucketsRatio` (0 is treated as 1).
-    pub num_buckets: u32,
+    /// The config httpd would run with for these directive values: the
+    /// result of [`adjust`] without the list of adjustments.
+    pub fn from_directives(mpm: Mpm, directives: &MpmDirectives) -> PoolConfig {
+        adjust(mpm, directives).pool
+    }
 }
 
 #[cfg(test)]

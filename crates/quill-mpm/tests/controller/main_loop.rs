@@ -494,7 +494,8 @@ fn prefork_kills_rotate_over_buckets_and_worker_kills_once_per_bucket() {
         &MpmDirectives {
             start_servers: Some(20),
             max_spare_servers: Some(10),
-            num_buckets: 2,
+            listen_cores_buckets_ratio: Some(1),
+            online_cores: 2,
             ..MpmDirectives::default()
         },
     );
@@ -516,7 +517,8 @@ fn prefork_kills_rotate_over_buckets_and_worker_kills_once_per_bucket() {
             start_servers: Some(12),
             min_spare_threads: Some(26),
             max_spare_threads: Some(102),
-            num_buckets: 2,
+            listen_cores_buckets_ratio: Some(1),
+            online_cores: 2,
             ..MpmDirectives::default()
         },
     );
@@ -584,7 +586,8 @@ fn worker_with_several_buckets_cannot_find_a_child_above_the_last_buckets_highes
             start_servers: Some(3),
             max_spare_threads: Some(150),
             min_spare_threads: Some(27),
-            num_buckets: 2,
+            listen_cores_buckets_ratio: Some(1),
+            online_cores: 2,
             ..MpmDirectives::default()
         },
     );

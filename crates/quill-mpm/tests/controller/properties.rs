@@ -35,7 +35,8 @@ prop_compose! {
             threads_per_child: Some(tpc),
             max_request_workers: Some(mrw),
             server_limit: Some(server_limit),
-            num_buckets: buckets,
+            listen_cores_buckets_ratio: Some(1),
+            online_cores: buckets,
             ..MpmDirectives::default()
         })
     }
@@ -56,7 +57,8 @@ prop_compose! {
             max_spare_servers: Some(max),
             max_request_workers: Some(mrw),
             server_limit: Some(server_limit),
-            num_buckets: buckets,
+            listen_cores_buckets_ratio: Some(1),
+            online_cores: buckets,
             ..MpmDirectives::default()
         })
     }
