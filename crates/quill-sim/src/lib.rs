@@ -15,4 +15,5 @@ pub mod chart;
 pub mod engine;
 pub mod load;
 pub mod report;
+pub mod setup;
 pub mod timeline;

@@ -56,9 +56,26 @@ pub struct SecondRow {
 
 /// The `timeline.csv` header, in column order.
 pub const CSV_HEADER: &[&str] = &[
-    "t_s", "processes", "stopping", "busy", "idle", "queued", "max_queued", "spawned", "killed",
-    "exited", "arrivals", "completed", "in_flight", "keepalive", "max_wait_ms", "refused",
-    "daemon_busy", "daemon_queued", "status_503", "status_504",
+    "t_s",
+    "processes",
+    "stopping",
+    "busy",
+    "idle",
+    "queued",
+    "max_queued",
+    "spawned",
+    "killed",
+    "exited",
+    "arrivals",
+    "completed",
+    "in_flight",
+    "keepalive",
+    "max_wait_ms",
+    "refused",
+    "daemon_busy",
+    "daemon_queued",
+    "status_503",
+    "status_504",
 ];
 
 impl SecondRow {

@@ -10,6 +10,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd_config;
+mod cmd_simulate;
 mod load;
 
 use std::process::ExitCode;
@@ -37,6 +38,16 @@ enum Command {
         after_help = "Examples:\n  quill config /etc/apache2/apache2.conf\n  quill config httpd.conf --mpm worker --define SSL\n  quill config httpd.conf --json | jq .mpm"
     )]
     Config(cmd_config::ConfigArgs),
+    /// Predict, second by second, what the process pool does under a load:
+    /// processes, spawns and kills, busy and idle threads, queueing — with
+    /// the same controller code the server runs, in virtual time.
+    ///
+    /// Exit status: 0 on success, 1 when the configuration has errors or the
+    /// simulation fails, 2 when an input cannot be read.
+    #[command(
+        after_help = "Examples:\n  quill simulate httpd.conf --load examples/loads/step.csv\n  quill simulate httpd.conf --load access.log --out sim/ && xdg-open sim/report.html\n  quill simulate httpd.conf --load poisson.csv --seed 7 --format json"
+    )]
+    Simulate(cmd_simulate::SimulateArgs),
     /// Generate reference documentation from the built-in definitions.
     #[command(hide = true)]
     Docs {
@@ -49,6 +60,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Config(args) => cmd_config::run(&args),
+        Command::Simulate(args) => cmd_simulate::run(&args),
         Command::Docs { what } => match what.as_str() {
             "directives" => {
                 print!(

@@ -43,7 +43,6 @@ use quill_mpm::{
 };
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::load::{Arrival, Arrivals, Load, Schedule};
@@ -200,7 +199,33 @@ pub struct Totals {
 type ConnId = u32;
 type ChildIdx = u32;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A heap entry: events ordered by time, then by insertion (the key packs
+/// both, so a comparison is one integer compare; reversed for a min-heap).
+#[derive(Debug, PartialEq, Eq)]
+struct Timed {
+    key: u128,
+    ev: Ev,
+}
+
+impl Timed {
+    fn at(&self) -> u64 {
+        (self.key >> 64) as u64
+    }
+}
+
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.key.cmp(&self.key)
+    }
+}
+
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
     /// The next open-loop arrival is due.
     Arrival,
@@ -345,7 +370,7 @@ struct Engine<'a> {
     tpc: u32,
     now: u64,
     ctl: Controller,
-    heap: BinaryHeap<Reverse<(u64, u64, Ev)>>,
+    heap: BinaryHeap<Timed>,
     seq: u64,
     rng: Pcg64Mcg,
     children: Vec<Option<SimChild>>,
@@ -445,7 +470,10 @@ impl<'a> Engine<'a> {
 
     fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, ev)));
+        self.heap.push(Timed {
+            key: (u128::from(at) << 64) | u128::from(self.seq),
+            ev,
+        });
     }
 
     fn pull_arrival(&mut self) {
@@ -463,7 +491,7 @@ impl<'a> Engine<'a> {
         self.drain_controller(sink);
         let end = self.cfg.duration_us;
         loop {
-            let next_ev = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            let next_ev = self.heap.peek().map(Timed::at);
             let next_ctl = self.ctl.poll_timeout().map(us_of);
             let next = [next_ev, next_ctl]
                 .into_iter()
@@ -486,7 +514,7 @@ impl<'a> Engine<'a> {
             }
             self.now = next;
             if next_ev == Some(next) {
-                if let Some(Reverse((_, _, ev))) = self.heap.pop() {
+                if let Some(Timed { ev, .. }) = self.heap.pop() {
                     self.handle(ev, sink);
                 }
             } else {
@@ -971,7 +999,10 @@ impl<'a> Engine<'a> {
             self.queue.push_front(next);
             self.refill_from_queue();
         }
-        if self.child(idx).is_some_and(|c| c.idle.contains(&thread)) {
+        if self
+            .child(idx)
+            .is_some_and(|c| c.threads[thread as usize] == ThreadState::Idle)
+        {
             self.set_status(idx, thread, ThreadStatus::Ready);
         }
         self.update_event_throttle(idx);
@@ -1218,24 +1249,9 @@ impl<'a> Engine<'a> {
             self.push(self.now, Ev::ClientSend(id));
         }
         let _ = n;
-        // Surplus clients whose connection still waits in the accept queue
-        // give up on it (the client closes; httpd would read EOF at once).
-        if self.active_clients > target {
-            let mut i = 0;
-            while i < self.queue.len() && self.active_clients > target {
-                let id = self.queue[i];
-                match self.conns[id as usize].client {
-                    Some(cl) => {
-                        self.queue.remove(i);
-                        self.clients[cl as usize].conn = None;
-                        self.clients[cl as usize].active = false;
-                        self.active_clients -= 1;
-                        self.free_conn(id);
-                    }
-                    None => i += 1,
-                }
-            }
-        }
+        // Surplus clients stop before their next request: what is in
+        // flight, queued connections included, completes (as the bench
+        // harness's clients do).
     }
 
     fn client_send(&mut self, client: u32) {
