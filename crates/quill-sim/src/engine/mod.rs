@@ -199,23 +199,24 @@ pub struct Totals {
 type ConnId = u32;
 type ChildIdx = u32;
 
-/// A heap entry: events ordered by time, then by insertion (the key packs
-/// both, so a comparison is one integer compare; reversed for a min-heap).
+/// A heap entry, ordered by time only (reversed for a min-heap). Events at
+/// the same microsecond come out in an order fixed by the sequence of heap
+/// operations, so runs stay deterministic.
 #[derive(Debug, PartialEq, Eq)]
 struct Timed {
-    key: u128,
+    at: u64,
     ev: Ev,
 }
 
 impl Timed {
     fn at(&self) -> u64 {
-        (self.key >> 64) as u64
+        self.at
     }
 }
 
 impl Ord for Timed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.key.cmp(&self.key)
+        other.at.cmp(&self.at)
     }
 }
 
@@ -227,8 +228,6 @@ impl PartialOrd for Timed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ev {
-    /// The next open-loop arrival is due.
-    Arrival,
     /// Closed loop: the schedule changes to step `n`.
     Step(u32),
     /// Closed loop: client `n` opens a connection.
@@ -371,7 +370,6 @@ struct Engine<'a> {
     now: u64,
     ctl: Controller,
     heap: BinaryHeap<Timed>,
-    seq: u64,
     rng: Pcg64Mcg,
     children: Vec<Option<SimChild>>,
     free_children: Vec<ChildIdx>,
@@ -391,6 +389,8 @@ struct Engine<'a> {
     clients: Vec<Client>,
     active_clients: u32,
     daemon: Option<Daemon>,
+    /// A `handle_*` call may have queued controller actions.
+    ctl_touched: bool,
     // gauges
     busy_threads: u32,
     keepalive: u32,
@@ -432,7 +432,6 @@ impl<'a> Engine<'a> {
             now: 0,
             ctl,
             heap: BinaryHeap::new(),
-            seq: 0,
             rng: Pcg64Mcg::seed_from_u64(cfg.seed ^ 0x5157_494c_4c5f_5349),
             children: Vec::new(),
             free_children: Vec::new(),
@@ -451,6 +450,7 @@ impl<'a> Engine<'a> {
             clients: Vec::new(),
             active_clients: 0,
             daemon,
+            ctl_touched: false,
             busy_threads: 0,
             keepalive: 0,
             stopping_children: 0,
@@ -469,21 +469,26 @@ impl<'a> Engine<'a> {
     }
 
     fn push(&mut self, at: u64, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Timed {
-            key: (u128::from(at) << 64) | u128::from(self.seq),
-            ev,
-        });
+        self.heap.push(Timed { at, ev });
     }
 
     fn pull_arrival(&mut self) {
         if let Some(it) = self.arrivals.as_mut() {
-            if let Some(a) = it.next() {
-                let at = a.at_us;
-                self.pending_arrival = Some(a);
-                self.push(at, Ev::Arrival);
-            }
+            // Kept beside the heap, not in it: one heap push and pop less
+            // per request on open-loop loads.
+            self.pending_arrival = it.next();
         }
+    }
+
+    /// The pending open-loop arrival reaches the server.
+    fn arrive(&mut self) {
+        if let Some(a) = self.pending_arrival.take() {
+            let id = self.new_conn(a, None);
+            self.acc.arrivals += 1;
+            self.totals.arrivals += 1;
+            self.connect(id);
+        }
+        self.pull_arrival();
     }
 
     fn run(&mut self, sink: &mut dyn Sink) -> Result<(), SimError> {
@@ -493,7 +498,8 @@ impl<'a> Engine<'a> {
         loop {
             let next_ev = self.heap.peek().map(Timed::at);
             let next_ctl = self.ctl.poll_timeout().map(us_of);
-            let next = [next_ev, next_ctl]
+            let next_arrival = self.pending_arrival.as_ref().map(|a| a.at_us);
+            let next = [next_arrival, next_ev, next_ctl]
                 .into_iter()
                 .flatten()
                 .min()
@@ -513,14 +519,20 @@ impl<'a> Engine<'a> {
                 });
             }
             self.now = next;
-            if next_ev == Some(next) {
+            if next_arrival == Some(next) {
+                self.arrive();
+            } else if next_ev == Some(next) {
                 if let Some(Timed { ev, .. }) = self.heap.pop() {
                     self.handle(ev, sink);
                 }
             } else {
                 self.ctl.handle_timeout(ts(next));
+                self.ctl_touched = true;
             }
-            self.drain_controller(sink);
+            // Only the controller's handle_* calls produce actions.
+            if std::mem::take(&mut self.ctl_touched) {
+                self.drain_controller(sink);
+            }
         }
         Ok(())
     }
@@ -1176,6 +1188,7 @@ impl<'a> Engine<'a> {
         let _ = self
             .ctl
             .handle_child_exit(ts(self.now), c.id, ExitStatus::SUCCESS);
+        self.ctl_touched = true;
     }
 
     fn child_ready(&mut self, idx: ChildIdx) {
@@ -1374,15 +1387,6 @@ impl<'a> Engine<'a> {
 
     fn handle(&mut self, ev: Ev, sink: &mut dyn Sink) {
         match ev {
-            Ev::Arrival => {
-                if let Some(a) = self.pending_arrival.take() {
-                    let id = self.new_conn(a, None);
-                    self.acc.arrivals += 1;
-                    self.totals.arrivals += 1;
-                    self.connect(id);
-                }
-                self.pull_arrival();
-            }
             Ev::Step(i) => self.change_step(i),
             Ev::ClientSend(c) => self.client_send(c),
             Ev::RequestDone(id) => {

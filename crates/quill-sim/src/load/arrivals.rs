@@ -305,46 +305,32 @@ impl<'a> PoissonArrivals<'a> {
 #[derive(Debug, Clone)]
 struct Draws {
     rng: Pcg64Mcg,
-    /// The polar method makes normals in pairs; the second waits here.
-    spare_normal: Option<f64>,
+}
+
+impl super::ziggurat::Bits for Pcg64Mcg {
+    #[inline]
+    fn bits(&mut self) -> u64 {
+        self.next_u64()
+    }
 }
 
 impl Draws {
     fn new(seed: u64) -> Self {
         Draws {
             rng: Pcg64Mcg::seed_from_u64(seed),
-            spare_normal: None,
         }
     }
 
-    /// Uniform in [0, 1), 53 bits.
-    #[inline]
-    fn unit(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Standard exponential, by inversion of a uniform in (0, 1].
+    /// Standard exponential (ziggurat).
     #[inline]
     fn exp1(&mut self) -> f64 {
-        -libm::log(1.0 - self.unit())
+        super::ziggurat::exp1(&mut self.rng)
     }
 
-    /// Standard normal (Marsaglia's polar method).
+    /// Standard normal (ziggurat).
     #[inline]
     fn normal(&mut self) -> f64 {
-        if let Some(z) = self.spare_normal.take() {
-            return z;
-        }
-        loop {
-            let u = 2.0 * self.unit() - 1.0;
-            let v = 2.0 * self.unit() - 1.0;
-            let s = u * u + v * v;
-            if s > 0.0 && s < 1.0 {
-                let f = (-2.0 * libm::log(s) / s).sqrt();
-                self.spare_normal = Some(v * f);
-                return u * f;
-            }
-        }
+        super::ziggurat::normal(&mut self.rng)
     }
 }
 

@@ -47,6 +47,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 mod text;
+mod ziggurat;
 
 use std::fmt;
 use std::str::FromStr;
