@@ -1,0 +1,492 @@
+//! The front end ↔ daemon wire protocol, version 1 (see `docs/protocol.md`).
+//!
+//! Pure: encoding into and decoding from byte buffers, no I/O. Every message
+//! is one frame:
+//!
+//! ```text
+//!  ┌────────┬──────────────────┬─────────────────────┐
+//!  │ kind u8│ length u32 (BE)  │ payload (length B)  │
+//!  └────────┴──────────────────┴─────────────────────┘
+//! ```
+//!
+//! Request direction (front end → daemon): `Head`, then `Body`* and `End`
+//! when the head says a body follows. Response direction (daemon → front
+//! end): optionally `Continue`, then either `Reject`, `Fail`, or
+//! `ResponseHead` followed by `ResponseBody`* and `ResponseEnd` or `Abort`.
+//! Flow control is the UNIX socket's own: a side that stops reading stops
+//! the other side's writes.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// The protocol version this build speaks; sent in every [`RequestHead`].
+pub const VERSION: u16 = 1;
+
+/// Bytes before a frame's payload.
+pub const FRAME_HEADER_LEN: usize = 5;
+
+/// The largest payload a frame may carry. Request heads hold the whole
+/// environ; 16 MiB is far above any real one and bounds what a confused
+/// peer can make us buffer.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// Body frames are cut at this size by senders (receivers accept up to
+/// [`MAX_FRAME_LEN`]).
+pub const BODY_CHUNK: usize = 64 * 1024;
+
+/// Frame kinds (the first byte of every frame).
+pub mod kind {
+    pub const HEAD: u8 = 0x01;
+    pub const BODY: u8 = 0x02;
+    pub const END: u8 = 0x03;
+    pub const CONTINUE: u8 = 0x81;
+    pub const REJECT: u8 = 0x82;
+    pub const FAIL: u8 = 0x83;
+    pub const RESPONSE_HEAD: u8 = 0x84;
+    pub const RESPONSE_BODY: u8 = 0x85;
+    pub const RESPONSE_END: u8 = 0x86;
+    pub const ABORT: u8 = 0x87;
+}
+
+/// Why a byte stream is not a valid frame sequence.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("unknown frame kind 0x{0:02x}")]
+    UnknownKind(u8),
+    #[error("frame of {0} bytes is over the {MAX_FRAME_LEN}-byte limit")]
+    TooLong(usize),
+    #[error("truncated {0} frame")]
+    Truncated(&'static str),
+    #[error("protocol version {0} is not supported (this build speaks {VERSION})")]
+    Version(u16),
+    #[error("{0} frame has {1} trailing bytes")]
+    Trailing(&'static str, usize),
+    #[error("unexpected {got} frame, expected {expected}")]
+    Unexpected {
+        got: &'static str,
+        expected: &'static str,
+    },
+    #[error("invalid response status {0}")]
+    Status(u16),
+}
+
+/// What the front end sends first: the CGI/WSGI environ as byte pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHead {
+    /// Protocol version of the sender.
+    pub version: u16,
+    /// A request body follows (`Body`* then `End`), after the daemon's
+    /// `Continue`.
+    pub has_body: bool,
+    /// Environ variables in order; values are Latin-1 strings as bytes.
+    pub environ: Vec<(Bytes, Bytes)>,
+}
+
+impl RequestHead {
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.environ
+            .iter()
+            .find(|(k, _)| k.as_ref() == key.as_bytes())
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// The application's status line and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub reason: Bytes,
+    pub headers: Vec<(Bytes, Bytes)>,
+}
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Head(RequestHead),
+    Body(Bytes),
+    End,
+    /// The daemon took the request and now reads its body.
+    Continue,
+    /// The daemon will not run this request (shutting down): connect again
+    /// and resend. Only sent before any body byte was read.
+    Reject,
+    /// The request failed before response headers: answer `status`.
+    Fail {
+        status: u16,
+        message: String,
+    },
+    ResponseHead(ResponseHead),
+    ResponseBody(Bytes),
+    ResponseEnd,
+    /// The response failed after its head was sent: the client connection
+    /// must end without a valid end of message.
+    Abort(String),
+}
+
+impl Frame {
+    /// The frame's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Head(_) => "Head",
+            Frame::Body(_) => "Body",
+            Frame::End => "End",
+            Frame::Continue => "Continue",
+            Frame::Reject => "Reject",
+            Frame::Fail { .. } => "Fail",
+            Frame::ResponseHead(_) => "ResponseHead",
+            Frame::ResponseBody(_) => "ResponseBody",
+            Frame::ResponseEnd => "ResponseEnd",
+            Frame::Abort(_) => "Abort",
+        }
+    }
+}
+
+fn put_header(dst: &mut BytesMut, kind: u8, len: usize) {
+    dst.put_u8(kind);
+    // Callers keep payloads under MAX_FRAME_LEN, which fits in u32.
+    dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+}
+
+/// The 5 bytes that precede a body payload of `len` bytes, for senders that
+/// write the payload from elsewhere (a file, a borrowed buffer).
+pub fn body_frame_header(kind: u8, len: usize) -> [u8; FRAME_HEADER_LEN] {
+    let l = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+    [kind, l[0], l[1], l[2], l[3]]
+}
+
+fn pairs_len(pairs: &[(Bytes, Bytes)]) -> usize {
+    4 + pairs
+        .iter()
+        .map(|(k, v)| 8 + k.len() + v.len())
+        .sum::<usize>()
+}
+
+fn put_pairs(dst: &mut BytesMut, pairs: &[(Bytes, Bytes)]) {
+    dst.put_u32(u32::try_from(pairs.len()).unwrap_or(u32::MAX));
+    for (k, v) in pairs {
+        put_bytes(dst, k);
+        put_bytes(dst, v);
+    }
+}
+
+fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
+    dst.put_u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
+    dst.put_slice(b);
+}
+
+/// Appends `frame` to `dst`.
+pub fn encode(frame: &Frame, dst: &mut BytesMut) {
+    match frame {
+        Frame::Head(h) => {
+            let len = 2 + 1 + pairs_len(&h.environ);
+            dst.reserve(FRAME_HEADER_LEN + len);
+            put_header(dst, kind::HEAD, len);
+            dst.put_u16(h.version);
+            dst.put_u8(u8::from(h.has_body));
+            put_pairs(dst, &h.environ);
+        }
+        Frame::Body(b) => {
+            put_header(dst, kind::BODY, b.len());
+            dst.put_slice(b);
+        }
+        Frame::End => put_header(dst, kind::END, 0),
+        Frame::Continue => put_header(dst, kind::CONTINUE, 0),
+        Frame::Reject => put_header(dst, kind::REJECT, 0),
+        Frame::Fail { status, message } => {
+            put_header(dst, kind::FAIL, 2 + message.len());
+            dst.put_u16(*status);
+            dst.put_slice(message.as_bytes());
+        }
+        Frame::ResponseHead(h) => {
+            let len = 2 + 4 + h.reason.len() + pairs_len(&h.headers);
+            dst.reserve(FRAME_HEADER_LEN + len);
+            put_header(dst, kind::RESPONSE_HEAD, len);
+            dst.put_u16(h.status);
+            put_bytes(dst, &h.reason);
+            put_pairs(dst, &h.headers);
+        }
+        Frame::ResponseBody(b) => {
+            put_header(dst, kind::RESPONSE_BODY, b.len());
+            dst.put_slice(b);
+        }
+        Frame::ResponseEnd => put_header(dst, kind::RESPONSE_END, 0),
+        Frame::Abort(m) => {
+            put_header(dst, kind::ABORT, m.len());
+            dst.put_slice(m.as_bytes());
+        }
+    }
+}
+
+/// Takes one complete frame off the front of `src`, or returns `Ok(None)`
+/// when more bytes are needed (nothing is consumed then).
+pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+    if src.len() < FRAME_HEADER_LEN {
+        return Ok(None);
+    }
+    let k = src[0];
+    let len = u32::from_be_bytes([src[1], src[2], src[3], src[4]]) as usize;
+    if len > MAX_FRAME_LEN {
+        return Err(ProtocolError::TooLong(len));
+    }
+    if !matches!(
+        k,
+        kind::HEAD
+            | kind::BODY
+            | kind::END
+            | kind::CONTINUE
+            | kind::REJECT
+            | kind::FAIL
+            | kind::RESPONSE_HEAD
+            | kind::RESPONSE_BODY
+            | kind::RESPONSE_END
+            | kind::ABORT
+    ) {
+        return Err(ProtocolError::UnknownKind(k));
+    }
+    if src.len() < FRAME_HEADER_LEN + len {
+        src.reserve(FRAME_HEADER_LEN + len - src.len());
+        return Ok(None);
+    }
+    src.advance(FRAME_HEADER_LEN);
+    let mut p = src.split_to(len).freeze();
+    let frame = match k {
+        kind::HEAD => {
+            let name = "Head";
+            let version = get_u16(&mut p, name)?;
+            if version != VERSION {
+                return Err(ProtocolError::Version(version));
+            }
+            let has_body = get_u8(&mut p, name)? != 0;
+            let environ = get_pairs(&mut p, name)?;
+            finish(&p, name)?;
+            Frame::Head(RequestHead {
+                version,
+                has_body,
+                environ,
+            })
+        }
+        kind::BODY => Frame::Body(p),
+        kind::END => empty(&p, "End", Frame::End)?,
+        kind::CONTINUE => empty(&p, "Continue", Frame::Continue)?,
+        kind::REJECT => empty(&p, "Reject", Frame::Reject)?,
+        kind::FAIL => {
+            let status = get_u16(&mut p, "Fail")?;
+            Frame::Fail {
+                status,
+                message: String::from_utf8_lossy(&p).into_owned(),
+            }
+        }
+        kind::RESPONSE_HEAD => {
+            let name = "ResponseHead";
+            let status = get_u16(&mut p, name)?;
+            if !(100..=999).contains(&status) {
+                return Err(ProtocolError::Status(status));
+            }
+            let reason = get_bytes(&mut p, name)?;
+            let headers = get_pairs(&mut p, name)?;
+            finish(&p, name)?;
+            Frame::ResponseHead(ResponseHead {
+                status,
+                reason,
+                headers,
+            })
+        }
+        kind::RESPONSE_BODY => Frame::ResponseBody(p),
+        kind::RESPONSE_END => empty(&p, "ResponseEnd", Frame::ResponseEnd)?,
+        _ => Frame::Abort(String::from_utf8_lossy(&p).into_owned()),
+    };
+    Ok(Some(frame))
+}
+
+fn empty(p: &Bytes, name: &'static str, f: Frame) -> Result<Frame, ProtocolError> {
+    finish(p, name).map(|()| f)
+}
+
+fn finish(p: &Bytes, name: &'static str) -> Result<(), ProtocolError> {
+    if p.is_empty() {
+        Ok(())
+    } else {
+        Err(ProtocolError::Trailing(name, p.len()))
+    }
+}
+
+fn get_u8(p: &mut Bytes, name: &'static str) -> Result<u8, ProtocolError> {
+    if p.remaining() < 1 {
+        return Err(ProtocolError::Truncated(name));
+    }
+    Ok(p.get_u8())
+}
+
+fn get_u16(p: &mut Bytes, name: &'static str) -> Result<u16, ProtocolError> {
+    if p.remaining() < 2 {
+        return Err(ProtocolError::Truncated(name));
+    }
+    Ok(p.get_u16())
+}
+
+fn get_u32(p: &mut Bytes, name: &'static str) -> Result<usize, ProtocolError> {
+    if p.remaining() < 4 {
+        return Err(ProtocolError::Truncated(name));
+    }
+    Ok(p.get_u32() as usize)
+}
+
+fn get_bytes(p: &mut Bytes, name: &'static str) -> Result<Bytes, ProtocolError> {
+    let n = get_u32(p, name)?;
+    if p.remaining() < n {
+        return Err(ProtocolError::Truncated(name));
+    }
+    Ok(p.split_to(n))
+}
+
+fn get_pairs(p: &mut Bytes, name: &'static str) -> Result<Vec<(Bytes, Bytes)>, ProtocolError> {
+    let n = get_u32(p, name)?;
+    // Each pair needs at least 8 bytes: never trust `n` for the allocation.
+    let mut out = Vec::with_capacity(n.min(p.remaining() / 8));
+    for _ in 0..n {
+        let k = get_bytes(p, name)?;
+        let v = get_bytes(p, name)?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    fn roundtrip(f: &Frame) -> Frame {
+        let mut buf = BytesMut::new();
+        encode(f, &mut buf);
+        let got = decode(&mut buf).unwrap().unwrap();
+        assert!(buf.is_empty(), "decode consumed the whole frame");
+        got
+    }
+
+    fn all_frames() -> Vec<Frame> {
+        vec![
+            Frame::Head(RequestHead {
+                version: VERSION,
+                has_body: true,
+                environ: vec![(b("REQUEST_METHOD"), b("POST")), (b("EMPTY"), b(""))],
+            }),
+            Frame::Body(b("hello")),
+            Frame::End,
+            Frame::Continue,
+            Frame::Reject,
+            Frame::Fail {
+                status: 504,
+                message: "queue timeout".into(),
+            },
+            Frame::ResponseHead(ResponseHead {
+                status: 200,
+                reason: b("OK"),
+                headers: vec![(b("Content-Type"), b("text/plain"))],
+            }),
+            Frame::ResponseBody(b("x")),
+            Frame::ResponseEnd,
+            Frame::Abort("boom".into()),
+        ]
+    }
+
+    #[test]
+    fn every_frame_round_trips() {
+        for f in all_frames() {
+            assert_eq!(roundtrip(&f), f);
+        }
+    }
+
+    #[test]
+    fn partial_input_waits_and_consumes_nothing() {
+        let mut whole = BytesMut::new();
+        for f in all_frames() {
+            encode(&f, &mut whole);
+        }
+        // Feed one byte at a time: frames come out in order, never early.
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for byte in whole.iter() {
+            buf.put_u8(*byte);
+            while let Some(f) = decode(&mut buf).unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, all_frames());
+    }
+
+    #[test]
+    fn head_layout_is_the_documented_one() {
+        let mut buf = BytesMut::new();
+        encode(
+            &Frame::Head(RequestHead {
+                version: 1,
+                has_body: false,
+                environ: vec![(b("A"), b("bc"))],
+            }),
+            &mut buf,
+        );
+        assert_eq!(
+            &buf[..],
+            &[
+                0x01, 0, 0, 0, 18, // kind, length
+                0, 1, // version
+                0, // flags
+                0, 0, 0, 1, // one pair
+                0, 0, 0, 1, b'A', 0, 0, 0, 2, b'b', b'c'
+            ][..]
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_kind_oversize_and_bad_version() {
+        let mut buf = BytesMut::from(&[0x42u8, 0, 0, 0, 0][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::UnknownKind(0x42)));
+        let mut buf = BytesMut::from(&[kind::BODY, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(decode(&mut buf), Err(ProtocolError::TooLong(_))));
+        let mut buf = BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 9, 0, 0, 0, 0, 0][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::Version(9)));
+    }
+
+    #[test]
+    fn rejects_truncated_and_trailing_payloads() {
+        // A pair count of 1 with no pair bytes.
+        let mut buf = BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 1, 0, 0, 0, 0, 1][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::Truncated("Head")));
+        let mut buf = BytesMut::from(&[kind::END, 0, 0, 0, 1, 7][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::Trailing("End", 1)));
+        let mut buf = BytesMut::from(&[kind::RESPONSE_HEAD, 0, 0, 0, 2, 0, 5][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::Status(5)));
+    }
+
+    #[test]
+    fn huge_pair_count_does_not_allocate_it() {
+        let mut buf =
+            BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 1, 0, 0xff, 0xff, 0xff, 0xff][..]);
+        assert_eq!(decode(&mut buf), Err(ProtocolError::Truncated("Head")));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut buf = BytesMut::from(&data[..]);
+            for _ in 0..64 {
+                match decode(&mut buf) {
+                    Ok(Some(_)) => continue,
+                    _ => break,
+                }
+            }
+        }
+
+        #[test]
+        fn heads_round_trip(pairs in proptest::collection::vec((any::<Vec<u8>>(), any::<Vec<u8>>()), 0..8), body: bool) {
+            let environ: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (Bytes::from(k), Bytes::from(v))).collect();
+            let f = Frame::Head(RequestHead { version: VERSION, has_body: body, environ });
+            prop_assert_eq!(roundtrip(&f), f);
+        }
+    }
+}
