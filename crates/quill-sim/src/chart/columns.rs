@@ -43,6 +43,9 @@ impl Range {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Column {
     pub in_flight: Range,
+    /// Highest number of worker slots holding a connection (keep-alive
+    /// waits included on prefork and worker).
+    pub busy: u64,
     /// Highest arrivals in one second.
     pub arrivals: u64,
     pub spawned: u64,
@@ -65,6 +68,7 @@ impl Column {
     fn empty() -> Self {
         Column {
             in_flight: Range::EMPTY,
+            busy: 0,
             arrivals: 0,
             spawned: 0,
             killed: 0,
@@ -84,6 +88,7 @@ impl Column {
 
     fn add(&mut self, r: &SecondRow) {
         self.in_flight.add(u64::from(r.in_flight));
+        self.busy = self.busy.max(u64::from(r.busy));
         self.arrivals = self.arrivals.max(r.arrivals);
         self.spawned += u64::from(r.spawned);
         self.killed += u64::from(r.killed);

@@ -27,9 +27,12 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
     let cols = &ctx.cols.cols;
     let data_max = cols
         .iter()
-        .map(|c| c.in_flight.max.max(c.arrivals))
+        .map(|c| c.in_flight.max.max(c.arrivals).max(c.busy))
         .max()
         .unwrap_or(0);
+    // Threads held beyond the requests in flight: keep-alive waits (prefork,
+    // worker) — worth a line only when it differs from the requests.
+    let show_busy = cols.iter().any(|c| c.busy > c.in_flight.max);
     let capacity = u64::from(info.max_threads);
     // The capacity line helps only when the load comes near it; otherwise
     // it would flatten the load into the bottom of the panel.
@@ -52,6 +55,12 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         (Swatch::Area(IN_FLIGHT_FILL, BLUE), "in flight".to_string()),
         (Swatch::Line(ORANGE), "arrivals per second".to_string()),
     ];
+    if show_busy {
+        legend.push((
+            Swatch::Line(GREEN),
+            "busy threads (keep-alive included)".to_string(),
+        ));
+    }
     if show_capacity {
         legend.push((Swatch::Dashed(INK), "capacity".to_string()));
     } else if capacity > 0 {
@@ -83,6 +92,12 @@ pub(super) fn requests(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
         &note,
     );
     gauge(s, ctx, &plot, |c| c.in_flight, IN_FLIGHT_FILL, BLUE);
+    if show_busy {
+        s.path(
+            &step_line(ctx, &plot, |c| c.busy as f64),
+            &format!("fill=\"none\" stroke=\"{GREEN}\" stroke-width=\"1.5\""),
+        );
+    }
     s.path(
         &step_line(ctx, &plot, |c| c.arrivals as f64),
         &format!("fill=\"none\" stroke=\"{ORANGE}\" stroke-width=\"2\""),

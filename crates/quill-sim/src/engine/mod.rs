@@ -670,7 +670,7 @@ impl<'a> Engine<'a> {
                 }
             }
             Action::Log(record) => sink.event(&SimEvent::Apache {
-                at_us: self.now,
+                at_us: us_of(record.at),
                 record,
             }),
             Action::CloseListeners | Action::ReloadConfig | Action::Exit { .. } => {}

@@ -8,6 +8,7 @@ mod config_corpus;
 mod diagnostics;
 mod docs;
 mod help;
+mod simulate;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
