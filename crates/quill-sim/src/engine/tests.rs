@@ -159,3 +159,136 @@ fn same_seed_same_rows() {
     assert_eq!(a, b);
     assert!(a.iter().map(|r| r.completed).sum::<u64>() > 1000);
 }
+
+fn daemon(threads: u32, backlog: u32, connect_s: u64, queue_s: u64) -> DaemonModel {
+    DaemonModel {
+        name: "app".into(),
+        processes: 1,
+        threads,
+        listen_backlog: backlog,
+        queue_timeout_us: queue_s * 1_000_000,
+        connect_timeout_us: connect_s * 1_000_000,
+        socket_timeout_us: 60_000_000,
+    }
+}
+
+fn run_rows(cfg: &SimConfig, load: &str) -> Vec<SecondRow> {
+    let mut sink = Collect::default();
+    run(cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+    sink.rows
+}
+
+#[test]
+fn daemon_backlog_full_gives_503_after_connect_timeout() {
+    // mod_wsgi reference §1.8: threads=1 listen-backlog=1 connect-timeout=3,
+    // 6 concurrent slow requests: 1 runs, 2 wait in the backlog (Linux
+    // admits backlog + 1), 3 get 503 after 3 s.
+    let mut cfg = config(Mpm::Event, MpmDirectives::default(), 40);
+    cfg.daemon = Some(daemon(1, 1, 3, 0));
+    let load = "arrival_ms,duration_ms\n1000,10000\n1000,10000\n1000,10000\n1000,10000\n1000,10000\n1000,10000\n";
+    let rows = run_rows(&cfg, load);
+    let s503: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.status_503 > 0)
+        .map(|r| (r.t_s, r.status_503))
+        .collect();
+    assert_eq!(s503, [(4, 3)], "three 503s, 3 s after the connect at 1 s");
+    assert_eq!(rows[2].daemon_busy, 1);
+    assert_eq!(rows[2].daemon_queued, 2);
+    // The queued two then run one after the other: done at 11, 21 and 31 s.
+    let done: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.completed > 0)
+        .map(|r| r.t_s)
+        .collect();
+    assert_eq!(done, [11, 21, 31]);
+}
+
+#[test]
+fn daemon_queue_timeout_gives_504_at_pickup() {
+    // threads=2, queue-timeout=3: a third concurrent 6 s request waits until
+    // a thread frees at 6 s, is older than 3 s, and gets 504 without running.
+    let mut cfg = config(Mpm::Worker, MpmDirectives::default(), 20);
+    cfg.daemon = Some(daemon(2, 100, 15, 3));
+    let load = "arrival_ms,duration_ms\n1000,6000\n1000,6000\n1000,6000\n";
+    let rows = run_rows(&cfg, load);
+    let s504: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.status_504 > 0)
+        .map(|r| (r.t_s, r.status_504))
+        .collect();
+    assert_eq!(s504, [(7, 1)]);
+    let completed: u64 = rows.iter().map(|r| r.completed).sum();
+    assert_eq!(completed, 2);
+}
+
+#[test]
+fn keep_alive_pins_worker_threads_but_not_event_threads() {
+    // 40 clients, each sending 5 requests of 50 ms with 1 s pauses on one
+    // connection: about 40 connections open, few requests in flight.
+    let load = "t_s,concurrency,request_ms,requests_per_conn,think_ms\n0,0,0,1,0\n2,40,50,5,1000\n30,0,0,1,0\n";
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        ..MpmDirectives::default()
+    };
+    let mut busy = Vec::new();
+    for mpm in [Mpm::Worker, Mpm::Event] {
+        let mut cfg = config(mpm, d.clone(), 25);
+        cfg.keep_alive = KeepAliveModel {
+            enabled: true,
+            timeout_us: 5_000_000,
+            max_requests: 100,
+        };
+        let rows = run_rows(&cfg, load);
+        busy.push(rows[20].busy);
+        assert!(rows[20].keepalive > 30, "{mpm:?}: {:?}", rows[20]);
+    }
+    assert!(
+        busy[0] >= 38,
+        "worker threads stay busy through keep-alive waits: {busy:?}"
+    );
+    assert!(
+        busy[1] <= 10,
+        "event parks kept-alive connections: {busy:?}"
+    );
+}
+
+#[test]
+fn max_connections_per_child_recycles_children() {
+    // Reference §7.3: worker, StartServers 2, MaxConnectionsPerChild 10,
+    // 25 sequential connections: both original children exit and only one
+    // replacement appears (25 idle threads is not below MinSpareThreads 25).
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        max_connections_per_child: Some(10),
+        ..MpmDirectives::default()
+    };
+    let cfg = config(Mpm::Worker, d, 20);
+    // 25 short connections, one at a time, 150 ms apart.
+    let mut load = String::from("arrival_ms,duration_ms\n");
+    for k in 0..25 {
+        load.push_str(&format!("{},5\n", 1000 + 150 * k));
+    }
+    let mut sink = Collect::default();
+    run(&cfg, &parse_load(&load).expect("load"), &mut sink).expect("run");
+    let exits = sink
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SimEvent::Exited {
+                    reason: ExitReason::MaxConnections,
+                    ..
+                }
+            )
+        })
+        .count();
+
+    assert!(exits >= 2, "{exits}");
+    assert_eq!(sink.rows.last().map(|r| r.processes), Some(1));
+}
