@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use quill_config::Severity;
 use quill_config::diag::render_plain;
 use quill_sim::chart::{ChartInfo, Marker, render_svg};
-use quill_sim::engine::{self, SimEvent, Sink, Timing};
+use quill_sim::engine::{self, ExitReason, SimEvent, Sink, Timing};
 use quill_sim::load::{Load, parse_load_named};
 use quill_sim::report::{LogLine, Problem, ReportInput, render_html, summary};
 use quill_sim::setup::{SimChoices, sim_config};
@@ -124,6 +124,10 @@ impl Sink for CliSink {
                 ));
                 Some(format!("{} {record}", stamp(*at_us)))
             }
+            SimEvent::Reaped { at_us, child, slot } => Some(format!(
+                "{} reap    child {child} in slot {slot} (slot free again)",
+                stamp(*at_us)
+            )),
             SimEvent::Tick { .. } => None,
         };
         if let (Some(line), Some(w)) = (line, self.events.as_mut()) {

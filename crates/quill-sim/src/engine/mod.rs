@@ -148,6 +148,12 @@ pub enum SimEvent {
         slot: u32,
         reason: ExitReason,
     },
+    /// The parent reaped an exited child: its slot is free again.
+    Reaped {
+        at_us: u64,
+        child: u64,
+        slot: u32,
+    },
     /// A line Apache writes to its error log.
     Apache {
         at_us: u64,
@@ -391,6 +397,8 @@ struct Engine<'a> {
     daemon: Option<Daemon>,
     /// A `handle_*` call may have queued controller actions.
     ctl_touched: bool,
+    /// Children that exited and that the parent has not reaped yet.
+    unreaped: Vec<(ChildId, u32)>,
     // gauges
     busy_threads: u32,
     keepalive: u32,
@@ -451,6 +459,7 @@ impl<'a> Engine<'a> {
             active_clients: 0,
             daemon,
             ctl_touched: false,
+            unreaped: Vec::new(),
             busy_threads: 0,
             keepalive: 0,
             stopping_children: 0,
@@ -587,6 +596,22 @@ impl<'a> Engine<'a> {
     fn drain_controller(&mut self, sink: &mut dyn Sink) {
         while let Some(a) = self.ctl.poll_action() {
             self.apply(a, sink);
+        }
+        // Exited children the parent has now reaped (one tick late).
+        if !self.unreaped.is_empty() {
+            let ctl = &self.ctl;
+            let (reaped, kept): (Vec<_>, Vec<_>) = self
+                .unreaped
+                .drain(..)
+                .partition(|(id, _)| ctl.child(*id).is_none());
+            self.unreaped = kept;
+            for (id, slot) in reaped {
+                sink.event(&SimEvent::Reaped {
+                    at_us: self.now,
+                    child: child_num(id),
+                    slot,
+                });
+            }
         }
         while let Some(t) = self.ctl.poll_tick_record() {
             self.acc.idle_at_tick = Some(t.idle);
@@ -1189,6 +1214,7 @@ impl<'a> Engine<'a> {
             .ctl
             .handle_child_exit(ts(self.now), c.id, ExitStatus::SUCCESS);
         self.ctl_touched = true;
+        self.unreaped.push((c.id, c.slot));
     }
 
     fn child_ready(&mut self, idx: ChildIdx) {
