@@ -112,10 +112,17 @@ impl Sink for CliSink {
                 child,
                 slot,
                 reason,
-            } => Some(format!(
-                "{} exit    child {child} in slot {slot} ({reason:?})",
-                stamp(*at_us)
-            )),
+            } => {
+                let why = match reason {
+                    ExitReason::Killed => "stopped by maintenance",
+                    ExitReason::MaxConnections => "MaxConnectionsPerChild reached",
+                    ExitReason::Stopped => "stopped by the parent",
+                };
+                Some(format!(
+                    "{} exit    child {child} in slot {slot} ({why})",
+                    stamp(*at_us)
+                ))
+            }
             SimEvent::Apache { at_us, record } => {
                 self.log.push(LogLine::new(
                     at_us / 1_000,
