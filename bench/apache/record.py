@@ -113,6 +113,14 @@ def per_second(samples: list[dict], duration: float) -> list[tuple[int, str, str
     return out
 
 
+def cpu_busy_s() -> float:
+    """System-wide busy CPU seconds since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as fh:
+        f = [int(x) for x in fh.readline().split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)  # idle + iowait
+    return (sum(f[:8]) - idle) / CLK_TCK
+
+
 def stop_apache(proc: subprocess.Popen, log) -> str:
     """SIGTERM the parent we started; wait; SIGKILL its own session's group as a last resort."""
     if proc.poll() is not None:
@@ -189,6 +197,7 @@ def main(argv=None) -> int:
         sys.exit("error: apache2 -t failed")
 
     loadavg_start = open("/proc/loadavg").read().split()[:3]
+    busy_start, wall_start, own_start = cpu_busy_s(), boottime(), sum(os.times()[:4])
     cmd = [APACHE, "-f", conf, "-DFOREGROUND"]
     out_f = open(os.path.join(root, "logs", "stdout.log"), "wb")
     before = boottime()
@@ -249,6 +258,18 @@ def main(argv=None) -> int:
         out_f.close()
 
     # ---- outputs ---------------------------------------------------------
+    # CPU accounting: everything this recording ran (harness, sampler, Apache and its
+    # children, all reaped by now) vs the whole machine, to expose foreign CPU load.
+    wall = boottime() - wall_start
+    busy = cpu_busy_s() - busy_start
+    own = sum(os.times()[:4]) - own_start
+    cpu = {
+        "wall_s": round(wall, 2),
+        "machine_busy_cpu_s": round(busy, 2),
+        "recording_cpu_s": round(own, 2),
+        "other_cpu_s": round(max(0.0, busy - own), 2),
+        "other_cpu_fraction_of_one_core": round(max(0.0, busy - own) / wall, 3) if wall > 0 else None,
+    }
     with open(os.path.join(out, "httpd.conf"), "w") as fh:
         fh.write(unrender(conf_text, root))
     with open(os.path.join(root, "logs", "error.log"), errors="replace") as fh:
@@ -317,6 +338,7 @@ def main(argv=None) -> int:
         "harness_python": platform.python_version(),
         "loadavg_start": loadavg_start,
         "loadavg_end": open("/proc/loadavg").read().split()[:3],
+        "cpu": cpu,
         "port": port,
         "seed": seed,
         "load_kind": load.kind,
