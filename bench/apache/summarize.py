@@ -37,13 +37,17 @@ def main(argv):
         procs = [r["processes"] for r in ps]
         stop = [int(r["stopping"] or 0) for r in ps]
         s = meta.get("load_summary") or {}
-        print(f"{meta['scenario']} [{meta['mpm']}] {meta['duration_s']:g}s, {s.get('requests', 0)} requests "
+        name = os.path.basename(os.path.normpath(d))
+        label = name if name == meta["scenario"] else f"{name} (scenario {meta['scenario']})"
+        print(f"{label} [{meta['mpm']}] {meta['duration_s']:g}s, {s.get('requests', 0)} requests "
               f"({s.get('ok', 0)} ok, errors {s.get('errors', {})}, retried {s.get('retried_requests', 0)}, "
               f"{s.get('connections', 0)} connections)")
         print("  processes (value@first second): " + " ".join(rle(procs)))
         if any(stop):
             print("  stopping>0 at seconds: " + " ".join(str(i) for i, v in enumerate(stop) if v))
         print(f"  maintenance forks at: {meta.get('maintenance_fork_s')}")
+        if meta.get("cpu"):
+            print(f"  foreign CPU load during the recording: {meta['cpu']['other_cpu_fraction_of_one_core']} cores")
         if meta.get("dummy_connection_s"):
             print(f"  prefork dummy connections (kills): {len(meta['dummy_connection_s'])}")
         log = open(os.path.join(d, "error.log")).read().splitlines()
