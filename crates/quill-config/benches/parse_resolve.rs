@@ -73,6 +73,7 @@ struct Tree {
     /// (closing tags, comments and blank lines not counted).
     directives: usize,
     files: usize,
+    bytes: usize,
 }
 
 fn main_file() -> String {
@@ -268,6 +269,7 @@ fn generate() -> Tree {
     }
     let directives = files.iter().map(|(_, t)| count_directives(t)).sum();
     let count = files.len();
+    let bytes = files.iter().map(|(_, t)| t.len()).sum();
     let fs = files
         .into_iter()
         .fold(MemFs::new(), |fs, (path, text)| fs.with(path, text));
@@ -275,6 +277,7 @@ fn generate() -> Tree {
         fs,
         directives,
         files: count,
+        bytes,
     }
 }
 
@@ -342,8 +345,9 @@ fn main() {
     let resolved = resolve(&parsed, &ResolveOptions::default());
     let nodes = count_nodes(&parsed.nodes);
     eprintln!(
-        "generated tree: {} files, {} directives as written, {} nodes after parsing, {} virtual hosts, {} unmodelled directive names, {} diagnostics",
+        "generated tree: {} files, {} bytes, {} directives as written, {} nodes after parsing, {} virtual hosts, {} unmodelled directive names, {} diagnostics",
         tree.files,
+        tree.bytes,
         tree.directives,
         nodes,
         resolved.config.vhosts.len(),
