@@ -15,3 +15,11 @@ fn config_help() {
     assert_eq!(r.code, 0);
     insta::assert_snapshot!(r.stdout);
 }
+
+#[test]
+fn simulate_help() {
+    let r = quill(&["simulate", "--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("--load <FILE>"), "{}", r.stdout);
+    insta::assert_snapshot!(r.stdout);
+}
