@@ -1,11 +1,11 @@
 //! Arbitrary bytes → (lossy UTF-8) main configuration → parse → resolve →
 //! render every diagnostic.
 //!
-//! The input is split at its first NUL byte: what comes before is the main
-//! file, what comes after (if anything) becomes
-//! `/etc/apache2/sites-enabled/fuzz.conf`, so the fuzzer controls one
-//! included file too. A few fixed files sit next to it: an MPM `.load` and
-//! `.conf`, a site, and a file that includes itself.
+//! The input is split at NUL bytes: the first part is the main file, the
+//! next ones (if any) become the files of [`FUZZ_FILES`], so the fuzzer
+//! controls included files too (and chains of them). A few fixed files sit
+//! next to them: an MPM `.load` and `.conf`, a site, and a file that
+//! includes itself.
 //!
 //! Besides "no panic, no hang, no stack overflow" it checks that every span
 //! (of a node, of a diagnostic and of its secondary labels) points inside
@@ -23,6 +23,13 @@ use quill_config::syntax::{Node, ParseOptions, parse_str};
 use quill_config::{ResolveOptions, SourceMap, Span, resolve};
 
 const ROOT: &str = "/etc/apache2";
+
+/// Where the second, third… parts of the input go.
+const FUZZ_FILES: &[&str] = &[
+    "/etc/apache2/sites-enabled/fuzz.conf",
+    "/etc/apache2/conf.d/a.conf",
+    "/etc/apache2/conf.d/b.conf",
+];
 
 fn fixed_fs() -> MemFs {
     MemFs::new()
@@ -85,17 +92,11 @@ fn check_nodes(sources: &SourceMap, nodes: &[Node]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (main, extra) = match data.iter().position(|&b| b == 0) {
-        Some(i) => (&data[..i], Some(&data[i + 1..])),
-        None => (data, None),
-    };
-    let main = String::from_utf8_lossy(main);
+    let mut parts = data.splitn(FUZZ_FILES.len() + 1, |&b| b == 0);
+    let main = String::from_utf8_lossy(parts.next().unwrap_or_default());
     let mut fs = fixed_fs();
-    if let Some(extra) = extra {
-        fs.insert(
-            "/etc/apache2/sites-enabled/fuzz.conf",
-            String::from_utf8_lossy(extra).into_owned(),
-        );
+    for (path, part) in FUZZ_FILES.iter().zip(parts) {
+        fs.insert(*path, String::from_utf8_lossy(part).into_owned());
     }
     let opts = ParseOptions {
         server_root: Some(ROOT.into()),
