@@ -1,1 +1,28 @@
-//! placeholder
+//! # quill-wsgi — the daemon process
+//!
+//! Embedded CPython (PyO3) running PEP 3333 applications for one daemon
+//! process group, behind Quill's wire protocol (docs/protocol.md).
+//!
+//! ```text
+//!  supervisor ──exec──▶ quill __daemon --spec FILE
+//!                         ├─ interp: Python from the user's interpreter (paths it reported)
+//!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
+//!                         ├─ conn:   frames in, response frames out (shared with the monitor)
+//!                         └─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//! ```
+
+// The daemon is a shell process: it reads the clock, sleeps in its reaper
+// and monitor, and changes directory — everything clippy.toml bans in the
+// pure crates.
+#![allow(clippy::disallowed_methods)]
+
+mod bridge;
+mod conn;
+pub mod daemon;
+mod interp;
+
+/// The Python version of the libpython this process loaded (major, minor):
+/// a group's interpreter must have the same.
+pub fn python_version() -> (u32, u32) {
+    interp::runtime_version()
+}

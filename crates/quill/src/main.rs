@@ -10,6 +10,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd_config;
+mod cmd_express;
+mod cmd_serve;
 mod cmd_simulate;
 mod load;
 
@@ -48,6 +50,26 @@ enum Command {
         after_help = "Examples:\n  quill simulate httpd.conf --load examples/loads/step.csv\n  quill simulate httpd.conf --load access.log --out sim/ && xdg-open sim/report.html\n  quill simulate httpd.conf --load poisson.csv --seed 7 --format json"
     )]
     Simulate(cmd_simulate::SimulateArgs),
+    /// Run a WSGI application with no configuration, in the spirit of
+    /// mod_wsgi-express: daemon processes with embedded Python behind an
+    /// HTTP/1.1 front end. Without APP.wsgi, a built-in demo runs.
+    #[command(
+        after_help = "Examples:\n  quill express\n  quill express app.wsgi --port 8080 --processes 2 --threads 10\n  quill express app.wsgi --python-home .venv --url-alias /static ./static\n  quill express app.wsgi --print-config > httpd.conf && quill serve httpd.conf"
+    )]
+    Express(cmd_express::ExpressArgs),
+    /// Run the server an Apache configuration describes: its
+    /// WSGIDaemonProcess groups and a front end on its Listen sockets.
+    ///
+    /// Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 when the
+    /// configuration cannot be served, 2 when it cannot be read.
+    Serve(cmd_serve::ServeArgs),
+    /// A daemon process of a WSGI process group (started by the supervisor).
+    #[command(name = "__daemon", hide = true)]
+    Daemon {
+        /// The daemon's settings, written by the supervisor.
+        #[arg(long)]
+        spec: std::path::PathBuf,
+    },
     /// Generate reference documentation from the built-in definitions.
     #[command(hide = true)]
     Docs {
@@ -61,6 +83,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(args) => cmd_config::run(&args),
         Command::Simulate(args) => cmd_simulate::run(&args),
+        Command::Express(args) => cmd_express::run(&args),
+        Command::Serve(args) => cmd_serve::run(&args),
+        Command::Daemon { spec } => {
+            ExitCode::from(u8::try_from(quill_wsgi::daemon::run(&spec)).unwrap_or(1))
+        }
         Command::Docs { what } => match what.as_str() {
             "directives" => {
                 print!(

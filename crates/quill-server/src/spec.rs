@@ -1,0 +1,80 @@
+//! What a daemon process is told when the supervisor execs it
+//! (`quill __daemon --spec FILE`): its group's settings and the Python it
+//! must run. Serialized as JSON; both sides are this crate's build.
+
+use serde::{Deserialize, Serialize};
+
+/// The interpreter a group runs, as reported by that interpreter itself
+/// (see [`crate::python::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PythonInfo {
+    /// `sys.executable` of the chosen interpreter (a virtualenv's
+    /// `bin/python3` when python-home names one).
+    pub executable: String,
+    /// `sys._base_executable`.
+    pub base_executable: String,
+    pub prefix: String,
+    pub exec_prefix: String,
+    pub base_prefix: String,
+    pub base_exec_prefix: String,
+    /// `sys.path` without the script directory entry.
+    pub path: Vec<String>,
+    /// `sys.version_info[:3]`.
+    pub version: (u32, u32, u32),
+    /// `sysconfig` LIBDIR: where its libpython lives (the daemon is exec'd
+    /// with this directory first in `LD_LIBRARY_PATH`, so the dynamic
+    /// loader picks the matching libpython).
+    pub libdir: Option<String>,
+}
+
+/// Everything a daemon process of one group needs; timeouts in seconds,
+/// 0 = off, as in mod_wsgi.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonSpec {
+    /// Group name (`WSGIDaemonProcess NAME`).
+    pub group: String,
+    /// Slot of this process in its group (0-based), for logs.
+    pub slot: u32,
+    pub processes: u32,
+    pub threads: u32,
+    /// `wsgi.multiprocess` (the `processes` option was given).
+    pub multiprocess: bool,
+    /// Process title (`display-name`), if any.
+    pub display_name: Option<String>,
+    /// `home`: working directory and `sys.path[0]`.
+    pub home: Option<String>,
+    pub python: PythonInfo,
+    /// `python-path` entries (added with `site.addsitedir`, moved first).
+    pub python_path: Vec<String>,
+    /// Scripts loaded before the first accept: (path, callable).
+    pub preload: Vec<String>,
+    pub maximum_requests: u32,
+    pub inactivity_timeout: u32,
+    pub request_timeout: u32,
+    /// How long a thread interrupted by request-timeout may take to unwind
+    /// before the process is restarted.
+    pub interrupt_timeout: u32,
+    pub deadlock_timeout: u32,
+    pub graceful_timeout: u32,
+    pub shutdown_timeout: u32,
+    pub startup_timeout: u32,
+    pub queue_timeout: u32,
+    /// Read/write timeout on the daemon end of each connection.
+    pub socket_timeout: u32,
+    /// Restart when any imported module's file changes (express
+    /// `--reload-on-changes`).
+    pub reload_on_changes: bool,
+    /// Error-log level name (`debug`, `info`, `warn`, …).
+    pub log_level: String,
+    /// Set by the supervisor when it started as root and the group names a
+    /// user: (uid, gid) to switch to before Python starts.
+    pub run_as: Option<(u32, u32)>,
+}
+
+/// The file descriptor number at which a daemon process finds its group's
+/// listening socket.
+pub const LISTEN_FD: i32 = 3;
+
+/// The file descriptor number of the daemon's control pipe to the
+/// supervisor (write end). Lines: `retiring <reason>`.
+pub const CONTROL_FD: i32 = 4;

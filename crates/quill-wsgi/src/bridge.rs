@@ -1,0 +1,676 @@
+//! PEP 3333 in Rust: the environ, `start_response`, `write()`, the
+//! iterable protocol with `close()`, `wsgi.input`, `wsgi.file_wrapper`.
+
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use quill_server::protocol::{Frame, RequestHead, ResponseHead};
+
+use crate::conn::{Body, Writer};
+
+/// `wsgi.input`.
+#[pyclass(module = "quill")]
+#[derive(Debug)]
+pub struct Input {
+    body: Arc<Mutex<Body>>,
+}
+
+fn limit(size: Option<isize>) -> Option<usize> {
+    match size {
+        Some(n) if n >= 0 => Some(n as usize),
+        _ => None,
+    }
+}
+
+impl Input {
+    fn with_body<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Body) -> std::io::Result<T> + Send,
+    ) -> PyResult<T> {
+        let body = self.body.clone();
+        py.detach(move || {
+            let mut b = body.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut b)
+        })
+        .map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+}
+
+#[pymethods]
+impl Input {
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.with_body(py, |b| b.read(limit(size)))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.with_body(py, |b| b.readline(limit(size)))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let mut total = 0usize;
+        loop {
+            let line = self.with_body(py, |b| b.readline(None))?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            out.append(PyBytes::new(py, &line))?;
+            if limit(hint).is_some_and(|h| h > 0 && total >= h) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.with_body(py, |b| b.readline(None))?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+}
+
+/// `wsgi.file_wrapper`.
+#[pyclass(module = "quill")]
+#[derive(Debug)]
+pub struct FileWrapper {
+    filelike: Py<PyAny>,
+    blksize: usize,
+}
+
+#[pymethods]
+impl FileWrapper {
+    #[new]
+    #[pyo3(signature = (filelike, blksize=8192))]
+    fn new(filelike: Py<PyAny>, blksize: usize) -> FileWrapper {
+        FileWrapper {
+            filelike,
+            blksize: blksize.max(1),
+        }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.blksize,))?;
+        let empty = data.len().map(|n| n == 0).unwrap_or(true);
+        Ok((!empty).then(|| data.unbind()))
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let f = self.filelike.bind(py);
+        if f.hasattr("close")? {
+            f.call_method0("close")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `start_response` recorded.
+#[derive(Debug, Default)]
+struct Started {
+    head: Option<ResponseHead>,
+    content_length: Option<u64>,
+}
+
+/// State shared by `start_response`, `write` and the iteration.
+#[derive(Debug)]
+struct Response {
+    started: Mutex<Started>,
+    writer: Writer,
+}
+
+impl Response {
+    fn started(&self) -> std::sync::MutexGuard<'_, Started> {
+        self.started.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Head (if not yet sent) + `data`, written through at once.
+    fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        let (head, cl) = {
+            let s = self.started();
+            match &s.head {
+                Some(h) => (h.clone(), s.content_length),
+                None => {
+                    return Err(PyRuntimeError::new_err(
+                        "response has not been started (start_response() was not called)",
+                    ));
+                }
+            }
+        };
+        let writer = self.writer.clone();
+        py.detach(move || {
+            writer.ensure_head(&head, cl)?;
+            if data.is_empty() {
+                Ok(())
+            } else {
+                writer.body(data)
+            }
+        })
+        .map_err(|e| PyOSError::new_err(format!("Quill client connection closed: {e}")))
+    }
+}
+
+#[pyclass(module = "quill")]
+#[derive(Debug)]
+pub struct StartResponse {
+    response: Arc<Response>,
+}
+
+#[pyclass(module = "quill")]
+#[derive(Debug)]
+pub struct Write {
+    response: Arc<Response>,
+}
+
+#[pymethods]
+impl Write {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected byte string object for write(), value of type {} found",
+                type_name(data)
+            ))
+        })?;
+        self.response.send(py, b.as_bytes())
+    }
+}
+
+fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn latin1(s: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    let st = s.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "expected unicode object for {what}, value of type {} found",
+            type_name(s)
+        ))
+    })?;
+    let text = st.to_cow()?;
+    text.chars()
+        .map(|c| {
+            u8::try_from(u32::from(c)).map_err(|_| {
+                PyValueError::new_err(format!("{what} must be Latin-1 encodable: {text:?}"))
+            })
+        })
+        .collect()
+}
+
+fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, Bytes)> {
+    let raw = latin1(status, "status")?;
+    let bad = || {
+        PyValueError::new_err(format!(
+            "invalid status line {:?}",
+            String::from_utf8_lossy(&raw)
+        ))
+    };
+    if raw.len() < 5 || raw[3] != b' ' || !raw[..3].iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    if raw[4..].iter().any(|&b| b < 0x20 || b == 0x7f) || raw[4..].iter().all(|&b| b == b' ') {
+        return Err(bad());
+    }
+    let code =
+        u16::from(raw[0] - b'0') * 100 + u16::from(raw[1] - b'0') * 10 + u16::from(raw[2] - b'0');
+    if code < 100 {
+        return Err(bad());
+    }
+    Ok((code, Bytes::copy_from_slice(&raw[4..])))
+}
+
+/// Validated response headers and the Content-Length among them.
+type Headers = (Vec<(Bytes, Bytes)>, Option<u64>);
+
+fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Headers> {
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "response headers must be a list, value of type {} found",
+            type_name(headers)
+        ))
+    })?;
+    let mut out = Vec::with_capacity(list.len());
+    let mut content_length = None;
+    for item in list.iter() {
+        let t = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "list of tuple values expected, value of type {} found",
+                type_name(&item)
+            ))
+        })?;
+        if t.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "tuple of length 2 expected, length is {}",
+                t.len()
+            )));
+        }
+        let name = latin1(&t.get_item(0)?, "header name")?;
+        let value = latin1(&t.get_item(1)?, "header value")?;
+        if name.is_empty()
+            || name
+                .iter()
+                .any(|&b| b <= 0x20 || b >= 0x7f || b":()<>@,;\\\"/[]?={}".contains(&b))
+        {
+            return Err(PyValueError::new_err(format!(
+                "header name {:?} is not a valid token",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+            return Err(PyValueError::new_err(format!(
+                "header value for {:?} contains a control character",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        let lower = String::from_utf8_lossy(&name).to_ascii_lowercase();
+        if HOP_BY_HOP.contains(&lower.as_str()) {
+            return Err(PyValueError::new_err(format!(
+                "hop-by-hop header {:?} is not allowed in a WSGI response (PEP 3333)",
+                String::from_utf8_lossy(&name)
+            )));
+        }
+        if lower == "content-length" {
+            let text = String::from_utf8_lossy(&value);
+            let n: u64 = text
+                .trim()
+                .parse()
+                .map_err(|_| PyValueError::new_err(format!("invalid Content-Length {text:?}")))?;
+            content_length = Some(n);
+        }
+        out.push((Bytes::from(name), Bytes::from(value)));
+    }
+    Ok((out, content_length))
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Write> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let started = self.response.started();
+            if started.head.is_some() {
+                match exc_info {
+                    None => {
+                        return Err(PyRuntimeError::new_err("headers have already been set"));
+                    }
+                    Some(info) if self.response.writer.head_sent() => {
+                        // PEP 3333: re-raise the original exception.
+                        let value = info.get_item(1)?;
+                        return Err(PyErr::from_value(value));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let _ = py;
+        let (code, reason) = parse_status(status)?;
+        let (headers, content_length) = parse_headers(headers)?;
+        let mut started = self.response.started();
+        started.head = Some(ResponseHead {
+            status: code,
+            reason,
+            headers,
+        });
+        started.content_length = content_length;
+        Ok(Write {
+            response: self.response.clone(),
+        })
+    }
+}
+
+/// Per-process facts the environ reports.
+#[derive(Debug, Clone)]
+pub struct ProcessFacts {
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub run_once: bool,
+}
+
+/// Per-request facts added by the daemon.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    pub thread_id: u32,
+    pub thread_requests: u64,
+    pub total_requests: u64,
+    pub daemon_start_us: u64,
+}
+
+fn latin1_str(b: &[u8]) -> String {
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
+/// Builds the WSGI environ from the request head.
+pub fn environ<'py>(
+    py: Python<'py>,
+    support: &Bound<'py, PyModule>,
+    head: &RequestHead,
+    input: Input,
+    process: &ProcessFacts,
+    request: &RequestFacts,
+) -> PyResult<Bound<'py, PyDict>> {
+    let env = PyDict::new(py);
+    let mut scheme = None;
+    for (k, v) in &head.environ {
+        let key = latin1_str(k);
+        if key == "HTTPS" {
+            if matches!(v.as_ref(), b"on" | b"1" | b"On" | b"ON") {
+                scheme = Some("https");
+            }
+            continue;
+        }
+        env.set_item(key, latin1_str(v))?;
+    }
+    let scheme = scheme.unwrap_or_else(|| match head.get("REQUEST_SCHEME") {
+        Some(b"https") => "https",
+        _ => "http",
+    });
+    let remote = format!(
+        "{}:{}",
+        head.get("REMOTE_ADDR").map(latin1_str).unwrap_or_default(),
+        head.get("REMOTE_PORT").map(latin1_str).unwrap_or_default()
+    );
+    env.set_item("wsgi.version", (1, 0))?;
+    env.set_item("wsgi.url_scheme", scheme)?;
+    env.set_item("wsgi.input", Py::new(py, input)?)?;
+    env.set_item(
+        "wsgi.errors",
+        support.call_method1("errors_stream", (remote,))?,
+    )?;
+    env.set_item("wsgi.multithread", process.multithread)?;
+    env.set_item("wsgi.multiprocess", process.multiprocess)?;
+    env.set_item("wsgi.run_once", process.run_once)?;
+    env.set_item("wsgi.input_terminated", true)?;
+    env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+    let start = request.daemon_start_us.to_string();
+    env.set_item("mod_wsgi.daemon_start", &start)?;
+    env.set_item("mod_wsgi.thread_id", request.thread_id)?;
+    env.set_item("mod_wsgi.thread_requests", request.thread_requests)?;
+    env.set_item("mod_wsgi.total_requests", request.total_requests)?;
+    env.set_item("mod_wsgi.version", (4, 9, 4))?;
+    env.set_item("quill.daemon_start", start)?;
+    env.set_item("quill.thread_id", request.thread_id)?;
+    env.set_item("quill.version", (0, 1, 0))?;
+    Ok(env)
+}
+
+/// How a request ended, for the caller's logs and counters.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// The client (front end) went away; the response was dropped.
+    ClientGone,
+    /// Failed before or after the head (logged).
+    Failed,
+    /// request-timeout interrupted the application.
+    TimedOut,
+}
+
+/// Serves one request: calls the application and streams its response.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    py: Python<'_>,
+    support: &Bound<'_, PyModule>,
+    app: &Bound<'_, PyAny>,
+    environ: &Bound<'_, PyDict>,
+    writer: &Writer,
+    timeout_exc: &Bound<'_, PyAny>,
+    script: &str,
+    log: &dyn Fn(&str),
+) -> Outcome {
+    let response = Arc::new(Response {
+        started: Mutex::new(Started::default()),
+        writer: writer.clone(),
+    });
+    let start_response = match Py::new(
+        py,
+        StartResponse {
+            response: response.clone(),
+        },
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(py, support, writer, e, timeout_exc, script, log),
+    };
+    let result = match app.call1((environ, start_response)) {
+        Ok(r) => r,
+        Err(e) => return fail(py, support, writer, e, timeout_exc, script, log),
+    };
+    let outcome = consume(py, &result, &response).map_or_else(
+        |e| match e {
+            Consume::Client => Outcome::ClientGone,
+            Consume::App(e) => fail(py, support, writer, e, timeout_exc, script, log),
+        },
+        |()| Outcome::Completed,
+    );
+    // close() is always called, whatever happened.
+    let closed = result.hasattr("close").and_then(|has| {
+        if has {
+            result.call_method0("close").map(|_| ())
+        } else {
+            Ok(())
+        }
+    });
+    let mut outcome = outcome;
+    if let Err(e) = closed {
+        if outcome == Outcome::Completed {
+            outcome = fail(py, support, writer, e, timeout_exc, script, log);
+        } else {
+            log(&format!(
+                "Exception occurred in close() of the response of WSGI script '{script}'.\n{}",
+                format_exc(py, support, &e)
+            ));
+        }
+    }
+    if outcome == Outcome::Completed {
+        let head = response.started().head.clone();
+        let cl = response.started().content_length;
+        let w = writer.clone();
+        let ok = py.detach(move || {
+            if let Some(h) = head {
+                w.ensure_head(&h, cl)?;
+            }
+            Ok::<_, crate::conn::WriteError>(())
+        });
+        match (ok, response.started().head.is_some()) {
+            (Ok(()), true) => {
+                writer.finish(&Frame::ResponseEnd);
+            }
+            (Ok(()), false) => {
+                log(&format!(
+                    "The WSGI application of script '{script}' returned without calling start_response()."
+                ));
+                writer.finish(&Frame::Fail {
+                    status: 500,
+                    message: "application did not call start_response()".into(),
+                });
+                outcome = Outcome::Failed;
+            }
+            (Err(_), _) => outcome = Outcome::ClientGone,
+        }
+    }
+    outcome
+}
+
+enum Consume {
+    Client,
+    App(PyErr),
+}
+
+fn consume(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    response: &Arc<Response>,
+) -> Result<(), Consume> {
+    if let Ok(fw) = result.cast::<FileWrapper>() {
+        if !response.writer.head_sent() {
+            if let Some(r) = try_sendfile(py, &fw.borrow(), response) {
+                return r;
+            }
+        }
+    }
+    let iter = result.try_iter().map_err(Consume::App)?;
+    for item in iter {
+        let item = item.map_err(Consume::App)?;
+        let b = item.cast::<PyBytes>().map_err(|_| {
+            Consume::App(PyTypeError::new_err(format!(
+                "sequence of byte string values expected, value of type {} found",
+                type_name(&item)
+            )))
+        })?;
+        let data = b.as_bytes();
+        if data.is_empty() {
+            continue;
+        }
+        match response.send(py, data) {
+            Ok(()) => {}
+            Err(e) if e.is_instance_of::<PyOSError>(py) && response.started().head.is_some() => {
+                return Err(Consume::Client);
+            }
+            Err(e) => return Err(Consume::App(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Serves a `wsgi.file_wrapper` of a regular file with sendfile(2) from its
+/// current position. `None` = not applicable; iterate instead.
+fn try_sendfile(
+    py: Python<'_>,
+    fw: &FileWrapper,
+    response: &Arc<Response>,
+) -> Option<Result<(), Consume>> {
+    let f = fw.filelike.bind(py);
+    let fd: i32 = f.call_method0("fileno").ok()?.extract().ok()?;
+    let pos: u64 = f.call_method0("tell").ok()?.extract().ok()?;
+    // SAFETY-free borrow: the file object stays alive (we hold `f`) for the
+    // whole send, so its descriptor does too.
+    let borrowed: BorrowedFd<'_> = borrow_fd(fd)?;
+    let st = nix::sys::stat::fstat(borrowed).ok()?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return None;
+    }
+    let size = u64::try_from(st.st_size).ok()?;
+    let mut len = size.saturating_sub(pos);
+    let (head, cl) = {
+        let mut s = response.started();
+        let Some(mut head) = s.head.clone() else {
+            return Some(Err(Consume::App(PyRuntimeError::new_err(
+                "response has not been started (start_response() was not called)",
+            ))));
+        };
+        match s.content_length {
+            Some(cl) => len = len.min(cl),
+            None => {
+                head.headers.push((
+                    Bytes::from_static(b"Content-Length"),
+                    Bytes::from(len.to_string()),
+                ));
+            }
+        }
+        s.content_length = Some(len);
+        s.head = Some(head.clone());
+        (head, Some(len))
+    };
+    let writer = response.writer.clone();
+    let r = py.detach(move || {
+        writer.ensure_head(&head, cl)?;
+        let fd = borrow_fd(fd).ok_or_else(|| {
+            crate::conn::WriteError::Closed(std::io::Error::other("file descriptor went away"))
+        })?;
+        writer.sendfile(fd, pos, len)
+    });
+    Some(r.map_err(|_| Consume::Client))
+}
+
+fn borrow_fd(fd: i32) -> Option<BorrowedFd<'static>> {
+    // The descriptor belongs to a Python file object the caller keeps alive
+    // for the duration of the borrow.
+    #[allow(unsafe_code)]
+    // SAFETY: fd >= 0 and open (fileno() just returned it); see above.
+    (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+fn format_exc(py: Python<'_>, support: &Bound<'_, PyModule>, e: &PyErr) -> String {
+    support
+        .call_method1("format_exception", (e.value(py),))
+        .and_then(|s| s.extract::<String>())
+        .unwrap_or_else(|_| e.to_string())
+}
+
+fn fail(
+    py: Python<'_>,
+    support: &Bound<'_, PyModule>,
+    writer: &Writer,
+    e: PyErr,
+    timeout_exc: &Bound<'_, PyAny>,
+    script: &str,
+    log: &dyn Fn(&str),
+) -> Outcome {
+    let timed_out = e.get_type(py).is(timeout_exc);
+    if timed_out {
+        log(&format!(
+            "Request of WSGI script '{script}' interrupted by request-timeout; it unwound cleanly."
+        ));
+    } else {
+        log(&format!(
+            "Exception occurred processing WSGI script '{script}'.\n{}",
+            format_exc(py, support, &e)
+        ));
+    }
+    let (status, msg) = if timed_out {
+        (504, "request-timeout expired".to_string())
+    } else {
+        (500, e.to_string())
+    };
+    let w = writer.clone();
+    py.detach(move || w.fail_for_stuck_thread(status, &msg));
+    if timed_out {
+        Outcome::TimedOut
+    } else {
+        Outcome::Failed
+    }
+}
+
+impl Input {
+    pub fn from_body(body: Arc<Mutex<Body>>) -> Input {
+        Input { body }
+    }
+}

@@ -1,0 +1,827 @@
+//! The daemon process (`quill __daemon --spec FILE`): embedded Python,
+//! `threads` request threads that accept from the group's socket only when
+//! idle, a GIL ticker, a monitor enforcing the timeouts, and the shutdown
+//! sequence.
+//!
+//! ```text
+//!  main thread ── sigwait(TERM, INT, USR1, USR2=internal) ── shutdown ── join (bounded by the reaper)
+//!  worker × threads ─ [accept lock] poll(listen, wake) → accept ─ run WSGI app ─ repeat
+//!  ticker ── every 1 s: take the GIL (deadlock detection), inject RequestTimeout
+//!  monitor ─ every 1 s: request-timeout, deadlock-timeout, inactivity, startup
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::socket::{SockFlag, accept4};
+use pyo3::prelude::*;
+use pyo3::types::PyModule;
+use quill_server::log::{ErrorLog, Level};
+use quill_server::protocol::{Frame, VERSION};
+use quill_server::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
+
+use crate::bridge::{self, Input, Outcome, ProcessFacts, RequestFacts};
+use crate::conn::{Body, FrameReader, Writer};
+
+const SUPPORT: &str = include_str!("support.py");
+
+/// One request thread as the monitor sees it.
+#[derive(Debug, Default)]
+struct Slot {
+    /// `threading.get_ident()` of the thread.
+    ident: u64,
+    busy_since: Option<Instant>,
+    writer: Option<Writer>,
+    interrupted_at: Option<Instant>,
+    requests: u64,
+}
+
+#[derive(Debug)]
+struct Shared {
+    spec: DaemonSpec,
+    log: ErrorLog,
+    slots: Vec<Mutex<Slot>>,
+    shutdown: AtomicBool,
+    /// Read end polled by the listener; written once at shutdown.
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+    accept_lock: Mutex<()>,
+    total_requests: AtomicU64,
+    active: AtomicU64,
+    started: Instant,
+    /// Milliseconds since `started` of the last request activity; 0 = none
+    /// yet (the inactivity timer is armed by the first request).
+    last_activity_ms: AtomicU64,
+    /// Milliseconds since `started` when the ticker last held the GIL.
+    last_gil_ms: AtomicU64,
+    first_load_failure_ms: AtomicU64,
+    /// Why a shutdown was requested from inside (monitor, max requests).
+    reason: Mutex<Option<String>>,
+    interrupts: Mutex<Option<mpsc::Sender<u64>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    fn group(&self) -> &str {
+        &self.spec.group
+    }
+
+    /// Asks the main thread to shut the process down (graceful: running
+    /// requests finish), telling the supervisor first so that a
+    /// replacement starts before this process retires.
+    fn request_shutdown(&self, reason: &str) {
+        {
+            let mut r = lock(&self.reason);
+            if r.is_some() {
+                return;
+            }
+            *r = Some(reason.to_string());
+        }
+        tell_supervisor(&format!("retiring {reason}"));
+        let _ = nix::sys::signal::raise(Signal::SIGUSR2);
+    }
+}
+
+fn tell_supervisor(line: &str) {
+    // SAFETY-free: fd 4 may not exist (daemon run by hand); a failed write
+    // is ignored.
+    let fd = CONTROL_FD;
+    if nix::fcntl::fcntl(borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_ok() {
+        let _ = nix::unistd::write(borrow(fd), format!("{line}\n").as_bytes());
+    }
+}
+
+fn borrow(fd: i32) -> BorrowedFd<'static> {
+    #[allow(unsafe_code)]
+    // SAFETY: the fixed descriptors (LISTEN_FD, CONTROL_FD) are inherited
+    // from the supervisor and stay open for the life of the process; the
+    // only use on a possibly-closed fd is F_GETFD, which just fails.
+    unsafe {
+        BorrowedFd::borrow_raw(fd)
+    }
+}
+
+fn epoch_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs the daemon process; returns its exit status.
+pub fn run(spec_path: &Path) -> i32 {
+    let boot = ErrorLog::stderr(Level::Warn);
+    let spec: DaemonSpec = match std::fs::read(spec_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            boot.error(&format!(
+                "cannot read daemon spec {}: {e}",
+                spec_path.display()
+            ));
+            return 2;
+        }
+    };
+    let level = spec.log_level.parse().unwrap_or(Level::Warn);
+    let log = ErrorLog::stderr(level);
+
+    // Signals are handled by sigwait in the main thread: block them before
+    // any thread exists so every thread inherits the mask.
+    let mut signals = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGHUP,
+    ] {
+        signals.add(s);
+    }
+    if let Err(e) = signals.thread_block() {
+        log.error(&format!("cannot block signals: {e}"));
+        return 1;
+    }
+
+    if let Some((uid, gid)) = spec.run_as {
+        if let Err(e) = drop_privileges(uid, gid) {
+            log.error(&format!("Unable to change to uid={uid} and gid={gid}: {e}"));
+            return 1;
+        }
+    }
+    if let Some(home) = &spec.home {
+        if let Err(e) = std::env::set_current_dir(home) {
+            log.error(&format!(
+                "Unable to change working directory to '{home}': {e}"
+            ));
+            return 1;
+        }
+    }
+    if let Some(name) = &spec.display_name {
+        let _ =
+            nix::sys::prctl::set_name(&std::ffi::CString::new(name.clone()).unwrap_or_default());
+    }
+    log.info(&format!(
+        "Starting process '{}' with uid={}, gid={} and threads={}.",
+        spec.group,
+        nix::unistd::getuid(),
+        nix::unistd::getgid(),
+        spec.threads
+    ));
+
+    if let Err(e) = crate::interp::initialize(&spec.python) {
+        log.error(&format!(
+            "Python could not be initialised for daemon process '{}' from {}: {e}",
+            spec.group, spec.python.executable
+        ));
+        return 1;
+    }
+
+    let (wake_read, wake_write) = match nix::unistd::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            log.error(&format!("cannot create the wake-up pipe: {e}"));
+            return 1;
+        }
+    };
+    let listen = borrow(LISTEN_FD);
+    if let Err(e) = set_nonblocking(listen) {
+        log.error(&format!(
+            "daemon process '{}' has no listening socket on fd {LISTEN_FD}: {e}",
+            spec.group
+        ));
+        return 1;
+    }
+    let threads = spec.threads.max(1) as usize;
+    let shared = Arc::new(Shared {
+        slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
+        spec,
+        log,
+        shutdown: AtomicBool::new(false),
+        wake_read,
+        wake_write,
+        accept_lock: Mutex::new(()),
+        total_requests: AtomicU64::new(0),
+        active: AtomicU64::new(0),
+        started: Instant::now(),
+        last_activity_ms: AtomicU64::new(0),
+        last_gil_ms: AtomicU64::new(1),
+        first_load_failure_ms: AtomicU64::new(0),
+        reason: Mutex::new(None),
+        interrupts: Mutex::new(None),
+    });
+
+    let support = Python::attach(|py| setup_python(py, &shared));
+    let support = match support {
+        Ok(s) => s,
+        Err(e) => {
+            shared
+                .log
+                .error(&format!("Quill's Python support failed to load: {e}"));
+            return 1;
+        }
+    };
+
+    let (tx, rx) = mpsc::channel();
+    *lock(&shared.interrupts) = Some(tx);
+    let mut helpers = Vec::new();
+    {
+        let s = shared.clone();
+        let sup = Python::attach(|py| support.clone_ref(py));
+        helpers.push(
+            std::thread::Builder::new()
+                .name("quill-ticker".into())
+                .spawn(move || ticker(&s, &sup, &rx)),
+        );
+    }
+    {
+        let s = shared.clone();
+        helpers.push(
+            std::thread::Builder::new()
+                .name("quill-monitor".into())
+                .spawn(move || monitor(&s)),
+        );
+    }
+    let mut workers = Vec::new();
+    for i in 0..threads {
+        let s = shared.clone();
+        let sup = Python::attach(|py| support.clone_ref(py));
+        match std::thread::Builder::new()
+            .name(format!("quill-worker-{}", i + 1))
+            .spawn(move || worker(&s, &sup, i))
+        {
+            Ok(h) => workers.push(h),
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("cannot start request thread: {e}"));
+                return 1;
+            }
+        }
+    }
+    if helpers.iter().any(|h| h.is_err()) {
+        shared.log.error("cannot start the monitor threads");
+        return 1;
+    }
+
+    // Main thread: wait for a reason to stop.
+    let mut graceful = true;
+    loop {
+        match signals.wait() {
+            Ok(Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP) => {
+                graceful = false;
+                shared
+                    .log
+                    .info(&format!("Shutdown requested '{}'.", shared.group()));
+                break;
+            }
+            Ok(Signal::SIGUSR1) => {
+                shared.request_shutdown("graceful_signal");
+            }
+            Ok(Signal::SIGUSR2) => break,
+            Ok(_) => {}
+            Err(e) => {
+                shared.log.error(&format!("sigwait failed: {e}"));
+                break;
+            }
+        }
+    }
+    let reason = lock(&shared.reason).clone().unwrap_or_default();
+    shared.shutdown.store(true, Ordering::SeqCst);
+    let _ = nix::unistd::write(shared.wake_write.as_fd(), b"x");
+
+    // The reaper bounds everything below. A retiring process (graceful)
+    // lets its requests run for graceful-timeout, then the usual
+    // shutdown-timeout applies.
+    let mut deadline = Duration::from_secs(u64::from(shared.spec.shutdown_timeout));
+    if graceful {
+        deadline += Duration::from_secs(u64::from(shared.spec.graceful_timeout));
+    }
+    if !deadline.is_zero() {
+        let s = shared.clone();
+        let _ = std::thread::Builder::new()
+            .name("quill-reaper".into())
+            .spawn(move || {
+                std::thread::sleep(deadline);
+                s.log.info(&format!("Aborting process '{}'.", s.group()));
+                std::process::exit(1);
+            });
+    }
+    for w in workers {
+        let _ = w.join();
+    }
+    shared.log.info(&format!(
+        "Stopping process '{}'{}.",
+        shared.group(),
+        if reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({reason})")
+        }
+    ));
+    Python::attach(|py| {
+        if let Err(e) = support.bind(py).call_method0("run_exit_functions") {
+            shared.log.error(&format!("atexit functions failed: {e}"));
+        }
+    });
+    let _ = std::io::stderr().flush();
+    0
+}
+
+fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
+    use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
+    setgroups(&[Gid::from_raw(gid)])?;
+    setgid(Gid::from_raw(gid))?;
+    setuid(Uid::from_raw(uid))
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+fn setup_python(py: Python<'_>, shared: &Arc<Shared>) -> PyResult<Py<PyModule>> {
+    let code = std::ffi::CString::new(SUPPORT)?;
+    let support = PyModule::from_code(py, &code, c"<quill support>", c"_quill_support")?;
+    let log_shared = shared.clone();
+    let log_fn =
+        pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kw| -> PyResult<()> {
+            let (level, msg): (String, String) = args.extract()?;
+            let level = level.parse().unwrap_or(Level::Error);
+            log_shared.log.log(level, "wsgi", &msg);
+            Ok(())
+        })?;
+    support.setattr("_log", log_fn)?;
+    let restart_shared = shared.clone();
+    let restart_fn =
+        pyo3::types::PyCFunction::new_closure(py, None, None, move |args, _kw| -> PyResult<()> {
+            let (reason,): (String,) = args.extract()?;
+            restart_shared.request_shutdown(&reason);
+            Ok(())
+        })?;
+    support.setattr("_restart", restart_fn)?;
+    let spec = &shared.spec;
+    support.call_method1(
+        "setup",
+        (
+            spec.group.clone(),
+            spec.threads,
+            spec.processes,
+            spec.home.clone(),
+            spec.python_path.clone(),
+        ),
+    )?;
+    for script in &spec.preload {
+        if let Err(e) = support.call_method1("load_script", (script.clone(),)) {
+            shared.log.error(&format!(
+                "Failed to exec Python script file '{script}'.\n{}",
+                format_exception(py, &support, &e)
+            ));
+        }
+    }
+    if spec.reload_on_changes {
+        support.call_method0("start_module_watcher")?;
+    }
+    Ok(support.unbind())
+}
+
+fn format_exception(py: Python<'_>, support: &Bound<'_, PyModule>, e: &PyErr) -> String {
+    support
+        .call_method1("format_exception", (e.value(py),))
+        .and_then(|s| s.extract::<String>())
+        .unwrap_or_else(|_| e.to_string())
+}
+
+/// Takes the GIL every second (so the monitor can tell a deadlock) and
+/// delivers request-timeout interrupts.
+fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<u64>) {
+    loop {
+        let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(id) => Some(id),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        Python::attach(|py| {
+            shared.last_gil_ms.store(shared.ms(), Ordering::SeqCst);
+            let Ok(exc) = support.bind(py).getattr("RequestTimeout") else {
+                return;
+            };
+            for id in first.into_iter().chain(rx.try_iter()) {
+                crate::interp::interrupt_thread(py, id, &exc);
+            }
+        });
+    }
+}
+
+fn monitor(shared: &Shared) {
+    let spec = &shared.spec;
+    let secs = |n: u32| u64::from(n) * 1000;
+    loop {
+        // Wake every second; exit promptly at shutdown.
+        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let now_ms = shared.ms();
+        let now = Instant::now();
+
+        if spec.deadlock_timeout > 0
+            && now_ms.saturating_sub(shared.last_gil_ms.load(Ordering::SeqCst))
+                > secs(spec.deadlock_timeout)
+        {
+            shared.log.error(&format!(
+                "Daemon process deadlock timer expired, stopping process '{}'.",
+                shared.group()
+            ));
+            for slot in &shared.slots {
+                if let Some(w) = lock(slot).writer.clone() {
+                    w.fail_for_stuck_thread(
+                        500,
+                        "daemon process deadlocked (the GIL was not released)",
+                    );
+                }
+            }
+            tell_supervisor("retiring deadlock_timeout");
+            // The GIL is stuck: Python cannot be finalised.
+            let _ = std::io::stderr().flush();
+            std::process::exit(1);
+        }
+
+        if spec.request_timeout > 0 {
+            let limit = Duration::from_secs(u64::from(spec.request_timeout));
+            let grace = Duration::from_secs(u64::from(spec.interrupt_timeout.max(1)));
+            for (i, slot) in shared.slots.iter().enumerate() {
+                let mut s = lock(slot);
+                let Some(since) = s.busy_since else { continue };
+                match s.interrupted_at {
+                    None if now.duration_since(since) > limit => {
+                        shared.log.warn(&format!(
+                            "Request time limit of {} seconds exceeded in thread {} of process '{}', interrupting it.",
+                            spec.request_timeout,
+                            i + 1,
+                            shared.group()
+                        ));
+                        s.interrupted_at = Some(now);
+                        if let Some(tx) = lock(&shared.interrupts).as_ref() {
+                            let _ = tx.send(s.ident);
+                        }
+                    }
+                    Some(at) if now.duration_since(at) > grace && s.writer.is_some() => {
+                        shared.log.error(&format!(
+                            "Thread {} of process '{}' did not unwind within {} seconds of its request-timeout interrupt, restarting the process.",
+                            i + 1,
+                            shared.group(),
+                            grace.as_secs()
+                        ));
+                        if let Some(w) = s.writer.take() {
+                            w.fail_for_stuck_thread(
+                                504,
+                                "request-timeout expired; the thread did not unwind",
+                            );
+                        }
+                        drop(s);
+                        shared.request_shutdown("request_timeout");
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        let last = shared.last_activity_ms.load(Ordering::SeqCst);
+        if spec.inactivity_timeout > 0
+            && last > 0
+            && shared.active.load(Ordering::SeqCst) == 0
+            && now_ms.saturating_sub(last) > secs(spec.inactivity_timeout)
+        {
+            shared.log.info(&format!(
+                "Daemon process inactivity timer expired, stopping process '{}'.",
+                shared.group()
+            ));
+            shared.request_shutdown("inactivity_timeout");
+        }
+
+        let failed = shared.first_load_failure_ms.load(Ordering::SeqCst);
+        if spec.startup_timeout > 0
+            && failed > 0
+            && now_ms.saturating_sub(failed) > secs(spec.startup_timeout)
+        {
+            shared.log.error(&format!(
+                "Application startup timer expired, stopping process '{}'.",
+                shared.group()
+            ));
+            shared.request_shutdown("startup_timeout");
+        }
+    }
+}
+
+/// Waits for the next connection, as the listener, while idle. `None` at
+/// shutdown.
+fn accept_next(shared: &Shared) -> Option<UnixStream> {
+    let _leader = lock(&shared.accept_lock);
+    loop {
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return None;
+        }
+        let listen = borrow(LISTEN_FD);
+        let mut fds = [
+            PollFd::new(listen, PollFlags::POLLIN),
+            PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("poll on the daemon socket failed: {e}"));
+                return None;
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return None;
+        }
+        match accept4(listen.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+            #[allow(unsafe_code)]
+            // SAFETY: accept4 returned a new descriptor that nothing else owns.
+            Ok(fd) => return Some(unsafe { UnixStream::from_raw_fd(fd) }),
+            Err(
+                nix::errno::Errno::EAGAIN
+                | nix::errno::Errno::EINTR
+                | nix::errno::Errno::ECONNABORTED,
+            ) => {}
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("accept on the daemon socket failed: {e}"));
+                // EMFILE and friends: back off instead of spinning.
+                let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(100u16));
+            }
+        }
+    }
+}
+
+fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
+    Python::attach(|py| {
+        let support = support.bind(py);
+        let ident: u64 = py
+            .import("threading")
+            .and_then(|t| t.getattr("get_ident")?.call0()?.extract())
+            .unwrap_or(0);
+        lock(&shared.slots[index]).ident = ident;
+        let timeout_exc = match support.getattr("RequestTimeout") {
+            Ok(e) => e,
+            Err(e) => {
+                shared.log.error(&format!("support module is broken: {e}"));
+                return;
+            }
+        };
+        let mut apps: HashMap<(String, String), Py<PyAny>> = HashMap::new();
+        loop {
+            let s = shared.clone();
+            let Some(stream) = py.detach(move || accept_next(&s)) else {
+                break;
+            };
+            handle(py, shared, support, &timeout_exc, index, stream, &mut apps);
+            let done = shared.total_requests.fetch_add(1, Ordering::SeqCst) + 1;
+            let max = shared.spec.maximum_requests;
+            if max > 0 && done >= u64::from(max) {
+                shared.log.info(&format!(
+                    "Maximum requests reached, triggering shutdown of process '{}'.",
+                    shared.group()
+                ));
+                shared.request_shutdown("maximum_requests");
+                break;
+            }
+        }
+    });
+}
+
+fn handle(
+    py: Python<'_>,
+    shared: &Arc<Shared>,
+    support: &Bound<'_, PyModule>,
+    timeout_exc: &Bound<'_, PyAny>,
+    index: usize,
+    stream: UnixStream,
+    apps: &mut HashMap<(String, String), Py<PyAny>>,
+) {
+    let daemon_start_us = epoch_us();
+    let timeout = (shared.spec.socket_timeout > 0)
+        .then(|| Duration::from_secs(u64::from(shared.spec.socket_timeout)));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let (read_half, write_half) = match stream.try_clone() {
+        Ok(r) => (r, stream),
+        Err(e) => {
+            shared
+                .log
+                .error(&format!("cannot use accepted connection: {e}"));
+            return;
+        }
+    };
+    let mut reader = FrameReader::new(read_half);
+    let writer = Writer::new(write_half);
+    let head = match py.detach(|| reader.next()) {
+        Ok(Some(Frame::Head(h))) => h,
+        Ok(None) => return,
+        Ok(Some(f)) => {
+            shared.log.error(&format!(
+                "protocol error from the front end: {} frame before Head",
+                f.name()
+            ));
+            return;
+        }
+        Err(e) => {
+            shared.log.error(&format!(
+                "protocol error from the front end (speaking version {VERSION}): {e}"
+            ));
+            return;
+        }
+    };
+
+    if shared.shutdown.load(Ordering::SeqCst) {
+        writer.finish(&Frame::Reject);
+        return;
+    }
+    let queue_timeout = u64::from(shared.spec.queue_timeout) * 1_000_000;
+    if queue_timeout > 0 {
+        let start: u64 = head
+            .get("mod_wsgi.request_start")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(daemon_start_us);
+        if daemon_start_us.saturating_sub(start) > queue_timeout {
+            shared.log.warn(&format!(
+                "Queue timeout expired for WSGI daemon process '{}'.",
+                shared.group()
+            ));
+            writer.finish(&Frame::Fail {
+                status: 504,
+                message: "queue-timeout expired".into(),
+            });
+            return;
+        }
+    }
+    if head.has_body && writer.send(&Frame::Continue).is_err() {
+        return;
+    }
+
+    let script = head.get("SCRIPT_FILENAME").map(latin1).unwrap_or_default();
+    let callable = head
+        .get("mod_wsgi.callable_object")
+        .map(latin1)
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "application".to_string());
+    let remote = format!(
+        "{}:{}",
+        head.get("REMOTE_ADDR").map(latin1).unwrap_or_default(),
+        head.get("REMOTE_PORT").map(latin1).unwrap_or_default()
+    );
+    let log_request = |msg: &str| {
+        let tagged: String = msg
+            .lines()
+            .map(|l| format!("[remote {remote}] {l}\n"))
+            .collect();
+        shared.log.error(tagged.trim_end());
+    };
+
+    {
+        let mut slot = lock(&shared.slots[index]);
+        slot.busy_since = Some(Instant::now());
+        slot.interrupted_at = None;
+        slot.writer = Some(writer.clone());
+    }
+    shared.active.fetch_add(1, Ordering::SeqCst);
+    shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
+
+    let key = (script.clone(), callable.clone());
+    let app = match apps.get(&key) {
+        Some(a) => Ok(a.clone_ref(py)),
+        None => support
+            .call_method1("get_application", (script.clone(), callable.clone()))
+            .map(|a| a.unbind()),
+    };
+    let outcome = match app {
+        Ok(app) => {
+            shared.first_load_failure_ms.store(0, Ordering::SeqCst);
+            apps.insert(key, app.clone_ref(py));
+            let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
+            let input = Input::from_body(body.clone());
+            let slot_requests = lock(&shared.slots[index]).requests;
+            let facts = RequestFacts {
+                thread_id: u32::try_from(index + 1).unwrap_or(u32::MAX),
+                thread_requests: slot_requests,
+                total_requests: shared.total_requests.load(Ordering::SeqCst),
+                daemon_start_us,
+            };
+            let process = ProcessFacts {
+                multithread: shared.spec.threads != 1,
+                multiprocess: shared.spec.multiprocess,
+                run_once: shared.spec.threads == 1 && shared.spec.maximum_requests == 1,
+            };
+            let outcome = match bridge::environ(py, support, &head, input, &process, &facts) {
+                Ok(environ) => {
+                    let _ = environ.set_item("mod_wsgi.script_start", epoch_us().to_string());
+                    bridge::run(
+                        py,
+                        support,
+                        app.bind(py),
+                        &environ,
+                        &writer,
+                        timeout_exc,
+                        &script,
+                        &log_request,
+                    )
+                }
+                Err(e) => {
+                    log_request(&format!("cannot build the WSGI environ: {e}"));
+                    writer.finish(&Frame::Fail {
+                        status: 500,
+                        message: e.to_string(),
+                    });
+                    Outcome::Failed
+                }
+            };
+            lock(&body).close();
+            outcome
+        }
+        Err(e) => {
+            let now = shared.ms();
+            let _ = shared.first_load_failure_ms.compare_exchange(
+                0,
+                now,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            let lookup = e.is_instance_of::<pyo3::exceptions::PyLookupError>(py);
+            if lookup {
+                log_request(&e.value(py).to_string());
+            } else {
+                log_request(&format!(
+                    "Failed to exec Python script file '{script}'.\n{}",
+                    format_exception(py, support, &e)
+                ));
+            }
+            writer.finish(&Frame::Fail {
+                status: 500,
+                message: "the WSGI script could not be loaded".into(),
+            });
+            Outcome::Failed
+        }
+    };
+    if outcome == Outcome::ClientGone {
+        shared.log.debug("Client closed connection.");
+    }
+    // A pending interrupt that arrived after the app returned must not hit
+    // the next request: clear it under the GIL.
+    let interrupted = {
+        let mut slot = lock(&shared.slots[index]);
+        slot.busy_since = None;
+        slot.writer = None;
+        slot.requests += 1;
+        slot.interrupted_at.take().is_some()
+    };
+    if interrupted && outcome != Outcome::TimedOut {
+        clear_async_exc(py);
+    }
+    writer.finish(&Frame::Abort("request ended".into()));
+    shared.active.fetch_sub(1, Ordering::SeqCst);
+    shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
+}
+
+fn clear_async_exc(py: Python<'_>) {
+    // Run a little bytecode so a pending async exception fires here, then
+    // swallow it.
+    let _ = py.run(c"pass", None, None);
+    let _ = PyErr::take(py);
+}
+
+fn latin1(b: &[u8]) -> String {
+    b.iter().map(|&c| char::from(c)).collect()
+}

@@ -1,0 +1,463 @@
+//! `quill serve CONF`: run the server an Apache configuration describes.
+//!
+//! For now: one front end (in the supervisor process) that matches
+//! requests by URL only — every `Listen` socket serves the WSGI mounts and
+//! `Alias`es of the main server and of every virtual host, without Host
+//! routing — and the configuration's `WSGIDaemonProcess` groups run by the
+//! supervisor. HTTPS listeners and embedded mode are reported and refused.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use quill_config::diag::render_plain;
+use quill_config::model::Scheme;
+use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
+use quill_config::{Resolved, Severity};
+use quill_server::log::{ErrorLog, Level};
+use quill_server::plan::{GroupPlan, LogTarget, Mount, ServerPlan, StaticAlias};
+use quill_server::spec::DaemonSpec;
+
+use crate::load::{self, ConfArgs};
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub conf: ConfArgs,
+    /// Send the error log to stderr and the access log to stdout, whatever
+    /// ErrorLog and CustomLog say.
+    #[arg(long)]
+    pub log_to_terminal: bool,
+}
+
+/// Settings of Quill's own, beyond what an Apache configuration says.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    pub log_to_terminal: bool,
+    pub reload_on_changes: bool,
+    /// Seconds a request-timeout interrupt may take to unwind.
+    pub interrupt_timeout: u32,
+    /// Run directory override (express: its server root).
+    pub run_dir: Option<PathBuf>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            log_to_terminal: false,
+            reload_on_changes: false,
+            interrupt_timeout: 5,
+            run_dir: None,
+        }
+    }
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    let resolved = match load::load(&args.conf) {
+        Ok(r) => r,
+        Err(load::Unreadable(msg)) => {
+            eprintln!("error: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let extras = Extras {
+        log_to_terminal: args.log_to_terminal,
+        ..Extras::default()
+    };
+    serve_resolved(&resolved, &extras, |_| {})
+}
+
+/// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
+/// called once every socket listens.
+pub fn serve_resolved(
+    resolved: &Resolved,
+    extras: &Extras,
+    on_started: impl FnOnce(&[SocketAddr]),
+) -> ExitCode {
+    if resolved.diagnostics.has_errors() {
+        let errors: Vec<_> = resolved
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .cloned()
+            .collect();
+        eprint!("{}", render_plain(&errors, &resolved.sources));
+        eprintln!("error: the configuration has errors; `quill config` shows all of them");
+        return ExitCode::from(1);
+    }
+    let plan = match plan_from_config(resolved, extras) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    run_plan(plan, on_started)
+}
+
+fn open_log(t: &LogTarget) -> std::io::Result<Box<dyn std::io::Write + Send>> {
+    Ok(match t {
+        LogTarget::Stderr => Box::new(std::io::stderr()),
+        LogTarget::Stdout => Box::new(std::io::stdout()),
+        LogTarget::File(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?,
+        ),
+    })
+}
+
+pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "error: cannot find this program's own path (to start daemon processes): {e}"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let (error_out, daemon_stderr) = match &plan.error_log {
+        LogTarget::File(p) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p);
+            match f.and_then(|f| Ok((f.try_clone()?, f))) {
+                Ok((a, b)) => (Box::new(a) as Box<dyn std::io::Write + Send>, Some(b)),
+                Err(e) => {
+                    eprintln!("error: cannot open error log {}: {e}", p.display());
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        other => match open_log(other) {
+            Ok(w) => (w, None),
+            Err(e) => {
+                eprintln!("error: cannot open the error log: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let log = Arc::new(ErrorLog::new(plan.log_level, error_out));
+    let access = match &plan.access_log {
+        None => None,
+        Some(t) => match open_log(t) {
+            Ok(w) => {
+                let w = std::sync::Mutex::new(w);
+                let sink: quill_server::frontend::AccessSink = Arc::new(move |line: &str| {
+                    if let Ok(mut w) = w.lock() {
+                        let _ = writeln!(w, "{line}");
+                        let _ = w.flush();
+                    }
+                });
+                Some(sink)
+            }
+            Err(e) => {
+                eprintln!("error: cannot open the access log: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(quill_server::supervisor::run(
+        plan,
+        exe,
+        log,
+        access,
+        daemon_stderr,
+        |s| on_started(&s.addresses),
+    ));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+use std::io::Write as _;
+
+fn log_target(value: &str, server_root: &Path) -> LogTarget {
+    match value {
+        "/dev/stderr" => LogTarget::Stderr,
+        "/dev/stdout" => LogTarget::Stdout,
+        p if Path::new(p).is_absolute() => LogTarget::File(PathBuf::from(p)),
+        p => LogTarget::File(server_root.join(p)),
+    }
+}
+
+/// The plan for a resolved configuration.
+pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPlan, String> {
+    let cfg = &resolved.config;
+    let main = &cfg.main_server;
+    let server_root = &cfg.server_root;
+    let prefix = {
+        let p = Path::new(&cfg.wsgi.socket_prefix);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            server_root.join(p)
+        }
+    };
+    let run_dir = extras
+        .run_dir
+        .clone()
+        .or_else(|| prefix.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| server_root.clone());
+
+    let mut listen = Vec::new();
+    for l in &cfg.listeners {
+        if l.protocol == Scheme::Https {
+            return Err(format!(
+                "Listen {} is an HTTPS listener; quill serve does not do TLS yet",
+                l.display()
+            ));
+        }
+        let ip: IpAddr = match &l.address {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(a) if a == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Some(a) => a
+                .parse()
+                .map_err(|_| format!("Listen {}: cannot use address `{a}`", l.display()))?,
+        };
+        listen.push(SocketAddr::new(ip, l.port));
+    }
+    if listen.is_empty() {
+        return Err("the configuration has no Listen directive".into());
+    }
+
+    let level: Level = main
+        .log_level
+        .split_whitespace()
+        .next()
+        .unwrap_or("warn")
+        .parse()
+        .unwrap_or(Level::Warn);
+    let pid = std::process::id();
+    let mut groups = Vec::new();
+    for d in &cfg.wsgi.daemons {
+        groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
+    }
+
+    let mut mounts = Vec::new();
+    let mut aliases = Vec::new();
+    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
+    for server in servers {
+        for m in server
+            .wsgi_mounts
+            .iter()
+            .filter(|m| !m.inherited || std::ptr::eq(server, main))
+        {
+            if m.regex || m.target_kind != MountTarget::Script {
+                return Err(format!(
+                    "{} {}: only WSGIScriptAlias to a script file is served for now (not regex or directory targets)",
+                    m.url, m.target
+                ));
+            }
+            let group = match (m.process_group.mode, &m.process_group.group) {
+                (DelegationMode::Daemon, Some(name)) => cfg
+                    .wsgi
+                    .daemons
+                    .iter()
+                    .position(|d| &d.name == name)
+                    .ok_or_else(|| {
+                        format!("No WSGI daemon process called '{name}' has been configured")
+                    })?,
+                (DelegationMode::Embedded, _) => {
+                    return Err(format!(
+                        "WSGIScriptAlias {} runs in embedded mode; Quill runs applications only in daemon groups: add `WSGIDaemonProcess NAME` and `process-group=NAME`",
+                        m.url
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "WSGIScriptAlias {}: the process group `{}` is decided per request, which quill serve does not do yet",
+                        m.url, m.process_group.expression
+                    ));
+                }
+            };
+            let script = PathBuf::from(&m.target);
+            let script = if script.is_absolute() {
+                script
+            } else {
+                server_root.join(script)
+            };
+            mounts.push(Mount {
+                url: m.url.trim_end_matches('/').to_string(),
+                script,
+                group,
+                application_group: m.application_group.interpreter.clone().unwrap_or_default(),
+                callable: m.callable_object.clone(),
+                pass_authorization: m.pass_authorization,
+                chunked_request: m.chunked_request,
+                script_reloading: m.script_reloading,
+            });
+        }
+        for a in server.aliases.iter().filter(|a| !a.regex) {
+            let path = PathBuf::from(&a.target);
+            aliases.push(StaticAlias {
+                url: a.url.trim_end_matches('/').to_string(),
+                path: if path.is_absolute() {
+                    path
+                } else {
+                    server_root.join(path)
+                },
+            });
+        }
+    }
+    // Longer prefixes first so that /static wins over /.
+    aliases.sort_by_key(|a| std::cmp::Reverse(a.url.len()));
+
+    let (error_log, access_log) = if extras.log_to_terminal {
+        (
+            LogTarget::Stderr,
+            main.custom_logs.first().map(|_| LogTarget::Stdout),
+        )
+    } else {
+        (
+            main.error_log
+                .as_deref()
+                .map_or(LogTarget::Stderr, |e| log_target(e, server_root)),
+            main.custom_logs
+                .first()
+                .map(|c| log_target(&c.target, server_root)),
+        )
+    };
+    Ok(ServerPlan {
+        listen,
+        listen_backlog: cfg.mpm.listen_backlog,
+        server_name: main
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
+        document_root: main
+            .document_root
+            .clone()
+            .unwrap_or_else(|| server_root.join("htdocs")),
+        mounts,
+        aliases,
+        groups,
+        limit_request_body: main.limits.body,
+        limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
+            .max(16 * 1024),
+        keep_alive: main
+            .keep_alive
+            .enabled
+            .then(|| Duration::from_millis(main.keep_alive.timeout_ms)),
+        timeout: Duration::from_secs(main.timeout_s.max(1)),
+        error_log,
+        log_level: level,
+        access_log,
+        run_dir,
+        reload_scripts: true,
+    })
+}
+
+fn group_plan(
+    resolved: &Resolved,
+    d: &DaemonProcess,
+    prefix: &Path,
+    pid: u32,
+    extras: &Extras,
+    level: Level,
+) -> Result<GroupPlan, String> {
+    let cfg = &resolved.config;
+    let home = d.python.effective_python_home.as_deref().map(Path::new);
+    let exe = quill_server::python::interpreter(home)
+        .map_err(|e| format!("daemon group '{}': {e}", d.name))?;
+    let python = quill_server::python::probe(&exe, quill_wsgi::python_version())
+        .map_err(|e| format!("daemon group '{}': {e}", d.name))?;
+    let mut env = Vec::new();
+    if let Some(libdir) = &python.libdir {
+        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        env.push((
+            "LD_LIBRARY_PATH".to_string(),
+            if old.is_empty() {
+                libdir.clone()
+            } else {
+                format!("{libdir}:{old}")
+            },
+        ));
+    }
+    if let Some(lang) = &d.python.lang {
+        env.push(("LANG".into(), lang.clone()));
+    }
+    if let Some(locale) = &d.python.locale {
+        env.push(("LC_ALL".into(), locale.clone()));
+    }
+    let run_as = match (&d.identity.user, nix::unistd::geteuid().is_root()) {
+        (Some(user), true) => {
+            let u = nix::unistd::User::from_name(user.trim_start_matches('#'))
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("daemon group '{}': no user `{user}`", d.name))?;
+            Some((u.uid.as_raw(), u.gid.as_raw()))
+        }
+        _ => None,
+    };
+    let t = &d.timeouts;
+    let socket_timeout = u32::try_from(t.effective_socket_timeout_s).unwrap_or(u32::MAX);
+    let spec = DaemonSpec {
+        group: d.name.clone(),
+        slot: 0,
+        processes: d.processes.max(1),
+        threads: d.threads,
+        multiprocess: d.multiprocess,
+        display_name: d.process_title.clone(),
+        home: d.identity.home.clone(),
+        python,
+        python_path: d.python.python_path.clone(),
+        preload: cfg
+            .wsgi
+            .import_scripts
+            .iter()
+            .filter(|s| s.process_group == d.name)
+            .map(|s| s.script.clone())
+            .collect(),
+        maximum_requests: d.maximum_requests,
+        inactivity_timeout: t.inactivity_timeout_s,
+        request_timeout: t.request_timeout_s,
+        interrupt_timeout: extras.interrupt_timeout,
+        deadlock_timeout: t.deadlock_timeout_s,
+        graceful_timeout: t.graceful_timeout_s,
+        shutdown_timeout: t.shutdown_timeout_s,
+        startup_timeout: t.startup_timeout_s,
+        queue_timeout: t.queue_timeout_s,
+        socket_timeout,
+        reload_on_changes: extras.reload_on_changes,
+        log_level: level.name().to_string(),
+        run_as,
+    };
+    if d.threads == 0 {
+        return Err(format!(
+            "daemon group '{}' has threads=0 (managed-process mode), which Quill does not run yet",
+            d.name
+        ));
+    }
+    let mut socket_path = prefix.as_os_str().to_owned();
+    socket_path.push(format!(".{pid}.0.{}.sock", d.definition_index));
+    Ok(GroupPlan {
+        spec,
+        listen_backlog: d.socket.listen_backlog,
+        connect_timeout: Duration::from_secs(u64::from(t.connect_timeout_s)),
+        socket_timeout: Duration::from_secs(t.effective_socket_timeout_s.max(1)),
+        socket_path: PathBuf::from(socket_path),
+        env,
+    })
+}
