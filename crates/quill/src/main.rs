@@ -9,6 +9,7 @@
 // Printing is this crate's job; libraries must not print.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod cmd_check;
 mod cmd_config;
 mod cmd_express;
 mod cmd_serve;
@@ -50,6 +51,18 @@ enum Command {
         after_help = "Examples:\n  quill simulate httpd.conf --load examples/loads/step.csv\n  quill simulate httpd.conf --load access.log --out sim/ && xdg-open sim/report.html\n  quill simulate httpd.conf --load poisson.csv --seed 7 --format json"
     )]
     Simulate(cmd_simulate::SimulateArgs),
+    /// Lint a configuration: what Apache will silently adjust, start-up
+    /// kill-off and churn (simulated), unreachable capacity, keep-alive,
+    /// mod_wsgi daemon groups, front end against daemon capacity, memory —
+    /// each finding with file:line:col, the numbers and the edit that fixes it.
+    ///
+    /// Exit status: 0 when there is no error (warnings allowed unless
+    /// `--deny warnings`), 1 when there are errors, 2 when the configuration
+    /// cannot be read.
+    #[command(
+        after_help = "Examples:\n  quill check /etc/apache2/apache2.conf\n  quill check httpd.conf --format json | jq '.findings[].rule'\n  quill check httpd.conf --format sarif > quill.sarif\n  quill check httpd.conf --deny warnings --daemon-rss 180\n  quill check --explain startup-kill-off"
+    )]
+    Check(cmd_check::CheckArgs),
     /// Run a WSGI application with no configuration, in the spirit of
     /// mod_wsgi-express: daemon processes with embedded Python behind an
     /// HTTP/1.1 front end. Without APP.wsgi, a built-in demo runs.
@@ -83,6 +96,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Config(args) => cmd_config::run(&args),
         Command::Simulate(args) => cmd_simulate::run(&args),
+        Command::Check(args) => cmd_check::run(&args),
         Command::Express(args) => cmd_express::run(&args),
         Command::Serve(args) => cmd_serve::run(&args),
         Command::Daemon { spec } => {

@@ -1,0 +1,765 @@
+//! mod_wsgi daemon mode: duplicated groups, visibility, definition order,
+//! redundant imports, sub-interpreters, unused groups.
+
+use std::collections::BTreeSet;
+
+use quill_config::Severity;
+use quill_config::source::Span;
+use quill_config::syntax::{Directive, Section, walk};
+use quill_config::wsgi::{DaemonProcess, DelegationMode, Origin, WsgiMount};
+
+use super::{ids, join_and, mb};
+use crate::context::{Ctx, before_line, whole_lines};
+use crate::finding::{Edit, Finding};
+use crate::rule::{Example, Family, Rule};
+
+/// The `WSGIDaemonProcess` directive of a group.
+fn daemon_directive<'a>(ctx: &Ctx<'a>, d: &DaemonProcess) -> Option<&'a Directive> {
+    ctx.directive_at(&d.at)
+}
+
+/// The group name a diagnostic's span names (`G`, `process-group=G`).
+fn group_named_at(ctx: &Ctx<'_>, span: Span) -> String {
+    let s = ctx.sources.snippet(span).trim();
+    let s = s.strip_prefix("process-group=").unwrap_or(s);
+    s.trim_matches(['\'', '"']).to_string()
+}
+
+/// The directive containing `span` and its enclosing sections.
+fn enclosing<'a>(ctx: &Ctx<'a>, span: Span) -> Option<(&'a Directive, Vec<&'a Section>)> {
+    let mut found = None;
+    walk(&ctx.parsed.nodes, &mut |d, sections| {
+        if found.is_none()
+            && d.span.file == span.file
+            && d.span.start <= span.start
+            && span.end <= d.span.end
+        {
+            found = Some((d, sections.to_vec()));
+        }
+    });
+    found
+}
+
+/// Where a directive at global scope must go to come before `span`: the
+/// `<VirtualHost>` line around it, or its own line at global scope.
+fn global_anchor_before(ctx: &Ctx<'_>, span: Span) -> Span {
+    match enclosing(ctx, span) {
+        Some((d, sections)) => sections
+            .iter()
+            .find(|s| s.is("VirtualHost"))
+            .map_or(d.span, |s| s.span),
+        None => span,
+    }
+}
+
+fn position(span: Span) -> (u32, u32) {
+    (span.file.0, span.start)
+}
+
+/// Move a daemon group's definition to global scope, before every place
+/// that needs it earlier or elsewhere. The same edits whichever rule asks
+/// (so they count once).
+fn move_daemon(ctx: &Ctx<'_>, name: &str) -> Option<(Vec<Edit>, String)> {
+    let d = ctx.config.wsgi.daemon(name)?;
+    let directive = daemon_directive(ctx, d)?;
+    let mut anchors: Vec<Span> = Vec::new();
+    let not_visible = ctx
+        .diagnostics
+        .iter()
+        .filter(|x| WSGI_GROUP_NOT_VISIBLE.claims_code(x.code))
+        .filter_map(|x| x.span)
+        .any(|s| group_named_at(ctx, s) == name);
+    if not_visible {
+        if let Some(section) = d.declared_in.vhost.and_then(|v| ctx.vhost_section(v)) {
+            anchors.push(section.span);
+        }
+    }
+    for x in ctx.resolver("wsgi/group-not-yet-configured") {
+        if let Some(s) = x.span.filter(|s| group_named_at(ctx, *s) == name) {
+            anchors.push(global_anchor_before(ctx, s));
+        }
+    }
+    let target = anchors.into_iter().min_by_key(|s| position(*s))?;
+    let lines = whole_lines(ctx.sources, directive.span);
+    let at = before_line(ctx.sources, target)?;
+    let text = ctx.sources.snippet(lines);
+    let indent: String = text
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect();
+    let target_indent = ctx
+        .sources
+        .get(at.file)
+        .and_then(|f| f.text.get(at.line_start..at.line_start + at.indent_len))
+        .unwrap_or("")
+        .to_string();
+    let mut moved = String::new();
+    for line in text.lines() {
+        let line = line.strip_prefix(indent.as_str()).unwrap_or(line);
+        moved.push_str(&target_indent);
+        moved.push_str(line);
+        moved.push('\n');
+    }
+    let where_ = format!("before line {}", ctx.line_of(target));
+    Some((
+        vec![Edit::delete(lines), Edit::insert(at.file, at.offset, moved)],
+        where_,
+    ))
+}
+
+pub static WSGI_DUPLICATE_HTTPS_GROUP: Rule = Rule {
+    id: ids::WSGI_DUPLICATE_HTTPS_GROUP,
+    severity: Severity::Warning,
+    family: Family::Wsgi,
+    summary: "A second WSGIDaemonProcess in the HTTPS twin of a virtual host, for the same script",
+    explanation: "\
+What: the :443 virtual host defines its own daemon process group for the same WSGI \
+script as the :80 virtual host with the same ServerName. mod_wsgi lets a virtual host \
+use a group declared in another virtual host with the same ServerName \
+(reference/mod_wsgi.md §3.7), so one group can serve both.
+
+Why it matters: the second group starts its own processes, each with its own copy of the \
+application: twice the memory, two caches, half the requests each, and two places to \
+keep in step.
+
+Fix: remove the second `WSGIDaemonProcess` and delegate the HTTPS virtual host to the \
+first group (`WSGIProcessGroup` and every `process-group=` renamed).",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-duplicate-https-group/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-duplicate-https-group/fixed.conf"),
+    }),
+    claims: &[],
+    data: &[
+        ("kept_group", "the group both virtual hosts share"),
+        ("removed_group", "the duplicate"),
+        ("processes_saved", "daemon processes no longer started"),
+        ("memory_saved_mb", "their memory at --daemon-rss"),
+    ],
+    check: |ctx, out| {
+        let daemons = &ctx.config.wsgi.daemons;
+        let mut removed = BTreeSet::new();
+        for (i, g1) in daemons.iter().enumerate() {
+            for g2 in &daemons[i + 1..] {
+                if removed.contains(&g2.name) {
+                    continue;
+                }
+                let (Some(v1), Some(v2)) = (g1.declared_in.vhost, g2.declared_in.vhost) else {
+                    continue;
+                };
+                if v1 == v2
+                    || g1.declared_in.server_name.is_none()
+                    || g1.declared_in.server_name != g2.declared_in.server_name
+                {
+                    continue;
+                }
+                let (Some(h1), Some(h2)) = (ctx.config.vhosts.get(v1), ctx.config.vhosts.get(v2))
+                else {
+                    continue;
+                };
+                let https = |v: &quill_config::model::VirtualHost| {
+                    v.server.tls.enabled || v.addresses.iter().any(|a| a.port == Some(443))
+                };
+                if https(h1) == https(h2) {
+                    continue;
+                }
+                fn delegated<'v>(
+                    v: &'v quill_config::model::VirtualHost,
+                    g: &str,
+                ) -> Vec<&'v WsgiMount> {
+                    v.server
+                        .wsgi_mounts
+                        .iter()
+                        .filter(|m| {
+                            m.process_group.mode == DelegationMode::Daemon
+                                && m.process_group.group.as_deref() == Some(g)
+                        })
+                        .collect()
+                }
+                let same_script = delegated(h1, &g1.name).iter().any(|m1| {
+                    delegated(h2, &g2.name)
+                        .iter()
+                        .any(|m2| m2.target == m1.target)
+                });
+                if !same_script {
+                    continue;
+                }
+                let Some(dir2) = daemon_directive(ctx, g2) else {
+                    continue;
+                };
+                removed.insert(g2.name.clone());
+                out.push(duplicate_finding(ctx, g1, g2, dir2, https(h2)));
+            }
+        }
+    },
+};
+
+fn duplicate_finding(
+    ctx: &Ctx<'_>,
+    keep: &DaemonProcess,
+    dup: &DaemonProcess,
+    dup_directive: &Directive,
+    dup_is_https: bool,
+) -> Finding {
+    let scheme = |https: bool| if https { "HTTPS" } else { "HTTP" };
+    let saved_mb = f64::from(dup.processes) * ctx.options.daemon_rss_mb;
+    let name = dup.declared_in.server_name.clone().unwrap_or_default();
+    let mut f = Finding::new(
+        &WSGI_DUPLICATE_HTTPS_GROUP,
+        format!(
+            "the {} virtual host of {name} defines its own daemon group '{}' for the same script as '{}' in its {} twin: {} more process(es) × {} threads (about {}) for the same application",
+            scheme(dup_is_https),
+            dup.name,
+            keep.name,
+            scheme(!dup_is_https),
+            dup.processes,
+            dup.threads,
+            mb(saved_mb)
+        ),
+    )
+    .at(dup_directive.span, "a second copy of the application")
+    .note("a virtual host may use a group declared in another virtual host with the same ServerName (mod_wsgi's visibility rule)")
+    .data("kept_group", keep.name.clone())
+    .data("removed_group", dup.name.clone())
+    .data("processes_saved", dup.processes)
+    .data("memory_saved_mb", saved_mb.round());
+    if let Some(d) = daemon_directive(ctx, keep) {
+        f = f.also(d.span, "this group can serve both");
+    }
+    let mut a = keep.clone();
+    let mut b = dup.clone();
+    for x in [&mut a, &mut b] {
+        x.name.clear();
+        x.definition_index = 0;
+        x.declared_in.vhost = None;
+        x.at = keep.at.clone();
+        x.display_name = None;
+        x.process_title = None;
+        x.socket.path.clear();
+        x.options_given.clear();
+    }
+    if a != b {
+        f = f.note(format!(
+            "the two groups' options differ; the shared group keeps those of '{}'",
+            keep.name
+        ));
+    }
+    let mut edits = vec![Edit::delete(whole_lines(ctx.sources, dup_directive.span))];
+    let mut rewritten = Vec::new();
+    walk(&ctx.parsed.nodes, &mut |d, _| {
+        if d.is("WSGIProcessGroup") {
+            if let Some(arg) = d.args.first().filter(|a| a.value == dup.name) {
+                edits.push(Edit::replace(arg.span, keep.name.clone()));
+                rewritten.push(format!(
+                    "`WSGIProcessGroup {}` ({})",
+                    keep.name,
+                    ctx.line_of(d.span)
+                ));
+            }
+        } else if [
+            "WSGIScriptAlias",
+            "WSGIScriptAliasMatch",
+            "WSGIImportScript",
+            "WSGIHandlerScript",
+        ]
+        .iter()
+        .any(|n| d.is(n))
+        {
+            for arg in &d.args {
+                if arg
+                    .value
+                    .strip_prefix("process-group=")
+                    .map(|g| g.trim_matches(['\'', '"']))
+                    == Some(dup.name.as_str())
+                {
+                    edits.push(Edit::replace(
+                        arg.span,
+                        format!("process-group={}", keep.name),
+                    ));
+                    rewritten.push(format!(
+                        "`process-group={}` ({})",
+                        keep.name,
+                        ctx.line_of(d.span)
+                    ));
+                }
+            }
+        }
+    });
+    f.help(format!(
+        "remove `WSGIDaemonProcess {} …` ({}) and write {}",
+        dup.name,
+        ctx.line_of(dup_directive.span),
+        join_and(&rewritten)
+    ))
+    .edits(edits)
+}
+
+pub static WSGI_GROUP_NOT_VISIBLE: Rule = Rule {
+    id: ids::WSGI_GROUP_NOT_VISIBLE,
+    severity: Severity::Error,
+    family: Family::Wsgi,
+    summary: "A daemon group used where mod_wsgi's visibility rule forbids it (500 at run time)",
+    explanation: "\
+What: a request handled by a virtual host may use a daemon process group only if the \
+group was declared in that virtual host, at global scope (outside every \
+`<VirtualHost>`), or in a virtual host with exactly the same ServerName \
+(reference/mod_wsgi.md §3.7). Otherwise every request delegated to it fails with \
+`Daemon process called 'G' cannot be accessed by this WSGI application` and a 500; for a \
+preloading `WSGIScriptAlias` or `WSGIImportScript` Apache refuses to start (`WSGI \
+process group not accessible.`).
+
+Why it matters: the configuration passes `apachectl configtest` and fails only when \
+requests arrive.
+
+Fix: declare the group at global scope (the edit moves the `WSGIDaemonProcess` line out \
+of its virtual host, right before it), give the virtual hosts the same ServerName if they \
+are the same site, or define a group per site.",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-group-not-visible/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-group-not-visible/fixed.conf"),
+    }),
+    claims: &[
+        "wsgi/process-group-not-visible",
+        "wsgi/group-not-accessible",
+        "wsgi/group-not-matchable",
+    ],
+    data: &[("group", "the daemon group")],
+    check: |ctx, out| {
+        for d in ctx
+            .diagnostics
+            .iter()
+            .filter(|d| WSGI_GROUP_NOT_VISIBLE.claims_code(d.code))
+        {
+            let mut d = d.clone();
+            let group = d.span.map(|s| group_named_at(ctx, s)).unwrap_or_default();
+            let moved = move_daemon(ctx, &group);
+            if moved.is_some() {
+                d.help = None;
+            }
+            let mut f = Finding::wrap(&WSGI_GROUP_NOT_VISIBLE, d).data("group", group.clone());
+            if let Some((edits, where_)) = moved {
+                f = f
+                    .help(format!(
+                        "move `WSGIDaemonProcess {group} …` to global scope, {where_}, so every virtual host can use it"
+                    ))
+                    .note("at global scope the group logs to the main ErrorLog and its socket-timeout defaults to the main server's Timeout")
+                    .edits(edits);
+            }
+            out.push(f);
+        }
+    },
+};
+
+pub static WSGI_GROUP_DEFINED_LATER: Rule = Rule {
+    id: ids::WSGI_GROUP_DEFINED_LATER,
+    severity: Severity::Error,
+    family: Family::Wsgi,
+    summary: "A preloading WSGIScriptAlias or WSGIImportScript uses a daemon group defined later",
+    explanation: "\
+What: a `WSGIScriptAlias` with both `process-group=` and `application-group=` preloads \
+the script when the group's processes start, like `WSGIImportScript` \
+(reference/mod_wsgi.md §3.3–3.4). For that mod_wsgi looks the group up while reading the \
+configuration, so the `WSGIDaemonProcess` must come earlier in the files.
+
+Why it matters: Apache refuses to start: `WSGI process group not yet configured.`
+
+Fix: move the `WSGIDaemonProcess` before its first preloading use (the edit moves it \
+to global scope, right before that use or the `<VirtualHost>` holding it).",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-group-defined-later/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-group-defined-later/fixed.conf"),
+    }),
+    claims: &["wsgi/group-not-yet-configured"],
+    data: &[("group", "the daemon group")],
+    check: |ctx, out| {
+        for d in ctx.resolver("wsgi/group-not-yet-configured") {
+            let mut d = d.clone();
+            let group = d.span.map(|s| group_named_at(ctx, s)).unwrap_or_default();
+            let moved = move_daemon(ctx, &group);
+            if moved.is_some() {
+                d.help = None;
+            }
+            let mut f = Finding::wrap(&WSGI_GROUP_DEFINED_LATER, d).data("group", group.clone());
+            if let Some((edits, where_)) = moved {
+                f = f
+                    .help(format!("move `WSGIDaemonProcess {group} …` {where_}"))
+                    .edits(edits);
+            }
+            out.push(f);
+        }
+    },
+};
+
+pub static WSGI_REDUNDANT_IMPORT: Rule = Rule {
+    id: ids::WSGI_REDUNDANT_IMPORT,
+    severity: Severity::Note,
+    family: Family::Wsgi,
+    summary: "WSGIImportScript made redundant by a WSGIScriptAlias that preloads the same script",
+    explanation: "\
+What: a `WSGIScriptAlias` carrying both `process-group=` and `application-group=` \
+already loads its script when the group's processes start (reference/mod_wsgi.md §3.3); \
+a `WSGIImportScript` of the same script into the same groups does it a second time \
+(mod_wsgi finds the module loaded and does nothing).
+
+Why it matters: two places to keep in step; removing one of them later silently changes \
+nothing or everything.
+
+Fix: remove the `WSGIImportScript` line.",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-redundant-import/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-redundant-import/fixed.conf"),
+    }),
+    claims: &[],
+    data: &[
+        ("script", "the script"),
+        ("process_group", "the daemon group"),
+    ],
+    check: |ctx, out| {
+        let imports = &ctx.config.wsgi.import_scripts;
+        for imp in imports.iter().filter(|i| !i.from_script_alias) {
+            let Some(alias) = imports.iter().find(|a| {
+                a.from_script_alias
+                    && a.script == imp.script
+                    && a.process_group == imp.process_group
+                    && a.application_group == imp.application_group
+            }) else {
+                continue;
+            };
+            let Some(d) = ctx.directive_at(&imp.at) else {
+                continue;
+            };
+            let group = if imp.process_group.is_empty() {
+                "%{GLOBAL}"
+            } else {
+                &imp.process_group
+            };
+            let mut f = Finding::new(
+                &WSGI_REDUNDANT_IMPORT,
+                format!(
+                    "WSGIImportScript loads {} into '{group}', which the WSGIScriptAlias at {} already preloads",
+                    imp.script, alias.at
+                ),
+            )
+            .at(d.span, "loads the script a second time")
+            .data("script", imp.script.clone())
+            .data("process_group", imp.process_group.clone());
+            if let Some(a) = ctx.directive_at(&alias.at) {
+                f = f.also(
+                    a.span,
+                    "preloads it (process-group= and application-group=)",
+                );
+            }
+            out.push(
+                f.help(format!(
+                    "remove this `WSGIImportScript` line ({})",
+                    ctx.line_of(d.span)
+                ))
+                .edit(Edit::delete(whole_lines(ctx.sources, d.span))),
+            );
+        }
+    },
+};
+
+pub static WSGI_SUB_INTERPRETER: Rule = Rule {
+    id: ids::WSGI_SUB_INTERPRETER,
+    severity: Severity::Warning,
+    family: Family::Wsgi,
+    summary: "An application runs in a sub-interpreter, not the main interpreter (%{GLOBAL})",
+    explanation: "\
+What: `WSGIApplicationGroup` decides which Python interpreter inside the process runs \
+the application. Its default, `%{RESOURCE}`, names a sub-interpreter per virtual host \
+and mount (`www.example.com|/app`); only `%{GLOBAL}` is the main interpreter \
+(reference/mod_wsgi.md §3.2).
+
+Why it matters: C extensions that use the simplified GIL API (`PyGILState_*`) assume \
+the main interpreter and deadlock or crash in a sub-interpreter; extensions that cache \
+types or modules (NumPy, SciPy, lxml, …) misbehave. Every process also carries a second \
+interpreter, and one more copy of the application for each further application group \
+it serves. In daemon mode one group per application already isolates applications, so \
+the main interpreter costs nothing.
+
+Fix: `WSGIApplicationGroup %{GLOBAL}` for the mount (or `application-group=%{GLOBAL}` \
+where the alias line already sets it).",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fixed.conf"),
+    }),
+    claims: &[],
+    data: &[
+        ("mount", "the URL"),
+        (
+            "interpreter",
+            "the sub-interpreter's name (null: decided per request)",
+        ),
+        ("processes", "processes that each hold it"),
+        (
+            "extra_copies_mb",
+            "memory of further copies of the application (several application groups in one process group), at --daemon-rss",
+        ),
+    ],
+    check: |ctx, out| {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        let servers = std::iter::once((None, &ctx.config.main_server))
+            .chain(ctx.config.vhosts.iter().map(|v| (Some(v.index), &v.server)));
+        // Interpreters per process group (an embedded mount: the children).
+        let mut per_group: std::collections::BTreeMap<String, BTreeSet<String>> =
+            Default::default();
+        for (_, s) in std::iter::once((None::<usize>, &ctx.config.main_server))
+            .chain(ctx.config.vhosts.iter().map(|v| (Some(v.index), &v.server)))
+        {
+            for m in &s.wsgi_mounts {
+                let g = m.process_group.group.clone().unwrap_or_default();
+                let i = m
+                    .application_group
+                    .interpreter
+                    .clone()
+                    .unwrap_or_else(|| m.application_group.expression.clone());
+                per_group.entry(g).or_default().insert(i);
+            }
+        }
+        for (server, s) in servers {
+            for m in &s.wsgi_mounts {
+                if m.application_group.interpreter.as_deref() == Some("") {
+                    continue;
+                }
+                let key = m.at.to_string();
+                if !seen.insert(key) {
+                    continue;
+                }
+                out.push(sub_interpreter_finding(ctx, server, m, &per_group));
+            }
+        }
+    },
+};
+
+fn sub_interpreter_finding(
+    ctx: &Ctx<'_>,
+    server: Option<usize>,
+    m: &WsgiMount,
+    per_group: &std::collections::BTreeMap<String, BTreeSet<String>>,
+) -> Finding {
+    let ag = &m.application_group;
+    let (processes, holder) = match (m.process_group.mode, &m.process_group.group) {
+        (DelegationMode::Daemon, Some(g)) => {
+            let n = ctx.config.wsgi.daemon(g).map_or(1, |d| d.processes);
+            (
+                n,
+                format!("each of the {n} process(es) of daemon group '{g}'"),
+            )
+        }
+        _ => {
+            let n = ctx.mpm.pool.daemons_limit;
+            (
+                n,
+                format!("each of up to {n} Apache children (embedded mode)"),
+            )
+        }
+    };
+    let group = m.process_group.group.clone().unwrap_or_default();
+    let copies = per_group.get(&group).map_or(1, BTreeSet::len);
+    let extra_mb =
+        (copies.saturating_sub(1)) as f64 * f64::from(processes) * ctx.options.daemon_rss_mb;
+    let name = match &ag.interpreter {
+        Some(i) => format!("sub-interpreter '{i}'"),
+        None => format!(
+            "a sub-interpreter chosen per request ({})",
+            ag.depends_on.as_deref().unwrap_or("computed")
+        ),
+    };
+    let origin = match &ag.origin {
+        Origin::Default => "WSGIApplicationGroup defaults to %{RESOURCE}".to_string(),
+        Origin::AliasOption { .. } => {
+            format!("application-group={} on the alias line", ag.expression)
+        }
+        Origin::Server { at } | Origin::Section { at, .. } => {
+            format!("WSGIApplicationGroup {} at {at}", ag.expression)
+        }
+    };
+    let mount_span = ctx.directive_at(&m.at).map(|d| d.span);
+    let mut f = Finding::new(
+        &WSGI_SUB_INTERPRETER,
+        format!(
+            "mount {} runs in {name} ({origin}), not the main interpreter: C extensions using the simplified GIL API can deadlock there",
+            m.url
+        ),
+    )
+    .at_opt(mount_span, "not %{GLOBAL}")
+    .note(format!("{holder} creates this interpreter besides the main one"))
+    .data("mount", m.url.clone())
+    .data("interpreter", ag.interpreter.clone())
+    .data("processes", processes)
+    .data("extra_copies_mb", extra_mb.round());
+    if copies > 1 {
+        f = f.note(format!(
+            "the group runs {copies} application groups: {copies} copies of the application per process, about {} more than one",
+            mb(extra_mb)
+        ));
+    }
+    let (edit, help) = match &ag.origin {
+        Origin::AliasOption { at } => {
+            let e = ctx.directive_at(at).and_then(|d| {
+                d.args
+                    .iter()
+                    .find(|a| a.value.starts_with("application-group="))
+                    .map(|a| Edit::replace(a.span, "application-group=%{GLOBAL}"))
+            });
+            let help = e.as_ref().map(|e| {
+                format!(
+                    "write `application-group=%{{GLOBAL}}` on the alias line ({})",
+                    ctx.line_of(e.span)
+                )
+            });
+            (e, help)
+        }
+        Origin::Server { at } | Origin::Section { at, .. } => {
+            let e = ctx
+                .directive_at(at)
+                .and_then(|d| d.args.first())
+                .map(|a| Edit::replace(a.span, "%{GLOBAL}"));
+            let help = e.as_ref().map(|e| {
+                format!(
+                    "write `WSGIApplicationGroup %{{GLOBAL}}` ({})",
+                    ctx.line_of(e.span)
+                )
+            });
+            (e, help)
+        }
+        Origin::Default => {
+            // One line per server, after its first alias relying on the
+            // default (so every such mount of that server gets it).
+            let anchor =
+                first_default_alias(ctx, if m.inherited { None } else { server }).or(mount_span);
+            let e = anchor
+                .and_then(|s| crate::context::after_line(ctx.sources, s))
+                .map(|at| {
+                    crate::context::insert_line(ctx.sources, at, "WSGIApplicationGroup %{GLOBAL}")
+                });
+            let help = anchor.map(|a| {
+                format!(
+                    "add `WSGIApplicationGroup %{{GLOBAL}}` after the `WSGIScriptAlias` at {}",
+                    ctx.line_of(a)
+                )
+            });
+            (e, help)
+        }
+    };
+    match (edit, help) {
+        (Some(e), Some(h)) => f.help(h).edit(e),
+        _ => f.help("add `WSGIApplicationGroup %{GLOBAL}` to the mount's server"),
+    }
+}
+
+/// The first alias of a server (not inherited) whose application group
+/// is the default.
+fn first_default_alias(ctx: &Ctx<'_>, server: Option<usize>) -> Option<Span> {
+    let s = match server {
+        None => &ctx.config.main_server,
+        Some(v) => &ctx.config.vhosts.get(v)?.server,
+    };
+    s.wsgi_mounts
+        .iter()
+        .find(|m| !m.inherited && matches!(m.application_group.origin, Origin::Default))
+        .and_then(|m| ctx.directive_at(&m.at))
+        .map(|d| d.span)
+}
+
+pub static WSGI_UNUSED_DAEMON: Rule = Rule {
+    id: ids::WSGI_UNUSED_DAEMON,
+    severity: Severity::Warning,
+    family: Family::Wsgi,
+    summary: "A WSGIDaemonProcess that no request is delegated to",
+    explanation: "\
+What: defining a daemon process group starts its processes; requests reach it only \
+through `WSGIProcessGroup`, `process-group=` on a `WSGIScriptAlias`, or \
+`WSGIImportScript`/`WSGIHandlerScript`. Nothing names this one.
+
+Why it matters: its processes start, load Python (and any import scripts), hold memory \
+and serve nothing — often a leftover, or a typo in the name used elsewhere.
+
+Fix: delegate to it, or remove the `WSGIDaemonProcess` line (the edit removes it).",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-unused-daemon/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-unused-daemon/fixed.conf"),
+    }),
+    claims: &["wsgi/unused-daemon"],
+    data: &[
+        ("group", "the daemon group"),
+        ("processes", "its processes"),
+        ("memory_mb", "their memory at --daemon-rss"),
+    ],
+    check: |ctx, out| {
+        for d in ctx.resolver("wsgi/unused-daemon") {
+            let group = d.span.map(|s| group_named_at(ctx, s)).unwrap_or_default();
+            let Some(daemon) = ctx.config.wsgi.daemon(&group) else {
+                out.push(Finding::wrap(&WSGI_UNUSED_DAEMON, d.clone()));
+                continue;
+            };
+            let memory = f64::from(daemon.processes) * ctx.options.daemon_rss_mb;
+            let mut f = Finding::wrap(&WSGI_UNUSED_DAEMON, d.clone())
+                .note(format!(
+                    "about {} of memory for nothing (--daemon-rss {} MB per process)",
+                    mb(memory),
+                    ctx.options.daemon_rss_mb
+                ))
+                .data("group", group.clone())
+                .data("processes", daemon.processes)
+                .data("memory_mb", memory.round());
+            if let Some(dir) = daemon_directive(ctx, daemon) {
+                f = f.edit(Edit::delete(whole_lines(ctx.sources, dir.span)));
+            }
+            out.push(f);
+        }
+    },
+};
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::testing::{fires_and_is_fixed, only};
+
+    #[test]
+    fn duplicate_https_group_is_merged_into_the_first() {
+        let f = fires_and_is_fixed("wsgi-duplicate-https-group");
+        let d = only(&f, "wsgi-duplicate-https-group");
+        assert_eq!(d.data["removed_group"], "shop-ssl");
+        assert_eq!(d.data["memory_saved_mb"], 200.0);
+        assert!(
+            d.diagnostic
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("`WSGIProcessGroup shop`"))
+        );
+    }
+
+    #[test]
+    fn a_group_not_visible_is_moved_to_global_scope() {
+        let f = fires_and_is_fixed("wsgi-group-not-visible");
+        let v = only(&f, "wsgi-group-not-visible");
+        assert_eq!(v.severity(), quill_config::Severity::Error);
+        assert_eq!(v.edits.len(), 2);
+    }
+
+    #[test]
+    fn a_group_defined_after_its_preloading_alias_is_moved_before_it() {
+        let f = fires_and_is_fixed("wsgi-group-defined-later");
+        only(&f, "wsgi-group-defined-later");
+    }
+
+    #[test]
+    fn redundant_import_script_is_removed() {
+        let f = fires_and_is_fixed("wsgi-redundant-import");
+        only(&f, "wsgi-redundant-import");
+    }
+
+    #[test]
+    fn sub_interpreter_gets_global() {
+        let f = fires_and_is_fixed("wsgi-sub-interpreter");
+        let s = only(&f, "wsgi-sub-interpreter");
+        assert_eq!(s.data["interpreter"], "app.example|/app");
+    }
+
+    #[test]
+    fn unused_daemon_is_removed_with_its_memory() {
+        let f = fires_and_is_fixed("wsgi-unused-daemon");
+        let u = only(&f, "wsgi-unused-daemon");
+        assert_eq!(u.data["memory_mb"], 300.0);
+    }
+}
