@@ -1172,29 +1172,25 @@ impl<'a> Engine<'a> {
             // connection's `C`) until the parent reaps it: neither idle nor free.
             self.set_status(idx, 0, ThreadStatus::Closing);
         }
+        // An exiting child is no acceptor (refresh removes it if it still is).
+        if let Some(c) = self.child_mut(idx) {
+            c.exiting = true;
+        }
+        self.refresh_acceptor(idx);
         let Some(c) = self.children.get_mut(idx as usize).and_then(Option::take) else {
             return;
         };
         // A child killed outright drops whatever it held.
-        for (t, s) in c.threads.iter().enumerate() {
+        for s in &c.threads {
             if let ThreadState::Busy(id) = *s {
                 self.busy_threads -= 1;
                 if let ConnState::KeepAliveHeld { .. } = self.conns[id as usize].state {
                     self.keepalive -= 1;
                 }
-                let _ = t;
                 self.conns[id as usize].epoch = self.conns[id as usize].epoch.wrapping_add(1);
                 let more = self.conns[id as usize].request
                     < self.conns[id as usize].arrival.requests_per_conn;
                 self.conn_closed(id, more);
-            }
-        }
-        if let Some(p) = c.acceptor_pos {
-            self.acceptors.swap_remove(p);
-            if let Some(&moved) = self.acceptors.get(p) {
-                if let Some(m) = self.child_mut(moved) {
-                    m.acceptor_pos = Some(p);
-                }
             }
         }
         if c.stopping {
@@ -1266,7 +1262,6 @@ impl<'a> Engine<'a> {
         let target = self.step_concurrency();
         // Start clients up to the target; surplus clients stop after their
         // current connection.
-        let mut n = 0;
         while self.active_clients < target {
             let free = self
                 .clients
@@ -1284,10 +1279,8 @@ impl<'a> Engine<'a> {
             };
             self.clients[id as usize].active = true;
             self.active_clients += 1;
-            n += 1;
             self.push(self.now, Ev::ClientSend(id));
         }
-        let _ = n;
         // Surplus clients stop before their next request: what is in
         // flight, queued connections included, completes (as the bench
         // harness's clients do).
