@@ -21,6 +21,7 @@ pub mod model;
 pub mod resolve;
 pub mod source;
 pub mod syntax;
+pub mod text;
 pub mod wsgi;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};

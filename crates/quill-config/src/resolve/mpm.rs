@@ -11,19 +11,8 @@ pub use quill_mpm::{AdjustedMpm, Adjustment, Knob, MpmDirectives, adjust};
 /// C `atoi`: optional blanks and sign, then digits; anything else stops
 /// it; no digits → 0. Saturates instead of overflowing.
 pub fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, digits) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
     // C's atoi returns an int; httpd stores ints.
-    let v = if neg { -v } else { v };
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+    crate::text::atoi64(s).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
 }
 
 /// Whether `atoi` read all of `s` (so no warning is needed).
