@@ -696,8 +696,16 @@ async fn proxy(
             }
             Ok(Some(Frame::ResponseHead(h))) => {
                 let mut r = Response::new(RespBody::proxied(reader, pump, write));
-                *r.status_mut() =
+                let status =
                     StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                *r.status_mut() = status;
+                // Keep the application's reason phrase when it is not the
+                // standard one ("299 Custom Thing").
+                if status.canonical_reason().map(str::as_bytes) != Some(&h.reason[..]) {
+                    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(h.reason.clone()) {
+                        r.extensions_mut().insert(reason);
+                    }
+                }
                 let hm = r.headers_mut();
                 for (k, v) in h.headers {
                     match (
@@ -743,7 +751,7 @@ async fn connect(group: &GroupEndpoint) -> Result<UnixStream, ConnectError> {
     let start = Instant::now();
     let mut slept = Duration::ZERO;
     loop {
-        match UnixStream::connect(&group.socket_path).await {
+        match connect_once(&group.socket_path) {
             Ok(s) => return Ok(s),
             Err(e)
                 if matches!(
@@ -768,6 +776,21 @@ async fn connect(group: &GroupEndpoint) -> Result<UnixStream, ConnectError> {
             Err(e) => return Err(ConnectError::Fatal(e)),
         }
     }
+}
+
+/// One non-blocking connect: a full backlog is `EAGAIN` at once (tokio's
+/// connect would wait for room instead, hiding the overload).
+fn connect_once(path: &Path) -> io::Result<UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
+    UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
 }
 
 /// Streams the client's body to the daemon; stops quietly when the daemon

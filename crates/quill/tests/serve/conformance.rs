@@ -1,0 +1,315 @@
+//! PEP 3333 through a real HTTP client: one server, one check per rule.
+
+use std::io::Read;
+
+use crate::{Server, TempDir, agent, fd_count, fixtures, get, raw, thread_count};
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+#[test]
+fn wsgi_conformance_through_a_real_client() {
+    let statics = TempDir::new("conformance-static");
+    std::fs::write(statics.0.join("hello.txt"), "static hello\n").unwrap();
+    let s = Server::express(
+        "conformance",
+        &fixtures().join("conformance.wsgi"),
+        &[
+            "--mount-point",
+            "/app",
+            "--processes",
+            "2",
+            "--threads",
+            "3",
+            "--chunked-request",
+            "--access-log",
+            "--limit-request-body",
+            "67108864",
+            "--url-alias",
+            "/static",
+            statics.0.to_str().unwrap(),
+        ],
+    );
+    let url = |p: &str| s.url(&format!("/app{p}"));
+
+    // environ: CGI variables, the SCRIPT_NAME/PATH_INFO split, wsgi.* keys.
+    let r = agent()
+        .get(&url("/environ/x%20y//z?a=1&b=2"))
+        .header("X-Custom", "one")
+        .header("X_Under", "dropped")
+        .header("Cookie", "a=1")
+        .header("Authorization", "Basic secret")
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let e = json(&r.into_body().read_to_string().unwrap());
+    assert_eq!(e["REQUEST_METHOD"], "GET");
+    assert_eq!(e["SCRIPT_NAME"], "/app");
+    assert_eq!(
+        e["PATH_INFO"], "/environ/x y/z",
+        "decoded, slashes collapsed"
+    );
+    assert_eq!(e["QUERY_STRING"], "a=1&b=2");
+    assert_eq!(e["REQUEST_URI"], "/app/environ/x%20y//z?a=1&b=2");
+    assert_eq!(e["SERVER_PROTOCOL"], "HTTP/1.1");
+    assert_eq!(e["SERVER_NAME"], "127.0.0.1");
+    assert_eq!(e["SERVER_PORT"], s.port.to_string());
+    assert_eq!(e["REMOTE_ADDR"], "127.0.0.1");
+    assert!(e["REMOTE_PORT"].as_str().unwrap().parse::<u16>().is_ok());
+    assert_eq!(e["HTTP_X_CUSTOM"], "one");
+    assert!(e.get("HTTP_X_UNDER").is_none(), "names with _ are dropped");
+    assert!(
+        e.get("HTTP_AUTHORIZATION").is_none(),
+        "Authorization hidden by default"
+    );
+    assert_eq!(e["HTTP_COOKIE"], "a=1");
+    assert_eq!(e["wsgi.version"], serde_json::json!([1, 0]));
+    assert_eq!(e["wsgi.url_scheme"], "http");
+    assert_eq!(e["wsgi.multithread"], true);
+    assert_eq!(e["wsgi.multiprocess"], true);
+    assert_eq!(e["wsgi.run_once"], false);
+    assert_eq!(e["wsgi.input_terminated"], true);
+    assert_eq!(e["str_types"], true, "every CGI value is a native str");
+    assert_eq!(e["mod_wsgi.process_group"], format!("localhost:{}", s.port));
+    assert_eq!(e["mod_wsgi.application_group"], "");
+    assert!(
+        e["mod_wsgi.request_start"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert!(e["quill.request_start"].as_str().is_some());
+    assert!(e.get("CONTENT_LENGTH").is_none());
+
+    // Repeated headers are joined with ", " (raw request: the client would
+    // merge them itself).
+    let out = raw(
+        s.port,
+        b"GET /app/environ HTTP/1.1\r\nHost: x\r\nX-Rep: a\r\nX-Rep: b\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.contains("\"HTTP_X_REP\": \"a, b\""), "{out}");
+    assert!(out.contains("\"SERVER_NAME\": \"x\""), "{out}");
+
+    // wsgi.input: read() with and without a size, never past the body.
+    let mut r = agent()
+        .post(&url("/read-sized"))
+        .send(&b"abcdefghij"[..])
+        .unwrap();
+    let (st, body) = (r.status().as_u16(), r.body_mut().read_to_string().unwrap());
+    assert_eq!(st, 200);
+    let v = json(&body);
+    assert_eq!(v["first"], "abc");
+    assert_eq!(v["rest"], 7);
+    assert_eq!(v["after"], "", "reading past the body gives b''");
+    let mut r = agent().post(&url("/echo")).send(&b"echo me"[..]).unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "echo me");
+    // readline (with a size), readlines, iteration.
+    let mut r = agent()
+        .post(&url("/lines"))
+        .send(&b"line1\nline2\nline3\nline4"[..])
+        .unwrap();
+    let v = json(&r.body_mut().read_to_string().unwrap());
+    assert_eq!(v["one"], "line1\n");
+    assert_eq!(v["limited"], "li");
+    assert_eq!(v["rest"], "ne2\n");
+    assert_eq!(v["remaining"], serde_json::json!(["line3\n", "line4"]));
+    let mut r = agent().post(&url("/iterate")).send(&b"a\nb\n"[..]).unwrap();
+    assert_eq!(
+        json(&r.body_mut().read_to_string().unwrap())["lines"],
+        serde_json::json!(["a\n", "b\n"])
+    );
+    // A chunked request body (no Content-Length) reads to its end.
+    let out = raw(
+        s.port,
+        b"POST /app/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("hello world"), "{out}");
+
+    // Bodies stream both ways: 32 MiB up and down, never buffered whole.
+    let upload = vec![7u8; 32 << 20];
+    let mut r = agent().post(&url("/count")).send(&upload[..]).unwrap();
+    assert_eq!(
+        json(&r.body_mut().read_to_string().unwrap())["total"],
+        32 << 20
+    );
+    let mut r = agent().get(&url("/big?512")).call().unwrap();
+    let mut n = 0usize;
+    let mut reader = r.body_mut().as_reader();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = reader.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    assert_eq!(n, 512 * 65536);
+
+    // write() then iterable; empty chunks skipped; close() always called.
+    assert_eq!(get(&url("/write")), (200, "written-iterated".into()));
+    let before = json(&get(&url("/closed")).1)["n"].as_u64().unwrap();
+    assert_eq!(get(&url("/close")), (200, "ab".into()));
+    // /closed may hit the other process: ask until this process answers.
+    let mut closed_seen = false;
+    for _ in 0..20 {
+        if json(&get(&url("/closed")).1)["n"].as_u64().unwrap() > before {
+            closed_seen = true;
+            break;
+        }
+    }
+    assert!(closed_seen, "close() was called");
+    let (st, body) = get(&url("/generator"));
+    assert_eq!(st, 200);
+    assert_eq!(body.lines().count(), 1000);
+
+    // Custom reason phrases and repeated response headers pass through.
+    let out = raw(
+        s.port,
+        b"GET /app/reason HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 299 Custom Thing\r\n"), "{out}");
+    assert!(
+        out.contains("x-multi: 1\r\n") && out.contains("x-multi: 2\r\n"),
+        "{out}"
+    );
+
+    // Content-Length from the app: excess bytes dropped.
+    let out = raw(
+        s.port,
+        b"GET /app/content-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.ends_with("\r\n\r\n01234"), "{out}");
+
+    // exc_info: replaces the status before the head was sent …
+    assert_eq!(get(&url("/exc-info")), (503, "replaced".into()));
+    // … and re-raises after it was sent (the response is cut).
+    let out = raw(
+        s.port,
+        b"GET /app/exc-info-late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        !out.ends_with("0\r\n\r\n"),
+        "no valid end of a chunked body: {out}"
+    );
+
+    // Application errors: 500 before the head; after it, the connection ends
+    // without a valid end (no terminating chunk).
+    for path in [
+        "/raise-before",
+        "/twice",
+        "/hop",
+        "/bad-status",
+        "/bad-value",
+        "/headers-tuple",
+        "/not-bytes",
+        "/no-start",
+    ] {
+        let (st, _) = get(&url(path));
+        assert_eq!(st, 500, "{path}");
+    }
+    let out = raw(
+        s.port,
+        b"GET /app/raise-after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("partial"), "{out}");
+    assert!(
+        !out.ends_with("0\r\n\r\n"),
+        "truncation must be visible: {out}"
+    );
+    assert!(
+        s.wait_log("Exception occurred processing WSGI script"),
+        "traceback logged"
+    );
+    assert!(s.log().contains("RuntimeError: boom before headers"));
+    assert!(s.log().contains("hop-by-hop header"));
+
+    // wsgi.file_wrapper: a real file from its position (sendfile), with
+    // Content-Length; a file-like without a descriptor is iterated.
+    let script = std::fs::read(fixtures().join("conformance.wsgi")).unwrap();
+    let r = agent().get(&url("/file")).call().unwrap();
+    assert_eq!(
+        r.headers().get("content-length").unwrap().to_str().unwrap(),
+        (script.len() - 10).to_string()
+    );
+    assert_eq!(r.into_body().read_to_vec().unwrap(), script[10..].to_vec());
+    assert_eq!(get(&url("/file-iter")), (200, "onetwo".into()));
+
+    // wsgi.errors and print() go to the error log with the request's client.
+    assert_eq!(get(&url("/errors")).0, 200);
+    assert!(s.wait_log("conformance wsgi.errors line"));
+    assert!(s.log().lines().any(|l| l.contains("[remote 127.0.0.1:") && l.contains("conformance wsgi.errors line")), "{}", s.log());
+    assert!(s.wait_log("conformance print line"));
+
+    // Static files via Alias, served by the front end.
+    assert_eq!(
+        get(&s.url("/static/hello.txt")),
+        (200, "static hello\n".into())
+    );
+    assert_eq!(get(&s.url("/static/missing.txt")).0, 404);
+    assert_eq!(get(&s.url("/elsewhere")).0, 404);
+
+    // Malformed HTTP: 400, 431, 413, 411/501 — and nothing else disturbed.
+    let out = raw(s.port, b"GARBAGE\r\n\r\n");
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let huge = format!(
+        "GET /app/environ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
+    let out = raw(s.port, huge.as_bytes());
+    assert!(out.starts_with("HTTP/1.1 431"), "{out}");
+    let out = raw(
+        s.port,
+        b"POST /app/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    let out = raw(
+        s.port,
+        b"POST /app/echo HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    let out = raw(s.port, b"POST /app/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n");
+    assert!(
+        out.starts_with("HTTP/1.1 501") || out.starts_with("HTTP/1.1 400"),
+        "{out}"
+    );
+
+    // Keep-alive: several requests on one connection.
+    let out = raw(
+        s.port,
+        b"GET /app/write HTTP/1.1\r\nHost: x\r\n\r\nGET /app/write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(out.matches("HTTP/1.1 200").count(), 2, "{out}");
+
+    // The access log: combined format with %D.
+    assert!(s.wait_log("\"GET /app/write HTTP/1.1\" 200"));
+
+    // Nothing leaks in the supervisor across many requests.
+    let (fds, threads) = (fd_count(s.pid()), thread_count(s.pid()));
+    for _ in 0..200 {
+        assert_eq!(get(&url("/write")).0, 200);
+    }
+    assert!(
+        fd_count(s.pid()) <= fds + 2,
+        "fds {} → {}",
+        fds,
+        fd_count(s.pid())
+    );
+    assert!(thread_count(s.pid()) <= threads + 2);
+    let daemons = s.daemons();
+    assert_eq!(daemons.len(), 2, "two daemon processes");
+    assert_eq!(s.stop(), Some(0), "clean stop");
+    for d in daemons {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{d}")).exists()
+                || std::fs::read_to_string(format!("/proc/{d}/stat"))
+                    .map(|s| s.contains(") Z"))
+                    .unwrap_or(true),
+            "daemon {d} gone"
+        );
+    }
+}
