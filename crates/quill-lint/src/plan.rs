@@ -130,24 +130,21 @@ impl Plan {
                 }
             }
             b.start_stage(mpm, needed, tpc);
-            // Churn: widen the band until the standard load is calm.
-            let measured = if b.values == current_values(mpm) {
-                churn.cloned()
-            } else {
+            // Churn: widen the band until the standard load is calm — the
+            // load of the server as written, and the load of the planned
+            // size (the one a re-check of the edited file uses).
+            let loads = b.loads(mpm);
+            let fires_now = churn.is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR);
+            let churns_planned = || {
                 let p = b.pool(mpm);
                 sim::can_kill(&p)
-                    .then(|| sim::churn_of(&p, async_factor))
-                    .flatten()
+                    && sim::churn_of(&p, async_factor)
+                        .is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR)
             };
-            if measured
-                .as_ref()
-                .is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR)
-            {
-                let own = churn
-                    .is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR)
-                    .then_some(ids::SPARE_BAND_CHURN);
+            if fires_now || (b.values != current_values(mpm) && churns_planned()) {
+                let own = fires_now.then_some(ids::SPARE_BAND_CHURN);
                 let step = if threaded { tpc } else { 1 };
-                let max = b.widen_band(mpm, step, max_threads, async_factor);
+                let max = b.widen_band(mpm, step, max_threads, async_factor, &loads);
                 b.set(Knob::MaxSpare, max, own);
                 b.start_stage(mpm, needed, tpc);
             }
@@ -155,10 +152,12 @@ impl Plan {
             b.start_stage(mpm, needed, tpc);
         }
         let pool = b.pool(mpm);
+        // The proposal under the load the finding talks about (the written
+        // server's).
         let churn_after = if b.values == current_values(mpm) {
             churn.cloned()
         } else if sim::can_kill(&pool) {
-            sim::churn_of(&pool, async_factor)
+            sim::churn_under(&pool, async_factor, sim::max_threads(&mpm.pool))
         } else {
             None
         };
@@ -236,9 +235,11 @@ impl Builder {
         };
         let hi = hi.min(needed).max(1);
         let lo = lo.clamp(1, hi);
-        let start = self.get(Knob::StartServers);
+        // Always from what Apache starts with: an earlier pass may have
+        // clamped it against a band that was widened since.
+        let start = i64::from(mpm.pool.start_servers);
         let want = start.clamp(lo, hi);
-        if want == start {
+        if want == self.get(Knob::StartServers) {
             return;
         }
         let own = if want < start {
@@ -255,6 +256,17 @@ impl Builder {
         self.set(Knob::StartServers, want, own);
     }
 
+    /// The standard loads a planned band must absorb: the written server's
+    /// and the planned server's.
+    fn loads(&self, mpm: &MpmFacts<'_>) -> Vec<u32> {
+        let mut v = vec![
+            sim::max_threads(&mpm.pool),
+            sim::max_threads(&self.pool(mpm)),
+        ];
+        v.dedup();
+        v
+    }
+
     /// The planned pool as Apache would run it.
     fn pool(&self, mpm: &MpmFacts<'_>) -> PoolConfig {
         adjust(self.kind, &planned_directives(mpm, &self.values)).pool
@@ -269,6 +281,7 @@ impl Builder {
         step: i64,
         max_threads: i64,
         async_factor: u32,
+        loads: &[u32],
     ) -> i64 {
         let step = step.max(1);
         let cap = round_up(max_threads, step).max(self.get(Knob::MaxSpare));
@@ -285,8 +298,10 @@ impl Builder {
             trial.start_stage(mpm, needed, i64::from(mpm.tpc()));
             let p = trial.pool(mpm);
             !sim::can_kill(&p)
-                || sim::churn_of(&p, async_factor)
-                    .is_none_or(|m| m.per_hour <= CHURN_TARGET_PER_HOUR)
+                || loads.iter().all(|&l| {
+                    sim::churn_under(&p, async_factor, l)
+                        .is_none_or(|m| m.per_hour <= CHURN_TARGET_PER_HOUR)
+                })
         };
         // Double the step until calm, then bisect.
         let mut delta = step;

@@ -128,17 +128,24 @@ fn sim_config(pool: &PoolConfig, async_factor: u32, duration_s: u64, seed: u64) 
 /// Whether the pool can kill at all: idle threads never exceed what the
 /// child limit allows.
 pub fn can_kill(pool: &PoolConfig) -> bool {
-    let max_threads = pool
-        .daemons_limit
-        .saturating_mul(pool.threads_per_child.max(1));
-    pool.max_spare < max_threads
+    pool.max_spare < max_threads(pool)
 }
 
-/// Churn of `pool` under the standard load.
+/// Churn of `pool` under the standard load of its own size.
 pub fn churn_of(pool: &PoolConfig, async_factor: u32) -> Option<ChurnMeasure> {
-    let max_threads = pool
-        .daemons_limit
-        .saturating_mul(pool.threads_per_child.max(1));
+    churn_under(pool, async_factor, max_threads(pool))
+}
+
+/// Threads the pool can serve with (the standard load's scale).
+pub fn max_threads(pool: &PoolConfig) -> u32 {
+    pool.daemons_limit
+        .saturating_mul(pool.threads_per_child.max(1))
+}
+
+/// Churn of `pool` under the standard load of a server of `max_threads`
+/// threads (the plan checks a proposed pool under the written server's load
+/// as well as its own).
+pub fn churn_under(pool: &PoolConfig, async_factor: u32, max_threads: u32) -> Option<ChurnMeasure> {
     let load = parse_load(&standard_load_csv(max_threads)).ok()?;
     let config = sim_config(pool, async_factor, WARMUP_S + MEASURE_S, SEED);
     let mut counter = Counter {

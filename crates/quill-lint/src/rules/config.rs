@@ -146,16 +146,24 @@ Fix: nothing to do. A misspelt known directive is reported separately by \
                 .map(|u| serde_json::json!({"name": u.name, "count": u.count}))
                 .collect::<Vec<_>>(),
         );
-        // Point at the first occurrence of the first one (in name order).
-        let span = ctx.directive_at(&first.first).map(|d| d.name_span);
-        f = f.at_opt(span, format!("`{}` is not modelled", first.name));
+        // Point at the earliest of them in the files.
+        let order = |l: &quill_config::source::Location| {
+            let file = ctx
+                .config
+                .files
+                .iter()
+                .position(|f| *f == l.file)
+                .unwrap_or(usize::MAX);
+            (file, l.line, l.column)
+        };
+        let earliest = unknown
+            .iter()
+            .min_by_key(|u| order(&u.first))
+            .unwrap_or(first);
+        let span = ctx.directive_at(&earliest.first).map(|d| d.name_span);
+        f = f.at_opt(span, format!("`{}` is not modelled", earliest.name));
         if span.is_none() {
-            f = f.note(format!("first `{}` at {}", first.name, first.first));
-        }
-        for u in unknown.iter().skip(1) {
-            if let Some(d) = ctx.directive_at(&u.first) {
-                f = f.also(d.name_span, format!("`{}`", u.name));
-            }
+            f = f.note(format!("first `{}` at {}", earliest.name, earliest.first));
         }
         out.push(f);
     },

@@ -86,12 +86,17 @@ pub fn claimed(code: &str) -> bool {
 /// The knobs a finding of `rule` is about: `own` plus every knob the plan
 /// changed because of `rule`; with their planned values where they differ
 /// from what is written.
-pub fn plan_edits(ctx: &Ctx<'_>, rule: &str, own: &[Knob]) -> Vec<(Knob, i64, Edit)> {
+pub fn plan_edits(
+    ctx: &Ctx<'_>,
+    rule: &str,
+    own: &[Knob],
+    exclude: &[Knob],
+) -> Vec<(Knob, i64, Edit)> {
     let changed = ctx.plan.changed(&ctx.mpm);
     crate::context::KNOBS
         .iter()
         .copied()
-        .filter(|k| changed.contains(k))
+        .filter(|k| changed.contains(k) && !exclude.contains(k))
         .filter(|&k| own.contains(&k) || ctx.plan.caused_by(k, rule))
         .filter_map(|k| {
             let v = ctx.plan.value(k);
@@ -103,7 +108,20 @@ pub fn plan_edits(ctx: &Ctx<'_>, rule: &str, own: &[Knob]) -> Vec<(Knob, i64, Ed
 /// Attach the plan's edits for `rule` to a finding, with a help line that
 /// names every directive line to write.
 pub fn with_plan(ctx: &Ctx<'_>, f: Finding, rule: &str, own: &[Knob], why: &str) -> Finding {
-    let edits = plan_edits(ctx, rule, own);
+    with_plan_excluding(ctx, f, rule, own, &[], why)
+}
+
+/// [`with_plan`] leaving out `exclude` (shown by another finding of the
+/// same rule).
+pub fn with_plan_excluding(
+    ctx: &Ctx<'_>,
+    f: Finding,
+    rule: &str,
+    own: &[Knob],
+    exclude: &[Knob],
+    why: &str,
+) -> Finding {
+    let edits = plan_edits(ctx, rule, own, exclude);
     if edits.is_empty() {
         return f;
     }
@@ -120,12 +138,6 @@ pub fn with_plan(ctx: &Ctx<'_>, f: Finding, rule: &str, own: &[Knob], why: &str)
             }
         })
         .collect();
-    let why = if why.is_empty() {
-        String::new()
-    } else {
-        format!(" — {why}")
-    };
-    let mut f = f.help(format!("write {}{why}", join_and(&lines)));
     let others: Vec<&str> = edits
         .iter()
         .flat_map(|(k, _, _)| {
@@ -137,12 +149,22 @@ pub fn with_plan(ctx: &Ctx<'_>, f: Finding, rule: &str, own: &[Knob], why: &str)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    if !others.is_empty() {
-        f = f.note(format!(
-            "these values also satisfy {} (one plan for every MPM finding)",
-            others.join(", ")
-        ));
-    }
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!("; also fixes {}", others.join(", "))
+    };
+    let why = if why.is_empty() {
+        also.trim_start_matches("; ").to_string()
+    } else {
+        format!("{why}{also}")
+    };
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(" — {why}")
+    };
+    let f = f.help(format!("write {}{why}", join_and(&lines)));
     f.edits(edits.into_iter().map(|(_, _, e)| e))
 }
 

@@ -4,7 +4,7 @@
 use quill_config::{Diagnostic, Severity};
 use quill_mpm::{Adjustment, Knob, Mpm};
 
-use super::{children, ids, per_hour, with_plan};
+use super::{children, ids, per_hour, with_plan, with_plan_excluding};
 use crate::context::Ctx;
 use crate::finding::{Edit, Finding};
 use crate::plan::{
@@ -343,12 +343,17 @@ StartServers × ThreadsPerChild.",
         if let Some(w) = ctx.mpm.written(Knob::MaxSpare) {
             f = f.also(w.directive.span, "idle threads above this are killed");
         }
+        let why = if ctx.plan.value(Knob::StartServers) < i64::from(p.start_servers) {
+            "the children the server keeps anyway"
+        } else {
+            "then the children started are kept"
+        };
         out.push(with_plan(
             ctx,
             f,
             ids::STARTUP_KILL_OFF,
-            &[Knob::StartServers],
-            "the children the server keeps anyway",
+            &[Knob::StartServers, Knob::MaxSpare],
+            why,
         ));
     },
 };
@@ -413,8 +418,11 @@ Fix: raise StartServers to MinSpareThreads ÷ ThreadsPerChild, rounded up.",
             format!("{what}: Apache forks more children right after start")
         } else {
             format!(
-                "{what}: Apache forks {} more in the first {} s ({})",
-                children(run.spawned()),
+                "{what}: Apache forks {} in the first {} s ({})",
+                match run.spawned() {
+                    1 => "1 more child".to_string(),
+                    n => format!("{n} more children"),
+                },
                 run.settled_at_s,
                 super::join_and(&ticks)
             )
@@ -557,8 +565,14 @@ children kept after a peak (see `memory-estimate`).",
             }
             None => {
                 f = f.data("proposed_per_hour", 0);
-                "then idle children are never killed: no churn".to_string()
+                "idle children are then never killed: no churn".to_string()
             }
+        };
+        let mrw = ctx.plan.value(Knob::MaxRequestWorkers);
+        let why = if mrw != ctx.mpm.as_written(Knob::MaxRequestWorkers) {
+            format!("with MaxRequestWorkers {mrw} as planned, {why}")
+        } else {
+            why
         };
         out.push(with_plan(
             ctx,
@@ -623,11 +637,18 @@ both are in the message; the edit keeps today's behaviour.",
                 _ => format!("or raise `ServerLimit` to {}", a.before),
             };
             f = f.note(alternative);
-            out.push(with_plan(
+            // StartServers has a finding of its own (below).
+            let exclude: &[Knob] = if start_above_limit(&ctx.mpm) {
+                &[Knob::StartServers]
+            } else {
+                &[]
+            };
+            out.push(with_plan_excluding(
                 ctx,
                 f,
                 ids::UNREACHABLE_CAPACITY,
                 &[a.knob, Knob::MaxRequestWorkers],
+                exclude,
                 "what Apache runs with",
             ));
         }
@@ -653,11 +674,26 @@ both are in the message; the edit keeps today's behaviour.",
             .data("directive", "StartServers")
             .data("before", start)
             .data("after", limit);
-            out.push(with_plan(
+            // The other knobs the limits change are on the findings above.
+            let others: Vec<Knob> = crate::context::KNOBS
+                .iter()
+                .copied()
+                .filter(|k| *k != Knob::StartServers)
+                .collect();
+            let exclude: &[Knob] = if adjustments(ctx)
+                .iter()
+                .any(|(a, _)| UNREACHABLE_CODES.contains(&a.code))
+            {
+                &others
+            } else {
+                &[]
+            };
+            out.push(with_plan_excluding(
                 ctx,
                 f,
                 ids::UNREACHABLE_CAPACITY,
                 &[Knob::StartServers],
+                exclude,
                 "what Apache starts",
             ));
         }

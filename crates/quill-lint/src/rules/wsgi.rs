@@ -100,7 +100,16 @@ fn move_daemon(ctx: &Ctx<'_>, name: &str) -> Option<(Vec<Edit>, String)> {
         moved.push_str(line);
         moved.push('\n');
     }
-    let where_ = format!("before line {}", ctx.line_of(target));
+    let shown: String = ctx
+        .sources
+        .snippet(target)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(60)
+        .collect();
+    let where_ = format!("before `{}` ({})", shown.trim(), ctx.line_of(target));
     Some((
         vec![Edit::delete(lines), Edit::insert(at.file, at.offset, moved)],
         where_,

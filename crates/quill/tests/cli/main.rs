@@ -4,6 +4,7 @@
 //! `INSTA_UPDATE=always cargo nextest run -p quill --test cli` (or
 //! `cargo insta review`) and review the diff before committing.
 
+mod check;
 mod config_corpus;
 mod diagnostics;
 mod docs;
