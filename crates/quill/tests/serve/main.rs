@@ -258,6 +258,19 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// Waits (bounded) for the descriptors of processes that are still being
+/// retired and reaped to close, then returns the count.
+pub fn settled_fd_count(pid: u32, at_most: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = fd_count(pid);
+        if n <= at_most || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| d.count())

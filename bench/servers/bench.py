@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Quill, Granian, gunicorn (gthread), uWSGI and
+Apache + mod_wsgi daemon mode, at equal processes x threads, driven by wrk
+on 127.0.0.1. Prints a Markdown table (and writes it with --out).
+
+    python3 bench/servers/bench.py --setup            # apt wrk, apache2, mod_wsgi; a venv with the peers
+    python3 bench/servers/bench.py [--duration 10] [--servers quill,gunicorn] [--scenarios hello,io]
+
+Every server is started by this script, on a private port, and stopped by
+PID (its own session) at the end of its run. Needs a release build of
+quill (`cargo build --release -p quill`) and root for Apache.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+VENV = os.path.join(ROOT, "target", "bench-venv")
+PY = os.path.join(VENV, "bin")
+QUILL = os.path.join(ROOT, "target", "release", "quill")
+
+SCENARIOS = {
+    # name: (path, connections, wrk extra args)
+    "hello": ("/", 50, []),
+    "django": ("/django", 50, []),
+    "io": ("/io", 200, []),
+    "stream": ("/stream", 20, []),
+    "upload": ("/upload", 8, ["-s", os.path.join(HERE, "upload.lua")]),
+}
+
+
+def setup():
+    subprocess.check_call(["apt-get", "install", "-y", "wrk", "apache2", "libapache2-mod-wsgi-py3"])
+    if not os.path.exists(PY):
+        subprocess.check_call([sys.executable, "-m", "venv", VENV])
+    subprocess.check_call([os.path.join(PY, "pip"), "install", "--quiet", "gunicorn", "granian", "uwsgi", "django"])
+
+
+def apache_conf(tmp, port, procs, threads):
+    conf = os.path.join(tmp, "httpd.conf")
+    mods = "/usr/lib/apache2/modules"
+    with open(conf, "w") as f:
+        f.write(f"""ServerRoot {tmp}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {tmp}/httpd.pid
+ErrorLog {tmp}/error_log
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_event_module {mods}/mod_mpm_event.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule wsgi_module {mods}/mod_wsgi.so
+ThreadsPerChild 25
+MaxRequestWorkers 400
+ServerLimit 16
+StartServers 2
+KeepAlive On
+KeepAliveTimeout 2
+WSGISocketPrefix {tmp}/wsgi
+WSGIDaemonProcess bench processes={procs} threads={threads} python-home={VENV} python-path={HERE} home={HERE}
+WSGIScriptAlias / {HERE}/app.wsgi process-group=bench application-group=%{{GLOBAL}}
+<Directory {HERE}>
+  Require all granted
+</Directory>
+""")
+    os.chmod(tmp, 0o755)
+    return conf
+
+
+def command(server, port, procs, threads, tmp):
+    if server == "quill":
+        return [QUILL, "express", os.path.join(HERE, "app.wsgi"), "--host", "127.0.0.1", "--port", str(port),
+                "--processes", str(procs), "--threads", str(threads), "--python-home", VENV,
+                "--python-path", HERE, "--log-level", "error", "--server-root", tmp,
+                "--limit-request-body", "0", "--queue-timeout", "120", "--socket-timeout", "120",
+                "--request-timeout", "120"]
+    if server == "gunicorn":
+        return [os.path.join(PY, "gunicorn"), "-k", "gthread", "-w", str(procs), "--threads", str(threads),
+                "-b", f"127.0.0.1:{port}", "--chdir", HERE, "--log-level", "error", "apps:application"]
+    if server == "granian":
+        return [os.path.join(PY, "granian"), "--interface", "wsgi", "--workers", str(procs),
+                "--blocking-threads", str(threads), "--host", "127.0.0.1", "--port", str(port),
+                "--working-dir", HERE, "--log-level", "error", "apps:application"]
+    if server == "uwsgi":
+        return [os.path.join(PY, "uwsgi"), "--http", f"127.0.0.1:{port}", "--processes", str(procs),
+                "--threads", str(threads), "--wsgi-file", os.path.join(HERE, "app.wsgi"), "--master",
+                "--disable-logging", "--chdir", HERE, "--http-keepalive", "--add-header", "Connection: Keep-Alive"]
+    if server == "apache":
+        return ["/usr/sbin/apache2", "-f", apache_conf(tmp, port, procs, threads), "-DFOREGROUND"]
+    raise ValueError(server)
+
+
+def tree(pid):
+    out = [pid]
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            out += tree(int(p))
+    return out
+
+
+def peak_rss_kb(pids):
+    res = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                m = re.search(r"VmHWM:\s+(\d+)", f.read())
+            with open(f"/proc/{p}/comm") as f:
+                comm = f.read().strip()
+            if m:
+                res[p] = (comm, int(m.group(1)))
+        except OSError:
+            pass
+    return res
+
+
+def wait_up(url, deadline):
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return True
+        except Exception:
+            time.sleep(0.2)
+    return False
+
+
+def parse_wrk(text):
+    def ms(v, unit):
+        return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", text)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": ms(*p50.groups()) if p50 else None,
+        "p99": ms(*p99.groups()) if p99 else None,
+        "errors": errors,
+    }
+
+
+def run_one(server, scenario, port, procs, threads, duration):
+    tmp = tempfile.mkdtemp(prefix=f"bench-{server}-")
+    cmd = command(server, port, procs, threads, tmp)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "stderr"), "w"),
+                            start_new_session=True, cwd=HERE)
+    result = {"server": server, "scenario": scenario}
+    try:
+        path, conns, extra = SCENARIOS[scenario]
+        url = f"http://127.0.0.1:{port}{path}"
+        if not wait_up(f"http://127.0.0.1:{port}/", time.time() + 60):
+            result["error"] = "did not start: " + open(os.path.join(tmp, "stderr")).read()[-300:]
+            return result
+        subprocess.run(["wrk", "-t2", f"-c{conns}", "-d2s", url] + extra, capture_output=True)  # warm-up
+        out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", url] + extra,
+                             capture_output=True, text=True).stdout
+        result.update(parse_wrk(out))
+        rss = peak_rss_kb(tree(proc.pid))
+        result["rss"] = rss
+    finally:
+        for p in reversed(tree(proc.pid)):
+            try:
+                os.kill(p, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            for p in tree(proc.pid):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait(timeout=5)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def table(results):
+    lines = ["| scenario | server | req/s | p50 ms | p99 ms | errors | peak RSS per process (MB) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['scenario']} | {r['server']} | — | — | — | — | {r['error'][:60]} |")
+            continue
+        rss = ", ".join(f"{c} {kb / 1024:.1f}" for c, kb in sorted(r["rss"].values()))
+        f = lambda v: "—" if v is None else f"{v:.2f}"
+        lines.append(f"| {r['scenario']} | {r['server']} | {r['rps']:.0f} | {f(r['p50'])} | {f(r['p99'])} | {r['errors']} | {rss} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--setup", action="store_true")
+    ap.add_argument("--servers", default="quill,granian,gunicorn,uwsgi,apache")
+    ap.add_argument("--scenarios", default="hello,django,io,stream,upload")
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--port", type=int, default=18700)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.setup:
+        setup()
+        return
+    results = []
+    for scenario in a.scenarios.split(","):
+        for i, server in enumerate(a.servers.split(",")):
+            r = run_one(server, scenario, a.port + i, a.processes, a.threads, a.duration)
+            print(r, file=sys.stderr, flush=True)
+            results.append(r)
+    t = table(results)
+    print(t)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(t + "\n")
+
+
+if __name__ == "__main__":
+    main()
