@@ -463,8 +463,8 @@ fn mpm_facts<'a>(
 }
 
 fn last_top_level(nodes: &[Node]) -> Option<Span> {
-    nodes.iter().rev().find_map(|n| match n {
-        Node::Directive(d) => Some(d.span),
-        Node::Section(s) => Some(s.close_span.unwrap_or(s.span)),
+    nodes.last().map(|n| match n {
+        Node::Directive(d) => d.span,
+        Node::Section(s) => s.close_span.unwrap_or(s.span),
     })
 }

@@ -413,3 +413,73 @@ pub fn oversized_fires(mpm: &MpmFacts<'_>) -> bool {
     w.value > 2 * server_limit_headroom(mpm.kind, needed)
         && i64::from(mpm.pool.server_limit) > 2 * server_limit_headroom(mpm.kind, needed)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::LintOptions;
+    use crate::rules::testing::{assert_edits_remove_findings, lint_with};
+
+    /// MPM blocks that trip one or several MPM rules at once.
+    fn blocks() -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        for (start, min, max, tpc, mrw, sl) in [
+            (10, 25, 75, 25, 400, None),
+            (1, 75, 80, 25, 150, None),
+            (8, 30, 70, 25, 160, Some(4)),
+            (2, 10, 10, 10, 20, Some(2)),
+            (6, 0, 40, 16, 100, Some(64)),
+            (3, 200, 250, 25, 100, None),
+            (20, 25, 75, 25, 400, Some(40)),
+        ] {
+            for mpm in ["worker", "event"] {
+                let sl = sl.map_or(String::new(), |s| format!("ServerLimit {s}\n"));
+                v.push((
+                    mpm,
+                    format!(
+                        "StartServers {start}\nMinSpareThreads {min}\nMaxSpareThreads {max}\nThreadsPerChild {tpc}\n{sl}MaxRequestWorkers {mrw}\n"
+                    ),
+                ));
+            }
+        }
+        for (start, min, max, mrw) in [(8, 5, 20, 60), (1, 10, 12, 40), (30, 2, 3, 20)] {
+            v.push((
+                "prefork",
+                format!("StartServers {start}\nMinSpareServers {min}\nMaxSpareServers {max}\nMaxRequestWorkers {mrw}\n"),
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn the_plan_needs_no_adjustment_and_its_edits_clear_every_mpm_finding() {
+        for (mpm, block) in blocks() {
+            let text = format!(
+                "LoadModule mpm_{mpm}_module m.so\nListen 80\nServerName a.example\nKeepAlive Off\n{block}"
+            );
+            let (findings, fixed) = lint_with(&text, &LintOptions::default());
+            assert!(
+                findings.iter().any(|f| !f.edits.is_empty()),
+                "{mpm}: nothing to fix in\n{block}"
+            );
+            assert_edits_remove_findings(&findings, &fixed);
+            // The edited file says exactly what Apache runs with.
+            let parsed = quill_config::syntax::parse_str(
+                std::path::Path::new("/etc/httpd/httpd.conf"),
+                &fixed,
+                &quill_config::fs::MemFs::new(),
+                &Default::default(),
+            );
+            let resolved = quill_config::resolve(&parsed, &Default::default());
+            let adjusted: Vec<_> = resolved
+                .diagnostics
+                .iter()
+                .filter(|d| d.code.starts_with("mpm/"))
+                .map(|d| d.code)
+                .collect();
+            assert!(
+                adjusted.is_empty(),
+                "{mpm}: {adjusted:?} after the edits:\n{fixed}"
+            );
+        }
+    }
+}

@@ -208,3 +208,67 @@ fn named_groups(items: &Collected<'_>) -> BTreeSet<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use quill_config::fs::MemFs;
+    use quill_config::syntax::{ParseOptions, parse_str};
+    use quill_config::{ResolveOptions, resolve};
+    use quill_sim::engine::{SimEvent, Sink, run};
+    use quill_sim::load::parse_load;
+    use quill_sim::setup::{SimChoices, sim_config};
+    use quill_sim::timeline::SecondRow;
+
+    use crate::rules::testing::{fixture, lint, only};
+
+    struct Nothing;
+    impl Sink for Nothing {
+        fn second(&mut self, _: &SecondRow) {}
+        fn event(&mut self, _: &SimEvent) {}
+    }
+
+    /// 503s the simulator counts with `concurrency` clients holding 60 s
+    /// requests for 40 s.
+    fn simulated_503(text: &str, concurrency: u32) -> u64 {
+        let parsed = parse_str(
+            Path::new("/etc/httpd/httpd.conf"),
+            text,
+            &MemFs::new(),
+            &ParseOptions::default(),
+        );
+        let resolved = resolve(&parsed, &ResolveOptions::default());
+        let choices = SimChoices {
+            duration_us: 40_000_000,
+            ..SimChoices::default()
+        };
+        let (config, _) = sim_config(&resolved.config, &choices).expect("simulates");
+        let load = parse_load(&format!(
+            "t_s,concurrency,request_ms\n1,{concurrency},60000\n"
+        ))
+        .expect("load");
+        run(&config, &load, &mut Nothing).expect("runs").status_503
+    }
+
+    #[test]
+    fn the_simulator_agrees_where_503_starts() {
+        let text = fixture("tier-capacity", "fires.conf");
+        let f = lint(&text);
+        let t = only(&f, "tier-capacity");
+        let from = t.data["status_503_from"].as_u64().expect("a 503 threshold") as u32;
+        assert_eq!(from, 141);
+        // Up to the threshold every request finds a daemon thread or a
+        // place in the backlog; beyond it some are refused for 15 s, then 503.
+        assert_eq!(simulated_503(&text, from), 0);
+        assert!(simulated_503(&text, from + 10) > 0);
+    }
+
+    #[test]
+    fn a_front_end_within_the_daemon_tier_and_its_backlog_is_balanced() {
+        let text = fixture("tier-capacity", "fixed.conf");
+        assert!(lint(&text).iter().all(|f| f.rule.id != "tier-capacity"));
+        // 125 front-end threads can never produce a 503.
+        assert_eq!(simulated_503(&text, 125), 0);
+    }
+}

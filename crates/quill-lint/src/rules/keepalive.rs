@@ -33,6 +33,11 @@ fn fmt_s(ms: u64) -> String {
     }
 }
 
+/// Servers sharing one keep-alive setting: the directive that sets the
+/// timeout (if written), the timeout in ms, the servers' names, and the
+/// first server (to place a new line).
+type Group = (Option<Span>, u64, Vec<String>, Option<usize>);
+
 pub static KEEPALIVE_PINNING: Rule = Rule {
     id: ids::KEEPALIVE_PINNING,
     severity: Severity::Warning,
@@ -76,7 +81,7 @@ to fetch a page's resources over one connection), or switch to the event MPM.",
             return;
         }
         // Servers grouped by the directive that sets their timeout.
-        let mut groups: Vec<(Option<Span>, u64, Vec<String>, Option<usize>)> = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
         let servers = std::iter::once((None, &ctx.config.main_server))
             .chain(ctx.config.vhosts.iter().map(|v| (Some(v.index), &v.server)));
         for (server, cfg) in servers {

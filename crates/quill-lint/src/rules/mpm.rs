@@ -305,13 +305,13 @@ StartServers × ThreadsPerChild.",
         };
         let what = if ctx.mpm.kind.is_threaded() {
             format!(
-                "{} start with {idle} idle threads, above {max_name} {}",
+                "{} with {idle} idle threads at start, above {max_name} {}",
                 children(started),
                 p.max_spare
             )
         } else {
             format!(
-                "{} start idle, above {max_name} {}",
+                "{} idle at start, above {max_name} {}",
                 children(started),
                 p.max_spare
             )
@@ -403,13 +403,13 @@ Fix: raise StartServers to MinSpareThreads ÷ ThreadsPerChild, rounded up.",
             .collect();
         let what = if ctx.mpm.kind.is_threaded() {
             format!(
-                "{} start with {idle} idle threads, below {min_name} {}",
+                "{} with {idle} idle threads at start, below {min_name} {}",
                 children(started),
                 p.min_spare
             )
         } else {
             format!(
-                "{} start, below {min_name} {}",
+                "{} at start, below {min_name} {}",
                 children(started),
                 p.min_spare
             )
