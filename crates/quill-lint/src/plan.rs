@@ -272,9 +272,11 @@ impl Builder {
         adjust(self.kind, &planned_directives(mpm, &self.values)).pool
     }
 
-    /// The smallest MaxSpare (a multiple of `step`, at least the planned
-    /// one) whose churn is within the target; bounded by the capacity,
-    /// where no kill is possible any more.
+    /// A MaxSpare (a multiple of `step`, at least the planned one) whose
+    /// churn under every load is within the target. One run per load with
+    /// no kill possible gives the most idle threads any tick sees; a
+    /// MaxSpare that large never kills on that run, so it is the same run:
+    /// its spawns are the only churn left. A final run checks it.
     fn widen_band(
         &mut self,
         mpm: &MpmFacts<'_>,
@@ -284,48 +286,43 @@ impl Builder {
         loads: &[u32],
     ) -> i64 {
         let step = step.max(1);
-        let cap = round_up(max_threads, step).max(self.get(Knob::MaxSpare));
-        let mut fail = self.get(Knob::MaxSpare);
-        let calm = |b: &Builder, max: i64| -> bool {
-            let mut trial = Builder {
-                kind: b.kind,
-                values: b.values,
+        let planned = self.get(Knob::MaxSpare);
+        let trial = |max: i64| -> PoolConfig {
+            let mut t = Builder {
+                kind: self.kind,
+                values: self.values,
                 causes: Default::default(),
                 last: None,
             };
-            trial.values[knob_index(Knob::MaxSpare)] = max;
-            let needed = trial.needed(i64::from(mpm.tpc()));
-            trial.start_stage(mpm, needed, i64::from(mpm.tpc()));
-            let p = trial.pool(mpm);
-            !sim::can_kill(&p)
+            t.values[knob_index(Knob::MaxSpare)] = max;
+            let tpc = i64::from(mpm.tpc());
+            let needed = t.needed(tpc);
+            t.start_stage(mpm, needed, tpc);
+            t.pool(mpm)
+        };
+        let unbounded = trial(round_up(max_threads, step) + step);
+        let observed = loads
+            .iter()
+            .filter_map(|&l| sim::churn_under(&unbounded, async_factor, l))
+            .map(|m| i64::from(m.max_idle))
+            .max()
+            .unwrap_or(planned);
+        let mut max = planned.max(round_up(observed, step));
+        // The start-up may differ from the unbounded run's; check, and
+        // widen a little if the start changed the run.
+        for _ in 0..3 {
+            let p = trial(max);
+            let calm = !sim::can_kill(&p)
                 || loads.iter().all(|&l| {
                     sim::churn_under(&p, async_factor, l)
                         .is_none_or(|m| m.per_hour <= CHURN_TARGET_PER_HOUR)
-                })
-        };
-        // Double the step until calm, then bisect.
-        let mut delta = step;
-        let mut pass = loop {
-            let candidate = (fail + delta).min(cap);
-            if candidate >= cap || calm(self, candidate) {
-                break candidate;
-            }
-            fail = candidate;
-            delta *= 2;
-        };
-        pass = pass.max(self.get(Knob::MaxSpare));
-        while pass - fail > step {
-            let mid = fail + round_down((pass - fail) / 2, step).max(step);
-            if mid >= pass {
+                });
+            if calm {
                 break;
             }
-            if calm(self, mid) {
-                pass = mid;
-            } else {
-                fail = mid;
-            }
+            max += step;
         }
-        pass
+        max
     }
 }
 

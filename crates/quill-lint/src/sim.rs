@@ -43,6 +43,10 @@ pub struct ChurnMeasure {
     pub mean_busy: f64,
     /// Lowest and highest level of the load, in concurrent requests.
     pub levels: (f64, f64),
+    /// The most idle threads (prefork: processes) any maintenance tick saw:
+    /// a MaxSpare at least this large never kills on this run, so the same
+    /// run with it has exactly the same spawns and no kill.
+    pub max_idle: u32,
 }
 
 /// The standard noisy load, in words (also in docs/rules.md).
@@ -61,6 +65,10 @@ const AMPLITUDE: f64 = 0.3;
 const MEDIAN_MS: f64 = 1000.0;
 const SIGMA: f64 = 0.5;
 const SEED: u64 = 1;
+
+/// Servers above this many threads are not simulated for churn (the run
+/// would take too long; the rule says so).
+pub const CHURN_MAX_THREADS: u32 = 5_000;
 
 /// Spawns + kills per hour at or above which the pool churns.
 pub const CHURN_LIMIT_PER_HOUR: f64 = 60.0;
@@ -92,6 +100,7 @@ struct Counter {
     spawns: u64,
     kills: u64,
     from_s: u64,
+    max_idle: u32,
 }
 
 impl Sink for Counter {
@@ -101,7 +110,11 @@ impl Sink for Counter {
             self.kills += u64::from(row.killed);
         }
     }
-    fn event(&mut self, _event: &SimEvent) {}
+    fn event(&mut self, event: &SimEvent) {
+        if let SimEvent::Tick { record, .. } = event {
+            self.max_idle = self.max_idle.max(record.idle);
+        }
+    }
 }
 
 fn sim_config(pool: &PoolConfig, async_factor: u32, duration_s: u64, seed: u64) -> SimConfig {
@@ -161,13 +174,14 @@ pub fn churn_under(pool: &PoolConfig, async_factor: u32, max_threads: u32) -> Op
         per_hour,
         mean_busy: mean,
         levels: (mean * (1.0 - AMPLITUDE), mean * (1.0 + AMPLITUDE)),
+        max_idle: counter.max_idle,
     })
 }
 
 /// Churn of the configuration as written (`None` when it cannot kill, so
 /// it cannot churn).
 pub fn churn(pool: &PoolConfig, config: &ResolvedConfig) -> Option<ChurnMeasure> {
-    if !can_kill(pool) {
+    if !can_kill(pool) || max_threads(pool) > CHURN_MAX_THREADS {
         return None;
     }
     churn_of(pool, config.mpm.async_request_worker_factor.unwrap_or(2))

@@ -60,6 +60,9 @@ fn adjustment_finding(
         }
     };
     f.diagnostic.severity = rule.severity;
+    if !f.diagnostic.message.contains(name) {
+        f.diagnostic.message = format!("{name} {}", f.diagnostic.message);
+    }
     f.data("directive", name)
         .data("before", a.before)
         .data("after", a.after)
@@ -113,23 +116,37 @@ ThreadsPerChild).",
         ("logged", "whether Apache prints a warning (false: silent)"),
     ],
     check: |ctx, out| {
-        for (a, d) in adjustments(ctx) {
-            if UNREACHABLE_CODES.contains(&a.code) {
-                continue;
-            }
-            let f = adjustment_finding(ctx, &STARTUP_ADJUSTMENT, a, d);
-            let why = format!(
-                "the value Apache uses{}",
-                if ctx.plan.value(a.knob) != a.after {
-                    format!(
-                        " is {}; this one also satisfies the other MPM findings",
-                        a.after
-                    )
-                } else {
-                    String::new()
-                }
-            );
-            out.push(with_plan(ctx, f, ids::STARTUP_ADJUSTMENT, &[a.knob], &why));
+        let mine: Vec<(&Adjustment, Option<&Diagnostic>)> = adjustments(ctx)
+            .into_iter()
+            .filter(|(a, _)| !UNREACHABLE_CODES.contains(&a.code))
+            .collect();
+        let own_knobs: Vec<Knob> = mine.iter().map(|(a, _)| a.knob).collect();
+        for (i, (a, d)) in mine.iter().enumerate() {
+            let f = adjustment_finding(ctx, &STARTUP_ADJUSTMENT, a, *d);
+            let why = if ctx.plan.value(a.knob) != a.after {
+                format!("Apache uses {}", a.after)
+            } else {
+                "the value Apache uses".to_string()
+            };
+            // Each finding shows its own directive; the first one also the
+            // changes this rule's adjustments made necessary elsewhere.
+            let exclude: Vec<Knob> = if i == 0 {
+                own_knobs.iter().copied().filter(|k| *k != a.knob).collect()
+            } else {
+                crate::context::KNOBS
+                    .iter()
+                    .copied()
+                    .filter(|k| *k != a.knob)
+                    .collect()
+            };
+            out.push(with_plan_excluding(
+                ctx,
+                f,
+                ids::STARTUP_ADJUSTMENT,
+                &[a.knob],
+                &exclude,
+                &why,
+            ));
         }
         // AsyncRequestWorkerFactor keeps only its integer part.
         for d in ctx.resolver("config/async-factor-fraction") {
@@ -483,8 +500,10 @@ each kill throws away warm caches; a busy child chosen as victim lingers until i
 requests end. Prefork, whose band is counted in processes, churns most.
 
 Fix: widen the band by raising MaxSpareThreads (prefork: MaxSpareServers). Quill \
-proposes the smallest value (a multiple of ThreadsPerChild) whose churn under the same \
-load is at most 12 per hour, and shows the simulated figure for it. The price is idle \
+proposes the MaxSpare at which the pool no longer kills under that load: the most idle \
+threads any maintenance tick sees when no kill is possible, rounded up to whole children \
+(with it the simulated run is the same, minus the kills), checked to give at most 12 \
+spawns + kills per hour. The price is the idle \
 children kept after a peak (see `memory-estimate`).",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/spare-band-churn/fires.conf"),
