@@ -323,7 +323,7 @@ pub fn run(spec_path: &Path) -> i32 {
             .spawn(move || {
                 std::thread::sleep(deadline);
                 s.log.info(&format!("Aborting process '{}'.", s.group()));
-                std::process::exit(1);
+                hard_exit(1);
             });
     }
     for w in workers {
@@ -437,6 +437,19 @@ fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<u64>) {
     }
 }
 
+/// Leave now, whatever the other threads hold: no atexit handlers, no
+/// stdio locks (a thread stuck in C may hold one, or the GIL an exit
+/// handler would need) — `exit()` could hang where `_exit()` cannot.
+fn hard_exit(code: i32) -> ! {
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` takes no pointers and never returns; skipping the
+    // process's exit handlers is the point.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::_exit(code)
+    }
+}
+
 fn monitor(shared: &Shared) {
     let spec = &shared.spec;
     let secs = |n: u32| u64::from(n) * 1000;
@@ -468,8 +481,7 @@ fn monitor(shared: &Shared) {
             }
             tell_supervisor("retiring deadlock_timeout");
             // The GIL is stuck: Python cannot be finalised.
-            let _ = std::io::stderr().flush();
-            std::process::exit(1);
+            hard_exit(1);
         }
 
         if spec.request_timeout > 0 {
