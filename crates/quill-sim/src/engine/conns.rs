@@ -1,0 +1,369 @@
+//! Connections: the accept queue, handing a connection to an idle thread,
+//! requests, keep-alive, closing.
+
+use super::*;
+
+impl Engine<'_> {
+    // ---- connections ----------------------------------------------------
+
+    pub(super) fn new_conn(&mut self, arrival: Arrival, client: Option<u32>) -> ConnId {
+        let conn = Conn {
+            arrival,
+            request: 0,
+            on_this_connection: 0,
+            since_us: self.now,
+            state: ConnState::Away,
+            client,
+            epoch: 0,
+            daemon: DaemonPhase::None,
+        };
+        self.live_conns += 1;
+        self.away += 1;
+        match self.free_conns.pop() {
+            Some(id) => {
+                self.conns[id as usize] = conn;
+                id
+            }
+            None => {
+                self.conns.push(conn);
+                (self.conns.len() - 1) as ConnId
+            }
+        }
+    }
+
+    pub(super) fn free_conn(&mut self, id: ConnId) {
+        if self.conns[id as usize].state == ConnState::Away {
+            self.away -= 1;
+        }
+        self.conns[id as usize].epoch = self.conns[id as usize].epoch.wrapping_add(1);
+        self.live_conns -= 1;
+        self.free_conns.push(id);
+    }
+
+    pub(super) fn set_conn_state(&mut self, id: ConnId, state: ConnState) {
+        let old = self.conns[id as usize].state;
+        if old == ConnState::Away {
+            self.away -= 1;
+        }
+        if state == ConnState::Away {
+            self.away += 1;
+        }
+        self.conns[id as usize].state = state;
+    }
+
+    /// A connection reaches the server (new TCP connection).
+    pub(super) fn connect(&mut self, id: ConnId) {
+        self.conns[id as usize].since_us = self.now;
+        self.conns[id as usize].on_this_connection = 0;
+        if self.queue.is_empty() && self.dispatch_to_acceptor(id) {
+            return;
+        }
+        if self.queue.len() >= self.queue_cap {
+            self.acc.refused += 1;
+            self.totals.refused += 1;
+            self.set_conn_state(id, ConnState::Away);
+            let at = self.now + self.cfg.timing.syn_retry_us;
+            self.push(at, Ev::Reconnect(id));
+            return;
+        }
+        self.set_conn_state(id, ConnState::Queued);
+        self.queue.push_back(id);
+        self.acc.max_queued = self.acc.max_queued.max(self.queue.len() as u32);
+    }
+
+    /// Hand a connection to a random child with an idle thread.
+    pub(super) fn dispatch_to_acceptor(&mut self, id: ConnId) -> bool {
+        while !self.acceptors.is_empty() {
+            let pick = self.rng.random_range(0..self.acceptors.len());
+            let idx = self.acceptors[pick];
+            if self.accept_into(idx, id) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The child `idx` accepts connection `id` into its most recently idle
+    /// thread, unless MaxConnectionsPerChild stops it first.
+    pub(super) fn accept_into(&mut self, idx: ChildIdx, id: ConnId) -> bool {
+        let check = match self.child_mut(idx) {
+            Some(c) => c.counter.check_before_accept(),
+            None => return false,
+        };
+        match check {
+            AcceptCheck::Accept => {}
+            AcceptCheck::ExitNow => {
+                self.begin_stop(idx, ExitReason::MaxConnections);
+                return false;
+            }
+            AcceptCheck::StopGracefully => {
+                self.begin_stop(idx, ExitReason::MaxConnections);
+                return false;
+            }
+        }
+        let Some(thread) = self.child_mut(idx).and_then(|c| c.idle.pop()) else {
+            self.refresh_acceptor(idx);
+            return false;
+        };
+        if let Some(c) = self.child_mut(idx) {
+            c.counter.on_accepted();
+            c.threads[thread as usize] = ThreadState::Busy(id);
+            c.busy += 1;
+        }
+        self.busy_threads += 1;
+        self.set_status(idx, thread, ThreadStatus::BusyWrite);
+        let wait = self.now - self.conns[id as usize].since_us;
+        self.acc.max_wait_us = self.acc.max_wait_us.max(wait);
+        self.set_conn_state(id, ConnState::Serving { child: idx, thread });
+        self.start_request(id);
+        self.update_event_throttle(idx);
+        self.refresh_acceptor(idx);
+        // event: after MaxConnectionsPerChild accepts the limit may be hit
+        // now; the child notices at its next listener loop.
+        if self.mpm == Mpm::Event {
+            if let Some(c) = self.child_mut(idx) {
+                if c.counter.check_before_accept() == AcceptCheck::StopGracefully {
+                    self.begin_stop(idx, ExitReason::MaxConnections);
+                }
+            }
+        }
+        true
+    }
+
+    pub(super) fn request_duration(&self, id: ConnId) -> u64 {
+        let c = &self.conns[id as usize];
+        c.arrival
+            .request_duration_us(c.request)
+            .unwrap_or(c.arrival.duration_us)
+            .max(1)
+    }
+
+    /// The worker starts handling the connection's current request.
+    pub(super) fn start_request(&mut self, id: ConnId) {
+        self.conns[id as usize].since_us = self.now;
+        let dur = self.request_duration(id);
+        if self.daemon.is_some() {
+            self.daemon_connect(id);
+        } else {
+            self.push(self.now + dur, Ev::RequestDone(id));
+        }
+    }
+
+    /// The response of the current request is complete (or an error was
+    /// answered): keep-alive or close.
+    pub(super) fn finish_request(&mut self, id: ConnId, counted: bool) {
+        if counted {
+            self.acc.completed += 1;
+            self.totals.completed += 1;
+        }
+        let (child, thread) = match self.conns[id as usize].state {
+            ConnState::Serving { child, thread } => (child, thread),
+            _ => return,
+        };
+        let stopping = self.child(child).is_none_or(|ch| ch.stopping);
+        let c = &mut self.conns[id as usize];
+        c.request += 1;
+        c.on_this_connection += 1;
+        let more = c.request < c.arrival.requests_per_conn;
+        let ka = &self.cfg.keep_alive;
+        let under_limit = ka.max_requests == 0 || c.on_this_connection <= ka.max_requests;
+        if more && ka.enabled && ka.timeout_us > 0 && under_limit && !stopping {
+            let think = c.arrival.think_us;
+            c.epoch = c.epoch.wrapping_add(1);
+            let epoch = c.epoch;
+            self.keepalive += 1;
+            if think < ka.timeout_us {
+                let at = self.now + think;
+                self.push(at, Ev::NextRequest(id, epoch));
+            } else {
+                let at = self.now + ka.timeout_us;
+                self.push(at, Ev::KeepAliveTimeout(id, epoch));
+            }
+            if self.mpm == Mpm::Event {
+                self.set_conn_state(id, ConnState::KeepAliveParked { child });
+                if let Some(ch) = self.child_mut(child) {
+                    ch.parked += 1;
+                }
+                self.release_thread(child, thread);
+            } else {
+                self.set_conn_state(id, ConnState::KeepAliveHeld { child, thread });
+                self.set_status(child, thread, ThreadStatus::BusyKeepalive);
+            }
+            return;
+        }
+        // Close this TCP connection.
+        self.close_conn_on_thread(id, child, thread, more);
+    }
+
+    /// The server closes a connection held by a thread; the client comes
+    /// back on a new connection if it has requests left.
+    pub(super) fn close_conn_on_thread(
+        &mut self,
+        id: ConnId,
+        child: ChildIdx,
+        thread: u32,
+        more: bool,
+    ) {
+        if let Some(ch) = self.child_mut(child) {
+            ch.counter.on_connection_finished();
+        }
+        self.release_thread(child, thread);
+        self.conn_closed(id, more);
+    }
+
+    pub(super) fn conn_closed(&mut self, id: ConnId, more: bool) {
+        if more {
+            // The client sends the rest on a new connection after thinking.
+            self.set_conn_state(id, ConnState::Away);
+            let at = self.now + self.conns[id as usize].arrival.think_us;
+            self.push(at, Ev::Reconnect(id));
+            return;
+        }
+        let client = self.conns[id as usize].client;
+        self.free_conn(id);
+        if let Some(cl) = client {
+            self.client_done(cl);
+        }
+    }
+
+    pub(super) fn release_thread(&mut self, idx: ChildIdx, thread: u32) {
+        let Some(c) = self.child_mut(idx) else { return };
+        if !matches!(c.threads[thread as usize], ThreadState::Busy(_)) {
+            return;
+        }
+        c.busy -= 1;
+        let stopping = c.stopping;
+        self.busy_threads -= 1;
+        if stopping {
+            if let Some(c) = self.child_mut(idx) {
+                c.threads[thread as usize] = ThreadState::Dead;
+            }
+            let status = if self.mpm == Mpm::Event {
+                ThreadStatus::Graceful
+            } else {
+                ThreadStatus::Dead
+            };
+            self.set_status(idx, thread, status);
+            self.maybe_exit(idx);
+            return;
+        }
+        if let Some(c) = self.child_mut(idx) {
+            c.threads[thread as usize] = ThreadState::Idle;
+            c.idle.push(thread);
+        }
+        // The freed thread takes the next queued connection at once.
+        if let Some(next) = self.queue.pop_front() {
+            if self.accept_into(idx, next) {
+                return;
+            }
+            self.queue.push_front(next);
+            self.refill_from_queue();
+        }
+        if self
+            .child(idx)
+            .is_some_and(|c| c.threads[thread as usize] == ThreadState::Idle)
+        {
+            self.set_status(idx, thread, ThreadStatus::Ready);
+        }
+        self.update_event_throttle(idx);
+        self.refresh_acceptor(idx);
+    }
+
+    /// Give queued connections to whatever child can take them.
+    pub(super) fn refill_from_queue(&mut self) {
+        while !self.queue.is_empty() && !self.acceptors.is_empty() {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            if !self.dispatch_to_acceptor(id) {
+                self.queue.push_front(id);
+                break;
+            }
+        }
+    }
+
+    /// event: close every parked keep-alive connection of a child.
+    pub(super) fn close_parked(&mut self, idx: ChildIdx) {
+        if self.child(idx).is_none_or(|c| c.parked == 0) {
+            return;
+        }
+        let parked: Vec<ConnId> = (0..self.conns.len() as ConnId)
+            .filter(|&id| {
+                self.conns[id as usize].state == ConnState::KeepAliveParked { child: idx }
+            })
+            .collect();
+        for id in parked {
+            self.unpark(id, idx);
+            if let Some(ch) = self.child_mut(idx) {
+                ch.counter.on_connection_finished();
+            }
+            let more =
+                self.conns[id as usize].request < self.conns[id as usize].arrival.requests_per_conn;
+            self.conn_closed(id, more);
+        }
+    }
+
+    pub(super) fn unpark(&mut self, id: ConnId, idx: ChildIdx) {
+        self.keepalive -= 1;
+        self.conns[id as usize].epoch = self.conns[id as usize].epoch.wrapping_add(1);
+        if let Some(ch) = self.child_mut(idx) {
+            ch.parked -= 1;
+        }
+    }
+
+    /// The front end answers (504) while the daemon keeps the request: free
+    /// the front-end thread and close the client's connection; the
+    /// connection record stays until the daemon finishes with it.
+    pub(super) fn detach_front(&mut self, id: ConnId) {
+        if let ConnState::Serving { child, thread } = self.conns[id as usize].state {
+            if let Some(ch) = self.child_mut(child) {
+                ch.counter.on_connection_finished();
+            }
+            self.set_conn_state(id, ConnState::Away);
+            self.release_thread(child, thread);
+        }
+    }
+
+    pub(super) fn next_request(&mut self, id: ConnId) {
+        self.conns[id as usize].since_us = self.now;
+        match self.conns[id as usize].state {
+            ConnState::KeepAliveHeld { child, thread } => {
+                self.keepalive -= 1;
+                self.conns[id as usize].epoch = self.conns[id as usize].epoch.wrapping_add(1);
+                self.set_conn_state(id, ConnState::Serving { child, thread });
+                self.set_status(child, thread, ThreadStatus::BusyWrite);
+                self.start_request(id);
+            }
+            ConnState::KeepAliveParked { child } => {
+                self.unpark(id, child);
+                // The listener needs an idle worker of this child right now.
+                let thread = self.child_mut(child).and_then(|c| c.idle.pop());
+                match thread {
+                    Some(t) => {
+                        if let Some(c) = self.child_mut(child) {
+                            c.threads[t as usize] = ThreadState::Busy(id);
+                            c.busy += 1;
+                        }
+                        self.busy_threads += 1;
+                        self.set_status(child, t, ThreadStatus::BusyWrite);
+                        self.set_conn_state(id, ConnState::Serving { child, thread: t });
+                        self.start_request(id);
+                        self.update_event_throttle(child);
+                        self.refresh_acceptor(child);
+                    }
+                    None => {
+                        // No worker: the connection is closed; the client
+                        // reconnects and sends the request again.
+                        if let Some(ch) = self.child_mut(child) {
+                            ch.counter.on_connection_finished();
+                        }
+                        self.set_conn_state(id, ConnState::Away);
+                        self.connect(id);
+                        self.maybe_exit(child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
