@@ -159,6 +159,9 @@ pub fn max_threads(pool: &PoolConfig) -> u32 {
 /// threads (the plan checks a proposed pool under the written server's load
 /// as well as its own).
 pub fn churn_under(pool: &PoolConfig, async_factor: u32, max_threads: u32) -> Option<ChurnMeasure> {
+    if max_threads > CHURN_MAX_THREADS || self::max_threads(pool) > CHURN_MAX_THREADS {
+        return None;
+    }
     let load = parse_load(&standard_load_csv(max_threads)).ok()?;
     let config = sim_config(pool, async_factor, WARMUP_S + MEASURE_S, SEED);
     let mut counter = Counter {
@@ -227,6 +230,9 @@ impl Sink for StartupSink {
 
 /// Start `pool` with no load and watch it settle.
 pub fn startup(pool: &PoolConfig) -> StartupRun {
+    if pool.daemons_limit.max(pool.children_to_start()) > STARTUP_MAX_CHILDREN {
+        return startup_closed_form(pool);
+    }
     let Ok(load) = parse_load("t_s,concurrency,request_ms\n0,0,0\n") else {
         return StartupRun::default();
     };
@@ -234,6 +240,46 @@ pub fn startup(pool: &PoolConfig) -> StartupRun {
     // One kill per tick at most (event: every other tick), spawns double.
     let duration_s = (2 * limit + 30).min(4_000);
     run_startup(pool, &load, duration_s)
+}
+
+/// Pools with more children than this get the closed form of
+/// reference/apache-mpm.md §11 instead of a simulation.
+pub const STARTUP_MAX_CHILDREN: u32 = 2_000;
+
+/// The no-load start in closed form (one bucket): from above, one kill per
+/// tick (event: every other tick when its guard applies) down to
+/// MaxSpare ÷ ThreadsPerChild children; from below, spawns of 1, 2, 4, …
+/// (at most 32) per tick until MinSpare idle threads exist.
+fn startup_closed_form(pool: &PoolConfig) -> StartupRun {
+    let tpc = pool.threads_per_child.max(1);
+    let start = pool.children_to_start();
+    let mut run = StartupRun {
+        children_at_start: start,
+        settled_children: start,
+        ..StartupRun::default()
+    };
+    if start.saturating_mul(tpc) > pool.max_spare {
+        let settled = (pool.max_spare / tpc).max(1);
+        let kills = u64::from(start.saturating_sub(settled));
+        let every_other = event_kills_every_other_tick(pool);
+        run.kills = (0..kills)
+            .map(|i| if every_other { 1 + 2 * i } else { 1 + i })
+            .collect();
+        run.settled_children = settled;
+        run.settled_at_s = run.kills.last().copied().unwrap_or(0);
+    } else if start.saturating_mul(tpc) < pool.min_spare {
+        let (mut live, mut rate, mut t) = (start, 1u32, 0u64);
+        while live.saturating_mul(tpc) < pool.min_spare && live < pool.daemons_limit {
+            t += 1;
+            let n = rate.min(pool.daemons_limit - live);
+            run.spawns.push((t, n));
+            live += n;
+            rate = (rate * 2).min(32);
+        }
+        run.settled_children = live;
+        run.settled_at_s = t;
+    }
+    run
 }
 
 fn run_startup(pool: &PoolConfig, load: &Load, duration_s: u64) -> StartupRun {

@@ -60,7 +60,7 @@ impl TierAssessment {
     /// after connect-timeout).
     pub fn refused_threads(&self) -> u32 {
         self.front_threads
-            .saturating_sub(self.daemon_threads + self.backlog)
+            .saturating_sub(self.daemon_threads.saturating_add(self.backlog))
     }
 
     /// Concurrency above which requests get 504 from queue-timeout, if
@@ -75,8 +75,8 @@ impl TierAssessment {
             .min()?;
         // A request behind k others waits about k / D × request_s.
         let k = (f64::from(qt) / request_s * f64::from(self.daemon_threads)).floor() as u32;
-        let at = self.daemon_threads + k;
-        (at < self.daemon_threads + self.backlog).then_some(at + 1)
+        let at = self.daemon_threads.saturating_add(k);
+        (at < self.daemon_threads.saturating_add(self.backlog)).then_some(at.saturating_add(1))
     }
 
     /// The smallest connect-timeout (how long a refused request retries
@@ -137,20 +137,29 @@ pub fn assess_groups(groups: Vec<GroupCapacity>, mpm: &MpmFacts<'_>) -> Option<T
         return None;
     }
     let tpc = mpm.tpc();
-    let daemon_threads: u32 = groups
-        .iter()
-        .map(|g| g.processes.saturating_mul(g.threads))
-        .sum();
-    let backlog: u32 = groups.iter().map(|g| g.listen_backlog + 1).sum();
+    let daemon_threads: u32 = groups.iter().fold(0u32, |a, g| {
+        a.saturating_add(g.processes.saturating_mul(g.threads))
+    });
+    let backlog: u32 = groups.iter().fold(0u32, |a, g| {
+        a.saturating_add(g.listen_backlog.saturating_add(1))
+    });
     let front_threads = u32::try_from(crate::context::knob_value(
         &mpm.pool,
         quill_mpm::Knob::MaxRequestWorkers,
     ))
     .unwrap_or(u32::MAX);
-    let limit_hi = round_down(daemon_threads + backlog, tpc).max(round_up(daemon_threads, tpc));
+    // Never more than the compile-time limits allow.
+    let most = mpm.kind.max_server_limit().saturating_mul(tpc);
+    let limit_hi = round_down(daemon_threads.saturating_add(backlog), tpc)
+        .max(round_up(daemon_threads, tpc))
+        .min(round_down(most, tpc));
     let (verdict, proposed_front) = if front_threads < daemon_threads {
-        let want = round_up((daemon_threads * 3).div_ceil(2), tpc).min(limit_hi);
-        (Verdict::FrontTooSmall, Some(want))
+        let want = round_up(daemon_threads.saturating_mul(3).div_ceil(2), tpc).min(limit_hi);
+        // At the compile-time limit already: only the daemon side can change.
+        (
+            Verdict::FrontTooSmall,
+            (want > front_threads).then_some(want),
+        )
     } else if front_threads > limit_hi {
         (Verdict::FrontTooLarge, Some(limit_hi))
     } else {

@@ -85,7 +85,7 @@ daemon groups. Remember the front end also serves static files and other virtual
             .map(|g| format!("'{}' {} × {}", g.name, g.processes, g.threads))
             .collect();
         let d = t.daemon_threads;
-        let q503 = d + t.backlog;
+        let q503 = d.saturating_add(t.backlog);
         let status_504 = t.queue_timeout_504_from(REQUEST_S);
         let message = match t.verdict {
             Verdict::FrontTooLarge => format!(
@@ -142,6 +142,14 @@ daemon groups. Remember the front end also serves static files and other virtual
             }
             _ => "room to queue at the daemon, where queue-timeout applies",
         };
+        if t.proposed_front.is_none() {
+            // No MaxRequestWorkers can fix it (compile-time limits).
+            out.push(f.help(format!(
+                "the front end cannot grow past {} threads: give the daemon groups fewer processes × threads (at most {} in all)",
+                t.front_threads, t.front_threads
+            )));
+            return;
+        }
         out.push(with_plan(
             ctx,
             f,
@@ -310,6 +318,7 @@ change the figures.",
 #[cfg(test)]
 mod tests {
     use crate::LintOptions;
+    use crate::rules::testing::assert_edits_remove_findings;
     use crate::rules::testing::{fires_and_is_fixed, fixture, lint_with, only};
 
     #[test]
@@ -336,5 +345,26 @@ mod tests {
         // 4 children at start, 8 at most; 4 daemon processes × 50 MB.
         assert_eq!(m.data["start_mb"], 240.0);
         assert_eq!(m.data["max_mb"], 280.0);
+    }
+
+    #[test]
+    fn hostile_values_give_findings_not_panics_and_their_edits_still_hold() {
+        let texts = [
+            "LoadModule mpm_event_module m.so\nLoadModule wsgi_module m.so\nListen 80\nServerName a.example\n\
+             StartServers 20000\nServerLimit 99999\nThreadLimit 0\nThreadsPerChild 0\n\
+             MaxRequestWorkers 2147483647\nMinSpareThreads -4\nMaxSpareThreads 99999999999\n\
+             WSGIDaemonProcess big processes=100000 threads=65000 listen-backlog=2147483647\n\
+             WSGIProcessGroup big\nWSGIScriptAlias / /x.wsgi\n",
+            "LoadModule mpm_prefork_module m.so\nListen 80\nStartServers 200000\n\
+             MaxRequestWorkers 200000\nServerLimit 200000\nMinSpareServers 0\nMaxSpareServers 0\n\
+             KeepAliveTimeout 100000\n",
+            "LoadModule mpm_worker_module m.so\nListen 80\nThreadsPerChild 100000\nThreadLimit 100000\n\
+             MaxRequestWorkers 1\nStartServers -1\n",
+        ];
+        for text in texts {
+            let (findings, fixed) = lint_with(text, &LintOptions::default());
+            assert!(findings.iter().any(|f| f.rule.id == "memory-estimate"));
+            assert_edits_remove_findings(&findings, &fixed);
+        }
     }
 }

@@ -179,7 +179,9 @@ pub fn join_and(items: &[String]) -> String {
 
 /// Megabytes, rounded (`1.2 GB` above 1000 MB).
 pub fn mb(v: f64) -> String {
-    if v >= 1000.0 {
+    if v >= 1_000_000.0 {
+        format!("{:.1} TB", v / 1_000_000.0)
+    } else if v >= 1000.0 {
         format!("{:.1} GB", v / 1000.0)
     } else {
         format!("{} MB", v.round() as i64)
