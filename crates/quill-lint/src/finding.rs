@@ -101,7 +101,8 @@ impl Finding {
         self
     }
 
-    /// The rule id and, when different, the specific code.
+    /// The finding's code: the rule id, or the configuration reader's code
+    /// of a wrapped diagnostic.
     pub fn code(&self) -> &'static str {
         self.diagnostic.code
     }

@@ -63,15 +63,23 @@ fn move_daemon(ctx: &Ctx<'_>, name: &str) -> Option<(Vec<Edit>, String)> {
     let d = ctx.config.wsgi.daemon(name)?;
     let directive = daemon_directive(ctx, d)?;
     let mut anchors: Vec<Span> = Vec::new();
-    let not_visible = ctx
+    let uses: Vec<(&str, Span)> = ctx
         .diagnostics
         .iter()
         .filter(|x| WSGI_GROUP_NOT_VISIBLE.claims_code(x.code))
-        .filter_map(|x| x.span)
-        .any(|s| group_named_at(ctx, s) == name);
-    if not_visible {
+        .filter_map(|x| x.span.map(|s| (x.code, s)))
+        .filter(|(_, s)| group_named_at(ctx, *s) == name)
+        .collect();
+    if !uses.is_empty() {
         if let Some(section) = d.declared_in.vhost.and_then(|v| ctx.vhost_section(v)) {
             anchors.push(section.span);
+        }
+    }
+    // A preloading use (checked while the configuration is read) needs the
+    // group before it, too.
+    for (code, s) in &uses {
+        if *code != "wsgi/process-group-not-visible" {
+            anchors.push(global_anchor_before(ctx, *s));
         }
     }
     for x in ctx.resolver("wsgi/group-not-yet-configured") {
@@ -770,5 +778,26 @@ mod tests {
         let f = fires_and_is_fixed("wsgi-unused-daemon");
         let u = only(&f, "wsgi-unused-daemon");
         assert_eq!(u.data["memory_mb"], 300.0);
+    }
+
+    #[test]
+    fn a_preloading_alias_in_another_site_gets_the_group_moved_before_it() {
+        let text = "LoadModule mpm_event_module m.so\nLoadModule wsgi_module m.so\nListen 80\nServerName a.example\n\
+            MaxRequestWorkers 100\nMaxSpareThreads 100\nKeepAlive Off\n\
+            <VirtualHost *:80>\n    ServerName b.example\n    WSGIScriptAlias / /srv/app.wsgi process-group=app application-group=%{GLOBAL}\n</VirtualHost>\n\
+            <VirtualHost *:80>\n    ServerName a.example\n    WSGIDaemonProcess app\n    WSGIProcessGroup app\n    WSGIApplicationGroup %{GLOBAL}\n    WSGIScriptAlias / /srv/app.wsgi\n</VirtualHost>\n";
+        let (findings, fixed) =
+            crate::rules::testing::lint_with(text, &crate::LintOptions::default());
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.rule.id == "wsgi-group-not-visible"
+                    || f.rule.id == "wsgi-group-defined-later")
+        );
+        crate::rules::testing::assert_edits_remove_findings(&findings, &fixed);
+        assert!(
+            fixed.find("WSGIDaemonProcess app") < fixed.find("<VirtualHost"),
+            "{fixed}"
+        );
     }
 }
