@@ -3,18 +3,14 @@
 //! against daemon capacity, memory — with numbers and the edit that fixes
 //! each finding.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use quill_config::fs::RealFs;
-use quill_config::syntax::{ParseOptions, ParsedConfig, parse_file};
-use quill_config::{Diagnostic, ResolveOptions, Resolved, Severity, resolve};
+use quill_config::Severity;
 use quill_lint::{LintOptions, RULES, Report};
 
-use crate::load::{ColorArg, ConfArgs, Unreadable};
+use crate::load::{self, ColorArg, ConfArgs, Unreadable};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -89,7 +85,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let (parsed, resolved) = match read(conf) {
+    let (parsed, resolved) = match load::load_with_tree(conf) {
         Ok(r) => r,
         Err(Unreadable(msg)) => {
             eprintln!("error: {msg}");
@@ -163,69 +159,4 @@ fn explain(rule: &str) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// Read and resolve the configuration as `quill config` does, keeping the
-/// parsed tree: findings point at directives, which only the tree knows.
-fn read(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unreadable> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let abs = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            cwd.join(p)
-        }
-    };
-    let conf = abs(&args.conf);
-    if !conf.is_file() {
-        let why = if conf.is_dir() {
-            "is a directory"
-        } else {
-            "does not exist"
-        };
-        return Err(Unreadable(format!(
-            "{} {why}; give the path of httpd.conf or apache2.conf",
-            conf.display()
-        )));
-    }
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    let mut notes = Vec::new();
-    let envvars = args.envvars.clone().map(|p| abs(&p)).or_else(|| {
-        let beside = conf.parent()?.join("envvars");
-        beside.is_file().then_some(beside)
-    });
-    if let Some(path) = envvars {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Unreadable(format!("cannot read envvars file {}: {e}", path.display())))?;
-        let vars = quill_config::envvars::parse_envvars(&text, &env);
-        if args.envvars.is_none() {
-            notes.push(Diagnostic::note(
-                "config/envvars",
-                format!(
-                    "read {} variable(s) from {} (like apache2ctl does)",
-                    vars.len(),
-                    path.display()
-                ),
-            ));
-        }
-        env.extend(vars);
-    }
-    let opts = ParseOptions {
-        server_root: args.server_root.as_deref().map(abs),
-        defines: args.defines.clone(),
-        env,
-        ..ParseOptions::default()
-    };
-    let parsed = parse_file(&conf, &RealFs, &opts);
-    let cores = args.cores.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-    });
-    let ropts = ResolveOptions {
-        mpm_override: args.mpm.map(Into::into),
-        online_cores: cores,
-    };
-    let mut resolved = resolve(&parsed, &ropts);
-    resolved.diagnostics.extend(notes);
-    Ok((parsed, resolved))
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use quill_config::fs::RealFs;
 use quill_config::model::MpmKind;
-use quill_config::syntax::{ParseOptions, parse_file};
+use quill_config::syntax::{ParseOptions, ParsedConfig, parse_file};
 use quill_config::{Diagnostic, ResolveOptions, Resolved, resolve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +69,12 @@ pub struct ConfArgs {
 pub struct Unreadable(pub String);
 
 pub fn load(args: &ConfArgs) -> Result<Resolved, Unreadable> {
+    load_with_tree(args).map(|(_, resolved)| resolved)
+}
+
+/// [`load`], keeping the parsed tree too (findings that point at
+/// directives need it).
+pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unreadable> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let abs = |p: &Path| {
         if p.is_absolute() {
@@ -136,7 +142,7 @@ pub fn load(args: &ConfArgs) -> Result<Resolved, Unreadable> {
     };
     let mut resolved = resolve(&parsed, &ropts);
     resolved.diagnostics.extend(notes);
-    Ok(resolved)
+    Ok((parsed, resolved))
 }
 
 pub fn use_color(c: ColorArg) -> bool {
