@@ -35,10 +35,15 @@ impl Directive {
 
     /// Span of the argument list (or of the name when there is none).
     pub fn args_span(&self) -> Span {
-        match (self.args.first(), self.args.last()) {
-            (Some(a), Some(b)) => a.span.to(b.span),
-            _ => self.name_span,
-        }
+        args_span(&self.args, self.name_span)
+    }
+}
+
+/// From the first argument to the last, or `name` without arguments.
+fn args_span(args: &[Arg], name: Span) -> Span {
+    match (args.first(), args.last()) {
+        (Some(a), Some(b)) => a.span.to(b.span),
+        _ => name,
     }
 }
 
@@ -60,11 +65,9 @@ impl Section {
         self.name.eq_ignore_ascii_case(name)
     }
 
+    /// Span of the argument list (or of the name when there is none).
     pub fn args_span(&self) -> Span {
-        match (self.args.first(), self.args.last()) {
-            (Some(a), Some(b)) => a.span.to(b.span),
-            _ => self.name_span,
-        }
+        args_span(&self.args, self.name_span)
     }
 }
 
