@@ -5,6 +5,12 @@ on 127.0.0.1. Prints a Markdown table (and writes it with --out).
 
     python3 bench/servers/bench.py --setup            # apt wrk, apache2, mod_wsgi; a venv with the peers
     python3 bench/servers/bench.py [--duration 10] [--servers quill,gunicorn] [--scenarios hello,io]
+    python3 bench/servers/bench.py --servers quill,base --variant base=/tmp/old/quill --repeat 3
+
+`--variant NAME=PATH` adds a server NAME that is Quill run from another
+binary (before/after comparisons in one run). `--repeat N` runs every
+(scenario, server) pair N times, interleaved, and keeps the run with the
+median req/s. `--json FILE` keeps every run (for plot.py).
 
 Every server is started by this script, on a private port, and stopped by
 PID (its own session) at the end of its run. Needs a release build of
@@ -76,9 +82,13 @@ WSGIScriptAlias / {HERE}/app.wsgi process-group=bench application-group=%{{GLOBA
     return conf
 
 
+VARIANTS = {"quill": QUILL}
+QUIET_WAIT = 0
+
+
 def command(server, port, procs, threads, tmp):
-    if server == "quill":
-        return [QUILL, "express", os.path.join(HERE, "app.wsgi"), "--host", "127.0.0.1", "--port", str(port),
+    if server in VARIANTS:
+        return [VARIANTS[server], "express", os.path.join(HERE, "app.wsgi"), "--host", "127.0.0.1", "--port", str(port),
                 "--processes", str(procs), "--threads", str(threads), "--python-home", VENV,
                 "--python-path", HERE, "--log-level", "error", "--server-root", tmp,
                 "--limit-request-body", "0", "--queue-timeout", "120", "--socket-timeout", "120",
@@ -129,6 +139,53 @@ def peak_rss_kb(pids):
     return res
 
 
+def cpu_ticks(pids):
+    res = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            res[p] = int(fields[11]) + int(fields[12])  # utime + stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return res
+
+
+def pss_kb(pids):
+    res = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                m = re.search(r"^Pss:\s+(\d+)", f.read(), re.M)
+            if m:
+                res[p] = int(m.group(1))
+        except OSError:
+            pass
+    return res
+
+
+def cpu_idle_fraction(seconds=1.0):
+    def sample():
+        with open("/proc/stat") as f:
+            v = list(map(int, f.readline().split()[1:]))
+        return v[3] + v[4], sum(v)  # idle + iowait, total
+    i0, t0 = sample()
+    time.sleep(seconds)
+    i1, t1 = sample()
+    return (i1 - i0) / max(t1 - t0, 1)
+
+
+def wait_quiet(max_wait, threshold=0.85):
+    """Waits (at most max_wait s) until other work leaves the CPUs idle:
+    the machine is shared, and a compile next door halves any result."""
+    deadline = time.time() + max_wait
+    while time.time() < deadline:
+        if cpu_idle_fraction() >= threshold:
+            return True
+    print(f"machine still busy after {max_wait} s; measuring anyway", file=sys.stderr)
+    return False
+
+
 def wait_up(url, deadline):
     while time.time() < deadline:
         try:
@@ -148,12 +205,14 @@ def parse_wrk(text):
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    total = re.search(r"(\d+) requests in", text)
     errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
     return {
         "rps": float(rps.group(1)) if rps else 0.0,
         "p50": ms(*p50.groups()) if p50 else None,
         "p99": ms(*p99.groups()) if p99 else None,
         "errors": errors,
+        "requests": int(total.group(1)) if total else 0,
     }
 
 
@@ -170,11 +229,22 @@ def run_one(server, scenario, port, procs, threads, duration):
             result["error"] = "did not start: " + open(os.path.join(tmp, "stderr")).read()[-300:]
             return result
         subprocess.run(["wrk", "-t2", f"-c{conns}", "-d2s", url] + extra, capture_output=True)  # warm-up
+        if QUIET_WAIT:
+            result["quiet"] = wait_quiet(QUIET_WAIT)
+        pids = tree(proc.pid)
+        before = cpu_ticks(pids)
         out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", url] + extra,
                              capture_output=True, text=True).stdout
+        after = cpu_ticks(pids)
         result.update(parse_wrk(out))
-        rss = peak_rss_kb(tree(proc.pid))
-        result["rss"] = rss
+        pids = tree(proc.pid)
+        result["rss"] = peak_rss_kb(pids)
+        pss = pss_kb(pids)
+        hz = os.sysconf("SC_CLK_TCK")
+        n = max(result["requests"], 1)
+        # CPU time per request of each process, in microseconds.
+        result["cpu_us"] = {p: (after[p] - before[p]) * 1e6 / hz / n for p in after if p in before}
+        result["pss"] = pss
     finally:
         for p in reversed(tree(proc.pid)):
             try:
@@ -195,15 +265,16 @@ def run_one(server, scenario, port, procs, threads, duration):
 
 
 def table(results):
-    lines = ["| scenario | server | req/s | p50 ms | p99 ms | errors | peak RSS per process (MB) |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| scenario | server | req/s | p50 ms | p99 ms | errors | peak RSS per process (MB) | CPU µs/request per process |",
+             "|---|---|---:|---:|---:|---:|---|---|"]
     for r in results:
         if "error" in r:
             lines.append(f"| {r['scenario']} | {r['server']} | — | — | — | — | {r['error'][:60]} |")
             continue
         rss = ", ".join(f"{c} {kb / 1024:.1f}" for c, kb in sorted(r["rss"].values()))
+        cpu = ", ".join(f"{r['rss'].get(p, ('?', 0))[0]} {us:.1f}" for p, us in sorted(r.get("cpu_us", {}).items()) if us >= 0.05)
         f = lambda v: "—" if v is None else f"{v:.2f}"
-        lines.append(f"| {r['scenario']} | {r['server']} | {r['rps']:.0f} | {f(r['p50'])} | {f(r['p99'])} | {r['errors']} | {rss} |")
+        lines.append(f"| {r['scenario']} | {r['server']} | {r['rps']:.0f} | {f(r['p50'])} | {f(r['p99'])} | {r['errors']} | {rss} | {cpu} |")
     return "\n".join(lines)
 
 
@@ -217,21 +288,44 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--port", type=int, default=18700)
     ap.add_argument("--out")
+    ap.add_argument("--json")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--quiet-wait", type=int, default=120,
+                    help="before each measurement wait up to this many seconds for idle CPUs (0: don't)")
     a = ap.parse_args()
+    global QUIET_WAIT
+    QUIET_WAIT = a.quiet_wait
     if a.setup:
         setup()
         return
-    results = []
+    for v in a.variant:
+        name, path = v.split("=", 1)
+        VARIANTS[name] = os.path.abspath(path)
+    servers = a.servers.split(",")
+    results, runs = [], []
     for scenario in a.scenarios.split(","):
-        for i, server in enumerate(a.servers.split(",")):
-            r = run_one(server, scenario, a.port + i, a.processes, a.threads, a.duration)
-            print(r, file=sys.stderr, flush=True)
-            results.append(r)
+        by_server = {s: [] for s in servers}
+        for _ in range(a.repeat):
+            for i, server in enumerate(servers):
+                r = run_one(server, scenario, a.port + i, a.processes, a.threads, a.duration)
+                print(r, file=sys.stderr, flush=True)
+                by_server[server].append(r)
+                runs.append(r)
+        for server in servers:
+            rs = sorted(by_server[server], key=lambda r: r.get("rps", 0))
+            results.append(rs[len(rs) // 2])
     t = table(results)
     print(t)
     if a.out:
         with open(a.out, "w") as f:
             f.write(t + "\n")
+    if a.json:
+        import json
+        meta = {"processes": a.processes, "threads": a.threads, "duration": a.duration,
+                "repeat": a.repeat, "command": " ".join(sys.argv)}
+        with open(a.json, "w") as f:
+            json.dump({"meta": meta, "median": results, "runs": runs}, f, indent=1, default=str)
 
 
 if __name__ == "__main__":

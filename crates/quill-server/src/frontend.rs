@@ -15,6 +15,7 @@
 //!                                 └─ else 404
 //! ```
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -36,7 +37,8 @@ use tokio::sync::watch;
 
 use crate::log::{AccessRecord, ErrorLog, Level};
 use crate::plan::{Mount, ServerPlan, StaticAlias};
-use crate::protocol::{self, Frame, RequestHead, VERSION};
+use crate::pool::{KeptConn, Lease, Pool};
+use crate::protocol::{self, Frame, HeadEncoder, VERSION};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -46,6 +48,8 @@ pub struct GroupEndpoint {
     pub processes: u32,
     pub connect_timeout: Duration,
     pub socket_timeout: Duration,
+    /// Daemon connections kept between requests (protocol v2).
+    pub pool: Arc<Pool>,
 }
 
 /// Writes access-log lines.
@@ -96,6 +100,7 @@ impl FrontEnd {
                     processes: g.spec.processes,
                     connect_timeout: g.connect_timeout,
                     socket_timeout: g.socket_timeout,
+                    pool: Pool::new(g.spec.threads),
                 })
                 .collect(),
             limit_request_body: plan.limit_request_body,
@@ -112,9 +117,16 @@ impl FrontEnd {
 /// open connections finish their current request.
 pub async fn serve(listener: TcpListener, fe: Arc<FrontEnd>, mut shutdown: watch::Receiver<bool>) {
     let mut conns = tokio::task::JoinSet::new();
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
+            _ = sweep.tick() => {
+                for g in &fe.groups {
+                    g.pool.sweep();
+                }
+            }
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
@@ -166,27 +178,23 @@ async fn handle(
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Resp {
-    let started = Instant::now();
-    let start_time = chrono::Local::now();
-    let request_line = format!(
-        "{} {} {}",
-        req.method(),
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/"),
-        version_str(req.version())
-    );
-    let referer = header_str(&req, header::REFERER);
-    let agent = header_str(&req, header::USER_AGENT);
+    // Access-log facts are gathered only when there is an access log.
     let access = fe.access_log.clone().map(|sink| AccessInfo {
         sink,
         remote: peer.ip().to_string(),
-        request_line,
-        time: start_time,
-        referer,
-        agent,
-        started,
+        request_line: format!(
+            "{} {} {}",
+            req.method(),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+            version_str(req.version())
+        ),
+        time: chrono::Local::now(),
+        referer: header_str(&req, header::REFERER),
+        agent: header_str(&req, header::USER_AGENT),
+        started: Instant::now(),
     });
     let mut resp = route(&fe, req, peer, local).await;
     if fe.keep_alive.is_none() {
@@ -257,8 +265,15 @@ fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
 }
 
 async fn route(fe: &FrontEnd, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> Resp {
-    let raw_path = req.uri().path().to_string();
-    let decoded = collapse_slashes(&percent_decode(&raw_path));
+    // Most paths need neither %-decoding nor collapsing: borrow them (from
+    // a clone of the URI, which shares its bytes, since `req` moves on).
+    let uri = req.uri().clone();
+    let raw_path = uri.path();
+    let decoded: std::borrow::Cow<'_, [u8]> = if raw_path.contains('%') || raw_path.contains("//") {
+        std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path)))
+    } else {
+        std::borrow::Cow::Borrowed(raw_path.as_bytes())
+    };
     if decoded.first() != Some(&b'/') {
         return error_page(StatusCode::BAD_REQUEST, "");
     }
@@ -270,7 +285,7 @@ async fn route(fe: &FrontEnd, req: Request<Incoming>, peer: SocketAddr, local: S
     }
     for mount in &fe.mounts {
         if prefix_matches(&mount.url, &decoded) {
-            let path_info = decoded[mount.url.len()..].to_vec();
+            let path_info = &decoded[mount.url.len()..];
             return proxy(fe, mount, req, peer, local, path_info).await;
         }
     }
@@ -395,136 +410,176 @@ fn epoch_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// `[client IP:PORT]` in error-log lines, formatted only when logged.
+struct Client(SocketAddr);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[client {}:{}]", self.0.ip(), self.0.port())
+    }
+}
+
 /// Facts about one request that are not in the `Request` itself.
-struct RequestCtx {
+struct RequestCtx<'a> {
     peer: SocketAddr,
     local: SocketAddr,
-    path_info: Vec<u8>,
+    path_info: &'a [u8],
     request_start: u64,
     chunked: bool,
 }
 
-/// The CGI variables of a request (docs/protocol.md "Environ").
+/// Decimal digits of `n`, without allocating.
+struct Dec([u8; 20], usize);
+
+impl Dec {
+    fn new(mut n: u64) -> Dec {
+        let mut b = [0u8; 20];
+        let mut i = b.len();
+        loop {
+            i -= 1;
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Dec(b, i)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0[self.1..]
+    }
+}
+
+/// An IP address as text, without allocating.
+struct IpText([u8; 48], usize);
+
+impl IpText {
+    fn new(ip: std::net::IpAddr) -> IpText {
+        use std::io::Write as _;
+        let mut b = [0u8; 48];
+        let mut cur = std::io::Cursor::new(&mut b[..]);
+        // 48 bytes hold any IPv6 text form (at most 45).
+        let _ = write!(cur, "{ip}");
+        let n = usize::try_from(cur.position()).unwrap_or(0);
+        IpText(b, n)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
+/// Writes the CGI variables of a request (docs/protocol.md "Environ")
+/// into the `Head` frame being encoded.
 fn environ(
+    enc: &mut HeadEncoder<'_>,
     fe: &FrontEnd,
     mount: &Mount,
     group: &GroupEndpoint,
     req: &Request<Incoming>,
-    ctx: &RequestCtx,
-) -> Vec<(Bytes, Bytes)> {
-    let RequestCtx {
-        peer,
-        local,
-        path_info,
-        request_start,
-        chunked,
-    } = ctx;
-    let (peer, local, request_start, chunked) = (*peer, *local, *request_start, *chunked);
-    let mut env: Vec<(Bytes, Bytes)> = Vec::with_capacity(32 + req.headers().len());
-    let mut put = |k: &str, v: &[u8]| {
-        env.push((
-            Bytes::copy_from_slice(k.as_bytes()),
-            Bytes::copy_from_slice(v),
-        ))
-    };
+    ctx: &RequestCtx<'_>,
+) {
     let uri = req.uri();
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| {
+        .map_or(fe.server_name.as_bytes(), |h| {
             h.rsplit_once(':')
                 .filter(|(_, p)| p.parse::<u16>().is_ok())
                 .map_or(h, |(n, _)| n)
-                .to_string()
-        })
-        .unwrap_or_else(|| fe.server_name.clone());
-    put("REQUEST_METHOD", req.method().as_str().as_bytes());
-    put("SCRIPT_NAME", mount.url.as_bytes());
-    put("PATH_INFO", path_info);
-    put("QUERY_STRING", uri.query().unwrap_or("").as_bytes());
-    put(
-        "REQUEST_URI",
+                .as_bytes()
+        });
+    let local_port = Dec::new(u64::from(ctx.local.port()));
+    let local_ip = IpText::new(ctx.local.ip());
+    enc.pair(b"REQUEST_METHOD", req.method().as_str().as_bytes());
+    enc.pair(b"SCRIPT_NAME", mount.url.as_bytes());
+    enc.pair(b"PATH_INFO", ctx.path_info);
+    enc.pair(b"QUERY_STRING", uri.query().unwrap_or("").as_bytes());
+    enc.pair(
+        b"REQUEST_URI",
         uri.path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/")
             .as_bytes(),
     );
-    put("SERVER_NAME", host.as_bytes());
-    put("SERVER_PORT", local.port().to_string().as_bytes());
-    put("SERVER_ADDR", local.ip().to_string().as_bytes());
-    put("SERVER_PROTOCOL", version_str(req.version()).as_bytes());
-    put("SERVER_SOFTWARE", b"Quill");
-    put("GATEWAY_INTERFACE", b"CGI/1.1");
-    put("REQUEST_SCHEME", b"http");
-    put("REMOTE_ADDR", peer.ip().to_string().as_bytes());
-    put("REMOTE_PORT", peer.port().to_string().as_bytes());
-    put(
-        "SCRIPT_FILENAME",
+    enc.pair(b"SERVER_NAME", host);
+    enc.pair(b"SERVER_PORT", local_port.as_bytes());
+    enc.pair(b"SERVER_ADDR", local_ip.as_bytes());
+    enc.pair(b"SERVER_PROTOCOL", version_str(req.version()).as_bytes());
+    enc.pair(b"SERVER_SOFTWARE", b"Quill");
+    enc.pair(b"GATEWAY_INTERFACE", b"CGI/1.1");
+    enc.pair(b"REQUEST_SCHEME", b"http");
+    enc.pair(b"REMOTE_ADDR", IpText::new(ctx.peer.ip()).as_bytes());
+    enc.pair(
+        b"REMOTE_PORT",
+        Dec::new(u64::from(ctx.peer.port())).as_bytes(),
+    );
+    enc.pair(
+        b"SCRIPT_FILENAME",
         mount.script.as_os_str().as_encoded_bytes(),
     );
-    put(
-        "DOCUMENT_ROOT",
-        fe.document_root.as_os_str().as_encoded_bytes(),
-    );
-    put(
-        "CONTEXT_DOCUMENT_ROOT",
-        fe.document_root.as_os_str().as_encoded_bytes(),
-    );
-    put("CONTEXT_PREFIX", b"");
+    let root = fe.document_root.as_os_str().as_encoded_bytes();
+    enc.pair(b"DOCUMENT_ROOT", root);
+    enc.pair(b"CONTEXT_DOCUMENT_ROOT", root);
+    enc.pair(b"CONTEXT_PREFIX", b"");
     // Headers: names with characters other than letters, digits and `-`
-    // are dropped; repeated headers are joined with ", ".
-    let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
-    for (name, value) in req.headers() {
+    // are dropped; repeated headers are joined with ", ". HeaderMap names
+    // are lower case, so two names never map to one variable.
+    let headers = req.headers();
+    let mut key = Vec::with_capacity(64);
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for name in headers.keys() {
         let n = name.as_str();
         if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             continue;
         }
-        let key = match n {
-            "content-type" => "CONTENT_TYPE".to_string(),
-            "content-length" => "CONTENT_LENGTH".to_string(),
+        key.clear();
+        match n {
+            "content-type" => key.extend_from_slice(b"CONTENT_TYPE"),
+            "content-length" => key.extend_from_slice(b"CONTENT_LENGTH"),
             "authorization" if !mount.pass_authorization => continue,
             // httpoxy: never let a client set HTTP_PROXY.
             "proxy" => continue,
-            _ => format!("HTTP_{}", n.to_ascii_uppercase().replace('-', "_")),
-        };
-        match seen.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, v)) => {
-                v.extend_from_slice(b", ");
-                v.extend_from_slice(value.as_bytes());
+            _ => {
+                key.extend_from_slice(b"HTTP_");
+                key.extend(n.bytes().map(|b| {
+                    if b == b'-' {
+                        b'_'
+                    } else {
+                        b.to_ascii_uppercase()
+                    }
+                }));
             }
-            None => seen.push((key, value.as_bytes().to_vec())),
         }
+        parts.clear();
+        for (i, v) in headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                parts.push(b", ");
+            }
+            parts.push(v.as_bytes());
+        }
+        enc.pair_parts(&[&key], &parts);
     }
-    for (k, v) in &seen {
-        put(k, v);
-    }
-    put("mod_wsgi.process_group", group.name.as_bytes());
-    put(
-        "mod_wsgi.application_group",
+    enc.pair(b"mod_wsgi.process_group", group.name.as_bytes());
+    enc.pair(
+        b"mod_wsgi.application_group",
         mount.application_group.as_bytes(),
     );
-    put("mod_wsgi.callable_object", mount.callable.as_bytes());
-    put(
-        "mod_wsgi.script_reloading",
+    enc.pair(b"mod_wsgi.callable_object", mount.callable.as_bytes());
+    enc.pair(
+        b"mod_wsgi.script_reloading",
         if mount.script_reloading { b"1" } else { b"0" },
     );
-    put("mod_wsgi.request_handler", b"wsgi-script");
-    put("mod_wsgi.handler_script", b"");
-    put("mod_wsgi.listener_host", local.ip().to_string().as_bytes());
-    put(
-        "mod_wsgi.listener_port",
-        local.port().to_string().as_bytes(),
-    );
-    put(
-        "mod_wsgi.request_start",
-        request_start.to_string().as_bytes(),
-    );
-    put("quill.request_start", request_start.to_string().as_bytes());
-    if chunked {
-        put("quill.chunked", b"1");
+    enc.pair(b"mod_wsgi.request_handler", b"wsgi-script");
+    enc.pair(b"mod_wsgi.handler_script", b"");
+    enc.pair(b"mod_wsgi.listener_host", local_ip.as_bytes());
+    enc.pair(b"mod_wsgi.listener_port", local_port.as_bytes());
+    let start = Dec::new(ctx.request_start);
+    enc.pair(b"mod_wsgi.request_start", start.as_bytes());
+    enc.pair(b"quill.request_start", start.as_bytes());
+    if ctx.chunked {
+        enc.pair(b"quill.chunked", b"1");
     }
-    env
 }
 
 async fn proxy(
@@ -533,14 +588,14 @@ async fn proxy(
     req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
-    path_info: Vec<u8>,
+    path_info: &[u8],
 ) -> Resp {
     let request_start = epoch_us();
     let Some(group) = fe.groups.get(mount.group) else {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
     };
     let log = &fe.error_log;
-    let remote = format!("[client {}:{}]", peer.ip(), peer.port());
+    let remote = Client(peer);
 
     // Request body framing checks, as mod_wsgi does them.
     let chunked = req
@@ -585,73 +640,96 @@ async fn proxy(
     }
     let has_body = chunked || content_length.is_some_and(|n| n > 0);
 
-    let head = RequestHead {
-        version: VERSION,
-        has_body,
-        environ: environ(
-            fe,
-            mount,
-            group,
-            &req,
-            &RequestCtx {
-                peer,
-                local,
-                path_info,
-                request_start,
-                chunked,
-            },
-        ),
-    };
     let mut head_bytes = BytesMut::new();
-    protocol::encode(&Frame::Head(head), &mut head_bytes);
+    let mut enc = HeadEncoder::new(&mut head_bytes, VERSION, has_body);
+    environ(
+        &mut enc,
+        fe,
+        mount,
+        group,
+        &req,
+        &RequestCtx {
+            peer,
+            local,
+            path_info,
+            request_start,
+            chunked,
+        },
+    );
+    enc.finish();
     let head_bytes = head_bytes.freeze();
 
     let mut body = Some(req.into_body());
     let max_attempts = 2 * group.processes.max(1) + 1;
-    for _attempt in 0..max_attempts {
-        let stream = match connect(group).await {
-            Ok(s) => s,
-            Err(ConnectError::Exhausted(e)) => {
-                log.log(Level::Error, "wsgi", &format!(
-                    "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: {e}",
-                    group.name, group.socket_path.display()
-                ));
-                return error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
-                );
-            }
-            Err(ConnectError::Fatal(e)) => {
-                log.log(
-                    Level::Error,
-                    "wsgi",
-                    &format!(
-                        "{remote} Unable to connect to WSGI daemon process '{}' on '{}': {e}",
-                        group.name,
-                        group.socket_path.display()
+    let mut attempts = 0;
+    loop {
+        // A kept connection to a process with an idle thread, else a new
+        // one through the group's backlog (docs/protocol.md).
+        let (mut lease, conn, kept) = match group.pool.take() {
+            Some((lease, conn)) => (lease, conn, true),
+            None => {
+                attempts += 1;
+                if attempts > max_attempts {
+                    log.log(Level::Error, "wsgi", &format!("{remote} Maximum number of WSGI daemon process restart connects reached {max_attempts}."));
+                    return error_page(StatusCode::SERVICE_UNAVAILABLE, "");
+                }
+                match connect(group).await {
+                    Ok(stream) => (
+                        group.pool.unbound(),
+                        KeptConn {
+                            stream,
+                            buf: BytesMut::new(),
+                        },
+                        false,
                     ),
-                );
-                return error_page(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
-                );
+                    Err(ConnectError::Exhausted(e)) => {
+                        log.log(Level::Error, "wsgi", &format!(
+                            "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: {e}",
+                            group.name, group.socket_path.display()
+                        ));
+                        return error_page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
+                        );
+                    }
+                    Err(ConnectError::Fatal(e)) => {
+                        log.log(
+                            Level::Error,
+                            "wsgi",
+                            &format!(
+                                "{remote} Unable to connect to WSGI daemon process '{}' on '{}': {e}",
+                                group.name,
+                                group.socket_path.display()
+                            ),
+                        );
+                        return error_page(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
+                        );
+                    }
+                }
             }
         };
-        let (read, mut write) = stream.into_split();
+        let (read, mut write) = conn.stream.into_split();
         if let Err(e) = write.write_all(&head_bytes).await {
-            log.log(
-                Level::Error,
-                "wsgi",
-                &format!(
-                    "{remote} Failed to send the request to daemon process '{}': {e}",
-                    group.name
-                ),
-            );
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+            // The daemon end is gone and read nothing: the request did not
+            // run, send it again.
+            if !kept {
+                log.log(
+                    Level::Info,
+                    "wsgi",
+                    &format!(
+                        "{remote} Failed to send the request to daemon process '{}', retrying: {e}",
+                        group.name
+                    ),
+                );
+            }
+            continue;
         }
-        let mut reader = FrameStream::new(read);
+        let mut reader = FrameStream::with_buf(read, conn.buf);
         let mut write = Some(write);
         let mut pump = None;
+        let mut heard = false;
         let first = loop {
             let frame = match tokio::time::timeout(group.socket_timeout, reader.next()).await {
                 Err(_) => {
@@ -664,7 +742,13 @@ async fn proxy(
                 Ok(f) => f,
             };
             match frame {
+                Ok(Some(Frame::Accepted { pid })) if !heard => {
+                    lease.bind(pid);
+                    heard = true;
+                    continue;
+                }
                 Ok(Some(Frame::Continue)) if pump.is_none() => {
+                    heard = true;
                     if let (Some(b), Some(w)) = (body.take(), write.take()) {
                         pump = Some(AbortOnDrop(tokio::spawn(pump_body(
                             b,
@@ -679,6 +763,10 @@ async fn proxy(
             }
         };
         match first {
+            // The daemon closed the connection without reading the request
+            // (a kept connection it let go, or a process that ended before
+            // taking it): nothing ran, send it again.
+            Err(e) if !heard && e.kind() == io::ErrorKind::ConnectionReset => continue,
             Ok(Some(Frame::Reject)) if pump.is_none() => continue,
             Ok(Some(Frame::Fail { status, message })) => {
                 log.log(
@@ -695,9 +783,9 @@ async fn proxy(
                 );
             }
             Ok(Some(Frame::ResponseHead(h))) => {
-                let mut r = Response::new(RespBody::proxied(reader, pump, write));
                 let status =
                     StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut r = Response::new(RespBody::empty());
                 *r.status_mut() = status;
                 // Keep the application's reason phrase when it is not the
                 // standard one ("299 Custom Thing").
@@ -728,6 +816,24 @@ async fn proxy(
                         }
                     }
                 }
+                let expected = hm
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok());
+                let writer = match (pump, write) {
+                    (Some(p), _) => WriteSide::Pump(p),
+                    (None, Some(w)) => WriteSide::Idle(w),
+                    (None, None) => WriteSide::Gone,
+                };
+                *r.body_mut() = RespBody::proxied(Proxied {
+                    frames: Some(reader),
+                    writer,
+                    lease: Some(lease),
+                    expected,
+                    relayed: 0,
+                    socket_timeout: group.socket_timeout,
+                    done: false,
+                });
                 return r;
             }
             Ok(None) | Ok(Some(_)) | Err(_) => {
@@ -736,8 +842,6 @@ async fn proxy(
             }
         }
     }
-    log.log(Level::Error, "wsgi", &format!("{remote} Maximum number of WSGI daemon process restart connects reached {max_attempts}."));
-    error_page(StatusCode::SERVICE_UNAVAILABLE, "")
 }
 
 enum ConnectError {
@@ -794,14 +898,21 @@ fn connect_once(path: &Path) -> io::Result<UnixStream> {
 }
 
 /// Streams the client's body to the daemon; stops quietly when the daemon
-/// closes (the application did not read it all).
-async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, limit: u64) {
+/// closes (the application did not read it all). Gives the write half
+/// back after the `End` frame, for the connection's next request; on a
+/// failure it is dropped, a half-close the daemon sees as an early end of
+/// the body.
+async fn pump_body(
+    mut body: Incoming,
+    mut write: OwnedWriteHalf,
+    limit: u64,
+) -> Option<OwnedWriteHalf> {
     let mut total = 0u64;
     loop {
         let frame = match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
             None => break,
             Some(Ok(f)) => f,
-            Some(Err(_)) => return, // client went away mid-body
+            Some(Err(_)) => return None, // client went away mid-body
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -811,30 +922,31 @@ async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, limit: u64) {
         }
         total += data.len() as u64;
         if limit > 0 && total > limit {
-            return; // daemon sees an early end of body
+            return None; // daemon sees an early end of body
         }
         for piece in data.chunks(protocol::BODY_CHUNK) {
             let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
             if write.write_all(&header).await.is_err() || write.write_all(piece).await.is_err() {
-                return;
+                return None;
             }
         }
     }
     let mut end = BytesMut::new();
     protocol::encode(&Frame::End, &mut end);
-    let _ = write.write_all(&end).await;
-    // Keep the write half open until the response is read: dropping it
-    // would be a half-close the daemon need not see.
-    std::future::pending::<()>().await;
+    write.write_all(&end).await.ok()?;
+    Some(write)
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
 }
+
+/// How much room the frame reader makes for each read from a daemon.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Frames from the daemon.
 struct FrameStream {
@@ -843,10 +955,21 @@ struct FrameStream {
 }
 
 impl FrameStream {
-    fn new(read: OwnedReadHalf) -> FrameStream {
-        FrameStream {
-            read,
-            buf: BytesMut::with_capacity(16 * 1024),
+    /// `buf`: what a kept connection's reader had left (normally nothing,
+    /// but its allocation is reused).
+    fn with_buf(read: OwnedReadHalf, buf: BytesMut) -> FrameStream {
+        FrameStream { read, buf }
+    }
+
+    /// `Some(keep)` when the next frame, already buffered, is the
+    /// `ResponseEnd` (then taken); nothing is read.
+    fn buffered_end(&mut self) -> Option<bool> {
+        if self.buf.first() != Some(&protocol::kind::RESPONSE_END) {
+            return None;
+        }
+        match protocol::decode(&mut self.buf) {
+            Ok(Some(Frame::ResponseEnd { keep })) => Some(keep),
+            _ => None,
         }
     }
 
@@ -861,10 +984,16 @@ impl FrameStream {
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
             }
-            let mut chunk = [0u8; 32 * 1024];
-            let mut rb = ReadBuf::new(&mut chunk);
-            ready!(Pin::new(&mut self.read).poll_read(cx, &mut rb))?;
-            if rb.filled().is_empty() {
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            // Read straight into the buffer's spare room (no bounce copy).
+            let read = {
+                let fut = tokio::io::AsyncReadExt::read_buf(&mut self.read, &mut self.buf);
+                tokio::pin!(fut);
+                ready!(fut.poll(cx))?
+            };
+            if read == 0 {
                 return Poll::Ready(if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -874,7 +1003,6 @@ impl FrameStream {
                     ))
                 });
             }
-            self.buf.extend_from_slice(rb.filled());
         }
     }
 }
@@ -918,16 +1046,92 @@ impl Drop for AccessGuard {
 
 enum Kind {
     Full(Option<Bytes>),
-    File {
-        file: tokio::fs::File,
-        left: u64,
-    },
-    Proxied {
-        frames: FrameStream,
-        _pump: Option<AbortOnDrop>,
-        _write: Option<OwnedWriteHalf>,
-        done: bool,
-    },
+    File { file: tokio::fs::File, left: u64 },
+    Proxied(Box<Proxied>),
+}
+
+/// The daemon side of a request, while its response is relayed.
+enum WriteSide {
+    /// No request body: the write half, idle.
+    Idle(OwnedWriteHalf),
+    /// The body pump, which gives the write half back when done.
+    Pump(AbortOnDrop<Option<OwnedWriteHalf>>),
+    Gone,
+}
+
+/// A response being relayed from a daemon, and its connection.
+struct Proxied {
+    /// `None` once the connection was kept or given up.
+    frames: Option<FrameStream>,
+    writer: WriteSide,
+    /// Counts the request against its process until the response ends.
+    lease: Option<Lease>,
+    /// The application's Content-Length.
+    expected: Option<u64>,
+    relayed: u64,
+    socket_timeout: Duration,
+    done: bool,
+}
+
+impl Proxied {
+    /// `ResponseEnd` arrived: keep the connection for the next request
+    /// when the daemon keeps it and the request body went out whole.
+    fn end(&mut self, keep: bool, cx: Option<&mut Context<'_>>) {
+        self.done = true;
+        let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
+            WriteSide::Idle(w) => Some(w),
+            WriteSide::Pump(mut p) if p.0.is_finished() => match cx {
+                Some(cx) => match Pin::new(&mut p.0).poll(cx) {
+                    Poll::Ready(Ok(w)) => w,
+                    _ => None,
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        let lease = self.lease.take();
+        let frames = self.frames.take();
+        if let (true, Some(write), Some(lease), Some(frames)) = (keep, write, lease, frames) {
+            if let Ok(stream) = frames.read.reunite(write) {
+                lease.keep(KeptConn {
+                    stream,
+                    buf: frames.buf,
+                });
+            }
+        }
+    }
+
+    /// After hyper has sent the whole Content-Length it drops the body,
+    /// possibly before `ResponseEnd` arrived (it follows the
+    /// application's close()). Then wait for it in the background so the
+    /// connection can be kept — only then: a response the client did not
+    /// get whole closes the connection, which stops the application.
+    fn finish_in_background(mut self) {
+        if self.done || self.frames.is_none() || self.expected != Some(self.relayed) {
+            return;
+        }
+        let timeout = self.socket_timeout;
+        tokio::spawn(async move {
+            let end = tokio::time::timeout(timeout, async {
+                let frames = self.frames.as_mut()?;
+                loop {
+                    match frames.next().await {
+                        Ok(Some(Frame::ResponseBody(_))) => continue,
+                        Ok(Some(Frame::ResponseEnd { keep })) => return Some(keep),
+                        _ => return None,
+                    }
+                }
+            })
+            .await;
+            let Ok(Some(keep)) = end else { return };
+            if let WriteSide::Pump(mut p) = std::mem::replace(&mut self.writer, WriteSide::Gone) {
+                if let Ok(Some(w)) = (&mut p.0).await {
+                    self.writer = WriteSide::Idle(w);
+                }
+            }
+            self.end(keep, None);
+        });
+    }
 }
 
 /// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
@@ -961,18 +1165,9 @@ impl RespBody {
             access: None,
         }
     }
-    fn proxied(
-        frames: FrameStream,
-        pump: Option<AbortOnDrop>,
-        write: Option<OwnedWriteHalf>,
-    ) -> RespBody {
+    fn proxied(p: Proxied) -> RespBody {
         RespBody {
-            kind: Kind::Proxied {
-                frames,
-                _pump: pump,
-                _write: write,
-                done: false,
-            },
+            kind: Kind::Proxied(Box::new(p)),
             access: None,
         }
     }
@@ -1017,14 +1212,24 @@ impl Body for RespBody {
                     }
                 }
             }
-            Kind::Proxied { frames, done, .. } => {
-                if *done {
-                    None
-                } else {
+            Kind::Proxied(p) => {
+                let Some(frames) = p.frames.as_mut().filter(|_| !p.done) else {
+                    return Poll::Ready(None);
+                };
+                {
                     match ready!(frames.poll_next(cx)) {
-                        Ok(Some(Frame::ResponseBody(b))) => Some(Ok(HttpFrame::data(b))),
-                        Ok(Some(Frame::ResponseEnd)) => {
-                            *done = true;
+                        Ok(Some(Frame::ResponseBody(b))) => {
+                            p.relayed += b.len() as u64;
+                            // The end usually came in the same read: take it
+                            // now, so the connection is kept even when hyper
+                            // stops at the Content-Length.
+                            if let Some(keep) = frames.buffered_end() {
+                                p.end(keep, Some(cx));
+                            }
+                            Some(Ok(HttpFrame::data(b)))
+                        }
+                        Ok(Some(Frame::ResponseEnd { keep })) => {
+                            p.end(keep, Some(cx));
                             None
                         }
                         Ok(Some(Frame::Abort(m))) => Some(Err(io::Error::other(format!(
@@ -1056,7 +1261,7 @@ impl Body for RespBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::File { left, .. } => *left == 0,
-            Kind::Proxied { done, .. } => *done,
+            Kind::Proxied(p) => p.done,
         }
     }
 
@@ -1065,7 +1270,15 @@ impl Body for RespBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::File { left, .. } => SizeHint::with_exact(*left),
-            Kind::Proxied { .. } => SizeHint::default(),
+            Kind::Proxied(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for RespBody {
+    fn drop(&mut self) {
+        if let Kind::Proxied(p) = std::mem::replace(&mut self.kind, Kind::Full(None)) {
+            p.finish_in_background();
         }
     }
 }

@@ -21,6 +21,7 @@
 pub mod frontend;
 pub mod log;
 pub mod plan;
+pub mod pool;
 pub mod protocol;
 pub mod python;
 pub mod spec;

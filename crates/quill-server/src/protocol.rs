@@ -1,4 +1,4 @@
-//! The front end ↔ daemon wire protocol, version 1 (see `docs/protocol.md`).
+//! The front end ↔ daemon wire protocol, version 2 (see `docs/protocol.md`).
 //!
 //! Pure: encoding into and decoding from byte buffers, no I/O. Every message
 //! is one frame:
@@ -11,15 +11,17 @@
 //!
 //! Request direction (front end → daemon): `Head`, then `Body`* and `End`
 //! when the head says a body follows. Response direction (daemon → front
-//! end): optionally `Continue`, then either `Reject`, `Fail`, or
-//! `ResponseHead` followed by `ResponseBody`* and `ResponseEnd` or `Abort`.
+//! end): `Accepted` first on a newly accepted connection, optionally
+//! `Continue`, then either `Reject`, `Fail`, or `ResponseHead` followed by
+//! `ResponseBody`* and `ResponseEnd` or `Abort`. A `ResponseEnd` that says
+//! so leaves the connection open for the front end's next request.
 //! Flow control is the UNIX socket's own: a side that stops reading stops
 //! the other side's writes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// The protocol version this build speaks; sent in every [`RequestHead`].
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER_LEN: usize = 5;
@@ -45,6 +47,7 @@ pub mod kind {
     pub const RESPONSE_BODY: u8 = 0x85;
     pub const RESPONSE_END: u8 = 0x86;
     pub const ABORT: u8 = 0x87;
+    pub const ACCEPTED: u8 = 0x88;
 }
 
 /// Why a byte stream is not a valid frame sequence.
@@ -117,10 +120,19 @@ pub enum Frame {
     },
     ResponseHead(ResponseHead),
     ResponseBody(Bytes),
-    ResponseEnd,
+    /// The response is complete. `keep`: the daemon keeps the connection
+    /// open and will take the next request sent on it (else it closes it).
+    ResponseEnd {
+        keep: bool,
+    },
     /// The response failed after its head was sent: the client connection
     /// must end without a valid end of message.
     Abort(String),
+    /// First frame on a connection a daemon process accepted: which
+    /// process holds the connection from now on.
+    Accepted {
+        pid: u32,
+    },
 }
 
 impl Frame {
@@ -135,8 +147,9 @@ impl Frame {
             Frame::Fail { .. } => "Fail",
             Frame::ResponseHead(_) => "ResponseHead",
             Frame::ResponseBody(_) => "ResponseBody",
-            Frame::ResponseEnd => "ResponseEnd",
+            Frame::ResponseEnd { .. } => "ResponseEnd",
             Frame::Abort(_) => "Abort",
+            Frame::Accepted { .. } => "Accepted",
         }
     }
 }
@@ -174,6 +187,17 @@ fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
     dst.put_slice(b);
 }
 
+/// Appends a `ResponseHead` frame for `h` to `dst` (what [`encode`] does
+/// for `Frame::ResponseHead`, without cloning the head into a frame).
+pub fn encode_response_head(h: &ResponseHead, dst: &mut BytesMut) {
+    let len = 2 + 4 + h.reason.len() + pairs_len(&h.headers);
+    dst.reserve(FRAME_HEADER_LEN + len);
+    put_header(dst, kind::RESPONSE_HEAD, len);
+    dst.put_u16(h.status);
+    put_bytes(dst, &h.reason);
+    put_pairs(dst, &h.headers);
+}
+
 /// Appends `frame` to `dst`.
 pub fn encode(frame: &Frame, dst: &mut BytesMut) {
     match frame {
@@ -197,23 +221,78 @@ pub fn encode(frame: &Frame, dst: &mut BytesMut) {
             dst.put_u16(*status);
             dst.put_slice(message.as_bytes());
         }
-        Frame::ResponseHead(h) => {
-            let len = 2 + 4 + h.reason.len() + pairs_len(&h.headers);
-            dst.reserve(FRAME_HEADER_LEN + len);
-            put_header(dst, kind::RESPONSE_HEAD, len);
-            dst.put_u16(h.status);
-            put_bytes(dst, &h.reason);
-            put_pairs(dst, &h.headers);
-        }
+        Frame::ResponseHead(h) => encode_response_head(h, dst),
         Frame::ResponseBody(b) => {
             put_header(dst, kind::RESPONSE_BODY, b.len());
             dst.put_slice(b);
         }
-        Frame::ResponseEnd => put_header(dst, kind::RESPONSE_END, 0),
+        Frame::ResponseEnd { keep } => {
+            put_header(dst, kind::RESPONSE_END, 1);
+            dst.put_u8(u8::from(*keep));
+        }
         Frame::Abort(m) => {
             put_header(dst, kind::ABORT, m.len());
             dst.put_slice(m.as_bytes());
         }
+        Frame::Accepted { pid } => {
+            put_header(dst, kind::ACCEPTED, 4);
+            dst.put_u32(*pid);
+        }
+    }
+}
+
+/// Writes a `Head` frame straight into a buffer, pair by pair, without
+/// building a [`RequestHead`] first: the front end's per-request path.
+/// The bytes are exactly those of [`encode`] for the same head.
+#[derive(Debug)]
+pub struct HeadEncoder<'a> {
+    dst: &'a mut BytesMut,
+    start: usize,
+    count: u32,
+}
+
+impl<'a> HeadEncoder<'a> {
+    pub fn new(dst: &'a mut BytesMut, version: u16, has_body: bool) -> HeadEncoder<'a> {
+        let start = dst.len();
+        dst.reserve(FRAME_HEADER_LEN + 7 + 2048);
+        put_header(dst, kind::HEAD, 0);
+        dst.put_u16(version);
+        dst.put_u8(u8::from(has_body));
+        dst.put_u32(0);
+        HeadEncoder {
+            dst,
+            start,
+            count: 0,
+        }
+    }
+
+    /// One environ variable.
+    pub fn pair(&mut self, key: &[u8], value: &[u8]) {
+        put_bytes(self.dst, key);
+        put_bytes(self.dst, value);
+        self.count += 1;
+    }
+
+    /// One environ variable whose key and value are each the
+    /// concatenation of `parts` (an `HTTP_*` name, joined header values).
+    pub fn pair_parts(&mut self, key: &[&[u8]], value: &[&[u8]]) {
+        for parts in [key, value] {
+            let len: usize = parts.iter().map(|p| p.len()).sum();
+            self.dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+            for p in parts {
+                self.dst.put_slice(p);
+            }
+        }
+        self.count += 1;
+    }
+
+    /// Patches the frame length and the pair count.
+    pub fn finish(self) {
+        let len = self.dst.len() - self.start - FRAME_HEADER_LEN;
+        let len = u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes();
+        self.dst[self.start + 1..self.start + 5].copy_from_slice(&len);
+        let at = self.start + FRAME_HEADER_LEN + 3;
+        self.dst[at..at + 4].copy_from_slice(&self.count.to_be_bytes());
     }
 }
 
@@ -240,6 +319,7 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
             | kind::RESPONSE_BODY
             | kind::RESPONSE_END
             | kind::ABORT
+            | kind::ACCEPTED
     ) {
         return Err(ProtocolError::UnknownKind(k));
     }
@@ -292,7 +372,20 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
             })
         }
         kind::RESPONSE_BODY => Frame::ResponseBody(p),
-        kind::RESPONSE_END => empty(&p, "ResponseEnd", Frame::ResponseEnd)?,
+        kind::RESPONSE_END => {
+            let flags = get_u8(&mut p, "ResponseEnd")?;
+            finish(&p, "ResponseEnd")?;
+            Frame::ResponseEnd {
+                keep: flags & 1 != 0,
+            }
+        }
+        kind::ACCEPTED => {
+            let pid = get_u32(&mut p, "Accepted")?;
+            finish(&p, "Accepted")?;
+            Frame::Accepted {
+                pid: u32::try_from(pid).unwrap_or(u32::MAX),
+            }
+        }
         _ => Frame::Abort(String::from_utf8_lossy(&p).into_owned()),
     };
     Ok(Some(frame))
@@ -389,8 +482,10 @@ mod tests {
                 headers: vec![(b("Content-Type"), b("text/plain"))],
             }),
             Frame::ResponseBody(b("x")),
-            Frame::ResponseEnd,
+            Frame::ResponseEnd { keep: true },
+            Frame::ResponseEnd { keep: false },
             Frame::Abort("boom".into()),
+            Frame::Accepted { pid: 4242 },
         ]
     }
 
@@ -424,7 +519,7 @@ mod tests {
         let mut buf = BytesMut::new();
         encode(
             &Frame::Head(RequestHead {
-                version: 1,
+                version: 2,
                 has_body: false,
                 environ: vec![(b("A"), b("bc"))],
             }),
@@ -434,12 +529,34 @@ mod tests {
             &buf[..],
             &[
                 0x01, 0, 0, 0, 18, // kind, length
-                0, 1, // version
+                0, 2, // version
                 0, // flags
                 0, 0, 0, 1, // one pair
                 0, 0, 0, 1, b'A', 0, 0, 0, 2, b'b', b'c'
             ][..]
         );
+    }
+
+    #[test]
+    fn head_encoder_writes_what_encode_writes() {
+        let head = RequestHead {
+            version: VERSION,
+            has_body: true,
+            environ: vec![
+                (b("A"), b("bc")),
+                (b("HTTP_X_Y"), b("1, 2")),
+                (b(""), b("")),
+            ],
+        };
+        let mut want = BytesMut::from(&b"prefix"[..]);
+        encode(&Frame::Head(head), &mut want);
+        let mut got = BytesMut::from(&b"prefix"[..]);
+        let mut enc = HeadEncoder::new(&mut got, VERSION, true);
+        enc.pair(b"A", b"bc");
+        enc.pair_parts(&[b"HTTP_", b"X_Y"], &[b"1", b", ", b"2"]);
+        enc.pair(b"", b"");
+        enc.finish();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -455,7 +572,7 @@ mod tests {
     #[test]
     fn rejects_truncated_and_trailing_payloads() {
         // A pair count of 1 with no pair bytes.
-        let mut buf = BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 1, 0, 0, 0, 0, 1][..]);
+        let mut buf = BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 2, 0, 0, 0, 0, 1][..]);
         assert_eq!(decode(&mut buf), Err(ProtocolError::Truncated("Head")));
         let mut buf = BytesMut::from(&[kind::END, 0, 0, 0, 1, 7][..]);
         assert_eq!(decode(&mut buf), Err(ProtocolError::Trailing("End", 1)));
@@ -466,7 +583,7 @@ mod tests {
     #[test]
     fn huge_pair_count_does_not_allocate_it() {
         let mut buf =
-            BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 1, 0, 0xff, 0xff, 0xff, 0xff][..]);
+            BytesMut::from(&[kind::HEAD, 0, 0, 0, 7, 0, 2, 0, 0xff, 0xff, 0xff, 0xff][..]);
         assert_eq!(decode(&mut buf), Err(ProtocolError::Truncated("Head")));
     }
 

@@ -143,30 +143,44 @@ impl Response {
         self.started.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Head (if not yet sent) + `data`, written through at once.
+    /// Head (if not yet sent) + `data`, written through at once (the GIL
+    /// is released only if the socket is full).
     fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
-        let (head, cl) = {
+        let written = {
             let s = self.started();
-            match &s.head {
-                Some(h) => (h.clone(), s.content_length),
-                None => {
-                    return Err(PyRuntimeError::new_err(
-                        "response has not been started (start_response() was not called)",
-                    ));
-                }
+            let Some(h) = &s.head else {
+                return Err(PyRuntimeError::new_err(
+                    "response has not been started (start_response() was not called)",
+                ));
+            };
+            if data.is_empty() {
+                self.writer
+                    .queue_head(h, s.content_length)
+                    .and_then(|()| self.writer.try_flush())
+            } else {
+                self.writer.send_body(h, s.content_length, data)
             }
         };
-        let writer = self.writer.clone();
-        py.detach(move || {
-            writer.ensure_head(&head, cl)?;
-            if data.is_empty() {
-                Ok(())
-            } else {
-                writer.body(data)
-            }
-        })
-        .map_err(|e| PyOSError::new_err(format!("Quill client connection closed: {e}")))
+        let flushed = match written {
+            Ok(true) => Ok(()),
+            Ok(false) => flush_blocking(py, &self.writer),
+            Err(e) => Err(e),
+        };
+        flushed.map_err(|e| PyOSError::new_err(format!("Quill client connection closed: {e}")))
     }
+}
+
+/// Writes what `w` has queued, releasing the GIL while the socket is full.
+fn flush(py: Python<'_>, w: &Writer) -> Result<(), crate::conn::WriteError> {
+    if w.try_flush()? {
+        return Ok(());
+    }
+    flush_blocking(py, w)
+}
+
+fn flush_blocking(py: Python<'_>, w: &Writer) -> Result<(), crate::conn::WriteError> {
+    let w = w.clone();
+    py.detach(move || w.flush_blocking())
 }
 
 #[pyclass(module = "quill")]
@@ -374,6 +388,170 @@ pub struct RequestFacts {
     pub daemon_start_us: u64,
 }
 
+/// Where `wsgi.errors` lines go (the error log, level error).
+pub type ErrorSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// `wsgi.errors`: a text stream whose lines go to the error log, tagged
+/// with the request's client, as `support.LogStream` does for
+/// `sys.stdout`/`sys.stderr`; a partial last line is logged when the
+/// stream is flushed, closed or freed.
+#[pyclass(module = "quill")]
+pub struct ErrorStream {
+    prefix: String,
+    buf: Mutex<String>,
+    sink: ErrorSink,
+    #[pyo3(get)]
+    encoding: &'static str,
+    #[pyo3(get)]
+    errors: &'static str,
+}
+
+impl std::fmt::Debug for ErrorStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ErrorStream")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ErrorStream {
+    fn lock(&self) -> std::sync::MutexGuard<'_, String> {
+        self.buf.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, line: &str) {
+        (self.sink)(&format!("{}{line}", self.prefix));
+    }
+
+    fn flush_buf(&self) {
+        let rest = std::mem::take(&mut *self.lock());
+        if !rest.is_empty() {
+            self.emit(&rest);
+        }
+    }
+}
+
+impl Drop for ErrorStream {
+    fn drop(&mut self) {
+        self.flush_buf();
+    }
+}
+
+#[pymethods]
+impl ErrorStream {
+    fn write(&self, s: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let text = s.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "write() argument must be str, not {}",
+                type_name(s)
+            ))
+        })?;
+        let text = text.to_cow()?;
+        let mut buf = self.lock();
+        buf.push_str(&text);
+        if let Some(cut) = buf.rfind('\n') {
+            let rest = buf.split_off(cut + 1);
+            let done = std::mem::replace(&mut *buf, rest);
+            drop(buf);
+            for line in done[..done.len() - 1].split('\n') {
+                self.emit(line);
+            }
+        }
+        Ok(text.chars().count())
+    }
+
+    fn writelines(&self, lines: &Bound<'_, PyAny>) -> PyResult<()> {
+        for line in lines.try_iter()? {
+            self.write(&line?)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&self) {
+        self.flush_buf();
+    }
+
+    fn close(&self) {
+        self.flush_buf();
+    }
+
+    fn isatty(&self) -> bool {
+        false
+    }
+
+    fn readable(&self) -> bool {
+        false
+    }
+
+    fn writable(&self) -> bool {
+        true
+    }
+}
+
+/// What a request thread keeps from one request to the next to build
+/// environs quickly: the constant `wsgi.*` items as a dict to copy, and
+/// the key strings seen so far (their hashes are cached in them).
+#[derive(Debug)]
+pub struct EnvironCache {
+    template: Py<PyDict>,
+    keys: std::collections::HashMap<Bytes, Py<PyString>>,
+    errors: ErrorSinkDebug,
+}
+
+/// [`ErrorSink`] with a Debug that says nothing.
+struct ErrorSinkDebug(ErrorSink);
+
+impl std::fmt::Debug for ErrorSinkDebug {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorSink")
+    }
+}
+
+/// Keys cached per thread at most (header names are the client's choice).
+const MAX_CACHED_KEYS: usize = 512;
+
+impl EnvironCache {
+    pub fn new(
+        py: Python<'_>,
+        process: &ProcessFacts,
+        errors: ErrorSink,
+    ) -> PyResult<EnvironCache> {
+        let t = PyDict::new(py);
+        t.set_item("wsgi.version", (1, 0))?;
+        t.set_item("wsgi.multithread", process.multithread)?;
+        t.set_item("wsgi.multiprocess", process.multiprocess)?;
+        t.set_item("wsgi.run_once", process.run_once)?;
+        t.set_item("wsgi.input_terminated", true)?;
+        t.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+        t.set_item("mod_wsgi.version", (4, 9, 4))?;
+        t.set_item("quill.version", (0, 1, 0))?;
+        Ok(EnvironCache {
+            template: t.unbind(),
+            keys: std::collections::HashMap::new(),
+            errors: ErrorSinkDebug(errors),
+        })
+    }
+
+    fn key<'py>(&mut self, py: Python<'py>, k: &Bytes) -> Bound<'py, PyString> {
+        if let Some(s) = self.keys.get(k) {
+            return s.bind(py).clone();
+        }
+        let s = latin1_py(py, k);
+        if self.keys.len() < MAX_CACHED_KEYS {
+            self.keys.insert(k.clone(), s.clone().unbind());
+        }
+        s
+    }
+}
+
+/// A Python str from Latin-1 bytes (ASCII, the usual case, in one step).
+fn latin1_py<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(b) {
+        Ok(s) if b.is_ascii() => PyString::new(py, s),
+        _ => PyString::new(py, &latin1_str(b)),
+    }
+}
+
 fn latin1_str(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
 }
@@ -381,23 +559,21 @@ fn latin1_str(b: &[u8]) -> String {
 /// Builds the WSGI environ from the request head.
 pub fn environ<'py>(
     py: Python<'py>,
-    support: &Bound<'py, PyModule>,
+    cache: &mut EnvironCache,
     head: &RequestHead,
     input: Input,
-    process: &ProcessFacts,
     request: &RequestFacts,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
+    let env = cache.template.bind(py).copy()?;
     let mut scheme = None;
     for (k, v) in &head.environ {
-        let key = latin1_str(k);
-        if key == "HTTPS" {
+        if k.as_ref() == b"HTTPS" {
             if matches!(v.as_ref(), b"on" | b"1" | b"On" | b"ON") {
                 scheme = Some("https");
             }
             continue;
         }
-        env.set_item(key, latin1_str(v))?;
+        env.set_item(cache.key(py, k), latin1_py(py, v))?;
     }
     let scheme = scheme.unwrap_or_else(|| match head.get("REQUEST_SCHEME") {
         Some(b"https") => "https",
@@ -408,34 +584,36 @@ pub fn environ<'py>(
         head.get("REMOTE_ADDR").map(latin1_str).unwrap_or_default(),
         head.get("REMOTE_PORT").map(latin1_str).unwrap_or_default()
     );
-    env.set_item("wsgi.version", (1, 0))?;
     env.set_item("wsgi.url_scheme", scheme)?;
     env.set_item("wsgi.input", Py::new(py, input)?)?;
     env.set_item(
         "wsgi.errors",
-        support.call_method1("errors_stream", (remote,))?,
+        Py::new(
+            py,
+            ErrorStream {
+                prefix: format!("[remote {remote}] "),
+                buf: Mutex::new(String::new()),
+                sink: cache.errors.0.clone(),
+                encoding: "utf-8",
+                errors: "backslashreplace",
+            },
+        )?,
     )?;
-    env.set_item("wsgi.multithread", process.multithread)?;
-    env.set_item("wsgi.multiprocess", process.multiprocess)?;
-    env.set_item("wsgi.run_once", process.run_once)?;
-    env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
     let start = request.daemon_start_us.to_string();
     env.set_item("mod_wsgi.daemon_start", &start)?;
     env.set_item("mod_wsgi.thread_id", request.thread_id)?;
     env.set_item("mod_wsgi.thread_requests", request.thread_requests)?;
     env.set_item("mod_wsgi.total_requests", request.total_requests)?;
-    env.set_item("mod_wsgi.version", (4, 9, 4))?;
     env.set_item("quill.daemon_start", start)?;
     env.set_item("quill.thread_id", request.thread_id)?;
-    env.set_item("quill.version", (0, 1, 0))?;
     Ok(env)
 }
 
 /// How a request ended, for the caller's logs and counters.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Completed,
+    /// `kept`: the response ended with `ResponseEnd { keep: true }`.
+    Completed { kept: bool },
     /// The client (front end) went away; the response was dropped.
     ClientGone,
     /// Failed before or after the head (logged).
@@ -455,6 +633,7 @@ pub fn run(
     timeout_exc: &Bound<'_, PyAny>,
     script: &str,
     log: &dyn Fn(&str),
+    keep: &dyn Fn() -> bool,
 ) -> Outcome {
     let response = Arc::new(Response {
         started: Mutex::new(Started::default()),
@@ -478,7 +657,7 @@ pub fn run(
             Consume::Client => Outcome::ClientGone,
             Consume::App(e) => fail(py, support, writer, e, timeout_exc, script, log),
         },
-        |()| Outcome::Completed,
+        |()| Outcome::Completed { kept: false },
     );
     // close() is always called, whatever happened.
     let closed = result.hasattr("close").and_then(|has| {
@@ -490,7 +669,7 @@ pub fn run(
     });
     let mut outcome = outcome;
     if let Err(e) = closed {
-        if outcome == Outcome::Completed {
+        if matches!(outcome, Outcome::Completed { .. }) {
             outcome = fail(py, support, writer, e, timeout_exc, script, log);
         } else {
             log(&format!(
@@ -499,31 +678,44 @@ pub fn run(
             ));
         }
     }
-    if outcome == Outcome::Completed {
-        let head = response.started().head.clone();
-        let cl = response.started().content_length;
-        let w = writer.clone();
-        let ok = py.detach(move || {
-            if let Some(h) = head {
-                w.ensure_head(&h, cl)?;
+    if matches!(outcome, Outcome::Completed { .. }) {
+        // The head (for an empty body) and the end go out together with
+        // whatever is still queued: one write.
+        let queued = {
+            let s = response.started();
+            s.head
+                .as_ref()
+                .map(|h| writer.queue_head(h, s.content_length))
+        };
+        match queued {
+            Some(Ok(())) => {
+                let kept = keep();
+                let ended = writer
+                    .queue(&Frame::ResponseEnd { keep: kept })
+                    .and_then(|()| flush(py, writer));
+                outcome = match ended {
+                    Ok(()) => {
+                        if !kept {
+                            writer.close();
+                        }
+                        Outcome::Completed { kept }
+                    }
+                    Err(_) => Outcome::ClientGone,
+                };
             }
-            Ok::<_, crate::conn::WriteError>(())
-        });
-        match (ok, response.started().head.is_some()) {
-            (Ok(()), true) => {
-                writer.finish(&Frame::ResponseEnd);
-            }
-            (Ok(()), false) => {
+            Some(Err(_)) => outcome = Outcome::ClientGone,
+            None => {
                 log(&format!(
                     "The WSGI application of script '{script}' returned without calling start_response()."
                 ));
-                writer.finish(&Frame::Fail {
-                    status: 500,
-                    message: "application did not call start_response()".into(),
+                py.detach(|| {
+                    writer.finish(&Frame::Fail {
+                        status: 500,
+                        message: "application did not call start_response()".into(),
+                    })
                 });
                 outcome = Outcome::Failed;
             }
-            (Err(_), _) => outcome = Outcome::ClientGone,
         }
     }
     outcome
@@ -545,6 +737,39 @@ fn consume(
                 return r;
             }
         }
+    }
+    // A list or tuple is the whole body at once (and has no close()): its
+    // blocks are queued behind the head and go out with the end of the
+    // response in one write. Checked first, so that a bad item still
+    // gets a clean 500.
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
+        let mut blocks = Vec::new();
+        for item in result.try_iter().map_err(Consume::App)? {
+            let item = item.map_err(Consume::App)?;
+            let b = item.cast_into::<PyBytes>().map_err(|e| {
+                Consume::App(PyTypeError::new_err(format!(
+                    "sequence of byte string values expected, value of type {} found",
+                    type_name(e.into_inner().as_any())
+                )))
+            })?;
+            blocks.push(b);
+        }
+        let s = response.started();
+        for b in blocks.iter().filter(|b| !b.as_bytes().is_empty()) {
+            let Some(h) = &s.head else {
+                return Err(Consume::App(PyRuntimeError::new_err(
+                    "response has not been started (start_response() was not called)",
+                )));
+            };
+            let queued = response
+                .writer
+                .queue_head(h, s.content_length)
+                .and_then(|()| response.writer.queue_body(b.as_bytes()));
+            if queued.is_err() {
+                return Err(Consume::Client);
+            }
+        }
+        return Ok(());
     }
     let iter = result.try_iter().map_err(Consume::App)?;
     for item in iter {
@@ -611,7 +836,7 @@ fn try_sendfile(
     };
     let writer = response.writer.clone();
     let r = py.detach(move || {
-        writer.ensure_head(&head, cl)?;
+        writer.queue_head(&head, cl)?;
         let fd = borrow_fd(fd).ok_or_else(|| {
             crate::conn::WriteError::Closed(std::io::Error::other("file descriptor went away"))
         })?;

@@ -1,31 +1,121 @@
-//! One proxied request's connection, daemon side: blocking frame reads for
-//! the request, and a writer shared with the monitor thread (which may
-//! answer for a thread that is stuck).
+//! One front-end connection, daemon side.
+//!
+//! Sockets are non-blocking. Reads and writes are tried at once; only when
+//! one would block does the caller wait (`poll`, bounded by the group's
+//! socket-timeout), and callers that hold the GIL release it only for that
+//! wait ([`Writer::try_flush`] / [`Writer::flush_blocking`]). Response
+//! frames collect in the writer's buffer and go out in one write per
+//! flush: head, body block and (for a response known to be complete) its
+//! end, together.
+//!
+//! A connection outlives its request when the response ended cleanly and
+//! the request body was read to its end: it is then parked in the
+//! process's epoll set (docs/protocol.md, "Connections").
 
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::io::{self, IoSlice, Write};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use quill_server::protocol::{self, Frame, ResponseHead, kind};
+
+/// How much room a reader makes for each read.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A connection from the front end, between requests or in use.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: Arc<UnixStream>,
+    /// Bytes read but not yet decoded.
+    pub buf: BytesMut,
+    /// Already in the process's epoll set (parked before).
+    pub registered: bool,
+}
+
+impl Conn {
+    pub fn new(stream: UnixStream) -> Conn {
+        Conn {
+            stream: Arc::new(stream),
+            buf: BytesMut::new(),
+            registered: false,
+        }
+    }
+}
+
+/// Waits until `stream` is ready for `flags`, at most `timeout` (`None` =
+/// no limit). A timeout is `ErrorKind::TimedOut`.
+fn wait(stream: &UnixStream, flags: PollFlags, timeout: Option<Duration>) -> io::Result<()> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
+                }
+                let ms = u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX);
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(stream.as_fd(), flags)];
+        match poll(&mut fds, ms) {
+            Ok(0) => continue, // re-check the deadline
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One `read(2)` into the spare capacity of `buf` (no zero-filling, no
+/// bounce buffer).
+fn read_spare(stream: &UnixStream, buf: &mut BytesMut) -> io::Result<usize> {
+    use bytes::BufMut;
+    let spare = buf.chunk_mut();
+    let len = spare.len();
+    #[allow(unsafe_code)]
+    // SAFETY: `spare` is `len` writable bytes owned by `buf`; read(2)
+    // writes at most `len` bytes into them, and exactly the `n` it reports
+    // are marked initialised by `advance_mut`.
+    unsafe {
+        let n = libc::read(stream.as_raw_fd(), spare.as_mut_ptr().cast(), len);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        buf.advance_mut(n);
+        Ok(n)
+    }
+}
 
 /// Reads frames from the front end.
 #[derive(Debug)]
 pub struct FrameReader {
-    stream: UnixStream,
+    stream: Arc<UnixStream>,
     buf: BytesMut,
+    timeout: Option<Duration>,
 }
 
 impl FrameReader {
-    pub fn new(stream: UnixStream) -> FrameReader {
+    pub fn new(conn: &mut Conn, timeout: Option<Duration>) -> FrameReader {
         FrameReader {
-            stream,
-            buf: BytesMut::with_capacity(16 * 1024),
+            stream: conn.stream.clone(),
+            buf: std::mem::take(&mut conn.buf),
+            timeout,
         }
     }
 
-    /// The next frame; `Ok(None)` at a clean end of stream.
+    /// Gives the unread bytes back to the connection (for its next request).
+    pub fn into_buf(self) -> BytesMut {
+        self.buf
+    }
+
+    /// The next frame, waiting up to the socket timeout for each read;
+    /// `Ok(None)` at a clean end of stream.
     pub fn next(&mut self) -> io::Result<Option<Frame>> {
         loop {
             match protocol::decode(&mut self.buf) {
@@ -33,8 +123,19 @@ impl FrameReader {
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self.stream.read(&mut chunk)?;
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            let n = loop {
+                match read_spare(&self.stream, &mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&self.stream, PollFlags::POLLIN, self.timeout)?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            };
             if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
@@ -45,7 +146,6 @@ impl FrameReader {
                     ))
                 };
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }
@@ -56,6 +156,9 @@ pub struct Body {
     reader: Option<FrameReader>,
     pending: Bytes,
     eof: bool,
+    /// The body's `End` was read (or there was no body): the connection
+    /// is at a frame boundary.
+    ended: bool,
     error: Option<String>,
 }
 
@@ -65,15 +168,28 @@ impl Body {
             reader: Some(reader),
             pending: Bytes::new(),
             eof: !has_body,
+            ended: !has_body,
             error: None,
         }
     }
 
-    /// Ends the body for late readers (after the request finished).
-    pub fn close(&mut self) {
-        self.reader = None;
+    /// Ends the body for late readers (after the request finished) and
+    /// returns the reader when the body was read to its end, so that the
+    /// connection can take another request.
+    pub fn close(&mut self) -> Option<FrameReader> {
+        let reader = self.reader.take();
         self.eof = true;
         self.pending = Bytes::new();
+        if self.ended && self.error.is_none() {
+            reader
+        } else {
+            None
+        }
+    }
+
+    /// The whole body has been read (the connection can be kept).
+    pub fn ended(&self) -> bool {
+        self.ended && self.error.is_none()
     }
 
     fn fail(&mut self, msg: String) -> io::Error {
@@ -95,7 +211,10 @@ impl Body {
             };
             match reader.next() {
                 Ok(Some(Frame::Body(b))) => self.pending = b,
-                Ok(Some(Frame::End)) => self.eof = true,
+                Ok(Some(Frame::End)) => {
+                    self.eof = true;
+                    self.ended = true;
+                }
                 Ok(Some(f)) => return Err(self.fail(format!("unexpected {} frame", f.name()))),
                 Ok(None) => {
                     return Err(self.fail("connection closed before the end of the body".into()));
@@ -160,11 +279,14 @@ impl Body {
 
 #[derive(Debug)]
 struct WriterState {
-    stream: Option<UnixStream>,
+    stream: Option<Arc<UnixStream>>,
+    /// Frames not yet written.
+    out: BytesMut,
     head_sent: bool,
     /// Bytes of body still allowed by the application's Content-Length.
     remaining: Option<u64>,
     body_bytes: u64,
+    timeout: Option<Duration>,
 }
 
 /// The response side of a connection. Shared by the request thread and the
@@ -196,14 +318,38 @@ fn closed() -> WriteError {
     ))
 }
 
+/// Writes as much of `out` as the socket takes now; true when all of it.
+fn write_now(stream: &UnixStream, out: &mut BytesMut) -> Result<bool, WriteError> {
+    while !out.is_empty() {
+        match (&*stream).write(out) {
+            Ok(0) => return Err(WriteError::Closed(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                let _ = out.split_to(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(WriteError::Closed(e)),
+        }
+    }
+    Ok(true)
+}
+
 impl Writer {
-    pub fn new(stream: UnixStream) -> Writer {
+    /// `accepted`: the connection is new, so the response starts with an
+    /// `Accepted` frame naming this process.
+    pub fn new(conn: &Conn, timeout: Option<Duration>, accepted: Option<u32>) -> Writer {
+        let mut out = BytesMut::with_capacity(1024);
+        if let Some(pid) = accepted {
+            protocol::encode(&Frame::Accepted { pid }, &mut out);
+        }
         Writer {
             state: Arc::new(Mutex::new(WriterState {
-                stream: Some(stream),
+                stream: Some(conn.stream.clone()),
+                out,
                 head_sent: false,
                 remaining: None,
                 body_bytes: 0,
+                timeout,
             })),
         }
     }
@@ -218,61 +364,49 @@ impl Writer {
         self.lock().head_sent
     }
 
-    fn write_frame(st: &mut WriterState, frame: &Frame) -> Result<(), WriteError> {
-        let Some(stream) = st.stream.as_mut() else {
+    /// Queues a control frame (Continue, ResponseEnd, Fail…).
+    pub fn queue(&self, frame: &Frame) -> Result<(), WriteError> {
+        let mut st = self.lock();
+        if st.stream.is_none() {
             return Err(closed());
-        };
-        let mut buf = BytesMut::new();
-        protocol::encode(frame, &mut buf);
-        stream.write_all(&buf).map_err(WriteError::Closed)
+        }
+        protocol::encode(frame, &mut st.out);
+        Ok(())
     }
 
-    /// A control frame (Continue).
-    pub fn send(&self, frame: &Frame) -> Result<(), WriteError> {
-        Self::write_frame(&mut self.lock(), frame)
-    }
-
-    /// Sends the head if not yet sent.
-    pub fn ensure_head(
+    /// Queues the head if not yet sent.
+    pub fn queue_head(
         &self,
         head: &ResponseHead,
         content_length: Option<u64>,
     ) -> Result<(), WriteError> {
         let mut st = self.lock();
-        if st.head_sent {
-            return Ok(());
+        if st.stream.is_none() {
+            return Err(closed());
         }
-        Self::write_frame(&mut st, &Frame::ResponseHead(head.clone()))?;
-        st.head_sent = true;
-        st.remaining = content_length;
+        if !st.head_sent {
+            protocol::encode_response_head(head, &mut st.out);
+            st.head_sent = true;
+            st.remaining = content_length;
+        }
         Ok(())
     }
 
-    /// Body bytes, cut to the application's Content-Length (mod_wsgi drops
-    /// the excess silently). The head must have been sent.
-    pub fn body(&self, data: &[u8]) -> Result<(), WriteError> {
+    /// Queues body bytes, cut to the application's Content-Length
+    /// (mod_wsgi drops the excess silently). The head must be queued.
+    pub fn queue_body(&self, data: &[u8]) -> Result<(), WriteError> {
         let mut st = self.lock();
         let n = match st.remaining {
             Some(r) => usize::try_from(r).unwrap_or(usize::MAX).min(data.len()),
             None => data.len(),
         };
-        if n == 0 {
-            return Ok(());
-        }
-        let Some(stream) = st.stream.as_mut() else {
+        if st.stream.is_none() {
             return Err(closed());
-        };
+        }
         for piece in data[..n].chunks(protocol::MAX_FRAME_LEN) {
             let header = protocol::body_frame_header(kind::RESPONSE_BODY, piece.len());
-            if piece.len() < 8192 {
-                let mut v = Vec::with_capacity(header.len() + piece.len());
-                v.extend_from_slice(&header);
-                v.extend_from_slice(piece);
-                stream.write_all(&v).map_err(WriteError::Closed)?;
-            } else {
-                stream.write_all(&header).map_err(WriteError::Closed)?;
-                stream.write_all(piece).map_err(WriteError::Closed)?;
-            }
+            st.out.extend_from_slice(&header);
+            st.out.extend_from_slice(piece);
         }
         st.body_bytes += n as u64;
         if let Some(r) = st.remaining.as_mut() {
@@ -281,25 +415,116 @@ impl Writer {
         Ok(())
     }
 
+    /// Head (if not yet queued) and a body block, written now as far as
+    /// the socket takes them; a large block goes out with one `writev`
+    /// and is copied only for what the socket did not take. True when
+    /// nothing is left to flush.
+    pub fn send_body(
+        &self,
+        head: &ResponseHead,
+        content_length: Option<u64>,
+        data: &[u8],
+    ) -> Result<bool, WriteError> {
+        self.queue_head(head, content_length)?;
+        let mut st = self.lock();
+        let n = match st.remaining {
+            Some(r) => usize::try_from(r).unwrap_or(usize::MAX).min(data.len()),
+            None => data.len(),
+        };
+        let Some(stream) = st.stream.clone() else {
+            return Err(closed());
+        };
+        if n < 16 * 1024 {
+            drop(st);
+            self.queue_body(data)?;
+            return self.try_flush();
+        }
+        st.body_bytes += n as u64;
+        if let Some(r) = st.remaining.as_mut() {
+            *r -= n as u64;
+        }
+        for piece in data[..n].chunks(protocol::MAX_FRAME_LEN) {
+            let header = protocol::body_frame_header(kind::RESPONSE_BODY, piece.len());
+            st.out.extend_from_slice(&header);
+            // Write what is queued and the piece together; keep the rest.
+            let queued = st.out.len();
+            let written = loop {
+                let iov = [IoSlice::new(&st.out), IoSlice::new(piece)];
+                match (&*stream).write_vectored(&iov) {
+                    Ok(w) => break w,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(WriteError::Closed(e)),
+                }
+            };
+            if written >= queued {
+                st.out.clear();
+                st.out.extend_from_slice(&piece[written - queued..]);
+            } else {
+                let _ = st.out.split_to(written);
+                st.out.extend_from_slice(piece);
+            }
+        }
+        write_now(&stream, &mut st.out)
+    }
+
+    /// Writes what is queued as far as the socket takes it now, without
+    /// waiting; true when nothing is left.
+    pub fn try_flush(&self) -> Result<bool, WriteError> {
+        let mut st = self.lock();
+        let Some(stream) = st.stream.clone() else {
+            return Err(closed());
+        };
+        write_now(&stream, &mut st.out)
+    }
+
+    /// Writes everything queued, waiting (socket-timeout) when the socket
+    /// is full. Call without the GIL.
+    pub fn flush_blocking(&self) -> Result<(), WriteError> {
+        let mut st = self.lock();
+        let Some(stream) = st.stream.clone() else {
+            return Err(closed());
+        };
+        let timeout = st.timeout;
+        while !write_now(&stream, &mut st.out)? {
+            wait(&stream, PollFlags::POLLOUT, timeout).map_err(|e| {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    WriteError::Closed(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "timed out writing to the front end",
+                    ))
+                } else {
+                    WriteError::Closed(e)
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// Sends `len` bytes of `file` from `offset` with sendfile(2); the head
-    /// must have been sent. A file that shrinks under us leaves a short
+    /// must have been queued. A file that shrinks under us leaves a short
     /// frame: the connection is then closed, which the front end reports
-    /// as a truncated response.
+    /// as a truncated response. Call without the GIL.
     pub fn sendfile<F: AsFd>(&self, file: F, offset: u64, len: u64) -> Result<(), WriteError> {
+        self.flush_blocking()?;
         let mut st = self.lock();
         let len = match st.remaining {
             Some(r) => r.min(len),
             None => len,
         };
-        let Some(stream) = st.stream.as_mut() else {
+        let Some(stream) = st.stream.clone() else {
             return Err(closed());
         };
+        let timeout = st.timeout;
         let mut off = i64::try_from(offset).unwrap_or(i64::MAX);
         let mut left = len;
         while left > 0 {
             let frame = left.min(protocol::MAX_FRAME_LEN as u64) as usize;
-            let header = protocol::body_frame_header(kind::RESPONSE_BODY, frame);
-            stream.write_all(&header).map_err(WriteError::Closed)?;
+            let mut header =
+                BytesMut::from(&protocol::body_frame_header(kind::RESPONSE_BODY, frame)[..]);
+            while !write_now(&stream, &mut header)? {
+                wait(&stream, PollFlags::POLLOUT, timeout).map_err(WriteError::Closed)?;
+            }
             let mut in_frame = frame;
             while in_frame > 0 {
                 match nix::sys::sendfile::sendfile(
@@ -310,6 +535,7 @@ impl Writer {
                 ) {
                     Ok(0) => {
                         st.stream = None;
+                        let _ = stream.shutdown(std::net::Shutdown::Both);
                         return Err(WriteError::Closed(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "file shrank while being sent",
@@ -318,10 +544,12 @@ impl Writer {
                     Ok(n) => in_frame -= n,
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(nix::errno::Errno::EAGAIN) => {
-                        return Err(WriteError::Closed(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "timed out writing to the front end",
-                        )));
+                        wait(&stream, PollFlags::POLLOUT, timeout).map_err(|_| {
+                            WriteError::Closed(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "timed out writing to the front end",
+                            ))
+                        })?;
                     }
                     Err(e) => return Err(WriteError::Closed(e.into())),
                 }
@@ -335,18 +563,42 @@ impl Writer {
         Ok(())
     }
 
-    /// Ends the response with `frame` (ResponseEnd, Abort, Fail, Reject) and
-    /// gives up the stream. Returns false when someone else already did.
-    pub fn finish(&self, frame: &Frame) -> bool {
+    /// Takes the connection back after a response that ended with
+    /// `ResponseEnd { keep: true }` (already flushed): `None` if someone
+    /// else finished it or bytes are still unwritten.
+    pub fn take_for_reuse(&self) -> Option<Arc<UnixStream>> {
         let mut st = self.lock();
-        if st.stream.is_none() {
+        if !st.out.is_empty() {
+            return None;
+        }
+        st.stream.take()
+    }
+
+    /// Ends the response with `frame` (Abort, Fail, Reject) and closes the
+    /// connection. Returns false when someone else already did. Waits for
+    /// a full socket (socket-timeout): call without the GIL.
+    pub fn finish(&self, frame: &Frame) -> bool {
+        if self.queue(frame).is_err() {
             return false;
         }
-        let _ = Self::write_frame(&mut st, frame);
-        if let Some(s) = st.stream.take() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
+        let _ = self.flush_blocking();
+        self.close()
+    }
+
+    /// Closes the connection without another frame (the front end sees
+    /// the end of stream). False when someone else already did.
+    pub fn close(&self) -> bool {
+        let mut st = self.lock();
+        st.out.clear();
+        match st.stream.take() {
+            Some(s) => {
+                // Other holders of the stream (the request's reader) must
+                // see the end too: shut it down rather than only drop it.
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                true
+            }
+            None => false,
         }
-        true
     }
 
     /// Ends the response for a thread that cannot: a 504/500 when nothing
@@ -362,4 +614,9 @@ impl Writer {
             })
         }
     }
+}
+
+/// The raw descriptor of a connection (its epoll token).
+pub fn token(stream: &UnixStream) -> u64 {
+    u64::try_from(stream.as_raw_fd()).unwrap_or(u64::MAX)
 }

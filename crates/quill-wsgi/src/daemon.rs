@@ -1,14 +1,24 @@
 //! The daemon process (`quill __daemon --spec FILE`): embedded Python,
-//! `threads` request threads that accept from the group's socket only when
-//! idle, a GIL ticker, a monitor enforcing the timeouts, and the shutdown
-//! sequence.
+//! `threads` request threads that take work only when idle, a GIL ticker,
+//! a monitor enforcing the timeouts, and the shutdown sequence.
 //!
 //! ```text
 //!  main thread ── sigwait(TERM, INT, USR1, USR2=internal) ── shutdown ── join (bounded by the reaper)
-//!  worker × threads ─ [accept lock] poll(listen, wake) → accept ─ run WSGI app ─ repeat
+//!  worker × threads ─ epoll_wait(listen | parked connections | wake) → accept or take ─ read Head
+//!                     ─ run WSGI app ─ park the connection (kept) or close it ─ repeat
 //!  ticker ── every 1 s: take the GIL (deadlock detection), inject RequestTimeout
 //!  monitor ─ every 1 s: request-timeout, deadlock-timeout, inactivity, startup
 //! ```
+//!
+//! Work is a new connection on the group's listening socket or a new
+//! request on a connection the front end kept (a *parked* connection, see
+//! docs/protocol.md). Both are in one epoll set per process, with
+//! one-shot registrations, and only idle threads wait on it: epoll wakes
+//! one waiter per event, the most recently idle one first (as mod_wsgi's
+//! LIFO idle stack), and a thread that finishes a request while more work
+//! is ready takes it without sleeping. A process therefore never takes
+//! more requests than it has idle threads: excess connections stay in the
+//! kernel backlog, excess requests in their connection's socket buffer.
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -21,16 +31,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockFlag, accept4};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 use quill_server::log::{ErrorLog, Level};
-use quill_server::protocol::{Frame, VERSION};
+use quill_server::protocol::{Frame, RequestHead, VERSION};
 use quill_server::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
 
-use crate::bridge::{self, Input, Outcome, ProcessFacts, RequestFacts};
-use crate::conn::{Body, FrameReader, Writer};
+use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts};
+use crate::conn::{Body, Conn, FrameReader, Writer};
 
 const SUPPORT: &str = include_str!("support.py");
 
@@ -51,10 +62,16 @@ struct Shared {
     log: ErrorLog,
     slots: Vec<Mutex<Slot>>,
     shutdown: AtomicBool,
-    /// Read end polled by the listener; written once at shutdown.
+    /// Read end in the epoll set; written once at shutdown.
     wake_read: OwnedFd,
     wake_write: OwnedFd,
-    accept_lock: Mutex<()>,
+    /// The listening socket, the wake pipe and parked connections.
+    epoll: Epoll,
+    /// Connections waiting for their next request, by epoll token.
+    parked: Mutex<HashMap<u64, Conn>>,
+    pid: u32,
+    /// A shutdown was requested from inside (no more connections kept).
+    retiring: AtomicBool,
     total_requests: AtomicU64,
     active: AtomicU64,
     started: Instant,
@@ -84,6 +101,44 @@ impl Shared {
         &self.spec.group
     }
 
+    fn socket_timeout(&self) -> Option<Duration> {
+        (self.spec.socket_timeout > 0)
+            .then(|| Duration::from_secs(u64::from(self.spec.socket_timeout)))
+    }
+
+    /// Puts a kept connection back in the epoll set, to be taken by an
+    /// idle thread when the front end sends its next request (or closes).
+    fn park(&self, mut conn: Conn) {
+        if self.shutdown.load(Ordering::SeqCst) {
+            return; // dropped: closed
+        }
+        let stream = conn.stream.clone();
+        let token = crate::conn::token(&stream);
+        let registered = std::mem::replace(&mut conn.registered, true);
+        lock(&self.parked).insert(token, conn);
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
+        let mut ev = EpollEvent::new(flags, token);
+        let armed = if registered {
+            self.epoll.modify(stream.as_fd(), &mut ev)
+        } else {
+            self.epoll.add(stream.as_fd(), ev)
+        };
+        if armed.is_err() {
+            lock(&self.parked).remove(&token);
+        }
+        // A shutdown that began meanwhile may have emptied the set already.
+        if self.shutdown.load(Ordering::SeqCst) {
+            self.close_parked();
+        }
+    }
+
+    /// Closes every parked connection (shutdown): the front end sees them
+    /// end and sends its next requests elsewhere.
+    fn close_parked(&self) {
+        let conns = std::mem::take(&mut *lock(&self.parked));
+        drop(conns);
+    }
+
     /// Asks the main thread to shut the process down (graceful: running
     /// requests finish), telling the supervisor first so that a
     /// replacement starts before this process retires.
@@ -95,8 +150,13 @@ impl Shared {
             }
             *r = Some(reason.to_string());
         }
+        self.retiring.store(true, Ordering::SeqCst);
         tell_supervisor(&format!("retiring {reason}"));
-        let _ = nix::sys::signal::raise(Signal::SIGUSR2);
+        // To the process, not this thread (`raise` would pend the signal on
+        // the calling thread, where it is blocked, and the main thread's
+        // sigwait would never see it: a monitor-requested retirement then
+        // left the process running).
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), Signal::SIGUSR2);
     }
 }
 
@@ -211,6 +271,13 @@ pub fn run(spec_path: &Path) -> i32 {
         ));
         return 1;
     }
+    let epoll = match new_epoll(listen, wake_read.as_fd()) {
+        Ok(e) => e,
+        Err(e) => {
+            log.error(&format!("cannot create the daemon's epoll set: {e}"));
+            return 1;
+        }
+    };
     let threads = spec.threads.max(1) as usize;
     let shared = Arc::new(Shared {
         slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
@@ -219,7 +286,10 @@ pub fn run(spec_path: &Path) -> i32 {
         shutdown: AtomicBool::new(false),
         wake_read,
         wake_write,
-        accept_lock: Mutex::new(()),
+        epoll,
+        parked: Mutex::new(HashMap::new()),
+        pid: std::process::id(),
+        retiring: AtomicBool::new(false),
         total_requests: AtomicU64::new(0),
         active: AtomicU64::new(0),
         started: Instant::now(),
@@ -345,6 +415,23 @@ pub fn run(spec_path: &Path) -> i32 {
     });
     let _ = std::io::stderr().flush();
     0
+}
+
+/// epoll tokens of the listening socket and the wake pipe; connections
+/// use their descriptor number.
+const LISTEN_TOKEN: u64 = u64::MAX;
+const WAKE_TOKEN: u64 = u64::MAX - 1;
+
+fn listen_event() -> EpollEvent {
+    EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT, LISTEN_TOKEN)
+}
+
+fn new_epoll(listen: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> nix::Result<Epoll> {
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+    epoll.add(listen, listen_event())?;
+    // Level-triggered and never drained: every waiting thread sees it.
+    epoll.add(wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
+    Ok(epoll)
 }
 
 fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
@@ -551,49 +638,118 @@ fn monitor(shared: &Shared) {
     }
 }
 
-/// Waits for the next connection, as the listener, while idle. `None` at
-/// shutdown.
-fn accept_next(shared: &Shared) -> Option<UnixStream> {
-    let _leader = lock(&shared.accept_lock);
+/// Waits, idle, for the next connection with work: a new one from the
+/// listening socket (`true`) or a parked one the front end wrote to.
+/// `None` at shutdown.
+fn next_conn(shared: &Shared) -> Option<(Conn, bool)> {
+    let listen = borrow(LISTEN_FD);
+    let mut events = [EpollEvent::empty()];
     loop {
         if shared.shutdown.load(Ordering::SeqCst) {
+            shared.close_parked();
             return None;
         }
-        let listen = borrow(LISTEN_FD);
-        let mut fds = [
-            PollFd::new(listen, PollFlags::POLLIN),
-            PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        match shared.epoll.wait(&mut events, PollTimeout::NONE) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
             Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => {
                 shared
                     .log
-                    .error(&format!("poll on the daemon socket failed: {e}"));
+                    .error(&format!("epoll_wait on the daemon socket failed: {e}"));
                 return None;
             }
         }
-        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            return None;
-        }
-        match accept4(listen.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-            #[allow(unsafe_code)]
-            // SAFETY: accept4 returned a new descriptor that nothing else owns.
-            Ok(fd) => return Some(unsafe { UnixStream::from_raw_fd(fd) }),
-            Err(
-                nix::errno::Errno::EAGAIN
-                | nix::errno::Errno::EINTR
-                | nix::errno::Errno::ECONNABORTED,
-            ) => {}
-            Err(e) => {
-                shared
-                    .log
-                    .error(&format!("accept on the daemon socket failed: {e}"));
-                // EMFILE and friends: back off instead of spinning.
-                let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, PollTimeout::from(100u16));
+        match events[0].data() {
+            WAKE_TOKEN => {
+                shared.close_parked();
+                return None;
             }
+            LISTEN_TOKEN => {
+                let accepted = accept4(
+                    listen.as_raw_fd(),
+                    SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                );
+                // Re-arm at once: another idle thread may take the next one.
+                let _ = shared.epoll.modify(listen, &mut listen_event());
+                match accepted {
+                    #[allow(unsafe_code)]
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    Ok(fd) => {
+                        return Some((Conn::new(unsafe { UnixStream::from_raw_fd(fd) }), true));
+                    }
+                    Err(
+                        nix::errno::Errno::EAGAIN
+                        | nix::errno::Errno::EINTR
+                        | nix::errno::Errno::ECONNABORTED,
+                    ) => {}
+                    Err(e) => {
+                        shared
+                            .log
+                            .error(&format!("accept on the daemon socket failed: {e}"));
+                        // EMFILE and friends: back off instead of spinning.
+                        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+                        let _ = poll(&mut fds, PollTimeout::from(100u16));
+                    }
+                }
+            }
+            token => {
+                if let Some(conn) = lock(&shared.parked).remove(&token) {
+                    return Some((conn, false));
+                }
+            }
+        }
+    }
+}
+
+/// What a request thread keeps between requests.
+struct ThreadLocal {
+    /// Loaded applications by (script, callable).
+    apps: HashMap<(String, String), Py<PyAny>>,
+    cache: EnvironCache,
+}
+
+/// A request a thread took: its connection and what was read of it.
+struct Picked {
+    conn: Conn,
+    reader: FrameReader,
+    writer: Writer,
+    head: RequestHead,
+}
+
+/// The next request for this (idle) thread; `None` at shutdown. Parks
+/// `kept`, the previous request's connection, first.
+///
+/// (Taking ready work before releasing the GIL, to save the hand-off to
+/// the thread epoll woke, was measured: no gain in requests/s, a worse
+/// p99; docs/benchmarks.md.)
+fn next_request(shared: &Shared, kept: Option<Conn>) -> Option<Picked> {
+    if let Some(conn) = kept {
+        shared.park(conn);
+    }
+    let timeout = shared.socket_timeout();
+    loop {
+        let (mut conn, fresh) = next_conn(shared)?;
+        let mut reader = FrameReader::new(&mut conn, timeout);
+        match reader.next() {
+            Ok(Some(Frame::Head(head))) => {
+                let writer = Writer::new(&conn, timeout, fresh.then_some(shared.pid));
+                return Some(Picked {
+                    conn,
+                    reader,
+                    writer,
+                    head,
+                });
+            }
+            // The front end closed a connection it kept.
+            Ok(None) => {}
+            Err(e) if !fresh && e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(Some(f)) => shared.log.error(&format!(
+                "protocol error from the front end: {} frame before Head",
+                f.name()
+            )),
+            Err(e) => shared.log.error(&format!(
+                "protocol error from the front end (speaking version {VERSION}): {e}"
+            )),
         }
     }
 }
@@ -613,13 +769,34 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
                 return;
             }
         };
-        let mut apps: HashMap<(String, String), Py<PyAny>> = HashMap::new();
+        let process = ProcessFacts {
+            multithread: shared.spec.threads != 1,
+            multiprocess: shared.spec.multiprocess,
+            run_once: shared.spec.threads == 1 && shared.spec.maximum_requests == 1,
+        };
+        let log_shared = shared.clone();
+        let errors: bridge::ErrorSink =
+            Arc::new(move |line: &str| log_shared.log.log(Level::Error, "wsgi", line));
+        let cache = match EnvironCache::new(py, &process, errors) {
+            Ok(c) => c,
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("cannot prepare the WSGI environ: {e}"));
+                return;
+            }
+        };
+        let mut local = ThreadLocal {
+            apps: HashMap::new(),
+            cache,
+        };
+        let mut kept = None;
         loop {
             let s = shared.clone();
-            let Some(stream) = py.detach(move || accept_next(&s)) else {
+            let Some(picked) = py.detach(move || next_request(&s, kept)) else {
                 break;
             };
-            handle(py, shared, support, &timeout_exc, index, stream, &mut apps);
+            kept = handle(py, shared, support, &timeout_exc, index, picked, &mut local);
             let done = shared.total_requests.fetch_add(1, Ordering::SeqCst) + 1;
             let max = shared.spec.maximum_requests;
             if max > 0 && done >= u64::from(max) {
@@ -640,46 +817,20 @@ fn handle(
     support: &Bound<'_, PyModule>,
     timeout_exc: &Bound<'_, PyAny>,
     index: usize,
-    stream: UnixStream,
-    apps: &mut HashMap<(String, String), Py<PyAny>>,
-) {
+    picked: Picked,
+    local: &mut ThreadLocal,
+) -> Option<Conn> {
+    let ThreadLocal { apps, cache } = local;
     let daemon_start_us = epoch_us();
-    let timeout = (shared.spec.socket_timeout > 0)
-        .then(|| Duration::from_secs(u64::from(shared.spec.socket_timeout)));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
-    let (read_half, write_half) = match stream.try_clone() {
-        Ok(r) => (r, stream),
-        Err(e) => {
-            shared
-                .log
-                .error(&format!("cannot use accepted connection: {e}"));
-            return;
-        }
-    };
-    let mut reader = FrameReader::new(read_half);
-    let writer = Writer::new(write_half);
-    let head = match py.detach(|| reader.next()) {
-        Ok(Some(Frame::Head(h))) => h,
-        Ok(None) => return,
-        Ok(Some(f)) => {
-            shared.log.error(&format!(
-                "protocol error from the front end: {} frame before Head",
-                f.name()
-            ));
-            return;
-        }
-        Err(e) => {
-            shared.log.error(&format!(
-                "protocol error from the front end (speaking version {VERSION}): {e}"
-            ));
-            return;
-        }
-    };
-
+    let Picked {
+        mut conn,
+        reader,
+        writer,
+        head,
+    } = picked;
     if shared.shutdown.load(Ordering::SeqCst) {
-        writer.finish(&Frame::Reject);
-        return;
+        py.detach(|| writer.finish(&Frame::Reject));
+        return None;
     }
     let queue_timeout = u64::from(shared.spec.queue_timeout) * 1_000_000;
     if queue_timeout > 0 {
@@ -693,16 +844,28 @@ fn handle(
                 "Queue timeout expired for WSGI daemon process '{}'.",
                 shared.group()
             ));
-            writer.finish(&Frame::Fail {
-                status: 504,
-                message: "queue-timeout expired".into(),
+            py.detach(|| {
+                writer.finish(&Frame::Fail {
+                    status: 504,
+                    message: "queue-timeout expired".into(),
+                })
             });
-            return;
+            return None;
         }
     }
-    if head.has_body && writer.send(&Frame::Continue).is_err() {
-        return;
+    if head.has_body {
+        let w = writer.clone();
+        let sent =
+            writer.queue(&Frame::Continue).is_ok() && py.detach(move || w.flush_blocking()).is_ok();
+        if !sent {
+            writer.close();
+            return None;
+        }
     }
+    // The response may leave the connection open for the next request
+    // when this process goes on serving and the body was read to its end.
+    let max = u64::from(shared.spec.maximum_requests);
+    let last = max > 0 && shared.total_requests.load(Ordering::SeqCst) + 1 >= max;
 
     let script = head.get("SCRIPT_FILENAME").map(latin1).unwrap_or_default();
     let callable = head
@@ -739,11 +902,21 @@ fn handle(
             .call_method1("get_application", (script.clone(), callable.clone()))
             .map(|a| a.unbind()),
     };
+    let mut kept_reader = None;
     let outcome = match app {
         Ok(app) => {
             shared.first_load_failure_ms.store(0, Ordering::SeqCst);
             apps.insert(key, app.clone_ref(py));
             let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
+            let keep = {
+                let body = body.clone();
+                move || {
+                    !last
+                        && !shared.shutdown.load(Ordering::SeqCst)
+                        && !shared.retiring.load(Ordering::SeqCst)
+                        && lock(&body).ended()
+                }
+            };
             let input = Input::from_body(body.clone());
             let slot_requests = lock(&shared.slots[index]).requests;
             let facts = RequestFacts {
@@ -752,12 +925,7 @@ fn handle(
                 total_requests: shared.total_requests.load(Ordering::SeqCst),
                 daemon_start_us,
             };
-            let process = ProcessFacts {
-                multithread: shared.spec.threads != 1,
-                multiprocess: shared.spec.multiprocess,
-                run_once: shared.spec.threads == 1 && shared.spec.maximum_requests == 1,
-            };
-            let outcome = match bridge::environ(py, support, &head, input, &process, &facts) {
+            let outcome = match bridge::environ(py, cache, &head, input, &facts) {
                 Ok(environ) => {
                     let _ = environ.set_item("mod_wsgi.script_start", epoch_us().to_string());
                     bridge::run(
@@ -769,18 +937,22 @@ fn handle(
                         timeout_exc,
                         &script,
                         &log_request,
+                        &keep,
                     )
                 }
                 Err(e) => {
                     log_request(&format!("cannot build the WSGI environ: {e}"));
-                    writer.finish(&Frame::Fail {
-                        status: 500,
-                        message: e.to_string(),
+                    let message = e.to_string();
+                    py.detach(|| {
+                        writer.finish(&Frame::Fail {
+                            status: 500,
+                            message,
+                        })
                     });
                     Outcome::Failed
                 }
             };
-            lock(&body).close();
+            kept_reader = lock(&body).close();
             outcome
         }
         Err(e) => {
@@ -800,9 +972,11 @@ fn handle(
                     format_exception(py, support, &e)
                 ));
             }
-            writer.finish(&Frame::Fail {
-                status: 500,
-                message: "the WSGI script could not be loaded".into(),
+            py.detach(|| {
+                writer.finish(&Frame::Fail {
+                    status: 500,
+                    message: "the WSGI script could not be loaded".into(),
+                })
             });
             Outcome::Failed
         }
@@ -822,9 +996,17 @@ fn handle(
     if interrupted && outcome != Outcome::TimedOut {
         clear_async_exc(py);
     }
-    writer.finish(&Frame::Abort("request ended".into()));
     shared.active.fetch_sub(1, Ordering::SeqCst);
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
+    if outcome == (Outcome::Completed { kept: true }) {
+        if let (Some(reader), Some(_)) = (kept_reader, writer.take_for_reuse()) {
+            conn.buf = reader.into_buf();
+            return Some(conn);
+        }
+    }
+    // Whatever did not end the response properly ends it now.
+    py.detach(|| writer.finish(&Frame::Abort("request ended".into())));
+    None
 }
 
 fn clear_async_exc(py: Python<'_>) {

@@ -163,8 +163,16 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
             }
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread runs the supervisor and the front end: a request costs a
+    // few microseconds of front-end work, so one core's worth serves far
+    // more than the daemon threads behind it, and no work-stealing, no
+    // cross-thread wake-ups and no per-thread stacks and malloc arenas
+    // are paid for (docs/benchmarks.md, "Serving"). More front-end
+    // capacity is more front-end processes (the MPM pool), as in Apache.
+    // The blocking pool (static files) is small for the same reason.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
         .build()
     {
         Ok(r) => r,

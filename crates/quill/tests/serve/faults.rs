@@ -153,3 +153,27 @@ fn overload_queues_then_answers_503_and_504() {
     assert_eq!(s.daemons().len(), 1);
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn maximum_requests_retires_the_process_and_it_exits() {
+    // Regression: a retirement asked for by a request or monitor thread
+    // (maximum-requests, request-timeout, inactivity…) signalled that
+    // thread instead of the process, so the old process never stopped.
+    let s = Server::express(
+        "maxreq",
+        &fixtures().join("faults.wsgi"),
+        &["--threads", "2", "--maximum-requests", "3"],
+    );
+    // Server::express made one request already (readiness).
+    let first = pid_of(&s);
+    let _ = pid_of(&s);
+    assert!(s.wait_log("Maximum requests reached"), "{}", s.log());
+    assert!(
+        s.wait_log("has stopped"),
+        "the old process exits: {}",
+        s.log()
+    );
+    assert_eq!(s.wait_daemons(1).len(), 1);
+    assert_ne!(pid_of(&s), first, "a new process serves");
+    assert_eq!(s.stop(), Some(0));
+}

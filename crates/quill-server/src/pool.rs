@@ -1,0 +1,277 @@
+//! Daemon connections the front end keeps between requests (protocol v2,
+//! docs/protocol.md "Connections").
+//!
+//! A kept connection belongs to one daemon process (the one that accepted
+//! it and said so with `Accepted`). The pool counts, per process, the
+//! requests this front end has in flight there, and hands out a kept
+//! connection only to a process with fewer of them than it has threads —
+//! one with an idle thread, which takes the request at once. Otherwise the
+//! caller connects to the group's socket as in protocol v1, where any idle
+//! thread of any process accepts and excess requests wait in the kernel
+//! backlog. So keeping connections never queues a request behind a busy
+//! process while another has an idle thread.
+//!
+//! ```text
+//!  take ──▶ process with busy < threads and a kept connection? ── yes ─▶ Lease(pid), busy+1
+//!                                                              └─ no ──▶ None: connect
+//!  Accepted{pid} on a new connection ─▶ bind: Lease(pid), busy+1
+//!  ResponseEnd{keep} ─▶ put back (at most `threads` kept per process); Lease dropped: busy−1
+//! ```
+//!
+//! A kept connection whose process went away is noticed without a system
+//! call when its end of stream has reached the reactor (it is then
+//! dropped at `take`), or when the next write or read on it fails before
+//! the daemon read anything (the caller retries).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::BytesMut;
+use tokio::net::UnixStream;
+
+/// A daemon connection between requests, with what its reader had left.
+#[derive(Debug)]
+pub struct KeptConn {
+    pub stream: UnixStream,
+    pub buf: BytesMut,
+}
+
+#[derive(Debug)]
+struct ProcEntry {
+    pid: u32,
+    /// Requests in flight on connections held by this process.
+    busy: u32,
+    /// Kept connections, most recently used last.
+    idle: Vec<KeptConn>,
+}
+
+/// The kept connections of one daemon group.
+#[derive(Debug)]
+pub struct Pool {
+    threads: u32,
+    procs: Mutex<Vec<ProcEntry>>,
+}
+
+impl Pool {
+    /// A pool for a group whose processes have `threads` threads each.
+    pub fn new(threads: u32) -> Arc<Pool> {
+        Arc::new(Pool {
+            threads: threads.max(1),
+            procs: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<ProcEntry>> {
+        self.procs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A kept connection to the least busy process that has an idle
+    /// thread, if there is one.
+    pub fn take(self: &Arc<Pool>) -> Option<(Lease, KeptConn)> {
+        let mut procs = self.lock();
+        loop {
+            let Some(entry) = procs
+                .iter_mut()
+                .filter(|e| e.busy < self.threads && !e.idle.is_empty())
+                .min_by_key(|e| e.busy)
+            else {
+                procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
+                return None;
+            };
+            let Some(conn) = entry.idle.pop() else {
+                continue;
+            };
+            if !alive(&conn.stream) {
+                continue;
+            }
+            entry.busy += 1;
+            let pid = entry.pid;
+            procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
+            return Some((
+                Lease {
+                    pool: self.clone(),
+                    pid: Some(pid),
+                },
+                conn,
+            ));
+        }
+    }
+
+    /// A lease for a new connection, bound once its process is known.
+    pub fn unbound(self: &Arc<Pool>) -> Lease {
+        Lease {
+            pool: self.clone(),
+            pid: None,
+        }
+    }
+
+    fn entry(procs: &mut Vec<ProcEntry>, pid: u32) -> &mut ProcEntry {
+        let i = match procs.iter().position(|e| e.pid == pid) {
+            Some(i) => i,
+            None => {
+                procs.push(ProcEntry {
+                    pid,
+                    busy: 0,
+                    idle: Vec::new(),
+                });
+                procs.len() - 1
+            }
+        };
+        &mut procs[i]
+    }
+
+    fn put(&self, pid: u32, conn: KeptConn) {
+        let mut procs = self.lock();
+        let e = Pool::entry(&mut procs, pid);
+        if e.idle.len() < self.threads as usize {
+            e.idle.push(conn);
+        }
+    }
+
+    /// Drops kept connections whose daemon closed them (a process that
+    /// retired or died). The front end calls it every second, so that
+    /// nothing is held for processes that are gone.
+    pub fn sweep(&self) {
+        let mut procs = self.lock();
+        for e in procs.iter_mut() {
+            e.idle.retain(|c| alive(&c.stream));
+        }
+        procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
+    }
+
+    /// Kept connections and requests in flight, per process (for tests
+    /// and diagnostics).
+    pub fn snapshot(&self) -> Vec<(u32, u32, usize)> {
+        self.lock()
+            .iter()
+            .map(|e| (e.pid, e.busy, e.idle.len()))
+            .collect()
+    }
+}
+
+/// A connection that has reported end of stream (or sent something
+/// unasked) to the reactor is dead. No system call unless the reactor
+/// saw the connection become readable.
+fn alive(stream: &UnixStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// One request in flight on a daemon process: counted in that process's
+/// `busy` from `bind` (or `take`) until dropped.
+#[derive(Debug)]
+pub struct Lease {
+    pool: Arc<Pool>,
+    pid: Option<u32>,
+}
+
+impl Lease {
+    /// The connection was accepted by process `pid`.
+    pub fn bind(&mut self, pid: u32) {
+        if self.pid.is_some() {
+            return;
+        }
+        let mut procs = self.pool.lock();
+        Pool::entry(&mut procs, pid).busy += 1;
+        self.pid = Some(pid);
+    }
+
+    /// The request is over and its connection may take another: keep it
+    /// (if its process is known).
+    pub fn keep(self, conn: KeptConn) {
+        if let Some(pid) = self.pid {
+            self.pool.put(pid, conn);
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let mut procs = self.pool.lock();
+            if let Some(e) = procs.iter_mut().find(|e| e.pid == pid) {
+                e.busy = e.busy.saturating_sub(1);
+            }
+            procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (UnixStream, UnixStream) {
+        UnixStream::pair().expect("socketpair")
+    }
+
+    fn kept(s: UnixStream) -> KeptConn {
+        KeptConn {
+            stream: s,
+            buf: BytesMut::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn kept_connections_go_only_to_processes_with_an_idle_thread() {
+        let pool = Pool::new(2);
+        let (a1, _pa1) = pair();
+        let (a2, _pa2) = pair();
+        let (b1, _pb1) = pair();
+        // Process 10 has two requests in flight, process 20 none.
+        let mut l1 = pool.unbound();
+        l1.bind(10);
+        let mut l2 = pool.unbound();
+        l2.bind(10);
+        pool.put(10, kept(a1));
+        pool.put(10, kept(a2));
+        assert!(pool.take().is_none(), "process 10 has no idle thread");
+        pool.put(20, kept(b1));
+        let (lease, _c) = pool.take().expect("process 20 is idle");
+        assert_eq!(lease.pid, Some(20));
+        drop(l1);
+        let (lease2, _c) = pool.take().expect("process 10 has an idle thread again");
+        assert_eq!(lease2.pid, Some(10));
+        drop((lease, lease2, l2));
+        assert_eq!(pool.snapshot(), vec![(10, 0, 1)]);
+    }
+
+    #[tokio::test]
+    async fn the_least_busy_process_is_chosen_and_kept_connections_are_bounded() {
+        let pool = Pool::new(3);
+        let mut busy = pool.unbound();
+        busy.bind(1);
+        let mut peers = Vec::new();
+        for pid in [1, 2] {
+            for _ in 0..5 {
+                let (s, p) = pair();
+                peers.push(p);
+                pool.put(pid, kept(s));
+            }
+        }
+        assert_eq!(pool.snapshot(), vec![(1, 1, 3), (2, 0, 3)]);
+        let (lease, _c) = pool.take().expect("a kept connection");
+        assert_eq!(lease.pid, Some(2));
+    }
+
+    #[tokio::test]
+    async fn closed_connections_are_dropped_not_handed_out() {
+        let pool = Pool::new(1);
+        let (s, peer) = pair();
+        drop(peer);
+        // Let the reactor see the end of stream.
+        s.readable().await.expect("readable");
+        pool.put(7, kept(s));
+        assert!(pool.take().is_none());
+        assert_eq!(pool.snapshot(), vec![]);
+        let (s, peer) = pair();
+        pool.put(8, kept(s));
+        let (live, _peer) = pair();
+        pool.put(9, kept(live));
+        drop(peer);
+        let dead = pool.lock()[0].idle.pop().expect("kept");
+        dead.stream.readable().await.expect("readable");
+        pool.lock()[0].idle.push(dead);
+        pool.sweep();
+        assert_eq!(pool.snapshot(), vec![(9, 0, 1)]);
+    }
+}
