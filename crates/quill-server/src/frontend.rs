@@ -673,9 +673,12 @@ async fn proxy(
                     log.log(Level::Error, "wsgi", &format!("{remote} Maximum number of WSGI daemon process restart connects reached {max_attempts}."));
                     return error_page(StatusCode::SERVICE_UNAVAILABLE, "");
                 }
+                // Unplaced from now: while it waits to connect or in the
+                // backlog, later requests queue behind it (crate::pool).
+                let lease = group.pool.unbound();
                 match connect(group).await {
                     Ok(stream) => (
-                        group.pool.unbound(),
+                        lease,
                         KeptConn {
                             stream,
                             buf: BytesMut::new(),
@@ -730,8 +733,11 @@ async fn proxy(
         let mut write = Some(write);
         let mut pump = None;
         let mut heard = false;
+        // socket-timeout bounds the whole wait for the head, whatever
+        // frames (Accepted, Continue) come before it.
+        let deadline = tokio::time::Instant::now() + group.socket_timeout;
         let first = loop {
-            let frame = match tokio::time::timeout(group.socket_timeout, reader.next()).await {
+            let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
                 Err(_) => {
                     log.log(Level::Error, "wsgi", &format!("{remote} Timeout when reading response headers from daemon process '{}': {}", group.name, mount.script.display()));
                     return error_page(

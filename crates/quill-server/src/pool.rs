@@ -8,13 +8,22 @@
 //! one with an idle thread, which takes the request at once. Otherwise the
 //! caller connects to the group's socket as in protocol v1, where any idle
 //! thread of any process accepts and excess requests wait in the kernel
-//! backlog. So keeping connections never queues a request behind a busy
-//! process while another has an idle thread.
+//! backlog.
+//!
+//! Requests on new connections are *unplaced* until their `Accepted`
+//! arrives (it comes with the response's first bytes): they may still wait
+//! in the backlog, or run somewhere uncounted. While any request is
+//! unplaced, new requests go to the backlog too. So the per-process counts
+//! are exact whenever a kept connection is handed out — keeping
+//! connections never queues a request behind a busy process while another
+//! has an idle thread — and under overload requests keep the backlog's
+//! first-come order instead of overtaking the ones waiting there.
 //!
 //! ```text
-//!  take ──▶ process with busy < threads and a kept connection? ── yes ─▶ Lease(pid), busy+1
-//!                                                              └─ no ──▶ None: connect
-//!  Accepted{pid} on a new connection ─▶ bind: Lease(pid), busy+1
+//!  take ──▶ nothing unplaced, a process with busy < threads and a kept connection?
+//!            ├─ yes ─▶ Lease(pid), busy+1
+//!            └─ no ──▶ None: connect; Lease(unplaced), unplaced+1
+//!  Accepted{pid} ─▶ bind: unplaced−1, busy+1
 //!  ResponseEnd{keep} ─▶ put back (at most `threads` kept per process); Lease dropped: busy−1
 //! ```
 //!
@@ -49,6 +58,8 @@ struct ProcEntry {
 pub struct Pool {
     threads: u32,
     procs: Mutex<Vec<ProcEntry>>,
+    /// Requests on new connections whose process is not known yet.
+    unplaced: std::sync::atomic::AtomicU32,
 }
 
 impl Pool {
@@ -57,6 +68,7 @@ impl Pool {
         Arc::new(Pool {
             threads: threads.max(1),
             procs: Mutex::new(Vec::new()),
+            unplaced: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -65,8 +77,11 @@ impl Pool {
     }
 
     /// A kept connection to the least busy process that has an idle
-    /// thread, if there is one.
+    /// thread, if there is one and no request is unplaced.
     pub fn take(self: &Arc<Pool>) -> Option<(Lease, KeptConn)> {
+        if self.unplaced.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return None;
+        }
         let mut procs = self.lock();
         loop {
             let Some(entry) = procs
@@ -96,8 +111,10 @@ impl Pool {
         }
     }
 
-    /// A lease for a new connection, bound once its process is known.
+    /// A lease for a new connection: unplaced until its process is known.
     pub fn unbound(self: &Arc<Pool>) -> Lease {
+        self.unplaced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Lease {
             pool: self.clone(),
             pid: None,
@@ -173,6 +190,9 @@ impl Lease {
         let mut procs = self.pool.lock();
         Pool::entry(&mut procs, pid).busy += 1;
         self.pid = Some(pid);
+        self.pool
+            .unplaced
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The request is over and its connection may take another: keep it
@@ -186,7 +206,13 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(pid) = self.pid {
+        let Some(pid) = self.pid else {
+            self.pool
+                .unplaced
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        };
+        {
             let mut procs = self.pool.lock();
             if let Some(e) = procs.iter_mut().find(|e| e.pid == pid) {
                 e.busy = e.busy.saturating_sub(1);
@@ -233,6 +259,21 @@ mod tests {
         assert_eq!(lease2.pid, Some(10));
         drop((lease, lease2, l2));
         assert_eq!(pool.snapshot(), vec![(10, 0, 1)]);
+    }
+
+    #[tokio::test]
+    async fn while_a_request_is_unplaced_new_ones_go_to_the_backlog() {
+        let pool = Pool::new(4);
+        let (s, _peer) = pair();
+        pool.put(1, kept(s));
+        let mut waiting = pool.unbound();
+        assert!(pool.take().is_none(), "first come, first served");
+        waiting.bind(2);
+        let (lease, _c) = pool.take().expect("nothing unplaced: kept connection");
+        assert_eq!(lease.pid, Some(1));
+        let gone = pool.unbound();
+        drop(gone);
+        assert_eq!(pool.unplaced.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[tokio::test]

@@ -233,6 +233,12 @@ fn latin1(s: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
             type_name(s)
         ))
     })?;
+    // ASCII, the usual case, straight from the string's UTF-8 form.
+    if let Ok(t) = st.to_str() {
+        if t.is_ascii() {
+            return Ok(t.as_bytes().to_vec());
+        }
+    }
     let text = st.to_cow()?;
     text.chars()
         .map(|c| {
@@ -308,14 +314,16 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Headers> {
                 String::from_utf8_lossy(&name)
             )));
         }
-        let lower = String::from_utf8_lossy(&name).to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&lower.as_str()) {
+        if HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+        {
             return Err(PyValueError::new_err(format!(
                 "hop-by-hop header {:?} is not allowed in a WSGI response (PEP 3333)",
                 String::from_utf8_lossy(&name)
             )));
         }
-        if lower == "content-length" {
+        if name.eq_ignore_ascii_case(b"content-length") {
             let text = String::from_utf8_lossy(&value);
             let n: u64 = text
                 .trim()
@@ -397,7 +405,8 @@ pub type ErrorSink = Arc<dyn Fn(&str) + Send + Sync>;
 /// stream is flushed, closed or freed.
 #[pyclass(module = "quill")]
 pub struct ErrorStream {
-    prefix: String,
+    /// The request's client, `ADDR:PORT`.
+    remote: (Bytes, Bytes),
     buf: Mutex<String>,
     sink: ErrorSink,
     #[pyo3(get)]
@@ -409,7 +418,7 @@ pub struct ErrorStream {
 impl std::fmt::Debug for ErrorStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ErrorStream")
-            .field("prefix", &self.prefix)
+            .field("remote", &self.remote)
             .finish_non_exhaustive()
     }
 }
@@ -420,7 +429,11 @@ impl ErrorStream {
     }
 
     fn emit(&self, line: &str) {
-        (self.sink)(&format!("{}{line}", self.prefix));
+        (self.sink)(&format!(
+            "[remote {}:{}] {line}",
+            latin1_str(&self.remote.0),
+            latin1_str(&self.remote.1)
+        ));
     }
 
     fn flush_buf(&self) {
@@ -494,7 +507,7 @@ impl ErrorStream {
 #[derive(Debug)]
 pub struct EnvironCache {
     template: Py<PyDict>,
-    keys: std::collections::HashMap<Bytes, Py<PyString>>,
+    keys: std::collections::HashMap<Bytes, Py<PyString>, BuildKeyHasher>,
     errors: ErrorSinkDebug,
 }
 
@@ -504,6 +517,48 @@ struct ErrorSinkDebug(ErrorSink);
 impl std::fmt::Debug for ErrorSinkDebug {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ErrorSink")
+    }
+}
+
+/// A fast hash for the short environ keys of the cache (FxHash's
+/// multiply-rotate; the keys come from our own front end, and the cache is
+/// bounded, so flooding is not a concern).
+#[derive(Debug, Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+#[derive(Debug, Default)]
+struct KeyHasher(u64);
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for &b in chunks.remainder() {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl KeyHasher {
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
 }
 
@@ -527,7 +582,7 @@ impl EnvironCache {
         t.set_item("quill.version", (0, 1, 0))?;
         Ok(EnvironCache {
             template: t.unbind(),
-            keys: std::collections::HashMap::new(),
+            keys: std::collections::HashMap::default(),
             errors: ErrorSinkDebug(errors),
         })
     }
@@ -565,25 +620,22 @@ pub fn environ<'py>(
     request: &RequestFacts,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = cache.template.bind(py).copy()?;
-    let mut scheme = None;
+    let mut https = false;
+    let mut remote = (Bytes::new(), Bytes::new());
     for (k, v) in &head.environ {
-        if k.as_ref() == b"HTTPS" {
-            if matches!(v.as_ref(), b"on" | b"1" | b"On" | b"ON") {
-                scheme = Some("https");
+        match k.as_ref() {
+            b"HTTPS" => {
+                https |= matches!(v.as_ref(), b"on" | b"1" | b"On" | b"ON");
+                continue;
             }
-            continue;
+            b"REQUEST_SCHEME" => https |= v.as_ref() == b"https",
+            b"REMOTE_ADDR" => remote.0 = v.clone(),
+            b"REMOTE_PORT" => remote.1 = v.clone(),
+            _ => {}
         }
         env.set_item(cache.key(py, k), latin1_py(py, v))?;
     }
-    let scheme = scheme.unwrap_or_else(|| match head.get("REQUEST_SCHEME") {
-        Some(b"https") => "https",
-        _ => "http",
-    });
-    let remote = format!(
-        "{}:{}",
-        head.get("REMOTE_ADDR").map(latin1_str).unwrap_or_default(),
-        head.get("REMOTE_PORT").map(latin1_str).unwrap_or_default()
-    );
+    let scheme = if https { "https" } else { "http" };
     env.set_item("wsgi.url_scheme", scheme)?;
     env.set_item("wsgi.input", Py::new(py, input)?)?;
     env.set_item(
@@ -591,7 +643,7 @@ pub fn environ<'py>(
         Py::new(
             py,
             ErrorStream {
-                prefix: format!("[remote {remote}] "),
+                remote,
                 buf: Mutex::new(String::new()),
                 sink: cache.errors.0.clone(),
                 encoding: "utf-8",

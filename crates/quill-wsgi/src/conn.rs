@@ -336,7 +336,8 @@ fn write_now(stream: &UnixStream, out: &mut BytesMut) -> Result<bool, WriteError
 
 impl Writer {
     /// `accepted`: the connection is new, so the response starts with an
-    /// `Accepted` frame naming this process.
+    /// `Accepted` frame naming this process (it goes out with the first
+    /// write of the response: no write of its own).
     pub fn new(conn: &Conn, timeout: Option<Duration>, accepted: Option<u32>) -> Writer {
         let mut out = BytesMut::with_capacity(1024);
         if let Some(pid) = accepted {

@@ -21,6 +21,8 @@
 //! kernel backlog, excess requests in their connection's socket buffer.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::io::Write as _;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -703,8 +705,8 @@ fn next_conn(shared: &Shared) -> Option<(Conn, bool)> {
 
 /// What a request thread keeps between requests.
 struct ThreadLocal {
-    /// Loaded applications by (script, callable).
-    apps: HashMap<(String, String), Py<PyAny>>,
+    /// Loaded applications: (script, callable, the callable).
+    apps: Vec<(Bytes, Bytes, Py<PyAny>)>,
     cache: EnvironCache,
 }
 
@@ -787,7 +789,7 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
             }
         };
         let mut local = ThreadLocal {
-            apps: HashMap::new(),
+            apps: Vec::new(),
             cache,
         };
         let mut kept = None;
@@ -867,18 +869,18 @@ fn handle(
     let max = u64::from(shared.spec.maximum_requests);
     let last = max > 0 && shared.total_requests.load(Ordering::SeqCst) + 1 >= max;
 
-    let script = head.get("SCRIPT_FILENAME").map(latin1).unwrap_or_default();
-    let callable = head
+    let script_raw = head.get("SCRIPT_FILENAME").unwrap_or_default();
+    let script = latin1(script_raw);
+    let callable_raw = head
         .get("mod_wsgi.callable_object")
-        .map(latin1)
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "application".to_string());
-    let remote = format!(
-        "{}:{}",
-        head.get("REMOTE_ADDR").map(latin1).unwrap_or_default(),
-        head.get("REMOTE_PORT").map(latin1).unwrap_or_default()
-    );
+        .unwrap_or(b"application");
     let log_request = |msg: &str| {
+        let remote = format!(
+            "{}:{}",
+            head.get("REMOTE_ADDR").map(latin1).unwrap_or_default(),
+            head.get("REMOTE_PORT").map(latin1).unwrap_or_default()
+        );
         let tagged: String = msg
             .lines()
             .map(|l| format!("[remote {remote}] {l}\n"))
@@ -895,18 +897,31 @@ fn handle(
     shared.active.fetch_add(1, Ordering::SeqCst);
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
 
-    let key = (script.clone(), callable.clone());
-    let app = match apps.get(&key) {
-        Some(a) => Ok(a.clone_ref(py)),
+    let cached = apps
+        .iter()
+        .find(|(s, c, _)| s == script_raw && c == callable_raw)
+        .map(|(_, _, a)| a.clone_ref(py));
+    let was_cached = cached.is_some();
+    let app = match cached {
+        Some(a) => Ok(a),
         None => support
-            .call_method1("get_application", (script.clone(), callable.clone()))
+            .call_method1(
+                "get_application",
+                (script.as_ref(), latin1(callable_raw).as_ref()),
+            )
             .map(|a| a.unbind()),
     };
     let mut kept_reader = None;
     let outcome = match app {
         Ok(app) => {
             shared.first_load_failure_ms.store(0, Ordering::SeqCst);
-            apps.insert(key, app.clone_ref(py));
+            if !was_cached {
+                apps.push((
+                    Bytes::copy_from_slice(script_raw),
+                    Bytes::copy_from_slice(callable_raw),
+                    app.clone_ref(py),
+                ));
+            }
             let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
             let keep = {
                 let body = body.clone();
@@ -1016,6 +1031,10 @@ fn clear_async_exc(py: Python<'_>) {
     let _ = PyErr::take(py);
 }
 
-fn latin1(b: &[u8]) -> String {
-    b.iter().map(|&c| char::from(c)).collect()
+/// Latin-1 bytes as text; ASCII (the usual case) is borrowed.
+fn latin1(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) if b.is_ascii() => std::borrow::Cow::Borrowed(s),
+        _ => std::borrow::Cow::Owned(b.iter().map(|&c| char::from(c)).collect()),
+    }
 }
