@@ -657,7 +657,6 @@ async fn proxy(
         },
     );
     enc.finish();
-    let head_bytes = head_bytes.freeze();
 
     let mut body = Some(req.into_body());
     let max_attempts = 2 * group.processes.max(1) + 1;
@@ -713,6 +712,12 @@ async fn proxy(
                 }
             }
         };
+        // A new connection the pool would not keep anyway is closed by the
+        // daemon after the response, instead of being parked for nothing.
+        let close = !kept && !group.pool.wants_more();
+        head_bytes[protocol::HEAD_FLAGS_OFFSET] = (head_bytes[protocol::HEAD_FLAGS_OFFSET]
+            & !protocol::head_flag::CLOSE)
+            | if close { protocol::head_flag::CLOSE } else { 0 };
         let (read, mut write) = conn.stream.into_split();
         if let Err(e) = write.write_all(&head_bytes).await {
             // The daemon end is gone and read nothing: the request did not

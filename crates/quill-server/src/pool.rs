@@ -144,6 +144,15 @@ impl Pool {
         }
     }
 
+    /// Whether another kept connection would be kept (fewer than
+    /// `threads` per process are kept in all), so that a new connection is
+    /// worth keeping after its response.
+    pub fn wants_more(&self) -> bool {
+        let procs = self.lock();
+        let kept: usize = procs.iter().map(|e| e.idle.len()).sum();
+        kept < self.threads as usize * procs.len().max(1)
+    }
+
     /// Drops kept connections whose daemon closed them (a process that
     /// retired or died). The front end calls it every second, so that
     /// nothing is held for processes that are gone.

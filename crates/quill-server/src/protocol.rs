@@ -26,6 +26,22 @@ pub const VERSION: u16 = 2;
 /// Bytes before a frame's payload.
 pub const FRAME_HEADER_LEN: usize = 5;
 
+/// Bits of a `Head` frame's flags byte.
+pub mod head_flag {
+    /// A request body follows.
+    pub const BODY: u8 = 1;
+    /// The front end will not keep the connection (version 2).
+    pub const CLOSE: u8 = 2;
+}
+
+/// Where the flags byte of an encoded `Head` frame is (a front end that
+/// resends a head on another connection sets [`head_flag::CLOSE`] there).
+pub const HEAD_FLAGS_OFFSET: usize = FRAME_HEADER_LEN + 2;
+
+fn head_flags(has_body: bool, close: bool) -> u8 {
+    (if has_body { head_flag::BODY } else { 0 }) | (if close { head_flag::CLOSE } else { 0 })
+}
+
 /// The largest payload a frame may carry. Request heads hold the whole
 /// environ; 16 MiB is far above any real one and bounds what a confused
 /// peer can make us buffer.
@@ -80,6 +96,9 @@ pub struct RequestHead {
     /// A request body follows (`Body`* then `End`), after the daemon's
     /// `Continue`.
     pub has_body: bool,
+    /// The front end will close the connection after this response (it
+    /// keeps enough already): the daemon need not keep it.
+    pub close: bool,
     /// Environ variables in order; values are Latin-1 strings as bytes.
     pub environ: Vec<(Bytes, Bytes)>,
 }
@@ -206,7 +225,7 @@ pub fn encode(frame: &Frame, dst: &mut BytesMut) {
             dst.reserve(FRAME_HEADER_LEN + len);
             put_header(dst, kind::HEAD, len);
             dst.put_u16(h.version);
-            dst.put_u8(u8::from(h.has_body));
+            dst.put_u8(head_flags(h.has_body, h.close));
             put_pairs(dst, &h.environ);
         }
         Frame::Body(b) => {
@@ -257,7 +276,7 @@ impl<'a> HeadEncoder<'a> {
         dst.reserve(FRAME_HEADER_LEN + 7 + 2048);
         put_header(dst, kind::HEAD, 0);
         dst.put_u16(version);
-        dst.put_u8(u8::from(has_body));
+        dst.put_u8(head_flags(has_body, false));
         dst.put_u32(0);
         HeadEncoder {
             dst,
@@ -336,12 +355,15 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
             if version != VERSION {
                 return Err(ProtocolError::Version(version));
             }
-            let has_body = get_u8(&mut p, name)? != 0;
+            let flags = get_u8(&mut p, name)?;
+            let has_body = flags & head_flag::BODY != 0;
+            let close = flags & head_flag::CLOSE != 0;
             let environ = get_pairs(&mut p, name)?;
             finish(&p, name)?;
             Frame::Head(RequestHead {
                 version,
                 has_body,
+                close,
                 environ,
             })
         }
@@ -466,6 +488,7 @@ mod tests {
             Frame::Head(RequestHead {
                 version: VERSION,
                 has_body: true,
+                close: true,
                 environ: vec![(b("REQUEST_METHOD"), b("POST")), (b("EMPTY"), b(""))],
             }),
             Frame::Body(b("hello")),
@@ -521,6 +544,7 @@ mod tests {
             &Frame::Head(RequestHead {
                 version: 2,
                 has_body: false,
+                close: false,
                 environ: vec![(b("A"), b("bc"))],
             }),
             &mut buf,
@@ -602,7 +626,7 @@ mod tests {
         #[test]
         fn heads_round_trip(pairs in proptest::collection::vec((any::<Vec<u8>>(), any::<Vec<u8>>()), 0..8), body: bool) {
             let environ: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (Bytes::from(k), Bytes::from(v))).collect();
-            let f = Frame::Head(RequestHead { version: VERSION, has_body: body, environ });
+            let f = Frame::Head(RequestHead { version: VERSION, has_body: body, close: !body, environ });
             prop_assert_eq!(roundtrip(&f), f);
         }
     }

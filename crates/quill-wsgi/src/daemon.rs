@@ -925,8 +925,10 @@ fn handle(
             let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
             let keep = {
                 let body = body.clone();
+                let close = head.close;
                 move || {
                     !last
+                        && !close
                         && !shared.shutdown.load(Ordering::SeqCst)
                         && !shared.retiring.load(Ordering::SeqCst)
                         && lock(&body).ended()
