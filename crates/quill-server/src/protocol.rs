@@ -566,6 +566,7 @@ mod tests {
         let head = RequestHead {
             version: VERSION,
             has_body: true,
+            close: false,
             environ: vec![
                 (b("A"), b("bc")),
                 (b("HTTP_X_Y"), b("1, 2")),
