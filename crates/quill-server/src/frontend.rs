@@ -265,34 +265,41 @@ fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
 }
 
 async fn route(fe: &FrontEnd, req: Request<Incoming>, peer: SocketAddr, local: SocketAddr) -> Resp {
-    // Most paths need neither %-decoding nor collapsing: borrow them (from
-    // a clone of the URI, which shares its bytes, since `req` moves on).
-    let uri = req.uri().clone();
-    let raw_path = uri.path();
-    let decoded: std::borrow::Cow<'_, [u8]> = if raw_path.contains('%') || raw_path.contains("//") {
-        std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path)))
-    } else {
-        std::borrow::Cow::Borrowed(raw_path.as_bytes())
+    // Everything borrowed from the request ends with this block, before
+    // the daemon is awaited (see `prepare`).
+    let (mount, head_bytes, body) = {
+        // Most paths need neither %-decoding nor collapsing: borrow them
+        // (from a clone of the URI, which shares its bytes: `req` moves on).
+        let uri = req.uri().clone();
+        let raw_path = uri.path();
+        let decoded: std::borrow::Cow<'_, [u8]> =
+            if raw_path.contains('%') || raw_path.contains("//") {
+                std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path)))
+            } else {
+                std::borrow::Cow::Borrowed(raw_path.as_bytes())
+            };
+        if decoded.first() != Some(&b'/') {
+            return error_page(StatusCode::BAD_REQUEST, "");
+        }
+        // Alias first: mod_alias translates before mod_wsgi.
+        for alias in &fe.aliases {
+            if prefix_matches(&alias.url, &decoded) {
+                return static_file(&req, alias, &decoded[alias.url.len()..]).await;
+            }
+        }
+        let Some(mount) = fe.mounts.iter().find(|m| prefix_matches(&m.url, &decoded)) else {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "The requested URL was not found on this server.",
+            );
+        };
+        let path_info = &decoded[mount.url.len()..];
+        match prepare(fe, mount, req, peer, local, path_info) {
+            Ok((head, body)) => (mount, head, body),
+            Err(r) => return *r,
+        }
     };
-    if decoded.first() != Some(&b'/') {
-        return error_page(StatusCode::BAD_REQUEST, "");
-    }
-    // Alias first: mod_alias translates before mod_wsgi.
-    for alias in &fe.aliases {
-        if prefix_matches(&alias.url, &decoded) {
-            return static_file(&req, alias, &decoded[alias.url.len()..]).await;
-        }
-    }
-    for mount in &fe.mounts {
-        if prefix_matches(&mount.url, &decoded) {
-            let path_info = &decoded[mount.url.len()..];
-            return proxy(fe, mount, req, peer, local, path_info).await;
-        }
-    }
-    error_page(
-        StatusCode::NOT_FOUND,
-        "The requested URL was not found on this server.",
-    )
+    forward(fe, mount, peer, head_bytes, body).await
 }
 
 fn error_page(status: StatusCode, detail: &str) -> Resp {
@@ -582,17 +589,22 @@ fn environ(
     }
 }
 
-async fn proxy(
+/// The synchronous half of proxying: mod_wsgi's request checks and the
+/// encoded `Head`. It consumes the request and keeps only its body, so
+/// that nothing borrowed from hyper's read buffer (URI, header values)
+/// stays alive while the daemon works: hyper then reuses that buffer for
+/// the connection's next request instead of allocating another.
+fn prepare(
     fe: &FrontEnd,
     mount: &Mount,
     req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
     path_info: &[u8],
-) -> Resp {
+) -> Result<(BytesMut, Incoming), Box<Resp>> {
     let request_start = epoch_us();
     let Some(group) = fe.groups.get(mount.group) else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+        return Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR, "")));
     };
     let log = &fe.error_log;
     let remote = Client(peer);
@@ -603,10 +615,10 @@ async fn proxy(
         .get(header::TRANSFER_ENCODING)
         .map(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
     if chunked == Some(false) {
-        return error_page(
+        return Err(Box::new(error_page(
             StatusCode::NOT_IMPLEMENTED,
             "Transfer-Encoding is not supported.",
-        );
+        )));
     }
     let chunked = chunked == Some(true);
     if chunked && !mount.chunked_request {
@@ -617,10 +629,10 @@ async fn proxy(
                 "{remote} Unable to process a chunked request body: WSGIChunkedRequest is Off."
             ),
         );
-        return error_page(
+        return Err(Box::new(error_page(
             StatusCode::LENGTH_REQUIRED,
             "A request with the method requires a valid Content-length.",
-        );
+        )));
     }
     let content_length = req.body().size_hint().exact();
     if fe.limit_request_body > 0 && content_length.is_some_and(|n| n > fe.limit_request_body) {
@@ -633,10 +645,10 @@ async fn proxy(
                 fe.limit_request_body
             ),
         );
-        return error_page(
+        return Err(Box::new(error_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "The requested resource does not allow request data with this method, or the amount of data provided in the request exceeds the capacity limit.",
-        );
+        )));
     }
     let has_body = chunked || content_length.is_some_and(|n| n > 0);
 
@@ -658,7 +670,23 @@ async fn proxy(
     );
     enc.finish();
 
-    let mut body = Some(req.into_body());
+    Ok((head_bytes, req.into_body()))
+}
+
+/// Sends the request to the group and relays its answer.
+async fn forward(
+    fe: &FrontEnd,
+    mount: &Mount,
+    peer: SocketAddr,
+    mut head_bytes: BytesMut,
+    body: Incoming,
+) -> Resp {
+    let Some(group) = fe.groups.get(mount.group) else {
+        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+    };
+    let log = &fe.error_log;
+    let remote = Client(peer);
+    let mut body = Some(body);
     let max_attempts = 2 * group.processes.max(1) + 1;
     let mut attempts = 0;
     loop {
@@ -956,10 +984,18 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// How much room the frame reader makes for each read from a daemon.
+/// How much room the frame reader makes for a read from a daemon: little
+/// at first (most responses are small); a long body's frames get what
+/// they need when their header says how long they are.
+const FIRST_READ: usize = 2 * 1024;
+const MIN_ROOM: usize = 1024;
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Frames from the daemon.
+/// Frames from the daemon. A body frame is relayed whole, one client
+/// write per frame: relaying its pieces as they arrived saved memory
+/// (≤ 64 KiB per stream) but cost 2× the front-end CPU on a streamed
+/// 1 MiB response, each piece being a chunked write to the client
+/// (docs/benchmarks.md).
 struct FrameStream {
     read: OwnedReadHalf,
     buf: BytesMut,
@@ -995,7 +1031,9 @@ impl FrameStream {
                 Ok(None) => {}
                 Err(e) => return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(FIRST_READ);
+            } else if self.buf.capacity() - self.buf.len() < MIN_ROOM {
                 self.buf.reserve(READ_CHUNK);
             }
             // Read straight into the buffer's spare room (no bounce copy).

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!   client ──HTTP/1.1──▶ frontend (tokio + hyper) ──protocol──▶ group socket ──▶ daemon processes
-//!                              ▲                                     ▲            (quill __daemon,
+//!                              ▲                                     ▲            (quill-daemon,
 //!                              └──────── supervisor: binds sockets, ─┘             quill-wsgi)
 //!                                        execs, reaps, restarts, reloads
 //! ```

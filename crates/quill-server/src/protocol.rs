@@ -273,7 +273,7 @@ pub struct HeadEncoder<'a> {
 impl<'a> HeadEncoder<'a> {
     pub fn new(dst: &'a mut BytesMut, version: u16, has_body: bool) -> HeadEncoder<'a> {
         let start = dst.len();
-        dst.reserve(FRAME_HEADER_LEN + 7 + 2048);
+        dst.reserve(1024);
         put_header(dst, kind::HEAD, 0);
         dst.put_u16(version);
         dst.put_u8(head_flags(has_body, false));

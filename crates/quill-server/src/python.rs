@@ -1,7 +1,8 @@
 //! Choosing the interpreter of a daemon group and asking it about itself.
 //!
-//! The daemon embeds CPython through the libpython the binary was linked
-//! against, but the dynamic loader may resolve that to another build (on
+//! The daemon (`quill-daemon`, the only binary that links libpython)
+//! embeds CPython through the libpython it was linked against, but the
+//! dynamic loader may resolve that to another build (on
 //! Debian, `/usr/lib/x86_64-linux-gnu/libpython3.11.so` instead of the
 //! pyenv one used at build time). So the supervisor runs the interpreter
 //! the user chose once, records what *it* reports (`sys.executable`,
@@ -45,6 +46,14 @@ pub enum PythonError {
         found: String,
         built: String,
     },
+}
+
+/// The Python major.minor of the libpython that `quill-daemon` links (the
+/// soname `libpython3.X.so` fixes it, whichever build the loader picks).
+pub fn libpython_version() -> (u32, u32) {
+    let v = env!("QUILL_LIBPYTHON_VERSION");
+    let mut parts = v.split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// The interpreter to run: `python-home/bin/python3` when a home is given,

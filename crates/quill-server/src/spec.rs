@@ -1,5 +1,5 @@
 //! What a daemon process is told when the supervisor execs it
-//! (`quill __daemon --spec FILE`): its group's settings and the Python it
+//! (`quill-daemon --spec FILE`): its group's settings and the Python it
 //! must run. Serialized as JSON; both sides are this crate's build.
 
 use serde::{Deserialize, Serialize};

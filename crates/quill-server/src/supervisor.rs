@@ -1,5 +1,5 @@
 //! The supervisor: binds every socket, execs the daemon processes
-//! (`quill __daemon`, never a fork of this threaded process), restarts
+//! (`quill-daemon`, never a fork of this threaded process), restarts
 //! them with back-off, replaces them gracefully when their script changes,
 //! and runs the front end (one, in this process, for now).
 //!
@@ -104,11 +104,12 @@ pub struct Started {
     pub addresses: Vec<SocketAddr>,
 }
 
-/// Runs a whole server until SIGTERM/SIGINT. `daemon_stderr` is given to
-/// every daemon process as stderr (the error log when it is a file).
+/// Runs a whole server until SIGTERM/SIGINT. `daemon_exe` is the
+/// `quill-daemon` binary; `daemon_stderr` is given to every daemon process
+/// as stderr (the error log when it is a file).
 pub async fn run(
     plan: ServerPlan,
-    exe: PathBuf,
+    daemon_exe: PathBuf,
     log: Arc<ErrorLog>,
     access: Option<AccessSink>,
     daemon_stderr: Option<File>,
@@ -155,7 +156,7 @@ pub async fn run(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut sup = Sup {
         plan: &plan,
-        exe,
+        daemon_exe,
         log: log.clone(),
         groups,
         procs: HashMap::new(),
@@ -305,7 +306,7 @@ fn high_fd(fd: &OwnedFd) -> nix::Result<OwnedFd> {
 
 struct Sup<'a> {
     plan: &'a ServerPlan,
-    exe: PathBuf,
+    daemon_exe: PathBuf,
     log: Arc<ErrorLog>,
     groups: Vec<GroupState>,
     procs: HashMap<i32, Proc>,
@@ -336,8 +337,8 @@ impl Sup<'_> {
         let listen_raw = self.groups[g].listener.as_raw_fd();
         let ctl_raw = ctl_write.as_raw_fd();
 
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("__daemon").arg("--spec").arg(&path);
+        let mut cmd = tokio::process::Command::new(&self.daemon_exe);
+        cmd.arg("--spec").arg(&path);
         cmd.envs(gp.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
         match &self.daemon_stderr {

@@ -1,4 +1,4 @@
-//! The daemon process (`quill __daemon --spec FILE`): embedded Python,
+//! The daemon process (`quill-daemon --spec FILE`): embedded Python,
 //! `threads` request threads that take work only when idle, a GIL ticker,
 //! a monitor enforcing the timeouts, and the shutdown sequence.
 //!

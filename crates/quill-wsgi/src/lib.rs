@@ -4,7 +4,7 @@
 //! process group, behind Quill's wire protocol (docs/protocol.md).
 //!
 //! ```text
-//!  supervisor ──exec──▶ quill __daemon --spec FILE
+//!  supervisor ──exec──▶ quill-daemon --spec FILE
 //!                         ├─ interp: Python from the user's interpreter (paths it reported)
 //!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
 //!                         ├─ conn:   frames in, response frames out (shared with the monitor)

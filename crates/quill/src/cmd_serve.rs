@@ -111,13 +111,48 @@ fn open_log(t: &LogTarget) -> std::io::Result<Box<dyn std::io::Write + Send>> {
     })
 }
 
+/// The `quill-daemon` binary next to this one: daemon processes run it,
+/// so that only they link libpython (this process stays small).
+fn daemon_exe() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| {
+        format!("cannot find this program's own path (to start daemon processes): {e}")
+    })?;
+    let daemon = me.with_file_name("quill-daemon");
+    if daemon.is_file() {
+        Ok(daemon)
+    } else {
+        Err(format!(
+            "{} is missing: daemon processes run it (it is built and installed with quill)",
+            daemon.display()
+        ))
+    }
+}
+
+/// `quill __daemon --spec FILE` (kept for scripts that start a daemon by
+/// hand): runs `quill-daemon` in this process's place.
+pub fn exec_daemon(spec: &Path) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    match daemon_exe() {
+        Ok(exe) => {
+            let e = std::process::Command::new(exe)
+                .arg("--spec")
+                .arg(spec)
+                .exec();
+            eprintln!("error: cannot run quill-daemon: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> ExitCode {
-    let exe = match std::env::current_exe() {
+    let exe = match daemon_exe() {
         Ok(e) => e,
         Err(e) => {
-            eprintln!(
-                "error: cannot find this program's own path (to start daemon processes): {e}"
-            );
+            eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
@@ -389,7 +424,7 @@ fn group_plan(
     let home = d.python.effective_python_home.as_deref().map(Path::new);
     let exe = quill_server::python::interpreter(home)
         .map_err(|e| format!("daemon group '{}': {e}", d.name))?;
-    let python = quill_server::python::probe(&exe, quill_wsgi::python_version())
+    let python = quill_server::python::probe(&exe, quill_server::python::libpython_version())
         .map_err(|e| format!("daemon group '{}': {e}", d.name))?;
     let mut env = Vec::new();
     if let Some(libdir) = &python.libdir {

@@ -99,9 +99,7 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd_check::run(&args),
         Command::Express(args) => cmd_express::run(&args),
         Command::Serve(args) => cmd_serve::run(&args),
-        Command::Daemon { spec } => {
-            ExitCode::from(u8::try_from(quill_wsgi::daemon::run(&spec)).unwrap_or(1))
-        }
+        Command::Daemon { spec } => cmd_serve::exec_daemon(&spec),
         Command::Docs { what } => match what.as_str() {
             "directives" => {
                 print!(

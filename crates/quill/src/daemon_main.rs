@@ -1,0 +1,27 @@
+//! `quill-daemon --spec FILE`: one daemon process of a WSGI process group
+//! (embedded CPython, `quill_wsgi::daemon`), started by the supervisor of
+//! `quill serve` / `quill express`, never by hand.
+//!
+//! A binary of its own so that only daemon processes map libpython: the
+//! supervisor and front end (`quill`) do not link it at all.
+
+// Usage errors go to stderr: there is nowhere else.
+#![allow(clippy::print_stderr)]
+
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    match args.as_slice() {
+        [flag, spec] if flag == "--spec" => {
+            ExitCode::from(u8::try_from(quill_wsgi::daemon::run(Path::new(spec))).unwrap_or(1))
+        }
+        _ => {
+            eprintln!(
+                "usage: quill-daemon --spec FILE\n(a daemon process of a WSGI group; `quill serve` and `quill express` start it)"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
