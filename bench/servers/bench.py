@@ -72,7 +72,7 @@ StartServers 2
 KeepAlive On
 KeepAliveTimeout 2
 WSGISocketPrefix {tmp}/wsgi
-WSGIDaemonProcess bench processes={procs} threads={threads} python-home={VENV} python-path={HERE} home={HERE}
+WSGIDaemonProcess bench processes={procs} threads={threads} listen-backlog={DAEMON_BACKLOG} python-home={VENV} python-path={HERE} home={HERE}
 WSGIScriptAlias / {HERE}/app.wsgi process-group=bench application-group=%{{GLOBAL}}
 <Directory {HERE}>
   Require all granted
@@ -83,6 +83,11 @@ WSGIScriptAlias / {HERE}/app.wsgi process-group=bench application-group=%{{GLOBA
 
 
 VARIANTS = {"quill": QUILL}
+# The daemon socket's listen-backlog of the two mod_wsgi-style servers
+# (Quill, Apache): mod_wsgi's default of 100 is below the 200 connections
+# of the io scenario, and a full backlog means connect retries every
+# 0.125 s, out of arrival order (both servers had wrk timeouts from it).
+DAEMON_BACKLOG = 500
 QUIET_WAIT = 0
 
 
@@ -92,7 +97,7 @@ def command(server, port, procs, threads, tmp):
                 "--processes", str(procs), "--threads", str(threads), "--python-home", VENV,
                 "--python-path", HERE, "--log-level", "error", "--server-root", tmp,
                 "--limit-request-body", "0", "--queue-timeout", "120", "--socket-timeout", "120",
-                "--request-timeout", "120"]
+                "--request-timeout", "120", "--daemon-backlog", str(DAEMON_BACKLOG)]
     if server == "gunicorn":
         return [os.path.join(PY, "gunicorn"), "-k", "gthread", "-w", str(procs), "--threads", str(threads),
                 "-b", f"127.0.0.1:{port}", "--chdir", HERE, "--log-level", "error", "apps:application"]
@@ -122,6 +127,20 @@ def tree(pid):
         if ppid == pid:
             out += tree(int(p))
     return out
+
+
+def rss_detail_kb(pids):
+    """Current anonymous and file-backed RSS per process (the peak is
+    VmHWM, which /proc does not split)."""
+    res = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                st = f.read()
+            res[p] = {k: int(re.search(k + r":\s+(\d+)", st).group(1)) for k in ("RssAnon", "RssFile")}
+        except (OSError, AttributeError):
+            pass
+    return res
 
 
 def peak_rss_kb(pids):
@@ -237,8 +256,10 @@ def run_one(server, scenario, port, procs, threads, duration):
                              capture_output=True, text=True).stdout
         after = cpu_ticks(pids)
         result.update(parse_wrk(out))
+        result["wrk"] = out
         pids = tree(proc.pid)
         result["rss"] = peak_rss_kb(pids)
+        result["rss_detail"] = rss_detail_kb(pids)
         pss = pss_kb(pids)
         hz = os.sysconf("SC_CLK_TCK")
         n = max(result["requests"], 1)
