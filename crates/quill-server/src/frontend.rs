@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::log::{AccessRecord, ErrorLog, Level};
 use crate::plan::{Mount, ServerPlan, StaticAlias};
-use crate::pool::{KeptConn, Lease, Pool};
+use crate::pool::{Admission, KeptConn, Lease, Permit, Pool};
 use crate::protocol::{self, Frame, HeadEncoder, VERSION};
 
 /// How the front end reaches one daemon group.
@@ -50,6 +50,9 @@ pub struct GroupEndpoint {
     pub socket_timeout: Duration,
     /// Daemon connections kept between requests (protocol v2).
     pub pool: Arc<Pool>,
+    /// Requests admitted to the group: at most processes × threads in
+    /// flight, the rest wait here first come, first served (see `admit`).
+    pub admission: Arc<Admission>,
 }
 
 /// Writes access-log lines.
@@ -101,6 +104,13 @@ impl FrontEnd {
                     connect_timeout: g.connect_timeout,
                     socket_timeout: g.socket_timeout,
                     pool: Pool::new(g.spec.threads),
+                    admission: Arc::new(Admission::new(
+                        g.spec
+                            .processes
+                            .max(1)
+                            .saturating_mul(g.spec.threads.max(1)),
+                        g.listen_backlog,
+                    )),
                 })
                 .collect(),
             limit_request_body: plan.limit_request_body,
@@ -687,6 +697,21 @@ async fn forward(
     let log = &fe.error_log;
     let remote = Client(peer);
     let mut body = Some(body);
+    // Wait for a daemon thread (first come, first served) or give up as
+    // mod_wsgi does when the backlog stays full.
+    let mut permit = match group.admission.admit(group.connect_timeout).await {
+        Ok(p) => Some(p),
+        Err(()) => {
+            log.log(Level::Error, "wsgi", &format!(
+                "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: the group's {} threads are busy and {} requests wait",
+                group.name, group.socket_path.display(), group.admission.capacity, group.admission.queue_limit
+            ));
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
+            );
+        }
+    };
     let max_attempts = 2 * group.processes.max(1) + 1;
     let mut attempts = 0;
     loop {
@@ -868,6 +893,7 @@ async fn forward(
                     frames: Some(reader),
                     writer,
                     lease: Some(lease),
+                    permit: permit.take(),
                     expected,
                     relayed: 0,
                     socket_timeout: group.socket_timeout,
@@ -1115,6 +1141,8 @@ struct Proxied {
     writer: WriteSide,
     /// Counts the request against its process until the response ends.
     lease: Option<Lease>,
+    /// Its daemon thread, in the group's admission, until the response ends.
+    permit: Option<Permit>,
     /// The application's Content-Length.
     expected: Option<u64>,
     relayed: u64,
@@ -1148,6 +1176,9 @@ impl Proxied {
                 });
             }
         }
+        // The thread is free: the next waiting request may go, and finds
+        // this connection kept.
+        self.permit = None;
     }
 
     /// After hyper has sent the whole Content-Length it drops the body,

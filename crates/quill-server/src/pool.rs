@@ -7,8 +7,10 @@
 //! connection only to a process with fewer of them than it has threads —
 //! one with an idle thread, which takes the request at once. Otherwise the
 //! caller connects to the group's socket as in protocol v1, where any idle
-//! thread of any process accepts and excess requests wait in the kernel
-//! backlog.
+//! thread of any process accepts. Before either, a request waits for its
+//! turn in the group's [`Admission`]: no more requests are sent than the
+//! group has threads, so under overload requests queue here, first come,
+//! first served, and then still find kept connections.
 //!
 //! Requests on new connections are *unplaced* until their `Accepted`
 //! arrives (it comes with the response's first bytes): they may still wait
@@ -231,6 +233,100 @@ impl Drop for Lease {
     }
 }
 
+/// Admission of requests to one daemon group, in the front end.
+///
+/// A daemon thread takes work only when idle; a request sent to a busy
+/// process would wait there behind that process's requests. So the front
+/// end sends at most `processes × threads` requests at a time (one per
+/// thread) and lets the rest wait here, first come, first served — on a
+/// kept connection when their turn comes. This is the queue mod_wsgi keeps
+/// in the daemon socket's kernel backlog, with the same bound: at most
+/// `listen-backlog + 1` requests wait (Linux admits one connection more
+/// than the backlog); a request that finds no room retries like mod_wsgi's
+/// connect loop (0.125 s apart, then 1 s) until connect-timeout, then
+/// gets its 503. queue-timeout is still checked by the daemon when it
+/// takes the request, from the request's arrival.
+#[derive(Debug)]
+pub struct Admission {
+    /// Requests that may be in flight at once (processes × threads).
+    pub capacity: u32,
+    /// Requests that may wait for one of them.
+    pub queue_limit: u32,
+    permits: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicU32,
+}
+
+/// A request admitted to its group: one daemon thread's worth of capacity
+/// until dropped.
+pub type Permit = tokio::sync::OwnedSemaphorePermit;
+
+impl Admission {
+    pub fn new(capacity: u32, listen_backlog: u32) -> Admission {
+        let capacity = capacity.max(1);
+        Admission {
+            capacity,
+            queue_limit: listen_backlog.saturating_add(1),
+            permits: Arc::new(tokio::sync::Semaphore::new(capacity as usize)),
+            waiting: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Waits for a daemon thread; `Err` when the queue stayed full for
+    /// `connect_timeout`.
+    pub async fn admit(&self, connect_timeout: std::time::Duration) -> Result<Permit, ()> {
+        use std::time::Duration;
+        // No barging: tokio hands released permits to waiters first.
+        if let Ok(p) = self.permits.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        let start = tokio::time::Instant::now();
+        let mut slept = Duration::ZERO;
+        loop {
+            if let Some(_place) = self.enter() {
+                return self.permits.clone().acquire_owned().await.map_err(|_| ());
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= connect_timeout {
+                return Err(());
+            }
+            let step = if slept < Duration::from_secs(2) {
+                Duration::from_millis(125)
+            } else {
+                Duration::from_secs(1)
+            };
+            let step = step
+                .min(connect_timeout.saturating_sub(elapsed))
+                .max(Duration::from_millis(1));
+            tokio::time::sleep(step).await;
+            slept += step;
+        }
+    }
+
+    /// A place in the queue, if there is room (given back on drop, also
+    /// when the client goes away while waiting).
+    fn enter(&self) -> Option<Place<'_>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.waiting.fetch_add(1, SeqCst) >= self.queue_limit {
+            self.waiting.fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(Place(&self.waiting))
+    }
+
+    /// Requests waiting for a thread.
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+struct Place<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +419,50 @@ mod tests {
         pool.lock()[0].idle.push(dead);
         pool.sweep();
         assert_eq!(pool.snapshot(), vec![(9, 0, 1)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn admission_is_first_come_first_served_and_bounded_like_the_backlog() {
+        use std::time::Duration;
+        let adm = Arc::new(Admission::new(1, 1)); // 1 thread, 2 may wait
+        let running = adm
+            .admit(Duration::from_secs(1))
+            .await
+            .expect("a free thread");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..2 {
+            let (adm, order) = (adm.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let p = adm.admit(Duration::from_secs(1)).await;
+                order.lock().expect("order").push(i);
+                p
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(adm.waiting(), 2);
+        // A third finds the queue full and gives up after connect-timeout.
+        let t0 = tokio::time::Instant::now();
+        assert!(adm.admit(Duration::from_secs(1)).await.is_err());
+        assert!(t0.elapsed() >= Duration::from_secs(1));
+        drop(running);
+        let first = waiters.remove(0).await.expect("join").expect("admitted");
+        drop(first);
+        let second = waiters.remove(0).await.expect("join").expect("admitted");
+        assert_eq!(*order.lock().expect("order"), vec![0, 1]);
+        assert_eq!(adm.waiting(), 0);
+        drop(second);
+        // A waiter that goes away gives its place back.
+        let hold = adm.admit(Duration::from_secs(1)).await.expect("free again");
+        let gone = tokio::spawn({
+            let adm = adm.clone();
+            async move { adm.admit(Duration::from_secs(1)).await.map(drop) }
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(adm.waiting(), 1);
+        gone.abort();
+        let _ = gone.await;
+        assert_eq!(adm.waiting(), 0);
+        drop(hold);
     }
 }
