@@ -1,4 +1,5 @@
-//! PEP 3333 through a real HTTP client: one server, one check per rule.
+//! PEP 3333 through a real HTTP client: one test per rule, each against
+//! its own server (2 processes × 3 threads, the same fixture app).
 
 use std::io::Read;
 
@@ -8,8 +9,8 @@ fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
-#[test]
-fn wsgi_conformance_through_a_real_client() {
+/// The conformance app under /app, with a static directory under /static.
+fn server() -> (Server, TempDir) {
     let statics = TempDir::new("conformance-static");
     std::fs::write(statics.0.join("hello.txt"), "static hello\n").unwrap();
     let s = Server::express(
@@ -31,8 +32,17 @@ fn wsgi_conformance_through_a_real_client() {
             statics.0.to_str().unwrap(),
         ],
     );
-    let url = |p: &str| s.url(&format!("/app{p}"));
+    (s, statics)
+}
 
+fn app(s: &Server, p: &str) -> String {
+    s.url(&format!("/app{p}"))
+}
+
+#[test]
+fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // environ: CGI variables, the SCRIPT_NAME/PATH_INFO split, wsgi.* keys.
     let r = agent()
         .get(&url("/environ/x%20y//z?a=1&b=2"))
@@ -82,7 +92,11 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert!(e["quill.request_start"].as_str().is_some());
     assert!(e.get("CONTENT_LENGTH").is_none());
+}
 
+#[test]
+fn repeated_request_headers_are_joined() {
+    let (s, _statics) = server();
     // Repeated headers are joined with ", " (raw request: the client would
     // merge them itself).
     let out = raw(
@@ -91,7 +105,12 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert!(out.contains("\"HTTP_X_REP\": \"a, b\""), "{out}");
     assert!(out.contains("\"SERVER_NAME\": \"x\""), "{out}");
+}
 
+#[test]
+fn wsgi_input_read_never_goes_past_the_body() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // wsgi.input: read() with and without a size, never past the body.
     let mut r = agent()
         .post(&url("/read-sized"))
@@ -105,6 +124,12 @@ fn wsgi_conformance_through_a_real_client() {
     assert_eq!(v["after"], "", "reading past the body gives b''");
     let mut r = agent().post(&url("/echo")).send(&b"echo me"[..]).unwrap();
     assert_eq!(r.body_mut().read_to_string().unwrap(), "echo me");
+}
+
+#[test]
+fn wsgi_input_readline_readlines_and_iteration() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // readline (with a size), readlines, iteration.
     let mut r = agent()
         .post(&url("/lines"))
@@ -120,6 +145,11 @@ fn wsgi_conformance_through_a_real_client() {
         json(&r.body_mut().read_to_string().unwrap())["lines"],
         serde_json::json!(["a\n", "b\n"])
     );
+}
+
+#[test]
+fn a_chunked_request_body_reads_to_its_end() {
+    let (s, _statics) = server();
     // A chunked request body (no Content-Length) reads to its end.
     let out = raw(
         s.port,
@@ -127,7 +157,12 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.contains("hello world"), "{out}");
+}
 
+#[test]
+fn bodies_stream_both_ways_without_being_buffered_whole() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // Bodies stream both ways: 32 MiB up and down, never buffered whole.
     let upload = vec![7u8; 32 << 20];
     let mut r = agent().post(&url("/count")).send(&upload[..]).unwrap();
@@ -147,7 +182,12 @@ fn wsgi_conformance_through_a_real_client() {
         n += k;
     }
     assert_eq!(n, 512 * 65536);
+}
 
+#[test]
+fn write_then_iterable_and_close_is_always_called() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // write() then iterable; empty chunks skipped; close() always called.
     assert_eq!(get(&url("/write")), (200, "written-iterated".into()));
     let before = json(&get(&url("/closed")).1)["n"].as_u64().unwrap();
@@ -164,7 +204,11 @@ fn wsgi_conformance_through_a_real_client() {
     let (st, body) = get(&url("/generator"));
     assert_eq!(st, 200);
     assert_eq!(body.lines().count(), 1000);
+}
 
+#[test]
+fn reason_phrases_and_repeated_response_headers_pass_through() {
+    let (s, _statics) = server();
     // Custom reason phrases and repeated response headers pass through.
     let out = raw(
         s.port,
@@ -175,14 +219,23 @@ fn wsgi_conformance_through_a_real_client() {
         out.contains("x-multi: 1\r\n") && out.contains("x-multi: 2\r\n"),
         "{out}"
     );
+}
 
+#[test]
+fn content_length_from_the_app_drops_excess_bytes() {
+    let (s, _statics) = server();
     // Content-Length from the app: excess bytes dropped.
     let out = raw(
         s.port,
         b"GET /app/content-length HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(out.ends_with("\r\n\r\n01234"), "{out}");
+}
 
+#[test]
+fn exc_info_replaces_the_status_before_the_head_and_cuts_after() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // exc_info: replaces the status before the head was sent …
     assert_eq!(get(&url("/exc-info")), (503, "replaced".into()));
     // … and re-raises after it was sent (the response is cut).
@@ -195,7 +248,12 @@ fn wsgi_conformance_through_a_real_client() {
         !out.ends_with("0\r\n\r\n"),
         "no valid end of a chunked body: {out}"
     );
+}
 
+#[test]
+fn application_errors_give_500_or_a_visible_truncation() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // Application errors: 500 before the head; after it, the connection ends
     // without a valid end (no terminating chunk).
     for path in [
@@ -228,7 +286,12 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert!(s.log().contains("RuntimeError: boom before headers"));
     assert!(s.log().contains("hop-by-hop header"));
+}
 
+#[test]
+fn file_wrapper_sends_the_file_from_its_position() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // wsgi.file_wrapper: a real file from its position (sendfile), with
     // Content-Length; a file-like without a descriptor is iterated.
     let script = std::fs::read(fixtures().join("conformance.wsgi")).unwrap();
@@ -239,13 +302,22 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert_eq!(r.into_body().read_to_vec().unwrap(), script[10..].to_vec());
     assert_eq!(get(&url("/file-iter")), (200, "onetwo".into()));
+}
 
+#[test]
+fn wsgi_errors_and_print_go_to_the_error_log_with_the_client() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // wsgi.errors and print() go to the error log with the request's client.
     assert_eq!(get(&url("/errors")).0, 200);
     assert!(s.wait_log("conformance wsgi.errors line"));
     assert!(s.log().lines().any(|l| l.contains("[remote 127.0.0.1:") && l.contains("conformance wsgi.errors line")), "{}", s.log());
     assert!(s.wait_log("conformance print line"));
+}
 
+#[test]
+fn static_files_via_url_alias() {
+    let (s, _statics) = server();
     // Static files via Alias, served by the front end.
     assert_eq!(
         get(&s.url("/static/hello.txt")),
@@ -253,7 +325,12 @@ fn wsgi_conformance_through_a_real_client() {
     );
     assert_eq!(get(&s.url("/static/missing.txt")).0, 404);
     assert_eq!(get(&s.url("/elsewhere")).0, 404);
+}
 
+#[test]
+fn malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // Malformed HTTP: 400, 431, 413, 411/501 — and nothing else disturbed.
     let out = raw(s.port, b"GARBAGE\r\n\r\n");
     assert!(out.starts_with("HTTP/1.1 400"), "{out}");
@@ -278,7 +355,14 @@ fn wsgi_conformance_through_a_real_client() {
         out.starts_with("HTTP/1.1 501") || out.starts_with("HTTP/1.1 400"),
         "{out}"
     );
+    // The server, its daemons and other clients carry on.
+    assert_eq!(get(&url("/write")), (200, "written-iterated".into()));
+    assert_eq!(s.daemons().len(), 2);
+}
 
+#[test]
+fn keep_alive_and_the_combined_access_log() {
+    let (s, _statics) = server();
     // Keep-alive: several requests on one connection.
     let out = raw(
         s.port,
@@ -288,7 +372,12 @@ fn wsgi_conformance_through_a_real_client() {
 
     // The access log: combined format with %D.
     assert!(s.wait_log("\"GET /app/write HTTP/1.1\" 200"));
+}
 
+#[test]
+fn nothing_leaks_and_the_server_stops_cleanly() {
+    let (s, _statics) = server();
+    let url = |p: &str| app(&s, p);
     // Nothing leaks in the supervisor across many requests.
     let (fds, threads) = (fd_count(s.pid()), thread_count(s.pid()));
     for _ in 0..200 {

@@ -14,6 +14,7 @@
 mod apps;
 mod conformance;
 mod faults;
+mod lifecycle;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

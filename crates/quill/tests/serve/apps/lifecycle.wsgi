@@ -1,0 +1,37 @@
+# For the lifecycle tests (a copy runs from a temporary directory): a script
+# that crashes its process at import while a marker file exists, and a
+# response that drips forever and notes when it is closed.
+import os
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+if os.path.exists(os.path.join(HERE, "crash-on-import")):
+    os._exit(7)
+
+
+class Drip:
+    """1 KiB every 50 ms for 5 minutes: only a client that goes away ends
+    it early (the next write fails, then close() is called)."""
+
+    def __iter__(self):
+        for _ in range(6000):
+            time.sleep(0.05)
+            yield b"x" * 1024
+
+    def close(self):
+        open(os.path.join(HERE, "drip-closed"), "w").close()
+
+
+def application(environ, start_response):
+    p = environ["PATH_INFO"]
+    if p == "/pid":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
+    if p == "/drip":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return Drip()
+    if p == "/sleep":
+        time.sleep(float(environ["QUERY_STRING"] or 1))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]

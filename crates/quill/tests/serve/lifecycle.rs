@@ -1,0 +1,125 @@
+//! The life of a daemon group around its requests: a client that goes
+//! away mid-response, a script that changes, a process that keeps dying.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::{Server, TempDir, fixtures, get};
+
+/// A private copy of the lifecycle app (the tests write marker files next
+/// to it and change its mtime).
+fn app_copy(dir: &TempDir) -> PathBuf {
+    let script = dir.0.join("lifecycle.wsgi");
+    std::fs::copy(fixtures().join("lifecycle.wsgi"), &script).expect("copy the app");
+    script
+}
+
+/// Moves the script's mtime forward, as a deploy that rewrites it would.
+fn touch(script: &Path, ahead_s: u64) {
+    let f = std::fs::File::options()
+        .write(true)
+        .open(script)
+        .expect("open the script");
+    f.set_modified(SystemTime::now() + Duration::from_secs(ahead_s))
+        .expect("set mtime");
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_client_that_disconnects_frees_its_daemon_thread() {
+    let dir = TempDir::new("lifecycle-disconnect-app");
+    let script = app_copy(&dir);
+    // One thread in all: the next request can only run if the dripping
+    // one lets go of it.
+    let s = Server::express(
+        "lifecycle-disconnect",
+        &script,
+        &["--processes", "1", "--threads", "1"],
+    );
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    c.write_all(b"GET /drip HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut got = 0;
+    let mut buf = [0u8; 4096];
+    while got < 4096 {
+        let n = c.read(&mut buf).expect("the drip starts");
+        assert!(n > 0, "the drip ended early");
+        got += n;
+    }
+    drop(c);
+    // Answered by the one thread (the agent gives up after 60 s; the drip
+    // would hold the thread for 5 minutes).
+    assert_eq!(get(&s.url("/pid")).0, 200);
+    assert!(
+        within(Duration::from_secs(10), || dir
+            .0
+            .join("drip-closed")
+            .exists()
+            .then_some(()))
+        .is_some(),
+        "the response's close() was called"
+    );
+    assert_eq!(s.daemons().len(), 1, "no process was sacrificed");
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn a_changed_script_restarts_the_group_gracefully_and_a_crash_loop_is_reported() {
+    let dir = TempDir::new("lifecycle-reload-app");
+    let script = app_copy(&dir);
+    let s = Server::express(
+        "lifecycle-reload",
+        &script,
+        &["--processes", "1", "--threads", "2"],
+    );
+    let pid = |s: &Server| {
+        let (st, body) = get(&s.url("/pid"));
+        (st == 200).then_some(body)
+    };
+    let first = pid(&s).expect("a pid");
+    // A request in flight when the script changes finishes normally.
+    let slow = {
+        let url = s.url("/sleep?2");
+        thread::spawn(move || get(&url))
+    };
+    thread::sleep(Duration::from_millis(300));
+    touch(&script, 10);
+    let second = within(Duration::from_secs(30), || pid(&s).filter(|p| *p != first))
+        .expect("a new process after the change");
+    assert_eq!(slow.join().expect("join"), (200, "ok".into()), "graceful");
+    assert!(
+        s.wait_log("changed; gracefully restarting the daemon processes"),
+        "{}",
+        s.log()
+    );
+
+    // Now the new script kills its process at import, every time.
+    std::fs::write(dir.0.join("crash-on-import"), "").expect("marker");
+    touch(&script, 20);
+    assert!(s.wait_log("keeps dying"), "{}", s.log());
+    assert!(s.log().contains("exit status 7"), "{}", s.log());
+    // Fixed: the next restart (after its back-off) stays up.
+    std::fs::remove_file(dir.0.join("crash-on-import")).expect("unmark");
+    let third = within(Duration::from_secs(60), || pid(&s)).expect("back up");
+    assert_ne!(third, second);
+    assert_eq!(s.wait_daemons(1).len(), 1, "back to full strength");
+    assert_eq!(s.stop(), Some(0));
+}
