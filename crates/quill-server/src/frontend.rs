@@ -991,7 +991,7 @@ async fn pump_body(
         }
         for piece in data.chunks(protocol::BODY_CHUNK) {
             let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
-            if write.write_all(&header).await.is_err() || write.write_all(piece).await.is_err() {
+            if write_frame(&mut write, &header, piece).await.is_err() {
                 return None;
             }
         }
@@ -1000,6 +1000,27 @@ async fn pump_body(
     protocol::encode(&Frame::End, &mut end);
     write.write_all(&end).await.ok()?;
     Some(write)
+}
+
+/// Writes a frame header and its payload with one `writev` where the
+/// socket takes both (half the system calls of two writes).
+async fn write_frame(write: &mut OwnedWriteHalf, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let (mut header, mut payload) = (header, payload);
+    while !header.is_empty() {
+        let n = write
+            .write_vectored(&[io::IoSlice::new(header), io::IoSlice::new(payload)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        if n < header.len() {
+            header = &header[n..];
+        } else {
+            payload = &payload[n - header.len()..];
+            header = &[];
+        }
+    }
+    write.write_all(payload).await
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
