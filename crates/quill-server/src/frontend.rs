@@ -420,6 +420,14 @@ fn httpdate(t: SystemTime) -> String {
     dt.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
+/// A request id unique in this server's life: the front end's pid and a
+/// counter, in hexadecimal (`3f2a-1c`).
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n:x}", std::process::id())
+}
+
 fn epoch_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -578,8 +586,13 @@ fn environ(
         enc.pair_parts(&[&key], &parts);
     }
     enc.pair(b"mod_wsgi.process_group", group.name.as_bytes());
+    enc.pair(b"quill.process_group", group.name.as_bytes());
     enc.pair(
         b"mod_wsgi.application_group",
+        mount.application_group.as_bytes(),
+    );
+    enc.pair(
+        b"quill.application_group",
         mount.application_group.as_bytes(),
     );
     enc.pair(b"mod_wsgi.callable_object", mount.callable.as_bytes());
@@ -594,6 +607,14 @@ fn environ(
     let start = Dec::new(ctx.request_start);
     enc.pair(b"mod_wsgi.request_start", start.as_bytes());
     enc.pair(b"quill.request_start", start.as_bytes());
+    // The request goes to its group from here (admission, then a
+    // connection): mod_wsgi's "child started connecting to the daemon".
+    let queued = Dec::new(epoch_us());
+    enc.pair(b"mod_wsgi.queue_start", queued.as_bytes());
+    enc.pair(b"quill.queue_start", queued.as_bytes());
+    let id = request_id();
+    enc.pair(b"mod_wsgi.request_id", id.as_bytes());
+    enc.pair(b"quill.request_id", id.as_bytes());
     if ctx.chunked {
         enc.pair(b"quill.chunked", b"1");
     }

@@ -92,6 +92,26 @@ fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
     );
     assert!(e["quill.request_start"].as_str().is_some());
     assert!(e.get("CONTENT_LENGTH").is_none());
+    // Timing keys: the request was read, then queued for its group.
+    let us = |k: &str| -> u64 {
+        e[k].as_str()
+            .unwrap_or_else(|| panic!("{k} missing"))
+            .parse()
+            .unwrap_or_else(|_| panic!("{k} not µs"))
+    };
+    assert!(us("mod_wsgi.queue_start") >= us("mod_wsgi.request_start"));
+    assert_eq!(us("quill.queue_start"), us("mod_wsgi.queue_start"));
+    assert_eq!(us("quill.request_start"), us("mod_wsgi.request_start"));
+    // Quill's names for mod_wsgi's keys carry the same values.
+    assert_eq!(e["quill.process_group"], e["mod_wsgi.process_group"]);
+    assert_eq!(e["quill.application_group"], "");
+    assert_eq!(e["quill.request_id"], e["mod_wsgi.request_id"]);
+    let again = json(&get(&url("/environ")).1);
+    assert!(!e["quill.request_id"].as_str().unwrap_or("").is_empty());
+    assert_ne!(
+        again["quill.request_id"], e["quill.request_id"],
+        "one id per request"
+    );
 }
 
 #[test]
