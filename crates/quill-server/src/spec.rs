@@ -71,6 +71,11 @@ pub struct DaemonSpec {
     pub run_as: Option<(u32, u32)>,
 }
 
+/// The environment variable that carries a daemon's spec file when its
+/// argv is only its display-name (what `ps` shows, as mod_wsgi's
+/// `display-name`).
+pub const SPEC_ENV: &str = "QUILL_DAEMON_SPEC";
+
 /// The file descriptor number at which a daemon process finds its group's
 /// listening socket.
 pub const LISTEN_FD: i32 = 3;

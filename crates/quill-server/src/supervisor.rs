@@ -338,7 +338,17 @@ impl Sup<'_> {
         let ctl_raw = ctl_write.as_raw_fd();
 
         let mut cmd = tokio::process::Command::new(&self.daemon_exe);
-        cmd.arg("--spec").arg(&path);
+        // `ps` shows argv: with a display-name, argv is that name alone
+        // (mod_wsgi rewrites its argv the same way) and the spec file
+        // travels in the environment.
+        match &spec.display_name {
+            Some(name) => {
+                cmd.arg0(name).env(crate::spec::SPEC_ENV, &path);
+            }
+            None => {
+                cmd.arg("--spec").arg(&path);
+            }
+        }
         cmd.envs(gp.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
         match &self.daemon_stderr {

@@ -13,10 +13,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
-    match args.as_slice() {
-        [flag, spec] if flag == "--spec" => {
-            ExitCode::from(u8::try_from(quill_wsgi::daemon::run(Path::new(spec))).unwrap_or(1))
-        }
+    let from_env = std::env::var_os(quill_server::spec::SPEC_ENV);
+    if from_env.is_some() {
+        #[allow(unsafe_code)]
+        // SAFETY: nothing else runs yet (no threads, no Python): the
+        // application must not inherit the variable.
+        unsafe {
+            std::env::remove_var(quill_server::spec::SPEC_ENV)
+        };
+    }
+    let run = |spec: &std::ffi::OsStr| {
+        ExitCode::from(u8::try_from(quill_wsgi::daemon::run(Path::new(spec))).unwrap_or(1))
+    };
+    match (args.as_slice(), from_env) {
+        ([flag, spec], _) if flag == "--spec" => run(spec),
+        ([], Some(spec)) => run(&spec),
         _ => {
             eprintln!(
                 "usage: quill-daemon --spec FILE\n(a daemon process of a WSGI group; `quill serve` and `quill express` start it)"

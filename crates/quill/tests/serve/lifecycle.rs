@@ -123,3 +123,23 @@ fn a_changed_script_restarts_the_group_gracefully_and_a_crash_loop_is_reported()
     assert_eq!(s.wait_daemons(1).len(), 1, "back to full strength");
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn ps_shows_the_display_name() {
+    let dir = TempDir::new("lifecycle-display-app");
+    let script = app_copy(&dir);
+    let s = Server::express("lifecycle-display", &script, &["--processes", "2"]);
+    let daemons = s.wait_daemons(2);
+    assert_eq!(daemons.len(), 2);
+    for d in daemons {
+        // argv is the display-name alone, as mod_wsgi shows it.
+        let cmdline = std::fs::read(format!("/proc/{d}/cmdline")).expect("cmdline");
+        assert_eq!(
+            String::from_utf8_lossy(&cmdline),
+            format!("(wsgi:localhost:{})\0", s.port)
+        );
+    }
+    // The spec file's path does not reach the application's environment.
+    assert_eq!(get(&s.url("/spec-env")), (200, "False".into()));
+    assert_eq!(s.stop(), Some(0));
+}

@@ -28,6 +28,9 @@ def application(environ, start_response):
     if p == "/pid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(os.getpid()).encode()]
+    if p == "/spec-env":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str("QUILL_DAEMON_SPEC" in os.environ).encode()]
     if p == "/drip":
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Drip()
