@@ -13,9 +13,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
+    // The supervisor's hand-off, read and removed before anything else
+    // runs (not a setting: clippy.toml's environment ban is for code that
+    // takes settings from it).
+    #[allow(clippy::disallowed_methods)]
     let from_env = std::env::var_os(quill_server::spec::SPEC_ENV);
     if from_env.is_some() {
-        #[allow(unsafe_code)]
+        #[allow(unsafe_code, clippy::disallowed_methods)]
         // SAFETY: nothing else runs yet (no threads, no Python): the
         // application must not inherit the variable.
         unsafe {
