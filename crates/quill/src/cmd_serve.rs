@@ -67,7 +67,12 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         log_to_terminal: args.log_to_terminal,
         ..Extras::default()
     };
-    serve_resolved(&resolved, &extras, |_| {})
+    serve_resolved(&resolved, &extras, |addrs| {
+        for a in addrs {
+            println!("Listening on http://{a}/");
+        }
+        println!("(SIGTERM or Ctrl-C stops the server and its daemon processes)");
+    })
 }
 
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is

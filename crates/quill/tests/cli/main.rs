@@ -8,6 +8,7 @@ mod check;
 mod config_corpus;
 mod diagnostics;
 mod docs;
+mod express;
 mod help;
 mod simulate;
 

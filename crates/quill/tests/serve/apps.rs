@@ -166,3 +166,13 @@ fn django_app_in_a_virtualenv() {
     assert_eq!(get(&s.url("/static/site.js")), (200, "1;\n".into()));
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn the_built_in_demo_app_serves_without_a_script() {
+    // The README's first command: `quill express` with nothing else.
+    let s = Server::express_with("demo", None, &[]);
+    let (st, body) = get(&s.url("/"));
+    assert_eq!(st, 200);
+    assert!(body.contains("Quill"), "{body}");
+    assert_eq!(s.stop(), Some(0));
+}

@@ -177,3 +177,22 @@ fn maximum_requests_retires_the_process_and_it_exits() {
     assert_ne!(pid_of(&s), first, "a new process serves");
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn socket_timeout_answers_504_and_the_group_carries_on() {
+    let s = Server::express(
+        "socket-timeout",
+        &fixtures().join("faults.wsgi"),
+        &["--threads", "2", "--socket-timeout", "1"],
+    );
+    // No response head within socket-timeout: 504 and mod_wsgi's log line.
+    assert_eq!(get(&s.url("/sleep?3")).0, 504);
+    assert!(
+        s.wait_log("Timeout when reading response headers from daemon process"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(get(&s.url("/sleep?0")), (200, "ok".into()));
+    assert_eq!(s.wait_daemons(1).len(), 1);
+    assert_eq!(s.stop(), Some(0));
+}

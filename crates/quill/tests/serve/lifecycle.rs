@@ -143,3 +143,49 @@ fn ps_shows_the_display_name() {
     assert_eq!(get(&s.url("/spec-env")), (200, "False".into()));
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn express_preloads_the_script_before_the_first_request() {
+    let dir = TempDir::new("lifecycle-preload-app");
+    let script = app_copy(&dir);
+    // process-group and application-group on the mount: mod_wsgi imports
+    // the script when the process starts.
+    let s = Server::express("lifecycle-preload", &script, &["--processes", "1"]);
+    let (st, body) = get(&s.url("/preload"));
+    assert_eq!(st, 200);
+    let v: Vec<u64> = body.split(' ').map(|n| n.parse().expect("µs")).collect();
+    assert!(
+        v[0] < v[1],
+        "imported at {} µs, first request taken at {} µs",
+        v[0],
+        v[1]
+    );
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn an_idle_process_is_replaced_after_inactivity_timeout() {
+    let dir = TempDir::new("lifecycle-idle-app");
+    let script = app_copy(&dir);
+    let s = Server::express(
+        "lifecycle-idle",
+        &script,
+        &["--processes", "1", "--inactivity-timeout", "1"],
+    );
+    let first = s.wait_daemons(1);
+    assert_eq!(first.len(), 1);
+    // No requests from now on (the timer was armed by the server's
+    // readiness probe): the process stops and the supervisor replaces it.
+    let replaced = within(Duration::from_secs(30), || {
+        let d = s.daemons();
+        (d.len() == 1 && d[0] != first[0]).then_some(d[0])
+    })
+    .expect("a replacement process");
+    assert!(
+        s.wait_log("Daemon process inactivity timer expired"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(get(&s.url("/pid")), (200, replaced.to_string()));
+    assert_eq!(s.stop(), Some(0));
+}

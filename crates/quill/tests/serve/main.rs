@@ -12,6 +12,7 @@
 #![allow(clippy::print_stderr)]
 
 mod apps;
+mod config;
 mod conformance;
 mod faults;
 mod lifecycle;
@@ -63,27 +64,51 @@ pub struct Server {
 impl Server {
     /// `quill express SCRIPT ARGS… --host 127.0.0.1 --port 0 --log-to-terminal`.
     pub fn express(name: &str, script: &Path, args: &[&str]) -> Server {
+        Server::express_with(name, Some(script), args)
+    }
+
+    /// `quill express` with or without a script (without: the built-in demo).
+    pub fn express_with(name: &str, script: Option<&Path>, args: &[&str]) -> Server {
         let root = TempDir::new(name);
-        let mut child = Command::new(quill_bin())
-            .arg("express")
-            .arg(script)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--log-to-terminal",
-                "--log-level",
-                "info",
-            ])
-            .arg("--server-root")
-            .arg(&root.0)
-            .args(args)
+        let mut cmd = Command::new(quill_bin());
+        cmd.arg("express");
+        if let Some(script) = script {
+            cmd.arg(script);
+        }
+        cmd.args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-to-terminal",
+            "--log-level",
+            "info",
+        ])
+        .arg("--server-root")
+        .arg(&root.0)
+        .args(args);
+        Server::launch(cmd, root, "Server URL         : http://127.0.0.1:")
+    }
+
+    /// `quill serve CONF --log-to-terminal`; the config listens on `port`
+    /// of 127.0.0.1.
+    pub fn serve(root: TempDir, conf: &Path, port: u16) -> Server {
+        let mut cmd = Command::new(quill_bin());
+        cmd.arg("serve").arg(conf).arg("--log-to-terminal");
+        let s = Server::launch(cmd, root, "Listening on http://127.0.0.1:");
+        assert_eq!(s.port, port, "listening where the config says");
+        s
+    }
+
+    /// Starts `cmd`, collects its output as the log, and waits for the
+    /// stdout line `url_prefix PORT…` and for a first answer.
+    fn launch(mut cmd: Command, root: TempDir, url_prefix: &'static str) -> Server {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start quill express");
+            .expect("start quill");
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("stderr");
         let l = log.clone();
@@ -97,25 +122,21 @@ impl Server {
         let l = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("Server URL         : ") {
-                    let _ = tx.send(url.to_string());
+                if let Some(rest) = line.strip_prefix(url_prefix) {
+                    let _ = tx.send(rest.to_string());
                 }
                 l.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+        let rest = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(u) => u,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!(
-                    "quill express did not start; output:\n{}",
-                    log.lock().unwrap()
-                );
+                panic!("quill did not start; output:\n{}", log.lock().unwrap());
             }
         };
-        let port = url
-            .trim_start_matches("http://127.0.0.1:")
+        let port = rest
             .split('/')
             .next()
             .and_then(|p| p.parse().ok())

@@ -5,6 +5,10 @@ import os
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# When this module was imported, and when this process took its first
+# request: preloading imports before the process takes any request.
+IMPORTED_US = int(time.time() * 1e6)
+FIRST_REQUEST_US = None
 
 if os.path.exists(os.path.join(HERE, "crash-on-import")):
     os._exit(7)
@@ -24,7 +28,13 @@ class Drip:
 
 
 def application(environ, start_response):
+    global FIRST_REQUEST_US
+    if FIRST_REQUEST_US is None:
+        FIRST_REQUEST_US = int(environ["mod_wsgi.daemon_start"])
     p = environ["PATH_INFO"]
+    if p == "/preload":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"%d %d" % (IMPORTED_US, FIRST_REQUEST_US)]
     if p == "/pid":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(os.getpid()).encode()]

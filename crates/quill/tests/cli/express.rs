@@ -1,0 +1,53 @@
+//! `quill express --print-config`: the equivalent Apache-style config,
+//! which `quill config` (and so `quill serve`) reads back.
+
+use crate::{quill, repo};
+
+#[test]
+fn print_config_is_a_config_that_quill_config_reads_back() {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("print-config-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("root");
+    let r = quill(&[
+        "express",
+        "crates/quill/tests/serve/apps/faults.wsgi",
+        "--print-config",
+        "--port",
+        "8123",
+        "--processes",
+        "3",
+        "--threads",
+        "4",
+        "--queue-timeout",
+        "7",
+        "--server-root",
+        root.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Listen 8123"), "{}", r.stdout);
+    let conf = root.join("httpd.conf");
+    // (quill() shows the repository as <repo>; the file needs real paths.)
+    let text = r.stdout.replace("<repo>", &repo().display().to_string());
+    std::fs::write(&conf, text).expect("write");
+    let c = quill(&["config", conf.to_str().expect("utf-8 path"), "--json"]);
+    assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+    let v: serde_json::Value = serde_json::from_str(&c.stdout).expect("JSON");
+    let d = &v["wsgi"]["daemons"][0];
+    assert_eq!(d["name"], "localhost:8123");
+    assert_eq!(d["processes"], 3);
+    assert_eq!(d["threads"], 4);
+    assert_eq!(d["timeouts"]["queue_timeout_s"], 7);
+    // No errors; the one warning is httpd's own silent raise of
+    // MaxSpareThreads, which mod_wsgi-express's sizing (reproduced
+    // exactly, reference/mod_wsgi.md §5.4) always gets.
+    let findings: Vec<_> = v["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|x| x["severity"] == "error" || x["severity"] == "warning")
+        .map(|x| x["code"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(findings, ["mpm/max-spare-raised"], "{}", c.stdout);
+    let _ = std::fs::remove_dir_all(&root);
+}
