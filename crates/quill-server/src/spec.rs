@@ -69,6 +69,9 @@ pub struct DaemonSpec {
     /// Set by the supervisor when it started as root and the group names a
     /// user: (uid, gid) to switch to before Python starts.
     pub run_as: Option<(u32, u32)>,
+    /// With `run_as`: the group's `supplementary-groups`, as gids.
+    #[serde(default)]
+    pub supplementary_gids: Vec<u32>,
 }
 
 /// The environment variable that carries a daemon's spec file when its

@@ -225,7 +225,7 @@ pub fn run(spec_path: &Path) -> i32 {
     }
 
     if let Some((uid, gid)) = spec.run_as {
-        if let Err(e) = drop_privileges(uid, gid) {
+        if let Err(e) = drop_privileges(uid, gid, &spec.supplementary_gids) {
             log.error(&format!("Unable to change to uid={uid} and gid={gid}: {e}"));
             return 1;
         }
@@ -436,9 +436,13 @@ fn new_epoll(listen: BorrowedFd<'_>, wake: BorrowedFd<'_>) -> nix::Result<Epoll>
     Ok(epoll)
 }
 
-fn drop_privileges(uid: u32, gid: u32) -> nix::Result<()> {
+fn drop_privileges(uid: u32, gid: u32, supplementary: &[u32]) -> nix::Result<()> {
     use nix::unistd::{Gid, Uid, setgid, setgroups, setuid};
-    setgroups(&[Gid::from_raw(gid)])?;
+    let groups: Vec<Gid> = std::iter::once(gid)
+        .chain(supplementary.iter().copied())
+        .map(Gid::from_raw)
+        .collect();
+    setgroups(&groups)?;
     setgid(Gid::from_raw(gid))?;
     setuid(Uid::from_raw(uid))
 }

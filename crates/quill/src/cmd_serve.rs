@@ -55,6 +55,42 @@ impl Default for Extras {
     }
 }
 
+/// A user as mod_wsgi takes it: a name, or `#uid`; (uid, primary gid if
+/// the user has a passwd entry).
+fn lookup_user(user: &str) -> Result<(u32, Option<u32>), String> {
+    match user.strip_prefix('#') {
+        Some(n) => {
+            let uid: u32 = n
+                .parse()
+                .map_err(|_| format!("`{user}` is neither a user name nor #uid"))?;
+            let primary = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.gid.as_raw());
+            Ok((uid, primary))
+        }
+        None => nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .map(|u| (u.uid.as_raw(), Some(u.gid.as_raw())))
+            .ok_or_else(|| format!("no user `{user}` on this machine")),
+    }
+}
+
+/// A group as mod_wsgi takes it: a name, or `#gid`.
+fn lookup_group(group: &str) -> Result<u32, String> {
+    match group.strip_prefix('#') {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("`{group}` is neither a group name nor #gid")),
+        None => nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+            .ok_or_else(|| format!("no group `{group}` on this machine")),
+    }
+}
+
 pub fn run(args: &ServeArgs) -> ExitCode {
     let resolved = match load::load(&args.conf) {
         Ok(r) => r,
@@ -449,15 +485,31 @@ fn group_plan(
     if let Some(locale) = &d.python.locale {
         env.push(("LC_ALL".into(), locale.clone()));
     }
-    let run_as = match (&d.identity.user, nix::unistd::geteuid().is_root()) {
+    // mod_wsgi's user=/group=/supplementary-groups= (names or #ids), only
+    // when started as root; the group defaults to the user's primary one.
+    let (run_as, supplementary_gids) = match (&d.identity.user, nix::unistd::geteuid().is_root()) {
         (Some(user), true) => {
-            let u = nix::unistd::User::from_name(user.trim_start_matches('#'))
-                .ok()
-                .flatten()
-                .ok_or_else(|| format!("daemon group '{}': no user `{user}`", d.name))?;
-            Some((u.uid.as_raw(), u.gid.as_raw()))
+            let who = |e: String| format!("daemon group '{}': {e}", d.name);
+            let (uid, primary) = lookup_user(user).map_err(who)?;
+            let gid = match (&d.identity.group, primary) {
+                (Some(g), _) => lookup_group(g).map_err(who)?,
+                (None, Some(p)) => p,
+                (None, None) => {
+                    return Err(who(format!(
+                        "user `{user}` has no passwd entry, so its group is unknown: add group=NAME or group=#GID"
+                    )));
+                }
+            };
+            let extra = d
+                .identity
+                .supplementary_groups
+                .iter()
+                .map(|g| lookup_group(g))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(who)?;
+            (Some((uid, gid)), extra)
         }
-        _ => None,
+        _ => (None, Vec::new()),
     };
     let t = &d.timeouts;
     let socket_timeout = u32::try_from(t.effective_socket_timeout_s).unwrap_or(u32::MAX);
@@ -491,6 +543,7 @@ fn group_plan(
         reload_on_changes: extras.reload_on_changes,
         log_level: level.name().to_string(),
         run_as,
+        supplementary_gids,
     };
     if d.threads == 0 {
         return Err(format!(
@@ -508,4 +561,26 @@ fn group_plan(
         socket_path: PathBuf::from(socket_path),
         env,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_groups_by_name_or_number() {
+        assert_eq!(lookup_user("root"), Ok((0, Some(0))));
+        assert_eq!(lookup_user("#0"), Ok((0, Some(0))));
+        // A uid with no passwd entry is still a uid, without a group.
+        assert_eq!(lookup_user("#4000000"), Ok((4_000_000, None)));
+        assert!(lookup_user("#x").is_err());
+        assert!(
+            lookup_user("no-such-user-here")
+                .unwrap_err()
+                .contains("no user")
+        );
+        assert_eq!(lookup_group("root"), Ok(0));
+        assert_eq!(lookup_group("#27"), Ok(27));
+        assert!(lookup_group("no-such-group-here").is_err());
+    }
 }
