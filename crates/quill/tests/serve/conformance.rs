@@ -183,7 +183,21 @@ fn a_chunked_request_body_reads_to_its_end() {
 fn bodies_stream_both_ways_without_being_buffered_whole() {
     let (s, _statics) = server();
     let url = |p: &str| app(&s, p);
-    // Bodies stream both ways: 32 MiB up and down, never buffered whole.
+    // Bodies stream both ways: 32 MiB up and down, never buffered whole
+    // (no process's peak RSS grows by half of that).
+    let procs: Vec<u32> = std::iter::once(s.pid()).chain(s.daemons()).collect();
+    let peak_kb = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let before: Vec<u64> = procs.iter().map(|&p| peak_kb(p)).collect();
     let upload = vec![7u8; 32 << 20];
     let mut r = agent().post(&url("/count")).send(&upload[..]).unwrap();
     assert_eq!(
@@ -202,6 +216,13 @@ fn bodies_stream_both_ways_without_being_buffered_whole() {
         n += k;
     }
     assert_eq!(n, 512 * 65536);
+    for (pid, b) in procs.iter().zip(before) {
+        let grew = peak_kb(*pid).saturating_sub(b);
+        assert!(
+            grew < 16 << 10,
+            "process {pid}: peak RSS grew by {grew} KiB"
+        );
+    }
 }
 
 #[test]
@@ -422,4 +443,19 @@ fn nothing_leaks_and_the_server_stops_cleanly() {
             "daemon {d} gone"
         );
     }
+}
+
+#[test]
+fn multithread_and_multiprocess_follow_the_group() {
+    // One thread, and no processes= at all (mod_wsgi: giving it, even
+    // `processes=1`, makes wsgi.multiprocess True): both False.
+    let s = Server::express(
+        "conformance-single",
+        &fixtures().join("conformance.wsgi"),
+        &["--mount-point", "/app", "--threads", "1"],
+    );
+    let e = json(&get(&app(&s, "/environ")).1);
+    assert_eq!(e["wsgi.multithread"], false);
+    assert_eq!(e["wsgi.multiprocess"], false);
+    assert_eq!(s.stop(), Some(0));
 }
