@@ -153,9 +153,12 @@ pub async fn serve(listener: TcpListener, fe: Arc<FrontEnd>, mut shutdown: watch
                 let mut stop = shutdown.clone();
                 conns.spawn(async move {
                     let svc_fe = fe.clone();
+                    // The request's future is boxed: it is large (the whole
+                    // proxying state machine) and would otherwise sit inline
+                    // in every connection's task, idle ones included.
                     let service = service_fn(move |req| {
                         let fe = svc_fe.clone();
-                        async move { Ok::<_, io::Error>(handle(fe, req, peer, local).await) }
+                        Box::pin(async move { Ok::<_, io::Error>(handle(fe, req, peer, local).await) })
                     });
                     let mut builder = hyper::server::conn::http1::Builder::new();
                     builder
