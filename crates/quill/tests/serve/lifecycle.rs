@@ -186,6 +186,18 @@ fn an_idle_process_is_replaced_after_inactivity_timeout() {
         "{}",
         s.log()
     );
-    assert_eq!(get(&s.url("/pid")), (200, replaced.to_string()));
+    // The replacement answers (it may still be importing the script).
+    let answered = within(Duration::from_secs(30), || {
+        let (st, body) = get(&s.url("/pid"));
+        (st == 200).then_some(body)
+    })
+    .expect("the replacement answers");
+    assert_ne!(answered, first[0].to_string(), "{}", s.log());
+    assert_eq!(
+        s.wait_daemons(1),
+        vec![answered.parse::<u32>().expect("pid")],
+        "replaced by {replaced}; log:\n{}",
+        s.log()
+    );
     assert_eq!(s.stop(), Some(0));
 }
