@@ -201,3 +201,79 @@ fn an_idle_process_is_replaced_after_inactivity_timeout() {
     );
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn a_script_that_fails_to_load_restarts_its_process_after_startup_timeout() {
+    let dir = TempDir::new("lifecycle-startup-app");
+    let script = app_copy(&dir);
+    std::fs::write(dir.0.join("raise-on-import"), "").expect("marker");
+    let s = Server::express(
+        "lifecycle-startup",
+        &script,
+        &["--processes", "1", "--startup-timeout", "1"],
+    );
+    // The import fails: 500 with the traceback, the process stays up…
+    assert_eq!(get(&s.url("/pid")).0, 500);
+    assert!(s.wait_log("told to fail at import"), "{}", s.log());
+    let first = s.wait_daemons(1);
+    assert_eq!(first.len(), 1);
+    // … until startup-timeout, then it is replaced; once the script is
+    // fixed, the replacement serves.
+    assert!(
+        s.wait_log("Application startup timer expired"),
+        "{}",
+        s.log()
+    );
+    std::fs::remove_file(dir.0.join("raise-on-import")).expect("unmark");
+    let answered = within(Duration::from_secs(30), || {
+        let (st, body) = get(&s.url("/pid"));
+        (st == 200).then_some(body)
+    })
+    .expect("the replacement serves");
+    assert_ne!(answered, first[0].to_string());
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn a_retiring_process_gives_running_requests_graceful_plus_shutdown_timeout() {
+    let dir = TempDir::new("lifecycle-graceful-app");
+    let script = app_copy(&dir);
+    let s = Server::express(
+        "lifecycle-graceful",
+        &script,
+        &[
+            "--processes",
+            "1",
+            "--threads",
+            "2",
+            "--graceful-timeout",
+            "1",
+            "--shutdown-timeout",
+            "1",
+        ],
+    );
+    let first = pid_of(&s);
+    // A request that would take 20 s, then the script changes: the old
+    // process may finish it only within graceful-timeout + shutdown-timeout.
+    let long = {
+        let url = s.url("/sleep?20");
+        thread::spawn(move || get(&url))
+    };
+    thread::sleep(Duration::from_millis(300));
+    touch(&script, 10);
+    let (status, _) = long.join().expect("join");
+    assert_eq!(status, 500, "cut when the old process had to go");
+    assert!(s.wait_log("changed; gracefully restarting"), "{}", s.log());
+    let next = within(Duration::from_secs(30), || {
+        Some(pid_of(&s)).filter(|p| *p != first)
+    })
+    .expect("the replacement serves");
+    assert_ne!(next, first);
+    assert_eq!(s.stop(), Some(0));
+}
+
+fn pid_of(s: &Server) -> String {
+    let (st, body) = get(&s.url("/pid"));
+    assert_eq!(st, 200);
+    body
+}

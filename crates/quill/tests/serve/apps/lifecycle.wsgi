@@ -1,5 +1,5 @@
 # For the lifecycle tests (a copy runs from a temporary directory): a script
-# that crashes its process at import while a marker file exists, and a
+# that crashes its process (or raises) at import while a marker file exists, and a
 # response that drips forever and notes when it is closed.
 import os
 import time
@@ -12,6 +12,8 @@ FIRST_REQUEST_US = None
 
 if os.path.exists(os.path.join(HERE, "crash-on-import")):
     os._exit(7)
+if os.path.exists(os.path.join(HERE, "raise-on-import")):
+    raise RuntimeError("lifecycle app told to fail at import")
 
 
 class Drip:
