@@ -1,7 +1,8 @@
 //! Integration tests of `quill express` / `quill serve`: the real binary,
 //! real daemon processes with embedded Python, a real HTTP client on
-//! 127.0.0.1. Each test starts one server and runs many checks on it;
-//! every server is stopped by PID (SIGTERM, then SIGKILL after a bound)
+//! 127.0.0.1. Each test starts its own server (`quill express`, or
+//! `quill serve` of a config it writes); every server is stopped by PID
+//! (SIGTERM, then SIGKILL after a bound)
 //! when its fixture is dropped. No timing asserts: timeouts only bound the
 //! waits.
 
