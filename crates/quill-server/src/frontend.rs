@@ -722,10 +722,31 @@ async fn forward(
     let remote = Client(peer);
     let mut body = Some(body);
     // Wait for a daemon thread (first come, first served) or give up as
-    // mod_wsgi does when the backlog stays full.
-    let mut permit = match group.admission.admit(group.connect_timeout).await {
-        Ok(p) => Some(p),
-        Err(()) => {
+    // mod_wsgi does when the backlog stays full. Under mod_wsgi a request
+    // waiting in the backlog already waits for its response, so
+    // socket-timeout counts from here, the wait for admission included.
+    let queued_at = tokio::time::Instant::now();
+    let head_deadline = queued_at + group.socket_timeout;
+    let admitted =
+        tokio::time::timeout_at(head_deadline, group.admission.admit(group.connect_timeout)).await;
+    let mut permit = match admitted {
+        Ok(Ok(p)) => Some(p),
+        Err(_) => {
+            log.log(
+                Level::Error,
+                "wsgi",
+                &format!(
+                    "{remote} Timeout when reading response headers from daemon process '{}': {}",
+                    group.name,
+                    mount.script.display()
+                ),
+            );
+            return error_page(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The gateway did not receive a timely response from the upstream server or application.",
+            );
+        }
+        Ok(Err(())) => {
             log.log(Level::Error, "wsgi", &format!(
                 "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: the group's {} threads are busy and {} requests wait",
                 group.name, group.socket_path.display(), group.admission.capacity, group.admission.queue_limit
@@ -815,9 +836,10 @@ async fn forward(
         let mut write = Some(write);
         let mut pump = None;
         let mut heard = false;
-        // socket-timeout bounds the whole wait for the head, whatever
-        // frames (Accepted, Continue) come before it.
-        let deadline = tokio::time::Instant::now() + group.socket_timeout;
+        // socket-timeout bounds the whole wait for the head, from the
+        // request's admission wait on, whatever frames (Accepted, Continue)
+        // come before it.
+        let deadline = head_deadline;
         let first = loop {
             let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
                 Err(_) => {

@@ -196,3 +196,27 @@ fn socket_timeout_answers_504_and_the_group_carries_on() {
     assert_eq!(s.wait_daemons(1).len(), 1);
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn socket_timeout_counts_the_wait_for_a_thread() {
+    // mod_wsgi: a request waiting in the daemon backlog is already waiting
+    // for its response, so socket-timeout covers that wait too. One thread,
+    // socket-timeout 4: A runs 3 s (in time); B, queued behind it, would
+    // run 2 s more — 5 s after it arrived — so it gets its 504 at 4 s.
+    let s = Server::express(
+        "socket-timeout-queue",
+        &fixtures().join("faults.wsgi"),
+        &["--threads", "1", "--socket-timeout", "4"],
+    );
+    let a = {
+        let url = s.url("/sleep?3");
+        thread::spawn(move || get(&url).0)
+    };
+    thread::sleep(std::time::Duration::from_millis(200));
+    let b = get(&s.url("/sleep?2")).0;
+    assert_eq!(a.join().expect("join"), 200);
+    assert_eq!(b, 504, "{}", s.log());
+    assert!(s.wait_log("Timeout when reading response headers"));
+    assert_eq!(get(&s.url("/sleep?0")), (200, "ok".into()));
+    assert_eq!(s.stop(), Some(0));
+}
