@@ -37,7 +37,7 @@ use tokio::sync::watch;
 
 use crate::log::{AccessRecord, ErrorLog, Level};
 use crate::plan::{Mount, ServerPlan, StaticAlias};
-use crate::pool::{Admission, KeptConn, Lease, Permit, Pool};
+use crate::pool::{Admission, ConnectPacing, KeptConn, Lease, Permit, Pool};
 use crate::protocol::{self, Frame, HeadEncoder, VERSION};
 
 /// How the front end reaches one daemon group.
@@ -725,8 +725,7 @@ async fn forward(
     // mod_wsgi does when the backlog stays full. Under mod_wsgi a request
     // waiting in the backlog already waits for its response, so
     // socket-timeout counts from here, the wait for admission included.
-    let queued_at = tokio::time::Instant::now();
-    let head_deadline = queued_at + group.socket_timeout;
+    let head_deadline = tokio::time::Instant::now() + group.socket_timeout;
     let admitted =
         tokio::time::timeout_at(head_deadline, group.admission.admit(group.connect_timeout)).await;
     let mut permit = match admitted {
@@ -963,8 +962,7 @@ enum ConnectError {
 /// mod_wsgi's connect loop: retry refused/backlog-full connects, 0.125 s
 /// apart for the first 2 s then 1 s apart, until connect-timeout.
 async fn connect(group: &GroupEndpoint) -> Result<UnixStream, ConnectError> {
-    let start = Instant::now();
-    let mut slept = Duration::ZERO;
+    let mut pacing = ConnectPacing::new(group.connect_timeout);
     loop {
         match connect_once(&group.socket_path) {
             Ok(s) => return Ok(s),
@@ -974,19 +972,9 @@ async fn connect(group: &GroupEndpoint) -> Result<UnixStream, ConnectError> {
                     io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
                 ) =>
             {
-                if start.elapsed() >= group.connect_timeout {
+                if !pacing.pause().await {
                     return Err(ConnectError::Exhausted(e));
                 }
-                let step = if slept < Duration::from_secs(2) {
-                    Duration::from_millis(125)
-                } else {
-                    Duration::from_secs(1)
-                };
-                let step = step
-                    .min(group.connect_timeout.saturating_sub(start.elapsed()))
-                    .max(Duration::from_millis(1));
-                tokio::time::sleep(step).await;
-                slept += step;
             }
             Err(e) => return Err(ConnectError::Fatal(e)),
         }

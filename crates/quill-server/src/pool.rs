@@ -274,31 +274,18 @@ impl Admission {
     /// Waits for a daemon thread; `Err` when the queue stayed full for
     /// `connect_timeout`.
     pub async fn admit(&self, connect_timeout: std::time::Duration) -> Result<Permit, ()> {
-        use std::time::Duration;
         // No barging: tokio hands released permits to waiters first.
         if let Ok(p) = self.permits.clone().try_acquire_owned() {
             return Ok(p);
         }
-        let start = tokio::time::Instant::now();
-        let mut slept = Duration::ZERO;
+        let mut pacing = ConnectPacing::new(connect_timeout);
         loop {
             if let Some(_place) = self.enter() {
                 return self.permits.clone().acquire_owned().await.map_err(|_| ());
             }
-            let elapsed = start.elapsed();
-            if elapsed >= connect_timeout {
+            if !pacing.pause().await {
                 return Err(());
             }
-            let step = if slept < Duration::from_secs(2) {
-                Duration::from_millis(125)
-            } else {
-                Duration::from_secs(1)
-            };
-            let step = step
-                .min(connect_timeout.saturating_sub(elapsed))
-                .max(Duration::from_millis(1));
-            tokio::time::sleep(step).await;
-            slept += step;
         }
     }
 
@@ -316,6 +303,47 @@ impl Admission {
     /// Requests waiting for a thread.
     pub fn waiting(&self) -> u32 {
         self.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// mod_wsgi's pace for retrying a daemon socket whose backlog is full:
+/// 0.125 s apart for the first 2 s of sleeping, then 1 s apart, until
+/// connect-timeout. Used for connects and for the admission queue alike.
+#[derive(Debug)]
+pub struct ConnectPacing {
+    start: tokio::time::Instant,
+    slept: std::time::Duration,
+    limit: std::time::Duration,
+}
+
+impl ConnectPacing {
+    pub fn new(limit: std::time::Duration) -> ConnectPacing {
+        ConnectPacing {
+            start: tokio::time::Instant::now(),
+            slept: std::time::Duration::ZERO,
+            limit,
+        }
+    }
+
+    /// Sleeps until the next attempt; `false` (at once) when
+    /// connect-timeout has passed.
+    pub async fn pause(&mut self) -> bool {
+        use std::time::Duration;
+        let elapsed = self.start.elapsed();
+        if elapsed >= self.limit {
+            return false;
+        }
+        let step = if self.slept < Duration::from_secs(2) {
+            Duration::from_millis(125)
+        } else {
+            Duration::from_secs(1)
+        };
+        let step = step
+            .min(self.limit.saturating_sub(elapsed))
+            .max(Duration::from_millis(1));
+        tokio::time::sleep(step).await;
+        self.slept += step;
+        true
     }
 }
 
