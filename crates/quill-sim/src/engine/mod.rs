@@ -1,6 +1,6 @@
 //! The discrete-event engine: Apache's children, their worker threads, the
 //! accept queue, keep-alive, kill victims and (optionally) a mod_wsgi daemon
-//! group, driven in virtual time around the real pool controller.
+//! group, driven in virtual time around the full pool controller (quill-mpm).
 //!
 //! ```text
 //!   arrivals ─▶ accept queue (ListenBacklog) ─▶ idle thread of an accepting child

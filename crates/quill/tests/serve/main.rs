@@ -17,6 +17,7 @@ mod config;
 mod conformance;
 mod faults;
 mod lifecycle;
+mod pool;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -190,9 +191,21 @@ impl Server {
         false
     }
 
-    /// Daemon processes (children of the supervisor).
+    /// Daemon processes (children of the supervisor that are not
+    /// front-end children).
     pub fn daemons(&self) -> Vec<u32> {
         children(self.pid())
+            .into_iter()
+            .filter(|p| !is_front_end(*p))
+            .collect()
+    }
+
+    /// Front-end children (`quill __frontend`) of the supervisor.
+    pub fn front_ends(&self) -> Vec<u32> {
+        children(self.pid())
+            .into_iter()
+            .filter(|p| is_front_end(*p))
+            .collect()
     }
 
     /// Waits (bounded) until the group has `n` daemon processes again.
@@ -273,6 +286,13 @@ pub fn children(pid: u32) -> Vec<u32> {
     }
     out.sort();
     out
+}
+
+/// Whether `pid` runs `quill __frontend`.
+pub fn is_front_end(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.split(|b| *b == 0).any(|a| a == b"__frontend"))
+        .unwrap_or(false)
 }
 
 pub fn fd_count(pid: u32) -> usize {
