@@ -186,7 +186,7 @@ pub async fn serve(
             tokio::select! {
                 _ = shutdown.changed() => break 'accepting StopReason::Told,
                 _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
                 w = workers.acquire(), if !event => break Some(w),
                 _ = workers.wait_until_accepting(), if event => break None,
             }
@@ -200,7 +200,7 @@ pub async fn serve(
             tokio::select! {
                 _ = shutdown.changed() => break 'accepting StopReason::Told,
                 _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
                 a = accept_any(&listeners) => break a,
             }
         };
@@ -227,15 +227,18 @@ pub async fn serve(
         conns.spawn(async move {
             let _open = open;
             let svc_fe = fe.clone();
+            let state = Arc::new(ConnState::new());
+            let svc_state = state.clone();
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
             // in every connection's task, idle ones included.
             let service = service_fn(move |req| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
-                Box::pin(
-                    async move { Ok::<_, io::Error>(handle(fe, req, peer, local, slot).await) },
-                )
+                let state = svc_state.clone();
+                Box::pin(async move {
+                    Ok::<_, io::Error>(handle(fe, req, peer, local, slot, state).await)
+                })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -245,19 +248,42 @@ pub async fn serve(
                 .max_buf_size(fe.limit_request_head.max(8192));
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            let mut draining = false;
+            loop {
+                // KeepAliveTimeout: a connection with no request in
+                // progress closes this long after its last response (or
+                // after it was accepted, while it drains).
+                let idle_until = fe
+                    .keep_alive
+                    .and_then(|k| state.idle_since(draining).map(|t| t + k));
+                let ended = state.ended.notified();
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = stop.changed(), if !draining => {
+                        // Stopping: the next response says `Connection:
+                        // close`, and an idle connection is closed when its
+                        // keep-alive time is up, so a request already on
+                        // its way is still answered (as httpd's worker
+                        // threads do).
+                        draining = true;
+                        state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    _ = ended => {}
+                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now).into()), if idle_until.is_some() => {
+                        if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                            break;
+                        }
+                    }
                 }
             }
         });
     };
     drop(listeners);
     workers.begin_graceful_stop();
-    // Connections already open finish their current request: hyper's
-    // graceful shutdown closes idle kept-alive ones at once.
+    // Connections already open finish their current request, and kept-alive
+    // ones close after it or when their keep-alive time is up.
     let _ = drain_tx.send(true);
     while conns.join_next().await.is_some() {}
     reason
@@ -271,7 +297,9 @@ async fn handle(
     peer: SocketAddr,
     local: SocketAddr,
     slot: SlotCtx,
+    conn: Arc<ConnState>,
 ) -> Resp {
+    let in_flight = InFlight::new(conn);
     // The request's worker slot: the connection's own (prefork/worker), or
     // one taken now and held until the response ends (event).
     let worker = match slot {
@@ -298,7 +326,12 @@ async fn handle(
         started: Instant::now(),
     });
     let mut resp = route(&fe, req, peer, local).await;
-    if fe.keep_alive.is_none() {
+    if fe.keep_alive.is_none()
+        || in_flight
+            .0
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -310,8 +343,72 @@ async fn handle(
             bytes: 0,
         });
     }
-    resp.body_mut().set_slot(SlotGuard { worker, bytes: 0 });
+    resp.body_mut().set_slot(SlotGuard {
+        worker,
+        bytes: 0,
+        _in_flight: in_flight,
+    });
     resp
+}
+
+/// What a connection's task needs to know of its requests.
+struct ConnState {
+    /// Requests whose response has not ended.
+    in_flight: std::sync::atomic::AtomicU32,
+    /// When the last response ended.
+    last_done: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Signalled when a response ends.
+    ended: tokio::sync::Notify,
+    /// The child is stopping: responses say `Connection: close`.
+    closing: std::sync::atomic::AtomicBool,
+    /// When the connection was accepted.
+    accepted: tokio::time::Instant,
+}
+
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            in_flight: Default::default(),
+            last_done: Default::default(),
+            ended: Default::default(),
+            closing: Default::default(),
+            accepted: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Since when the connection has had no request in progress: its last
+    /// response's end, or (while draining, when no request came yet) its
+    /// acceptance; `None` while a request is in progress.
+    fn idle_since(&self, draining: bool) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = *self.last_done.lock().unwrap_or_else(|e| e.into_inner());
+        last.or_else(|| draining.then_some(self.accepted))
+    }
+}
+
+/// A request in progress on its connection, from the moment it reached
+/// the service until its response ends (or it is dropped unanswered).
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn new(conn: Arc<ConnState>) -> InFlight {
+        conn.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(conn)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_done.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.ended.notify_one();
+    }
 }
 
 /// Shows the request's worker slot busy until its response ends; then
@@ -321,6 +418,8 @@ async fn handle(
 struct SlotGuard {
     worker: Arc<Worker>,
     bytes: u64,
+    /// Dropped after the fields above: the request ends with its response.
+    _in_flight: InFlight,
 }
 
 impl Drop for SlotGuard {

@@ -220,6 +220,11 @@ impl Server {
         }
     }
 
+    /// `Some(exit code)` once the server has exited by itself.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(|st| st.code())
+    }
+
     /// Stops the server (SIGTERM) and returns its exit code.
     pub fn stop(mut self) -> Option<i32> {
         self.terminate()

@@ -131,3 +131,225 @@ fn a_killed_child_is_replaced() {
     );
     assert_eq!(get(&s.url("/")).0, 404, "the pool still answers");
 }
+
+/// Clients sending requests back to back on kept-alive connections until
+/// told to stop; counts what succeeded and what failed.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clients: Vec<std::thread::JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(url: String, clients: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|_| {
+                let (url, stop) = (url.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent = crate::agent();
+                    let (mut ok, mut failed) = (0u64, Vec::new());
+                    // Bounded: at most 10 minutes, whatever happens.
+                    let limit = Instant::now() + Duration::from_secs(600);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < limit
+                    {
+                        match agent.get(&url).call() {
+                            Ok(mut r) if r.status() == 200 => {
+                                let _ = r.body_mut().read_to_string();
+                                ok += 1;
+                            }
+                            Ok(r) => failed.push(format!("status {}", r.status())),
+                            Err(e) => failed.push(e.to_string()),
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    /// Stops the clients; (requests answered 200, failures).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut ok = 0;
+        let mut failed = Vec::new();
+        for c in self.clients {
+            let (o, f) = c.join().expect("client thread");
+            ok += o;
+            failed.extend(f);
+        }
+        (ok, failed)
+    }
+}
+
+/// `quill serve` of a worker pool in front of a daemon group running the
+/// lifecycle app at /app.
+fn serve_app(name: &str, mpm_directives: &str) -> Server {
+    let root = TempDir::new(name);
+    let app = root.0.join("lifecycle.wsgi");
+    std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    let r = root.0.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\n{mpm_directives}\n\
+             WSGISocketPrefix \"{r}/wsgi\"\n\
+             WSGIDaemonProcess app processes=2 threads=4\n\
+             WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n",
+            app.display()
+        ),
+    )
+    .expect("write the config");
+    Server::serve(root, &conf, port)
+}
+
+fn signal(pid: u32, sig: i32) {
+    unsafe_kill(i32::try_from(pid).expect("pid"), sig);
+}
+
+/// Ten graceful restarts (SIGUSR1) under load: every generation's children
+/// finish what they started and the daemon groups are replaced gracefully,
+/// so no request fails.
+#[test]
+fn graceful_restarts_under_load_lose_no_request() {
+    let s = serve_app(
+        "pool-graceful",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8",
+    );
+    let first = s.front_ends();
+    let load = Load::start(s.url("/app/pid"), 6);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(700));
+        signal(s.pid(), 10);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "graceful restarts: {ok} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}\nlog:\n{}",
+        failed.len(),
+        ok + failed.len() as u64,
+        &failed[..failed.len().min(5)],
+        s.log()
+    );
+    assert!(ok > 0, "the load ran");
+    let now = s.front_ends();
+    assert!(
+        !now.is_empty() && now.iter().all(|p| !first.contains(p)),
+        "a new generation of children: {first:?} → {now:?}"
+    );
+}
+
+/// MaxConnectionsPerChild recycles children under load (one request per
+/// connection, so every child reaches its limit quickly) without losing a
+/// request.
+#[test]
+fn max_connections_per_child_recycles_children_without_losing_requests() {
+    let s = serve_app(
+        "pool-maxconn",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nMaxConnectionsPerChild 25\nKeepAlive Off",
+    );
+    let first = s.front_ends();
+    let load = Load::start(s.url("/app/pid"), 6);
+    std::thread::sleep(Duration::from_secs(6));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "MaxConnectionsPerChild 25: {ok} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} requests failed: {:?}\nlog:\n{}",
+        failed.len(),
+        &failed[..failed.len().min(5)],
+        s.log()
+    );
+    assert!(ok > 100, "enough connections to recycle children: {ok}");
+    let now = s.front_ends();
+    assert!(
+        now.iter().any(|p| !first.contains(p)),
+        "children were recycled: {first:?} → {now:?}"
+    );
+}
+
+/// A graceful stop (SIGWINCH) lets requests in flight finish, then the
+/// server exits by itself.
+#[test]
+fn graceful_stop_drains_requests_in_flight() {
+    let s = serve_app(
+        "pool-winch",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+    );
+    let url = s.url("/app/sleep?2");
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || crate::agent().get(&url).call().map(|r| r.status().as_u16()))
+        })
+        .collect();
+    // Let the four requests reach their daemon threads.
+    std::thread::sleep(Duration::from_millis(700));
+    signal(s.pid(), 28);
+    let statuses: Vec<_> = slow
+        .into_iter()
+        .map(|t| t.join().expect("client").map_err(|e| e.to_string()))
+        .collect();
+    assert!(
+        statuses.iter().all(|r| r == &Ok(200)),
+        "requests in flight finish: {statuses:?}\nlog:\n{}",
+        s.log()
+    );
+    let mut s = s;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = s.exited() {
+            break Some(code);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(Some(0)), "exits by itself\nlog:\n{}", s.log());
+}
+
+/// A child killed with SIGKILL under load: only requests that child had
+/// taken may fail; everything else is answered, and the pool goes on.
+#[test]
+fn a_child_killed_under_load_costs_only_its_own_requests() {
+    let s = serve_app(
+        "pool-kill-load",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8",
+    );
+    let clients = 6;
+    let load = Load::start(s.url("/app/pid"), clients);
+    std::thread::sleep(Duration::from_secs(1));
+    let victim = s.front_ends()[0];
+    signal(victim, 9);
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "SIGKILL of a child under load: {ok} answered, {} failed: {failed:?}",
+        failed.len()
+    );
+    // A kept-alive client connection lives in one child: at most one
+    // request per client was in that child when it died.
+    assert!(
+        failed.len() <= clients,
+        "only the killed child's requests fail: {failed:?}"
+    );
+    assert!(ok > 0);
+    assert_eq!(get(&s.url("/app/pid")).0, 200, "the pool goes on");
+}
