@@ -269,7 +269,9 @@ pub async fn serve(
                         state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     _ = ended => {}
-                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now).into()), if idle_until.is_some() => {
+                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)),
+                        if idle_until.is_some() =>
+                    {
                         if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
                             conn.as_mut().graceful_shutdown();
                             let _ = conn.await;
