@@ -87,6 +87,9 @@ pub struct ServerPlan {
     pub run_dir: PathBuf,
     /// Check scripts' mtimes every second and reload their group.
     pub reload_scripts: bool,
+    /// SIGTERM stops gracefully, as SIGWINCH does (httpd's SIGTERM stops
+    /// at once).
+    pub graceful_sigterm: bool,
     /// The front-end process pool: the MPM's settings after httpd's
     /// start-up adjustments (the pool controller's input).
     pub pool: PoolConfig,

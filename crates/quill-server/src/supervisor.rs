@@ -10,7 +10,7 @@
 //!
 //! | signal to the supervisor | front-end children (the controller, as httpd) | daemon groups |
 //! |---|---|---|
-//! | SIGTERM, SIGINT | stop: SIGTERM to each, SIGKILL to stragglers | after the children: SIGTERM, SIGKILL after shutdown-timeout + 2 s |
+//! | SIGTERM, SIGINT | stop: SIGTERM to each, SIGKILL to stragglers (SIGTERM with `graceful_sigterm`: as SIGWINCH) | after the children: SIGTERM, SIGKILL after shutdown-timeout + 2 s |
 //! | SIGWINCH | graceful stop: listeners closed, children finish their requests, bounded by GracefulShutdownTimeout | as for SIGTERM, once the children are gone |
 //! | SIGHUP | restart: children stopped at once, a new generation started | replaced gracefully (new processes first, old ones finish) |
 //! | SIGUSR1 | graceful restart: a new generation; old children finish their requests | replaced gracefully |
@@ -288,7 +288,14 @@ pub async fn run(
                 Event::FrontExited { pid, status } => front.exited(pid, status, now()),
                 other => sup.on_event(other)?,
             },
-            _ = term.recv() => front.signal(ParentSignal::Stop, "SIGTERM", now()),
+            _ = term.recv() => {
+                let how = if plan.graceful_sigterm {
+                    ParentSignal::GracefulStop
+                } else {
+                    ParentSignal::Stop
+                };
+                front.signal(how, "SIGTERM", now());
+            }
             _ = int.recv() => front.signal(ParentSignal::Stop, "SIGINT", now()),
             _ = winch.recv() => front.signal(ParentSignal::GracefulStop, "SIGWINCH", now()),
             _ = hup.recv() => {

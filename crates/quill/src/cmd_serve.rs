@@ -33,12 +33,20 @@ pub struct ServeArgs {
     /// ErrorLog and CustomLog say.
     #[arg(long)]
     pub log_to_terminal: bool,
+    /// Make SIGTERM a graceful stop, as SIGWINCH is: listeners close,
+    /// requests in flight finish (bounded by GracefulShutdownTimeout). For
+    /// orchestrators that stop with SIGTERM (Kubernetes); httpd's SIGTERM
+    /// stops at once.
+    #[arg(long)]
+    pub graceful_sigterm: bool,
 }
 
 /// Settings of Quill's own, beyond what an Apache configuration says.
 #[derive(Debug, Clone)]
 pub struct Extras {
     pub log_to_terminal: bool,
+    /// SIGTERM stops gracefully (`--graceful-sigterm`).
+    pub graceful_sigterm: bool,
     pub reload_on_changes: bool,
     /// Seconds a request-timeout interrupt may take to unwind.
     pub interrupt_timeout: u32,
@@ -50,6 +58,7 @@ impl Default for Extras {
     fn default() -> Self {
         Extras {
             log_to_terminal: false,
+            graceful_sigterm: false,
             reload_on_changes: false,
             interrupt_timeout: 5,
             run_dir: None,
@@ -103,6 +112,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     let extras = Extras {
         log_to_terminal: args.log_to_terminal,
+        graceful_sigterm: args.graceful_sigterm,
         ..Extras::default()
     };
     serve_resolved(&resolved, &extras, |addrs| {
@@ -537,6 +547,7 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         access_log,
         run_dir,
         reload_scripts: true,
+        graceful_sigterm: extras.graceful_sigterm,
         pool: cfg.mpm.pool_config(),
         async_request_worker_factor: cfg.mpm.async_request_worker_factor.unwrap_or(2),
     })

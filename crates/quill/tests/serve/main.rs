@@ -95,8 +95,16 @@ impl Server {
     /// `quill serve CONF --log-to-terminal`; the config listens on `port`
     /// of 127.0.0.1.
     pub fn serve(root: TempDir, conf: &Path, port: u16) -> Server {
+        Server::serve_with(root, conf, port, &[])
+    }
+
+    /// `quill serve CONF --log-to-terminal ARGS…`.
+    pub fn serve_with(root: TempDir, conf: &Path, port: u16, args: &[&str]) -> Server {
         let mut cmd = Command::new(quill_bin());
-        cmd.arg("serve").arg(conf).arg("--log-to-terminal");
+        cmd.arg("serve")
+            .arg(conf)
+            .arg("--log-to-terminal")
+            .args(args);
         let s = Server::launch(cmd, root, "Listening on http://127.0.0.1:");
         assert_eq!(s.port, port, "listening where the config says");
         s

@@ -185,6 +185,10 @@ impl Load {
 /// `quill serve` of a worker pool in front of a daemon group running the
 /// lifecycle app at /app.
 fn serve_app(name: &str, mpm_directives: &str) -> Server {
+    serve_app_with(name, mpm_directives, &[])
+}
+
+fn serve_app_with(name: &str, mpm_directives: &str, args: &[&str]) -> Server {
     let root = TempDir::new(name);
     let app = root.0.join("lifecycle.wsgi");
     std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
@@ -204,7 +208,7 @@ fn serve_app(name: &str, mpm_directives: &str) -> Server {
         ),
     )
     .expect("write the config");
-    Server::serve(root, &conf, port)
+    Server::serve_with(root, &conf, port, args)
 }
 
 fn signal(pid: u32, sig: i32) {
@@ -352,4 +356,117 @@ fn a_child_killed_under_load_costs_only_its_own_requests() {
     );
     assert!(ok > 0);
     assert_eq!(get(&s.url("/app/pid")).0, 200, "the pool goes on");
+}
+
+/// Waits (bounded) until the server has `n` front-end children, then
+/// checks that the count holds for two seconds; returns the last count.
+fn settle_at(s: &Server, n: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    let mut since: Option<Instant> = None;
+    loop {
+        let got = s.front_ends().len();
+        if got == n {
+            let at = *since.get_or_insert_with(Instant::now);
+            if at.elapsed() >= Duration::from_secs(2) {
+                return got;
+            }
+        } else {
+            since = None;
+        }
+        if Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Many concurrent clients each get their answer from the pool.
+fn concurrent_gets(s: &Server, clients: usize) -> Vec<u16> {
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = s.url("/");
+            std::thread::spawn(move || get(&url).0)
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client"))
+        .collect()
+}
+
+#[test]
+fn prefork_runs_150_children() {
+    let s = serve_mpm(
+        "pool-prefork150",
+        "prefork",
+        "StartServers 150\nMinSpareServers 5\nMaxSpareServers 200\nMaxRequestWorkers 150",
+    );
+    let n = settle_at(&s, 150, Duration::from_secs(90));
+    assert_eq!(n, 150, "150 prefork children\nlog:\n{}", s.log());
+    let statuses = concurrent_gets(&s, 60);
+    assert!(
+        statuses.iter().all(|&c| c == 404),
+        "every client answered: {statuses:?}"
+    );
+}
+
+#[test]
+fn worker_runs_16_children_of_25_threads() {
+    let s = serve_mpm(
+        "pool-worker16",
+        "worker",
+        "StartServers 16\nServerLimit 16\nThreadsPerChild 25\nMaxRequestWorkers 400\n\
+         MinSpareThreads 25\nMaxSpareThreads 400",
+    );
+    let n = settle_at(&s, 16, Duration::from_secs(60));
+    assert_eq!(n, 16, "16 worker children\nlog:\n{}", s.log());
+    let statuses = concurrent_gets(&s, 100);
+    assert!(
+        statuses.iter().all(|&c| c == 404),
+        "every client answered: {statuses:?}"
+    );
+}
+
+/// Behind a load balancer: with `--graceful-sigterm`, SIGTERM closes the
+/// listeners (a readiness check against any URL now fails: the connection
+/// is refused, so the balancer sends traffic elsewhere) and drains. Under
+/// load, every request the server took is answered; the only errors are
+/// refused connections, which carried no request.
+#[test]
+fn a_drain_under_load_loses_no_request() {
+    let mut s = serve_app_with(
+        "pool-drain",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+        &["--graceful-sigterm"],
+    );
+    let load = Load::start(s.url("/app/sleep?0.2"), 6);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(s.pid(), 15);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = s.exited() {
+            break Some(code);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (ok, failed) = load.finish();
+    let (refused, lost): (Vec<_>, Vec<_>) = failed
+        .iter()
+        .partition(|e| e.contains("Connection refused"));
+    eprintln!(
+        "drain under load: {ok} answered, {} refused after the listeners closed, {} lost",
+        refused.len(),
+        lost.len()
+    );
+    assert_eq!(code, Some(Some(0)), "exits by itself\nlog:\n{}", s.log());
+    assert!(ok > 0, "the load ran");
+    assert!(
+        lost.is_empty(),
+        "requests the server took were answered: {lost:?}\nlog:\n{}",
+        s.log()
+    );
 }
