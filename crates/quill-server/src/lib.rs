@@ -23,6 +23,7 @@ pub mod frontend;
 pub mod log;
 pub mod plan;
 pub mod pool;
+pub mod pool_driver;
 pub mod protocol;
 pub mod python;
 pub mod scoreboard;

@@ -36,14 +36,12 @@ use tokio::net::TcpSocket;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use quill_mpm::{
-    Action, ChildId, Controller, ExitStatus, ParentSignal, ParentState, Quiescing, ServerIdentity,
-    Spawn, StopMode, Timestamp,
-};
+use quill_mpm::{ExitStatus, ParentSignal, ParentState, ServerIdentity, Timestamp};
 
 use crate::child::FrontendSpec;
 use crate::log::{ErrorLog, Level};
 use crate::plan::ServerPlan;
+use crate::pool_driver::{ChildProcesses, PoolDriver};
 use crate::scoreboard::Scoreboard;
 use crate::spec::{CONTROL_FD, LISTEN_FD};
 
@@ -235,19 +233,21 @@ pub async fn run(
         server_description: concat!("Quill/", env!("CARGO_PKG_VERSION")).to_owned(),
         core_dump_directory: plan.run_dir.display().to_string(),
     };
-    let ctl = Controller::with_identity(pool.clone(), identity, now())
-        .map_err(|e| ServerError::Pool(e.to_string()))?;
-    let mut front = Fronts {
-        ctl,
+    let children = RealChildren {
         exe: programs.frontend,
         spec: frontend_spec.clone(),
         listeners,
-        scoreboard: scoreboard.clone(),
-        pids: HashMap::new(),
-        children: HashMap::new(),
-        log: log.clone(),
         tx: tx.clone(),
     };
+    let mut front = PoolDriver::new(
+        pool.clone(),
+        identity,
+        now(),
+        children,
+        scoreboard.clone(),
+        log.clone(),
+    )
+    .map_err(|e| ServerError::Pool(e.to_string()))?;
     log.log(
         Level::Notice,
         "core",
@@ -271,18 +271,16 @@ pub async fn run(
     let mut scripts = tokio::time::interval(Duration::from_secs(1));
     scripts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        front.perform(now);
-        if matches!(front.ctl.state(), ParentState::Exited { .. }) {
+        front.perform(now());
+        if matches!(front.state(), ParentState::Exited { .. }) {
             break;
         }
         let wake = front
-            .ctl
             .poll_timeout()
             .map(|t| epoch + Duration::from_nanos(t.as_nanos()));
         tokio::select! {
             _ = tokio::time::sleep_until(wake.unwrap_or(epoch)), if wake.is_some() => {
-                front.sync_scoreboard();
-                front.ctl.handle_timeout(now());
+                front.tick(now());
             }
             Some(ev) = rx.recv() => match ev {
                 Event::FrontExited { pid, status } => front.exited(pid, status, now()),
@@ -366,130 +364,18 @@ pub async fn run(
     Ok(())
 }
 
-/// The front-end children and the pool controller that decides about them:
-/// the real-time driver of `quill_mpm::Controller` (the simulator is the
-/// other one).
-struct Fronts {
-    ctl: Controller,
+/// Front-end child processes, exec'd as `quill __frontend …` with the
+/// Listen sockets at descriptors 3, 4, …
+struct RealChildren {
     exe: PathBuf,
     spec: PathBuf,
     /// The Listen sockets, until a graceful stop closes them.
     listeners: Vec<OwnedFd>,
-    scoreboard: Arc<Scoreboard>,
-    /// pid → the controller's child.
-    pids: HashMap<i32, ChildId>,
-    /// The controller's child → (pid, slot).
-    children: HashMap<ChildId, (i32, u32)>,
-    log: Arc<ErrorLog>,
     tx: mpsc::UnboundedSender<Event>,
 }
 
-impl Fronts {
-    /// Carries out everything the controller asked for, then forgets the
-    /// children it has reaped.
-    fn perform(&mut self, now: impl Fn() -> Timestamp) {
-        while let Some(action) = self.ctl.poll_action() {
-            match action {
-                Action::Spawn(s) => self.spawn(s, &now),
-                Action::Kill { bucket, graceful } => {
-                    // Who reads the pipe-of-death byte is decided as the
-                    // simulator decides it (the oldest current child).
-                    if let Some(victim) = self.ctl.default_kill_victim(bucket) {
-                        let mode = if graceful {
-                            StopMode::Graceful
-                        } else {
-                            StopMode::Immediate
-                        };
-                        self.stop(victim, mode);
-                    }
-                }
-                Action::Stop { child, mode, .. } => self.stop(child, mode),
-                Action::Signal { child, signal } => {
-                    if let Some(&(pid, _)) = self.children.get(&child) {
-                        if let Ok(sig) = Signal::try_from(signal.number()) {
-                            let _ = kill(Pid::from_raw(pid), sig);
-                        }
-                    }
-                }
-                Action::CloseListeners => self.listeners.clear(),
-                Action::ReloadConfig => {
-                    // The configuration is not re-read yet: the new
-                    // generation runs the one the server started with.
-                    let config = self.ctl.config().clone();
-                    if let Err(e) = self.ctl.handle_config_reloaded(now(), config) {
-                        self.log
-                            .log(Level::Error, "core", &format!("restart failed: {e}"));
-                        self.ctl.handle_config_reload_failed(now());
-                    }
-                }
-                Action::Exit { .. } => {}
-                Action::Log(record) => {
-                    let text = match record.code {
-                        Some(code) => format!("AH{code:05}: {}", record.message),
-                        None => record.message.clone(),
-                    };
-                    self.log.log(record.level, record.module, &text);
-                }
-            }
-        }
-        // Reaped children: their scoreboard rows are empty again, unless a
-        // newer child took the row over.
-        let reaped: Vec<ChildId> = self
-            .children
-            .keys()
-            .copied()
-            .filter(|c| self.ctl.child(*c).is_none())
-            .collect();
-        for child in reaped {
-            if let Some((pid, slot)) = self.children.remove(&child) {
-                self.pids.remove(&pid);
-                let taken_over = self.scoreboard.pid(slot) != u32::try_from(pid).unwrap_or(0);
-                if taken_over {
-                    // Another child's row now: leave its threads alone.
-                } else {
-                    self.scoreboard.vacate(slot, false);
-                }
-            }
-        }
-    }
-
-    fn stop(&mut self, child: ChildId, mode: StopMode) {
-        let Some(&(pid, slot)) = self.children.get(&child) else {
-            return;
-        };
-        let sig = match mode {
-            StopMode::Graceful => {
-                // What the child will write when it reads the stop; the
-                // controller's model learns it now, as in the simulator.
-                let _ = self.ctl.scoreboard_mut().announce_quiescing(slot);
-                Signal::SIGUSR1
-            }
-            StopMode::Immediate => Signal::SIGTERM,
-        };
-        let _ = kill(Pid::from_raw(pid), sig);
-    }
-
-    fn spawn(&mut self, s: Spawn, now: &impl Fn() -> Timestamp) {
-        match self.exec_child(s.slot, s.generation.0) {
-            Ok(pid) => {
-                self.pids.insert(pid, s.child);
-                self.children.insert(s.child, (pid, s.slot));
-                let pid = u32::try_from(pid).unwrap_or(0);
-                self.scoreboard.occupy(s.slot, pid, s.generation.0);
-                let _ = self.ctl.handle_child_pid(s.child, pid);
-            }
-            Err(e) => {
-                self.log.log(
-                    Level::Error,
-                    "core",
-                    &format!("cannot start a front-end child in slot {}: {e}", s.slot),
-                );
-                let _ = self.ctl.handle_spawn_failed(now(), s.child);
-            }
-        }
-    }
-
-    fn exec_child(&self, slot: u32, generation: u32) -> io::Result<i32> {
+impl ChildProcesses for RealChildren {
+    fn start(&mut self, slot: u32, generation: u32) -> io::Result<i32> {
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("__frontend")
             .arg("--spec")
@@ -546,36 +432,14 @@ impl Fronts {
         Ok(pid)
     }
 
-    fn exited(&mut self, pid: i32, status: ExitStatus, now: Timestamp) {
-        if let Some(&child) = self.pids.get(&pid) {
-            let _ = self.ctl.handle_child_exit(now, child, status);
+    fn signal(&mut self, pid: i32, signal: i32) {
+        if let Ok(sig) = Signal::try_from(signal) {
+            let _ = kill(Pid::from_raw(pid), sig);
         }
     }
 
-    fn signal(&mut self, signal: ParentSignal, name: &str, now: Timestamp) {
-        self.log
-            .log(Level::Notice, "core", &format!("{name} received"));
-        self.ctl.handle_signal(now, signal);
-    }
-
-    /// Copies what the children wrote into the controller's model of the
-    /// scoreboard: thread statuses, quiescing, not-accepting.
-    fn sync_scoreboard(&mut self) {
-        let sb = &self.scoreboard;
-        let model = self.ctl.scoreboard_mut();
-        for slot in 0..sb.server_limit() {
-            for t in 0..sb.thread_limit() {
-                let _ = model.set_thread_status(slot, t, sb.status(slot, t));
-            }
-            let announced = sb.quiescing(slot) == Quiescing::Announced;
-            let known = model
-                .process(slot)
-                .is_some_and(|p| p.quiescing() != Quiescing::No);
-            if announced && !known && model.process(slot).is_some_and(|p| p.child().is_some()) {
-                let _ = model.announce_quiescing(slot);
-            }
-            let _ = model.set_not_accepting(slot, sb.not_accepting(slot));
-        }
+    fn close_listeners(&mut self) {
+        self.listeners.clear();
     }
 }
 
