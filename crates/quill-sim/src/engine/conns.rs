@@ -7,7 +7,7 @@ impl Engine<'_> {
     // ---- connections ----------------------------------------------------
 
     pub(super) fn new_conn(&mut self, arrival: Arrival, client: Option<u32>) -> ConnId {
-        let conn = Conn {
+        let mut conn = Conn {
             arrival,
             request: 0,
             on_this_connection: 0,
@@ -16,11 +16,16 @@ impl Engine<'_> {
             client,
             epoch: 0,
             daemon: DaemonPhase::None,
+            syn_retries: 0,
         };
         self.live_conns += 1;
         self.away += 1;
         match self.free_conns.pop() {
             Some(id) => {
+                // A reused id keeps counting epochs: timers armed for the
+                // connection that had it before (a socket-timeout 60 s
+                // out, a keep-alive timeout) must stay stale.
+                conn.epoch = self.conns[id as usize].epoch;
                 self.conns[id as usize] = conn;
                 id
             }
@@ -56,16 +61,28 @@ impl Engine<'_> {
         self.conns[id as usize].since_us = self.now;
         self.conns[id as usize].on_this_connection = 0;
         if self.queue.is_empty() && self.dispatch_to_acceptor(id) {
+            self.conns[id as usize].syn_retries = 0;
             return;
         }
         if self.queue.len() >= self.queue_cap {
+            // Linux drops the SYN; the client retransmits with exponential
+            // backoff and gives up after its last retransmission's timeout.
             self.acc.refused += 1;
             self.totals.refused += 1;
             self.set_conn_state(id, ConnState::Away);
-            let at = self.now + self.cfg.timing.syn_retry_us;
-            self.push(at, Ev::Reconnect(id));
+            let timing = &self.cfg.timing;
+            let tries = self.conns[id as usize].syn_retries;
+            let wait = timing.syn_rto_us.saturating_mul(1u64 << tries.min(20));
+            let at = self.now.saturating_add(wait);
+            if tries < timing.syn_retries {
+                self.conns[id as usize].syn_retries = tries + 1;
+                self.push(at, Ev::Reconnect(id));
+            } else {
+                self.push(at, Ev::ConnectTimeout(id));
+            }
             return;
         }
+        self.conns[id as usize].syn_retries = 0;
         self.set_conn_state(id, ConnState::Queued);
         self.queue.push_back(id);
         self.acc.max_queued = self.acc.max_queued.max(self.queue.len() as u32);

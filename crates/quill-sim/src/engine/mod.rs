@@ -67,9 +67,14 @@ pub struct Timing {
     pub exit_us: u64,
     /// Closed-loop clients: from a response to the next connection.
     pub turnaround_us: u64,
-    /// A client whose connection was refused (accept queue full) retries
-    /// after this long (the kernel's SYN retransmission).
-    pub syn_retry_us: u64,
+    /// Linux drops a SYN when the accept queue is full; the client
+    /// retransmits it after this long, then after twice as long each time
+    /// (the initial retransmission timeout, 1 s).
+    pub syn_rto_us: u64,
+    /// Retransmissions before the client gives up (`tcp_syn_retries`, 6):
+    /// with a 1 s timeout the SYNs go out at 0, 1, 3, 7, 15, 31 and 63 s
+    /// and the connect times out at 127 s.
+    pub syn_retries: u32,
 }
 
 impl Default for Timing {
@@ -79,7 +84,8 @@ impl Default for Timing {
             fork_ready_us: 30_000,
             exit_us: 5_000,
             turnaround_us: 1_000,
-            syn_retry_us: 1_000_000,
+            syn_rto_us: 1_000_000,
+            syn_retries: 6,
         }
     }
 }
@@ -196,7 +202,11 @@ pub enum SimError {
 pub struct Totals {
     pub arrivals: u64,
     pub completed: u64,
+    /// SYNs dropped because the accept queue was full (every
+    /// retransmission counts).
     pub refused: u64,
+    /// Connections whose client gave up after its last SYN retransmission.
+    pub connect_timeouts: u64,
     pub spawned: u64,
     pub killed: u64,
     pub exited: u64,
@@ -249,9 +259,11 @@ enum Ev {
     NextRequest(ConnId, u32),
     /// Keep-alive timeout of a connection (valid if its epoch matches).
     KeepAliveTimeout(ConnId, u32),
-    /// A client whose connection was refused (or closed with requests left)
-    /// reconnects.
+    /// A client whose SYN was dropped retransmits it, or a client whose
+    /// connection was closed with requests left reconnects.
     Reconnect(ConnId),
+    /// A client whose every SYN was dropped gives up.
+    ConnectTimeout(ConnId),
     ChildReady(ChildIdx),
     ChildExit(ChildIdx),
     /// Daemon: a connect retry for a request waiting on a full backlog.
@@ -324,6 +336,8 @@ struct Conn {
     /// Bumped whenever a pending timer for this connection becomes stale.
     epoch: u32,
     daemon: DaemonPhase,
+    /// SYN retransmissions of the connection attempt under way.
+    syn_retries: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,6 +376,7 @@ struct Acc {
     completed: u64,
     max_wait_us: u64,
     refused: u64,
+    connect_timeouts: u64,
     s503: u64,
     s504: u64,
     idle_at_tick: Option<u32>,
@@ -582,6 +597,7 @@ impl<'a> Engine<'a> {
             keepalive: self.keepalive,
             max_wait_ms: acc.max_wait_us / 1_000,
             refused: acc.refused,
+            connect_timeouts: acc.connect_timeouts,
             daemon_busy,
             daemon_queued,
             status_503: acc.s503,
@@ -769,6 +785,11 @@ impl<'a> Engine<'a> {
             Ev::Reconnect(id) => {
                 self.conns[id as usize].since_us = self.now;
                 self.connect(id);
+            }
+            Ev::ConnectTimeout(id) => {
+                self.acc.connect_timeouts += 1;
+                self.totals.connect_timeouts += 1;
+                self.conn_closed(id, false);
             }
             Ev::ChildReady(idx) => self.child_ready(idx),
             Ev::ChildExit(idx) => self.child_exit(idx, sink),

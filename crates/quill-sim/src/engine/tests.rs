@@ -292,3 +292,130 @@ fn max_connections_per_child_recycles_children() {
     assert!(exits >= 2, "{exits}");
     assert_eq!(sink.rows.last().map(|r| r.processes), Some(1));
 }
+
+fn daemon_group(processes: u32, threads: u32) -> DaemonModel {
+    DaemonModel {
+        name: "api".into(),
+        processes,
+        threads,
+        listen_backlog: 100,
+        queue_timeout_us: 10_000_000,
+        connect_timeout_us: 15_000_000,
+        socket_timeout_us: 60_000_000,
+    }
+}
+
+#[test]
+fn no_phantom_504_when_a_connection_id_is_reused_after_socket_timeout() {
+    // Issue 14: 50 clients × 200 ms against processes=3 threads=20 is easy
+    // work, yet from t = 60 s a socket-timeout armed for an earlier request
+    // fired on whichever connection later reused its id.
+    let mut cfg = config(Mpm::Event, worked_a(), 200);
+    cfg.daemon = Some(daemon_group(3, 20));
+    let load = "t_s,concurrency,request_ms\n1,50,200\n";
+    let rows = run_rows(&cfg, load);
+    let s504: u64 = rows.iter().map(|r| r.status_504).sum();
+    let s503: u64 = rows.iter().map(|r| r.status_503).sum();
+    let completed: u64 = rows.iter().map(|r| r.completed).sum();
+    assert_eq!(
+        (s503, s504),
+        (0, 0),
+        "no daemon errors for 50 of 60 threads"
+    );
+    // 50 clients × 5 requests/s × 199 s, less the turnarounds.
+    assert!(completed > 49_000, "{completed}");
+}
+
+#[test]
+fn below_80_percent_daemon_utilisation_for_an_hour_no_503_or_504() {
+    // Invariant: Poisson 240 req/s × lognormal (median 200 ms, σ 0.5, mean
+    // ≈ 227 ms) ≈ 54 busy daemon threads of 3 × 24 = 72 (75%), for an hour.
+    let mut cfg = config(Mpm::Event, worked_a(), 3_600);
+    cfg.daemon = Some(daemon_group(3, 24));
+    cfg.step_limit = u64::MAX;
+    let load = "t_s,rate_per_s,median_ms,sigma\n0,240,200,0.5\n3600,0,200,0.5\n";
+    let mut sink = Collect::default();
+    let totals = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+    let busy: u64 = sink.rows.iter().map(|r| u64::from(r.daemon_busy)).sum();
+    let utilisation = busy as f64 / (sink.rows.len() as f64 * 72.0);
+    assert!(
+        (0.70..0.80).contains(&utilisation),
+        "the load is meant to be below 80%: {utilisation}"
+    );
+    assert_eq!((totals.status_503, totals.status_504), (0, 0), "{totals:?}");
+    assert!(totals.completed > 800_000, "{totals:?}");
+}
+
+#[test]
+fn a_dropped_syn_is_retransmitted_after_1_2_4_8_16_32_s_then_times_out() {
+    // One prefork child, an accept queue of one (ListenBacklog 0 + 1): the
+    // first request holds the child for 150 s, the second waits in the
+    // queue, the third's SYNs are all dropped.
+    let d = MpmDirectives {
+        start_servers: Some(1),
+        min_spare_servers: Some(1),
+        max_spare_servers: Some(1),
+        max_request_workers: Some(1),
+        server_limit: Some(1),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Prefork, d, 200);
+    cfg.listen_backlog = 0;
+    let load = "arrival_ms,duration_ms\n500,150000\n600,1000\n1000,1000\n";
+    let rows = run_rows(&cfg, load);
+    let dropped: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.refused > 0)
+        .map(|r| r.t_s)
+        .collect();
+    assert_eq!(
+        dropped,
+        [1, 2, 4, 8, 16, 32, 64],
+        "the SYN and 6 retransmissions"
+    );
+    let timeouts: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.connect_timeouts > 0)
+        .map(|r| (r.t_s, r.connect_timeouts))
+        .collect();
+    assert_eq!(
+        timeouts,
+        [(128, 1)],
+        "the client gives up 127 s after its first SYN"
+    );
+    assert_eq!(rows.iter().map(|r| r.completed).sum::<u64>(), 2);
+}
+
+#[test]
+fn an_overloaded_quarter_hour_drops_each_syn_at_most_seven_times() {
+    // Issue 14: 500 req/s (lognormal, median 300 ms, σ 1: mean ≈ 495 ms)
+    // against 200 daemon threads (≈ 400 req/s) overloads the server for
+    // good. Refused clients used to retry every second forever: hundreds of
+    // dropped SYNs per arrival and a simulation too slow to use.
+    let d = MpmDirectives {
+        start_servers: Some(4),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        threads_per_child: Some(25),
+        max_request_workers: Some(400),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Event, d, 900);
+    cfg.daemon = Some(daemon_group(10, 20));
+    let load = "t_s,rate_per_s,median_ms,sigma\n0,500,300,1\n900,0,300,1\n";
+    let mut sink = Collect::default();
+    let t = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+    assert!(t.arrivals > 400_000, "{t:?}");
+    assert!(t.refused > 0 && t.connect_timeouts > 0, "overloaded: {t:?}");
+    assert!(t.refused <= 7 * t.arrivals, "{t:?}");
+    // A client gives up 127 s after its first SYN, not before.
+    let first = sink.rows.iter().position(|r| r.connect_timeouts > 0);
+    let first_drop = sink.rows.iter().position(|r| r.refused > 0);
+    let gap = first.zip(first_drop).map(|(a, b)| a - b);
+    assert!(
+        gap.is_some_and(|g| (127..140).contains(&g)),
+        "{gap:?} {t:?}"
+    );
+    // Events stay proportional to the requests (not to the dropped SYNs).
+    assert!(t.steps < 20 * t.arrivals, "{t:?}");
+}
