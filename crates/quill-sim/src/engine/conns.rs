@@ -17,6 +17,7 @@ impl Engine<'_> {
             epoch: 0,
             daemon: DaemonPhase::None,
             syn_retries: 0,
+            close_on_stop: false,
         };
         self.live_conns += 1;
         self.away += 1;
@@ -339,6 +340,46 @@ impl Engine<'_> {
             self.set_conn_state(id, ConnState::Away);
             self.release_thread(child, thread);
         }
+    }
+
+    /// The server closes a connection idle in keep-alive (KeepAliveTimeout,
+    /// or its client closed it).
+    pub(super) fn close_kept_alive(&mut self, id: ConnId) {
+        let more =
+            self.conns[id as usize].request < self.conns[id as usize].arrival.requests_per_conn;
+        match self.conns[id as usize].state {
+            ConnState::KeepAliveHeld { child, thread } => {
+                self.keepalive -= 1;
+                self.set_conn_state(id, ConnState::Serving { child, thread });
+                self.close_conn_on_thread(id, child, thread, more);
+            }
+            ConnState::KeepAliveParked { child } => {
+                self.unpark(id, child);
+                if let Some(ch) = self.child_mut(child) {
+                    ch.counter.on_connection_finished();
+                }
+                self.conn_closed(id, more);
+                self.update_event_throttle(child);
+                self.maybe_exit(child);
+            }
+            _ => {}
+        }
+    }
+
+    /// A stopped client sends nothing more on its kept-alive connection:
+    /// it closes it at once, or leaves it open and the server closes it
+    /// KeepAliveTimeout after the last response (`think_us` ago: the client
+    /// stops when its next request is due).
+    pub(super) fn stop_sending(&mut self, id: ConnId, epoch: u32) {
+        if self.conns[id as usize].close_on_stop {
+            self.close_kept_alive(id);
+            return;
+        }
+        let last_response = self
+            .now
+            .saturating_sub(self.conns[id as usize].arrival.think_us);
+        let at = (last_response + self.cfg.keep_alive.timeout_us).max(self.now);
+        self.push(at, Ev::KeepAliveTimeout(id, epoch));
     }
 
     pub(super) fn next_request(&mut self, id: ConnId) {

@@ -338,6 +338,9 @@ struct Conn {
     daemon: DaemonPhase,
     /// SYN retransmissions of the connection attempt under way.
     syn_retries: u32,
+    /// Closed loop: when its client stops, the connection is closed at
+    /// once rather than left to the server's KeepAliveTimeout.
+    close_on_stop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -756,33 +759,25 @@ impl<'a> Engine<'a> {
                 if self.conns[id as usize].epoch != epoch {
                     return;
                 }
+                if self.client_stops(id) {
+                    self.stop_sending(id, epoch);
+                    return;
+                }
                 self.next_request(id);
             }
             Ev::KeepAliveTimeout(id, epoch) => {
                 if self.conns[id as usize].epoch != epoch {
                     return;
                 }
-                let more = self.conns[id as usize].request
-                    < self.conns[id as usize].arrival.requests_per_conn;
-                match self.conns[id as usize].state {
-                    ConnState::KeepAliveHeld { child, thread } => {
-                        self.keepalive -= 1;
-                        self.set_conn_state(id, ConnState::Serving { child, thread });
-                        self.close_conn_on_thread(id, child, thread, more);
-                    }
-                    ConnState::KeepAliveParked { child } => {
-                        self.unpark(id, child);
-                        if let Some(ch) = self.child_mut(child) {
-                            ch.counter.on_connection_finished();
-                        }
-                        self.conn_closed(id, more);
-                        self.update_event_throttle(child);
-                        self.maybe_exit(child);
-                    }
-                    _ => {}
-                }
+                self.close_kept_alive(id);
             }
             Ev::Reconnect(id) => {
+                // A client that stopped while its connection was closed does
+                // not come back (one retransmitting a SYN is still connecting).
+                if self.conns[id as usize].syn_retries == 0 && self.client_stops(id) {
+                    self.conn_closed(id, false);
+                    return;
+                }
                 self.conns[id as usize].since_us = self.now;
                 self.connect(id);
             }

@@ -419,3 +419,77 @@ fn an_overloaded_quarter_hour_drops_each_syn_at_most_seven_times() {
     // Events stay proportional to the requests (not to the dropped SYNs).
     assert!(t.steps < 20 * t.arrivals, "{t:?}");
 }
+
+fn keep_alive_on(cfg: &mut SimConfig, timeout_s: u64) {
+    cfg.keep_alive = KeepAliveModel {
+        enabled: true,
+        timeout_us: timeout_s * 1_000_000,
+        max_requests: 100,
+    };
+}
+
+#[test]
+fn stopped_keep_alive_clients_leave_connections_to_keepalive_timeout() {
+    // Issue 14: 100 clients on long kept-alive connections (100 requests of
+    // 200 ms, 300 ms apart) stop at t = 20.5 s. They used to finish their
+    // connections' 100 requests (~50 s). Now they stop sending at once;
+    // the server closes each connection KeepAliveTimeout (10 s) after its
+    // last response, and then the idle children are killed one per second.
+    let load = "t_s,concurrency,request_ms,requests_per_conn,think_ms\n0.5,100,200,100,300\n20.5,0,200,100,300\n";
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Worker, d, 45);
+    keep_alive_on(&mut cfg, 10);
+    let rows = run_rows(&cfg, load);
+    // Every open connection pins a worker thread (K while its client thinks).
+    assert!(rows[15].busy >= 100, "{:?}", rows[15]);
+    let completed_after: u64 = rows[22..].iter().map(|r| r.completed).sum();
+    assert_eq!(completed_after, 0, "no request after the clients stopped");
+    // Until ~30.5 s the idle connections hold their threads…
+    assert!(
+        rows[29].busy >= 90 && rows[29].keepalive >= 90,
+        "{:?}",
+        rows[29]
+    );
+    assert!(rows[29].processes >= 5, "{:?}", rows[29]);
+    // …then they are closed, and the children decay one per tick to 3.
+    assert_eq!(
+        (rows[32].busy, rows[32].keepalive),
+        (0, 0),
+        "{:?}",
+        rows[32]
+    );
+    let p: Vec<u32> = rows[30..].iter().map(|r| r.processes).collect();
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1),
+        "{p:?}"
+    );
+    assert_eq!(p.last(), Some(&3), "{p:?}");
+}
+
+#[test]
+fn stopped_keep_alive_clients_with_close_on_stop_free_their_threads_at_once() {
+    let load = "t_s,concurrency,request_ms,requests_per_conn,think_ms,close_on_stop\n0.5,100,200,100,300,1\n20.5,0,200,100,300,1\n";
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        ..MpmDirectives::default()
+    };
+    for mpm in [Mpm::Worker, Mpm::Event] {
+        let mut cfg = config(mpm, d.clone(), 45);
+        keep_alive_on(&mut cfg, 10);
+        let rows = run_rows(&cfg, load);
+        assert_eq!(
+            (rows[21].busy, rows[21].keepalive),
+            (0, 0),
+            "{mpm:?} {:?}",
+            rows[21]
+        );
+        assert_eq!(rows.last().map(|r| r.processes), Some(3), "{mpm:?}");
+    }
+}

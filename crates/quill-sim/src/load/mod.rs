@@ -360,8 +360,12 @@ pub struct Step {
     pub request_us: u64,
     /// requests sent on one connection (≥ 1; 1 = no keep-alive);
     pub requests_per_conn: u32,
-    /// pause between a response and the next request on the connection.
+    /// pause between a response and the next request on the connection;
     pub think_us: u64,
+    /// when the concurrency falls and a client stops: `true` closes its
+    /// kept-alive connection at once, `false` leaves it open until the
+    /// server's KeepAliveTimeout.
+    pub close_on_stop: bool,
 }
 
 impl Schedule {

@@ -22,9 +22,10 @@ pub(super) enum Col {
     Sigma,
     RequestsPerConn,
     ThinkMs,
+    CloseOnStop,
 }
 
-const N_COLS: usize = 10;
+const N_COLS: usize = 11;
 
 const ALL_COLS: [Col; N_COLS] = [
     Col::Ts,
@@ -37,6 +38,7 @@ const ALL_COLS: [Col; N_COLS] = [
     Col::Sigma,
     Col::RequestsPerConn,
     Col::ThinkMs,
+    Col::CloseOnStop,
 ];
 
 /// How a column's value is read and checked.
@@ -67,6 +69,7 @@ impl Col {
             Col::Sigma => "sigma",
             Col::RequestsPerConn => "requests_per_conn",
             Col::ThinkMs => "think_ms",
+            Col::CloseOnStop => "close_on_stop",
         }
     }
 
@@ -81,7 +84,7 @@ impl Col {
     fn unit(self) -> Unit {
         match self {
             Col::Ts => Unit::Seconds,
-            Col::Concurrency | Col::RequestsPerConn => Unit::Whole,
+            Col::Concurrency | Col::RequestsPerConn | Col::CloseOnStop => Unit::Whole,
             Col::RequestMs | Col::ArrivalMs | Col::DurationMs | Col::MedianMs | Col::ThinkMs => {
                 Unit::Millis
             }
@@ -102,6 +105,7 @@ impl Col {
             Col::RatePerS => "a number of arrivals per second (0 or more)",
             Col::Sigma => "a number (0 or more)",
             Col::RequestsPerConn => "a whole number (1 or more)",
+            Col::CloseOnStop => "0 or 1",
         }
     }
 
@@ -137,6 +141,11 @@ impl Col {
                 "think_ms is the pause between a response and the next request on the same \
                  connection, e.g. 500 (default 0)"
             }
+            Col::CloseOnStop => {
+                "close_on_stop says what a client that stops (concurrency fell) does with its \
+                 kept-alive connection: 1 closes it at once, 0 (the default) leaves it open \
+                 until the server closes it at KeepAliveTimeout"
+            }
         }
     }
 }
@@ -149,7 +158,10 @@ pub(super) enum CsvKind {
     Poisson,
 }
 
+/// Optional columns of every kind.
 const OPTIONAL: [Col; 2] = [Col::RequestsPerConn, Col::ThinkMs];
+/// A concurrency schedule's clients may also say how they stop.
+const SCHEDULE_OPTIONAL: [Col; 3] = [Col::RequestsPerConn, Col::ThinkMs, Col::CloseOnStop];
 
 impl CsvKind {
     const ALL: [CsvKind; 3] = [CsvKind::Schedule, CsvKind::Trace, CsvKind::Poisson];
@@ -179,8 +191,15 @@ impl CsvKind {
         }
     }
 
+    fn optional(self) -> &'static [Col] {
+        match self {
+            CsvKind::Schedule => &SCHEDULE_OPTIONAL,
+            CsvKind::Trace | CsvKind::Poisson => &OPTIONAL,
+        }
+    }
+
     fn allows(self, col: Col) -> bool {
-        self.required().contains(&col) || OPTIONAL.contains(&col)
+        self.required().contains(&col) || self.optional().contains(&col)
     }
 
     /// `t_s, concurrency, request_ms, requests_per_conn, think_ms`
@@ -188,7 +207,7 @@ impl CsvKind {
         let cols: Vec<&str> = self
             .required()
             .iter()
-            .chain(&OPTIONAL)
+            .chain(self.optional())
             .map(|c| c.name())
             .collect();
         cols.join(", ")
@@ -196,8 +215,12 @@ impl CsvKind {
 
     fn header_help(self) -> String {
         let required: Vec<&str> = self.required().iter().map(|c| c.name()).collect();
+        let optional = match self {
+            CsvKind::Schedule => "requests_per_conn, think_ms and close_on_stop",
+            CsvKind::Trace | CsvKind::Poisson => "requests_per_conn and think_ms",
+        };
         format!(
-            "{}'s header is {} (in any order), optionally with requests_per_conn and think_ms",
+            "{}'s header is {} (in any order), optionally with {optional}",
             capitalise(self.name()),
             required.join(",")
         )
@@ -475,12 +498,21 @@ impl Builder {
                 let concurrency = row.whole(Col::Concurrency, row.limits.max_concurrency)?;
                 let request_us =
                     row.positive_ms_if(Col::RequestMs, concurrency > 0, "concurrency")?;
+                let close_on_stop = match row.optional_number(Col::CloseOnStop)? {
+                    None => false,
+                    Some(v) if v == 0.0 || v == 1.0 => v == 1.0,
+                    Some(_) => {
+                        let raw = row.values[Col::CloseOnStop.index()].unwrap_or_default();
+                        return Err(row.invalid(Col::CloseOnStop, raw));
+                    }
+                };
                 steps.push(Step {
                     t_us: row.seconds(Col::Ts)?,
                     concurrency,
                     request_us,
                     requests_per_conn,
                     think_us,
+                    close_on_stop,
                 });
             }
             Builder::Trace(rows) => {

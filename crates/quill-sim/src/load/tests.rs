@@ -51,6 +51,7 @@ fn schedule() {
                 request_us: 1_000_000,
                 requests_per_conn: 1,
                 think_us: 0,
+                close_on_stop: false,
             },
             Step {
                 t_us: 50_500_000,
@@ -58,6 +59,7 @@ fn schedule() {
                 request_us: 1_000_000,
                 requests_per_conn: 1,
                 think_us: 0,
+                close_on_stop: false,
             },
         ]
     );
@@ -98,6 +100,7 @@ fn keep_alive_columns_any_order_any_case() {
             request_us: 200_000,
             requests_per_conn: 5,
             think_us: 500_000,
+            close_on_stop: false,
         }
     );
     // Empty optional values take their defaults.
@@ -661,4 +664,27 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn schedule_close_on_stop_is_0_or_1() {
+    let s = closed(
+        "t_s,concurrency,request_ms,requests_per_conn,close_on_stop\n0,5,200,10,1\n9,0,200,10,\n",
+    );
+    assert!(s.steps[0].close_on_stop);
+    assert!(
+        !s.steps[1].close_on_stop,
+        "empty: the default, leave it open"
+    );
+    let e = parse_load("t_s,concurrency,request_ms,close_on_stop\n0,5,200,2\n")
+        .expect_err("2 is not 0 or 1");
+    assert!(
+        e.to_string().contains("close_on_stop must be 0 or 1"),
+        "{e}"
+    );
+    let e = parse_load("arrival_ms,duration_ms,close_on_stop\n0,5\n").expect_err("schedule only");
+    assert!(
+        e.to_string().contains("is not used by a request trace"),
+        "{e}"
+    );
 }
