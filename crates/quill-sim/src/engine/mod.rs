@@ -268,8 +268,6 @@ enum Ev {
     ChildExit(ChildIdx),
     /// Daemon: a connect retry for a request waiting on a full backlog.
     DaemonRetry(ConnId),
-    /// Daemon: socket-timeout fires for a request (epoch match).
-    SocketTimeout(ConnId, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,6 +416,11 @@ struct Engine<'a> {
     clients: Vec<Client>,
     active_clients: u32,
     daemon: Option<Daemon>,
+    /// Daemon socket-timeouts as (deadline, connection, epoch). They all
+    /// have the same delay, so they are armed in deadline order and a FIFO
+    /// replaces the heap for them (most are cancelled long before they are
+    /// due: one per request, 60 s ahead, would otherwise fill the heap).
+    socket_timeouts: VecDeque<(u64, ConnId, u32)>,
     /// A `handle_*` call may have queued controller actions.
     ctl_touched: bool,
     /// Children that exited and that the parent has not reaped yet.
@@ -481,6 +484,7 @@ impl<'a> Engine<'a> {
             clients: Vec::new(),
             active_clients: 0,
             daemon,
+            socket_timeouts: VecDeque::new(),
             ctl_touched: false,
             unreaped: Vec::new(),
             busy_threads: 0,
@@ -531,7 +535,8 @@ impl<'a> Engine<'a> {
             let next_ev = self.heap.peek().map(Timed::at);
             let next_ctl = self.ctl.poll_timeout().map(us_of);
             let next_arrival = self.pending_arrival.as_ref().map(|a| a.at_us);
-            let next = [next_arrival, next_ev, next_ctl]
+            let next_socket = self.next_socket_timeout();
+            let next = [next_arrival, next_ev, next_ctl, next_socket]
                 .into_iter()
                 .flatten()
                 .min()
@@ -553,6 +558,10 @@ impl<'a> Engine<'a> {
             self.now = next;
             if next_arrival == Some(next) {
                 self.arrive();
+            } else if next_socket == Some(next) {
+                if let Some((_, id, epoch)) = self.socket_timeouts.pop_front() {
+                    self.socket_timeout(id, epoch);
+                }
             } else if next_ev == Some(next) {
                 if let Some(Timed { ev, .. }) = self.heap.pop() {
                     self.handle(ev, sink);
@@ -789,28 +798,6 @@ impl<'a> Engine<'a> {
             Ev::ChildReady(idx) => self.child_ready(idx),
             Ev::ChildExit(idx) => self.child_exit(idx, sink),
             Ev::DaemonRetry(id) => self.daemon_connect(id),
-            Ev::SocketTimeout(id, epoch) => {
-                if self.conns[id as usize].epoch != epoch {
-                    return;
-                }
-                match self.conns[id as usize].daemon {
-                    DaemonPhase::Backlog => {
-                        // Never picked up: answered 504, removed from nothing —
-                        // the daemon will still accept it later and run it.
-                        self.conns[id as usize].daemon = DaemonPhase::Abandoned;
-                        self.acc.s504 += 1;
-                        self.totals.status_504 += 1;
-                        self.detach_front(id);
-                    }
-                    DaemonPhase::Running => {
-                        self.conns[id as usize].daemon = DaemonPhase::Abandoned;
-                        self.acc.s504 += 1;
-                        self.totals.status_504 += 1;
-                        self.detach_front(id);
-                    }
-                    _ => {}
-                }
-            }
         }
     }
 }
