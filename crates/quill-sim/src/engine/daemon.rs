@@ -12,10 +12,20 @@ impl Engine<'_> {
         };
         if d.busy < d.model.processes * d.model.threads && d.backlog.is_empty() {
             d.busy += 1;
+            let socket_timeout = d.model.socket_timeout_us;
             self.conns[id as usize].daemon = DaemonPhase::Running;
             let dur = self.request_duration(id);
             self.push(self.now + dur, Ev::RequestDone(id));
-            self.arm_socket_timeout(id);
+            if socket_timeout > 0 && dur >= socket_timeout {
+                self.arm_socket_timeout(id);
+            } else {
+                // The response comes before socket-timeout: no timer (the
+                // common case, and most of the daemon tier's cost when
+                // every request armed one). A new epoch all the same, so
+                // that no earlier request's timer can fire on this one.
+                let c = &mut self.conns[id as usize];
+                c.epoch = c.epoch.wrapping_add(1);
+            }
             return;
         }
         if d.backlog.len() < d.model.listen_backlog as usize + 1 {

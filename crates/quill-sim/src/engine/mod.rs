@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Time is an integer number of microseconds since the server started. The
-//! engine jumps from one event to the next (a heap of timed events plus the
+//! engine jumps from one event to the next (a heap of timed events, a FIFO
+//! of daemon socket-timeouts, the next open-loop arrival and the
 //! controller's `poll_timeout`); a step limit turns a livelock into an
 //! error. Every random choice comes from one seeded generator, so the same
 //! inputs give the same outputs.
@@ -536,11 +537,7 @@ impl<'a> Engine<'a> {
             let next_ctl = self.ctl.poll_timeout().map(us_of);
             let next_arrival = self.pending_arrival.as_ref().map(|a| a.at_us);
             let next_socket = self.next_socket_timeout();
-            let next = [next_arrival, next_ev, next_ctl, next_socket]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(u64::MAX);
+            let next = earliest([next_arrival, next_ev, next_ctl, next_socket]);
             // Emit the rows of every second that ends before the next event.
             while self.next_second <= next.min(end) {
                 self.emit_row(sink);
@@ -800,6 +797,17 @@ impl<'a> Engine<'a> {
             Ev::DaemonRetry(id) => self.daemon_connect(id),
         }
     }
+}
+
+/// The earliest of the event sources' next times (`u64::MAX`: none). A
+/// plain loop: this runs once per event, and the iterator chain it
+/// replaces (`flatten().min()`) was a tenth of the run time.
+fn earliest(times: [Option<u64>; 4]) -> u64 {
+    let mut min = u64::MAX;
+    for t in times {
+        min = min.min(t.unwrap_or(u64::MAX));
+    }
+    min
 }
 
 fn child_num(id: ChildId) -> u64 {
