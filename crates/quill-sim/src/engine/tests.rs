@@ -493,3 +493,27 @@ fn stopped_keep_alive_clients_with_close_on_stop_free_their_threads_at_once() {
         assert_eq!(rows.last().map(|r| r.processes), Some(3), "{mpm:?}");
     }
 }
+
+#[test]
+fn socket_timeout_gives_504_for_a_long_request_and_for_a_long_backlog_wait() {
+    // socket-timeout 60 s. A 70 s request: 504 at 61 s (the daemon still
+    // finishes it). threads=1: of two 40 s requests the second waits 40 s
+    // in the backlog, runs from 41 s and is answered 504 at 61 s too.
+    for (load, done) in [
+        ("arrival_ms,duration_ms\n1000,70000\n", 0),
+        ("arrival_ms,duration_ms\n1000,40000\n1000,40000\n", 1),
+    ] {
+        let mut cfg = config(Mpm::Event, MpmDirectives::default(), 100);
+        cfg.daemon = Some(daemon(1, 10, 15, 0));
+        let rows = run_rows(&cfg, load);
+        let s504: Vec<(u64, u64)> = rows
+            .iter()
+            .filter(|r| r.status_504 > 0)
+            .map(|r| (r.t_s, r.status_504))
+            .collect();
+        assert_eq!(s504, [(61, 1)], "{load}");
+        assert_eq!(rows.iter().map(|r| r.completed).sum::<u64>(), done, "{load}");
+        // The front-end thread is free again after the 504.
+        assert_eq!(rows[62].busy, 0, "{load}");
+    }
+}
