@@ -512,7 +512,11 @@ fn socket_timeout_gives_504_for_a_long_request_and_for_a_long_backlog_wait() {
             .map(|r| (r.t_s, r.status_504))
             .collect();
         assert_eq!(s504, [(61, 1)], "{load}");
-        assert_eq!(rows.iter().map(|r| r.completed).sum::<u64>(), done, "{load}");
+        assert_eq!(
+            rows.iter().map(|r| r.completed).sum::<u64>(),
+            done,
+            "{load}"
+        );
         // The front-end thread is free again after the 504.
         assert_eq!(rows[62].busy, 0, "{load}");
     }
