@@ -1,8 +1,10 @@
 //! The three CSV kinds: header recognition, then one row at a time.
 //!
-//! Values are numbers, so the splitting is simple: fields are separated by
-//! commas, trimmed, and may be wrapped in double quotes (as spreadsheets
-//! export them); a quoted field cannot contain a comma.
+//! Records are read by the `csv` crate: fields are separated by commas,
+//! trimmed, and may be wrapped in double quotes (as spreadsheets export
+//! them; a quoted field may then hold a comma, a doubled quote or a line
+//! break). Lines that are blank or start with `#` (after optional spaces)
+//! are skipped, and every error names the line the record starts on.
 
 use super::error::quote;
 use super::text::fmt_num;
@@ -242,17 +244,46 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Splits a CSV line into trimmed fields, unwrapping `"quoted"` ones. Keeps
-/// at most `max` fields: enough to tell that a line has too many, without
-/// storing millions of them for a hostile line.
-fn split_fields<'a>(line: &'a str, out: &mut Vec<&'a str>, max: usize) {
-    out.clear();
-    out.extend(line.split(',').take(max).map(|f| {
-        let f = f.trim();
-        f.strip_prefix('"')
-            .and_then(|f| f.strip_suffix('"'))
-            .map_or(f, str::trim)
-    }));
+/// A reader of comma-separated records with the rules of docs/loads.md
+/// (the caller skips blank and comment records, see [`is_skipped`]).
+fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes())
+}
+
+/// A field as the files mean it: trimmed, and unwrapped from double quotes
+/// also when spaces came before the opening quote (which CSV proper reads
+/// as part of the value).
+fn field(raw: &str) -> &str {
+    raw.strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .map_or(raw, str::trim)
+}
+
+/// Blank lines (one empty field) and indented `#` comments, which the
+/// reader itself only recognises at the start of a line.
+fn is_skipped(record: &csv::StringRecord) -> bool {
+    match record.get(0) {
+        None => true,
+        Some(first) => (record.len() == 1 && first.is_empty()) || first.starts_with('#'),
+    }
+}
+
+/// A record that is not valid CSV (a quote left open, bytes that are not
+/// UTF-8) as a load error at its line.
+fn csv_error(e: &csv::Error, line_base: usize) -> LoadError {
+    let line = e
+        .position()
+        .map_or(line_base, |p| line_base + p.line() as usize - 1);
+    LoadError::at(
+        line,
+        format!("this line is not valid CSV: {e}"),
+        "separate values with commas; a value in double quotes must end with a double quote",
+    )
 }
 
 /// A recognised header row.
@@ -268,11 +299,18 @@ impl Header {
     /// `Ok(None)` when the line names no known column (it is not a CSV
     /// header); an error when it names some but cannot be used.
     pub(super) fn recognise(line_no: usize, line: &str) -> Result<Option<Header>, LoadError> {
-        let mut fields = Vec::new();
+        let mut record = csv::StringRecord::new();
+        // An unreadable line is not a CSV header (it may be an access log).
+        if !csv_reader(line).read_record(&mut record).unwrap_or(false) {
+            return Ok(None);
+        }
         // One more than all columns: such a header has an unknown or a
         // repeated column, which the checks below report.
-        split_fields(line, &mut fields, N_COLS + 1);
-        let names: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+        let names: Vec<String> = record
+            .iter()
+            .take(N_COLS + 1)
+            .map(|f| field(f).to_ascii_lowercase())
+            .collect();
         if !names.iter().any(|n| Col::from_name(n).is_some()) {
             return Ok(None);
         }
@@ -395,10 +433,12 @@ fn unknown_column_help(kind: CsvKind, name: &str) -> String {
     "remove the column or correct its name (names are case-insensitive)".to_owned()
 }
 
-/// Reads the rows under `header` into a load.
-pub(super) fn parse_rows<'a>(
+/// Reads the rows under `header` into a load: `rest` is the file after the
+/// header row, and its first line is line `line_base` of the file.
+pub(super) fn parse_rows(
     header: &Header,
-    lines: impl Iterator<Item = (usize, &'a str)>,
+    rest: &str,
+    line_base: usize,
     limits: &LoadLimits,
 ) -> Result<Load, LoadError> {
     let mut builder = match header.kind {
@@ -406,10 +446,22 @@ pub(super) fn parse_rows<'a>(
         CsvKind::Trace => Builder::Trace(Vec::new()),
         CsvKind::Poisson => Builder::Poisson(Vec::new()),
     };
-    let mut fields = Vec::with_capacity(header.cols.len());
+    let mut reader = csv_reader(rest);
+    let mut record = csv::StringRecord::new();
     let mut rows = 0usize;
-    let mut last_time: Option<(u64, &'a str, usize)> = None;
-    for (line, text) in lines {
+    let mut last_time: Option<(u64, String, usize)> = None;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(&e, line_base)),
+        }
+        if is_skipped(&record) {
+            continue;
+        }
+        let line = record
+            .position()
+            .map_or(line_base, |p| line_base + p.line() as usize - 1);
         rows += 1;
         if rows > limits.max_rows {
             return Err(LoadError::at(
@@ -419,8 +471,7 @@ pub(super) fn parse_rows<'a>(
                  load for long steady traffic",
             ));
         }
-        split_fields(text, &mut fields, header.cols.len() + 1);
-        if fields.len() > header.cols.len() {
+        if record.len() > header.cols.len() {
             let names: Vec<&str> = header.cols.iter().map(|c| c.name()).collect();
             return Err(LoadError::at(
                 line,
@@ -428,15 +479,16 @@ pub(super) fn parse_rows<'a>(
                     "expected at most {} values ({}), found {}",
                     header.cols.len(),
                     names.join(", "),
-                    text.split(',').count()
+                    record.len()
                 ),
                 "give one value per header column, separated by commas",
             ));
         }
         let mut values = [None; N_COLS];
-        for (col, value) in header.cols.iter().zip(&fields) {
+        for (col, value) in header.cols.iter().zip(record.iter()) {
+            let value = field(value);
             if !value.is_empty() {
-                values[col.index()] = Some(*value);
+                values[col.index()] = Some(value);
             }
         }
         let row = Row {
@@ -448,8 +500,8 @@ pub(super) fn parse_rows<'a>(
         if header.kind != CsvKind::Trace {
             let t_us = row.seconds(Col::Ts)?;
             let raw = values[Col::Ts.index()].unwrap_or_default();
-            if let Some((prev_us, prev_raw, prev_line)) = last_time {
-                if t_us < prev_us {
+            if let Some((prev_us, prev_raw, prev_line)) = &last_time {
+                if t_us < *prev_us {
                     return Err(LoadError::at(
                         line,
                         format!(
@@ -465,7 +517,7 @@ pub(super) fn parse_rows<'a>(
                     .in_column("t_s"));
                 }
             }
-            last_time = Some((t_us, raw, line));
+            last_time = Some((t_us, raw.to_owned(), line));
         }
         builder.push(&row)?;
     }

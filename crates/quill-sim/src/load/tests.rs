@@ -688,3 +688,15 @@ fn schedule_close_on_stop_is_0_or_1() {
         "{e}"
     );
 }
+
+#[test]
+fn csv_rows_keep_file_line_numbers_through_blanks_comments_and_quotes() {
+    let text = "t_s,concurrency,request_ms\n\n# comment\n   # indented comment\n   \n\"0\" , 2,\"200\"\n5,2,x\n";
+    let e = parse_load(text).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.starts_with("request_ms must be"), "{e}");
+    // A quoted comma stays in its value (and is then not a number).
+    let e = parse_load("t_s,concurrency,request_ms\n0,2,\"2,5\"\n").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.ends_with("found \"2,5\""), "{e}");
+}
