@@ -521,3 +521,25 @@ fn socket_timeout_gives_504_for_a_long_request_and_for_a_long_backlog_wait() {
         assert_eq!(rows[62].busy, 0, "{load}");
     }
 }
+
+#[test]
+fn the_daemon_tier_adds_no_events_when_requests_answer_before_socket_timeout() {
+    // Issue 14: with the daemon tier a day took three times as long as
+    // without, because every request armed a socket-timeout event 60 s
+    // ahead (and stale ones fired as phantom 504s). A request that answers
+    // in time now costs the same events with and without the tier.
+    let load = "t_s,rate_per_s,median_ms,sigma\n0,200,100,0.5\n600,0,100,0.5\n";
+    let load = parse_load(load).expect("load");
+    let steps = |daemon: Option<DaemonModel>| {
+        let mut cfg = config(Mpm::Worker, worked_a(), 600);
+        cfg.daemon = daemon;
+        let mut sink = Collect::default();
+        let t = run(&cfg, &load, &mut sink).expect("run");
+        assert_eq!((t.status_503, t.status_504), (0, 0), "{t:?}");
+        t.steps
+    };
+    let front_only = steps(None);
+    let with_daemon = steps(Some(daemon_group(4, 25)));
+    assert!(front_only > 200_000, "{front_only}");
+    assert_eq!(with_daemon, front_only);
+}
