@@ -329,21 +329,38 @@ fn no_phantom_504_when_a_connection_id_is_reused_after_socket_timeout() {
 #[test]
 fn below_80_percent_daemon_utilisation_for_an_hour_no_503_or_504() {
     // Invariant: Poisson 240 req/s × lognormal (median 200 ms, σ 0.5, mean
-    // ≈ 227 ms) ≈ 54 busy daemon threads of 3 × 24 = 72 (75%), for an hour.
-    let mut cfg = config(Mpm::Event, worked_a(), 3_600);
-    cfg.daemon = Some(daemon_group(3, 24));
-    cfg.step_limit = u64::MAX;
-    let load = "t_s,rate_per_s,median_ms,sigma\n0,240,200,0.5\n3600,0,200,0.5\n";
-    let mut sink = Collect::default();
-    let totals = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
-    let busy: u64 = sink.rows.iter().map(|r| u64::from(r.daemon_busy)).sum();
-    let utilisation = busy as f64 / (sink.rows.len() as f64 * 72.0);
-    assert!(
-        (0.70..0.80).contains(&utilisation),
-        "the load is meant to be below 80%: {utilisation}"
-    );
-    assert_eq!((totals.status_503, totals.status_504), (0, 0), "{totals:?}");
-    assert!(totals.completed > 800_000, "{totals:?}");
+    // ≈ 227 ms) ≈ 54 busy daemon threads of 3 × 24 = 72 (75%), for an hour;
+    // on event and worker, and with keep-alive clients (80 connections/s
+    // of 3 requests, 300 ms apart: the same request rate).
+    let plain = "t_s,rate_per_s,median_ms,sigma\n0,240,200,0.5\n3600,0,200,0.5\n";
+    let kept = "t_s,rate_per_s,median_ms,sigma,requests_per_conn,think_ms\n0,80,200,0.5,3,300\n3600,0,200,0.5,3,300\n";
+    for (mpm, load, keep_alive) in [
+        (Mpm::Event, plain, false),
+        (Mpm::Worker, plain, false),
+        (Mpm::Event, kept, true),
+    ] {
+        let mut cfg = config(mpm, worked_a(), 3_600);
+        cfg.daemon = Some(daemon_group(3, 24));
+        cfg.keep_alive.enabled = keep_alive;
+        cfg.step_limit = u64::MAX;
+        let mut sink = Collect::default();
+        let totals = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+        let busy: u64 = sink.rows.iter().map(|r| u64::from(r.daemon_busy)).sum();
+        let utilisation = busy as f64 / (sink.rows.len() as f64 * 72.0);
+        assert!(
+            (0.70..0.80).contains(&utilisation),
+            "{mpm:?} {keep_alive}: the load is meant to be below 80%: {utilisation}"
+        );
+        assert_eq!(
+            (totals.status_503, totals.status_504),
+            (0, 0),
+            "{mpm:?} {keep_alive}: {totals:?}"
+        );
+        assert!(
+            totals.completed > 800_000,
+            "{mpm:?} {keep_alive}: {totals:?}"
+        );
+    }
 }
 
 #[test]
