@@ -1,32 +1,43 @@
 //! # quill-server — the serving shell
 //!
 //! ```text
-//!   client ──HTTP/1.1──▶ frontend (tokio + hyper) ──protocol──▶ group socket ──▶ daemon processes
-//!                              ▲                                     ▲            (quill-daemon,
-//!                              └──────── supervisor: binds sockets, ─┘             quill-wsgi)
-//!                                        execs, reaps, restarts, reloads
+//!                 ┌──────────────── supervisor ────────────────┐
+//!                 │ binds sockets, scoreboard (shared memory), │
+//!                 │ pool_driver: the quill-mpm controller in    │
+//!                 │ real time; execs, reaps, restarts, reloads  │
+//!                 └───────┬────────────────────────────┬───────┘
+//!                    exec │ quill __frontend ×N   exec │ quill-daemon ×M
+//!                         ▼                            ▼
+//!   client ──HTTP/1.1──▶ child: workers + frontend ──protocol──▶ daemon processes
+//!                        (tokio + hyper)                         (crate quill-daemon)
 //! ```
 //!
-//! * [`protocol`] — the pure wire codec (docs/protocol.md).
+//! * [`supervisor`] — sockets, the front-end pool, daemon processes (exec,
+//!   restart, reload), signals.
+//! * [`pool_driver`] — the real-time driver of the pool controller.
+//! * [`scoreboard`] — httpd's scoreboard in shared memory.
+//! * [`child`] — a front-end child process; [`workers`] — its worker slots,
+//!   per MPM.
+//! * [`frontend`] — HTTP/1.1 (hyper) and proxying to the daemon groups;
+//!   [`pool`] — kept daemon connections and admission per group.
 //! * [`plan`] — what a server runs, decided before it starts.
-//! * [`supervisor`] — sockets, daemon processes (exec, restart, reload).
-//! * [`frontend`] — HTTP/1.1 (hyper) and proxying to the daemon groups.
-//! * [`python`], [`spec`] — the interpreter a group runs, and a daemon's settings.
-//! * [`log`] — Apache-style error and access logs.
+//! * [`python`] — the interpreter a group runs.
+//! * [`log`], [`protocol`], [`spec`] — from `quill-protocol`, shared with
+//!   the daemon.
 
 // A shell crate: it reads the clock, sleeps between connect retries and
 // reads the environment, all of which clippy.toml bans in the pure crates.
 #![allow(clippy::disallowed_methods)]
 
 pub mod child;
+
+pub use quill_protocol::{control, log, protocol, spec};
+
 pub mod frontend;
-pub mod log;
 pub mod plan;
 pub mod pool;
 pub mod pool_driver;
-pub mod protocol;
 pub mod python;
 pub mod scoreboard;
-pub mod spec;
 pub mod supervisor;
 pub mod workers;

@@ -39,6 +39,7 @@ use tokio::sync::mpsc;
 use quill_mpm::{ExitStatus, ParentSignal, ParentState, ServerIdentity, Timestamp};
 
 use crate::child::FrontendSpec;
+use crate::control::ControlMessage;
 use crate::log::{ErrorLog, Level};
 use crate::plan::ServerPlan;
 use crate::pool_driver::{ChildProcesses, PoolDriver};
@@ -608,11 +609,12 @@ impl Sup<'_> {
             let Ok(ctl) = ctl else { return };
             let mut lines = tokio::io::BufReader::new(ctl).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(reason) = line.strip_prefix("retiring ") {
-                    let _ = tx.send(Event::Retiring {
-                        pid,
-                        reason: reason.to_string(),
-                    });
+                match ControlMessage::decode(&line) {
+                    Ok(ControlMessage::Retiring { reason }) => {
+                        let _ = tx.send(Event::Retiring { pid, reason });
+                    }
+                    // A daemon of another build: nothing to act on.
+                    Err(_) => {}
                 }
             }
         });

@@ -1,5 +1,5 @@
 //! `quill-daemon --spec FILE`: one daemon process of a WSGI process group
-//! (embedded CPython, `quill_wsgi::daemon`), started by the supervisor of
+//! (embedded CPython, `quill_daemon::daemon`), started by the supervisor of
 //! `quill serve` / `quill express`, never by hand.
 //!
 //! A binary of its own so that only daemon processes map libpython: the
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         };
     }
     let run = |spec: &std::ffi::OsStr| {
-        ExitCode::from(u8::try_from(quill_wsgi::daemon::run(Path::new(spec))).unwrap_or(1))
+        ExitCode::from(u8::try_from(quill_daemon::daemon::run(Path::new(spec))).unwrap_or(1))
     };
     match (args.as_slice(), from_env) {
         ([flag, spec], _) if flag == "--spec" => run(spec),

@@ -470,3 +470,35 @@ fn a_drain_under_load_loses_no_request() {
         s.log()
     );
 }
+
+/// At MaxRequestWorkers the pool cannot grow: httpd's error-log line says
+/// so (once), and requests wait for a free child instead of failing.
+#[test]
+fn reaching_max_request_workers_is_logged_as_httpd_logs_it() {
+    let s = serve_app(
+        "pool-maxworkers",
+        "StartServers 1\nMinSpareThreads 2\nMaxSpareThreads 4\nThreadsPerChild 2\n\
+         MaxRequestWorkers 4\nServerLimit 2\nKeepAlive Off",
+    );
+    // Five slow requests on 2 × 2 slots: every slot busy, so maintenance
+    // wants more children than MaxRequestWorkers allows.
+    let url = s.url("/app/sleep?3");
+    let slow: Vec<_> = (0..5)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || crate::agent().get(&url).call().map(|r| r.status().as_u16()))
+        })
+        .collect();
+    let logged = s.wait_log(
+        "AH00286: server reached MaxRequestWorkers setting, consider raising the MaxRequestWorkers setting",
+    );
+    let statuses: Vec<_> = slow
+        .into_iter()
+        .map(|t| t.join().expect("client").map_err(|e| e.to_string()))
+        .collect();
+    assert!(logged, "the error log says it, as httpd:\n{}", s.log());
+    assert!(
+        statuses.iter().all(|r| r == &Ok(200)),
+        "the requests wait, then are answered: {statuses:?}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Starting CPython with the interpreter the user chose.
 //!
 //! The paths are not computed by libpython (which may be another build
-//! than the user's, see `quill_server::python`): they are the values the
+//! than the user's, see `quill_protocol::python`): they are the values the
 //! chosen interpreter reported, set as PyConfig "output" fields, which
 //! CPython then keeps as they are.
 
@@ -13,7 +13,7 @@ use std::mem::MaybeUninit;
 use std::ptr;
 
 use pyo3::ffi;
-use quill_server::spec::PythonInfo;
+use quill_protocol::spec::PythonInfo;
 
 fn wide(s: &str) -> Vec<libc::wchar_t> {
     // On Linux wchar_t is UTF-32.

@@ -1,4 +1,4 @@
-//! # quill-wsgi — the daemon process
+//! # quill-daemon — the daemon process of a WSGI process group
 //!
 //! Embedded CPython (PyO3) running PEP 3333 applications for one daemon
 //! process group, behind Quill's wire protocol (docs/protocol.md).

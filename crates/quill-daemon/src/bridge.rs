@@ -8,7 +8,7 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use quill_server::protocol::{Frame, RequestHead, ResponseHead};
+use quill_protocol::protocol::{Frame, RequestHead, ResponseHead};
 
 use crate::conn::{Body, Writer};
 

@@ -38,9 +38,10 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockFlag, accept4};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
-use quill_server::log::{ErrorLog, Level};
-use quill_server::protocol::{Frame, RequestHead, VERSION};
-use quill_server::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
+use quill_protocol::control::ControlMessage;
+use quill_protocol::log::{ErrorLog, Level};
+use quill_protocol::protocol::{Frame, RequestHead, VERSION};
+use quill_protocol::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
 
 use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts};
 use crate::conn::{Body, Conn, FrameReader, Writer};
@@ -153,7 +154,9 @@ impl Shared {
             *r = Some(reason.to_string());
         }
         self.retiring.store(true, Ordering::SeqCst);
-        tell_supervisor(&format!("retiring {reason}"));
+        tell_supervisor(&ControlMessage::Retiring {
+            reason: reason.to_string(),
+        });
         // To the process, not this thread (`raise` would pend the signal on
         // the calling thread, where it is blocked, and the main thread's
         // sigwait would never see it: a monitor-requested retirement then
@@ -162,12 +165,11 @@ impl Shared {
     }
 }
 
-fn tell_supervisor(line: &str) {
-    // SAFETY-free: fd 4 may not exist (daemon run by hand); a failed write
-    // is ignored.
+fn tell_supervisor(message: &ControlMessage) {
+    // fd 4 may not exist (daemon run by hand); a failed write is ignored.
     let fd = CONTROL_FD;
     if nix::fcntl::fcntl(borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_ok() {
-        let _ = nix::unistd::write(borrow(fd), format!("{line}\n").as_bytes());
+        let _ = nix::unistd::write(borrow(fd), &message.encode());
     }
 }
 
@@ -572,7 +574,9 @@ fn monitor(shared: &Shared) {
                     );
                 }
             }
-            tell_supervisor("retiring deadlock_timeout");
+            tell_supervisor(&ControlMessage::Retiring {
+                reason: "deadlock_timeout".into(),
+            });
             // The GIL is stuck: Python cannot be finalised.
             hard_exit(1);
         }

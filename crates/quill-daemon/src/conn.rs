@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use quill_server::protocol::{self, Frame, ResponseHead, kind};
+use quill_protocol::protocol::{self, Frame, ResponseHead, kind};
 
 /// How much room a reader makes for each read.
 const READ_CHUNK: usize = 16 * 1024;

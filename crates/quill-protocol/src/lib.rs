@@ -1,0 +1,26 @@
+//! # quill-protocol — what Quill's processes say to each other
+//!
+//! ```text
+//!   front-end child ──[protocol: Head, Body, End …]──▶ daemon process
+//!                   ◀──[ResponseHead, ResponseBody …]──
+//!   supervisor ──[spec: DaemonSpec as JSON]──▶ daemon process (at exec)
+//!   supervisor ◀──[control: Retiring]──────── daemon process (fd 4)
+//!   every process ──[log: Apache's error-log format]──▶ the error log
+//! ```
+//!
+//! Shared by the server (`quill-server`) and the daemon (`quill-daemon`),
+//! so that neither depends on the other.
+//!
+//! * [`protocol`] — the pure wire codec (docs/protocol.md).
+//! * [`spec`] — a daemon process's settings and the Python it runs.
+//! * [`control`] — daemon → supervisor messages.
+//! * [`log`] — Apache-style error and access logs.
+
+// The logs read the clock (timestamps), which clippy.toml bans in the pure
+// crates.
+#![allow(clippy::disallowed_methods)]
+
+pub mod control;
+pub mod log;
+pub mod protocol;
+pub mod spec;
