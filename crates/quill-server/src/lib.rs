@@ -20,7 +20,8 @@
 //!   per MPM.
 //! * [`frontend`] — HTTP/1.1 (hyper) and proxying to the daemon groups;
 //!   [`pool`] — kept daemon connections and admission per group.
-//! * [`plan`] — what a server runs, decided before it starts.
+//! * [`plan`] — what a server runs, decided before it starts;
+//!   [`configure`] — the plan of a resolved Apache configuration.
 //! * [`python`] — the interpreter a group runs.
 //! * [`log`], [`protocol`], [`spec`] — from `quill-protocol`, shared with
 //!   the daemon.
@@ -30,6 +31,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod child;
+pub mod configure;
 
 pub use quill_protocol::{control, log, protocol, spec};
 

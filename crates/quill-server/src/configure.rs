@@ -1,0 +1,439 @@
+//! From a resolved Apache configuration (`quill-config`) to a
+//! [`ServerPlan`]: what `quill serve` and `quill express` run. Everything
+//! that can refuse a configuration at start-up is here, each refusal a
+//! [`PlanError`] that says what, where and how to fix it.
+//!
+//! ```text
+//!   Resolved (quill-config) ──plan_from_config(extras)──▶ ServerPlan ──▶ supervisor::run
+//!                                  │
+//!                                  └─ probes each group's Python, looks up user=/group=
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use quill_config::Resolved;
+use quill_config::model::Scheme;
+use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
+
+use crate::log::Level;
+use crate::plan::{GroupPlan, LogTarget, Mount, ServerPlan, StaticAlias};
+use crate::spec::DaemonSpec;
+
+/// Why a configuration cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "{at}: `SSLEngine on`: quill serve does not support TLS yet, and will not serve \
+         plain HTTP where the configuration asks for HTTPS; remove that virtual host (or \
+         its SSLEngine line) to serve the rest over HTTP"
+    )]
+    TlsNotSupported { at: String },
+    #[error("Listen {listen} is an HTTPS listener; quill serve does not do TLS yet")]
+    HttpsListener { listen: String },
+    #[error("Listen {listen}: cannot use address `{address}`")]
+    ListenAddress { listen: String, address: String },
+    #[error("the configuration has no Listen directive")]
+    NoListen,
+    #[error(
+        "{url} {target}: only WSGIScriptAlias to a script file is served for now (not regex or directory targets)"
+    )]
+    MountTarget { url: String, target: String },
+    #[error("No WSGI daemon process called '{name}' has been configured")]
+    NoSuchGroup { name: String },
+    #[error(
+        "WSGIScriptAlias {url} runs in embedded mode; Quill runs applications only in daemon groups: add `WSGIDaemonProcess NAME` and `process-group=NAME`"
+    )]
+    EmbeddedMode { url: String },
+    #[error(
+        "WSGIScriptAlias {url}: the process group `{expression}` is decided per request, which quill serve does not do yet"
+    )]
+    GroupPerRequest { url: String, expression: String },
+    #[error(
+        "daemon group '{group}' has threads=0 (managed-process mode), which Quill does not run yet"
+    )]
+    ManagedProcessMode { group: String },
+    /// The group's Python, user or group cannot be used.
+    #[error("daemon group '{group}': {message}")]
+    Group { group: String, message: String },
+}
+
+/// Settings of Quill's own, beyond what an Apache configuration says.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    pub log_to_terminal: bool,
+    /// SIGTERM stops gracefully (`--graceful-sigterm`).
+    pub graceful_sigterm: bool,
+    pub reload_on_changes: bool,
+    /// Seconds a request-timeout interrupt may take to unwind.
+    pub interrupt_timeout: u32,
+    /// Run directory override (express: its server root).
+    pub run_dir: Option<PathBuf>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            log_to_terminal: false,
+            graceful_sigterm: false,
+            reload_on_changes: false,
+            interrupt_timeout: 5,
+            run_dir: None,
+        }
+    }
+}
+
+/// A user as mod_wsgi takes it: a name, or `#uid`; (uid, primary gid if
+/// the user has a passwd entry).
+fn lookup_user(user: &str) -> Result<(u32, Option<u32>), String> {
+    match user.strip_prefix('#') {
+        Some(n) => {
+            let uid: u32 = n
+                .parse()
+                .map_err(|_| format!("`{user}` is neither a user name nor #uid"))?;
+            let primary = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.gid.as_raw());
+            Ok((uid, primary))
+        }
+        None => nix::unistd::User::from_name(user)
+            .ok()
+            .flatten()
+            .map(|u| (u.uid.as_raw(), Some(u.gid.as_raw())))
+            .ok_or_else(|| format!("no user `{user}` on this machine")),
+    }
+}
+
+/// A group as mod_wsgi takes it: a name, or `#gid`.
+fn lookup_group(group: &str) -> Result<u32, String> {
+    match group.strip_prefix('#') {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("`{group}` is neither a group name nor #gid")),
+        None => nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw())
+            .ok_or_else(|| format!("no group `{group}` on this machine")),
+    }
+}
+
+fn log_target(value: &str, server_root: &Path) -> LogTarget {
+    match value {
+        "/dev/stderr" => LogTarget::Stderr,
+        "/dev/stdout" => LogTarget::Stdout,
+        p if Path::new(p).is_absolute() => LogTarget::File(PathBuf::from(p)),
+        p => LogTarget::File(server_root.join(p)),
+    }
+}
+
+/// The plan for a resolved configuration.
+pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPlan, PlanError> {
+    let cfg = &resolved.config;
+    let main = &cfg.main_server;
+    let server_root = &cfg.server_root;
+    let prefix = {
+        let p = Path::new(&cfg.wsgi.socket_prefix);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            server_root.join(p)
+        }
+    };
+    let run_dir = extras
+        .run_dir
+        .clone()
+        .or_else(|| prefix.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| server_root.clone());
+
+    // Never plain HTTP where the configuration asks for TLS.
+    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
+    if let Some(tls) = servers.map(|s| &s.tls).find(|t| t.enabled) {
+        let at = tls
+            .engine_at
+            .as_ref()
+            .map_or_else(|| "the configuration".to_string(), |l| l.to_string());
+        return Err(PlanError::TlsNotSupported { at });
+    }
+
+    let mut listen = Vec::new();
+    for l in &cfg.listeners {
+        if l.protocol == Scheme::Https {
+            return Err(PlanError::HttpsListener {
+                listen: l.display(),
+            });
+        }
+        let ip: IpAddr = match &l.address {
+            None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Some(a) if a == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Some(a) => a.parse().map_err(|_| PlanError::ListenAddress {
+                listen: l.display(),
+                address: a.clone(),
+            })?,
+        };
+        listen.push(SocketAddr::new(ip, l.port));
+    }
+    if listen.is_empty() {
+        return Err(PlanError::NoListen);
+    }
+
+    let level: Level = main
+        .log_level
+        .split_whitespace()
+        .next()
+        .unwrap_or("warn")
+        .parse()
+        .unwrap_or(Level::Warn);
+    let pid = std::process::id();
+    let mut groups = Vec::new();
+    for d in &cfg.wsgi.daemons {
+        groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
+    }
+
+    let mut mounts = Vec::new();
+    let mut aliases = Vec::new();
+    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
+    for server in servers {
+        for m in server
+            .wsgi_mounts
+            .iter()
+            .filter(|m| !m.inherited || std::ptr::eq(server, main))
+        {
+            if m.regex || m.target_kind != MountTarget::Script {
+                return Err(PlanError::MountTarget {
+                    url: m.url.clone(),
+                    target: m.target.clone(),
+                });
+            }
+            let group = match (m.process_group.mode, &m.process_group.group) {
+                (DelegationMode::Daemon, Some(name)) => cfg
+                    .wsgi
+                    .daemons
+                    .iter()
+                    .position(|d| &d.name == name)
+                    .ok_or_else(|| PlanError::NoSuchGroup { name: name.clone() })?,
+                (DelegationMode::Embedded, _) => {
+                    return Err(PlanError::EmbeddedMode { url: m.url.clone() });
+                }
+                _ => {
+                    return Err(PlanError::GroupPerRequest {
+                        url: m.url.clone(),
+                        expression: m.process_group.expression.clone(),
+                    });
+                }
+            };
+            let script = PathBuf::from(&m.target);
+            let script = if script.is_absolute() {
+                script
+            } else {
+                server_root.join(script)
+            };
+            mounts.push(Mount {
+                url: m.url.trim_end_matches('/').to_string(),
+                script,
+                group,
+                application_group: m.application_group.interpreter.clone().unwrap_or_default(),
+                callable: m.callable_object.clone(),
+                pass_authorization: m.pass_authorization,
+                chunked_request: m.chunked_request,
+                script_reloading: m.script_reloading,
+            });
+        }
+        for a in server.aliases.iter().filter(|a| !a.regex) {
+            let path = PathBuf::from(&a.target);
+            aliases.push(StaticAlias {
+                url: a.url.trim_end_matches('/').to_string(),
+                path: if path.is_absolute() {
+                    path
+                } else {
+                    server_root.join(path)
+                },
+            });
+        }
+    }
+    // Longer prefixes first so that /static wins over /.
+    aliases.sort_by_key(|a| std::cmp::Reverse(a.url.len()));
+
+    let (error_log, access_log) = if extras.log_to_terminal {
+        (
+            LogTarget::Stderr,
+            main.custom_logs.first().map(|_| LogTarget::Stdout),
+        )
+    } else {
+        (
+            main.error_log
+                .as_deref()
+                .map_or(LogTarget::Stderr, |e| log_target(e, server_root)),
+            main.custom_logs
+                .first()
+                .map(|c| log_target(&c.target, server_root)),
+        )
+    };
+    Ok(ServerPlan {
+        listen,
+        listen_backlog: cfg.mpm.listen_backlog,
+        server_name: main
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
+        document_root: main
+            .document_root
+            .clone()
+            .unwrap_or_else(|| server_root.join("htdocs")),
+        mounts,
+        aliases,
+        groups,
+        limit_request_body: main.limits.body,
+        limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
+            .max(16 * 1024),
+        keep_alive: main
+            .keep_alive
+            .enabled
+            .then(|| Duration::from_millis(main.keep_alive.timeout_ms)),
+        timeout: Duration::from_secs(main.timeout_s.max(1)),
+        error_log,
+        log_level: level,
+        access_log,
+        run_dir,
+        reload_scripts: true,
+        graceful_sigterm: extras.graceful_sigterm,
+        pool: cfg.mpm.pool_config(),
+        async_request_worker_factor: cfg.mpm.async_request_worker_factor.unwrap_or(2),
+    })
+}
+
+fn group_plan(
+    resolved: &Resolved,
+    d: &DaemonProcess,
+    prefix: &Path,
+    pid: u32,
+    extras: &Extras,
+    level: Level,
+) -> Result<GroupPlan, PlanError> {
+    let cfg = &resolved.config;
+    let home = d.python.effective_python_home.as_deref().map(Path::new);
+    let group_error = |message: String| PlanError::Group {
+        group: d.name.clone(),
+        message,
+    };
+    let exe = crate::python::interpreter(home).map_err(|e| group_error(e.to_string()))?;
+    let python = crate::python::probe(&exe, crate::python::libpython_version())
+        .map_err(|e| group_error(e.to_string()))?;
+    let mut env = Vec::new();
+    if let Some(libdir) = &python.libdir {
+        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        env.push((
+            "LD_LIBRARY_PATH".to_string(),
+            if old.is_empty() {
+                libdir.clone()
+            } else {
+                format!("{libdir}:{old}")
+            },
+        ));
+    }
+    if let Some(lang) = &d.python.lang {
+        env.push(("LANG".into(), lang.clone()));
+    }
+    if let Some(locale) = &d.python.locale {
+        env.push(("LC_ALL".into(), locale.clone()));
+    }
+    // mod_wsgi's user=/group=/supplementary-groups= (names or #ids), only
+    // when started as root; the group defaults to the user's primary one.
+    let (run_as, supplementary_gids) = match (&d.identity.user, nix::unistd::geteuid().is_root()) {
+        (Some(user), true) => {
+            let who = group_error;
+            let (uid, primary) = lookup_user(user).map_err(who)?;
+            let gid = match (&d.identity.group, primary) {
+                (Some(g), _) => lookup_group(g).map_err(who)?,
+                (None, Some(p)) => p,
+                (None, None) => {
+                    return Err(who(format!(
+                        "user `{user}` has no passwd entry, so its group is unknown: add group=NAME or group=#GID"
+                    )));
+                }
+            };
+            let extra = d
+                .identity
+                .supplementary_groups
+                .iter()
+                .map(|g| lookup_group(g))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(who)?;
+            (Some((uid, gid)), extra)
+        }
+        _ => (None, Vec::new()),
+    };
+    let t = &d.timeouts;
+    let socket_timeout = u32::try_from(t.effective_socket_timeout_s).unwrap_or(u32::MAX);
+    let spec = DaemonSpec {
+        group: d.name.clone(),
+        slot: 0,
+        processes: d.processes.max(1),
+        threads: d.threads,
+        multiprocess: d.multiprocess,
+        display_name: d.process_title.clone(),
+        home: d.identity.home.clone(),
+        python,
+        python_path: d.python.python_path.clone(),
+        preload: cfg
+            .wsgi
+            .import_scripts
+            .iter()
+            .filter(|s| s.process_group == d.name)
+            .map(|s| s.script.clone())
+            .collect(),
+        maximum_requests: d.maximum_requests,
+        inactivity_timeout: t.inactivity_timeout_s,
+        request_timeout: t.request_timeout_s,
+        interrupt_timeout: extras.interrupt_timeout,
+        deadlock_timeout: t.deadlock_timeout_s,
+        graceful_timeout: t.graceful_timeout_s,
+        shutdown_timeout: t.shutdown_timeout_s,
+        startup_timeout: t.startup_timeout_s,
+        queue_timeout: t.queue_timeout_s,
+        socket_timeout,
+        reload_on_changes: extras.reload_on_changes,
+        log_level: level.name().to_string(),
+        run_as,
+        supplementary_gids,
+    };
+    if d.threads == 0 {
+        return Err(PlanError::ManagedProcessMode {
+            group: d.name.clone(),
+        });
+    }
+    let mut socket_path = prefix.as_os_str().to_owned();
+    socket_path.push(format!(".{pid}.0.{}.sock", d.definition_index));
+    Ok(GroupPlan {
+        spec,
+        listen_backlog: d.socket.listen_backlog,
+        connect_timeout: Duration::from_secs(u64::from(t.connect_timeout_s)),
+        socket_timeout: Duration::from_secs(t.effective_socket_timeout_s.max(1)),
+        socket_path: PathBuf::from(socket_path),
+        env,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_groups_by_name_or_number() {
+        assert_eq!(lookup_user("root"), Ok((0, Some(0))));
+        assert_eq!(lookup_user("#0"), Ok((0, Some(0))));
+        // A uid with no passwd entry is still a uid, without a group.
+        assert_eq!(lookup_user("#4000000"), Ok((4_000_000, None)));
+        assert!(lookup_user("#x").is_err());
+        assert!(
+            lookup_user("no-such-user-here")
+                .unwrap_err()
+                .contains("no user")
+        );
+        assert_eq!(lookup_group("root"), Ok(0));
+        assert_eq!(lookup_group("#27"), Ok(27));
+        assert!(lookup_group("no-such-group-here").is_err());
+    }
+}
