@@ -118,8 +118,47 @@ def full_cmdline(pid: int) -> str:
         return ""
 
 
+SB_CHARS = ".S_RWKLDCGI"
+
+
+def read_scoreboard(path: str):
+    """quill's shared scoreboard (crates/quill-server/src/scoreboard.rs, layout 1):
+    (row per occupied process slot, '|'-separated: its thread statuses, then '*' if
+    quiescing, '!' if not accepting, '(N)' its open connections; busy; idle as the
+    pool controller counts it (Ready slots of accepting, non-quiescing children);
+    total connections) or None."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    if len(data) < 64 or data[:4] != b"QSB1" or int.from_bytes(data[4:8], "little") != 1:
+        return None
+    u32 = lambda o: int.from_bytes(data[o:o + 4], "little")  # noqa: E731
+    sl, tl = u32(8), u32(12)
+    rows = []
+    busy = idle = conns = 0
+    for slot in range(sl):
+        pb = 64 + slot * 32
+        if u32(pb) == 0:
+            continue
+        quiescing, not_accepting, c = data[pb + 8], data[pb + 9], u32(pb + 12)
+        conns += c
+        tb = 64 + sl * 32 + slot * tl * 32
+        chars = "".join(SB_CHARS[data[tb + i * 32]] if data[tb + i * 32] < len(SB_CHARS) else "?" for i in range(tl))
+        rows.append(chars.rstrip(".") + ("*" if quiescing else "") + ("!" if not_accepting else "") + f"({c})")
+        if not quiescing and not not_accepting:
+            idle += chars.count("_")
+        busy += sum(chars.count(ch) for ch in "RWKLDCG")
+    return "|".join(rows), busy, idle, conns
+
+
 class QuillSampler(samplermod.Sampler):
-    """sampler.Sampler counting quill's front-end children instead of Apache's."""
+    """sampler.Sampler counting quill's front-end children instead of Apache's;
+    also copies quill's scoreboard into the Scoreboard/BusyWorkers/IdleWorkers/
+    ConnsTotal columns (quill has no mod_status; see read_scoreboard)."""
+
+    scoreboard_path = ""
 
     def kind_of(self, pid: int) -> str:
         cl = full_cmdline(pid)
@@ -173,6 +212,10 @@ class QuillSampler(samplermod.Sampler):
             if pid not in seen and not info["exit_s"]:
                 info["exit_s"] = row["t_s"]
         row.update(processes=live, stopping=stopping if self.listen else "", zombies=zombies, wsgi_daemons=daemons)
+        if self.scoreboard_path:
+            sb = read_scoreboard(self.scoreboard_path)
+            if sb:
+                row["Scoreboard"], row["BusyWorkers"], row["IdleWorkers"], row["ConnsTotal"] = sb
 
 
 def sampler_main(argv) -> int:
@@ -186,8 +229,10 @@ def sampler_main(argv) -> int:
     ap.add_argument("--until", type=float, required=True)
     ap.add_argument("--samples", required=True)
     ap.add_argument("--children", required=True)
+    ap.add_argument("--scoreboard", default="")
     a = ap.parse_args(argv)
     s = QuillSampler(a.ppid, a.port, a.t0, a.interval, a.status_every, 3.0, a.daemon_name)
+    s.scoreboard_path = a.scoreboard
     signal.signal(signal.SIGTERM, lambda *_: s.stop.set())
     signal.signal(signal.SIGINT, lambda *_: s.stop.set())
     s.run(a.until)
@@ -322,6 +367,7 @@ def run_scenario(name: str, quill: str, seed_override: int | None) -> dict:
         "--interval", str(cfg["sample_ms"] / 1000.0), "--status-every", str(status_every),
         "--daemon-name", cfg["daemon_name"], "--until", str(duration),
         "--samples", samples_path, "--children", children_path,
+        "--scoreboard", os.path.join(root, "run", "scoreboard"),
     ])
     ready_s = None
     driver = None
@@ -388,8 +434,11 @@ def run_scenario(name: str, quill: str, seed_override: int | None) -> dict:
     result["console_head"] = console_text[:2000]
     if driver:
         result["load_summary"] = driver.summary()
-    startup = sorted(float(c["start_s"]) for c in children if c["kind"] == "frontend" and float(c["start_s"]) < 1.0)
-    forks = sorted(float(c["start_s"]) for c in children if c["kind"] == "frontend" and float(c["start_s"]) >= 1.0)
+    first = min((float(c["start_s"]) for c in children if c["kind"] == "frontend"), default=0.0)
+    # StartServers children: forked within 0.5 s of the first one (quill forks them
+    # 0.2-3 s after its start, after probing Python and starting the daemons).
+    startup = sorted(float(c["start_s"]) for c in children if c["kind"] == "frontend" and float(c["start_s"]) < first + 0.5)
+    forks = sorted(float(c["start_s"]) for c in children if c["kind"] == "frontend" and float(c["start_s"]) >= first + 0.5)
     result["startup_fork_s"] = startup
     result["frontend_exit_s"] = sorted(float(c["exit_s"]) for c in children if c["kind"] == "frontend" and c["exit_s"])
     result["maintenance_fork_s"] = forks

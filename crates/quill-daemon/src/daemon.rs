@@ -45,6 +45,9 @@ use quill_protocol::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
 
 use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts};
 use crate::conn::{Body, Conn, FrameReader, Writer};
+use crate::monitor::{
+    ProcessExpiry, ProcessLimits, ProcessReadings, ThreadExpiry, process_expiry, thread_expiry,
+};
 
 const SUPPORT: &str = include_str!("support.py");
 
@@ -547,7 +550,14 @@ fn hard_exit(code: i32) -> ! {
 
 fn monitor(shared: &Shared) {
     let spec = &shared.spec;
-    let secs = |n: u32| u64::from(n) * 1000;
+    let limits = ProcessLimits {
+        deadlock_timeout_s: spec.deadlock_timeout,
+        inactivity_timeout_s: spec.inactivity_timeout,
+        startup_timeout_s: spec.startup_timeout,
+    };
+    let request_limit =
+        (spec.request_timeout > 0).then(|| Duration::from_secs(u64::from(spec.request_timeout)));
+    let grace = Duration::from_secs(u64::from(spec.interrupt_timeout.max(1)));
     loop {
         // Wake every second; exit promptly at shutdown.
         let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
@@ -555,13 +565,17 @@ fn monitor(shared: &Shared) {
         if shared.shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let now_ms = shared.ms();
         let now = Instant::now();
+        let readings = ProcessReadings {
+            now_ms: shared.ms(),
+            last_gil_ms: shared.last_gil_ms.load(Ordering::SeqCst),
+            last_activity_ms: shared.last_activity_ms.load(Ordering::SeqCst),
+            active: u32::try_from(shared.active.load(Ordering::SeqCst)).unwrap_or(u32::MAX),
+            first_load_failure_ms: shared.first_load_failure_ms.load(Ordering::SeqCst),
+        };
+        let expiry = process_expiry(&limits, &readings);
 
-        if spec.deadlock_timeout > 0
-            && now_ms.saturating_sub(shared.last_gil_ms.load(Ordering::SeqCst))
-                > secs(spec.deadlock_timeout)
-        {
+        if expiry == Some(ProcessExpiry::Deadlock) {
             shared.log.error(&format!(
                 "Daemon process deadlock timer expired, stopping process '{}'.",
                 shared.group()
@@ -581,14 +595,19 @@ fn monitor(shared: &Shared) {
             hard_exit(1);
         }
 
-        if spec.request_timeout > 0 {
-            let limit = Duration::from_secs(u64::from(spec.request_timeout));
-            let grace = Duration::from_secs(u64::from(spec.interrupt_timeout.max(1)));
+        if request_limit.is_some() {
             for (i, slot) in shared.slots.iter().enumerate() {
                 let mut s = lock(slot);
-                let Some(since) = s.busy_since else { continue };
-                match s.interrupted_at {
-                    None if now.duration_since(since) > limit => {
+                let verdict = thread_expiry(
+                    request_limit,
+                    grace,
+                    now,
+                    s.busy_since,
+                    s.interrupted_at,
+                    s.writer.is_some(),
+                );
+                match verdict {
+                    Some(ThreadExpiry::Interrupt) => {
                         shared.log.warn(&format!(
                             "Request time limit of {} seconds exceeded in thread {} of process '{}', interrupting it.",
                             spec.request_timeout,
@@ -600,7 +619,7 @@ fn monitor(shared: &Shared) {
                             let _ = tx.send(s.ident);
                         }
                     }
-                    Some(at) if now.duration_since(at) > grace && s.writer.is_some() => {
+                    Some(ThreadExpiry::Restart) => {
                         shared.log.error(&format!(
                             "Thread {} of process '{}' did not unwind within {} seconds of its request-timeout interrupt, restarting the process.",
                             i + 1,
@@ -616,17 +635,12 @@ fn monitor(shared: &Shared) {
                         drop(s);
                         shared.request_shutdown("request_timeout");
                     }
-                    _ => {}
+                    None => {}
                 }
             }
         }
 
-        let last = shared.last_activity_ms.load(Ordering::SeqCst);
-        if spec.inactivity_timeout > 0
-            && last > 0
-            && shared.active.load(Ordering::SeqCst) == 0
-            && now_ms.saturating_sub(last) > secs(spec.inactivity_timeout)
-        {
+        if expiry == Some(ProcessExpiry::Inactivity) {
             shared.log.info(&format!(
                 "Daemon process inactivity timer expired, stopping process '{}'.",
                 shared.group()
@@ -634,11 +648,7 @@ fn monitor(shared: &Shared) {
             shared.request_shutdown("inactivity_timeout");
         }
 
-        let failed = shared.first_load_failure_ms.load(Ordering::SeqCst);
-        if spec.startup_timeout > 0
-            && failed > 0
-            && now_ms.saturating_sub(failed) > secs(spec.startup_timeout)
-        {
+        if expiry == Some(ProcessExpiry::Startup) {
             shared.log.error(&format!(
                 "Application startup timer expired, stopping process '{}'.",
                 shared.group()

@@ -20,6 +20,7 @@ mod bridge;
 mod conn;
 pub mod daemon;
 mod interp;
+pub mod monitor;
 
 /// The Python version of the libpython this process loaded (major, minor):
 /// a group's interpreter must have the same.

@@ -109,6 +109,43 @@ struct GroupState {
     scripts: Vec<(PathBuf, Option<SystemTime>)>,
 }
 
+/// When to restart daemon processes that die on their own: the decision,
+/// apart from the processes. A death within [`STABLE_AFTER`] of the
+/// process's start counts as one more quick death of its slot; a later one
+/// starts the count afresh.
+#[derive(Debug, Default)]
+pub struct RestartPolicy {
+    /// Quick deaths in a row, per (group, slot).
+    failures: HashMap<(usize, u32), u32>,
+}
+
+/// What [`RestartPolicy`] decided about one death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restart {
+    /// Wait this long, then start the replacement.
+    pub delay: Duration,
+    /// Quick deaths of this slot in a row, this one included.
+    pub failures: u32,
+    /// Three or more: report a crash loop.
+    pub crash_loop: bool,
+}
+
+impl RestartPolicy {
+    /// The process of `slot` died after living `lived`.
+    pub fn on_death(&mut self, slot: (usize, u32), lived: Duration) -> Restart {
+        let failures = self.failures.entry(slot).or_insert(0);
+        if lived >= STABLE_AFTER {
+            *failures = 0;
+        }
+        *failures += 1;
+        Restart {
+            delay: restart_delay(*failures),
+            failures: *failures,
+            crash_loop: *failures >= 3,
+        }
+    }
+}
+
 /// The backoff before restarting a slot after `failures` quick deaths in a
 /// row: none for the first, then 0.5 s doubling up to 30 s.
 pub fn restart_delay(failures: u32) -> Duration {
@@ -215,7 +252,7 @@ pub async fn run(
         log: log.clone(),
         groups,
         procs: HashMap::new(),
-        failures: HashMap::new(),
+        restarts: RestartPolicy::default(),
         tx: tx.clone(),
         daemon_stderr,
         stopping: false,
@@ -491,7 +528,7 @@ struct Sup<'a> {
     log: Arc<ErrorLog>,
     groups: Vec<GroupState>,
     procs: HashMap<i32, Proc>,
-    failures: HashMap<(usize, u32), u32>,
+    restarts: RestartPolicy,
     tx: mpsc::UnboundedSender<Event>,
     daemon_stderr: Option<File>,
     stopping: bool,
@@ -654,15 +691,13 @@ impl Sup<'_> {
                     return Ok(());
                 }
                 let key = (p.group, p.slot);
-                let failures = self.failures.entry(key).or_insert(0);
-                if p.started.elapsed() >= STABLE_AFTER {
-                    *failures = 0;
-                }
-                *failures += 1;
-                let n = *failures;
-                let delay = restart_delay(n);
+                let Restart {
+                    delay,
+                    failures: n,
+                    crash_loop,
+                } = self.restarts.on_death(key, p.started.elapsed());
                 let level = if clean { Level::Info } else { Level::Error };
-                if n >= 3 {
+                if crash_loop {
                     self.log.log(Level::Error, "wsgi", &format!(
                         "Daemon process '{name}' (slot {}) keeps dying: {n} times in a row, each within {} s of starting (last: pid {pid}, {status}); restarting in {:.1} s. The lines above from that process say why.",
                         p.slot, STABLE_AFTER.as_secs(), delay.as_secs_f64()
@@ -730,6 +765,26 @@ impl Sup<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quick_deaths_escalate_and_a_stable_process_starts_afresh() {
+        let mut p = RestartPolicy::default();
+        let quick = Duration::from_secs(1);
+        let first = p.on_death((0, 0), quick);
+        assert_eq!(
+            (first.delay, first.failures, first.crash_loop),
+            (Duration::ZERO, 1, false)
+        );
+        assert_eq!(p.on_death((0, 0), quick).delay, Duration::from_millis(500));
+        let third = p.on_death((0, 0), quick);
+        assert!(third.crash_loop, "three quick deaths are a crash loop");
+        assert_eq!(third.delay, Duration::from_secs(1));
+        // Another slot has its own count.
+        assert_eq!(p.on_death((0, 1), quick).failures, 1);
+        // A process that lived long enough was not part of a loop.
+        let stable = p.on_death((0, 0), STABLE_AFTER);
+        assert_eq!((stable.failures, stable.delay), (1, Duration::ZERO));
+    }
 
     #[test]
     fn backoff_starts_at_zero_and_doubles_to_a_cap() {
