@@ -300,6 +300,7 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         reload_scripts: true,
         graceful_sigterm: extras.graceful_sigterm,
         pool: cfg.mpm.pool_config(),
+        startup_warnings: startup_warnings(resolved),
         async_request_worker_factor: cfg.mpm.async_request_worker_factor.unwrap_or(2),
     })
 }
@@ -414,6 +415,26 @@ fn group_plan(
         socket_path: PathBuf::from(socket_path),
         env,
     })
+}
+
+/// httpd's own start-up warnings for this configuration (the diagnostics
+/// that quote one), with where the directive is.
+fn startup_warnings(resolved: &Resolved) -> Vec<String> {
+    resolved
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == quill_config::Severity::Warning)
+        .filter_map(|d| {
+            let text = d.apache.as_ref()?;
+            Some(match d.span {
+                Some(span) => {
+                    let at = resolved.sources.location(span);
+                    format!("{text} ({}:{})", at.file.display(), at.line)
+                }
+                None => text.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

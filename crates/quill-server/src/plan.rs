@@ -96,6 +96,10 @@ pub struct ServerPlan {
     /// (event) `AsyncRequestWorkerFactor`, as a whole number of connections
     /// per idle worker slot.
     pub async_request_worker_factor: u32,
+    /// What httpd would warn about at start-up (its adjustments of the MPM
+    /// settings), in its words, with where the directive is; logged when
+    /// the server starts.
+    pub startup_warnings: Vec<String>,
 }
 
 impl LogTarget {

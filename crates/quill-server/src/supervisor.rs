@@ -286,6 +286,9 @@ pub async fn run(
         log.clone(),
     )
     .map_err(|e| ServerError::Pool(e.to_string()))?;
+    for warning in &plan.startup_warnings {
+        log.log(Level::Warn, "core", warning);
+    }
     log.log(
         Level::Notice,
         "core",

@@ -502,3 +502,23 @@ fn reaching_max_request_workers_is_logged_as_httpd_logs_it() {
         "the requests wait, then are answered: {statuses:?}"
     );
 }
+
+/// httpd's start-up adjustments of the MPM settings are logged in its
+/// words, with where the directive is.
+#[test]
+fn start_up_adjustments_are_logged_in_httpds_words() {
+    let s = serve_mpm(
+        "pool-adjustments",
+        "worker",
+        "StartServers 1\nThreadsPerChild 25\nMaxRequestWorkers 401",
+    );
+    assert!(
+        s.wait_log(
+            "WARNING: MaxRequestWorkers of 401 is not an integer multiple of ThreadsPerChild of 25, \
+             decreasing to nearest multiple 400, for a maximum of 16 servers."
+        ),
+        "log:\n{}",
+        s.log()
+    );
+    assert!(s.log().contains("httpd.conf:7)"), "where: {}", s.log());
+}
