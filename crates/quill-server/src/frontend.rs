@@ -215,6 +215,9 @@ pub async fn serve(
             }
         };
         counter.on_accepted();
+        if let Some(w) = &held {
+            w.set(ThreadStatus::BusyRead);
+        }
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
         let slot = match held {

@@ -143,14 +143,17 @@ impl Workers {
                 self.lock_idle().pop()?
             }
         };
-        self.sb.set_status(self.slot, t, ThreadStatus::BusyRead);
+        // Still READY in the scoreboard: it is the slot waiting for the next
+        // connection (or request), as httpd's idle worker is; the caller
+        // marks it busy once it has work.
         Some(Worker {
             workers: self.clone(),
             thread: t,
         })
     }
 
-    /// Waits for an idle slot and takes it (status R).
+    /// Waits for an idle slot and takes it (it shows READY until the caller
+    /// gives it work).
     pub async fn acquire(self: &Arc<Self>) -> Worker {
         loop {
             let released = self.released.notified();
@@ -358,6 +361,12 @@ mod tests {
         a.set(ThreadStatus::BusyWrite);
         let b = w.acquire().await;
         assert_eq!(w.idle(), 1);
+        assert_eq!(
+            sb.status_chars(2, 3).matches('_').count(),
+            2,
+            "a taken slot shows idle until it has work"
+        );
+        b.set(ThreadStatus::BusyRead);
         assert_eq!(sb.status_chars(2, 3).matches('_').count(), 1);
         drop(b);
         assert_eq!(w.idle(), 2);

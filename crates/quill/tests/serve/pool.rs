@@ -522,3 +522,23 @@ fn start_up_adjustments_are_logged_in_httpds_words() {
     );
     assert!(s.log().contains("httpd.conf:7)"), "where: {}", s.log());
 }
+
+/// Idle prefork children count as idle (`_`), so a pool within its spare
+/// band neither grows nor shrinks.
+#[test]
+fn an_idle_prefork_pool_within_its_spare_band_stays_as_it_is() {
+    let s = serve_mpm(
+        "pool-prefork-idle",
+        "prefork",
+        "StartServers 3\nMinSpareServers 2\nMaxSpareServers 5\nMaxRequestWorkers 50",
+    );
+    let seen = watch_children(&s, Duration::from_secs(5), |_| false);
+    let counts: Vec<usize> = seen.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        counts.last(),
+        Some(&3),
+        "3 idle children, between 2 and 5 spare: {seen:?}\nlog:\n{}",
+        s.log()
+    );
+    assert!(counts.iter().all(|&n| n <= 3), "never more: {seen:?}");
+}
