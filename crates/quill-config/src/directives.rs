@@ -544,19 +544,6 @@ pub fn find(name: &str) -> Option<&'static DirectiveDef> {
         })
 }
 
-/// The closest known directive name, for "did you mean" help.
-///
-/// Strict (at most 2 edits, 1 for names under 8 letters): a real httpd.conf
-/// is full of directives Quill does not model, and `ServerAdmin` must not
-/// be "corrected" to `ServerLimit`.
-pub fn suggest(name: &str) -> Option<&'static str> {
-    let names = tables()
-        .into_iter()
-        .flat_map(|(_, t)| t.iter())
-        .map(|def| def.name);
-    crate::text::closest_within(name, names, |len| (len / 8).clamp(1, 2))
-}
-
 /// docs/directives.md, generated.
 pub fn directive_reference_markdown() -> String {
     let mut out = String::from(
@@ -603,14 +590,6 @@ mod tests {
         );
         assert_eq!(find("STARTSERVERS").map(|d| d.name), Some("StartServers"));
         assert!(find("RewriteEngine").is_none());
-    }
-
-    #[test]
-    fn suggests_near_misses_only() {
-        assert_eq!(suggest("StartServer"), Some("StartServers"));
-        assert_eq!(suggest("MaxSpareThread"), Some("MaxSpareThreads"));
-        assert_eq!(suggest("RewriteEngine"), None);
-        assert_eq!(suggest("ServerAdmin"), None);
     }
 
     #[test]

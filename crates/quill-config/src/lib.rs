@@ -18,6 +18,7 @@ pub mod directives;
 pub mod envvars;
 pub mod fs;
 pub mod model;
+pub mod modules;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

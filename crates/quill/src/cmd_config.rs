@@ -51,7 +51,8 @@ pub fn run(args: &ConfigArgs) -> ExitCode {
         warnings: d.count(Severity::Warning),
         notes: d.count(Severity::Note),
     };
-    let failed = summary.errors > 0;
+    let start_up_errors = d.iter().filter(|x| x.is_start_up_error()).count();
+    let run_time_errors = summary.errors - start_up_errors;
     if args.json {
         let out = JsonOut {
             config: &resolved.config,
@@ -78,9 +79,18 @@ pub fn run(args: &ConfigArgs) -> ExitCode {
             "{} error(s), {} warning(s), {} note(s)",
             summary.errors, summary.warnings, summary.notes
         );
+        if start_up_errors > 0 {
+            eprintln!("httpd would refuse to start");
+        } else if run_time_errors > 0 {
+            eprintln!(
+                "httpd would start, but answer the requests concerned by {run_time_errors} run-time error(s) with 500"
+            );
+        }
     }
-    if failed {
+    if start_up_errors > 0 {
         ExitCode::from(1)
+    } else if run_time_errors > 0 {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

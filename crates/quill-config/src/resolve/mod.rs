@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::directives::{self, DirectiveDef};
 use crate::model::{MpmKind, ResolvedConfig, SCHEMA_VERSION, UnknownDirective};
+use crate::modules::{Availability, ModuleIndex};
 use crate::source::{SourceMap, Span};
 use crate::syntax::{Directive, Node, ParsedConfig, Section};
 
@@ -83,13 +84,15 @@ pub struct VhostItems<'a> {
 }
 
 /// Known directives grouped by server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Collected<'a> {
     /// Main server (outside every virtual host), in file order.
     pub global: Vec<Item<'a>>,
     pub vhosts: Vec<VhostItems<'a>>,
     unknown: BTreeMap<String, (String, usize, Span)>,
     next_seq: usize,
+    /// Modules loaded so far in document order (all of them once the walk is done).
+    modules: ModuleIndex,
 }
 
 impl<'a> Collected<'a> {
@@ -144,9 +147,17 @@ fn is_dir_section(s: &Section) -> bool {
     DIR_SECTIONS.iter().any(|n| s.is(n))
 }
 
-/// Walk the tree: table look-up, context and arity checks, grouping.
-pub fn collect<'a>(nodes: &'a [Node], diags: &mut Diagnostics) -> Collected<'a> {
-    let mut c = Collected::default();
+/// Walk the tree: module and table look-up, context and arity checks,
+/// grouping.
+pub fn collect<'a>(parsed: &'a ParsedConfig, diags: &mut Diagnostics) -> Collected<'a> {
+    let nodes = &parsed.nodes;
+    let mut c = Collected {
+        global: Vec::new(),
+        vhosts: Vec::new(),
+        unknown: BTreeMap::new(),
+        next_seq: 0,
+        modules: ModuleIndex::new(parsed.static_modules.iter().map(String::as_str)),
+    };
     let mut unknown_sections: BTreeMap<String, Span> = BTreeMap::new();
     walk_level(
         nodes,
@@ -179,6 +190,7 @@ fn walk_level<'a>(
     for node in nodes {
         match node {
             Node::Directive(d) => visit_directive(d, vhost, dirs, c, diags),
+            Node::Section(s) if !section_available(s, c, diags) => {}
             Node::Section(s) if s.is("VirtualHost") => {
                 if vhost.is_some() || !dirs.is_empty() {
                     let within = if vhost.is_some() && dirs.is_empty() {
@@ -218,6 +230,70 @@ fn walk_level<'a>(
     }
 }
 
+/// httpd's message for a directive no loaded module defines.
+pub fn invalid_command(name: &str) -> String {
+    format!(
+        "Invalid command '{name}', perhaps misspelled or defined by a module not included in the server configuration"
+    )
+}
+
+/// The error for a name (a directive, or `<Section`) that no loaded module
+/// defines, or `None` when a loaded module (or, perhaps, a third-party one)
+/// does. MPM directives are left to the MPM resolver, which knows `--mpm`.
+fn unavailable(name: &str, span: Span, modules: &ModuleIndex) -> Option<Diagnostic> {
+    let shown = if let Some(sec) = name.strip_prefix('<') {
+        format!("<{sec}>")
+    } else {
+        name.to_string()
+    };
+    match modules.availability(name) {
+        Availability::Loaded | Availability::Mpm | Availability::MaybeThirdParty => None,
+        Availability::NotLoaded(defs) => {
+            let m = defs[0];
+            let mut d = Diagnostic::error(
+                "config/module-not-loaded",
+                format!("{shown} is defined by {}, which is not loaded", m.source),
+            )
+            .at(span, format!("needs {}", m.symbol))
+            .apache(invalid_command(name))
+            .help(m.how_to_load());
+            if defs.len() > 1 {
+                let others: Vec<&str> = defs[1..].iter().map(|m| m.source).collect();
+                d = d.note_line(format!("also defined by {}", others.join(", ")));
+            }
+            Some(d)
+        }
+        Availability::Unknown => {
+            let d = Diagnostic::error(
+                "config/unknown-directive",
+                format!("no loaded module defines {shown}"),
+            )
+            .apache(invalid_command(name));
+            Some(match modules.suggest(name) {
+                Some(s) => {
+                    let s = s.trim_start_matches('<');
+                    d.at(span, format!("did you mean `{s}`?"))
+                        .help(format!("write `{s}`"))
+                }
+                None => d.at(span, "unknown directive").help(
+                    "check the spelling; a directive of a module Quill does not know needs that module's LoadModule before it",
+                ),
+            })
+        }
+    }
+}
+
+/// Whether a section's name is defined by a loaded module; reports it when not.
+fn section_available(s: &Section, c: &Collected<'_>, diags: &mut Diagnostics) -> bool {
+    match unavailable(&format!("<{}", s.name), s.name_span, &c.modules) {
+        Some(d) => {
+            diags.push(d);
+            false
+        }
+        None => true,
+    }
+}
+
 fn visit_directive<'a>(
     d: &'a Directive,
     vhost: Option<usize>,
@@ -225,6 +301,15 @@ fn visit_directive<'a>(
     c: &mut Collected<'a>,
     diags: &mut Diagnostics,
 ) {
+    if let Some(diag) = unavailable(&d.name, d.name_span, &c.modules) {
+        diags.push(diag);
+        return;
+    }
+    if d.name.eq_ignore_ascii_case("LoadModule") {
+        if let Some(sym) = d.args.first() {
+            c.modules.load(&sym.value);
+        }
+    }
     let Some(def) = directives::find(&d.name) else {
         let key = d.name.to_ascii_lowercase();
         let entry = c
@@ -232,19 +317,6 @@ fn visit_directive<'a>(
             .entry(key)
             .or_insert_with(|| (d.name.clone(), 0, d.name_span));
         entry.1 += 1;
-        if entry.1 == 1 {
-            if let Some(s) = directives::suggest(&d.name) {
-                diags.push(
-                    Diagnostic::warning("config/unknown-directive", format!("unknown directive `{}`", d.name))
-                        .at(d.name_span, format!("did you mean `{s}`?"))
-                        .apache(format!(
-                            "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration",
-                            d.name
-                        ))
-                        .help(format!("write `{s}`")),
-                );
-            }
-        }
         return;
     };
     // Parse-time directives were handled by the parser; keep them for
@@ -328,7 +400,7 @@ fn visit_directive<'a>(
 /// Resolve a parsed configuration.
 pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
     let mut diags = parsed.diagnostics.clone();
-    let collected = collect(&parsed.nodes, &mut diags);
+    let collected = collect(parsed, &mut diags);
     let sources = &parsed.sources;
     let mpm = core::resolve_mpm(parsed, &collected, opts, &mut diags);
     let listeners = core::listeners(&collected, sources, &mut diags);

@@ -116,6 +116,8 @@ pub struct ParsedConfig {
     pub includes: Vec<IncludeRecord>,
     /// The main configuration file.
     pub main_file: PathBuf,
+    /// Modules compiled in (present without LoadModule), by symbol.
+    pub static_modules: Vec<String>,
 }
 
 /// Parse the configuration whose main file is `path`.
@@ -161,6 +163,7 @@ struct Parser<'a> {
     defines: BTreeMap<String, Option<String>>,
     modules: Vec<LoadedModule>,
     module_names: BTreeSet<String>,
+    static_modules: Vec<String>,
     includes: Vec<IncludeRecord>,
     /// Files being parsed, outermost first (for cycle reports).
     include_stack: Vec<PathBuf>,
@@ -201,6 +204,7 @@ impl<'a> Parser<'a> {
                 .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
                 .collect(),
         };
+        let static_modules = statics.iter().map(|(sym, _)| sym.clone()).collect();
         for (sym, file) in statics {
             module_names.insert(sym);
             module_names.insert(file);
@@ -216,6 +220,7 @@ impl<'a> Parser<'a> {
             defines: opts.defines.iter().map(|d| (d.clone(), None)).collect(),
             modules: Vec::new(),
             module_names,
+            static_modules,
             includes: Vec::new(),
             include_stack: Vec::new(),
             total_bytes: 0,
@@ -233,6 +238,7 @@ impl<'a> Parser<'a> {
             modules: self.modules,
             includes: self.includes,
             main_file: self.main_file,
+            static_modules: self.static_modules,
         }
     }
 

@@ -317,14 +317,6 @@ pub static DIRECTIVES: &[DirectiveDef] = &[
         "Group authorisation by a Python script. Recognised, not modelled.",
     ),
     d(
-        "WSGIUserAuthoritative",
-        "WSGIUserAuthoritative On|Off",
-        "On",
-        ANY,
-        Exactly(1),
-        "Whether WSGIAuthUserScript is authoritative. Recognised, not modelled.",
-    ),
-    d(
         "WSGIGroupAuthoritative",
         "WSGIGroupAuthoritative On|Off",
         "On",

@@ -4,7 +4,7 @@ use super::*;
 use crate::diag::Severity;
 use crate::resolve::Resolved;
 
-const HEAD: &str = "LoadModule mpm_event_module modules/mod_mpm_event.so\nListen 80\nListen 443\nServerName main.example\n";
+const HEAD: &str = "LoadModule mpm_event_module modules/mod_mpm_event.so\nLoadModule wsgi_module modules/mod_wsgi.so\nLoadModule alias_module modules/mod_alias.so\nListen 80\nListen 443\nServerName main.example\n";
 
 fn run(body: &str) -> Resolved {
     let text = format!("{HEAD}{body}");
@@ -488,7 +488,7 @@ fn a_vhost_with_another_server_name_cannot_use_the_group() {
             .contains("outside every <VirtualHost>")
     );
     let loc = r.sources.location(d.span.unwrap());
-    assert_eq!(loc.line, 13, "points at the WSGIProcessGroup of b.example");
+    assert_eq!(loc.line, 15, "points at the WSGIProcessGroup of b.example");
 }
 
 #[test]
@@ -981,7 +981,7 @@ fn every_diagnostic_has_span_and_help() {
         assert!(d.span.is_some(), "{d:#?}");
     }
     let text = crate::diag::render_plain(&r.diagnostics.clone().into_vec(), &r.sources);
-    assert!(text.contains("/etc/httpd.conf:6:"), "{text}");
+    assert!(text.contains("/etc/httpd.conf:8:"), "{text}");
 }
 
 #[test]

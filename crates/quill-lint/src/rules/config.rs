@@ -96,16 +96,18 @@ pub static UNKNOWN_DIRECTIVES: Rule = Rule {
     family: Family::Config,
     summary: "Directives Quill does not model, listed once",
     explanation: "\
-What: the directives of the configuration that Quill does not know (from modules it \
-does not model, such as `RewriteEngine`, `SSLProtocol` or `ThreadStackSize`), listed \
+What: the directives of the configuration that Quill does not model (from loaded modules \
+whose effect it does not compute, such as `RewriteEngine`, `SSLProtocol` or \
+`ThreadStackSize`, or perhaps from a third-party module it does not know), listed \
 once, with how often each appears. They are kept, never fatal, and play no part in \
 the checks.
 
 Why it matters: a check can only be as good as what it reads; if one of these changes \
 the process model (a third-party MPM setting, say), Quill's numbers do not include it.
 
-Fix: nothing to do. A misspelt known directive is reported separately by \
-`config-warning` (with the name it probably meant).",
+Fix: nothing to do. A misspelt directive, or one of a module that is not loaded, is \
+an error as in httpd (\"Invalid command\"), reported by `config-error` with the name it \
+probably meant or the module to load.",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/unknown-directives/fires.conf"),
         fixed: include_str!("../../../../tests/data/lint/unknown-directives/fixed.conf"),

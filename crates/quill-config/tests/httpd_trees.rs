@@ -1,0 +1,319 @@
+//! Quill against the real httpd, on real trees.
+//!
+//! `tests/data/httpd/debian/` holds copies of Debian 12's `/etc/apache2`
+//! (stock, each MPM, ssl+wsgi+default-ssl, a Django site) with what the real
+//! `apache2` said about each (`-t`, `-S`, `-M`, `-D DUMP_RUN_CFG`,
+//! `-D DUMP_INCLUDES`), and the `-t` verdicts of broken edits; `record.sh`
+//! there re-records them. Each test reads a tree as `quill config` would
+//! (envvars beside apache2.conf, ServerRoot the tree) and compares.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use quill_config::fs::{ConfigFs, RealFs};
+use quill_config::syntax::{ParseOptions, parse_file};
+use quill_config::{Diagnostic, ResolveOptions, Resolved, resolve};
+
+const VARIANTS: &[&str] = &["stock", "worker", "prefork", "ssl-wsgi", "django"];
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/httpd/debian")
+}
+
+fn tree(variant: &str) -> PathBuf {
+    data()
+        .join(variant)
+        .join("tree")
+        .canonicalize()
+        .expect("recorded tree exists")
+}
+
+/// The real file system with some files replaced (a broken edit).
+struct Overlay(BTreeMap<PathBuf, String>);
+
+impl ConfigFs for Overlay {
+    fn read_to_string(&self, path: &Path, max_bytes: u64) -> io::Result<String> {
+        match self.0.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => RealFs.read_to_string(path, max_bytes),
+        }
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        RealFs.is_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.0.contains_key(path) || RealFs.exists(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        RealFs.read_dir(path)
+    }
+}
+
+/// What `quill config TREE/apache2.conf` reads.
+fn quill(variant: &str, fs: &dyn ConfigFs) -> Resolved {
+    let root = tree(variant);
+    let envvars = std::fs::read_to_string(root.join("envvars")).expect("envvars");
+    let env = quill_config::envvars::parse_envvars(&envvars, &BTreeMap::new());
+    let opts = ParseOptions {
+        server_root: Some(root.clone()),
+        env,
+        ..ParseOptions::default()
+    };
+    let parsed = parse_file(&root.join("apache2.conf"), fs, &opts);
+    resolve(&parsed, &ResolveOptions::default())
+}
+
+/// A recorded output: its lines (tree paths as `@TREE@`) and exit status.
+fn recorded(path: &Path) -> (Vec<String>, i32) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.pop().unwrap_or_default();
+    let code = last
+        .strip_prefix("exit ")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no exit status", path.display()));
+    (lines, code)
+}
+
+fn untree(text: &str, variant: &str) -> String {
+    text.replace(&tree(variant).display().to_string(), "@TREE@")
+}
+
+fn start_up_errors(r: &Resolved) -> Vec<&Diagnostic> {
+    r.diagnostics
+        .iter()
+        .filter(|d| d.is_start_up_error())
+        .collect()
+}
+
+fn render(r: &Resolved) -> String {
+    quill_config::diag::render_plain(&r.diagnostics.clone().into_vec(), &r.sources)
+}
+
+#[test]
+fn stock_trees_are_accepted_as_httpd_accepts_them() {
+    for v in VARIANTS {
+        let (_, code) = recorded(&data().join(v).join("httpd/t.txt"));
+        assert_eq!(code, 0, "{v}: the recording says httpd refused it");
+        let r = quill(v, &RealFs);
+        let errors = start_up_errors(&r);
+        assert!(errors.is_empty(), "{v}:\n{}", render(&r));
+        let warnings: Vec<_> = r
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == quill_config::Severity::Warning)
+            .collect();
+        assert!(
+            warnings.is_empty(),
+            "{v}: a stock tree has nothing to warn about:\n{}",
+            render(&r)
+        );
+    }
+}
+
+#[test]
+fn the_same_modules_as_httpd_m() {
+    for v in VARIANTS {
+        let (lines, _) = recorded(&data().join(v).join("httpd/M.txt"));
+        let httpd: BTreeSet<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(' '))
+            .filter_map(|l| l.split_once(' ').map(|(m, _)| m.to_string()))
+            .collect();
+        let r = quill(v, &RealFs);
+        let mut ours: BTreeSet<String> = r.config.modules.iter().cloned().collect();
+        ours.extend(
+            quill_config::syntax::parser::DEBIAN_STATIC_MODULES
+                .iter()
+                .map(|(m, _)| m.to_string()),
+        );
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+#[test]
+fn the_same_files_in_the_same_order_as_dump_includes() {
+    for v in VARIANTS {
+        let (lines, _) = recorded(&data().join(v).join("httpd/DUMP_INCLUDES.txt"));
+        let httpd: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with('('))
+            .filter_map(|l| l.split_once(") ").map(|(_, p)| p))
+            .collect();
+        let r = quill(v, &RealFs);
+        let ours: Vec<String> = r
+            .config
+            .files
+            .iter()
+            .map(|f| untree(&f.display().to_string(), v))
+            .collect();
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+/// `Key: "value"` lines of DUMP_RUN_CFG.
+fn run_cfg(v: &str) -> BTreeMap<String, String> {
+    let (lines, _) = recorded(&data().join(v).join("httpd/DUMP_RUN_CFG.txt"));
+    lines
+        .iter()
+        .filter_map(|l| l.split_once(": \""))
+        .map(|(k, val)| (k.to_string(), val.trim_end_matches('"').to_string()))
+        .collect()
+}
+
+#[test]
+fn the_same_server_root_and_main_document_root_as_dump_run_cfg() {
+    for v in VARIANTS {
+        let httpd = run_cfg(v);
+        let r = quill(v, &RealFs);
+        assert_eq!(
+            untree(&r.config.server_root.display().to_string(), v),
+            httpd["ServerRoot"],
+            "{v}"
+        );
+        let docroot = r
+            .config
+            .main_server
+            .document_root
+            .as_ref()
+            .map(|p| p.display().to_string());
+        assert_eq!(
+            docroot.as_deref(),
+            Some(httpd["Main DocumentRoot"].as_str()),
+            "{v}: Debian's compiled-in DocumentRoot"
+        );
+    }
+}
+
+/// `ADDR NAME (FILE:LINE)` lines of `-S` for addresses with one virtual host.
+fn vhost_lines(v: &str) -> Vec<(String, String)> {
+    let (lines, _) = recorded(&data().join(v).join("httpd/S.txt"));
+    lines
+        .iter()
+        .skip_while(|l| !l.starts_with("VirtualHost configuration:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("ServerRoot:"))
+        .filter_map(|l| {
+            let (addr, rest) = l.split_once(' ')?;
+            let at = rest.rsplit_once(" (")?.1.trim_end_matches(')');
+            Some((addr.to_string(), at.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_virtual_hosts_as_httpd_s() {
+    for v in VARIANTS {
+        let httpd = vhost_lines(v);
+        let r = quill(v, &RealFs);
+        let ours: Vec<(String, String)> = r
+            .config
+            .vhosts
+            .iter()
+            .flat_map(|vh| {
+                vh.addresses.iter().map(move |a| {
+                    let addr = format!(
+                        "{}:{}",
+                        a.address.as_deref().unwrap_or("*"),
+                        a.port.map_or("*".to_string(), |p| p.to_string())
+                    );
+                    (
+                        addr,
+                        untree(&format!("{}:{}", vh.at.file.display(), vh.at.line), v),
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+/// One broken edit of edits.tsv and httpd's verdict on it.
+struct Edit {
+    name: String,
+    variant: String,
+    file: String,
+    line: String,
+}
+
+fn edits() -> Vec<Edit> {
+    let text = std::fs::read_to_string(data().join("edits.tsv")).expect("edits.tsv");
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(4, '\t').collect();
+            Edit {
+                name: f[0].to_string(),
+                variant: f[1].to_string(),
+                file: f[2].to_string(),
+                line: f[3].replace("\\n", "\n"),
+            }
+        })
+        .collect()
+}
+
+/// httpd's complaint: the file, the line and the message of a
+/// "Syntax error on line N of FILE" report.
+fn httpd_error(lines: &[String]) -> Option<(String, usize, String)> {
+    for (i, l) in lines.iter().enumerate() {
+        let Some((_, rest)) = l.split_once("Syntax error on line ") else {
+            continue;
+        };
+        let (n, rest) = rest.split_once(" of ")?;
+        let (file, msg) = rest.split_once(':')?;
+        let msg = msg.trim();
+        let msg = if msg.is_empty() {
+            lines.get(i + 1)?.clone()
+        } else {
+            msg.to_string()
+        };
+        return Some((file.to_string(), n.parse().ok()?, msg));
+    }
+    None
+}
+
+#[test]
+fn broken_edits_get_httpds_verdict_and_message() {
+    let mut failures = Vec::new();
+    for e in edits() {
+        let root = tree(&e.variant);
+        let path = root.join(&e.file);
+        let mut text = std::fs::read_to_string(&path).expect("edited file");
+        text.push_str(&e.line);
+        text.push('\n');
+        let fs = Overlay(BTreeMap::from([(path, text)]));
+        let r = quill(&e.variant, &fs);
+        let (lines, code) = recorded(&data().join("edits").join(format!("{}.txt", e.name)));
+        let errors = start_up_errors(&r);
+        if code == 0 {
+            if !errors.is_empty() {
+                failures.push(format!(
+                    "{}: httpd says Syntax OK, Quill refuses:\n{}",
+                    e.name,
+                    render(&r)
+                ));
+            }
+            continue;
+        }
+        let Some((file, line, msg)) = httpd_error(&lines) else {
+            failures.push(format!("{}: no message in the recording", e.name));
+            continue;
+        };
+        let found = errors.iter().any(|d| {
+            let at = d.span.map(|s| r.sources.location(s));
+            d.apache.as_deref().map(|a| untree(a, &e.variant)) == Some(msg.clone())
+                && at.is_some_and(|at| {
+                    untree(&at.file.display().to_string(), &e.variant) == file && at.line as usize == line
+                })
+        });
+        if !found {
+            failures.push(format!(
+                "{}: httpd refuses at {file}:{line} with\n    {msg}\nQuill said:\n{}",
+                e.name,
+                untree(&render(&r), &e.variant)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
