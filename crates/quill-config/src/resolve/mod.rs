@@ -333,7 +333,9 @@ fn visit_directive<'a>(
             let sec = dirs.last().map_or("Directory", |s| s.name.as_str());
             (
                 format!("{} is not allowed inside <{sec}>", def.name),
-                format!("{} not allowed here", d.name),
+                // invoke_cmd names the enclosing section and the
+                // directive as its module spells it.
+                format!("{} not allowed in <{sec}> context", def.name),
                 format!("move `{}` out of the <{sec}> section", def.name),
             )
         } else if vhost.is_some() {

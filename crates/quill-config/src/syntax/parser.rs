@@ -378,10 +378,12 @@ impl<'a> Parser<'a> {
     }
 
     fn unclosed(&mut self, name: &str, span: Span) {
+        // httpd names the file and line where the section opened.
+        let at = self.sources.location(span);
         self.diags.push(
             Diagnostic::error("syntax/unclosed-section", format!("<{name}> is never closed"))
                 .at(span, "opened here")
-                .apache(format!("<{name}> was not closed."))
+                .apache(format!("{}:{}: <{name}> was not closed.", at.file.display(), at.line))
                 .help(format!("add `</{name}>` after the section's last line (a section must close in the file that opens it)")),
         );
     }
@@ -886,8 +888,34 @@ impl<'a> Parser<'a> {
                 self.diags.push(
                     Diagnostic::error("syntax/include-no-match", format!("no file matches {}", pattern.display()))
                         .at(arg.span, "matches nothing")
-                        .apache(format!("No matches for the wildcard '{}' in '{}', failing", wild, dir.display()))
+                        .apache(format!("Include/IncludeOptional: No matches for the wildcard '{}' in '{}', failing", wild, dir.display()))
                         .help("use IncludeOptional when the files may be absent, or fix the path (relative paths start at ServerRoot)"),
+                );
+                Vec::new()
+            }
+            Err(IncludeError::NoDirectory(_)) if optional => Vec::new(),
+            Err(IncludeError::NoDirectory(dir)) => {
+                let why = if self.fs.exists(&dir) {
+                    "Not a directory"
+                } else {
+                    "No such file or directory"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "syntax/include-missing",
+                        format!("cannot include {}: {} does not exist", pattern.display(), dir.display()),
+                    )
+                    .at(
+                        arg.span,
+                        format!("relative to ServerRoot {}", self.server_root.display()),
+                    )
+                    .apache(format!(
+                        "Include/IncludeOptional: Could not open directory {}: {why}",
+                        dir.display()
+                    ))
+                    .help(
+                        "fix the path, set ServerRoot (or `--server-root`), or use IncludeOptional",
+                    ),
                 );
                 Vec::new()
             }
@@ -980,6 +1008,10 @@ impl<'a> Parser<'a> {
                 "No such file or directory".to_string(),
             ));
         }
+        let (dir, _) = split_wildcard_dir(pattern);
+        if !self.fs.is_dir(&dir) {
+            return Err(IncludeError::NoDirectory(dir));
+        }
         let mut candidates = vec![PathBuf::from("/")];
         let comps: Vec<String> = pattern
             .components()
@@ -1057,6 +1089,8 @@ impl<'a> Parser<'a> {
 enum IncludeError {
     NoMatch,
     Missing(String),
+    /// The directory before the first wildcard does not exist.
+    NoDirectory(PathBuf),
 }
 
 fn sink<'s>(stack: &'s mut [Open], top: &'s mut Vec<Node>) -> &'s mut Vec<Node> {
@@ -1081,24 +1115,20 @@ fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// For Apache's message: the directory before the first wildcard component,
-/// and the rest.
+/// For Apache's messages: the directory before the first wildcard
+/// component, and that component.
 fn split_wildcard_dir(p: &Path) -> (PathBuf, String) {
     let mut dir = PathBuf::from("/");
-    let mut rest = Vec::new();
-    let mut wild = false;
     for c in p.components() {
         if let Component::Normal(s) = c {
             let s = s.to_string_lossy();
-            if wild || has_wildcard(&s) {
-                wild = true;
-                rest.push(s.into_owned());
-            } else {
-                dir.push(&*s);
+            if has_wildcard(&s) {
+                return (dir, s.into_owned());
             }
+            dir.push(&*s);
         }
     }
-    (dir, rest.join("/"))
+    (dir, String::new())
 }
 
 /// Names under which `<IfModule>` finds a loaded module: its symbol
