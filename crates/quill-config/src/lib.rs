@@ -13,6 +13,7 @@
 //! The crate is pure: no clock, no environment reads (the environment for
 //! `${VAR}` is a parameter) and file access only through [`fs::ConfigFs`].
 
+pub mod build;
 pub mod diag;
 pub mod directives;
 pub mod envvars;

@@ -12,6 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use quill_config::fs::{ConfigFs, RealFs};
+use quill_config::model::MpmKind;
 use quill_config::syntax::{ParseOptions, parse_file};
 use quill_config::{Diagnostic, ResolveOptions, Resolved, resolve};
 
@@ -52,16 +53,26 @@ impl ConfigFs for Overlay {
 
 /// What `quill config TREE/apache2.conf` reads.
 fn quill(variant: &str, fs: &dyn ConfigFs) -> Resolved {
+    quill_with_mpm(variant, fs, None)
+}
+
+/// … with `--mpm`.
+fn quill_with_mpm(variant: &str, fs: &dyn ConfigFs, mpm: Option<MpmKind>) -> Resolved {
     let root = tree(variant);
     let envvars = std::fs::read_to_string(root.join("envvars")).expect("envvars");
     let env = quill_config::envvars::parse_envvars(&envvars, &BTreeMap::new());
     let opts = ParseOptions {
         server_root: Some(root.clone()),
         env,
+        mpm: mpm.map(|m| m.name().to_string()),
         ..ParseOptions::default()
     };
     let parsed = parse_file(&root.join("apache2.conf"), fs, &opts);
-    resolve(&parsed, &ResolveOptions::default())
+    let ropts = ResolveOptions {
+        mpm_override: mpm,
+        ..ResolveOptions::default()
+    };
+    resolve(&parsed, &ropts)
 }
 
 /// A recorded output: its lines (tree paths as `@TREE@`) and exit status.
@@ -316,4 +327,38 @@ fn broken_edits_get_httpds_verdict_and_message() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn mpm_on_the_stock_tree_reads_what_a2enmod_would_give() {
+    for (variant, mpm) in [("worker", MpmKind::Worker), ("prefork", MpmKind::Prefork)] {
+        let swapped = quill_with_mpm("stock", &RealFs, Some(mpm));
+        let real = quill(variant, &RealFs);
+        assert_eq!(
+            swapped.config.mpm.mpm, real.config.mpm.mpm,
+            "{variant}"
+        );
+        let mut a = swapped.config.mpm.clone();
+        let mut b = real.config.mpm.clone();
+        // Only how the MPM was chosen differs.
+        a.selected_by = b.selected_by;
+        b.mpm = a.mpm;
+        assert_eq!(a, b, "{variant}: settings read from the chosen MPM's own conf");
+        let files = |r: &Resolved, v: &str| -> Vec<String> {
+            r.config
+                .files
+                .iter()
+                .map(|f| untree(&f.display().to_string(), v).replace("mods-available", "mods-enabled"))
+                .collect()
+        };
+        assert_eq!(files(&swapped, "stock"), files(&real, variant), "{variant}");
+        assert!(
+            swapped
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "config/mpm-files-swapped"),
+            "{variant}: says so"
+        );
+        assert!(start_up_errors(&swapped).is_empty(), "{}", render(&swapped));
+    }
 }

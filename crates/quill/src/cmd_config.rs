@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
+use quill_config::build::BuildSource;
 use quill_config::diag::{DiagnosticJson, render_color, render_plain};
 use quill_config::model::{MpmKind, MpmSource, ResolvedConfig, ServerConfig};
 use quill_config::wsgi::{DelegationMode, WsgiMount};
@@ -106,6 +107,15 @@ pub fn render_text(r: &Resolved) -> String {
         "  ServerRoot {}; {} file(s) read",
         c.server_root.display(),
         c.files.len()
+    );
+    let _ = writeln!(
+        o,
+        "  compiled-in defaults of {} ({})",
+        c.build.build.describe(),
+        match c.build.chosen_by {
+            BuildSource::CommandLine => "from --build",
+            BuildSource::Guessed => "guessed from CONF; --build changes it",
+        }
     );
     let m = &c.mpm;
     let how = match m.selected_by {

@@ -16,6 +16,7 @@ pub mod mpm;
 
 use std::collections::BTreeMap;
 
+use crate::build::{Build, BuildSource};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::directives::{self, DirectiveDef};
 use crate::model::{MpmKind, ResolvedConfig, SCHEMA_VERSION, UnknownDirective};
@@ -30,6 +31,9 @@ pub struct ResolveOptions {
     pub mpm_override: Option<MpmKind>,
     /// Online CPU cores (for ListenCoresBucketsRatio).
     pub online_cores: u32,
+    /// Whose compiled-in defaults apply, and how that was decided.
+    pub build: Build,
+    pub build_source: BuildSource,
 }
 
 impl Default for ResolveOptions {
@@ -37,6 +41,8 @@ impl Default for ResolveOptions {
         ResolveOptions {
             mpm_override: None,
             online_cores: 2,
+            build: Build::Debian,
+            build_source: BuildSource::Guessed,
         }
     }
 }
@@ -407,9 +413,14 @@ pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
     let mpm = core::resolve_mpm(parsed, &collected, opts, &mut diags);
     let listeners = core::listeners(&collected, sources, &mut diags);
     let mut main_server = core::main_server(&collected, sources, &mut diags);
+    if main_server.document_root.is_none() {
+        // Compiled in; virtual hosts inherit it.
+        main_server.document_root = Some(opts.build.document_root().into());
+    }
     let mut vhosts = core::vhosts(&collected, &main_server, sources, &mut diags);
     let wsgi = crate::wsgi::resolve(
         &collected,
+        opts.build,
         sources,
         &mut main_server,
         &mut vhosts,
@@ -439,6 +450,10 @@ pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
         routing,
         wsgi,
         unknown_directives,
+        build: crate::model::BuildInfo {
+            build: opts.build,
+            chosen_by: opts.build_source,
+        },
     };
     Resolved {
         config,

@@ -99,6 +99,7 @@ mod tests {
                         &ResolveOptions {
                             mpm_override,
                             online_cores,
+                            ..ResolveOptions::default()
                         },
                     );
                     let settings = &resolved.config.mpm;

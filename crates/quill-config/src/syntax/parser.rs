@@ -82,6 +82,11 @@ pub struct ParseOptions {
     pub limits: Limits,
     /// Modules present without LoadModule; `None` means Debian's list.
     pub static_modules: Option<Vec<(String, String)>>,
+    /// `--mpm` (`prefork`, `worker`, `event`): where an Include brings in
+    /// another MPM's `mods-enabled/mpm_*.load` or `.conf`, read the chosen
+    /// MPM's own file from `mods-available` instead, as `a2dismod`/`a2enmod`
+    /// would make it.
+    pub mpm: Option<String>,
 }
 
 /// A module named by `LoadModule`.
@@ -944,6 +949,7 @@ impl<'a> Parser<'a> {
                 Vec::new()
             }
         };
+        let files = self.swap_mpm_files(files, d.span);
         let mut nodes = Vec::new();
         let mut record = IncludeRecord {
             pattern: arg.value.clone(),
@@ -989,6 +995,41 @@ impl<'a> Parser<'a> {
         }
         self.includes.push(record);
         nodes
+    }
+
+    /// `--mpm`: another MPM's Debian module files replaced by the chosen
+    /// MPM's, where the tree has them (reported as a note).
+    fn swap_mpm_files(&mut self, files: Vec<PathBuf>, span: Span) -> Vec<PathBuf> {
+        let Some(chosen) = self.opts.mpm.clone() else {
+            return files;
+        };
+        files
+            .into_iter()
+            .map(|f| {
+                let Some((other, ext)) = debian_mpm_file(&f) else {
+                    return f;
+                };
+                let (Some(dir), Some(root)) = (f.parent(), f.parent().and_then(Path::parent)) else {
+                    return f;
+                };
+                if other == chosen || !dir.ends_with("mods-enabled") {
+                    return f;
+                }
+                let own = root.join("mods-available").join(format!("mpm_{chosen}.{ext}"));
+                if !self.fs.exists(&own) {
+                    return f;
+                }
+                self.diags.push(
+                    Diagnostic::note(
+                        "config/mpm-files-swapped",
+                        format!("--mpm {chosen}: read {} instead of {}", own.display(), f.display()),
+                    )
+                    .at(span, format!("includes mpm_{other}.{ext}"))
+                    .note_line(format!("as after `a2dismod mpm_{other}; a2enmod mpm_{chosen}`")),
+                );
+                own
+            })
+            .collect()
     }
 
     /// Files an Include names, in Apache's order: a directory is read
@@ -1109,6 +1150,15 @@ fn attach(open: Open, stack: &mut [Open], top: &mut Vec<Node>) {
     } else {
         parent.push(Node::Section(open.section));
     }
+}
+
+/// `mpm_event.conf` → (`event`, `conf`), for Debian's MPM module files.
+fn debian_mpm_file(p: &Path) -> Option<(String, String)> {
+    let name = p.file_name()?.to_str()?;
+    let (stem, ext) = name.rsplit_once('.')?;
+    let mpm = stem.strip_prefix("mpm_")?;
+    (["prefork", "worker", "event"].contains(&mpm) && ["load", "conf"].contains(&ext))
+        .then(|| (mpm.to_string(), ext.to_string()))
 }
 
 fn has_wildcard(s: &str) -> bool {

@@ -119,7 +119,7 @@ pub static DIRECTIVES: &[DirectiveDef] = &[
     d(
         "WSGISocketPrefix",
         "WSGISocketPrefix path-prefix",
-        "logs/wsgi (Debian: /var/run/apache2/wsgi)",
+        "the build's: Debian /var/run/apache2/wsgi, RHEL run/wsgi, upstream logs/wsgi",
         SERVER,
         Exactly(1),
         "Prefix of daemon socket paths, relative to ServerRoot unless absolute. The directory must be searchable by the daemon users.",

@@ -39,12 +39,13 @@ use mounts::{ConfigTimeView, Expansion, GroupUse, ParsedAlias, ServerView};
 
 pub(crate) fn resolve(
     c: &Collected<'_>,
+    build: crate::build::Build,
     sources: &SourceMap,
     main: &mut ServerConfig,
     vhosts: &mut [VirtualHost],
     diags: &mut Diagnostics,
 ) -> WsgiConfig {
-    let mut cfg = server_wide(c, diags);
+    let mut cfg = server_wide(c, build, diags);
     check_flags(c, diags);
 
     // Every server-level item with its server, in document order.
@@ -308,8 +309,11 @@ fn first_listen_port(items: &[Item<'_>]) -> Option<u16> {
 }
 
 /// The server-wide directives (main server only).
-fn server_wide(c: &Collected<'_>, diags: &mut Diagnostics) -> WsgiConfig {
-    let mut cfg = WsgiConfig::default();
+fn server_wide(c: &Collected<'_>, build: crate::build::Build, diags: &mut Diagnostics) -> WsgiConfig {
+    let mut cfg = WsgiConfig {
+        socket_prefix: build.wsgi_socket_prefix().to_string(),
+        ..WsgiConfig::default()
+    };
     let text = |name: &str| {
         c.global_last(name)
             .and_then(|i| i.arg(0))

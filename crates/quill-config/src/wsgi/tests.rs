@@ -112,7 +112,7 @@ fn every_daemon_option_has_its_default() {
     assert_eq!(
         d.socket,
         DaemonSocket {
-            path: "logs/wsgi.{pid}.{generation}.1.sock".into(),
+            path: "/var/run/apache2/wsgi.{pid}.{generation}.1.sock".into(),
             listen_backlog: 100,
             send_buffer_size: 0,
             receive_buffer_size: 0,
@@ -134,7 +134,7 @@ fn every_daemon_option_has_its_default() {
     );
     let w = &r.config.wsgi;
     assert!(w.socket_rotation && !w.restrict_embedded && w.lazy_initialization);
-    assert_eq!(w.socket_prefix, "logs/wsgi");
+    assert_eq!(w.socket_prefix, "/var/run/apache2/wsgi", "Debian's build");
     assert_eq!(w.accept_mutex, "default");
 }
 
@@ -938,7 +938,7 @@ fn definition_order_numbers_registered_groups_only() {
     assert_eq!(daemon(&r, "b").definition_index, 2);
     assert_eq!(
         daemon(&r, "b").socket.path,
-        "logs/wsgi.{pid}.{generation}.2.sock"
+        "/var/run/apache2/wsgi.{pid}.{generation}.2.sock"
     );
 }
 
@@ -1022,4 +1022,31 @@ fn daemon_options_table_renders_every_option() {
     let md = daemon_options_markdown();
     assert_eq!(md.lines().count(), DAEMON_OPTIONS.len() + 2);
     assert!(md.contains("| `deadlock-timeout` | 300 |"));
+}
+
+#[test]
+fn the_socket_prefix_default_is_the_builds() {
+    let text = format!("{HEAD}WSGIDaemonProcess g\n");
+    let parsed = crate::syntax::parse_str(
+        Path::new("/etc/httpd.conf"),
+        &text,
+        &crate::fs::MemFs::new(),
+        &Default::default(),
+    );
+    for (build, prefix) in [
+        (crate::build::Build::Debian, "/var/run/apache2/wsgi"),
+        (crate::build::Build::Rhel, "run/wsgi"),
+        (crate::build::Build::Upstream, "logs/wsgi"),
+    ] {
+        let opts = crate::resolve::ResolveOptions {
+            build,
+            ..Default::default()
+        };
+        let r = crate::resolve::resolve(&parsed, &opts);
+        assert_eq!(r.config.wsgi.socket_prefix, prefix, "{build:?}");
+        assert_eq!(
+            daemon(&r, "g").socket.path,
+            format!("{prefix}.{{pid}}.{{generation}}.1.sock")
+        );
+    }
 }
