@@ -548,7 +548,7 @@ pub fn find(name: &str) -> Option<&'static DirectiveDef> {
 pub fn directive_reference_markdown() -> String {
     let mut out = String::from(
         "# Directive reference\n\n<!-- Generated from crates/quill-config/src/directives.rs and wsgi/directives.rs by `cargo run -p quill -- docs directives`; do not edit. -->\n\n\
-         Directives Quill reads. Any other directive is kept, listed by `quill config` as not modelled, and never makes a command fail.\n",
+         Directives Quill reads. Any other directive of a loaded module is kept and listed by `quill config` as not modelled; a name that no loaded module defines is httpd's \"Invalid command\" error (see docs/config.md, Directives and modules).\n",
     );
     for (title, table) in tables() {
         out.push_str(&format!("\n## {title}\n\n"));

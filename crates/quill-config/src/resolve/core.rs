@@ -480,7 +480,11 @@ pub(crate) fn lenient_int(diags: &mut Diagnostics, item: &Item<'_>) -> i64 {
                 format!("`{arg}` is not a whole number; Apache reads it as {n}"),
             )
             .at(item.directive.args[0].span, "read with C atoi")
-            .help(format!("write a number, e.g. `{} {}`", item.def.name, n.max(1))),
+            .help(format!(
+                "write a number, e.g. `{} {}`",
+                item.def.name,
+                item.def.default.parse::<i64>().unwrap_or(n.max(1))
+            )),
         );
     }
     n
