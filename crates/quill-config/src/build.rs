@@ -110,12 +110,21 @@ mod tests {
 
     #[test]
     fn guesses_from_the_main_file() {
-        assert_eq!(Build::guess(Path::new("/etc/apache2/apache2.conf")), Build::Debian);
-        assert_eq!(Build::guess(Path::new("/etc/httpd/conf/httpd.conf")), Build::Rhel);
+        assert_eq!(
+            Build::guess(Path::new("/etc/apache2/apache2.conf")),
+            Build::Debian
+        );
+        assert_eq!(
+            Build::guess(Path::new("/etc/httpd/conf/httpd.conf")),
+            Build::Rhel
+        );
         assert_eq!(
             Build::guess(Path::new("/usr/local/apache2/conf/httpd.conf")),
             Build::Upstream
         );
-        assert_eq!(Build::guess(Path::new("/srv/site/httpd.conf")), Build::Debian);
+        assert_eq!(
+            Build::guess(Path::new("/srv/site/httpd.conf")),
+            Build::Debian
+        );
     }
 }

@@ -315,7 +315,8 @@ fn broken_edits_get_httpds_verdict_and_message() {
             let at = d.span.map(|s| r.sources.location(s));
             d.apache.as_deref().map(|a| untree(a, &e.variant)) == Some(msg.clone())
                 && at.is_some_and(|at| {
-                    untree(&at.file.display().to_string(), &e.variant) == file && at.line as usize == line
+                    untree(&at.file.display().to_string(), &e.variant) == file
+                        && at.line as usize == line
                 })
         });
         if !found {
@@ -334,21 +335,23 @@ fn mpm_on_the_stock_tree_reads_what_a2enmod_would_give() {
     for (variant, mpm) in [("worker", MpmKind::Worker), ("prefork", MpmKind::Prefork)] {
         let swapped = quill_with_mpm("stock", &RealFs, Some(mpm));
         let real = quill(variant, &RealFs);
-        assert_eq!(
-            swapped.config.mpm.mpm, real.config.mpm.mpm,
-            "{variant}"
-        );
+        assert_eq!(swapped.config.mpm.mpm, real.config.mpm.mpm, "{variant}");
         let mut a = swapped.config.mpm.clone();
         let mut b = real.config.mpm.clone();
         // Only how the MPM was chosen differs.
         a.selected_by = b.selected_by;
         b.mpm = a.mpm;
-        assert_eq!(a, b, "{variant}: settings read from the chosen MPM's own conf");
+        assert_eq!(
+            a, b,
+            "{variant}: settings read from the chosen MPM's own conf"
+        );
         let files = |r: &Resolved, v: &str| -> Vec<String> {
             r.config
                 .files
                 .iter()
-                .map(|f| untree(&f.display().to_string(), v).replace("mods-available", "mods-enabled"))
+                .map(|f| {
+                    untree(&f.display().to_string(), v).replace("mods-available", "mods-enabled")
+                })
                 .collect()
         };
         assert_eq!(files(&swapped, "stock"), files(&real, variant), "{variant}");

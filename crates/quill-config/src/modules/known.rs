@@ -8,21 +8,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_access_compat.c",
         symbol: "access_compat_module",
         debian: Some("access_compat"),
-        directives: &[
-            "order",
-            "allow",
-            "deny",
-            "Satisfy",
-        ],
+        directives: &["order", "allow", "deny", "Satisfy"],
     },
     KnownModule {
         source: "mod_actions.c",
         symbol: "actions_module",
         debian: Some("actions"),
-        directives: &[
-            "Action",
-            "Script",
-        ],
+        directives: &["Action", "Script"],
     },
     KnownModule {
         source: "mod_alias.c",
@@ -45,16 +37,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_allowmethods.c",
         symbol: "allowmethods_module",
         debian: Some("allowmethods"),
-        directives: &[
-            "AllowMethods",
-        ],
+        directives: &["AllowMethods"],
     },
     KnownModule {
         source: "mod_asis.c",
         symbol: "asis_module",
         debian: Some("asis"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_auth_basic.c",
@@ -119,37 +108,25 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_authn_core.c",
         symbol: "authn_core_module",
         debian: Some("authn_core"),
-        directives: &[
-            "AuthType",
-            "AuthName",
-            "<AuthnProviderAlias",
-        ],
+        directives: &["AuthType", "AuthName", "<AuthnProviderAlias"],
     },
     KnownModule {
         source: "mod_authn_dbd.c",
         symbol: "authn_dbd_module",
         debian: Some("authn_dbd"),
-        directives: &[
-            "AuthDBDUserPWQuery",
-            "AuthDBDUserRealmQuery",
-        ],
+        directives: &["AuthDBDUserPWQuery", "AuthDBDUserRealmQuery"],
     },
     KnownModule {
         source: "mod_authn_dbm.c",
         symbol: "authn_dbm_module",
         debian: Some("authn_dbm"),
-        directives: &[
-            "AuthDBMUserFile",
-            "AuthDBMType",
-        ],
+        directives: &["AuthDBMUserFile", "AuthDBMType"],
     },
     KnownModule {
         source: "mod_authn_file.c",
         symbol: "authn_file_module",
         debian: Some("authn_file"),
-        directives: &[
-            "AuthUserFile",
-        ],
+        directives: &["AuthUserFile"],
     },
     KnownModule {
         source: "mod_authn_socache.c",
@@ -167,10 +144,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_authnz_fcgi.c",
         symbol: "authnz_fcgi_module",
         debian: Some("authnz_fcgi"),
-        directives: &[
-            "AuthnzFcgiDefineProvider",
-            "AuthnzFcgiCheckAuthnProvider",
-        ],
+        directives: &["AuthnzFcgiDefineProvider", "AuthnzFcgiCheckAuthnProvider"],
     },
     KnownModule {
         source: "mod_authnz_ldap.c",
@@ -226,39 +200,31 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_authz_dbm.c",
         symbol: "authz_dbm_module",
         debian: Some("authz_dbm"),
-        directives: &[
-            "AuthDBMGroupFile",
-            "AuthzDBMType",
-        ],
+        directives: &["AuthDBMGroupFile", "AuthzDBMType"],
     },
     KnownModule {
         source: "mod_authz_groupfile.c",
         symbol: "authz_groupfile_module",
         debian: Some("authz_groupfile"),
-        directives: &[
-            "AuthGroupFile",
-        ],
+        directives: &["AuthGroupFile"],
     },
     KnownModule {
         source: "mod_authz_host.c",
         symbol: "authz_host_module",
         debian: Some("authz_host"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_authz_owner.c",
         symbol: "authz_owner_module",
         debian: Some("authz_owner"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_authz_user.c",
         symbol: "authz_user_module",
         debian: Some("authz_user"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_autoindex.c",
@@ -300,16 +266,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_bucketeer.c",
         symbol: "bucketeer_module",
         debian: None,
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_buffer.c",
         symbol: "buffer_module",
         debian: Some("buffer"),
-        directives: &[
-            "BufferSize",
-        ],
+        directives: &["BufferSize"],
     },
     KnownModule {
         source: "mod_cache_disk.c",
@@ -371,27 +334,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_case_filter_in.c",
         symbol: "case_filter_in_module",
         debian: None,
-        directives: &[
-            "CaseFilterIn",
-        ],
+        directives: &["CaseFilterIn"],
     },
     KnownModule {
         source: "mod_case_filter.c",
         symbol: "case_filter_module",
         debian: None,
-        directives: &[
-            "CaseFilter",
-        ],
+        directives: &["CaseFilter"],
     },
     KnownModule {
         source: "mod_cern_meta.c",
         symbol: "cern_meta_module",
         debian: Some("cern_meta"),
-        directives: &[
-            "MetaFiles",
-            "MetaDir",
-            "MetaSuffix",
-        ],
+        directives: &["MetaFiles", "MetaDir", "MetaSuffix"],
     },
     KnownModule {
         source: "mod_cgi.c",
@@ -420,11 +375,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_charset_lite.c",
         symbol: "charset_lite_module",
         debian: Some("charset_lite"),
-        directives: &[
-            "CharsetSourceEnc",
-            "CharsetDefault",
-            "CharsetOptions",
-        ],
+        directives: &["CharsetSourceEnc", "CharsetDefault", "CharsetOptions"],
     },
     KnownModule {
         source: "core.c",
@@ -533,24 +484,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_data.c",
         symbol: "data_module",
         debian: Some("data"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_dav_fs.c",
         symbol: "dav_fs_module",
         debian: Some("dav_fs"),
-        directives: &[
-            "DAVLockDB",
-        ],
+        directives: &["DAVLockDB"],
     },
     KnownModule {
         source: "mod_dav_lock.c",
         symbol: "dav_lock_module",
         debian: Some("dav_lock"),
-        directives: &[
-            "DAVGenericLockDB",
-        ],
+        directives: &["DAVGenericLockDB"],
     },
     KnownModule {
         source: "mod_dav.c",
@@ -600,9 +546,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_dialup.c",
         symbol: "dialup_module",
         debian: Some("dialup"),
-        directives: &[
-            "ModemStandard",
-        ],
+        directives: &["ModemStandard"],
     },
     KnownModule {
         source: "mod_dir.c",
@@ -620,56 +564,37 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_dumpio.c",
         symbol: "dumpio_module",
         debian: Some("dump_io"),
-        directives: &[
-            "DumpIOInput",
-            "DumpIOOutput",
-        ],
+        directives: &["DumpIOInput", "DumpIOOutput"],
     },
     KnownModule {
         source: "mod_echo.c",
         symbol: "echo_module",
         debian: Some("echo"),
-        directives: &[
-            "ProtocolEcho",
-        ],
+        directives: &["ProtocolEcho"],
     },
     KnownModule {
         source: "mod_env.c",
         symbol: "env_module",
         debian: Some("env"),
-        directives: &[
-            "PassEnv",
-            "SetEnv",
-            "UnsetEnv",
-        ],
+        directives: &["PassEnv", "SetEnv", "UnsetEnv"],
     },
     KnownModule {
         source: "mod_expires.c",
         symbol: "expires_module",
         debian: Some("expires"),
-        directives: &[
-            "ExpiresActive",
-            "ExpiresByType",
-            "ExpiresDefault",
-        ],
+        directives: &["ExpiresActive", "ExpiresByType", "ExpiresDefault"],
     },
     KnownModule {
         source: "mod_ext_filter.c",
         symbol: "ext_filter_module",
         debian: Some("ext_filter"),
-        directives: &[
-            "ExtFilterOptions",
-            "ExtFilterDefine",
-        ],
+        directives: &["ExtFilterOptions", "ExtFilterDefine"],
     },
     KnownModule {
         source: "mod_file_cache.c",
         symbol: "file_cache_module",
         debian: Some("file_cache"),
-        directives: &[
-            "cachefile",
-            "mmapfile",
-        ],
+        directives: &["cachefile", "mmapfile"],
     },
     KnownModule {
         source: "mod_filter.c",
@@ -688,28 +613,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_headers.c",
         symbol: "headers_module",
         debian: Some("headers"),
-        directives: &[
-            "Header",
-            "RequestHeader",
-        ],
+        directives: &["Header", "RequestHeader"],
     },
     KnownModule {
         source: "mod_heartbeat.c",
         symbol: "heartbeat_module",
         debian: Some("heartbeat"),
-        directives: &[
-            "HeartbeatAddress",
-        ],
+        directives: &["HeartbeatAddress"],
     },
     KnownModule {
         source: "mod_heartmonitor.c",
         symbol: "heartmonitor_module",
         debian: Some("heartmonitor"),
-        directives: &[
-            "HeartbeatListen",
-            "HeartbeatStorage",
-            "HeartbeatMaxServers",
-        ],
+        directives: &["HeartbeatListen", "HeartbeatStorage", "HeartbeatMaxServers"],
     },
     KnownModule {
         source: "mod_http2.c",
@@ -750,30 +666,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "http_core.c",
         symbol: "http_module",
         debian: None,
-        directives: &[
-            "KeepAliveTimeout",
-            "MaxKeepAliveRequests",
-            "KeepAlive",
-        ],
+        directives: &["KeepAliveTimeout", "MaxKeepAliveRequests", "KeepAlive"],
     },
     KnownModule {
         source: "mod_ident.c",
         symbol: "ident_module",
         debian: Some("ident"),
-        directives: &[
-            "IdentityCheck",
-            "IdentityCheckTimeout",
-        ],
+        directives: &["IdentityCheck", "IdentityCheckTimeout"],
     },
     KnownModule {
         source: "mod_imagemap.c",
         symbol: "imagemap_module",
         debian: Some("imagemap"),
-        directives: &[
-            "ImapMenu",
-            "ImapDefault",
-            "ImapBase",
-        ],
+        directives: &["ImapMenu", "ImapDefault", "ImapBase"],
     },
     KnownModule {
         source: "mod_include.c",
@@ -795,38 +700,31 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_info.c",
         symbol: "info_module",
         debian: Some("info"),
-        directives: &[
-            "AddModuleInfo",
-        ],
+        directives: &["AddModuleInfo"],
     },
     KnownModule {
         source: "mod_lbmethod_bybusyness.c",
         symbol: "lbmethod_bybusyness_module",
         debian: Some("lbmethod_bybusyness"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_lbmethod_byrequests.c",
         symbol: "lbmethod_byrequests_module",
         debian: Some("lbmethod_byrequests"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_lbmethod_bytraffic.c",
         symbol: "lbmethod_bytraffic_module",
         debian: Some("lbmethod_bytraffic"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_lbmethod_heartbeat.c",
         symbol: "lbmethod_heartbeat_module",
         debian: Some("lbmethod_heartbeat"),
-        directives: &[
-            "HeartbeatStorage",
-        ],
+        directives: &["HeartbeatStorage"],
     },
     KnownModule {
         source: "util_ldap.c",
@@ -869,25 +767,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_log_debug.c",
         symbol: "log_debug_module",
         debian: Some("log_debug"),
-        directives: &[
-            "LogMessage",
-        ],
+        directives: &["LogMessage"],
     },
     KnownModule {
         source: "mod_log_forensic.c",
         symbol: "log_forensic_module",
         debian: Some("log_forensic"),
-        directives: &[
-            "ForensicLog",
-        ],
+        directives: &["ForensicLog"],
     },
     KnownModule {
         source: "mod_logio.c",
         symbol: "logio_module",
         debian: None,
-        directives: &[
-            "LogIOTrackTTFB",
-        ],
+        directives: &["LogIOTrackTTFB"],
     },
     KnownModule {
         source: "mod_lua.c",
@@ -997,9 +889,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_mime_magic.c",
         symbol: "mime_magic_module",
         debian: Some("mime_magic"),
-        directives: &[
-            "MimeMagicFile",
-        ],
+        directives: &["MimeMagicFile"],
     },
     KnownModule {
         source: "mod_mime.c",
@@ -1117,23 +1007,19 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_proxy_ajp.c",
         symbol: "proxy_ajp_module",
         debian: Some("proxy_ajp"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy_balancer.c",
         symbol: "proxy_balancer_module",
         debian: Some("proxy_balancer"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy_connect.c",
         symbol: "proxy_connect_module",
         debian: Some("proxy_connect"),
-        directives: &[
-            "AllowCONNECT",
-        ],
+        directives: &["AllowCONNECT"],
     },
     KnownModule {
         source: "mod_proxy_express.c",
@@ -1149,17 +1035,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_proxy_fcgi.c",
         symbol: "proxy_fcgi_module",
         debian: Some("proxy_fcgi"),
-        directives: &[
-            "ProxyFCGIBackendType",
-            "ProxyFCGISetEnvIf",
-        ],
+        directives: &["ProxyFCGIBackendType", "ProxyFCGISetEnvIf"],
     },
     KnownModule {
         source: "mod_proxy_fdpass.c",
         symbol: "proxy_fdpass_module",
         debian: Some("proxy_fdpass"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy_ftp.c",
@@ -1175,11 +1057,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_proxy_hcheck.c",
         symbol: "proxy_hcheck_module",
         debian: Some("proxy_hcheck"),
-        directives: &[
-            "ProxyHCTemplate",
-            "ProxyHCExpr",
-            "ProxyHCTPsize",
-        ],
+        directives: &["ProxyHCTemplate", "ProxyHCExpr", "ProxyHCTPsize"],
     },
     KnownModule {
         source: "mod_proxy_html.c",
@@ -1204,15 +1082,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_proxy_http2.c",
         symbol: "proxy_http2_module",
         debian: Some("proxy_http2"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy_http.c",
         symbol: "proxy_http_module",
         debian: Some("proxy_http"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy.c",
@@ -1257,40 +1133,31 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_proxy_scgi.c",
         symbol: "proxy_scgi_module",
         debian: Some("proxy_scgi"),
-        directives: &[
-            "ProxySCGISendfile",
-            "ProxySCGIInternalRedirect",
-        ],
+        directives: &["ProxySCGISendfile", "ProxySCGIInternalRedirect"],
     },
     KnownModule {
         source: "mod_proxy_uwsgi.c",
         symbol: "proxy_uwsgi_module",
         debian: Some("proxy_uwsgi"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_proxy_wstunnel.c",
         symbol: "proxy_wstunnel_module",
         debian: Some("proxy_wstunnel"),
-        directives: &[
-            "ProxyWebsocketFallbackToProxyHttp",
-        ],
+        directives: &["ProxyWebsocketFallbackToProxyHttp"],
     },
     KnownModule {
         source: "mod_ratelimit.c",
         symbol: "ratelimit_module",
         debian: Some("ratelimit"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_reflector.c",
         symbol: "reflector_module",
         debian: Some("reflector"),
-        directives: &[
-            "ReflectorHeader",
-        ],
+        directives: &["ReflectorHeader"],
     },
     KnownModule {
         source: "mod_remoteip.c",
@@ -1311,17 +1178,13 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_reqtimeout.c",
         symbol: "reqtimeout_module",
         debian: Some("reqtimeout"),
-        directives: &[
-            "RequestReadTimeout",
-        ],
+        directives: &["RequestReadTimeout"],
     },
     KnownModule {
         source: "mod_request.c",
         symbol: "request_module",
         debian: Some("request"),
-        directives: &[
-            "KeptBodySize",
-        ],
+        directives: &["KeptBodySize"],
     },
     KnownModule {
         source: "mod_rewrite.c",
@@ -1431,10 +1294,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_sed.c",
         symbol: "sed_module",
         debian: Some("sed"),
-        directives: &[
-            "OutputSed",
-            "InputSed",
-        ],
+        directives: &["OutputSed", "InputSed"],
     },
     KnownModule {
         source: "mod_session_cookie.c",
@@ -1502,65 +1362,49 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_slotmem_plain.c",
         symbol: "slotmem_plain_module",
         debian: Some("slotmem_plain"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_slotmem_shm.c",
         symbol: "slotmem_shm_module",
         debian: Some("slotmem_shm"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_so.c",
         symbol: "so_module",
         debian: None,
-        directives: &[
-            "LoadModule",
-            "LoadFile",
-        ],
+        directives: &["LoadModule", "LoadFile"],
     },
     KnownModule {
         source: "mod_socache_dbm.c",
         symbol: "socache_dbm_module",
         debian: Some("socache_dbm"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_socache_memcache.c",
         symbol: "socache_memcache_module",
         debian: Some("socache_memcache"),
-        directives: &[
-            "MemcacheConnTTL",
-        ],
+        directives: &["MemcacheConnTTL"],
     },
     KnownModule {
         source: "mod_socache_redis.c",
         symbol: "socache_redis_module",
         debian: Some("socache_redis"),
-        directives: &[
-            "RedisConnPoolTTL",
-            "RedisTimeout",
-        ],
+        directives: &["RedisConnPoolTTL", "RedisTimeout"],
     },
     KnownModule {
         source: "mod_socache_shmcb.c",
         symbol: "socache_shmcb_module",
         debian: Some("socache_shmcb"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_speling.c",
         symbol: "speling_module",
         debian: Some("speling"),
-        directives: &[
-            "CheckSpelling",
-            "CheckCaseOnly",
-            "CheckBasenameMatch",
-        ],
+        directives: &["CheckSpelling", "CheckCaseOnly", "CheckBasenameMatch"],
     },
     KnownModule {
         source: "mod_ssl.c",
@@ -1647,8 +1491,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_status.c",
         symbol: "status_module",
         debian: Some("status"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_substitute.c",
@@ -1664,35 +1507,25 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_suexec.c",
         symbol: "suexec_module",
         debian: Some("suexec"),
-        directives: &[
-            "SuexecUserGroup",
-        ],
+        directives: &["SuexecUserGroup"],
     },
     KnownModule {
         source: "mod_unique_id.c",
         symbol: "unique_id_module",
         debian: Some("unique_id"),
-        directives: &[
-        ],
+        directives: &[],
     },
     KnownModule {
         source: "mod_unixd.c",
         symbol: "unixd_module",
         debian: None,
-        directives: &[
-            "User",
-            "Group",
-            "ChrootDir",
-            "Suexec",
-        ],
+        directives: &["User", "Group", "ChrootDir", "Suexec"],
     },
     KnownModule {
         source: "mod_userdir.c",
         symbol: "userdir_module",
         debian: Some("userdir"),
-        directives: &[
-            "UserDir",
-        ],
+        directives: &["UserDir"],
     },
     KnownModule {
         source: "mod_usertrack.c",
@@ -1713,9 +1546,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_version.c",
         symbol: "version_module",
         debian: None,
-        directives: &[
-            "<IfVersion",
-        ],
+        directives: &["<IfVersion"],
     },
     KnownModule {
         source: "mod_vhost_alias.c",
@@ -1732,9 +1563,7 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_watchdog.c",
         symbol: "watchdog_module",
         debian: None,
-        directives: &[
-            "WatchdogInterval",
-        ],
+        directives: &["WatchdogInterval"],
     },
     KnownModule {
         source: "mod_wsgi.c",
@@ -1792,10 +1621,6 @@ pub static KNOWN_MODULES: &[KnownModule] = &[
         source: "mod_xml2enc.c",
         symbol: "xml2enc_module",
         debian: Some("xml2enc"),
-        directives: &[
-            "xml2EncDefault",
-            "xml2EncAlias",
-            "xml2StartParse",
-        ],
+        directives: &["xml2EncDefault", "xml2EncAlias", "xml2StartParse"],
     },
 ];

@@ -42,7 +42,10 @@ impl KnownModule {
                 "load {}: `a2enmod {d}` on Debian, or `LoadModule {} modules/{so}`",
                 self.source, self.symbol
             ),
-            None => format!("load {} (`LoadModule {} modules/{so}`)", self.source, self.symbol),
+            None => format!(
+                "load {} (`LoadModule {} modules/{so}`)",
+                self.source, self.symbol
+            ),
         }
     }
 }
@@ -194,14 +197,20 @@ mod tests {
         idx.load("wsgi_module");
         assert_eq!(idx.suggest("WSGIScriptAlais"), Some("WSGIScriptAlias"));
         idx.load("pagespeed_module");
-        assert_eq!(idx.availability("ModPagespeed"), Availability::MaybeThirdParty);
+        assert_eq!(
+            idx.availability("ModPagespeed"),
+            Availability::MaybeThirdParty
+        );
     }
 
     #[test]
     fn core_sections_are_known() {
         let idx = debian();
         assert_eq!(idx.availability("<VirtualHost"), Availability::Loaded);
-        assert!(matches!(idx.availability("<Proxy"), Availability::NotLoaded(_)));
+        assert!(matches!(
+            idx.availability("<Proxy"),
+            Availability::NotLoaded(_)
+        ));
         assert_eq!(idx.availability("<Nonsense"), Availability::Unknown);
     }
 }

@@ -519,7 +519,13 @@ fn server_config(
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
             Some("on") => cfg.keep_alive.enabled = true,
             Some("off") => cfg.keep_alive.enabled = false,
-            _ => refuse(diags, i, "On or Off", "On", "KeepAlive must be On or Off".into()),
+            _ => refuse(
+                diags,
+                i,
+                "On or Off",
+                "On",
+                "KeepAlive must be On or Off".into(),
+            ),
         }
     }
     if let Some(i) = s.last("KeepAliveTimeout") {
@@ -600,7 +606,12 @@ fn server_config(
             "",
             &mut cfg.limits.field_size,
         ),
-        ("LimitRequestLine", "LimitRequestLine", "", &mut cfg.limits.line),
+        (
+            "LimitRequestLine",
+            "LimitRequestLine",
+            "",
+            &mut cfg.limits.line,
+        ),
     ] {
         let Some(i) = s.last(name) else { continue };
         let n = lenient_int(diags, i);

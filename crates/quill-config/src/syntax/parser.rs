@@ -908,7 +908,11 @@ impl<'a> Parser<'a> {
                 self.diags.push(
                     Diagnostic::error(
                         "syntax/include-missing",
-                        format!("cannot include {}: {} does not exist", pattern.display(), dir.display()),
+                        format!(
+                            "cannot include {}: {} does not exist",
+                            pattern.display(),
+                            dir.display()
+                        ),
                     )
                     .at(
                         arg.span,
@@ -1009,23 +1013,32 @@ impl<'a> Parser<'a> {
                 let Some((other, ext)) = debian_mpm_file(&f) else {
                     return f;
                 };
-                let (Some(dir), Some(root)) = (f.parent(), f.parent().and_then(Path::parent)) else {
+                let (Some(dir), Some(root)) = (f.parent(), f.parent().and_then(Path::parent))
+                else {
                     return f;
                 };
                 if other == chosen || !dir.ends_with("mods-enabled") {
                     return f;
                 }
-                let own = root.join("mods-available").join(format!("mpm_{chosen}.{ext}"));
+                let own = root
+                    .join("mods-available")
+                    .join(format!("mpm_{chosen}.{ext}"));
                 if !self.fs.exists(&own) {
                     return f;
                 }
                 self.diags.push(
                     Diagnostic::note(
                         "config/mpm-files-swapped",
-                        format!("--mpm {chosen}: read {} instead of {}", own.display(), f.display()),
+                        format!(
+                            "--mpm {chosen}: read {} instead of {}",
+                            own.display(),
+                            f.display()
+                        ),
                     )
                     .at(span, format!("includes mpm_{other}.{ext}"))
-                    .note_line(format!("as after `a2dismod mpm_{other}; a2enmod mpm_{chosen}`")),
+                    .note_line(format!(
+                        "as after `a2dismod mpm_{other}; a2enmod mpm_{chosen}`"
+                    )),
                 );
                 own
             })

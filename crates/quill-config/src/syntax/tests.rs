@@ -80,7 +80,11 @@ fn missing_includes_error_unless_optional() {
             "syntax/include-no-match"
         ]
     );
-    let apache: Vec<_> = p.diagnostics.iter().filter_map(|d| d.apache.as_deref()).collect();
+    let apache: Vec<_> = p
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.apache.as_deref())
+        .collect();
     assert_eq!(
         apache,
         [

@@ -309,7 +309,11 @@ fn first_listen_port(items: &[Item<'_>]) -> Option<u16> {
 }
 
 /// The server-wide directives (main server only).
-fn server_wide(c: &Collected<'_>, build: crate::build::Build, diags: &mut Diagnostics) -> WsgiConfig {
+fn server_wide(
+    c: &Collected<'_>,
+    build: crate::build::Build,
+    diags: &mut Diagnostics,
+) -> WsgiConfig {
     let mut cfg = WsgiConfig {
         socket_prefix: build.wsgi_socket_prefix().to_string(),
         ..WsgiConfig::default()
@@ -591,7 +595,7 @@ fn unknown_group(group: &str, span: Span, cfg: &WsgiConfig, computed: bool) -> D
         format!("no WSGIDaemonProcess defines the process group '{group}'"),
     )
     .at_run_time()
-                    .at(span, "every request delegated here gets 500")
+    .at(span, "every request delegated here gets 500")
     .apache(format!(
         "No WSGI daemon process called '{group}' has been configured"
     ));

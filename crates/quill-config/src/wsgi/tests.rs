@@ -972,7 +972,11 @@ fn every_option_in_the_table_is_applied() {
                 m.remove("options_given");
             }
         }
-        assert_ne!(with, without, "{}={value} has no effect on the group", o.name);
+        assert_ne!(
+            with, without,
+            "{}={value} has no effect on the group",
+            o.name
+        );
     }
 }
 
