@@ -108,6 +108,10 @@ impl Diagnostic {
     /// An error httpd only reports at run time (it starts; requests fail).
     pub fn at_run_time(mut self) -> Self {
         self.stage = Stage::RunTime;
+        self.notes.push(
+            "httpd starts with this (`apache2ctl -t`: Syntax OK); the error comes at run time"
+                .into(),
+        );
         self
     }
 
