@@ -297,6 +297,22 @@ fn broken_edits_get_httpds_verdict_and_message() {
         let r = quill(&e.variant, &fs);
         let (lines, code) = recorded(&data().join("edits").join(format!("{}.txt", e.name)));
         let errors = start_up_errors(&r);
+        // httpd's start-up adjustments ("AH00184: WARNING: StartServers of
+        // 0 not allowed, increasing to 1.") are quoted word for word.
+        for warning in lines.iter().filter(|l| l.contains(": WARNING: ")) {
+            let text = warning.split_once(": ").map_or("", |(_, t)| t);
+            let quoted = r
+                .diagnostics
+                .iter()
+                .any(|d| d.apache.as_deref() == Some(text));
+            if !quoted {
+                failures.push(format!(
+                    "{}: httpd warns\n    {text}\nQuill said:\n{}",
+                    e.name,
+                    untree(&render(&r), &e.variant)
+                ));
+            }
+        }
         if code == 0 {
             if !errors.is_empty() {
                 failures.push(format!(

@@ -314,7 +314,13 @@ pub(crate) fn listeners(
             diags.push(
                 Diagnostic::error("config/bad-listen", format!("`{spec}` has no valid port"))
                     .at(item.directive.args[0].span, "port must be 1–65535")
-                    .apache("Port must be specified")
+                    // apr_parse_addr_port refuses port 0 itself; listen.c
+                    // complains when there is no port at all.
+                    .apache(if port == Some(0) {
+                        "Invalid address or port"
+                    } else {
+                        "Port must be specified"
+                    })
                     .help("write e.g. `Listen 80`"),
             );
             continue;
