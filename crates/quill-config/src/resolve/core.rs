@@ -61,6 +61,26 @@ pub(crate) fn resolve_mpm(
         }
         diags.push(d);
     }
+    if let (Some(chosen), Some((written, span))) = (opts.mpm_override, loaded.first()) {
+        if chosen != *written {
+            // The parser swaps Debian's mpm_*.load/.conf where the tree has
+            // the chosen MPM's (then `loaded` is that one); here it did not.
+            diags.push(
+                Diagnostic::note(
+                    "config/mpm-override",
+                    format!(
+                        "--mpm {}: this tree loads {} and has no files of {}'s own, so the MPM settings read are those written for {}",
+                        chosen.name(),
+                        written.name(),
+                        chosen.name(),
+                        written.name()
+                    ),
+                )
+                .at(*span, format!("{} loaded here", written.name()))
+                .note_line("<IfModule> sections test the loaded MPM, not the one given with --mpm"),
+            );
+        }
+    }
     let (kind, source, mpm_span) = match (opts.mpm_override, loaded.first()) {
         (Some(k), first) => (k, MpmSource::CommandLine, first.map(|f| f.1)),
         (None, Some((k, span))) => (*k, MpmSource::LoadModule, Some(*span)),
@@ -971,6 +991,41 @@ fn wildcard_match(pat: &str, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mpm_override_without_the_mpms_own_files_says_what_it_read() {
+        let text =
+            "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 80\nStartServers 7\n";
+        let parsed = crate::syntax::parse_str(
+            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
+            text,
+            &crate::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let opts = ResolveOptions {
+            mpm_override: Some(MpmKind::Worker),
+            ..ResolveOptions::default()
+        };
+        let r = crate::resolve::resolve(&parsed, &opts);
+        let note = r
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "config/mpm-override")
+            .expect("says so");
+        assert!(
+            note.message
+                .contains("settings read are those written for prefork")
+        );
+        assert_eq!(r.config.mpm.mpm, MpmKind::Worker);
+        assert_eq!(r.config.mpm.start_servers, 7);
+        let plain = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        assert!(
+            !plain
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "config/mpm-override")
+        );
+    }
 
     #[test]
     fn host_port_forms() {
