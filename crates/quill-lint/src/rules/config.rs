@@ -24,8 +24,10 @@ pub static CONFIG_ERROR: Rule = Rule {
     summary: "Apache refuses to start with this configuration, or rejects every request of a mount",
     explanation: "\
 What: an error of the configuration reader (the same as `quill config` prints): a syntax \
-error, a directive in a context where httpd rejects it, a missing include, a mod_wsgi \
-option httpd refuses, a WSGI mount whose process group does not exist. The message \
+error, a directive no loaded module defines (misspelt, or its module not loaded: \
+\"Invalid command\"), a directive in a context where httpd rejects it, a missing \
+include, a mod_wsgi option httpd refuses, a WSGI mount whose process group does not \
+exist. The message \
 quotes Apache's or mod_wsgi's own words where they have some (`= apache:`), and the \
 bracket shows the reader's code (`config/context`, `wsgi/unknown-process-group`, …).
 
@@ -50,7 +52,7 @@ pub static CONFIG_WARNING: Rule = Rule {
     summary: "Apache reads something differently from how it is written",
     explanation: "\
 What: a warning of the configuration reader that no other rule reports: a number httpd \
-reads with C `atoi` (`25k` is 25), an undefined `${VARIABLE}`, a misspelt directive, a \
+reads with C `atoi` (`25k` is 25, `Timeout abc` is 0), an undefined `${VARIABLE}`, a \
 WSGI mount that runs in embedded mode although daemon groups exist, a directive of \
 another MPM ignored under `--mpm`.
 
