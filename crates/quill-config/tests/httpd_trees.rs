@@ -174,7 +174,7 @@ fn run_cfg(v: &str) -> BTreeMap<String, String> {
 }
 
 #[test]
-fn the_same_server_root_and_main_document_root_as_dump_run_cfg() {
+fn the_same_server_root_document_root_and_error_log_as_dump_run_cfg() {
     for v in VARIANTS {
         let httpd = run_cfg(v);
         let r = quill(v, &RealFs);
@@ -194,11 +194,24 @@ fn the_same_server_root_and_main_document_root_as_dump_run_cfg() {
             Some(httpd["Main DocumentRoot"].as_str()),
             "{v}: Debian's compiled-in DocumentRoot"
         );
+        let error_log = r.config.main_server.error_log.as_deref().map(|l| {
+            if l.starts_with('/') {
+                l.to_string()
+            } else {
+                r.config.server_root.join(l).display().to_string()
+            }
+        });
+        assert_eq!(
+            error_log.as_deref(),
+            Some(httpd["Main ErrorLog"].as_str()),
+            "{v}"
+        );
     }
 }
 
-/// `ADDR NAME (FILE:LINE)` lines of `-S` for addresses with one virtual host.
-fn vhost_lines(v: &str) -> Vec<(String, String)> {
+/// `ADDR NAME (FILE:LINE)` lines of `-S` for addresses with one virtual
+/// host: (address, name, location).
+fn vhost_lines(v: &str) -> Vec<(String, String, String)> {
     let (lines, _) = recorded(&data().join(v).join("httpd/S.txt"));
     lines
         .iter()
@@ -207,8 +220,12 @@ fn vhost_lines(v: &str) -> Vec<(String, String)> {
         .take_while(|l| !l.starts_with("ServerRoot:"))
         .filter_map(|l| {
             let (addr, rest) = l.split_once(' ')?;
-            let at = rest.rsplit_once(" (")?.1.trim_end_matches(')');
-            Some((addr.to_string(), at.to_string()))
+            let (name, at) = rest.trim_start().rsplit_once(" (")?;
+            Some((
+                addr.to_string(),
+                name.to_string(),
+                at.trim_end_matches(')').to_string(),
+            ))
         })
         .collect()
 }
@@ -218,7 +235,7 @@ fn the_same_virtual_hosts_as_httpd_s() {
     for v in VARIANTS {
         let httpd = vhost_lines(v);
         let r = quill(v, &RealFs);
-        let ours: Vec<(String, String)> = r
+        let ours: Vec<(String, String, String)> = r
             .config
             .vhosts
             .iter()
@@ -231,9 +248,27 @@ fn the_same_virtual_hosts_as_httpd_s() {
                     );
                     (
                         addr,
+                        // Without a ServerName httpd shows the name it
+                        // guessed for the machine; Quill has none to show.
+                        vh.server
+                            .server_name
+                            .clone()
+                            .unwrap_or_else(|| "(guessed)".into()),
                         untree(&format!("{}:{}", vh.at.file.display(), vh.at.line), v),
                     )
                 })
+            })
+            .collect();
+        let httpd: Vec<_> = httpd
+            .into_iter()
+            .zip(&ours)
+            .map(|((addr, name, at), (_, our_name, _))| {
+                let name = if our_name == "(guessed)" {
+                    our_name.clone()
+                } else {
+                    name
+                };
+                (addr, name, at)
             })
             .collect();
         assert_eq!(ours, httpd, "{v}");
