@@ -109,6 +109,11 @@ impl ModuleIndex {
         self.loaded.insert(symbol.to_string());
     }
 
+    /// Whether the module with this symbol is loaded (or compiled in).
+    pub fn is_loaded(&self, symbol: &str) -> bool {
+        self.loaded.contains(symbol)
+    }
+
     /// Loaded modules Quill does not know.
     pub fn third_party(&self) -> impl Iterator<Item = &str> {
         self.third_party.iter().map(String::as_str)

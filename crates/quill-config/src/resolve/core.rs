@@ -211,15 +211,16 @@ pub(crate) fn resolve_mpm(
             }
             "ListenCoresBucketsRatio" => {
                 let v = knob_value(diags);
-                if v < 0 {
+                if v <= 0 {
+                    // listen.c refuses 0 too: only leaving it out disables it.
                     diags.push(
                         Diagnostic::error(
                             "config/bad-value",
-                            "ListenCoresBucketsRatio must not be negative",
+                            "ListenCoresBucketsRatio must be above 0",
                         )
-                        .at(item.directive.args[0].span, "negative")
-                        .apache("ListenCoresBucketsRatio must be positive")
-                        .help("write `ListenCoresBucketsRatio 0` to disable it"),
+                        .at(item.directive.args[0].span, "not above 0")
+                        .apache("ListenCoresBucketsRatio must be > 0")
+                        .help("remove the line to keep one listener bucket, or write e.g. `ListenCoresBucketsRatio 8`"),
                     );
                 } else {
                     raw.listen_cores_buckets_ratio = Some(v);
@@ -499,11 +500,17 @@ fn refuse(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str, a
 pub(crate) fn lenient_int(diags: &mut Diagnostics, item: &Item<'_>) -> i64 {
     let arg = item.arg(0).unwrap_or_default();
     let n = super::mpm::atoi(arg);
-    if !super::mpm::is_clean_int(arg) {
+    if !super::mpm::is_clean_int(arg) || arg.trim().parse::<i64>().ok() != Some(n) {
+        let digits = arg.strip_prefix(['-', '+']).unwrap_or(arg);
+        let what = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            "does not fit in a C int"
+        } else {
+            "is not a whole number"
+        };
         diags.push(
             Diagnostic::warning(
                 "config/not-a-number",
-                format!("`{arg}` is not a whole number; Apache reads it as {n}"),
+                format!("`{arg}` {what}; Apache reads it as {n}"),
             )
             .at(item.directive.args[0].span, "read with C atoi")
             .help(format!(

@@ -392,6 +392,9 @@ fn visit_directive<'a>(
         );
         return;
     }
+    if def.name == "LogLevel" && !log_level_ok(d, &c.modules, diags) {
+        return;
+    }
     let item = Item {
         def,
         directive: d,
@@ -403,6 +406,59 @@ fn visit_directive<'a>(
         Some(i) => c.vhosts[i].items.push(item),
         None => c.global.push(item),
     }
+}
+
+/// httpd's check of `LogLevel [module:]level …`: a known level keyword,
+/// and a module prefix that names a loaded module.
+fn log_level_ok(d: &Directive, modules: &ModuleIndex, diags: &mut Diagnostics) -> bool {
+    const LEVELS: &[&str] = &[
+        "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
+        "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
+    ];
+    const KEYWORDS: &str = "Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
+    for arg in &d.args {
+        let (module, level) = match arg.value.split_once(':') {
+            Some((m, l)) => (Some(m), l),
+            None => (None, arg.value.as_str()),
+        };
+        let refuse = |apache: String, what: String| {
+            Diagnostic::error("config/bad-value", what)
+                .at(arg.span, "not accepted")
+                .apache(apache)
+                .help(
+                    "write e.g. `LogLevel warn` or `LogLevel info ssl:warn` (with mod_ssl loaded)",
+                )
+        };
+        // The level is checked first (`ssl:bogus` is a keyword error even
+        // without mod_ssl); the module goes by its short name (`ssl`, not
+        // `mod_ssl`).
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            let apache = match module {
+                Some(_) => format!("{}: {KEYWORDS}", arg.value),
+                None => KEYWORDS.to_string(),
+            };
+            diags.push(refuse(apache, format!("`{level}` is not a log level")));
+            return false;
+        }
+        if let Some(m) = module {
+            if !modules.is_loaded(&format!("{m}_module")) {
+                let mut d = refuse(
+                    format!("Cannot find module {m}"),
+                    format!("LogLevel names module `{m}`, which is not loaded"),
+                );
+                if let Some(short) = m.strip_prefix("mod_") {
+                    if modules.is_loaded(&format!("{short}_module")) {
+                        d = d.help(format!(
+                            "write `{short}:{level}`: LogLevel names a module by its short name"
+                        ));
+                    }
+                }
+                diags.push(d);
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Resolve a parsed configuration.
