@@ -55,7 +55,8 @@ impl Arity {
         }
     }
 
-    /// Apache's phrasing ("takes one argument", …).
+    /// Apache's phrasing ("takes one argument", …), as `invoke_cmd` words
+    /// it for TAKE1, TAKE12, TAKE23, ITERATE …
     pub fn apache_phrase(self) -> String {
         let word = |n: usize| match n {
             0 => "no".to_string(),
@@ -68,6 +69,8 @@ impl Arity {
             Arity::Exactly(0) => "takes no arguments".to_string(),
             Arity::Exactly(1) => "takes one argument".to_string(),
             Arity::Exactly(n) => format!("takes {} arguments", word(n)),
+            Arity::Between(1, 2) => "takes 1-2 arguments".to_string(),
+            Arity::Between(1, 3) => "takes one, two or three arguments".to_string(),
             Arity::Between(a, b) => format!("takes {} or {} arguments", word(a), word(b)),
             Arity::AtLeast(1) => "requires at least one argument".to_string(),
             Arity::AtLeast(n) => format!("requires at least {} arguments", word(n)),
@@ -88,6 +91,25 @@ pub struct DirectiveDef {
     pub doc: &'static str,
     /// Older name Apache still accepts (e.g. MaxClients).
     pub alias: Option<&'static str>,
+}
+
+impl DirectiveDef {
+    /// httpd's error for a wrong number of arguments: the phrase for the
+    /// directive's kind, then its description as httpd's module gives it
+    /// (recorded with the module table). A few directives check their
+    /// arguments themselves and say it their way.
+    pub fn apache_arity_error(&self) -> String {
+        match self.name {
+            "Listen" => "Listen requires 1 or 2 arguments.".to_string(),
+            "KeepAlive" => "KeepAlive must be On or Off".to_string(),
+            "WSGIDaemonProcess" => "Name of WSGI daemon process not supplied.".to_string(),
+            "WSGIImportScript" => "Location of import script not supplied.".to_string(),
+            _ => match crate::modules::description(self.name) {
+                Some(desc) => format!("{} {}, {desc}", self.name, self.arity.apache_phrase()),
+                None => format!("{} {}", self.name, self.arity.apache_phrase()),
+            },
+        }
+    }
 }
 
 const fn d(

@@ -15,7 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use known::KNOWN_MODULES;
 
 /// A module and the directives (and `<Sections>`, written with their `<`)
-/// it defines.
+/// it defines, each with httpd's description of it (the text httpd appends
+/// to an argument-count error: "StartServers takes one argument, Number of
+/// child processes launched at server startup").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownModule {
     /// The source file httpd names it by (`mod_ssl.c`, `core.c`, `event.c`).
@@ -24,7 +26,7 @@ pub struct KnownModule {
     pub symbol: &'static str,
     /// Its name for Debian's `a2enmod` (`None` for modules compiled in).
     pub debian: Option<&'static str>,
-    pub directives: &'static [&'static str],
+    pub directives: &'static [(&'static str, &'static str)],
 }
 
 impl KnownModule {
@@ -48,6 +50,16 @@ impl KnownModule {
             ),
         }
     }
+}
+
+/// httpd's description of a directive (`cmd->errmsg`), by exact name.
+pub fn description(name: &str) -> Option<&'static str> {
+    KNOWN_MODULES
+        .iter()
+        .flat_map(|m| m.directives.iter())
+        .find(|(d, _)| *d == name)
+        .map(|(_, text)| *text)
+        .filter(|t| !t.is_empty())
 }
 
 /// The module with this `LoadModule` symbol.
@@ -86,7 +98,7 @@ impl ModuleIndex {
     pub fn new<'s>(present: impl IntoIterator<Item = &'s str>) -> Self {
         let mut defining: BTreeMap<String, Vec<&'static KnownModule>> = BTreeMap::new();
         for m in KNOWN_MODULES {
-            for d in m.directives {
+            for (d, _) in m.directives {
                 defining.entry(d.to_ascii_lowercase()).or_default().push(m);
             }
         }
@@ -143,7 +155,7 @@ impl ModuleIndex {
         let loaded = KNOWN_MODULES
             .iter()
             .filter(|m| self.loaded.contains(m.symbol) || m.is_mpm())
-            .flat_map(|m| m.directives.iter().copied())
+            .flat_map(|m| m.directives.iter().map(|(d, _)| *d))
             .filter(|d| d.starts_with('<') == name.starts_with('<'));
         crate::text::closest_within(name, loaded, |len| (len / 5).clamp(1, 3))
     }

@@ -327,7 +327,36 @@ fn visit_directive<'a>(
     };
     // Parse-time directives were handled by the parser; keep them for
     // completeness but they need no further checks here beyond context.
-    let ctx_ok = if !dirs.is_empty() {
+    // mod_alias: `Alias URL-path` (one argument) inside <Location>; never
+    // inside <Directory>; two arguments anywhere else.
+    if def.name == "Alias" {
+        let in_location = dirs
+            .last()
+            .is_some_and(|s| s.is("Location") || s.is("LocationMatch"));
+        let problem = match dirs.last() {
+            Some(s) if s.is("Directory") || s.is("DirectoryMatch") => Some((
+                "Alias cannot occur within directory context".to_string(),
+                "Alias is not allowed inside a <Directory> section",
+            )),
+            _ if !in_location && d.args.len() == 1 => Some((
+                "Alias must have two arguments when used globally".to_string(),
+                "Alias needs a URL path and a target outside <Location>",
+            )),
+            _ => None,
+        };
+        if let Some((apache, msg)) = problem {
+            diags.push(
+                Diagnostic::error("config/context", msg)
+                    .at(d.name_span, "not allowed here")
+                    .apache(apache)
+                    .help("write `Alias /url /path` at server or virtual-host level"),
+            );
+            return;
+        }
+    }
+    let ctx_ok = if def.name == "Alias" && !dirs.is_empty() {
+        true
+    } else if !dirs.is_empty() {
         def.contexts.directory
     } else if vhost.is_some() {
         def.contexts.vhost
@@ -368,6 +397,19 @@ fn visit_directive<'a>(
         );
         return;
     }
+    // The parser has already checked the arguments of the directives it
+    // acts on.
+    const PARSE_TIME: &[&str] = &[
+        "Define",
+        "UnDefine",
+        "ServerRoot",
+        "LoadModule",
+        "Include",
+        "IncludeOptional",
+    ];
+    if !def.arity.accepts(d.args.len()) && PARSE_TIME.contains(&def.name) {
+        return;
+    }
     if !def.arity.accepts(d.args.len()) {
         diags.push(
             Diagnostic::error(
@@ -387,7 +429,7 @@ fn visit_directive<'a>(
                 },
                 "here",
             )
-            .apache(format!("{} {}", d.name, def.arity.apache_phrase()))
+            .apache(def.apache_arity_error())
             .help(format!("syntax: `{}`", def.syntax)),
         );
         return;

@@ -812,14 +812,17 @@ impl<'a> Parser<'a> {
         vec![Node::Directive(d)]
     }
 
-    fn arg_count(&mut self, d: &Directive, apache: &str, example: &str) {
+    fn arg_count(&mut self, d: &Directive, fallback: &str, example: &str) {
+        // The table knows httpd's wording (with the directive's description).
+        let apache = crate::directives::find(&d.name)
+            .map_or_else(|| fallback.to_string(), |def| def.apache_arity_error());
         self.diags.push(
             Diagnostic::error(
                 "syntax/argument-count",
                 format!("{} takes a different number of arguments", d.name),
             )
             .at(d.span, format!("{} argument(s) given", d.args.len()))
-            .apache(apache.to_string())
+            .apache(apache)
             .help(format!("write it as {example}")),
         );
     }
