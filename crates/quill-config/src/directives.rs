@@ -478,7 +478,7 @@ pub static MODULES: &[DirectiveDef] = &[
         "",
         SERVER_VHOST,
         Between(1, 2),
-        "Maps a URL prefix to a directory or file (static files). An Alias wins over WSGIScriptAlias for the same URL.",
+        "Maps a URL prefix to a directory or file (static files). An Alias wins over WSGIScriptAlias for the same URL.\nThe one-argument form `Alias file-path` inside <Location> is accepted, as httpd accepts it, but not modelled; httpd refuses an Alias inside <Directory>.",
     ),
     d(
         "AliasMatch",
