@@ -218,6 +218,10 @@ mod tests {
             idx.availability("ModPagespeed"),
             Availability::MaybeThirdParty
         );
+        // A typo stays a typo: the resolver warns when a suggestion exists.
+        assert_eq!(idx.availability("Timout"), Availability::MaybeThirdParty);
+        assert_eq!(idx.suggest("Timout"), Some("Timeout"));
+        assert_eq!(idx.suggest("ModPagespeed"), None);
     }
 
     #[test]

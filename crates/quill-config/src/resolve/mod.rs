@@ -253,7 +253,24 @@ fn unavailable(name: &str, span: Span, modules: &ModuleIndex) -> Option<Diagnost
         name.to_string()
     };
     match modules.availability(name) {
-        Availability::Loaded | Availability::Mpm | Availability::MaybeThirdParty => None,
+        Availability::Loaded | Availability::Mpm => None,
+        // A loaded module Quill does not know may define it; but a name one
+        // typo away from a known directive is more likely that typo.
+        Availability::MaybeThirdParty => modules.suggest(name).map(|s| {
+            let s = s.trim_start_matches('<');
+            let third: Vec<&str> = modules.third_party().collect();
+            Diagnostic::warning(
+                "config/unknown-directive",
+                format!("no known module defines {shown}; did you mean `{s}`?"),
+            )
+            .at(span, format!("did you mean `{s}`?"))
+            .apache(invalid_command(name))
+            .note_line(format!(
+                "httpd refuses to start unless a module Quill does not know defines it (loaded: {})",
+                third.join(", ")
+            ))
+            .help(format!("write `{s}`"))
+        }),
         Availability::NotLoaded(defs) => {
             let m = defs[0];
             let mut d = Diagnostic::error(
