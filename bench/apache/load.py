@@ -4,7 +4,7 @@
 Standard library only (CPython 3.11).  Three load-file kinds, told apart by the
 header row (the same files are read by Quill's simulator):
 
-* concurrency schedule  ``t_s,concurrency,request_ms[,requests_per_conn,think_ms]``
+* concurrency schedule  ``t_s,concurrency,request_ms[,requests_per_conn,think_ms,close_on_stop]``
 * request trace         ``arrival_ms,duration_ms[,requests_per_conn,think_ms][,conn_id]``
   (``requests.csv`` written by the harness is such a trace, with extra columns)
 * Poisson arrivals      ``t_s,rate_per_s,median_ms,sigma[,requests_per_conn,think_ms]``
@@ -46,6 +46,10 @@ class Segment:
     request_ms: float
     requests_per_conn: int = 1
     think_ms: float = 0.0
+    # What a client that stops (concurrency fell) does with its kept-alive
+    # connection: 1 = close it at once; 0 = stop sending and leave it open
+    # until the server closes it (KeepAliveTimeout).
+    close_on_stop: int = 0
 
 
 @dataclasses.dataclass
@@ -141,7 +145,10 @@ def _concurrency(path, rows) -> Load:
             request_ms=_num(r, "request_ms", path, line),
             requests_per_conn=max(1, _num(r, "requests_per_conn", path, line, default=1, conv=int)),
             think_ms=_num(r, "think_ms", path, line, default=0.0),
+            close_on_stop=_num(r, "close_on_stop", path, line, default=0, conv=int),
         )
+        if s.close_on_stop not in (0, 1):
+            raise LoadError(f"{path}:{line}: 'close_on_stop' must be 0 or 1")
         if segs and s.t_s < segs[-1].t_s:
             raise LoadError(f"{path}:{line}: t_s must not decrease")
         segs.append(s)
@@ -302,9 +309,14 @@ class Driver:
             await reader.readexactly(clen)
         return status, server_close
 
-    async def _connection(self, plan: list[tuple[float, float]], think_ms: float, stop_check=None):
+    async def _connection(
+        self, plan: list[tuple[float, float]], think_ms: float, stop_check=None, close_on_stop: bool = True
+    ):
         """Send requests in order on one keep-alive connection (reconnecting
-        when the server closed it).  plan = [(not_before_ms, duration_ms)]."""
+        when the server closed it).  plan = [(not_before_ms, duration_ms)].
+        When stop_check() says stop before a request, the client sends
+        nothing more; with close_on_stop False it leaves the connection open
+        until the server closes it (or the load ends)."""
         rw = None
         conn = 0
         n = len(plan)
@@ -315,6 +327,11 @@ class Driver:
                     if wait > 0:
                         await asyncio.sleep(wait)
                 if stop_check is not None and stop_check():
+                    if rw is not None and not close_on_stop:
+                        try:
+                            await asyncio.wait_for(rw[0].read(), max(0.0, self.end_s - self.now_s()))
+                        except (asyncio.TimeoutError, ConnectionError, OSError):
+                            pass
                     break
                 if self.now_s() >= self.end_s or self.started >= self.max_requests:
                     self.capped += 1
@@ -408,7 +425,9 @@ class Driver:
                 while not over() and self.now_s() < self.end_s:
                     seg = state["seg"]
                     plan = [(0.0, seg.request_ms)] * seg.requests_per_conn
-                    await self._tracked(self._connection(plan, seg.think_ms, stop_check=over))
+                    await self._tracked(
+                        self._connection(plan, seg.think_ms, stop_check=over, close_on_stop=bool(seg.close_on_stop))
+                    )
             finally:
                 state["active"] -= 1
 

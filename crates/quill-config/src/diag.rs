@@ -3,8 +3,8 @@
 //!
 //! One [`Diagnostic`] type serves every phase (lexing, parsing, resolving, and
 //! later linting). Phases push into a [`Diagnostics`] sink and keep going, so
-//! `quill check` can report everything at once while `quill serve` stops at
-//! the first error.
+//! `quill check` can report everything at once, while `quill serve` prints
+//! the errors and refuses to start.
 
 use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel};
 use codespan_reporting::files::{Error as FilesError, Files};

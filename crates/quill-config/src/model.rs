@@ -202,6 +202,11 @@ pub struct RequestLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tls {
     pub enabled: bool,
+    /// Where the `SSLEngine` in effect was set (this server's own, or the
+    /// main server's a virtual host inherited); `None` when none was.
+    /// Not part of the JSON output.
+    #[serde(skip)]
+    pub engine_at: Option<Location>,
     pub certificate_file: Option<PathBuf>,
     pub certificate_key_file: Option<PathBuf>,
     pub certificate_chain_file: Option<PathBuf>,

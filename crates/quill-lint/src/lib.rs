@@ -13,7 +13,7 @@
 //! Rules reuse what the configuration reader already knows: Apache's
 //! start-up adjustments and mod_wsgi's errors arrive as `quill-config`
 //! diagnostics, which the rules wrap with a rule id and the edit that fixes
-//! them. Numbers come from the simulator running the real pool controller
+//! them. Numbers come from the simulator running the full pool controller (quill-mpm)
 //! (start-up kill-off, churn under a standard noisy load) or from closed
 //! forms (capacity, memory).
 //!

@@ -1,6 +1,6 @@
 //! The simulations behind the numbers: the pool started with no load
 //! (start-up kill-off and burst) and the pool under the standard noisy load
-//! (churn). Both run the real pool controller in virtual time through
+//! (churn). Both run the full pool controller (quill-mpm) in virtual time through
 //! `quill-sim`; both are deterministic.
 
 use quill_config::model::ResolvedConfig;

@@ -8,13 +8,14 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Mpm;
 use crate::time::Timestamp;
 
 /// httpd's log levels (`LogLevel`), most severe first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// emerg
     Emerg,
@@ -53,6 +54,34 @@ impl LogLevel {
             LogLevel::Trace1 => "trace1",
             LogLevel::Trace5 => "trace5",
         }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for LogLevel {
+    type Err = String;
+
+    /// A `LogLevel` word, any case; `trace2`…`trace4` read as trace1 and
+    /// `trace6`…`trace8` as trace5, the two trace levels modelled here.
+    fn from_str(s: &str) -> Result<LogLevel, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "emerg" => LogLevel::Emerg,
+            "alert" => LogLevel::Alert,
+            "crit" => LogLevel::Crit,
+            "error" => LogLevel::Error,
+            "warn" => LogLevel::Warn,
+            "notice" => LogLevel::Notice,
+            "info" => LogLevel::Info,
+            "debug" => LogLevel::Debug,
+            "trace1" | "trace2" | "trace3" | "trace4" => LogLevel::Trace1,
+            "trace5" | "trace6" | "trace7" | "trace8" => LogLevel::Trace5,
+            other => return Err(format!("unknown log level `{other}`")),
+        })
     }
 }
 

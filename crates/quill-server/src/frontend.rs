@@ -2,9 +2,11 @@
 //! `Alias`, and proxying of WSGI requests to the daemon groups over the
 //! wire protocol with bodies streamed both ways.
 //!
-//! It owns no processes: it knows each group by socket path and timeouts
-//! ([`GroupEndpoint`]), so several front ends can run side by side (the
-//! pool controller of a later issue) while one supervisor runs the groups.
+//! It runs in each front-end child process ([`crate::child`]) and owns no
+//! processes: it knows each group by socket path and timeouts
+//! ([`GroupEndpoint`]), so the children run side by side while one
+//! supervisor runs the groups. What a connection or request holds of the
+//! child's worker slots is [`crate::workers`]'.
 //!
 //! ```text
 //!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
@@ -39,6 +41,8 @@ use crate::log::{AccessRecord, ErrorLog, Level};
 use crate::plan::{Mount, ServerPlan, StaticAlias};
 use crate::pool::{Admission, ConnectPacing, KeptConn, Lease, Permit, Pool};
 use crate::protocol::{self, Frame, HeadEncoder, VERSION};
+use crate::workers::{Worker, Workers};
+use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -123,64 +127,168 @@ impl FrontEnd {
     }
 }
 
-/// Accepts and serves connections until `shutdown` turns true, then lets
-/// open connections finish their current request.
-pub async fn serve(listener: TcpListener, fe: Arc<FrontEnd>, mut shutdown: watch::Receiver<bool>) {
+/// Why a front-end child stopped accepting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Told to stop gracefully (SIGUSR1, a maintenance kill, a restart).
+    Told,
+    /// MaxConnectionsPerChild was reached (worker/event: finish, then exit).
+    ConnectionLimit,
+    /// prefork's MaxConnectionsPerChild: exit without accepting again.
+    ExitNow,
+}
+
+/// How a connection's requests get their worker slot (see [`crate::workers`]).
+#[derive(Clone)]
+enum SlotCtx {
+    /// prefork/worker: the connection holds one slot for its whole life.
+    Held(Arc<Worker>),
+    /// event: each request takes a slot while it is in progress.
+    PerRequest(Arc<Workers>),
+}
+
+/// The first connection any of `listeners` has ready.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for l in listeners {
+            if let Poll::Ready(r) = l.poll_accept(cx) {
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Accepts and serves connections on `listeners` within this child's worker
+/// slots, as its MPM says (see [`crate::workers`]), until `shutdown` turns
+/// true or MaxConnectionsPerChild (`counter`) is reached; then stops
+/// accepting, announces that it is quiescing, lets open connections finish
+/// their current request, and returns why it stopped.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    fe: Arc<FrontEnd>,
+    workers: Arc<Workers>,
+    mut counter: ConnectionCounter,
+    mut shutdown: watch::Receiver<bool>,
+) -> StopReason {
     let mut conns = tokio::task::JoinSet::new();
     let mut sweep = tokio::time::interval(Duration::from_secs(1));
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            _ = sweep.tick() => {
-                for g in &fe.groups {
-                    g.pool.sweep();
-                }
+    let event = workers.mpm() == Mpm::Event;
+    // Open connections drain (finish the current request, then close)
+    // when this turns true, whatever made the child stop.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let reason = 'accepting: loop {
+        // The MPM's gate: a free slot (prefork/worker), or an idle slot and
+        // room under the connection limit (event).
+        let held = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break 'accepting StopReason::Told,
+                _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
+                w = workers.acquire(), if !event => break Some(w),
+                _ = workers.wait_until_accepting(), if event => break None,
             }
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        fe.error_log.log(Level::Error, "core", &format!("accept failed: {e}"));
-                        // EMFILE and friends: pause instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        };
+        match counter.check_before_accept() {
+            AcceptCheck::Accept => {}
+            AcceptCheck::StopGracefully => break StopReason::ConnectionLimit,
+            AcceptCheck::ExitNow => break StopReason::ExitNow,
+        }
+        let accepted = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break 'accepting StopReason::Told,
+                _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
+                a = accept_any(&listeners) => break a,
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                fe.error_log
+                    .log(Level::Error, "core", &format!("accept failed: {e}"));
+                // EMFILE and friends: pause instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        counter.on_accepted();
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(peer);
+        let slot = match held {
+            Some(w) => SlotCtx::Held(Arc::new(w)),
+            None => SlotCtx::PerRequest(workers.clone()),
+        };
+        let open = workers.open_connection();
+        let fe = fe.clone();
+        let mut stop = drain_rx.clone();
+        conns.spawn(async move {
+            let _open = open;
+            let svc_fe = fe.clone();
+            let state = Arc::new(ConnState::new());
+            let svc_state = state.clone();
+            // The request's future is boxed: it is large (the whole
+            // proxying state machine) and would otherwise sit inline
+            // in every connection's task, idle ones included.
+            let service = service_fn(move |req| {
+                let fe = svc_fe.clone();
+                let slot = slot.clone();
+                let state = svc_state.clone();
+                Box::pin(async move {
+                    Ok::<_, io::Error>(handle(fe, req, peer, local, slot, state).await)
+                })
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive(fe.keep_alive.is_some())
+                .header_read_timeout(fe.timeout)
+                .max_buf_size(fe.limit_request_head.max(8192));
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let mut draining = false;
+            loop {
+                // KeepAliveTimeout: a connection with no request in
+                // progress closes this long after its last response (or
+                // after it was accepted, while it drains).
+                let idle_until = fe
+                    .keep_alive
+                    .and_then(|k| state.idle_since(draining).map(|t| t + k));
+                let ended = state.ended.notified();
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = stop.changed(), if !draining => {
+                        // Stopping: the next response says `Connection:
+                        // close`, and an idle connection is closed when its
+                        // keep-alive time is up, so a request already on
+                        // its way is still answered (as httpd's worker
+                        // threads do).
+                        draining = true;
+                        state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                };
-                let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().unwrap_or(peer);
-                let fe = fe.clone();
-                let mut stop = shutdown.clone();
-                conns.spawn(async move {
-                    let svc_fe = fe.clone();
-                    // The request's future is boxed: it is large (the whole
-                    // proxying state machine) and would otherwise sit inline
-                    // in every connection's task, idle ones included.
-                    let service = service_fn(move |req| {
-                        let fe = svc_fe.clone();
-                        Box::pin(async move { Ok::<_, io::Error>(handle(fe, req, peer, local).await) })
-                    });
-                    let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .keep_alive(fe.keep_alive.is_some())
-                        .header_read_timeout(fe.timeout)
-                        .max_buf_size(fe.limit_request_head.max(8192));
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => {
+                    _ = ended => {}
+                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)),
+                        if idle_until.is_some() =>
+                    {
+                        if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
                             conn.as_mut().graceful_shutdown();
                             let _ = conn.await;
+                            break;
                         }
                     }
-                });
+                }
             }
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+        });
+    };
+    drop(listeners);
+    workers.begin_graceful_stop();
+    // Connections already open finish their current request, and kept-alive
+    // ones close after it or when their keep-alive time is up.
+    let _ = drain_tx.send(true);
     while conns.join_next().await.is_some() {}
+    reason
 }
 
 type Resp = Response<RespBody>;
@@ -190,7 +298,17 @@ async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
+    slot: SlotCtx,
+    conn: Arc<ConnState>,
 ) -> Resp {
+    let in_flight = InFlight::new(conn);
+    // The request's worker slot: the connection's own (prefork/worker), or
+    // one taken now and held until the response ends (event).
+    let worker = match slot {
+        SlotCtx::Held(w) => w,
+        SlotCtx::PerRequest(workers) => Arc::new(workers.acquire().await),
+    };
+    worker.set(ThreadStatus::BusyWrite);
     // Access-log facts are gathered only when there is an access log.
     let access = fe.access_log.clone().map(|sink| AccessInfo {
         sink,
@@ -210,7 +328,12 @@ async fn handle(
         started: Instant::now(),
     });
     let mut resp = route(&fe, req, peer, local).await;
-    if fe.keep_alive.is_none() {
+    if fe.keep_alive.is_none()
+        || in_flight
+            .0
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -222,7 +345,90 @@ async fn handle(
             bytes: 0,
         });
     }
+    resp.body_mut().set_slot(SlotGuard {
+        worker,
+        bytes: 0,
+        _in_flight: in_flight,
+    });
     resp
+}
+
+/// What a connection's task needs to know of its requests.
+struct ConnState {
+    /// Requests whose response has not ended.
+    in_flight: std::sync::atomic::AtomicU32,
+    /// When the last response ended.
+    last_done: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Signalled when a response ends.
+    ended: tokio::sync::Notify,
+    /// The child is stopping: responses say `Connection: close`.
+    closing: std::sync::atomic::AtomicBool,
+    /// When the connection was accepted.
+    accepted: tokio::time::Instant,
+}
+
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            in_flight: Default::default(),
+            last_done: Default::default(),
+            ended: Default::default(),
+            closing: Default::default(),
+            accepted: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Since when the connection has had no request in progress: its last
+    /// response's end, or (while draining, when no request came yet) its
+    /// acceptance; `None` while a request is in progress.
+    fn idle_since(&self, draining: bool) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = *self.last_done.lock().unwrap_or_else(|e| e.into_inner());
+        last.or_else(|| draining.then_some(self.accepted))
+    }
+}
+
+/// A request in progress on its connection, from the moment it reached
+/// the service until its response ends (or it is dropped unanswered).
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn new(conn: Arc<ConnState>) -> InFlight {
+        conn.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(conn)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_done.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.ended.notify_one();
+    }
+}
+
+/// Shows the request's worker slot busy until its response ends; then
+/// counts the request in the scoreboard, and the slot waits in keep-alive
+/// (prefork/worker, where the connection keeps it) or goes back to idle
+/// (event, where this was the only holder).
+struct SlotGuard {
+    worker: Arc<Worker>,
+    bytes: u64,
+    /// Dropped after the fields above: the request ends with its response.
+    _in_flight: InFlight,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.worker.count_request(self.bytes, epoch_us());
+        self.worker.set(ThreadStatus::BusyKeepalive);
+    }
 }
 
 fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
@@ -1273,6 +1479,7 @@ impl Proxied {
 pub struct RespBody {
     kind: Kind,
     access: Option<AccessGuard>,
+    slot: Option<SlotGuard>,
 }
 
 impl std::fmt::Debug for RespBody {
@@ -1286,32 +1493,42 @@ impl RespBody {
         RespBody {
             kind: Kind::Full(Some(b)),
             access: None,
+            slot: None,
         }
     }
     fn empty() -> RespBody {
         RespBody {
             kind: Kind::Full(None),
             access: None,
+            slot: None,
         }
     }
     fn file(file: tokio::fs::File, len: u64) -> RespBody {
         RespBody {
             kind: Kind::File { file, left: len },
             access: None,
+            slot: None,
         }
     }
     fn proxied(p: Proxied) -> RespBody {
         RespBody {
             kind: Kind::Proxied(Box::new(p)),
             access: None,
+            slot: None,
         }
     }
     fn set_access(&mut self, guard: AccessGuard) {
         self.access = Some(guard);
     }
+    fn set_slot(&mut self, guard: SlotGuard) {
+        self.slot = Some(guard);
+    }
     fn count(&mut self, n: usize) {
         if let Some(a) = self.access.as_mut() {
             a.bytes += n as u64;
+        }
+        if let Some(s) = self.slot.as_mut() {
+            s.bytes += n as u64;
         }
     }
 }

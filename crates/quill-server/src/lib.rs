@@ -18,11 +18,15 @@
 // reads the environment, all of which clippy.toml bans in the pure crates.
 #![allow(clippy::disallowed_methods)]
 
+pub mod child;
 pub mod frontend;
 pub mod log;
 pub mod plan;
 pub mod pool;
+pub mod pool_driver;
 pub mod protocol;
 pub mod python;
+pub mod scoreboard;
 pub mod spec;
 pub mod supervisor;
+pub mod workers;

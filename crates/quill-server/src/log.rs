@@ -7,61 +7,11 @@
 
 use std::fmt;
 use std::io::Write;
-use std::str::FromStr;
 use std::sync::Mutex;
 
-/// Apache's `LogLevel` values, most severe first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Emerg,
-    Alert,
-    Crit,
-    Error,
-    Warn,
-    Notice,
-    Info,
-    Debug,
-}
-
-impl Level {
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Emerg => "emerg",
-            Level::Alert => "alert",
-            Level::Crit => "crit",
-            Level::Error => "error",
-            Level::Warn => "warn",
-            Level::Notice => "notice",
-            Level::Info => "info",
-            Level::Debug => "debug",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Level, String> {
-        // `trace1`…`trace8` are accepted and mean debug.
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "emerg" => Level::Emerg,
-            "alert" => Level::Alert,
-            "crit" => Level::Crit,
-            "error" => Level::Error,
-            "warn" => Level::Warn,
-            "notice" => Level::Notice,
-            "info" => Level::Info,
-            "debug" => Level::Debug,
-            t if t.starts_with("trace") => Level::Debug,
-            other => return Err(format!("unknown log level `{other}`")),
-        })
-    }
-}
+/// Apache's `LogLevel` values: the one type the controller's messages and
+/// the server's logs share.
+pub use quill_mpm::LogLevel as Level;
 
 /// Where error-log lines go, with the level below which they are dropped.
 pub struct ErrorLog {
@@ -225,7 +175,11 @@ mod tests {
     #[test]
     fn levels_parse_and_order() {
         assert_eq!("WARN".parse::<Level>(), Ok(Level::Warn));
-        assert_eq!("trace3".parse::<Level>(), Ok(Level::Debug));
+        assert_eq!("trace3".parse::<Level>(), Ok(Level::Trace1));
+        assert!(
+            Level::Debug < Level::Trace1,
+            "trace levels log debug lines too"
+        );
         assert!(Level::Error < Level::Info);
         assert!("loud".parse::<Level>().is_err());
     }

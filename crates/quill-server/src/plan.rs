@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::log::Level;
+use quill_mpm::PoolConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::log::{ErrorLog, Level};
 use crate::spec::DaemonSpec;
 
 /// A WSGI application mounted at a URL prefix.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mount {
     /// URL prefix without a trailing `/` (`""` for the root).
     pub url: String,
@@ -27,7 +30,7 @@ pub struct Mount {
 }
 
 /// `Alias URL PATH`: static files served by the front end.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StaticAlias {
     /// URL prefix without a trailing `/`.
     pub url: String,
@@ -36,7 +39,7 @@ pub struct StaticAlias {
 }
 
 /// A daemon group and what the front end needs to reach it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GroupPlan {
     /// The daemon's settings (slot filled in per process).
     pub spec: DaemonSpec,
@@ -51,14 +54,14 @@ pub struct GroupPlan {
 }
 
 /// Where a log goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogTarget {
     Stderr,
     Stdout,
     File(PathBuf),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerPlan {
     pub listen: Vec<SocketAddr>,
     /// `ListenBacklog`.
@@ -84,4 +87,37 @@ pub struct ServerPlan {
     pub run_dir: PathBuf,
     /// Check scripts' mtimes every second and reload their group.
     pub reload_scripts: bool,
+    /// SIGTERM stops gracefully, as SIGWINCH does (httpd's SIGTERM stops
+    /// at once).
+    pub graceful_sigterm: bool,
+    /// The front-end process pool: the MPM's settings after httpd's
+    /// start-up adjustments (the pool controller's input).
+    pub pool: PoolConfig,
+    /// (event) `AsyncRequestWorkerFactor`, as a whole number of connections
+    /// per idle worker slot.
+    pub async_request_worker_factor: u32,
+}
+
+impl LogTarget {
+    /// Opens the target for appending (stderr and stdout are this
+    /// process's own).
+    pub fn open(&self) -> std::io::Result<Box<dyn std::io::Write + Send>> {
+        Ok(match self {
+            LogTarget::Stderr => Box::new(std::io::stderr()),
+            LogTarget::Stdout => Box::new(std::io::stdout()),
+            LogTarget::File(p) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?,
+            ),
+        })
+    }
+}
+
+impl ServerPlan {
+    /// The error log this plan names, at its level.
+    pub fn open_error_log(&self) -> std::io::Result<ErrorLog> {
+        Ok(ErrorLog::new(self.log_level, self.error_log.open()?))
+    }
 }

@@ -1,14 +1,19 @@
-//! The supervisor: binds every socket, execs the daemon processes
-//! (`quill-daemon`, never a fork of this threaded process), restarts
-//! them with back-off, replaces them gracefully when their script changes,
-//! and runs the front end (one, in this process, for now).
+//! The supervisor: binds every socket, creates the shared scoreboard, runs
+//! the pool controller (`quill_mpm::Controller`) in real time and carries
+//! out what it decides — exec'ing front-end children (`quill __frontend`,
+//! never a fork of this threaded process), stopping them, reaping them —
+//! and runs the daemon processes (`quill-daemon`): restarts them with
+//! back-off and replaces them gracefully when their script changes.
 //!
 //! One task owns all process state; everything else sends it [`Event`]s.
+//! The controller wakes it for maintenance once a second, at httpd's phase.
 //!
-//! | signal to the supervisor | effect |
-//! |---|---|
-//! | SIGTERM, SIGINT | stop: front end stops accepting and drains, daemons get SIGTERM, SIGKILL after their shutdown-timeout + 2 s |
-//! | SIGHUP | graceful restart of every daemon group (replacements first) |
+//! | signal to the supervisor | front-end children (the controller, as httpd) | daemon groups |
+//! |---|---|---|
+//! | SIGTERM, SIGINT | stop: SIGTERM to each, SIGKILL to stragglers (SIGTERM with `graceful_sigterm`: as SIGWINCH) | after the children: SIGTERM, SIGKILL after shutdown-timeout + 2 s |
+//! | SIGWINCH | graceful stop: listeners closed, children finish their requests, bounded by GracefulShutdownTimeout | as for SIGTERM, once the children are gone |
+//! | SIGHUP | restart: children stopped at once, a new generation started | replaced gracefully (new processes first, old ones finish) |
+//! | SIGUSR1 | graceful restart: a new generation; old children finish their requests | replaced gracefully |
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -29,11 +34,15 @@ use nix::unistd::Pid;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpSocket;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
-use crate::frontend::{self, AccessSink, FrontEnd};
+use quill_mpm::{ExitStatus, ParentSignal, ParentState, ServerIdentity, Timestamp};
+
+use crate::child::FrontendSpec;
 use crate::log::{ErrorLog, Level};
 use crate::plan::ServerPlan;
+use crate::pool_driver::{ChildProcesses, PoolDriver};
+use crate::scoreboard::Scoreboard;
 use crate::spec::{CONTROL_FD, LISTEN_FD};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +57,12 @@ pub enum ServerError {
     Spawn(String, io::Error),
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
+    #[error("{0}")]
+    Scoreboard(crate::scoreboard::ScoreboardError),
+    #[error("cannot write the front-end children's spec {0}: {1}")]
+    FrontendSpec(PathBuf, io::Error),
+    #[error("the process pool's settings are invalid: {0}")]
+    Pool(String),
 }
 
 /// How long a daemon must have lived for its death not to count as a
@@ -58,6 +73,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 enum Event {
+    /// A front-end child exited.
+    FrontExited {
+        pid: i32,
+        status: ExitStatus,
+    },
     Exited {
         pid: i32,
         status: String,
@@ -104,14 +124,22 @@ pub struct Started {
     pub addresses: Vec<SocketAddr>,
 }
 
-/// Runs a whole server until SIGTERM/SIGINT. `daemon_exe` is the
-/// `quill-daemon` binary; `daemon_stderr` is given to every daemon process
-/// as stderr (the error log when it is a file).
+/// The programs the supervisor execs.
+#[derive(Debug, Clone)]
+pub struct Programs {
+    /// `quill` itself, run as `quill __frontend …` for front-end children.
+    pub frontend: PathBuf,
+    /// `quill-daemon`, for the daemon processes of WSGI groups.
+    pub daemon: PathBuf,
+}
+
+/// Runs a whole server until the pool controller exits (SIGTERM/SIGINT:
+/// stop; SIGWINCH: graceful stop). `daemon_stderr` is given to every
+/// daemon process as stderr (the error log when it is a file).
 pub async fn run(
     plan: ServerPlan,
-    daemon_exe: PathBuf,
+    programs: Programs,
     log: Arc<ErrorLog>,
-    access: Option<AccessSink>,
     daemon_stderr: Option<File>,
     on_started: impl FnOnce(&Started),
 ) -> Result<(), ServerError> {
@@ -119,7 +147,13 @@ pub async fn run(
         .map_err(|e| ServerError::RunDir(plan.run_dir.clone(), e))?;
     let _ = std::fs::set_permissions(&plan.run_dir, std::fs::Permissions::from_mode(0o700));
 
+    // Every Listen socket, at a descriptor above those the children get
+    // them at (3, 4, …), so that placing them never overwrites a source.
+    let first_free = crate::child::FIRST_LISTEN_FD
+        + i32::try_from(plan.listen.len()).unwrap_or(i32::MAX - 64)
+        + 10;
     let mut listeners = Vec::new();
+    let mut addresses = Vec::new();
     for addr in &plan.listen {
         let sock = if addr.is_ipv4() {
             TcpSocket::new_v4()
@@ -134,7 +168,10 @@ pub async fn run(
         let l = sock
             .listen(plan.listen_backlog.max(1))
             .map_err(|e| ServerError::Listen(*addr, e))?;
-        listeners.push(l);
+        addresses.push(l.local_addr().unwrap_or(*addr));
+        let fd = fd_at_least(&l.as_fd(), first_free)
+            .map_err(|e| ServerError::Listen(*addr, e.into()))?;
+        listeners.push(fd);
     }
 
     let mut groups = Vec::new();
@@ -153,10 +190,27 @@ pub async fn run(
         });
     }
 
+    let pool = &plan.pool;
+    let scoreboard_path = plan.run_dir.join("scoreboard");
+    let scoreboard = Arc::new(
+        Scoreboard::create(&scoreboard_path, pool.server_limit, pool.thread_limit)
+            .map_err(ServerError::Scoreboard)?,
+    );
+    let frontend_spec = plan.run_dir.join("frontend.json");
+    let spec = FrontendSpec {
+        plan: plan.clone(),
+        scoreboard: scoreboard_path.clone(),
+        listeners: u32::try_from(listeners.len()).unwrap_or(u32::MAX),
+    };
+    let json = serde_json::to_vec(&spec)
+        .map_err(|e| ServerError::FrontendSpec(frontend_spec.clone(), io::Error::other(e)))?;
+    std::fs::write(&frontend_spec, json)
+        .map_err(|e| ServerError::FrontendSpec(frontend_spec.clone(), e))?;
+
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut sup = Sup {
         plan: &plan,
-        daemon_exe,
+        daemon_exe: programs.daemon.clone(),
         log: log.clone(),
         groups,
         procs: HashMap::new(),
@@ -171,16 +225,29 @@ pub async fn run(
         }
     }
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let fe = Arc::new(FrontEnd::from_plan(&plan, log.clone(), access));
-    let mut addresses = Vec::new();
-    let mut fronts = tokio::task::JoinSet::new();
-    for l in listeners {
-        if let Ok(a) = l.local_addr() {
-            addresses.push(a);
-        }
-        fronts.spawn(frontend::serve(l, fe.clone(), stop_rx.clone()));
-    }
+    let epoch = tokio::time::Instant::now();
+    let now = move || {
+        Timestamp::from_nanos(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    };
+    let identity = ServerIdentity {
+        server_description: concat!("Quill/", env!("CARGO_PKG_VERSION")).to_owned(),
+        core_dump_directory: plan.run_dir.display().to_string(),
+    };
+    let children = RealChildren {
+        exe: programs.frontend,
+        spec: frontend_spec.clone(),
+        listeners,
+        tx: tx.clone(),
+    };
+    let mut front = PoolDriver::new(
+        pool.clone(),
+        identity,
+        now(),
+        children,
+        scoreboard.clone(),
+        log.clone(),
+    )
+    .map_err(|e| ServerError::Pool(e.to_string()))?;
     log.log(
         Level::Notice,
         "core",
@@ -195,29 +262,58 @@ pub async fn run(
     );
     on_started(&Started { addresses });
 
-    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signals)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(ServerError::Signals)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(ServerError::Signals)?;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let sig = |k: SignalKind| signal(k).map_err(ServerError::Signals);
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut usr1 = sig(SignalKind::user_defined1())?;
+    let mut winch = sig(SignalKind::window_change())?;
+    let mut scripts = tokio::time::interval(Duration::from_secs(1));
+    scripts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        front.perform(now());
+        if matches!(front.state(), ParentState::Exited { .. }) {
+            break;
+        }
+        let wake = front
+            .poll_timeout()
+            .map(|t| epoch + Duration::from_nanos(t.as_nanos()));
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = tokio::time::sleep_until(wake.unwrap_or(epoch)), if wake.is_some() => {
+                front.tick(now());
+            }
+            Some(ev) = rx.recv() => match ev {
+                Event::FrontExited { pid, status } => front.exited(pid, status, now()),
+                other => sup.on_event(other)?,
+            },
+            _ = term.recv() => {
+                let how = if plan.graceful_sigterm {
+                    ParentSignal::GracefulStop
+                } else {
+                    ParentSignal::Stop
+                };
+                front.signal(how, "SIGTERM", now());
+            }
+            _ = int.recv() => front.signal(ParentSignal::Stop, "SIGINT", now()),
+            _ = winch.recv() => front.signal(ParentSignal::GracefulStop, "SIGWINCH", now()),
             _ = hup.recv() => {
-                log.log(Level::Notice, "core", "SIGHUP received: gracefully restarting every daemon process.");
+                front.signal(ParentSignal::Restart, "SIGHUP", now());
                 for g in 0..sup.groups.len() {
                     sup.replace_group(g)?;
                 }
             }
-            _ = tick.tick() => sup.check_scripts()?,
-            Some(ev) = rx.recv() => sup.on_event(ev)?,
+            _ = usr1.recv() => {
+                front.signal(ParentSignal::GracefulRestart, "SIGUSR1", now());
+                for g in 0..sup.groups.len() {
+                    sup.replace_group(g)?;
+                }
+            }
+            _ = scripts.tick() => sup.check_scripts()?,
         }
     }
 
-    // Stop: front ends drain, daemons get SIGTERM, then SIGKILL.
-    log.log(Level::Notice, "core", "caught SIGTERM, shutting down");
+    // The front end is gone: daemons get SIGTERM, then SIGKILL.
     sup.stopping = true;
-    let _ = stop_tx.send(true);
     for pid in sup.procs.keys() {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
     }
@@ -255,8 +351,6 @@ pub async fn run(
             Ok(None) | Err(_) => break,
         }
     }
-    let drain = tokio::time::Instant::now() + plan.timeout;
-    while let Ok(Some(_)) = tokio::time::timeout_at(drain, fronts.join_next()).await {}
     for g in &plan.groups {
         let _ = std::fs::remove_file(&g.socket_path);
     }
@@ -265,7 +359,88 @@ pub async fn run(
             let _ = std::fs::remove_file(spec_path(&plan, g, slot));
         }
     }
+    let _ = std::fs::remove_file(&frontend_spec);
+    let _ = std::fs::remove_file(&scoreboard_path);
     Ok(())
+}
+
+/// Front-end child processes, exec'd as `quill __frontend …` with the
+/// Listen sockets at descriptors 3, 4, …
+struct RealChildren {
+    exe: PathBuf,
+    spec: PathBuf,
+    /// The Listen sockets, until a graceful stop closes them.
+    listeners: Vec<OwnedFd>,
+    tx: mpsc::UnboundedSender<Event>,
+}
+
+impl ChildProcesses for RealChildren {
+    fn start(&mut self, slot: u32, generation: u32) -> io::Result<i32> {
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("__frontend")
+            .arg("--spec")
+            .arg(&self.spec)
+            .arg("--slot")
+            .arg(slot.to_string())
+            .arg("--generation")
+            .arg(generation.to_string())
+            .stdin(Stdio::null());
+        let fds: Vec<i32> = self.listeners.iter().map(|l| l.as_raw_fd()).collect();
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls dup2 and prctl, which are async-signal-safe. Every
+        // source descriptor is above every target (see `fd_at_least`), so
+        // no dup2 overwrites a later source; dup2 clears close-on-exec on
+        // the targets.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (i, fd) in fds.iter().enumerate() {
+                    let target = crate::child::FIRST_LISTEN_FD + i as i32;
+                    if libc::dup2(*fd, target) < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                // A child never outlives its supervisor.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
+        let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
+            return Err(io::Error::other("the child exited at once"));
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let status = match child.wait().await {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    match (s.code(), s.signal()) {
+                        (Some(code), _) => ExitStatus::Exited { code },
+                        (None, Some(signal)) => ExitStatus::Signaled {
+                            signal,
+                            core_dumped: s.core_dumped(),
+                        },
+                        _ => ExitStatus::Exited { code: 255 },
+                    }
+                }
+                Err(_) => ExitStatus::Exited { code: 255 },
+            };
+            let _ = tx.send(Event::FrontExited { pid, status });
+        });
+        Ok(pid)
+    }
+
+    fn signal(&mut self, pid: i32, signal: i32) {
+        if let Ok(sig) = Signal::try_from(signal) {
+            let _ = kill(Pid::from_raw(pid), sig);
+        }
+    }
+
+    fn close_listeners(&mut self) {
+        self.listeners.clear();
+    }
 }
 
 fn mtime(p: &std::path::Path) -> Option<SystemTime> {
@@ -297,8 +472,13 @@ fn bind_unix(path: &std::path::Path, backlog: u32) -> nix::Result<OwnedFd> {
 }
 
 fn high_fd(fd: &OwnedFd) -> nix::Result<OwnedFd> {
+    fd_at_least(&fd.as_fd(), 10)
+}
+
+/// A close-on-exec duplicate of `fd` at a descriptor ≥ `min`.
+fn fd_at_least(fd: &impl AsFd, min: i32) -> nix::Result<OwnedFd> {
     use nix::fcntl::{FcntlArg, fcntl};
-    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10))?;
+    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(min))?;
     #[allow(unsafe_code)]
     // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor we now own.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
@@ -441,6 +621,8 @@ impl Sup<'_> {
 
     fn on_event(&mut self, ev: Event) -> Result<(), ServerError> {
         match ev {
+            // The front-end children's exits go to the pool controller.
+            Event::FrontExited { .. } => {}
             Event::Start { group, slot } => {
                 if !self.stopping {
                     self.spawn(group, slot)?;

@@ -42,8 +42,12 @@ pub struct SecondRow {
     /// Longest time a request that started service this second had waited
     /// for a worker, in milliseconds.
     pub max_wait_ms: u64,
-    /// Connections refused because the accept queue was full.
+    /// SYNs dropped because the accept queue was full (Linux drops them;
+    /// the client retransmits after 1, 2, 4 … s, and each retransmission
+    /// dropped counts again).
     pub refused: u64,
+    /// Connections whose client gave up: every SYN dropped, ~127 s after the first.
+    pub connect_timeouts: u64,
     /// Daemon tier (mod_wsgi groups): busy daemon threads at the end.
     pub daemon_busy: u32,
     /// Requests waiting for a daemon thread (in the group's listen backlog) at the end.
@@ -72,6 +76,7 @@ pub const CSV_HEADER: &[&str] = &[
     "keepalive",
     "max_wait_ms",
     "refused",
+    "connect_timeouts",
     "daemon_busy",
     "daemon_queued",
     "status_503",
@@ -80,7 +85,7 @@ pub const CSV_HEADER: &[&str] = &[
 
 impl SecondRow {
     /// The row as CSV fields, in [`CSV_HEADER`] order.
-    pub fn csv_fields(&self) -> [String; 20] {
+    pub fn csv_fields(&self) -> [String; 21] {
         [
             self.t_s.to_string(),
             self.processes.to_string(),
@@ -98,6 +103,7 @@ impl SecondRow {
             self.keepalive.to_string(),
             self.max_wait_ms.to_string(),
             self.refused.to_string(),
+            self.connect_timeouts.to_string(),
             self.daemon_busy.to_string(),
             self.daemon_queued.to_string(),
             self.status_503.to_string(),

@@ -297,18 +297,11 @@ pub struct Writer {
 }
 
 /// What happened to a write.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The front end (client) went away, or the monitor already answered.
+    #[error("connection closed: {0}")]
     Closed(io::Error),
-}
-
-impl std::fmt::Display for WriteError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WriteError::Closed(e) => write!(f, "connection closed: {e}"),
-        }
-    }
 }
 
 fn closed() -> WriteError {

@@ -112,6 +112,10 @@ pub struct ExpressArgs {
     /// Error log to stderr, access log to stdout.
     #[arg(long)]
     pub log_to_terminal: bool,
+    /// Make SIGTERM a graceful stop, as SIGWINCH is (for orchestrators that
+    /// stop with SIGTERM, such as Kubernetes).
+    #[arg(long)]
+    pub graceful_sigterm: bool,
     /// Directory for error_log and access_log [default: the server root].
     #[arg(long, value_name = "DIR")]
     pub log_directory: Option<PathBuf>,
@@ -454,6 +458,7 @@ pub fn run(args: &ExpressArgs) -> ExitCode {
     };
     let extras = Extras {
         log_to_terminal: false,
+        graceful_sigterm: args.graceful_sigterm,
         reload_on_changes: args.reload_on_changes,
         interrupt_timeout: args.interrupt_timeout,
         run_dir: Some(r.root.clone()),

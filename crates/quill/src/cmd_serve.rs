@@ -1,10 +1,12 @@
 //! `quill serve CONF`: run the server an Apache configuration describes.
 //!
-//! For now: one front end (in the supervisor process) that matches
-//! requests by URL only — every `Listen` socket serves the WSGI mounts and
-//! `Alias`es of the main server and of every virtual host, without Host
-//! routing — and the configuration's `WSGIDaemonProcess` groups run by the
-//! supervisor. HTTPS listeners and embedded mode are reported and refused.
+//! A supervisor that runs the MPM's process pool (front-end children under
+//! the pool controller, as httpd) and the configuration's
+//! `WSGIDaemonProcess` groups. The front end matches requests by URL only
+//! — every `Listen` socket serves the WSGI mounts and `Alias`es of the main
+//! server and of every virtual host, without Host routing. TLS
+//! (`SSLEngine on`, HTTPS listeners) and embedded mode are reported and
+//! refused.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -31,12 +33,20 @@ pub struct ServeArgs {
     /// ErrorLog and CustomLog say.
     #[arg(long)]
     pub log_to_terminal: bool,
+    /// Make SIGTERM a graceful stop, as SIGWINCH is: listeners close,
+    /// requests in flight finish (bounded by GracefulShutdownTimeout). For
+    /// orchestrators that stop with SIGTERM (Kubernetes); httpd's SIGTERM
+    /// stops at once.
+    #[arg(long)]
+    pub graceful_sigterm: bool,
 }
 
 /// Settings of Quill's own, beyond what an Apache configuration says.
 #[derive(Debug, Clone)]
 pub struct Extras {
     pub log_to_terminal: bool,
+    /// SIGTERM stops gracefully (`--graceful-sigterm`).
+    pub graceful_sigterm: bool,
     pub reload_on_changes: bool,
     /// Seconds a request-timeout interrupt may take to unwind.
     pub interrupt_timeout: u32,
@@ -48,6 +58,7 @@ impl Default for Extras {
     fn default() -> Self {
         Extras {
             log_to_terminal: false,
+            graceful_sigterm: false,
             reload_on_changes: false,
             interrupt_timeout: 5,
             run_dir: None,
@@ -101,6 +112,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     let extras = Extras {
         log_to_terminal: args.log_to_terminal,
+        graceful_sigterm: args.graceful_sigterm,
         ..Extras::default()
     };
     serve_resolved(&resolved, &extras, |addrs| {
@@ -139,33 +151,115 @@ pub fn serve_resolved(
     run_plan(plan, on_started)
 }
 
-fn open_log(t: &LogTarget) -> std::io::Result<Box<dyn std::io::Write + Send>> {
-    Ok(match t {
-        LogTarget::Stderr => Box::new(std::io::stderr()),
-        LogTarget::Stdout => Box::new(std::io::stdout()),
-        LogTarget::File(p) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)?,
-        ),
-    })
-}
-
 /// The `quill-daemon` binary next to this one: daemon processes run it,
-/// so that only they link libpython (this process stays small).
+/// so that only they link libpython (this process stays small). Under
+/// `cargo run`, which builds only the binary it runs, a missing daemon is
+/// built first, with the same profile and target directory.
 fn daemon_exe() -> Result<PathBuf, String> {
     let me = std::env::current_exe().map_err(|e| {
         format!("cannot find this program's own path (to start daemon processes): {e}")
     })?;
     let daemon = me.with_file_name("quill-daemon");
+    if !daemon.is_file() {
+        if let Some(build) = CargoBuild::for_cargo_run(&me) {
+            build.run()?;
+        }
+    }
     if daemon.is_file() {
         Ok(daemon)
     } else {
         Err(format!(
-            "{} is missing: daemon processes run it (it is built and installed with quill)",
+            "{} is missing: daemon processes run it. Build it with \
+             `cargo build --release -p quill`, or install both programs with \
+             `cargo install --path crates/quill`",
             daemon.display()
         ))
+    }
+}
+
+/// The `cargo build` that gives a `quill` started by `cargo run` its
+/// `quill-daemon`: cargo sets `CARGO` and `CARGO_MANIFEST_DIR` for the
+/// programs it runs, and the target directory layout
+/// (`TARGET[/TRIPLE]/PROFILE/quill`) tells the profile.
+#[derive(Debug)]
+struct CargoBuild {
+    cargo: PathBuf,
+    manifest: PathBuf,
+    target_dir: PathBuf,
+    triple: Option<String>,
+    profile: String,
+}
+
+impl CargoBuild {
+    fn for_cargo_run(me: &Path) -> Option<CargoBuild> {
+        let cargo = PathBuf::from(std::env::var_os("CARGO")?);
+        let manifest = Path::new(&std::env::var_os("CARGO_MANIFEST_DIR")?).join("Cargo.toml");
+        if !manifest.is_file() {
+            return None;
+        }
+        let profile_dir = me.parent()?;
+        let profile = profile_dir.file_name()?.to_str()?.to_string();
+        let above = profile_dir.parent()?;
+        // Cargo marks its target directory with CACHEDIR.TAG.
+        let (target_dir, triple) = if above.join("CACHEDIR.TAG").is_file() {
+            (above.to_path_buf(), None)
+        } else {
+            let root = above.parent()?;
+            if !root.join("CACHEDIR.TAG").is_file() {
+                return None;
+            }
+            (
+                root.to_path_buf(),
+                Some(above.file_name()?.to_str()?.to_string()),
+            )
+        };
+        Some(CargoBuild {
+            cargo,
+            manifest,
+            target_dir,
+            triple,
+            profile,
+        })
+    }
+
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "build".into(),
+            "--manifest-path".into(),
+            self.manifest.clone().into(),
+            "--bin".into(),
+            "quill-daemon".into(),
+            "--target-dir".into(),
+            self.target_dir.clone().into(),
+        ];
+        match self.profile.as_str() {
+            "debug" => {}
+            "release" => args.push("--release".into()),
+            other => args.extend(["--profile".into(), other.into()]),
+        }
+        if let Some(t) = &self.triple {
+            args.extend(["--target".into(), t.into()]);
+        }
+        args
+    }
+
+    fn run(&self) -> Result<(), String> {
+        let args = self.args();
+        let shown: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
+        eprintln!(
+            "quill-daemon (the program of daemon processes) is not built yet; building it: cargo {}",
+            shown.join(" ")
+        );
+        let status = std::process::Command::new(&self.cargo)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", self.cargo.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("building quill-daemon failed ({status})"))
+        }
     }
 }
 
@@ -190,9 +284,15 @@ pub fn exec_daemon(spec: &Path) -> ExitCode {
 }
 
 pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> ExitCode {
-    let exe = match daemon_exe() {
-        Ok(e) => e,
-        Err(e) => {
+    let programs = match (std::env::current_exe(), daemon_exe()) {
+        (Ok(frontend), Ok(daemon)) => quill_server::supervisor::Programs { frontend, daemon },
+        (Err(e), _) => {
+            eprintln!(
+                "error: cannot find this program's own path (to start front-end children): {e}"
+            );
+            return ExitCode::from(1);
+        }
+        (_, Err(e)) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
@@ -211,7 +311,7 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
                 }
             }
         }
-        other => match open_log(other) {
+        other => match other.open() {
             Ok(w) => (w, None),
             Err(e) => {
                 eprintln!("error: cannot open the error log: {e}");
@@ -220,35 +320,21 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
         },
     };
     let log = Arc::new(ErrorLog::new(plan.log_level, error_out));
-    let access = match &plan.access_log {
-        None => None,
-        Some(t) => match open_log(t) {
-            Ok(w) => {
-                let w = std::sync::Mutex::new(w);
-                let sink: quill_server::frontend::AccessSink = Arc::new(move |line: &str| {
-                    if let Ok(mut w) = w.lock() {
-                        let _ = writeln!(w, "{line}");
-                        let _ = w.flush();
-                    }
-                });
-                Some(sink)
-            }
-            Err(e) => {
-                eprintln!("error: cannot open the access log: {e}");
-                return ExitCode::from(1);
-            }
-        },
-    };
-    // One thread runs the supervisor and the front end: a request costs a
-    // few microseconds of front-end work, so one core's worth serves far
-    // more than the daemon threads behind it, and no work-stealing, no
-    // cross-thread wake-ups and no per-thread stacks and malloc arenas
-    // are paid for (docs/benchmarks.md, "Serving"). More front-end
-    // capacity is more front-end processes (the MPM pool), as in Apache.
-    // The blocking pool (static files) is small for the same reason.
+    // The front-end children write the access log; refuse to start here
+    // if they could not open it.
+    if let Some(t) = &plan.access_log {
+        if let Err(e) = t.open() {
+            eprintln!("error: cannot open the access log: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    // One thread runs the supervisor: it only runs the pool controller
+    // and the daemon processes; requests are served by the front-end
+    // children, each on one thread of its own (docs/benchmarks.md,
+    // "Serving").
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .max_blocking_threads(4)
+        .max_blocking_threads(1)
         .build()
     {
         Ok(r) => r,
@@ -259,9 +345,8 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
     };
     let result = runtime.block_on(quill_server::supervisor::run(
         plan,
-        exe,
+        programs,
         log,
-        access,
         daemon_stderr,
         |s| on_started(&s.addresses),
     ));
@@ -274,8 +359,6 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
         }
     }
 }
-
-use std::io::Write as _;
 
 fn log_target(value: &str, server_root: &Path) -> LogTarget {
     match value {
@@ -304,6 +387,20 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         .clone()
         .or_else(|| prefix.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| server_root.clone());
+
+    // Never plain HTTP where the configuration asks for TLS.
+    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
+    if let Some(tls) = servers.map(|s| &s.tls).find(|t| t.enabled) {
+        let at = tls
+            .engine_at
+            .as_ref()
+            .map_or_else(|| "the configuration".to_string(), |l| l.to_string());
+        return Err(format!(
+            "{at}: `SSLEngine on`: quill serve does not support TLS yet, and will not serve \
+             plain HTTP where the configuration asks for HTTPS; remove that virtual host (or \
+             its SSLEngine line) to serve the rest over HTTP"
+        ));
+    }
 
     let mut listen = Vec::new();
     for l in &cfg.listeners {
@@ -450,6 +547,9 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         access_log,
         run_dir,
         reload_scripts: true,
+        graceful_sigterm: extras.graceful_sigterm,
+        pool: cfg.mpm.pool_config(),
+        async_request_worker_factor: cfg.mpm.async_request_worker_factor.unwrap_or(2),
     })
 }
 

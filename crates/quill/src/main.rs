@@ -48,7 +48,7 @@ enum Command {
     /// Exit status: 0 on success, 1 when the configuration has errors or the
     /// simulation fails, 2 when an input cannot be read.
     #[command(
-        after_help = "Examples:\n  quill simulate httpd.conf --load examples/loads/step.csv\n  quill simulate httpd.conf --load access.log --out sim/ && xdg-open sim/report.html\n  quill simulate httpd.conf --load poisson.csv --seed 7 --format json"
+        after_help = "Examples:\n  quill simulate httpd.conf --load examples/loads/step-200.csv\n  quill simulate httpd.conf --load access.log --out sim/ && xdg-open sim/report.html\n  quill simulate httpd.conf --load poisson.csv --seed 7 --format json"
     )]
     Simulate(cmd_simulate::SimulateArgs),
     /// Lint a configuration: what Apache will silently adjust, start-up
@@ -71,17 +71,37 @@ enum Command {
     )]
     Express(cmd_express::ExpressArgs),
     /// Run the server an Apache configuration describes: its
-    /// WSGIDaemonProcess groups and a front end on its Listen sockets.
+    /// WSGIDaemonProcess groups and a pool of front-end processes on its
+    /// Listen sockets.
+    /// Front-end children are forked and killed by the MPM's pool
+    /// controller, as httpd does. HTTP only (a configuration with
+    /// `SSLEngine on` is refused), mounts matched by URL without Host
+    /// routing; docs/express.md says what is not served yet.
     ///
     /// Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 when the
     /// configuration cannot be served, 2 when it cannot be read.
     Serve(cmd_serve::ServeArgs),
-    /// A daemon process of a WSGI process group (started by the supervisor).
+    /// Runs `quill-daemon` in this process's place (for scripts that start a
+    /// daemon process by hand; the supervisor runs `quill-daemon` itself).
     #[command(name = "__daemon", hide = true)]
     Daemon {
         /// The daemon's settings, written by the supervisor.
         #[arg(long)]
         spec: std::path::PathBuf,
+    },
+    /// A front-end child process (started by the supervisor of `quill
+    /// serve` / `quill express`).
+    #[command(name = "__frontend", hide = true)]
+    Frontend {
+        /// The children's spec, written by the supervisor.
+        #[arg(long)]
+        spec: std::path::PathBuf,
+        /// Its scoreboard slot.
+        #[arg(long)]
+        slot: u32,
+        /// Its generation.
+        #[arg(long)]
+        generation: u32,
     },
     /// Generate reference documentation from the built-in definitions.
     #[command(hide = true)]
@@ -100,6 +120,14 @@ fn main() -> ExitCode {
         Command::Express(args) => cmd_express::run(&args),
         Command::Serve(args) => cmd_serve::run(&args),
         Command::Daemon { spec } => cmd_serve::exec_daemon(&spec),
+        Command::Frontend {
+            spec,
+            slot,
+            generation,
+        } => {
+            let code = quill_server::child::run(&spec, slot, generation);
+            ExitCode::from(u8::try_from(code).unwrap_or(1))
+        }
         Command::Docs { what } => match what.as_str() {
             "directives" => {
                 print!(

@@ -663,6 +663,7 @@ fn server_config(
         }
     }
     if let Some(i) = s.last("SSLEngine") {
+        cfg.tls.engine_at = Some(sources.location(i.span()));
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
             Some("on") => cfg.tls.enabled = true,
             Some("off") => cfg.tls.enabled = false,
@@ -818,6 +819,7 @@ fn default_server() -> ServerConfig {
         },
         tls: Tls {
             enabled: false,
+            engine_at: None,
             certificate_file: None,
             certificate_key_file: None,
             certificate_chain_file: None,

@@ -281,8 +281,8 @@ restart). If their idle threads exceed MaxSpareThreads (prefork: StartServers ab
 MaxSpareServers), the very first maintenance ticks find too many idle threads and kill \
 one child per second — under event with the default ServerLimit only every other second, \
 because a victim still holds its scoreboard slot during the next tick \
-(reference/apache-mpm.md §6.3, §11 example (a)). The count is simulated with the real pool \
-controller and no load.
+(reference/apache-mpm.md §6.3, §11 example (a)). The count is simulated with the full pool \
+controller (quill-mpm) and no load.
 
 Why it matters: this is the classic \"I set StartServers 10 — why does Apache kill \
 processes every second right after start?\"; the forks were wasted, and children that \
@@ -385,7 +385,7 @@ What: when StartServers × ThreadsPerChild is below MinSpareThreads (prefork: \
 StartServers below MinSpareServers), the first maintenance ticks find too few idle \
 threads and fork 1, then 2, then 4 … children per second until MinSpareThreads idle \
 threads exist (reference/apache-mpm.md §6.2). Nothing relates StartServers to \
-MinSpareThreads in httpd. The forks are simulated with the real pool controller and no \
+MinSpareThreads in httpd. The forks are simulated with the full pool controller (quill-mpm) and no \
 load.
 
 Why it matters: every start and restart is followed by a burst of forks (with mod_wsgi \
@@ -490,7 +490,7 @@ pub static SPARE_BAND_CHURN: Rule = Rule {
 What: the pool keeps between MinSpareThreads and MaxSpareThreads idle threads. When the \
 band is narrow compared with how much the load moves, every rise forks children and \
 every fall kills them again. Quill measures it by simulating the configuration with the \
-real pool controller under a standard noisy load — open-loop Poisson arrivals whose \
+full pool controller (quill-mpm) under a standard noisy load — open-loop Poisson arrivals whose \
 rate steps every 60 s through +0 %, +15 %, +30 %, +15 %, +0 %, −15 %, −30 %, −15 % around \
 a mean of one third of the server's thread capacity, requests lasting a lognormal 1 s \
 median (σ 0.5), seed 1 — and counting spawns and kills from minute 2 to minute 32, \

@@ -60,6 +60,7 @@ pub(crate) struct Column {
     pub daemon_queued: u64,
     pub max_wait_ms: u64,
     pub refused: u64,
+    pub connect_timeouts: u64,
     pub status_503: u64,
     pub status_504: u64,
 }
@@ -81,6 +82,7 @@ impl Column {
             daemon_queued: 0,
             max_wait_ms: 0,
             refused: 0,
+            connect_timeouts: 0,
             status_503: 0,
             status_504: 0,
         }
@@ -104,6 +106,7 @@ impl Column {
         self.daemon_queued = self.daemon_queued.max(u64::from(r.daemon_queued));
         self.max_wait_ms = self.max_wait_ms.max(r.max_wait_ms);
         self.refused += r.refused;
+        self.connect_timeouts += r.connect_timeouts;
         self.status_503 += r.status_503;
         self.status_504 += r.status_504;
     }

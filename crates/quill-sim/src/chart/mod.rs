@@ -6,7 +6,7 @@
 //!  ├ spawned ▲ / killed ▼ ─┤  bars per second; exits as an outline
 //!  ├ processes ────────────┤  running + stopping (hatched), max children (dashed)
 //!  ├ idle threads ─────────┤  MinSpare / MaxSpare band: below → spawn, above → kill
-//!  └ accept queue ─────────┘  queue length, daemon queue, refused / 503 / 504
+//!  └ accept queue ─────────┘  queue length, daemon queue, refused / connect timeouts / 503 / 504
 //!     0   10 s  20 s …        one shared time axis; ① ② … Apache log messages
 //! ```
 //!
@@ -388,7 +388,7 @@ fn open_document(s: &mut Svg, height: f64, title: &str, desc: &str) {
 fn describe(sum: &Summary, info: &ChartInfo) -> String {
     format!(
         "{} simulated. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
-         Longest accept queue: {}. Refused: {}; 503: {}; 504: {}.",
+         Longest accept queue: {}. Refused: {}; connect timeouts: {}; 503: {}; 504: {}.",
         duration_s(sum.seconds),
         sum.peak_processes,
         sum.final_processes,
@@ -398,6 +398,7 @@ fn describe(sum: &Summary, info: &ChartInfo) -> String {
         sum.peak_busy,
         sum.longest_queue,
         sum.refused,
+        sum.connect_timeouts,
         sum.status_503,
         sum.status_504
     )

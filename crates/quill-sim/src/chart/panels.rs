@@ -313,7 +313,7 @@ pub(super) fn idle(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
 /// The accept queue, the daemon queue and errors.
 pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
     let cols = &ctx.cols.cols;
-    let errors = |c: &Column| c.refused + c.status_503 + c.status_504;
+    let errors = |c: &Column| c.refused + c.connect_timeouts + c.status_503 + c.status_504;
     let data_max = cols
         .iter()
         .map(|c| c.max_queued.max(c.daemon_queued).max(errors(c)))
@@ -340,11 +340,16 @@ pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
     if has_daemon {
         legend.push((Swatch::Line(PURPLE), "waiting for a daemon".to_string()));
     }
-    let error_kinds: [ErrorKind; 3] = [
+    let error_kinds: [ErrorKind; 4] = [
         ("refused", sum.refused, MUTED, |c| (0, c.refused)),
-        ("503", sum.status_503, INK, |c| (c.refused, c.status_503)),
+        ("connect timeout", sum.connect_timeouts, VERMILLION, |c| {
+            (c.refused, c.connect_timeouts)
+        }),
+        ("503", sum.status_503, INK, |c| {
+            (c.refused + c.connect_timeouts, c.status_503)
+        }),
         ("504", sum.status_504, PURPLE, |c| {
-            (c.refused + c.status_503, c.status_504)
+            (c.refused + c.connect_timeouts + c.status_503, c.status_504)
         }),
     ];
     for (name, total, color, _) in error_kinds {

@@ -9,6 +9,10 @@ impl Engine<'_> {
         let target = self.step_concurrency();
         let cl = &mut self.clients[client as usize];
         cl.conn = None;
+        if !cl.active {
+            // Stopped on a kept-alive connection that has now closed.
+            return;
+        }
         if self.active_clients > target {
             cl.active = false;
             self.active_clients -= 1;
@@ -23,6 +27,25 @@ impl Engine<'_> {
             (Some(s), Some(i)) => s.steps.get(i as usize).map_or(0, |st| st.concurrency),
             _ => 0,
         }
+    }
+
+    /// Closed loop: the client of connection `id` is about to send its next
+    /// request. If the concurrency fell below the active clients it stops
+    /// instead, and its connection will carry no more requests.
+    pub(super) fn client_stops(&mut self, id: ConnId) -> bool {
+        let Some(client) = self.conns[id as usize].client else {
+            return false;
+        };
+        if self.clients[client as usize].active {
+            if self.active_clients <= self.step_concurrency() {
+                return false;
+            }
+            self.clients[client as usize].active = false;
+            self.active_clients -= 1;
+        }
+        let c = &mut self.conns[id as usize];
+        c.arrival.requests_per_conn = c.request;
+        true
     }
 
     pub(super) fn change_step(&mut self, i: u32) {
@@ -74,6 +97,7 @@ impl Engine<'_> {
         let arrival = Arrival::new(self.now, step.request_us)
             .with_keep_alive(step.requests_per_conn, step.think_us);
         let id = self.new_conn(arrival, Some(client));
+        self.conns[id as usize].close_on_stop = step.close_on_stop;
         self.clients[client as usize].conn = Some(id);
         self.acc.arrivals += 1;
         self.totals.arrivals += 1;

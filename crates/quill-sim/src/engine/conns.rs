@@ -7,7 +7,7 @@ impl Engine<'_> {
     // ---- connections ----------------------------------------------------
 
     pub(super) fn new_conn(&mut self, arrival: Arrival, client: Option<u32>) -> ConnId {
-        let conn = Conn {
+        let mut conn = Conn {
             arrival,
             request: 0,
             on_this_connection: 0,
@@ -16,11 +16,17 @@ impl Engine<'_> {
             client,
             epoch: 0,
             daemon: DaemonPhase::None,
+            syn_retries: 0,
+            close_on_stop: false,
         };
         self.live_conns += 1;
         self.away += 1;
         match self.free_conns.pop() {
             Some(id) => {
+                // A reused id keeps counting epochs: timers armed for the
+                // connection that had it before (a socket-timeout 60 s
+                // out, a keep-alive timeout) must stay stale.
+                conn.epoch = self.conns[id as usize].epoch;
                 self.conns[id as usize] = conn;
                 id
             }
@@ -56,16 +62,28 @@ impl Engine<'_> {
         self.conns[id as usize].since_us = self.now;
         self.conns[id as usize].on_this_connection = 0;
         if self.queue.is_empty() && self.dispatch_to_acceptor(id) {
+            self.conns[id as usize].syn_retries = 0;
             return;
         }
         if self.queue.len() >= self.queue_cap {
+            // Linux drops the SYN; the client retransmits with exponential
+            // backoff and gives up after its last retransmission's timeout.
             self.acc.refused += 1;
             self.totals.refused += 1;
             self.set_conn_state(id, ConnState::Away);
-            let at = self.now + self.cfg.timing.syn_retry_us;
-            self.push(at, Ev::Reconnect(id));
+            let timing = &self.cfg.timing;
+            let tries = self.conns[id as usize].syn_retries;
+            let wait = timing.syn_rto_us.saturating_mul(1u64 << tries.min(20));
+            let at = self.now.saturating_add(wait);
+            if tries < timing.syn_retries {
+                self.conns[id as usize].syn_retries = tries + 1;
+                self.push(at, Ev::Reconnect(id));
+            } else {
+                self.push(at, Ev::ConnectTimeout(id));
+            }
             return;
         }
+        self.conns[id as usize].syn_retries = 0;
         self.set_conn_state(id, ConnState::Queued);
         self.queue.push_back(id);
         self.acc.max_queued = self.acc.max_queued.max(self.queue.len() as u32);
@@ -322,6 +340,46 @@ impl Engine<'_> {
             self.set_conn_state(id, ConnState::Away);
             self.release_thread(child, thread);
         }
+    }
+
+    /// The server closes a connection idle in keep-alive (KeepAliveTimeout,
+    /// or its client closed it).
+    pub(super) fn close_kept_alive(&mut self, id: ConnId) {
+        let more =
+            self.conns[id as usize].request < self.conns[id as usize].arrival.requests_per_conn;
+        match self.conns[id as usize].state {
+            ConnState::KeepAliveHeld { child, thread } => {
+                self.keepalive -= 1;
+                self.set_conn_state(id, ConnState::Serving { child, thread });
+                self.close_conn_on_thread(id, child, thread, more);
+            }
+            ConnState::KeepAliveParked { child } => {
+                self.unpark(id, child);
+                if let Some(ch) = self.child_mut(child) {
+                    ch.counter.on_connection_finished();
+                }
+                self.conn_closed(id, more);
+                self.update_event_throttle(child);
+                self.maybe_exit(child);
+            }
+            _ => {}
+        }
+    }
+
+    /// A stopped client sends nothing more on its kept-alive connection:
+    /// it closes it at once, or leaves it open and the server closes it
+    /// KeepAliveTimeout after the last response (`think_us` ago: the client
+    /// stops when its next request is due).
+    pub(super) fn stop_sending(&mut self, id: ConnId, epoch: u32) {
+        if self.conns[id as usize].close_on_stop {
+            self.close_kept_alive(id);
+            return;
+        }
+        let last_response = self
+            .now
+            .saturating_sub(self.conns[id as usize].arrival.think_us);
+        let at = (last_response + self.cfg.keep_alive.timeout_us).max(self.now);
+        self.push(at, Ev::KeepAliveTimeout(id, epoch));
     }
 
     pub(super) fn next_request(&mut self, id: ConnId) {

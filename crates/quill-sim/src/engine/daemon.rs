@@ -12,10 +12,20 @@ impl Engine<'_> {
         };
         if d.busy < d.model.processes * d.model.threads && d.backlog.is_empty() {
             d.busy += 1;
+            let socket_timeout = d.model.socket_timeout_us;
             self.conns[id as usize].daemon = DaemonPhase::Running;
             let dur = self.request_duration(id);
             self.push(self.now + dur, Ev::RequestDone(id));
-            self.arm_socket_timeout(id);
+            if socket_timeout > 0 && dur >= socket_timeout {
+                self.arm_socket_timeout(id);
+            } else {
+                // The response comes before socket-timeout: no timer (the
+                // common case, and most of the daemon tier's cost when
+                // every request armed one). A new epoch all the same, so
+                // that no earlier request's timer can fire on this one.
+                let c = &mut self.conns[id as usize];
+                c.epoch = c.epoch.wrapping_add(1);
+            }
             return;
         }
         if d.backlog.len() < d.model.listen_backlog as usize + 1 {
@@ -53,9 +63,43 @@ impl Engine<'_> {
             return;
         };
         if d.model.socket_timeout_us > 0 {
-            let epoch = self.conns[id as usize].epoch;
+            // A new epoch: a timer armed for an earlier request of this
+            // connection (one that ended in a 503 or a queue-timeout 504
+            // without bumping it) must not fire on this one.
+            let c = &mut self.conns[id as usize];
+            c.epoch = c.epoch.wrapping_add(1);
             let at = self.now + d.model.socket_timeout_us;
-            self.push(at, Ev::SocketTimeout(id, epoch));
+            self.socket_timeouts.push_back((at, id, c.epoch));
+        }
+    }
+
+    /// When the next live socket-timeout is due; cancelled ones at the
+    /// front are dropped on the way.
+    pub(super) fn next_socket_timeout(&mut self) -> Option<u64> {
+        while let Some(&(at, id, epoch)) = self.socket_timeouts.front() {
+            if self.conns[id as usize].epoch == epoch {
+                return Some(at);
+            }
+            self.socket_timeouts.pop_front();
+        }
+        None
+    }
+
+    /// socket-timeout fires while the front end waits for the daemon: 504.
+    pub(super) fn socket_timeout(&mut self, id: ConnId, epoch: u32) {
+        if self.conns[id as usize].epoch != epoch {
+            return;
+        }
+        match self.conns[id as usize].daemon {
+            // Never picked up (the daemon will still accept it later and
+            // run it), or running: the front end answers 504 either way.
+            DaemonPhase::Backlog | DaemonPhase::Running => {
+                self.conns[id as usize].daemon = DaemonPhase::Abandoned;
+                self.acc.s504 += 1;
+                self.totals.status_504 += 1;
+                self.detach_front(id);
+            }
+            _ => {}
         }
     }
 

@@ -1,6 +1,6 @@
 //! The discrete-event engine: Apache's children, their worker threads, the
 //! accept queue, keep-alive, kill victims and (optionally) a mod_wsgi daemon
-//! group, driven in virtual time around the real pool controller.
+//! group, driven in virtual time around the full pool controller (quill-mpm).
 //!
 //! ```text
 //!   arrivals ─▶ accept queue (ListenBacklog) ─▶ idle thread of an accepting child
@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Time is an integer number of microseconds since the server started. The
-//! engine jumps from one event to the next (a heap of timed events plus the
+//! engine jumps from one event to the next (a heap of timed events, a FIFO
+//! of daemon socket-timeouts, the next open-loop arrival and the
 //! controller's `poll_timeout`); a step limit turns a livelock into an
 //! error. Every random choice comes from one seeded generator, so the same
 //! inputs give the same outputs.
@@ -67,9 +68,14 @@ pub struct Timing {
     pub exit_us: u64,
     /// Closed-loop clients: from a response to the next connection.
     pub turnaround_us: u64,
-    /// A client whose connection was refused (accept queue full) retries
-    /// after this long (the kernel's SYN retransmission).
-    pub syn_retry_us: u64,
+    /// Linux drops a SYN when the accept queue is full; the client
+    /// retransmits it after this long, then after twice as long each time
+    /// (the initial retransmission timeout, 1 s).
+    pub syn_rto_us: u64,
+    /// Retransmissions before the client gives up (`tcp_syn_retries`, 6):
+    /// with a 1 s timeout the SYNs go out at 0, 1, 3, 7, 15, 31 and 63 s
+    /// and the connect times out at 127 s.
+    pub syn_retries: u32,
 }
 
 impl Default for Timing {
@@ -79,7 +85,8 @@ impl Default for Timing {
             fork_ready_us: 30_000,
             exit_us: 5_000,
             turnaround_us: 1_000,
-            syn_retry_us: 1_000_000,
+            syn_rto_us: 1_000_000,
+            syn_retries: 6,
         }
     }
 }
@@ -196,7 +203,11 @@ pub enum SimError {
 pub struct Totals {
     pub arrivals: u64,
     pub completed: u64,
+    /// SYNs dropped because the accept queue was full (every
+    /// retransmission counts).
     pub refused: u64,
+    /// Connections whose client gave up after its last SYN retransmission.
+    pub connect_timeouts: u64,
     pub spawned: u64,
     pub killed: u64,
     pub exited: u64,
@@ -249,15 +260,15 @@ enum Ev {
     NextRequest(ConnId, u32),
     /// Keep-alive timeout of a connection (valid if its epoch matches).
     KeepAliveTimeout(ConnId, u32),
-    /// A client whose connection was refused (or closed with requests left)
-    /// reconnects.
+    /// A client whose SYN was dropped retransmits it, or a client whose
+    /// connection was closed with requests left reconnects.
     Reconnect(ConnId),
+    /// A client whose every SYN was dropped gives up.
+    ConnectTimeout(ConnId),
     ChildReady(ChildIdx),
     ChildExit(ChildIdx),
     /// Daemon: a connect retry for a request waiting on a full backlog.
     DaemonRetry(ConnId),
-    /// Daemon: socket-timeout fires for a request (epoch match).
-    SocketTimeout(ConnId, u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +335,11 @@ struct Conn {
     /// Bumped whenever a pending timer for this connection becomes stale.
     epoch: u32,
     daemon: DaemonPhase,
+    /// SYN retransmissions of the connection attempt under way.
+    syn_retries: u32,
+    /// Closed loop: when its client stops, the connection is closed at
+    /// once rather than left to the server's KeepAliveTimeout.
+    close_on_stop: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -362,6 +378,7 @@ struct Acc {
     completed: u64,
     max_wait_us: u64,
     refused: u64,
+    connect_timeouts: u64,
     s503: u64,
     s504: u64,
     idle_at_tick: Option<u32>,
@@ -400,6 +417,11 @@ struct Engine<'a> {
     clients: Vec<Client>,
     active_clients: u32,
     daemon: Option<Daemon>,
+    /// Daemon socket-timeouts as (deadline, connection, epoch). They all
+    /// have the same delay, so they are armed in deadline order and a FIFO
+    /// replaces the heap for them (most are cancelled long before they are
+    /// due: one per request, 60 s ahead, would otherwise fill the heap).
+    socket_timeouts: VecDeque<(u64, ConnId, u32)>,
     /// A `handle_*` call may have queued controller actions.
     ctl_touched: bool,
     /// Children that exited and that the parent has not reaped yet.
@@ -463,6 +485,7 @@ impl<'a> Engine<'a> {
             clients: Vec::new(),
             active_clients: 0,
             daemon,
+            socket_timeouts: VecDeque::new(),
             ctl_touched: false,
             unreaped: Vec::new(),
             busy_threads: 0,
@@ -513,11 +536,8 @@ impl<'a> Engine<'a> {
             let next_ev = self.heap.peek().map(Timed::at);
             let next_ctl = self.ctl.poll_timeout().map(us_of);
             let next_arrival = self.pending_arrival.as_ref().map(|a| a.at_us);
-            let next = [next_arrival, next_ev, next_ctl]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(u64::MAX);
+            let next_socket = self.next_socket_timeout();
+            let next = earliest([next_arrival, next_ev, next_ctl, next_socket]);
             // Emit the rows of every second that ends before the next event.
             while self.next_second <= next.min(end) {
                 self.emit_row(sink);
@@ -535,6 +555,10 @@ impl<'a> Engine<'a> {
             self.now = next;
             if next_arrival == Some(next) {
                 self.arrive();
+            } else if next_socket == Some(next) {
+                if let Some((_, id, epoch)) = self.socket_timeouts.pop_front() {
+                    self.socket_timeout(id, epoch);
+                }
             } else if next_ev == Some(next) {
                 if let Some(Timed { ev, .. }) = self.heap.pop() {
                     self.handle(ev, sink);
@@ -582,6 +606,7 @@ impl<'a> Engine<'a> {
             keepalive: self.keepalive,
             max_wait_ms: acc.max_wait_us / 1_000,
             refused: acc.refused,
+            connect_timeouts: acc.connect_timeouts,
             daemon_busy,
             daemon_queued,
             status_503: acc.s503,
@@ -740,63 +765,49 @@ impl<'a> Engine<'a> {
                 if self.conns[id as usize].epoch != epoch {
                     return;
                 }
+                if self.client_stops(id) {
+                    self.stop_sending(id, epoch);
+                    return;
+                }
                 self.next_request(id);
             }
             Ev::KeepAliveTimeout(id, epoch) => {
                 if self.conns[id as usize].epoch != epoch {
                     return;
                 }
-                let more = self.conns[id as usize].request
-                    < self.conns[id as usize].arrival.requests_per_conn;
-                match self.conns[id as usize].state {
-                    ConnState::KeepAliveHeld { child, thread } => {
-                        self.keepalive -= 1;
-                        self.set_conn_state(id, ConnState::Serving { child, thread });
-                        self.close_conn_on_thread(id, child, thread, more);
-                    }
-                    ConnState::KeepAliveParked { child } => {
-                        self.unpark(id, child);
-                        if let Some(ch) = self.child_mut(child) {
-                            ch.counter.on_connection_finished();
-                        }
-                        self.conn_closed(id, more);
-                        self.update_event_throttle(child);
-                        self.maybe_exit(child);
-                    }
-                    _ => {}
-                }
+                self.close_kept_alive(id);
             }
             Ev::Reconnect(id) => {
+                // A client that stopped while its connection was closed does
+                // not come back (one retransmitting a SYN is still connecting).
+                if self.conns[id as usize].syn_retries == 0 && self.client_stops(id) {
+                    self.conn_closed(id, false);
+                    return;
+                }
                 self.conns[id as usize].since_us = self.now;
                 self.connect(id);
+            }
+            Ev::ConnectTimeout(id) => {
+                self.acc.connect_timeouts += 1;
+                self.totals.connect_timeouts += 1;
+                self.conn_closed(id, false);
             }
             Ev::ChildReady(idx) => self.child_ready(idx),
             Ev::ChildExit(idx) => self.child_exit(idx, sink),
             Ev::DaemonRetry(id) => self.daemon_connect(id),
-            Ev::SocketTimeout(id, epoch) => {
-                if self.conns[id as usize].epoch != epoch {
-                    return;
-                }
-                match self.conns[id as usize].daemon {
-                    DaemonPhase::Backlog => {
-                        // Never picked up: answered 504, removed from nothing —
-                        // the daemon will still accept it later and run it.
-                        self.conns[id as usize].daemon = DaemonPhase::Abandoned;
-                        self.acc.s504 += 1;
-                        self.totals.status_504 += 1;
-                        self.detach_front(id);
-                    }
-                    DaemonPhase::Running => {
-                        self.conns[id as usize].daemon = DaemonPhase::Abandoned;
-                        self.acc.s504 += 1;
-                        self.totals.status_504 += 1;
-                        self.detach_front(id);
-                    }
-                    _ => {}
-                }
-            }
         }
     }
+}
+
+/// The earliest of the event sources' next times (`u64::MAX`: none). A
+/// plain loop: this runs once per event, and the iterator chain it
+/// replaces (`flatten().min()`) was a tenth of the run time.
+fn earliest(times: [Option<u64>; 4]) -> u64 {
+    let mut min = u64::MAX;
+    for t in times {
+        min = min.min(t.unwrap_or(u64::MAX));
+    }
+    min
 }
 
 fn child_num(id: ChildId) -> u64 {

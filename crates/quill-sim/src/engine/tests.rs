@@ -292,3 +292,271 @@ fn max_connections_per_child_recycles_children() {
     assert!(exits >= 2, "{exits}");
     assert_eq!(sink.rows.last().map(|r| r.processes), Some(1));
 }
+
+fn daemon_group(processes: u32, threads: u32) -> DaemonModel {
+    DaemonModel {
+        name: "api".into(),
+        processes,
+        threads,
+        listen_backlog: 100,
+        queue_timeout_us: 10_000_000,
+        connect_timeout_us: 15_000_000,
+        socket_timeout_us: 60_000_000,
+    }
+}
+
+#[test]
+fn no_phantom_504_when_a_connection_id_is_reused_after_socket_timeout() {
+    // Issue 14: 50 clients × 200 ms against processes=3 threads=20 is easy
+    // work, yet from t = 60 s a socket-timeout armed for an earlier request
+    // fired on whichever connection later reused its id.
+    let mut cfg = config(Mpm::Event, worked_a(), 200);
+    cfg.daemon = Some(daemon_group(3, 20));
+    let load = "t_s,concurrency,request_ms\n1,50,200\n";
+    let rows = run_rows(&cfg, load);
+    let s504: u64 = rows.iter().map(|r| r.status_504).sum();
+    let s503: u64 = rows.iter().map(|r| r.status_503).sum();
+    let completed: u64 = rows.iter().map(|r| r.completed).sum();
+    assert_eq!(
+        (s503, s504),
+        (0, 0),
+        "no daemon errors for 50 of 60 threads"
+    );
+    // 50 clients × 5 requests/s × 199 s, less the turnarounds.
+    assert!(completed > 49_000, "{completed}");
+}
+
+#[test]
+fn below_80_percent_daemon_utilisation_for_an_hour_no_503_or_504() {
+    // Invariant: Poisson 240 req/s × lognormal (median 200 ms, σ 0.5, mean
+    // ≈ 227 ms) ≈ 54 busy daemon threads of 3 × 24 = 72 (75%), for an hour;
+    // on event and worker, and with keep-alive clients (80 connections/s
+    // of 3 requests, 300 ms apart: the same request rate).
+    let plain = "t_s,rate_per_s,median_ms,sigma\n0,240,200,0.5\n3600,0,200,0.5\n";
+    let kept = "t_s,rate_per_s,median_ms,sigma,requests_per_conn,think_ms\n0,80,200,0.5,3,300\n3600,0,200,0.5,3,300\n";
+    for (mpm, load, keep_alive) in [
+        (Mpm::Event, plain, false),
+        (Mpm::Worker, plain, false),
+        (Mpm::Event, kept, true),
+    ] {
+        let mut cfg = config(mpm, worked_a(), 3_600);
+        cfg.daemon = Some(daemon_group(3, 24));
+        cfg.keep_alive.enabled = keep_alive;
+        cfg.step_limit = u64::MAX;
+        let mut sink = Collect::default();
+        let totals = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+        let busy: u64 = sink.rows.iter().map(|r| u64::from(r.daemon_busy)).sum();
+        let utilisation = busy as f64 / (sink.rows.len() as f64 * 72.0);
+        assert!(
+            (0.70..0.80).contains(&utilisation),
+            "{mpm:?} {keep_alive}: the load is meant to be below 80%: {utilisation}"
+        );
+        assert_eq!(
+            (totals.status_503, totals.status_504),
+            (0, 0),
+            "{mpm:?} {keep_alive}: {totals:?}"
+        );
+        assert!(
+            totals.completed > 800_000,
+            "{mpm:?} {keep_alive}: {totals:?}"
+        );
+    }
+}
+
+#[test]
+fn a_dropped_syn_is_retransmitted_after_1_2_4_8_16_32_s_then_times_out() {
+    // One prefork child, an accept queue of one (ListenBacklog 0 + 1): the
+    // first request holds the child for 150 s, the second waits in the
+    // queue, the third's SYNs are all dropped.
+    let d = MpmDirectives {
+        start_servers: Some(1),
+        min_spare_servers: Some(1),
+        max_spare_servers: Some(1),
+        max_request_workers: Some(1),
+        server_limit: Some(1),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Prefork, d, 200);
+    cfg.listen_backlog = 0;
+    let load = "arrival_ms,duration_ms\n500,150000\n600,1000\n1000,1000\n";
+    let rows = run_rows(&cfg, load);
+    let dropped: Vec<u64> = rows
+        .iter()
+        .filter(|r| r.refused > 0)
+        .map(|r| r.t_s)
+        .collect();
+    assert_eq!(
+        dropped,
+        [1, 2, 4, 8, 16, 32, 64],
+        "the SYN and 6 retransmissions"
+    );
+    let timeouts: Vec<(u64, u64)> = rows
+        .iter()
+        .filter(|r| r.connect_timeouts > 0)
+        .map(|r| (r.t_s, r.connect_timeouts))
+        .collect();
+    assert_eq!(
+        timeouts,
+        [(128, 1)],
+        "the client gives up 127 s after its first SYN"
+    );
+    assert_eq!(rows.iter().map(|r| r.completed).sum::<u64>(), 2);
+}
+
+#[test]
+fn an_overloaded_quarter_hour_drops_each_syn_at_most_seven_times() {
+    // Issue 14: 500 req/s (lognormal, median 300 ms, σ 1: mean ≈ 495 ms)
+    // against 200 daemon threads (≈ 400 req/s) overloads the server for
+    // good. Refused clients used to retry every second forever: hundreds of
+    // dropped SYNs per arrival and a simulation too slow to use.
+    let d = MpmDirectives {
+        start_servers: Some(4),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        threads_per_child: Some(25),
+        max_request_workers: Some(400),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Event, d, 900);
+    cfg.daemon = Some(daemon_group(10, 20));
+    let load = "t_s,rate_per_s,median_ms,sigma\n0,500,300,1\n900,0,300,1\n";
+    let mut sink = Collect::default();
+    let t = run(&cfg, &parse_load(load).expect("load"), &mut sink).expect("run");
+    assert!(t.arrivals > 400_000, "{t:?}");
+    assert!(t.refused > 0 && t.connect_timeouts > 0, "overloaded: {t:?}");
+    assert!(t.refused <= 7 * t.arrivals, "{t:?}");
+    // A client gives up 127 s after its first SYN, not before.
+    let first = sink.rows.iter().position(|r| r.connect_timeouts > 0);
+    let first_drop = sink.rows.iter().position(|r| r.refused > 0);
+    let gap = first.zip(first_drop).map(|(a, b)| a - b);
+    assert!(
+        gap.is_some_and(|g| (127..140).contains(&g)),
+        "{gap:?} {t:?}"
+    );
+    // Events stay proportional to the requests (not to the dropped SYNs).
+    assert!(t.steps < 20 * t.arrivals, "{t:?}");
+}
+
+fn keep_alive_on(cfg: &mut SimConfig, timeout_s: u64) {
+    cfg.keep_alive = KeepAliveModel {
+        enabled: true,
+        timeout_us: timeout_s * 1_000_000,
+        max_requests: 100,
+    };
+}
+
+#[test]
+fn stopped_keep_alive_clients_leave_connections_to_keepalive_timeout() {
+    // Issue 14: 100 clients on long kept-alive connections (100 requests of
+    // 200 ms, 300 ms apart) stop at t = 20.5 s. They used to finish their
+    // connections' 100 requests (~50 s). Now they stop sending at once;
+    // the server closes each connection KeepAliveTimeout (10 s) after its
+    // last response, and then the idle children are killed one per second.
+    let load = "t_s,concurrency,request_ms,requests_per_conn,think_ms\n0.5,100,200,100,300\n20.5,0,200,100,300\n";
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        ..MpmDirectives::default()
+    };
+    let mut cfg = config(Mpm::Worker, d, 45);
+    keep_alive_on(&mut cfg, 10);
+    let rows = run_rows(&cfg, load);
+    // Every open connection pins a worker thread (K while its client thinks).
+    assert!(rows[15].busy >= 100, "{:?}", rows[15]);
+    let completed_after: u64 = rows[22..].iter().map(|r| r.completed).sum();
+    assert_eq!(completed_after, 0, "no request after the clients stopped");
+    // Until ~30.5 s the idle connections hold their threads…
+    assert!(
+        rows[29].busy >= 90 && rows[29].keepalive >= 90,
+        "{:?}",
+        rows[29]
+    );
+    assert!(rows[29].processes >= 5, "{:?}", rows[29]);
+    // …then they are closed, and the children decay one per tick to 3.
+    assert_eq!(
+        (rows[32].busy, rows[32].keepalive),
+        (0, 0),
+        "{:?}",
+        rows[32]
+    );
+    let p: Vec<u32> = rows[30..].iter().map(|r| r.processes).collect();
+    assert!(
+        p.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1),
+        "{p:?}"
+    );
+    assert_eq!(p.last(), Some(&3), "{p:?}");
+}
+
+#[test]
+fn stopped_keep_alive_clients_with_close_on_stop_free_their_threads_at_once() {
+    let load = "t_s,concurrency,request_ms,requests_per_conn,think_ms,close_on_stop\n0.5,100,200,100,300,1\n20.5,0,200,100,300,1\n";
+    let d = MpmDirectives {
+        start_servers: Some(2),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        ..MpmDirectives::default()
+    };
+    for mpm in [Mpm::Worker, Mpm::Event] {
+        let mut cfg = config(mpm, d.clone(), 45);
+        keep_alive_on(&mut cfg, 10);
+        let rows = run_rows(&cfg, load);
+        assert_eq!(
+            (rows[21].busy, rows[21].keepalive),
+            (0, 0),
+            "{mpm:?} {:?}",
+            rows[21]
+        );
+        assert_eq!(rows.last().map(|r| r.processes), Some(3), "{mpm:?}");
+    }
+}
+
+#[test]
+fn socket_timeout_gives_504_for_a_long_request_and_for_a_long_backlog_wait() {
+    // socket-timeout 60 s. A 70 s request: 504 at 61 s (the daemon still
+    // finishes it). threads=1: of two 40 s requests the second waits 40 s
+    // in the backlog, runs from 41 s and is answered 504 at 61 s too.
+    for (load, done) in [
+        ("arrival_ms,duration_ms\n1000,70000\n", 0),
+        ("arrival_ms,duration_ms\n1000,40000\n1000,40000\n", 1),
+    ] {
+        let mut cfg = config(Mpm::Event, MpmDirectives::default(), 100);
+        cfg.daemon = Some(daemon(1, 10, 15, 0));
+        let rows = run_rows(&cfg, load);
+        let s504: Vec<(u64, u64)> = rows
+            .iter()
+            .filter(|r| r.status_504 > 0)
+            .map(|r| (r.t_s, r.status_504))
+            .collect();
+        assert_eq!(s504, [(61, 1)], "{load}");
+        assert_eq!(
+            rows.iter().map(|r| r.completed).sum::<u64>(),
+            done,
+            "{load}"
+        );
+        // The front-end thread is free again after the 504.
+        assert_eq!(rows[62].busy, 0, "{load}");
+    }
+}
+
+#[test]
+fn the_daemon_tier_adds_no_events_when_requests_answer_before_socket_timeout() {
+    // Issue 14: with the daemon tier a day took three times as long as
+    // without, because every request armed a socket-timeout event 60 s
+    // ahead (and stale ones fired as phantom 504s). A request that answers
+    // in time now costs the same events with and without the tier.
+    let load = "t_s,rate_per_s,median_ms,sigma\n0,200,100,0.5\n600,0,100,0.5\n";
+    let load = parse_load(load).expect("load");
+    let steps = |daemon: Option<DaemonModel>| {
+        let mut cfg = config(Mpm::Worker, worked_a(), 600);
+        cfg.daemon = daemon;
+        let mut sink = Collect::default();
+        let t = run(&cfg, &load, &mut sink).expect("run");
+        assert_eq!((t.status_503, t.status_504), (0, 0), "{t:?}");
+        t.steps
+    };
+    let front_only = steps(None);
+    let with_daemon = steps(Some(daemon_group(4, 25)));
+    assert!(front_only > 200_000, "{front_only}");
+    assert_eq!(with_daemon, front_only);
+}

@@ -92,7 +92,12 @@ fn parse_inner(text: &str, options: &ParseOptions) -> Result<Load, LoadError> {
         ));
     };
     if let Some(header) = table::Header::recognise(first_no, first)? {
-        return table::parse_rows(&header, lines.skip(1), &options.limits);
+        // The rest of the file, from the line after the header row (which
+        // is a slice of `text`).
+        let header_end = (first.as_ptr() as usize - text.as_ptr() as usize) + first.len();
+        let rest = text.get(header_end..).unwrap_or_default();
+        let rest = rest.split_once('\n').map_or("", |(_, after)| after);
+        return table::parse_rows(&header, rest, first_no + 1, &options.limits);
     }
     if access_log::looks_like(first) {
         let trace = access_log::parse(lines, options.log_duration_unit, &options.limits)?;
@@ -360,8 +365,12 @@ pub struct Step {
     pub request_us: u64,
     /// requests sent on one connection (≥ 1; 1 = no keep-alive);
     pub requests_per_conn: u32,
-    /// pause between a response and the next request on the connection.
+    /// pause between a response and the next request on the connection;
     pub think_us: u64,
+    /// when the concurrency falls and a client stops: `true` closes its
+    /// kept-alive connection at once, `false` leaves it open until the
+    /// server's KeepAliveTimeout.
+    pub close_on_stop: bool,
 }
 
 impl Schedule {

@@ -1,8 +1,10 @@
 //! The three CSV kinds: header recognition, then one row at a time.
 //!
-//! Values are numbers, so the splitting is simple: fields are separated by
-//! commas, trimmed, and may be wrapped in double quotes (as spreadsheets
-//! export them); a quoted field cannot contain a comma.
+//! Records are read by the `csv` crate: fields are separated by commas,
+//! trimmed, and may be wrapped in double quotes (as spreadsheets export
+//! them; a quoted field may then hold a comma, a doubled quote or a line
+//! break). Lines that are blank or start with `#` (after optional spaces)
+//! are skipped, and every error names the line the record starts on.
 
 use super::error::quote;
 use super::text::fmt_num;
@@ -22,9 +24,10 @@ pub(super) enum Col {
     Sigma,
     RequestsPerConn,
     ThinkMs,
+    CloseOnStop,
 }
 
-const N_COLS: usize = 10;
+const N_COLS: usize = 11;
 
 const ALL_COLS: [Col; N_COLS] = [
     Col::Ts,
@@ -37,6 +40,7 @@ const ALL_COLS: [Col; N_COLS] = [
     Col::Sigma,
     Col::RequestsPerConn,
     Col::ThinkMs,
+    Col::CloseOnStop,
 ];
 
 /// How a column's value is read and checked.
@@ -67,6 +71,7 @@ impl Col {
             Col::Sigma => "sigma",
             Col::RequestsPerConn => "requests_per_conn",
             Col::ThinkMs => "think_ms",
+            Col::CloseOnStop => "close_on_stop",
         }
     }
 
@@ -81,7 +86,7 @@ impl Col {
     fn unit(self) -> Unit {
         match self {
             Col::Ts => Unit::Seconds,
-            Col::Concurrency | Col::RequestsPerConn => Unit::Whole,
+            Col::Concurrency | Col::RequestsPerConn | Col::CloseOnStop => Unit::Whole,
             Col::RequestMs | Col::ArrivalMs | Col::DurationMs | Col::MedianMs | Col::ThinkMs => {
                 Unit::Millis
             }
@@ -102,6 +107,7 @@ impl Col {
             Col::RatePerS => "a number of arrivals per second (0 or more)",
             Col::Sigma => "a number (0 or more)",
             Col::RequestsPerConn => "a whole number (1 or more)",
+            Col::CloseOnStop => "0 or 1",
         }
     }
 
@@ -137,6 +143,11 @@ impl Col {
                 "think_ms is the pause between a response and the next request on the same \
                  connection, e.g. 500 (default 0)"
             }
+            Col::CloseOnStop => {
+                "close_on_stop says what a client that stops (concurrency fell) does with its \
+                 kept-alive connection: 1 closes it at once, 0 (the default) leaves it open \
+                 until the server closes it at KeepAliveTimeout"
+            }
         }
     }
 }
@@ -149,7 +160,10 @@ pub(super) enum CsvKind {
     Poisson,
 }
 
+/// Optional columns of every kind.
 const OPTIONAL: [Col; 2] = [Col::RequestsPerConn, Col::ThinkMs];
+/// A concurrency schedule's clients may also say how they stop.
+const SCHEDULE_OPTIONAL: [Col; 3] = [Col::RequestsPerConn, Col::ThinkMs, Col::CloseOnStop];
 
 impl CsvKind {
     const ALL: [CsvKind; 3] = [CsvKind::Schedule, CsvKind::Trace, CsvKind::Poisson];
@@ -179,8 +193,15 @@ impl CsvKind {
         }
     }
 
+    fn optional(self) -> &'static [Col] {
+        match self {
+            CsvKind::Schedule => &SCHEDULE_OPTIONAL,
+            CsvKind::Trace | CsvKind::Poisson => &OPTIONAL,
+        }
+    }
+
     fn allows(self, col: Col) -> bool {
-        self.required().contains(&col) || OPTIONAL.contains(&col)
+        self.required().contains(&col) || self.optional().contains(&col)
     }
 
     /// `t_s, concurrency, request_ms, requests_per_conn, think_ms`
@@ -188,7 +209,7 @@ impl CsvKind {
         let cols: Vec<&str> = self
             .required()
             .iter()
-            .chain(&OPTIONAL)
+            .chain(self.optional())
             .map(|c| c.name())
             .collect();
         cols.join(", ")
@@ -196,8 +217,12 @@ impl CsvKind {
 
     fn header_help(self) -> String {
         let required: Vec<&str> = self.required().iter().map(|c| c.name()).collect();
+        let optional = match self {
+            CsvKind::Schedule => "requests_per_conn, think_ms and close_on_stop",
+            CsvKind::Trace | CsvKind::Poisson => "requests_per_conn and think_ms",
+        };
         format!(
-            "{}'s header is {} (in any order), optionally with requests_per_conn and think_ms",
+            "{}'s header is {} (in any order), optionally with {optional}",
             capitalise(self.name()),
             required.join(",")
         )
@@ -219,17 +244,46 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Splits a CSV line into trimmed fields, unwrapping `"quoted"` ones. Keeps
-/// at most `max` fields: enough to tell that a line has too many, without
-/// storing millions of them for a hostile line.
-fn split_fields<'a>(line: &'a str, out: &mut Vec<&'a str>, max: usize) {
-    out.clear();
-    out.extend(line.split(',').take(max).map(|f| {
-        let f = f.trim();
-        f.strip_prefix('"')
-            .and_then(|f| f.strip_suffix('"'))
-            .map_or(f, str::trim)
-    }));
+/// A reader of comma-separated records with the rules of docs/loads.md
+/// (the caller skips blank and comment records, see [`is_skipped`]).
+fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes())
+}
+
+/// A field as the files mean it: trimmed, and unwrapped from double quotes
+/// also when spaces came before the opening quote (which CSV proper reads
+/// as part of the value).
+fn field(raw: &str) -> &str {
+    raw.strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .map_or(raw, str::trim)
+}
+
+/// Blank lines (one empty field) and indented `#` comments, which the
+/// reader itself only recognises at the start of a line.
+fn is_skipped(record: &csv::StringRecord) -> bool {
+    match record.get(0) {
+        None => true,
+        Some(first) => (record.len() == 1 && first.is_empty()) || first.starts_with('#'),
+    }
+}
+
+/// A record that is not valid CSV (a quote left open, bytes that are not
+/// UTF-8) as a load error at its line.
+fn csv_error(e: &csv::Error, line_base: usize) -> LoadError {
+    let line = e
+        .position()
+        .map_or(line_base, |p| line_base + p.line() as usize - 1);
+    LoadError::at(
+        line,
+        format!("this line is not valid CSV: {e}"),
+        "separate values with commas; a value in double quotes must end with a double quote",
+    )
 }
 
 /// A recognised header row.
@@ -245,11 +299,18 @@ impl Header {
     /// `Ok(None)` when the line names no known column (it is not a CSV
     /// header); an error when it names some but cannot be used.
     pub(super) fn recognise(line_no: usize, line: &str) -> Result<Option<Header>, LoadError> {
-        let mut fields = Vec::new();
+        let mut record = csv::StringRecord::new();
+        // An unreadable line is not a CSV header (it may be an access log).
+        if !csv_reader(line).read_record(&mut record).unwrap_or(false) {
+            return Ok(None);
+        }
         // One more than all columns: such a header has an unknown or a
         // repeated column, which the checks below report.
-        split_fields(line, &mut fields, N_COLS + 1);
-        let names: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
+        let names: Vec<String> = record
+            .iter()
+            .take(N_COLS + 1)
+            .map(|f| field(f).to_ascii_lowercase())
+            .collect();
         if !names.iter().any(|n| Col::from_name(n).is_some()) {
             return Ok(None);
         }
@@ -372,10 +433,12 @@ fn unknown_column_help(kind: CsvKind, name: &str) -> String {
     "remove the column or correct its name (names are case-insensitive)".to_owned()
 }
 
-/// Reads the rows under `header` into a load.
-pub(super) fn parse_rows<'a>(
+/// Reads the rows under `header` into a load: `rest` is the file after the
+/// header row, and its first line is line `line_base` of the file.
+pub(super) fn parse_rows(
     header: &Header,
-    lines: impl Iterator<Item = (usize, &'a str)>,
+    rest: &str,
+    line_base: usize,
     limits: &LoadLimits,
 ) -> Result<Load, LoadError> {
     let mut builder = match header.kind {
@@ -383,10 +446,22 @@ pub(super) fn parse_rows<'a>(
         CsvKind::Trace => Builder::Trace(Vec::new()),
         CsvKind::Poisson => Builder::Poisson(Vec::new()),
     };
-    let mut fields = Vec::with_capacity(header.cols.len());
+    let mut reader = csv_reader(rest);
+    let mut record = csv::StringRecord::new();
     let mut rows = 0usize;
-    let mut last_time: Option<(u64, &'a str, usize)> = None;
-    for (line, text) in lines {
+    let mut last_time: Option<(u64, String, usize)> = None;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(&e, line_base)),
+        }
+        if is_skipped(&record) {
+            continue;
+        }
+        let line = record
+            .position()
+            .map_or(line_base, |p| line_base + p.line() as usize - 1);
         rows += 1;
         if rows > limits.max_rows {
             return Err(LoadError::at(
@@ -396,8 +471,7 @@ pub(super) fn parse_rows<'a>(
                  load for long steady traffic",
             ));
         }
-        split_fields(text, &mut fields, header.cols.len() + 1);
-        if fields.len() > header.cols.len() {
+        if record.len() > header.cols.len() {
             let names: Vec<&str> = header.cols.iter().map(|c| c.name()).collect();
             return Err(LoadError::at(
                 line,
@@ -405,15 +479,16 @@ pub(super) fn parse_rows<'a>(
                     "expected at most {} values ({}), found {}",
                     header.cols.len(),
                     names.join(", "),
-                    text.split(',').count()
+                    record.len()
                 ),
                 "give one value per header column, separated by commas",
             ));
         }
         let mut values = [None; N_COLS];
-        for (col, value) in header.cols.iter().zip(&fields) {
+        for (col, value) in header.cols.iter().zip(record.iter()) {
+            let value = field(value);
             if !value.is_empty() {
-                values[col.index()] = Some(*value);
+                values[col.index()] = Some(value);
             }
         }
         let row = Row {
@@ -425,8 +500,8 @@ pub(super) fn parse_rows<'a>(
         if header.kind != CsvKind::Trace {
             let t_us = row.seconds(Col::Ts)?;
             let raw = values[Col::Ts.index()].unwrap_or_default();
-            if let Some((prev_us, prev_raw, prev_line)) = last_time {
-                if t_us < prev_us {
+            if let Some((prev_us, prev_raw, prev_line)) = &last_time {
+                if t_us < *prev_us {
                     return Err(LoadError::at(
                         line,
                         format!(
@@ -442,7 +517,7 @@ pub(super) fn parse_rows<'a>(
                     .in_column("t_s"));
                 }
             }
-            last_time = Some((t_us, raw, line));
+            last_time = Some((t_us, raw.to_owned(), line));
         }
         builder.push(&row)?;
     }
@@ -475,12 +550,21 @@ impl Builder {
                 let concurrency = row.whole(Col::Concurrency, row.limits.max_concurrency)?;
                 let request_us =
                     row.positive_ms_if(Col::RequestMs, concurrency > 0, "concurrency")?;
+                let close_on_stop = match row.optional_number(Col::CloseOnStop)? {
+                    None => false,
+                    Some(v) if v == 0.0 || v == 1.0 => v == 1.0,
+                    Some(_) => {
+                        let raw = row.values[Col::CloseOnStop.index()].unwrap_or_default();
+                        return Err(row.invalid(Col::CloseOnStop, raw));
+                    }
+                };
                 steps.push(Step {
                     t_us: row.seconds(Col::Ts)?,
                     concurrency,
                     request_us,
                     requests_per_conn,
                     think_us,
+                    close_on_stop,
                 });
             }
             Builder::Trace(rows) => {

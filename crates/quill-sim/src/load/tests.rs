@@ -51,6 +51,7 @@ fn schedule() {
                 request_us: 1_000_000,
                 requests_per_conn: 1,
                 think_us: 0,
+                close_on_stop: false,
             },
             Step {
                 t_us: 50_500_000,
@@ -58,6 +59,7 @@ fn schedule() {
                 request_us: 1_000_000,
                 requests_per_conn: 1,
                 think_us: 0,
+                close_on_stop: false,
             },
         ]
     );
@@ -98,6 +100,7 @@ fn keep_alive_columns_any_order_any_case() {
             request_us: 200_000,
             requests_per_conn: 5,
             think_us: 500_000,
+            close_on_stop: false,
         }
     );
     // Empty optional values take their defaults.
@@ -661,4 +664,39 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn schedule_close_on_stop_is_0_or_1() {
+    let s = closed(
+        "t_s,concurrency,request_ms,requests_per_conn,close_on_stop\n0,5,200,10,1\n9,0,200,10,\n",
+    );
+    assert!(s.steps[0].close_on_stop);
+    assert!(
+        !s.steps[1].close_on_stop,
+        "empty: the default, leave it open"
+    );
+    let e = parse_load("t_s,concurrency,request_ms,close_on_stop\n0,5,200,2\n")
+        .expect_err("2 is not 0 or 1");
+    assert!(
+        e.to_string().contains("close_on_stop must be 0 or 1"),
+        "{e}"
+    );
+    let e = parse_load("arrival_ms,duration_ms,close_on_stop\n0,5\n").expect_err("schedule only");
+    assert!(
+        e.to_string().contains("is not used by a request trace"),
+        "{e}"
+    );
+}
+
+#[test]
+fn csv_rows_keep_file_line_numbers_through_blanks_comments_and_quotes() {
+    let text = "t_s,concurrency,request_ms\n\n# comment\n   # indented comment\n   \n\"0\" , 2,\"200\"\n5,2,x\n";
+    let e = parse_load(text).unwrap_err();
+    assert_eq!(e.line, Some(7), "{e}");
+    assert!(e.message.starts_with("request_ms must be"), "{e}");
+    // A quoted comma stays in its value (and is then not a number).
+    let e = parse_load("t_s,concurrency,request_ms\n0,2,\"2,5\"\n").unwrap_err();
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(e.message.ends_with("found \"2,5\""), "{e}");
 }

@@ -266,9 +266,15 @@ fn summary_section(h: &mut String, s: &Summary) {
     );
     row(
         h,
-        "Refused connections",
+        "Dropped SYNs",
         &thousands(s.refused),
-        "accept queue full",
+        "accept queue full; clients retransmit after 1, 2, 4 … 32 s",
+    );
+    row(
+        h,
+        "Connect timeouts",
+        &thousands(s.connect_timeouts),
+        "clients that gave up ~127 s after their first SYN",
     );
     row(h, "503 responses", &thousands(s.status_503), "");
     row(h, "504 responses", &thousands(s.status_504), "");

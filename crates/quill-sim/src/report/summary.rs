@@ -45,8 +45,10 @@ pub struct Summary {
     /// Longest wait for a worker, in milliseconds (max of `max_wait_ms`).
     pub longest_wait_ms: u64,
     pub longest_wait_at_s: u64,
-    /// Connections refused because the accept queue was full.
+    /// SYNs dropped because the accept queue was full (retransmissions count).
     pub refused: u64,
+    /// Connections given up by their client after the last SYN retransmission.
+    pub connect_timeouts: u64,
     pub status_503: u64,
     pub status_504: u64,
 }
@@ -73,6 +75,7 @@ pub fn summary(rows: &[SecondRow]) -> Summary {
     let (mut spawned, mut killed, mut exited) = (0u64, 0u64, 0u64);
     let (mut arrivals, mut completed) = (0u64, 0u64);
     let (mut refused, mut status_503, mut status_504) = (0u64, 0u64, 0u64);
+    let mut connect_timeouts = 0u64;
     for r in rows {
         peak(&mut processes, r.processes, r.t_s);
         peak(&mut busy, r.busy, r.t_s);
@@ -86,6 +89,7 @@ pub fn summary(rows: &[SecondRow]) -> Summary {
         arrivals += r.arrivals;
         completed += r.completed;
         refused += r.refused;
+        connect_timeouts += r.connect_timeouts;
         status_503 += r.status_503;
         status_504 += r.status_504;
     }
@@ -114,6 +118,7 @@ pub fn summary(rows: &[SecondRow]) -> Summary {
         longest_wait_ms: wait.0,
         longest_wait_at_s: wait.1,
         refused,
+        connect_timeouts,
         status_503,
         status_504,
     }
@@ -137,7 +142,7 @@ impl Summary {
 /// churn      17 (10 spawned + 7 killed), 7 exited
 /// busy       peak 250 at 22 s; 300 in flight at 20 s
 /// queue      longest 225 at 20 s; longest wait 27,000 ms
-/// errors     0 refused · 0 × 503 · 0 × 504
+/// errors     0 refused · 0 connect timeouts · 0 × 503 · 0 × 504
 /// ```
 ///
 /// Runs of an hour or more add the churn per hour: `churn      21,420
@@ -181,8 +186,9 @@ impl fmt::Display for Summary {
         }
         write!(
             f,
-            "errors     {} refused · {} × 503 · {} × 504",
+            "errors     {} refused · {} connect timeouts · {} × 503 · {} × 504",
             thousands(self.refused),
+            thousands(self.connect_timeouts),
             thousands(self.status_503),
             thousands(self.status_504)
         )

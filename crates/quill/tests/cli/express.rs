@@ -51,3 +51,34 @@ fn print_config_is_a_config_that_quill_config_reads_back() {
     assert_eq!(findings, ["mpm/max-spare-raised"], "{}", c.stdout);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A `quill` whose `quill-daemon` is really missing (not started by
+/// `cargo run`, nothing next to it) says in one line how to get it.
+#[test]
+fn a_missing_daemon_program_says_how_to_get_it() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("lonely-quill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let lonely = dir.join("quill");
+    std::fs::copy(env!("CARGO_BIN_EXE_quill"), &lonely).expect("copy quill alone");
+    let out = std::process::Command::new(&lonely)
+        .args(["express", "--host", "127.0.0.1", "--port", "0"])
+        .env_remove("CARGO")
+        .env_remove("CARGO_MANIFEST_DIR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the lone quill");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("quill-daemon is missing"))
+        .unwrap_or_else(|| panic!("names the missing program: {stderr}"));
+    assert!(
+        line.contains(&dir.join("quill-daemon").display().to_string())
+            && line.contains("cargo install --path crates/quill"),
+        "where it looked and how to get it, in one line: {line}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

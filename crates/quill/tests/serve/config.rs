@@ -81,3 +81,50 @@ WSGIPassAuthorization On
     assert_eq!(get(&s.url("/elsewhere")).0, 404);
     assert_eq!(s.stop(), Some(0));
 }
+
+/// Until Quill does TLS, a virtual host with `SSLEngine on` refuses the
+/// start (naming the file and line) instead of serving plain HTTP there.
+#[test]
+fn serve_refuses_sslengine_on_instead_of_serving_plaintext() {
+    let root = TempDir::new("serve-tls-refused");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    let r = root.0.display();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{r}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule ssl_module modules/mod_ssl.so
+<VirtualHost *:{port}>
+    ServerName www.example.com
+    SSLEngine on
+</VirtualHost>
+"#
+        ),
+    )
+    .expect("write the config");
+    let out = std::process::Command::new(crate::quill_bin())
+        .arg("serve")
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run quill serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "refused: {stderr}");
+    assert!(
+        stderr.contains(&format!("{}:8:", conf.display())),
+        "names the file and line of SSLEngine: {stderr}"
+    );
+    assert!(
+        stderr.contains("does not support TLS yet"),
+        "says why: {stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "never says it listens: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

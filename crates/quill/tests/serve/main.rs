@@ -17,6 +17,7 @@ mod config;
 mod conformance;
 mod faults;
 mod lifecycle;
+mod pool;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -94,8 +95,16 @@ impl Server {
     /// `quill serve CONF --log-to-terminal`; the config listens on `port`
     /// of 127.0.0.1.
     pub fn serve(root: TempDir, conf: &Path, port: u16) -> Server {
+        Server::serve_with(root, conf, port, &[])
+    }
+
+    /// `quill serve CONF --log-to-terminal ARGS…`.
+    pub fn serve_with(root: TempDir, conf: &Path, port: u16, args: &[&str]) -> Server {
         let mut cmd = Command::new(quill_bin());
-        cmd.arg("serve").arg(conf).arg("--log-to-terminal");
+        cmd.arg("serve")
+            .arg(conf)
+            .arg("--log-to-terminal")
+            .args(args);
         let s = Server::launch(cmd, root, "Listening on http://127.0.0.1:");
         assert_eq!(s.port, port, "listening where the config says");
         s
@@ -190,9 +199,21 @@ impl Server {
         false
     }
 
-    /// Daemon processes (children of the supervisor).
+    /// Daemon processes (children of the supervisor that are not
+    /// front-end children).
     pub fn daemons(&self) -> Vec<u32> {
         children(self.pid())
+            .into_iter()
+            .filter(|p| !is_front_end(*p))
+            .collect()
+    }
+
+    /// Front-end children (`quill __frontend`) of the supervisor.
+    pub fn front_ends(&self) -> Vec<u32> {
+        children(self.pid())
+            .into_iter()
+            .filter(|p| is_front_end(*p))
+            .collect()
     }
 
     /// Waits (bounded) until the group has `n` daemon processes again.
@@ -205,6 +226,11 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// `Some(exit code)` once the server has exited by itself.
+    pub fn exited(&mut self) -> Option<Option<i32>> {
+        self.child.try_wait().ok().flatten().map(|st| st.code())
     }
 
     /// Stops the server (SIGTERM) and returns its exit code.
@@ -273,6 +299,13 @@ pub fn children(pid: u32) -> Vec<u32> {
     }
     out.sort();
     out
+}
+
+/// Whether `pid` runs `quill __frontend`.
+pub fn is_front_end(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.split(|b| *b == 0).any(|a| a == b"__frontend"))
+        .unwrap_or(false)
 }
 
 pub fn fd_count(pid: u32) -> usize {

@@ -1,0 +1,214 @@
+//! A front-end child process: `quill __frontend --spec FILE --slot N
+//! --generation G`, exec'd by the supervisor (never forked from it).
+//!
+//! ```text
+//!   supervisor ──exec──▶ quill __frontend
+//!     fds 3 … 3+n−1  the Listen sockets, inherited
+//!     FILE           the plan (JSON) and the scoreboard's path
+//!     N, G           its scoreboard row and generation
+//!
+//!   accept within its worker slots (crate::workers) ─▶ crate::frontend
+//!   SIGUSR1  graceful stop: stop accepting, quiesce, finish, exit 0
+//!   SIGTERM, SIGHUP  exit now
+//!   SIGINT, SIGWINCH ignored (the supervisor's signals; Ctrl-C reaches
+//!                    the whole process group, and the supervisor decides)
+//!   parent death     SIGTERM (set by the supervisor before exec)
+//! ```
+
+use std::os::fd::FromRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use quill_mpm::ConnectionCounter;
+use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use crate::frontend::{self, AccessSink, FrontEnd, StopReason};
+use crate::log::{ErrorLog, Level};
+use crate::plan::ServerPlan;
+use crate::scoreboard::Scoreboard;
+use crate::workers::Workers;
+
+/// The first inherited listening socket; the others follow it.
+pub const FIRST_LISTEN_FD: i32 = 3;
+
+/// What every front-end child of a generation is told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FrontendSpec {
+    pub plan: ServerPlan,
+    /// The shared scoreboard file.
+    pub scoreboard: PathBuf,
+    /// How many listening sockets it inherits, from [`FIRST_LISTEN_FD`] on.
+    pub listeners: u32,
+}
+
+fn access_sink(plan: &ServerPlan) -> std::io::Result<Option<AccessSink>> {
+    let Some(target) = &plan.access_log else {
+        return Ok(None);
+    };
+    let w = std::sync::Mutex::new(target.open()?);
+    Ok(Some(Arc::new(move |line: &str| {
+        if let Ok(mut w) = w.lock() {
+            // One write per line: children append to one file.
+            let mut buf = Vec::with_capacity(line.len() + 1);
+            buf.extend_from_slice(line.as_bytes());
+            buf.push(b'\n');
+            let _ = w.write_all(&buf);
+            let _ = w.flush();
+        }
+    })))
+}
+
+use std::io::Write as _;
+
+/// Runs a front-end child; returns its exit status.
+pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
+    let boot = ErrorLog::stderr(Level::Warn);
+    let spec: FrontendSpec = match std::fs::read(spec_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            boot.log(
+                Level::Error,
+                "core",
+                &format!(
+                    "front-end child: cannot read its spec {}: {e}",
+                    spec_path.display()
+                ),
+            );
+            return 2;
+        }
+    };
+    let log = match spec.plan.open_error_log() {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            boot.log(
+                Level::Error,
+                "core",
+                &format!("front-end child: cannot open the error log: {e}"),
+            );
+            return 2;
+        }
+    };
+    let fail = |what: String| {
+        log.log(Level::Error, "core", &format!("front-end child: {what}"));
+        2
+    };
+    let sb = match Scoreboard::attach(&spec.scoreboard) {
+        Ok(sb) => Arc::new(sb),
+        Err(e) => return fail(e.to_string()),
+    };
+    if slot >= sb.server_limit() {
+        return fail(format!(
+            "slot {slot} is outside the scoreboard (ServerLimit {})",
+            sb.server_limit()
+        ));
+    }
+    let access = match access_sink(&spec.plan) {
+        Ok(a) => a,
+        Err(e) => return fail(format!("cannot open the access log: {e}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the async runtime: {e}")),
+    };
+    let code = runtime.block_on(serve_child(spec, sb, slot, generation, log, access));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
+}
+
+async fn serve_child(
+    spec: FrontendSpec,
+    sb: Arc<Scoreboard>,
+    slot: u32,
+    generation: u32,
+    log: Arc<ErrorLog>,
+    access: Option<AccessSink>,
+) -> i32 {
+    let mut listeners = Vec::new();
+    for i in 0..spec.listeners {
+        let fd = FIRST_LISTEN_FD + i32::try_from(i).unwrap_or(i32::MAX);
+        #[allow(unsafe_code)]
+        // SAFETY: the supervisor placed a listening TCP socket at each of
+        // these descriptors before exec (spawn's pre_exec), and nothing
+        // else in this process uses them: they are taken over here once.
+        let std_listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+        let l = std_listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(std_listener));
+        match l {
+            Ok(l) => listeners.push(l),
+            Err(e) => {
+                log.log(
+                    Level::Error,
+                    "core",
+                    &format!("front-end child: inherited listener fd {fd} is unusable: {e}"),
+                );
+                return 2;
+            }
+        }
+    }
+    let pool = &spec.plan.pool;
+    let workers = Workers::new(
+        pool.mpm,
+        sb,
+        slot,
+        pool.threads_per_child,
+        spec.plan.async_request_worker_factor,
+    );
+    let counter = ConnectionCounter::new(pool.mpm, pool.max_connections_per_child);
+    let fe = Arc::new(FrontEnd::from_plan(&spec.plan, log.clone(), access));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signals = (
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::window_change()),
+    );
+    let (Ok(mut usr1), Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut winch)) = signals else {
+        log.log(
+            Level::Error,
+            "core",
+            "front-end child: cannot install its signal handlers",
+        );
+        return 2;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = usr1.recv() => { let _ = stop_tx.send(true); }
+                // httpd's children die at once on these.
+                _ = term.recv() => std::process::exit(0),
+                _ = hup.recv() => std::process::exit(0),
+                // Handled (so not fatal) and ignored: the supervisor's.
+                _ = int.recv() => {}
+                _ = winch.recv() => {}
+            }
+        }
+    });
+    log.log(
+        Level::Debug,
+        "core",
+        &format!("front-end child in slot {slot} (generation {generation}) accepting"),
+    );
+    let reason = frontend::serve(listeners, fe, workers, counter, stop_rx).await;
+    let why = match reason {
+        StopReason::Told => "told to stop",
+        StopReason::ConnectionLimit | StopReason::ExitNow => "MaxConnectionsPerChild reached",
+    };
+    log.log(
+        Level::Debug,
+        "core",
+        &format!("front-end child in slot {slot} (generation {generation}) exiting: {why}"),
+    );
+    0
+}

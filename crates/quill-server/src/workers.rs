@@ -1,0 +1,403 @@
+//! A front-end child's worker slots: its `ThreadsPerChild` rows of the
+//! shared scoreboard, and what holds one, per MPM as httpd does.
+//!
+//! ```text
+//!   prefork  one slot per process        a connection holds it for its life
+//!   worker   ThreadsPerChild slots       a connection holds one for its life,
+//!                                        keep-alive waits included (K)
+//!   event    ThreadsPerChild slots       only a request in progress holds one;
+//!                                        kept-alive connections wait without
+//!                                        one, up to the AsyncRequestWorkerFactor
+//!                                        limit (the child stops accepting above it)
+//! ```
+//!
+//! A slot is an async permit, not an OS thread: the front end's I/O is
+//! asynchronous, and what httpd's MPMs bound with threads (how much one
+//! child takes on, and what the parent counts as idle) Quill bounds with
+//! these slots, whose states the scoreboard shows as httpd's would.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quill_mpm::{Mpm, ThreadStatus};
+use tokio::sync::Notify;
+
+use crate::scoreboard::Scoreboard;
+
+/// How often a child that took over a stopping child's scoreboard row looks
+/// for thread slots the old child has released (they are released by
+/// another process, which cannot wake this one).
+const TAKEOVER_POLL: Duration = Duration::from_millis(100);
+
+/// The worker slots of one front-end child.
+#[derive(Debug)]
+pub struct Workers {
+    mpm: Mpm,
+    sb: Arc<Scoreboard>,
+    slot: u32,
+    /// Thread slots this child owns and that are idle (READY), most
+    /// recently used last.
+    idle: Mutex<Vec<u32>>,
+    /// Thread slots (< ThreadsPerChild) this child has not claimed yet
+    /// because a stopping child still held them when this one started.
+    unclaimed: Mutex<Vec<u32>>,
+    released: Notify,
+    stopping: AtomicBool,
+    threads_per_child: u32,
+    async_factor: u32,
+    /// Open connections, and those waiting for their next request without
+    /// a slot (event).
+    connections: AtomicU32,
+    parked: AtomicU32,
+}
+
+impl Workers {
+    /// Claims this child's thread slots in scoreboard row `slot`: every
+    /// free one below `threads_per_child` at once, the rest as a stopping
+    /// child that shares the row releases them.
+    pub fn new(
+        mpm: Mpm,
+        sb: Arc<Scoreboard>,
+        slot: u32,
+        threads_per_child: u32,
+        async_factor: u32,
+    ) -> Arc<Workers> {
+        let threads_per_child = threads_per_child.min(sb.thread_limit()).max(1);
+        let mut idle = Vec::new();
+        let mut unclaimed = Vec::new();
+        for t in (0..threads_per_child).rev() {
+            if sb.claim_thread(slot, t, ThreadStatus::Ready) {
+                idle.push(t);
+            } else {
+                unclaimed.push(t);
+            }
+        }
+        Arc::new(Workers {
+            mpm,
+            sb,
+            slot,
+            idle: Mutex::new(idle),
+            unclaimed: Mutex::new(unclaimed),
+            released: Notify::new(),
+            stopping: AtomicBool::new(false),
+            threads_per_child,
+            async_factor,
+            connections: AtomicU32::new(0),
+            parked: AtomicU32::new(0),
+        })
+    }
+
+    pub fn mpm(&self) -> Mpm {
+        self.mpm
+    }
+
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    pub fn scoreboard(&self) -> &Scoreboard {
+        &self.sb
+    }
+
+    fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims what a stopping child has released since the last look.
+    fn claim_released(&self) -> bool {
+        let mut unclaimed = self.unclaimed.lock().unwrap_or_else(|e| e.into_inner());
+        if unclaimed.is_empty() {
+            return false;
+        }
+        let mut got = false;
+        unclaimed.retain(|&t| {
+            if self.sb.claim_thread(self.slot, t, ThreadStatus::Ready) {
+                self.lock_idle().push(t);
+                got = true;
+                false
+            } else {
+                true
+            }
+        });
+        got
+    }
+
+    fn has_unclaimed(&self) -> bool {
+        !self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    fn try_acquire(self: &Arc<Self>) -> Option<Worker> {
+        // (The idle lock must be released before claim_released takes it.)
+        let popped = self.lock_idle().pop();
+        let t = match popped {
+            Some(t) => t,
+            None => {
+                if !self.claim_released() {
+                    return None;
+                }
+                self.lock_idle().pop()?
+            }
+        };
+        self.sb.set_status(self.slot, t, ThreadStatus::BusyRead);
+        Some(Worker {
+            workers: self.clone(),
+            thread: t,
+        })
+    }
+
+    /// Waits for an idle slot and takes it (status R).
+    pub async fn acquire(self: &Arc<Self>) -> Worker {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if let Some(w) = self.try_acquire() {
+                return w;
+            }
+            if self.has_unclaimed() {
+                let _ = tokio::time::timeout(TAKEOVER_POLL, released).await;
+            } else {
+                released.await;
+            }
+        }
+    }
+
+    /// Idle slots now.
+    pub fn idle(&self) -> u32 {
+        u32::try_from(self.lock_idle().len()).unwrap_or(u32::MAX)
+    }
+
+    /// (event) httpd's `connections_above_limit`: accept only while a slot
+    /// is idle and the open connections stay below ThreadsPerChild + idle ×
+    /// AsyncRequestWorkerFactor.
+    pub fn may_accept(&self) -> bool {
+        let idle = self.idle();
+        if idle == 0 && !self.claim_released() {
+            return false;
+        }
+        let idle = self.idle();
+        let conns = self.connections.load(Ordering::Relaxed);
+        conns
+            < self
+                .threads_per_child
+                .saturating_add(idle.saturating_mul(self.async_factor))
+    }
+
+    /// (event) Waits until [`Workers::may_accept`], telling the scoreboard
+    /// while it does not.
+    pub async fn wait_until_accepting(self: &Arc<Self>) {
+        let mut said_no = false;
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if self.may_accept() {
+                if said_no {
+                    self.sb.set_not_accepting(self.slot, false);
+                }
+                return;
+            }
+            if !said_no && self.idle() > 0 {
+                // Over the connection limit with idle workers: httpd's
+                // listener disables itself and says so in the scoreboard.
+                self.sb.set_not_accepting(self.slot, true);
+                said_no = true;
+            }
+            let _ = tokio::time::timeout(TAKEOVER_POLL, released).await;
+        }
+    }
+
+    /// A connection opened; dropping the guard closes it.
+    pub fn open_connection(self: &Arc<Self>) -> ConnectionGuard {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        self.publish_connections();
+        ConnectionGuard {
+            workers: self.clone(),
+        }
+    }
+
+    fn publish_connections(&self) {
+        self.sb.set_connections(
+            self.slot,
+            self.connections.load(Ordering::Relaxed),
+            self.parked.load(Ordering::Relaxed),
+            0,
+        );
+    }
+
+    /// The child stops gracefully: idle slots are given up (DEAD), busy
+    /// ones show GRACEFUL until their work ends.
+    pub fn begin_graceful_stop(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.sb.announce_quiescing(self.slot);
+        let idle: Vec<u32> = std::mem::take(&mut *self.lock_idle());
+        let idle_set: std::collections::HashSet<u32> = idle.iter().copied().collect();
+        for t in idle {
+            self.sb.set_status(self.slot, t, ThreadStatus::Dead);
+        }
+        self.unclaimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        // The slots still in use: everything this child claimed that is not
+        // idle.
+        for t in 0..self.threads_per_child {
+            if !idle_set.contains(&t) && self.sb.status(self.slot, t) > ThreadStatus::Ready {
+                self.sb.set_status(self.slot, t, ThreadStatus::Graceful);
+            }
+        }
+        self.released.notify_waiters();
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> u32 {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// One worker slot in use; back to idle (or DEAD in a stopping child) when
+/// dropped.
+#[derive(Debug)]
+pub struct Worker {
+    workers: Arc<Workers>,
+    thread: u32,
+}
+
+impl Worker {
+    /// Shows what the slot is doing (R, W, K …); a stopping child's slots
+    /// stay GRACEFUL.
+    pub fn set(&self, status: ThreadStatus) {
+        if !self.workers.stopping() {
+            self.workers
+                .sb
+                .set_status(self.workers.slot, self.thread, status);
+        }
+    }
+
+    /// A request on this slot finished, having sent `bytes`.
+    pub fn count_request(&self, bytes: u64, now_us: u64) {
+        self.workers
+            .sb
+            .count_request(self.workers.slot, self.thread, bytes, now_us);
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let w = &self.workers;
+        if w.stopping() {
+            w.sb.set_status(w.slot, self.thread, ThreadStatus::Dead);
+        } else {
+            w.sb.set_status(w.slot, self.thread, ThreadStatus::Ready);
+            w.lock_idle().push(self.thread);
+        }
+        w.released.notify_one();
+        // An event listener waiting on the connection limit also watches
+        // for idle slots.
+        w.released.notify_waiters();
+    }
+}
+
+/// An open connection, counted while it lives.
+#[derive(Debug)]
+pub struct ConnectionGuard {
+    workers: Arc<Workers>,
+}
+
+impl ConnectionGuard {
+    /// (event) The connection waits for its next request without a slot.
+    pub fn park(&self, parked: bool) {
+        if parked {
+            self.workers.parked.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.workers.parked.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.workers.publish_connections();
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.workers.connections.fetch_sub(1, Ordering::Relaxed);
+        self.workers.publish_connections();
+        self.workers.released.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn board(name: &str, slots: u32, threads: u32) -> (Arc<Scoreboard>, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("quill-workers-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("sb");
+        (
+            Arc::new(Scoreboard::create(&path, slots, threads).expect("scoreboard")),
+            path,
+        )
+    }
+
+    #[tokio::test]
+    async fn slots_show_idle_busy_and_graceful_as_httpd_does() {
+        let (sb, path) = board("states", 2, 3);
+        let w = Workers::new(Mpm::Worker, sb.clone(), 1, 3, 2);
+        assert_eq!(sb.status_chars(2, 3), "...___");
+        let a = w.acquire().await;
+        a.set(ThreadStatus::BusyWrite);
+        let b = w.acquire().await;
+        assert_eq!(w.idle(), 1);
+        assert_eq!(sb.status_chars(2, 3).matches('_').count(), 1);
+        drop(b);
+        assert_eq!(w.idle(), 2);
+        w.begin_graceful_stop();
+        assert_eq!(sb.status_chars(2, 3), "...G..");
+        a.set(ThreadStatus::BusyKeepalive);
+        assert_eq!(sb.status_chars(2, 3), "...G..", "a stopping child stays G");
+        drop(a);
+        assert_eq!(sb.status_chars(2, 3), "......");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn a_child_taking_over_a_row_uses_only_the_slots_left_free() {
+        let (sb, path) = board("takeover", 1, 2);
+        let old = Workers::new(Mpm::Worker, sb.clone(), 0, 2, 2);
+        let busy = old.acquire().await;
+        old.begin_graceful_stop();
+        let new = Workers::new(Mpm::Worker, sb.clone(), 0, 2, 2);
+        assert_eq!(new.idle(), 1, "one slot was free");
+        let first = new.acquire().await;
+        assert!(new.try_acquire().is_none(), "the other is the old child's");
+        drop(busy);
+        let second = tokio::time::timeout(Duration::from_secs(5), new.acquire())
+            .await
+            .expect("the released slot is claimed");
+        drop((first, second));
+        assert_eq!(sb.status_chars(1, 2), "__");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn event_accepts_up_to_the_async_factor_limit() {
+        let (sb, path) = board("event", 1, 2);
+        let w = Workers::new(Mpm::Event, sb, 0, 2, 2);
+        // 2 threads + 2 idle × factor 2 = 6 connections.
+        let conns: Vec<_> = (0..6).map(|_| w.open_connection()).collect();
+        assert!(!w.may_accept(), "at the limit");
+        drop(conns);
+        assert!(w.may_accept());
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -1,0 +1,472 @@
+//! The front-end process pool of `quill serve`: children exec'd by the
+//! supervisor and grown and shrunk by the pool controller, as httpd's MPMs
+//! do, counted from /proc.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use crate::{Server, TempDir, get, unsafe_kill};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A `quill serve` of `mpm_directives` on a free port, with no application
+/// (the front end answers 404 itself).
+fn serve_mpm(name: &str, mpm: &str, mpm_directives: &str) -> Server {
+    let root = TempDir::new(name);
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so\n{mpm_directives}\n",
+            root.0.display()
+        ),
+    )
+    .expect("write the config");
+    Server::serve(root, &conf, port)
+}
+
+/// Samples the number of front-end children every 50 ms until `done` says
+/// so or `limit` passes; returns the distinct counts in order, with when
+/// each was first seen.
+fn watch_children(
+    s: &Server,
+    limit: Duration,
+    mut done: impl FnMut(&[(usize, Duration)]) -> bool,
+) -> Vec<(usize, Duration)> {
+    let start = Instant::now();
+    let mut seen: Vec<(usize, Duration)> = Vec::new();
+    while start.elapsed() < limit {
+        let n = s.front_ends().len();
+        if seen.last().map(|l| l.0) != Some(n) {
+            seen.push((n, start.elapsed()));
+        }
+        if done(&seen) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    seen
+}
+
+/// The thread's first configuration: StartServers 10 × 25 threads = 250
+/// idle threads above MaxSpareThreads 75, so httpd kills one idle child a
+/// second until 3 remain (3 × 25 = 75).
+#[test]
+fn worker_kills_idle_children_one_at_a_time_down_to_three() {
+    let s = serve_mpm(
+        "pool-killoff",
+        "worker",
+        "StartServers 10\nMaxRequestWorkers 400\nServerLimit 16\nMinSpareThreads 25\n\
+         MaxSpareThreads 75\nThreadsPerChild 25",
+    );
+    let mut settled_at = None;
+    let seen = watch_children(&s, Duration::from_secs(40), |seen| {
+        // Settled: 3 children for two seconds.
+        match seen.last() {
+            Some((3, _)) => {
+                let at = *settled_at.get_or_insert_with(Instant::now);
+                at.elapsed() > Duration::from_secs(2)
+            }
+            _ => {
+                settled_at = None;
+                false
+            }
+        }
+    });
+    eprintln!("front-end children over time: {seen:?}");
+    let counts: Vec<usize> = seen.iter().map(|(n, _)| *n).collect();
+    let top = counts
+        .iter()
+        .position(|&n| n == 10)
+        .unwrap_or_else(|| panic!("StartServers 10 children: {counts:?}"));
+    assert_eq!(
+        counts[top..],
+        [10, 9, 8, 7, 6, 5, 4, 3],
+        "one child at a time, down to 3: {seen:?}\nlog:\n{}",
+        s.log()
+    );
+    assert_eq!(get(&s.url("/")).0, 404, "the pool still answers");
+}
+
+/// A front-end child killed with SIGKILL is reaped and replaced (the idle
+/// threads fall below MinSpareThreads), and the server keeps answering.
+#[test]
+fn a_killed_child_is_replaced() {
+    let s = serve_mpm(
+        "pool-sigkill",
+        "worker",
+        "StartServers 2\nMinSpareThreads 15\nMaxSpareThreads 30\nThreadsPerChild 10\n\
+         MaxRequestWorkers 40\nServerLimit 4",
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        let f = s.front_ends();
+        if f.len() == 2 || Instant::now() > deadline {
+            break f;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(before.len(), 2, "StartServers 2");
+    unsafe_kill(before[0] as i32, 9);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let f = s.front_ends();
+        if (f.len() == 2 && !f.contains(&before[0])) || Instant::now() > deadline {
+            break f;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        after.len() == 2 && !after.contains(&before[0]),
+        "the killed child {} is replaced: {before:?} → {after:?}\nlog:\n{}",
+        before[0],
+        s.log()
+    );
+    assert_eq!(get(&s.url("/")).0, 404, "the pool still answers");
+}
+
+/// Clients sending requests back to back on kept-alive connections until
+/// told to stop; counts what succeeded and what failed.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    clients: Vec<std::thread::JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(url: String, clients: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|_| {
+                let (url, stop) = (url.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent = crate::agent();
+                    let (mut ok, mut failed) = (0u64, Vec::new());
+                    // Bounded: at most 10 minutes, whatever happens.
+                    let limit = Instant::now() + Duration::from_secs(600);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < limit
+                    {
+                        match agent.get(&url).call() {
+                            Ok(mut r) if r.status() == 200 => {
+                                let _ = r.body_mut().read_to_string();
+                                ok += 1;
+                            }
+                            Ok(r) => failed.push(format!("status {}", r.status())),
+                            Err(e) => failed.push(e.to_string()),
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    /// Stops the clients; (requests answered 200, failures).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut ok = 0;
+        let mut failed = Vec::new();
+        for c in self.clients {
+            let (o, f) = c.join().expect("client thread");
+            ok += o;
+            failed.extend(f);
+        }
+        (ok, failed)
+    }
+}
+
+/// `quill serve` of a worker pool in front of a daemon group running the
+/// lifecycle app at /app.
+fn serve_app(name: &str, mpm_directives: &str) -> Server {
+    serve_app_with(name, mpm_directives, &[])
+}
+
+fn serve_app_with(name: &str, mpm_directives: &str, args: &[&str]) -> Server {
+    let root = TempDir::new(name);
+    let app = root.0.join("lifecycle.wsgi");
+    std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    let r = root.0.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\n{mpm_directives}\n\
+             WSGISocketPrefix \"{r}/wsgi\"\n\
+             WSGIDaemonProcess app processes=2 threads=4\n\
+             WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n",
+            app.display()
+        ),
+    )
+    .expect("write the config");
+    Server::serve_with(root, &conf, port, args)
+}
+
+fn signal(pid: u32, sig: i32) {
+    unsafe_kill(i32::try_from(pid).expect("pid"), sig);
+}
+
+/// Ten graceful restarts (SIGUSR1) under load: every generation's children
+/// finish what they started and the daemon groups are replaced gracefully,
+/// so no request fails.
+#[test]
+fn graceful_restarts_under_load_lose_no_request() {
+    let s = serve_app(
+        "pool-graceful",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8",
+    );
+    let first = s.front_ends();
+    let load = Load::start(s.url("/app/pid"), 6);
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(700));
+        signal(s.pid(), 10);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "graceful restarts: {ok} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {:?}\nlog:\n{}",
+        failed.len(),
+        ok + failed.len() as u64,
+        &failed[..failed.len().min(5)],
+        s.log()
+    );
+    assert!(ok > 0, "the load ran");
+    let now = s.front_ends();
+    assert!(
+        !now.is_empty() && now.iter().all(|p| !first.contains(p)),
+        "a new generation of children: {first:?} → {now:?}"
+    );
+}
+
+/// MaxConnectionsPerChild recycles children under load (one request per
+/// connection, so every child reaches its limit quickly) without losing a
+/// request.
+#[test]
+fn max_connections_per_child_recycles_children_without_losing_requests() {
+    let s = serve_app(
+        "pool-maxconn",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nMaxConnectionsPerChild 25\nKeepAlive Off",
+    );
+    let first = s.front_ends();
+    let load = Load::start(s.url("/app/pid"), 6);
+    std::thread::sleep(Duration::from_secs(6));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "MaxConnectionsPerChild 25: {ok} requests answered, {} failed",
+        failed.len()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} requests failed: {:?}\nlog:\n{}",
+        failed.len(),
+        &failed[..failed.len().min(5)],
+        s.log()
+    );
+    assert!(ok > 100, "enough connections to recycle children: {ok}");
+    let now = s.front_ends();
+    assert!(
+        now.iter().any(|p| !first.contains(p)),
+        "children were recycled: {first:?} → {now:?}"
+    );
+}
+
+/// A graceful stop (SIGWINCH) lets requests in flight finish, then the
+/// server exits by itself.
+#[test]
+fn graceful_stop_drains_requests_in_flight() {
+    let s = serve_app(
+        "pool-winch",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+    );
+    let url = s.url("/app/sleep?2");
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || crate::agent().get(&url).call().map(|r| r.status().as_u16()))
+        })
+        .collect();
+    // Let the four requests reach their daemon threads.
+    std::thread::sleep(Duration::from_millis(700));
+    signal(s.pid(), 28);
+    let statuses: Vec<_> = slow
+        .into_iter()
+        .map(|t| t.join().expect("client").map_err(|e| e.to_string()))
+        .collect();
+    assert!(
+        statuses.iter().all(|r| r == &Ok(200)),
+        "requests in flight finish: {statuses:?}\nlog:\n{}",
+        s.log()
+    );
+    let mut s = s;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = s.exited() {
+            break Some(code);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(Some(0)), "exits by itself\nlog:\n{}", s.log());
+}
+
+/// A child killed with SIGKILL under load: only requests that child had
+/// taken may fail; everything else is answered, and the pool goes on.
+#[test]
+fn a_child_killed_under_load_costs_only_its_own_requests() {
+    let s = serve_app(
+        "pool-kill-load",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8",
+    );
+    let clients = 6;
+    let load = Load::start(s.url("/app/pid"), clients);
+    std::thread::sleep(Duration::from_secs(1));
+    let victim = s.front_ends()[0];
+    signal(victim, 9);
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, failed) = load.finish();
+    eprintln!(
+        "SIGKILL of a child under load: {ok} answered, {} failed: {failed:?}",
+        failed.len()
+    );
+    // A kept-alive client connection lives in one child: at most one
+    // request per client was in that child when it died.
+    assert!(
+        failed.len() <= clients,
+        "only the killed child's requests fail: {failed:?}"
+    );
+    assert!(ok > 0);
+    assert_eq!(get(&s.url("/app/pid")).0, 200, "the pool goes on");
+}
+
+/// Waits (bounded) until the server has `n` front-end children, then
+/// checks that the count holds for two seconds; returns the last count.
+fn settle_at(s: &Server, n: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    let mut since: Option<Instant> = None;
+    loop {
+        let got = s.front_ends().len();
+        if got == n {
+            let at = *since.get_or_insert_with(Instant::now);
+            if at.elapsed() >= Duration::from_secs(2) {
+                return got;
+            }
+        } else {
+            since = None;
+        }
+        if Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Many concurrent clients each get their answer from the pool.
+fn concurrent_gets(s: &Server, clients: usize) -> Vec<u16> {
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let url = s.url("/");
+            std::thread::spawn(move || get(&url).0)
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client"))
+        .collect()
+}
+
+#[test]
+fn prefork_runs_150_children() {
+    let s = serve_mpm(
+        "pool-prefork150",
+        "prefork",
+        "StartServers 150\nMinSpareServers 5\nMaxSpareServers 200\nMaxRequestWorkers 150",
+    );
+    let n = settle_at(&s, 150, Duration::from_secs(90));
+    assert_eq!(n, 150, "150 prefork children\nlog:\n{}", s.log());
+    let statuses = concurrent_gets(&s, 60);
+    assert!(
+        statuses.iter().all(|&c| c == 404),
+        "every client answered: {statuses:?}"
+    );
+}
+
+#[test]
+fn worker_runs_16_children_of_25_threads() {
+    let s = serve_mpm(
+        "pool-worker16",
+        "worker",
+        "StartServers 16\nServerLimit 16\nThreadsPerChild 25\nMaxRequestWorkers 400\n\
+         MinSpareThreads 25\nMaxSpareThreads 400",
+    );
+    let n = settle_at(&s, 16, Duration::from_secs(60));
+    assert_eq!(n, 16, "16 worker children\nlog:\n{}", s.log());
+    let statuses = concurrent_gets(&s, 100);
+    assert!(
+        statuses.iter().all(|&c| c == 404),
+        "every client answered: {statuses:?}"
+    );
+}
+
+/// Behind a load balancer: with `--graceful-sigterm`, SIGTERM closes the
+/// listeners (a readiness check against any URL now fails: the connection
+/// is refused, so the balancer sends traffic elsewhere) and drains. Under
+/// load, every request the server took is answered; the only errors are
+/// refused connections, which carried no request.
+#[test]
+fn a_drain_under_load_loses_no_request() {
+    let mut s = serve_app_with(
+        "pool-drain",
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+        &["--graceful-sigterm"],
+    );
+    let load = Load::start(s.url("/app/sleep?0.2"), 6);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(s.pid(), 15);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(code) = s.exited() {
+            break Some(code);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (ok, failed) = load.finish();
+    let (refused, lost): (Vec<_>, Vec<_>) = failed
+        .iter()
+        .partition(|e| e.contains("Connection refused"));
+    eprintln!(
+        "drain under load: {ok} answered, {} refused after the listeners closed, {} lost",
+        refused.len(),
+        lost.len()
+    );
+    assert_eq!(code, Some(Some(0)), "exits by itself\nlog:\n{}", s.log());
+    assert!(ok > 0, "the load ran");
+    assert!(
+        lost.is_empty(),
+        "requests the server took were answered: {lost:?}\nlog:\n{}",
+        s.log()
+    );
+}
