@@ -16,7 +16,8 @@ use crate::source::{FileId, Location, SourceMap, Span};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// The configuration cannot be used as written (Apache refuses to start).
+    /// The configuration cannot be used as written: Apache refuses to start,
+    /// or (see [`Stage`]) fails the requests concerned.
     Error,
     /// Apache starts, but changes or ignores something, or it will misbehave.
     Warning,
@@ -34,6 +35,18 @@ impl Severity {
     }
 }
 
+/// When an error bites: most stop httpd from starting; some (mod_wsgi's
+/// process-group look-ups) only make httpd answer 500 at run time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// httpd refuses to start (`-t` fails).
+    #[default]
+    StartUp,
+    /// httpd starts (`-t` says Syntax OK); the requests concerned fail.
+    RunTime,
+}
+
 /// A secondary location with its own short message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label {
@@ -44,6 +57,8 @@ pub struct Label {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// For errors: whether httpd refuses to start or fails at run time.
+    pub stage: Stage,
     /// Stable identifier, e.g. `syntax/unclosed-section` or `mpm/mrw-not-multiple`.
     pub code: &'static str,
     /// One line: what is wrong.
@@ -66,6 +81,7 @@ impl Diagnostic {
     pub fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
+            stage: Stage::StartUp,
             code,
             message: message.into(),
             span: None,
@@ -87,6 +103,16 @@ impl Diagnostic {
 
     pub fn note(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(Severity::Note, code, message)
+    }
+
+    /// An error httpd only reports at run time (it starts; requests fail).
+    pub fn at_run_time(mut self) -> Self {
+        self.stage = Stage::RunTime;
+        self.notes.push(
+            "httpd starts with this (`apache2ctl -t`: Syntax OK); the error comes at run time"
+                .into(),
+        );
+        self
     }
 
     pub fn at(mut self, span: Span, label: impl Into<String>) -> Self {
@@ -121,6 +147,11 @@ impl Diagnostic {
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
+
+    /// An error that stops httpd from starting.
+    pub fn is_start_up_error(&self) -> bool {
+        self.is_error() && self.stage == Stage::StartUp
+    }
 }
 
 /// Collects diagnostics from every phase.
@@ -144,6 +175,11 @@ impl Diagnostics {
 
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
+    }
+
+    /// Whether httpd would refuse to start.
+    pub fn has_start_up_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_start_up_error)
     }
 
     pub fn count(&self, severity: Severity) -> usize {
@@ -180,6 +216,9 @@ impl<'a> IntoIterator for &'a Diagnostics {
 #[derive(Debug, Clone, Serialize)]
 pub struct DiagnosticJson {
     pub severity: Severity,
+    /// `start-up` or `run-time` for errors, absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
     pub code: &'static str,
     pub message: String,
     pub location: Option<Location>,
@@ -193,6 +232,7 @@ impl Diagnostic {
     pub fn to_json(&self, sources: &SourceMap) -> DiagnosticJson {
         DiagnosticJson {
             severity: self.severity,
+            stage: self.is_error().then_some(self.stage),
             code: self.code,
             message: self.message.clone(),
             location: self.span.map(|s| sources.location(s)),

@@ -55,7 +55,8 @@ impl Arity {
         }
     }
 
-    /// Apache's phrasing ("takes one argument", …).
+    /// Apache's phrasing ("takes one argument", …), as `invoke_cmd` words
+    /// it for TAKE1, TAKE12, TAKE23, ITERATE …
     pub fn apache_phrase(self) -> String {
         let word = |n: usize| match n {
             0 => "no".to_string(),
@@ -68,6 +69,8 @@ impl Arity {
             Arity::Exactly(0) => "takes no arguments".to_string(),
             Arity::Exactly(1) => "takes one argument".to_string(),
             Arity::Exactly(n) => format!("takes {} arguments", word(n)),
+            Arity::Between(1, 2) => "takes 1-2 arguments".to_string(),
+            Arity::Between(1, 3) => "takes one, two or three arguments".to_string(),
             Arity::Between(a, b) => format!("takes {} or {} arguments", word(a), word(b)),
             Arity::AtLeast(1) => "requires at least one argument".to_string(),
             Arity::AtLeast(n) => format!("requires at least {} arguments", word(n)),
@@ -88,6 +91,25 @@ pub struct DirectiveDef {
     pub doc: &'static str,
     /// Older name Apache still accepts (e.g. MaxClients).
     pub alias: Option<&'static str>,
+}
+
+impl DirectiveDef {
+    /// httpd's error for a wrong number of arguments: the phrase for the
+    /// directive's kind, then its description as httpd's module gives it
+    /// (recorded with the module table). A few directives check their
+    /// arguments themselves and say it their way.
+    pub fn apache_arity_error(&self) -> String {
+        match self.name {
+            "Listen" => "Listen requires 1 or 2 arguments.".to_string(),
+            "KeepAlive" => "KeepAlive must be On or Off".to_string(),
+            "WSGIDaemonProcess" => "Name of WSGI daemon process not supplied.".to_string(),
+            "WSGIImportScript" => "Location of import script not supplied.".to_string(),
+            _ => match crate::modules::description(self.name) {
+                Some(desc) => format!("{} {}, {desc}", self.name, self.arity.apache_phrase()),
+                None => format!("{} {}", self.name, self.arity.apache_phrase()),
+            },
+        }
+    }
 }
 
 const fn d(
@@ -456,7 +478,7 @@ pub static MODULES: &[DirectiveDef] = &[
         "",
         SERVER_VHOST,
         Between(1, 2),
-        "Maps a URL prefix to a directory or file (static files). An Alias wins over WSGIScriptAlias for the same URL.",
+        "Maps a URL prefix to a directory or file (static files). An Alias wins over WSGIScriptAlias for the same URL.\nThe one-argument form `Alias file-path` inside <Location> is accepted, as httpd accepts it, but not modelled; httpd refuses an Alias inside <Directory>.",
     ),
     d(
         "AliasMatch",
@@ -544,24 +566,11 @@ pub fn find(name: &str) -> Option<&'static DirectiveDef> {
         })
 }
 
-/// The closest known directive name, for "did you mean" help.
-///
-/// Strict (at most 2 edits, 1 for names under 8 letters): a real httpd.conf
-/// is full of directives Quill does not model, and `ServerAdmin` must not
-/// be "corrected" to `ServerLimit`.
-pub fn suggest(name: &str) -> Option<&'static str> {
-    let names = tables()
-        .into_iter()
-        .flat_map(|(_, t)| t.iter())
-        .map(|def| def.name);
-    crate::text::closest_within(name, names, |len| (len / 8).clamp(1, 2))
-}
-
 /// docs/directives.md, generated.
 pub fn directive_reference_markdown() -> String {
     let mut out = String::from(
         "# Directive reference\n\n<!-- Generated from crates/quill-config/src/directives.rs and wsgi/directives.rs by `cargo run -p quill -- docs directives`; do not edit. -->\n\n\
-         Directives Quill reads. Any other directive is kept, listed by `quill config` as not modelled, and never makes a command fail.\n",
+         Directives Quill reads. Any other directive of a loaded module is kept and listed by `quill config` as not modelled; a name that no loaded module defines is httpd's \"Invalid command\" error (see docs/config.md, Directives and modules).\n",
     );
     for (title, table) in tables() {
         out.push_str(&format!("\n## {title}\n\n"));
@@ -603,14 +612,6 @@ mod tests {
         );
         assert_eq!(find("STARTSERVERS").map(|d| d.name), Some("StartServers"));
         assert!(find("RewriteEngine").is_none());
-    }
-
-    #[test]
-    fn suggests_near_misses_only() {
-        assert_eq!(suggest("StartServer"), Some("StartServers"));
-        assert_eq!(suggest("MaxSpareThread"), Some("MaxSpareThreads"));
-        assert_eq!(suggest("RewriteEngine"), None);
-        assert_eq!(suggest("ServerAdmin"), None);
     }
 
     #[test]

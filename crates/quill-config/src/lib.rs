@@ -13,11 +13,13 @@
 //! The crate is pure: no clock, no environment reads (the environment for
 //! `${VAR}` is a parameter) and file access only through [`fs::ConfigFs`].
 
+pub mod build;
 pub mod diag;
 pub mod directives;
 pub mod envvars;
 pub mod fs;
 pub mod model;
+pub mod modules;
 pub mod resolve;
 pub mod source;
 pub mod syntax;

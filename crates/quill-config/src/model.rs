@@ -277,6 +277,13 @@ pub struct Routing {
     pub names: Vec<(String, usize)>,
 }
 
+/// The httpd build whose compiled-in defaults apply, and how it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildInfo {
+    pub build: crate::build::Build,
+    pub chosen_by: crate::build::BuildSource,
+}
+
 /// A directive Quill does not model (kept, listed once per name).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UnknownDirective {
@@ -300,4 +307,6 @@ pub struct ResolvedConfig {
     pub routing: Vec<Routing>,
     pub wsgi: crate::wsgi::WsgiConfig,
     pub unknown_directives: Vec<UnknownDirective>,
+    /// Whose compiled-in defaults were used.
+    pub build: BuildInfo,
 }

@@ -184,7 +184,7 @@ impl<'a> Ctx<'a> {
         // The resolver already reported what `collect` finds; only the
         // grouping is wanted here.
         let mut scratch = Diagnostics::new();
-        let items = collect(&parsed.nodes, &mut scratch);
+        let items = collect(parsed, &mut scratch);
         let mpm = mpm_facts(parsed, &resolved.config, &items);
         let startup = crate::sim::startup(&mpm.pool);
         let churn = crate::sim::churn(&mpm.pool, &resolved.config);

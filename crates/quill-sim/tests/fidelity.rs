@@ -134,6 +134,7 @@ fn compare(name: &str) -> Comparison {
         &ResolveOptions {
             mpm_override: None,
             online_cores: 2,
+            ..ResolveOptions::default()
         },
     );
     assert!(

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
+use quill_config::build::BuildSource;
 use quill_config::diag::{DiagnosticJson, render_color, render_plain};
 use quill_config::model::{MpmKind, MpmSource, ResolvedConfig, ServerConfig};
 use quill_config::wsgi::{DelegationMode, WsgiMount};
@@ -51,7 +52,8 @@ pub fn run(args: &ConfigArgs) -> ExitCode {
         warnings: d.count(Severity::Warning),
         notes: d.count(Severity::Note),
     };
-    let failed = summary.errors > 0;
+    let start_up_errors = d.iter().filter(|x| x.is_start_up_error()).count();
+    let run_time_errors = summary.errors - start_up_errors;
     if args.json {
         let out = JsonOut {
             config: &resolved.config,
@@ -78,9 +80,18 @@ pub fn run(args: &ConfigArgs) -> ExitCode {
             "{} error(s), {} warning(s), {} note(s)",
             summary.errors, summary.warnings, summary.notes
         );
+        if start_up_errors > 0 {
+            eprintln!("httpd would refuse to start");
+        } else if run_time_errors > 0 {
+            eprintln!(
+                "httpd would start, but answer the requests concerned by {run_time_errors} run-time error(s) with 500"
+            );
+        }
     }
-    if failed {
+    if start_up_errors > 0 {
         ExitCode::from(1)
+    } else if run_time_errors > 0 {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }
@@ -96,6 +107,15 @@ pub fn render_text(r: &Resolved) -> String {
         "  ServerRoot {}; {} file(s) read",
         c.server_root.display(),
         c.files.len()
+    );
+    let _ = writeln!(
+        o,
+        "  compiled-in defaults of {} ({})",
+        c.build.build.describe(),
+        match c.build.chosen_by {
+            BuildSource::CommandLine => "from --build",
+            BuildSource::Guessed => "guessed from CONF; --build changes it",
+        }
     );
     let m = &c.mpm;
     let how = match m.selected_by {

@@ -443,6 +443,7 @@ pub fn run(args: &ExpressArgs) -> ExitCode {
         conf: conf.clone(),
         defines: Vec::new(),
         mpm: None,
+        build: None,
         server_root: None,
         envvars: None,
         cores: None,

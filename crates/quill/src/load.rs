@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use quill_config::build::{Build, BuildSource};
 use quill_config::fs::RealFs;
 use quill_config::model::MpmKind;
 use quill_config::syntax::{ParseOptions, ParsedConfig, parse_file};
@@ -29,6 +30,23 @@ impl From<MpmArg> for MpmKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuildArg {
+    Debian,
+    Rhel,
+    Upstream,
+}
+
+impl From<BuildArg> for Build {
+    fn from(b: BuildArg) -> Self {
+        match b {
+            BuildArg::Debian => Build::Debian,
+            BuildArg::Rhel => Build::Rhel,
+            BuildArg::Upstream => Build::Upstream,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {
     Auto,
     Always,
@@ -44,9 +62,18 @@ pub struct ConfArgs {
     /// Define a name for <IfDefine>, like `httpd -D NAME` (repeatable).
     #[arg(short = 'D', long = "define", value_name = "NAME")]
     pub defines: Vec<String>,
-    /// Use this MPM whatever LoadModule says.
+    /// Use this MPM whatever LoadModule says. In a Debian tree whose
+    /// mods-enabled holds another MPM's mpm_*.load/.conf, the chosen MPM's
+    /// own files in mods-available are read instead, as after
+    /// `a2dismod`/`a2enmod`.
     #[arg(long, value_enum)]
     pub mpm: Option<MpmArg>,
+    /// Whose compiled-in defaults apply (DocumentRoot, mod_wsgi's socket
+    /// prefix, modules compiled in) [default: guessed from CONF: debian for
+    /// apache2.conf, rhel under /etc/httpd, upstream under
+    /// /usr/local/apache2, else debian].
+    #[arg(long, value_enum)]
+    pub build: Option<BuildArg>,
     /// Read the tree with this ServerRoot, overriding ServerRoot directives
     /// (for a tree copied from another machine) [default: the ServerRoot
     /// directive, else the directory of CONF].
@@ -125,10 +152,22 @@ pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unrea
             }
         }
     }
+    let (build, build_source) = match args.build {
+        Some(b) => (b.into(), BuildSource::CommandLine),
+        None => (Build::guess(&conf), BuildSource::Guessed),
+    };
     let opts = ParseOptions {
         server_root: args.server_root.as_deref().map(abs),
         defines: args.defines.clone(),
         env,
+        static_modules: Some(
+            build
+                .static_modules()
+                .iter()
+                .map(|(sym, file)| ((*sym).to_string(), (*file).to_string()))
+                .collect(),
+        ),
+        mpm: args.mpm.map(|m| MpmKind::from(m).name().to_string()),
         ..ParseOptions::default()
     };
     let parsed = parse_file(&conf, &RealFs, &opts);
@@ -139,6 +178,8 @@ pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unrea
     let ropts = ResolveOptions {
         mpm_override: args.mpm.map(Into::into),
         online_cores: cores,
+        build,
+        build_source,
     };
     let mut resolved = resolve(&parsed, &ropts);
     resolved.diagnostics.extend(notes);

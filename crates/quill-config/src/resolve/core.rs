@@ -61,6 +61,26 @@ pub(crate) fn resolve_mpm(
         }
         diags.push(d);
     }
+    if let (Some(chosen), Some((written, span))) = (opts.mpm_override, loaded.first()) {
+        if chosen != *written {
+            // The parser swaps Debian's mpm_*.load/.conf where the tree has
+            // the chosen MPM's (then `loaded` is that one); here it did not.
+            diags.push(
+                Diagnostic::note(
+                    "config/mpm-override",
+                    format!(
+                        "--mpm {}: this tree loads {} and has no files of {}'s own, so the MPM settings read are those written for {}",
+                        chosen.name(),
+                        written.name(),
+                        chosen.name(),
+                        written.name()
+                    ),
+                )
+                .at(*span, format!("{} loaded here", written.name()))
+                .note_line("<IfModule> sections test the loaded MPM, not the one given with --mpm"),
+            );
+        }
+    }
     let (kind, source, mpm_span) = match (opts.mpm_override, loaded.first()) {
         (Some(k), first) => (k, MpmSource::CommandLine, first.map(|f| f.1)),
         (None, Some((k, span))) => (*k, MpmSource::LoadModule, Some(*span)),
@@ -109,25 +129,7 @@ pub(crate) fn resolve_mpm(
             }
         }
         let Some(arg) = item.arg(0) else { continue };
-        let knob_value = |diags: &mut Diagnostics| -> i64 {
-            if !mpm::is_clean_int(arg) {
-                diags.push(
-                    Diagnostic::warning(
-                        "config/not-a-number",
-                        format!(
-                            "`{arg}` is not a whole number; Apache reads it as {}",
-                            mpm::atoi(arg)
-                        ),
-                    )
-                    .at(item.directive.args[0].span, "read with C atoi")
-                    .help(format!(
-                        "write a number, e.g. `{name} {}`",
-                        mpm::atoi(arg).max(1)
-                    )),
-                );
-            }
-            mpm::atoi(arg)
-        };
+        let knob_value = |diags: &mut Diagnostics| -> i64 { lenient_int(diags, item) };
         let deprecated = |diags: &mut Diagnostics, old: &str, new: &str| {
             if item.directive.name.eq_ignore_ascii_case(old) {
                 diags.push(
@@ -209,15 +211,16 @@ pub(crate) fn resolve_mpm(
             }
             "ListenCoresBucketsRatio" => {
                 let v = knob_value(diags);
-                if v < 0 {
+                if v <= 0 {
+                    // listen.c refuses 0 too: only leaving it out disables it.
                     diags.push(
                         Diagnostic::error(
                             "config/bad-value",
-                            "ListenCoresBucketsRatio must not be negative",
+                            "ListenCoresBucketsRatio must be above 0",
                         )
-                        .at(item.directive.args[0].span, "negative")
-                        .apache("ListenCoresBucketsRatio must be positive")
-                        .help("write `ListenCoresBucketsRatio 0` to disable it"),
+                        .at(item.directive.args[0].span, "not above 0")
+                        .apache("ListenCoresBucketsRatio must be > 0")
+                        .help("remove the line to keep one listener bucket, or write e.g. `ListenCoresBucketsRatio 8`"),
                     );
                 } else {
                     raw.listen_cores_buckets_ratio = Some(v);
@@ -332,7 +335,13 @@ pub(crate) fn listeners(
             diags.push(
                 Diagnostic::error("config/bad-listen", format!("`{spec}` has no valid port"))
                     .at(item.directive.args[0].span, "port must be 1–65535")
-                    .apache("Port must be specified")
+                    // apr_parse_addr_port refuses port 0 itself; listen.c
+                    // complains when there is no port at all.
+                    .apache(if port == Some(0) {
+                        "Invalid address or port"
+                    } else {
+                        "Port must be specified"
+                    })
                     .help("write e.g. `Listen 80`"),
             );
             continue;
@@ -360,10 +369,16 @@ pub(crate) fn listeners(
                 )
                 .at(item.span(), "second bind of the same port")
                 .also(first_span[pos], "first here")
-                .apache(format!(
-                    "(98)Address already in use: AH00072: make_sock: could not bind to address {}",
-                    l.display()
-                ))
+                .apache(if out[pos].address == l.address {
+                    // Refused while reading the configuration (listen.c).
+                    "Cannot define multiple Listeners on the same IP:port".to_string()
+                } else {
+                    // Accepted by `-t`; the second bind fails at start.
+                    format!(
+                        "(98)Address already in use: AH00072: make_sock: could not bind to address {}",
+                        l.display()
+                    )
+                })
                 .help("remove one of the two Listen lines"),
             );
             continue;
@@ -466,7 +481,8 @@ impl<'i, 'a> ServerScope<'i, 'a> {
     }
 }
 
-fn bad(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str) {
+/// A value httpd refuses (it will not start), with httpd's own message.
+fn refuse(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str, apache: String) {
     let span = item.directive.args.first().map_or(item.span(), |a| a.span);
     diags.push(
         Diagnostic::error(
@@ -474,12 +490,37 @@ fn bad(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str) {
             format!("{} needs {what}", item.def.name),
         )
         .at(span, "not accepted")
-        .apache(format!(
-            "{} {}",
-            item.directive.name, "argument is not parsable"
-        ))
+        .apache(apache)
         .help(format!("write e.g. `{} {example}`", item.def.name)),
     );
+}
+
+/// A number httpd reads with C `atoi`, as it does; warns when `atoi` did
+/// not read the whole text (`Timeout abc` is 0 to httpd, surely a mistake).
+pub(crate) fn lenient_int(diags: &mut Diagnostics, item: &Item<'_>) -> i64 {
+    let arg = item.arg(0).unwrap_or_default();
+    let n = super::mpm::atoi(arg);
+    if !super::mpm::is_clean_int(arg) || arg.trim().parse::<i64>().ok() != Some(n) {
+        let digits = arg.strip_prefix(['-', '+']).unwrap_or(arg);
+        let what = if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            "does not fit in a C int"
+        } else {
+            "is not a whole number"
+        };
+        diags.push(
+            Diagnostic::warning(
+                "config/not-a-number",
+                format!("`{arg}` {what}; Apache reads it as {n}"),
+            )
+            .at(item.directive.args[0].span, "read with C atoi")
+            .help(format!(
+                "write a number, e.g. `{} {}`",
+                item.def.name,
+                item.def.default.parse::<i64>().unwrap_or(n.max(1))
+            )),
+        );
+    }
+    n
 }
 
 /// Settings of a server from its own directives; `parent` is the main
@@ -507,52 +548,119 @@ fn server_config(
             .extend(i.directive.args.iter().map(|a| a.value.clone()));
     }
     if let Some(i) = s.last("KeepAlive") {
+        // http_core.c: only On and Off (the numbers of httpd 1.3 are refused).
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
             Some("on") => cfg.keep_alive.enabled = true,
-            Some("off") | Some("0") => cfg.keep_alive.enabled = false,
-            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => cfg.keep_alive.enabled = true,
-            _ => bad(diags, i, "On or Off", "On"),
+            Some("off") => cfg.keep_alive.enabled = false,
+            _ => refuse(
+                diags,
+                i,
+                "On or Off",
+                "On",
+                "KeepAlive must be On or Off".into(),
+            ),
         }
     }
     if let Some(i) = s.last("KeepAliveTimeout") {
+        // ap_timeout_parameter_parse: strict, with an optional unit.
         match i.arg(0).and_then(parse_timeout_ms) {
             Some(ms) => cfg.keep_alive.timeout_ms = ms,
-            None => bad(diags, i, "a number of seconds (or `250ms`)", "5"),
+            None => refuse(
+                diags,
+                i,
+                "a number of seconds (or `250ms`)",
+                "5",
+                "KeepAliveTimeout has wrong format".into(),
+            ),
         }
     }
     if let Some(i) = s.last("MaxKeepAliveRequests") {
-        match i.arg(0).and_then(|a| a.parse::<u32>().ok()) {
-            Some(n) => cfg.keep_alive.max_requests = n,
-            None => bad(diags, i, "a whole number (0 = unlimited)", "100"),
+        // atoi; a negative maximum leaves no request to keep alive for.
+        let n = lenient_int(diags, i);
+        match u32::try_from(n) {
+            Ok(n) => cfg.keep_alive.max_requests = n,
+            Err(_) => {
+                cfg.keep_alive.enabled = false;
+                diags.push(
+                    Diagnostic::warning(
+                        "config/negative-value",
+                        format!("MaxKeepAliveRequests {n} turns keep-alive off"),
+                    )
+                    .at(i.directive.args[0].span, "negative")
+                    .note_line("httpd keeps a connection open while the maximum is 0 (unlimited) or not yet reached; a negative one is always reached")
+                    .help("write `MaxKeepAliveRequests 0` for unlimited, or `KeepAlive Off`"),
+                );
+            }
         }
     }
     if let Some(i) = s.last("Timeout") {
-        match i.arg(0).and_then(parse_timeout_ms) {
-            Some(ms) => cfg.timeout_s = ms.div_ceil(1000),
-            None => bad(diags, i, "a number of seconds", "60"),
-        }
-    }
-    let num = |name: &str, diags: &mut Diagnostics, example: &str| -> Option<u64> {
-        let i = s.last(name)?;
-        match i.arg(0).and_then(|a| a.parse::<u64>().ok()) {
-            Some(n) => Some(n),
-            None => {
-                bad(diags, i, "a whole number", example);
-                None
+        // core.c reads Timeout with atoi: no units, and anything goes.
+        let n = lenient_int(diags, i);
+        match u64::try_from(n) {
+            Ok(n) => cfg.timeout_s = n,
+            Err(_) => {
+                cfg.timeout_s = 0;
+                diags.push(
+                    Diagnostic::warning(
+                        "config/negative-value",
+                        format!("Timeout {n} is negative: sockets never time out"),
+                    )
+                    .at(i.directive.args[0].span, "negative")
+                    .note_line("httpd passes the negative time to APR, where it means blocking without a timeout; Quill shows it as 0")
+                    .help("write e.g. `Timeout 60`"),
+                );
             }
         }
-    };
-    if let Some(n) = num("LimitRequestBody", diags, "10485760") {
-        cfg.limits.body = n;
     }
-    if let Some(n) = num("LimitRequestFields", diags, "100") {
-        cfg.limits.fields = u32::try_from(n).unwrap_or(u32::MAX);
+    // LimitRequestBody is read strictly (apr_strtoff); the other three with
+    // atoi, refusing only a negative result.
+    if let Some(i) = s.last("LimitRequestBody") {
+        match i.arg(0).and_then(|a| a.parse::<u64>().ok()) {
+            Some(n) => cfg.limits.body = n,
+            None => refuse(
+                diags,
+                i,
+                "a whole number of bytes",
+                "10485760",
+                "LimitRequestBody requires a non-negative integer.".into(),
+            ),
+        }
     }
-    if let Some(n) = num("LimitRequestFieldSize", diags, "8190") {
-        cfg.limits.field_size = u32::try_from(n).unwrap_or(u32::MAX);
-    }
-    if let Some(n) = num("LimitRequestLine", diags, "8190") {
-        cfg.limits.line = u32::try_from(n).unwrap_or(u32::MAX);
+    for (name, apache_name, tail, slot) in [
+        (
+            "LimitRequestFields",
+            "LimitRequestFields",
+            " (0 = no limit)",
+            &mut cfg.limits.fields,
+        ),
+        (
+            "LimitRequestFieldSize",
+            "LimitRequestFieldsize",
+            "",
+            &mut cfg.limits.field_size,
+        ),
+        (
+            "LimitRequestLine",
+            "LimitRequestLine",
+            "",
+            &mut cfg.limits.line,
+        ),
+    ] {
+        let Some(i) = s.last(name) else { continue };
+        let n = lenient_int(diags, i);
+        match u32::try_from(n) {
+            Ok(n) => *slot = n,
+            Err(_) => refuse(
+                diags,
+                i,
+                "a non-negative whole number",
+                "8190",
+                format!(
+                    "{apache_name} \"{}\" must be a non-negative integer{tail}",
+                    i.arg(0).unwrap_or_default()
+                ),
+            ),
+        }
     }
     if let Some(i) = s.last("SSLEngine") {
         cfg.tls.engine_at = Some(sources.location(i.span()));
@@ -560,7 +668,13 @@ fn server_config(
             Some("on") => cfg.tls.enabled = true,
             Some("off") => cfg.tls.enabled = false,
             Some("optional") => cfg.tls.enabled = false,
-            _ => bad(diags, i, "on, off or optional", "on"),
+            _ => refuse(
+                diags,
+                i,
+                "on, off or optional",
+                "on",
+                "Argument must be On or Off".into(),
+            ),
         }
     }
     let path = |name: &str| s.last(name).and_then(|i| i.arg(0)).map(PathBuf::from);
@@ -886,6 +1000,41 @@ fn wildcard_match(pat: &str, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mpm_override_without_the_mpms_own_files_says_what_it_read() {
+        let text =
+            "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 80\nStartServers 7\n";
+        let parsed = crate::syntax::parse_str(
+            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
+            text,
+            &crate::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let opts = ResolveOptions {
+            mpm_override: Some(MpmKind::Worker),
+            ..ResolveOptions::default()
+        };
+        let r = crate::resolve::resolve(&parsed, &opts);
+        let note = r
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "config/mpm-override")
+            .expect("says so");
+        assert!(
+            note.message
+                .contains("settings read are those written for prefork")
+        );
+        assert_eq!(r.config.mpm.mpm, MpmKind::Worker);
+        assert_eq!(r.config.mpm.start_servers, 7);
+        let plain = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        assert!(
+            !plain
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "config/mpm-override")
+        );
+    }
 
     #[test]
     fn host_port_forms() {

@@ -16,9 +16,11 @@ pub mod mpm;
 
 use std::collections::BTreeMap;
 
+use crate::build::{Build, BuildSource};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::directives::{self, DirectiveDef};
 use crate::model::{MpmKind, ResolvedConfig, SCHEMA_VERSION, UnknownDirective};
+use crate::modules::{Availability, ModuleIndex};
 use crate::source::{SourceMap, Span};
 use crate::syntax::{Directive, Node, ParsedConfig, Section};
 
@@ -29,6 +31,9 @@ pub struct ResolveOptions {
     pub mpm_override: Option<MpmKind>,
     /// Online CPU cores (for ListenCoresBucketsRatio).
     pub online_cores: u32,
+    /// Whose compiled-in defaults apply, and how that was decided.
+    pub build: Build,
+    pub build_source: BuildSource,
 }
 
 impl Default for ResolveOptions {
@@ -36,6 +41,8 @@ impl Default for ResolveOptions {
         ResolveOptions {
             mpm_override: None,
             online_cores: 2,
+            build: Build::Debian,
+            build_source: BuildSource::Guessed,
         }
     }
 }
@@ -83,13 +90,15 @@ pub struct VhostItems<'a> {
 }
 
 /// Known directives grouped by server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Collected<'a> {
     /// Main server (outside every virtual host), in file order.
     pub global: Vec<Item<'a>>,
     pub vhosts: Vec<VhostItems<'a>>,
     unknown: BTreeMap<String, (String, usize, Span)>,
     next_seq: usize,
+    /// Modules loaded so far in document order (all of them once the walk is done).
+    modules: ModuleIndex,
 }
 
 impl<'a> Collected<'a> {
@@ -144,9 +153,17 @@ fn is_dir_section(s: &Section) -> bool {
     DIR_SECTIONS.iter().any(|n| s.is(n))
 }
 
-/// Walk the tree: table look-up, context and arity checks, grouping.
-pub fn collect<'a>(nodes: &'a [Node], diags: &mut Diagnostics) -> Collected<'a> {
-    let mut c = Collected::default();
+/// Walk the tree: module and table look-up, context and arity checks,
+/// grouping.
+pub fn collect<'a>(parsed: &'a ParsedConfig, diags: &mut Diagnostics) -> Collected<'a> {
+    let nodes = &parsed.nodes;
+    let mut c = Collected {
+        global: Vec::new(),
+        vhosts: Vec::new(),
+        unknown: BTreeMap::new(),
+        next_seq: 0,
+        modules: ModuleIndex::new(parsed.static_modules.iter().map(String::as_str)),
+    };
     let mut unknown_sections: BTreeMap<String, Span> = BTreeMap::new();
     walk_level(
         nodes,
@@ -179,6 +196,7 @@ fn walk_level<'a>(
     for node in nodes {
         match node {
             Node::Directive(d) => visit_directive(d, vhost, dirs, c, diags),
+            Node::Section(s) if !section_available(s, c, diags) => {}
             Node::Section(s) if s.is("VirtualHost") => {
                 if vhost.is_some() || !dirs.is_empty() {
                     let within = if vhost.is_some() && dirs.is_empty() {
@@ -218,6 +236,87 @@ fn walk_level<'a>(
     }
 }
 
+/// httpd's message for a directive no loaded module defines.
+pub fn invalid_command(name: &str) -> String {
+    format!(
+        "Invalid command '{name}', perhaps misspelled or defined by a module not included in the server configuration"
+    )
+}
+
+/// The error for a name (a directive, or `<Section`) that no loaded module
+/// defines, or `None` when a loaded module (or, perhaps, a third-party one)
+/// does. MPM directives are left to the MPM resolver, which knows `--mpm`.
+fn unavailable(name: &str, span: Span, modules: &ModuleIndex) -> Option<Diagnostic> {
+    let shown = if let Some(sec) = name.strip_prefix('<') {
+        format!("<{sec}>")
+    } else {
+        name.to_string()
+    };
+    match modules.availability(name) {
+        Availability::Loaded | Availability::Mpm => None,
+        // A loaded module Quill does not know may define it; but a name one
+        // typo away from a known directive is more likely that typo.
+        Availability::MaybeThirdParty => modules.suggest(name).map(|s| {
+            let s = s.trim_start_matches('<');
+            let third: Vec<&str> = modules.third_party().collect();
+            Diagnostic::warning(
+                "config/unknown-directive",
+                format!("no known module defines {shown}; did you mean `{s}`?"),
+            )
+            .at(span, format!("did you mean `{s}`?"))
+            .apache(invalid_command(name))
+            .note_line(format!(
+                "httpd refuses to start unless a module Quill does not know defines it (loaded: {})",
+                third.join(", ")
+            ))
+            .help(format!("write `{s}`"))
+        }),
+        Availability::NotLoaded(defs) => {
+            let m = defs[0];
+            let mut d = Diagnostic::error(
+                "config/module-not-loaded",
+                format!("{shown} is defined by {}, which is not loaded", m.source),
+            )
+            .at(span, format!("needs {}", m.symbol))
+            .apache(invalid_command(name))
+            .help(m.how_to_load());
+            if defs.len() > 1 {
+                let others: Vec<&str> = defs[1..].iter().map(|m| m.source).collect();
+                d = d.note_line(format!("also defined by {}", others.join(", ")));
+            }
+            Some(d)
+        }
+        Availability::Unknown => {
+            let d = Diagnostic::error(
+                "config/unknown-directive",
+                format!("no loaded module defines {shown}"),
+            )
+            .apache(invalid_command(name));
+            Some(match modules.suggest(name) {
+                Some(s) => {
+                    let s = s.trim_start_matches('<');
+                    d.at(span, format!("did you mean `{s}`?"))
+                        .help(format!("write `{s}`"))
+                }
+                None => d.at(span, "unknown directive").help(
+                    "check the spelling; a directive of a module Quill does not know needs that module's LoadModule before it",
+                ),
+            })
+        }
+    }
+}
+
+/// Whether a section's name is defined by a loaded module; reports it when not.
+fn section_available(s: &Section, c: &Collected<'_>, diags: &mut Diagnostics) -> bool {
+    match unavailable(&format!("<{}", s.name), s.name_span, &c.modules) {
+        Some(d) => {
+            diags.push(d);
+            false
+        }
+        None => true,
+    }
+}
+
 fn visit_directive<'a>(
     d: &'a Directive,
     vhost: Option<usize>,
@@ -225,6 +324,15 @@ fn visit_directive<'a>(
     c: &mut Collected<'a>,
     diags: &mut Diagnostics,
 ) {
+    if let Some(diag) = unavailable(&d.name, d.name_span, &c.modules) {
+        diags.push(diag);
+        return;
+    }
+    if d.name.eq_ignore_ascii_case("LoadModule") {
+        if let Some(sym) = d.args.first() {
+            c.modules.load(&sym.value);
+        }
+    }
     let Some(def) = directives::find(&d.name) else {
         let key = d.name.to_ascii_lowercase();
         let entry = c
@@ -232,24 +340,40 @@ fn visit_directive<'a>(
             .entry(key)
             .or_insert_with(|| (d.name.clone(), 0, d.name_span));
         entry.1 += 1;
-        if entry.1 == 1 {
-            if let Some(s) = directives::suggest(&d.name) {
-                diags.push(
-                    Diagnostic::warning("config/unknown-directive", format!("unknown directive `{}`", d.name))
-                        .at(d.name_span, format!("did you mean `{s}`?"))
-                        .apache(format!(
-                            "Invalid command '{}', perhaps misspelled or defined by a module not included in the server configuration",
-                            d.name
-                        ))
-                        .help(format!("write `{s}`")),
-                );
-            }
-        }
         return;
     };
     // Parse-time directives were handled by the parser; keep them for
     // completeness but they need no further checks here beyond context.
-    let ctx_ok = if !dirs.is_empty() {
+    // mod_alias: `Alias URL-path` (one argument) inside <Location>; never
+    // inside <Directory>; two arguments anywhere else.
+    if def.name == "Alias" {
+        let in_location = dirs
+            .last()
+            .is_some_and(|s| s.is("Location") || s.is("LocationMatch"));
+        let problem = match dirs.last() {
+            Some(s) if s.is("Directory") || s.is("DirectoryMatch") => Some((
+                "Alias cannot occur within directory context".to_string(),
+                "Alias is not allowed inside a <Directory> section",
+            )),
+            _ if !in_location && d.args.len() == 1 => Some((
+                "Alias must have two arguments when used globally".to_string(),
+                "Alias needs a URL path and a target outside <Location>",
+            )),
+            _ => None,
+        };
+        if let Some((apache, msg)) = problem {
+            diags.push(
+                Diagnostic::error("config/context", msg)
+                    .at(d.name_span, "not allowed here")
+                    .apache(apache)
+                    .help("write `Alias /url /path` at server or virtual-host level"),
+            );
+            return;
+        }
+    }
+    let ctx_ok = if def.name == "Alias" && !dirs.is_empty() {
+        true
+    } else if !dirs.is_empty() {
         def.contexts.directory
     } else if vhost.is_some() {
         def.contexts.vhost
@@ -261,7 +385,9 @@ fn visit_directive<'a>(
             let sec = dirs.last().map_or("Directory", |s| s.name.as_str());
             (
                 format!("{} is not allowed inside <{sec}>", def.name),
-                format!("{} not allowed here", d.name),
+                // invoke_cmd names the enclosing section and the
+                // directive as its module spells it.
+                format!("{} not allowed in <{sec}> context", def.name),
                 format!("move `{}` out of the <{sec}> section", def.name),
             )
         } else if vhost.is_some() {
@@ -288,6 +414,19 @@ fn visit_directive<'a>(
         );
         return;
     }
+    // The parser has already checked the arguments of the directives it
+    // acts on.
+    const PARSE_TIME: &[&str] = &[
+        "Define",
+        "UnDefine",
+        "ServerRoot",
+        "LoadModule",
+        "Include",
+        "IncludeOptional",
+    ];
+    if !def.arity.accepts(d.args.len()) && PARSE_TIME.contains(&def.name) {
+        return;
+    }
     if !def.arity.accepts(d.args.len()) {
         diags.push(
             Diagnostic::error(
@@ -307,9 +446,12 @@ fn visit_directive<'a>(
                 },
                 "here",
             )
-            .apache(format!("{} {}", d.name, def.arity.apache_phrase()))
+            .apache(def.apache_arity_error())
             .help(format!("syntax: `{}`", def.syntax)),
         );
+        return;
+    }
+    if def.name == "LogLevel" && !log_level_ok(d, &c.modules, diags) {
         return;
     }
     let item = Item {
@@ -325,17 +467,75 @@ fn visit_directive<'a>(
     }
 }
 
+/// httpd's check of `LogLevel [module:]level …`: a known level keyword,
+/// and a module prefix that names a loaded module.
+fn log_level_ok(d: &Directive, modules: &ModuleIndex, diags: &mut Diagnostics) -> bool {
+    const LEVELS: &[&str] = &[
+        "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace1", "trace2",
+        "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
+    ];
+    const KEYWORDS: &str = "Log level keyword must be one of emerg/alert/crit/error/warn/notice/info/debug/trace1/.../trace8";
+    for arg in &d.args {
+        let (module, level) = match arg.value.split_once(':') {
+            Some((m, l)) => (Some(m), l),
+            None => (None, arg.value.as_str()),
+        };
+        let refuse = |apache: String, what: String| {
+            Diagnostic::error("config/bad-value", what)
+                .at(arg.span, "not accepted")
+                .apache(apache)
+                .help(
+                    "write e.g. `LogLevel warn` or `LogLevel info ssl:warn` (with mod_ssl loaded)",
+                )
+        };
+        // The level is checked first (`ssl:bogus` is a keyword error even
+        // without mod_ssl); the module goes by its short name (`ssl`, not
+        // `mod_ssl`).
+        if !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(level)) {
+            let apache = match module {
+                Some(_) => format!("{}: {KEYWORDS}", arg.value),
+                None => KEYWORDS.to_string(),
+            };
+            diags.push(refuse(apache, format!("`{level}` is not a log level")));
+            return false;
+        }
+        if let Some(m) = module {
+            if !modules.is_loaded(&format!("{m}_module")) {
+                let mut d = refuse(
+                    format!("Cannot find module {m}"),
+                    format!("LogLevel names module `{m}`, which is not loaded"),
+                );
+                if let Some(short) = m.strip_prefix("mod_") {
+                    if modules.is_loaded(&format!("{short}_module")) {
+                        d = d.help(format!(
+                            "write `{short}:{level}`: LogLevel names a module by its short name"
+                        ));
+                    }
+                }
+                diags.push(d);
+                return false;
+            }
+        }
+    }
+    true
+}
+
 /// Resolve a parsed configuration.
 pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
     let mut diags = parsed.diagnostics.clone();
-    let collected = collect(&parsed.nodes, &mut diags);
+    let collected = collect(parsed, &mut diags);
     let sources = &parsed.sources;
     let mpm = core::resolve_mpm(parsed, &collected, opts, &mut diags);
     let listeners = core::listeners(&collected, sources, &mut diags);
     let mut main_server = core::main_server(&collected, sources, &mut diags);
+    if main_server.document_root.is_none() {
+        // Compiled in; virtual hosts inherit it.
+        main_server.document_root = Some(opts.build.document_root().into());
+    }
     let mut vhosts = core::vhosts(&collected, &main_server, sources, &mut diags);
     let wsgi = crate::wsgi::resolve(
         &collected,
+        opts.build,
         sources,
         &mut main_server,
         &mut vhosts,
@@ -365,6 +565,10 @@ pub fn resolve(parsed: &ParsedConfig, opts: &ResolveOptions) -> Resolved {
         routing,
         wsgi,
         unknown_directives,
+        build: crate::model::BuildInfo {
+            build: opts.build,
+            chosen_by: opts.build_source,
+        },
     };
     Resolved {
         config,

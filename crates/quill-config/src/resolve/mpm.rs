@@ -11,8 +11,10 @@ pub use quill_mpm::{AdjustedMpm, Adjustment, Knob, MpmDirectives, adjust};
 /// C `atoi`: optional blanks and sign, then digits; anything else stops
 /// it; no digits → 0. Saturates instead of overflowing.
 pub fn atoi(s: &str) -> i64 {
-    // C's atoi returns an int; httpd stores ints.
-    crate::text::atoi64(s).clamp(i64::from(i32::MIN), i64::from(i32::MAX))
+    // glibc's atoi is `(int) strtol(s, NULL, 10)`: strtol saturates at
+    // the 64-bit long's range, and the cast to int keeps the low 32 bits
+    // (`ThreadsPerChild 4294967321` is 25 to httpd).
+    i64::from(crate::text::atoi64(s) as i32)
 }
 
 /// Whether `atoi` read all of `s` (so no warning is needed).
@@ -39,7 +41,9 @@ mod tests {
         assert_eq!(atoi("42"), 42);
         assert_eq!(atoi("  -7x"), -7);
         assert_eq!(atoi("ten"), 0);
-        assert_eq!(atoi("99999999999999"), i64::from(i32::MAX));
+        assert_eq!(atoi("99999999999"), 1_215_752_191, "the low 32 bits");
+        assert_eq!(atoi("4294967321"), 25);
+        assert_eq!(atoi("99999999999999999999"), -1, "LONG_MAX as int");
         assert!(is_clean_int("25") && !is_clean_int("25k") && !is_clean_int(""));
     }
 
@@ -99,6 +103,7 @@ mod tests {
                         &ResolveOptions {
                             mpm_override,
                             online_cores,
+                            ..ResolveOptions::default()
                         },
                     );
                     let settings = &resolved.config.mpm;

@@ -60,7 +60,8 @@ impl LogicalLine {
 /// What the line splitter found besides directives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineEvent {
-    /// A comment line ended with `\` and swallowed the following line(s).
+    /// A comment line ended with `\` and swallowed the following line(s),
+    /// at least one of which was not a comment (or blank) itself.
     CommentSwallowedLine { start: u32, end: u32 },
 }
 
@@ -75,11 +76,18 @@ pub fn logical_lines(text: &str) -> (Vec<LogicalLine>, Vec<LineEvent>) {
         let mut offsets: Vec<u32> = Vec::new();
         let first_start = pos;
         let mut continued = 0u32;
+        // Whether some swallowed line (after the first) holds more than a
+        // comment or blanks: only then does the continuation change anything.
+        let mut swallows_text = false;
         let mut line_end;
         loop {
             let nl = text[pos..].find('\n').map_or(bytes.len(), |i| pos + i);
             line_end = nl;
             let raw = &text[pos..nl];
+            if continued > 0 {
+                let t = raw.trim_start();
+                swallows_text |= !(t.is_empty() || t.starts_with('#'));
+            }
             let trimmed = raw.trim_end_matches([' ', '\t', '\r', '\x0b', '\x0c']);
             let (content, cont) = match trimmed.strip_suffix('\\') {
                 Some(c) => (c, true),
@@ -101,7 +109,7 @@ pub fn logical_lines(text: &str) -> (Vec<LogicalLine>, Vec<LineEvent>) {
         }
         let offs = offsets[lead..lead + text_trimmed.len()].to_vec();
         if text_trimmed.starts_with('#') {
-            if continued > 0 {
+            if swallows_text {
                 events.push(LineEvent::CommentSwallowedLine {
                     start: to_u32(first_start),
                     end: to_u32(line_end),
@@ -284,6 +292,17 @@ mod tests {
 
     fn vals(ws: &[Word]) -> Vec<&str> {
         ws.iter().map(|w| w.value.as_str()).collect()
+    }
+
+    #[test]
+    fn a_comment_swallowing_only_comments_changes_nothing() {
+        // Debian's default-ssl.conf, line 126.
+        let src = "\t# BrowserMatch \"MSIE [2-6]\" \\\n\t#   nokeepalive ssl-unclean-shutdown \\\n\t#   downgrade-1.0 force-response-1.0\nTimeout 5\n";
+        let (lines, events) = logical_lines(src);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(events, [], "nothing swallowed but comments");
+        let (_, events) = logical_lines("# a \\\n# b \\\nKeepAlive Off\n");
+        assert_eq!(events.len(), 1, "the third line is a directive");
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub struct ParseOptions {
     pub limits: Limits,
     /// Modules present without LoadModule; `None` means Debian's list.
     pub static_modules: Option<Vec<(String, String)>>,
+    /// `--mpm` (`prefork`, `worker`, `event`): where an Include brings in
+    /// another MPM's `mods-enabled/mpm_*.load` or `.conf`, read the chosen
+    /// MPM's own file from `mods-available` instead, as `a2dismod`/`a2enmod`
+    /// would make it.
+    pub mpm: Option<String>,
 }
 
 /// A module named by `LoadModule`.
@@ -116,6 +121,8 @@ pub struct ParsedConfig {
     pub includes: Vec<IncludeRecord>,
     /// The main configuration file.
     pub main_file: PathBuf,
+    /// Modules compiled in (present without LoadModule), by symbol.
+    pub static_modules: Vec<String>,
 }
 
 /// Parse the configuration whose main file is `path`.
@@ -161,6 +168,7 @@ struct Parser<'a> {
     defines: BTreeMap<String, Option<String>>,
     modules: Vec<LoadedModule>,
     module_names: BTreeSet<String>,
+    static_modules: Vec<String>,
     includes: Vec<IncludeRecord>,
     /// Files being parsed, outermost first (for cycle reports).
     include_stack: Vec<PathBuf>,
@@ -201,6 +209,7 @@ impl<'a> Parser<'a> {
                 .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
                 .collect(),
         };
+        let static_modules = statics.iter().map(|(sym, _)| sym.clone()).collect();
         for (sym, file) in statics {
             module_names.insert(sym);
             module_names.insert(file);
@@ -216,6 +225,7 @@ impl<'a> Parser<'a> {
             defines: opts.defines.iter().map(|d| (d.clone(), None)).collect(),
             modules: Vec::new(),
             module_names,
+            static_modules,
             includes: Vec::new(),
             include_stack: Vec::new(),
             total_bytes: 0,
@@ -233,6 +243,7 @@ impl<'a> Parser<'a> {
             modules: self.modules,
             includes: self.includes,
             main_file: self.main_file,
+            static_modules: self.static_modules,
         }
     }
 
@@ -372,10 +383,12 @@ impl<'a> Parser<'a> {
     }
 
     fn unclosed(&mut self, name: &str, span: Span) {
+        // httpd names the file and line where the section opened.
+        let at = self.sources.location(span);
         self.diags.push(
             Diagnostic::error("syntax/unclosed-section", format!("<{name}> is never closed"))
                 .at(span, "opened here")
-                .apache(format!("<{name}> was not closed."))
+                .apache(format!("{}:{}: <{name}> was not closed.", at.file.display(), at.line))
                 .help(format!("add `</{name}>` after the section's last line (a section must close in the file that opens it)")),
         );
     }
@@ -799,14 +812,17 @@ impl<'a> Parser<'a> {
         vec![Node::Directive(d)]
     }
 
-    fn arg_count(&mut self, d: &Directive, apache: &str, example: &str) {
+    fn arg_count(&mut self, d: &Directive, fallback: &str, example: &str) {
+        // The table knows httpd's wording (with the directive's description).
+        let apache = crate::directives::find(&d.name)
+            .map_or_else(|| fallback.to_string(), |def| def.apache_arity_error());
         self.diags.push(
             Diagnostic::error(
                 "syntax/argument-count",
                 format!("{} takes a different number of arguments", d.name),
             )
             .at(d.span, format!("{} argument(s) given", d.args.len()))
-            .apache(apache.to_string())
+            .apache(apache)
             .help(format!("write it as {example}")),
         );
     }
@@ -880,8 +896,38 @@ impl<'a> Parser<'a> {
                 self.diags.push(
                     Diagnostic::error("syntax/include-no-match", format!("no file matches {}", pattern.display()))
                         .at(arg.span, "matches nothing")
-                        .apache(format!("No matches for the wildcard '{}' in '{}', failing", wild, dir.display()))
+                        .apache(format!("Include/IncludeOptional: No matches for the wildcard '{}' in '{}', failing", wild, dir.display()))
                         .help("use IncludeOptional when the files may be absent, or fix the path (relative paths start at ServerRoot)"),
+                );
+                Vec::new()
+            }
+            Err(IncludeError::NoDirectory(_)) if optional => Vec::new(),
+            Err(IncludeError::NoDirectory(dir)) => {
+                let why = if self.fs.exists(&dir) {
+                    "Not a directory"
+                } else {
+                    "No such file or directory"
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "syntax/include-missing",
+                        format!(
+                            "cannot include {}: {} does not exist",
+                            pattern.display(),
+                            dir.display()
+                        ),
+                    )
+                    .at(
+                        arg.span,
+                        format!("relative to ServerRoot {}", self.server_root.display()),
+                    )
+                    .apache(format!(
+                        "Include/IncludeOptional: Could not open directory {}: {why}",
+                        dir.display()
+                    ))
+                    .help(
+                        "fix the path, set ServerRoot (or `--server-root`), or use IncludeOptional",
+                    ),
                 );
                 Vec::new()
             }
@@ -910,6 +956,7 @@ impl<'a> Parser<'a> {
                 Vec::new()
             }
         };
+        let files = self.swap_mpm_files(files, d.span);
         let mut nodes = Vec::new();
         let mut record = IncludeRecord {
             pattern: arg.value.clone(),
@@ -957,6 +1004,50 @@ impl<'a> Parser<'a> {
         nodes
     }
 
+    /// `--mpm`: another MPM's Debian module files replaced by the chosen
+    /// MPM's, where the tree has them (reported as a note).
+    fn swap_mpm_files(&mut self, files: Vec<PathBuf>, span: Span) -> Vec<PathBuf> {
+        let Some(chosen) = self.opts.mpm.clone() else {
+            return files;
+        };
+        files
+            .into_iter()
+            .map(|f| {
+                let Some((other, ext)) = debian_mpm_file(&f) else {
+                    return f;
+                };
+                let (Some(dir), Some(root)) = (f.parent(), f.parent().and_then(Path::parent))
+                else {
+                    return f;
+                };
+                if other == chosen || !dir.ends_with("mods-enabled") {
+                    return f;
+                }
+                let own = root
+                    .join("mods-available")
+                    .join(format!("mpm_{chosen}.{ext}"));
+                if !self.fs.exists(&own) {
+                    return f;
+                }
+                self.diags.push(
+                    Diagnostic::note(
+                        "config/mpm-files-swapped",
+                        format!(
+                            "--mpm {chosen}: read {} instead of {}",
+                            own.display(),
+                            f.display()
+                        ),
+                    )
+                    .at(span, format!("includes mpm_{other}.{ext}"))
+                    .note_line(format!(
+                        "as after `a2dismod mpm_{other}; a2enmod mpm_{chosen}`"
+                    )),
+                );
+                own
+            })
+            .collect()
+    }
+
     /// Files an Include names, in Apache's order: a directory is read
     /// recursively; wildcards (in any path component) match entries sorted
     /// by byte order, dot-files only when the pattern starts with a dot.
@@ -973,6 +1064,10 @@ impl<'a> Parser<'a> {
             return Err(IncludeError::Missing(
                 "No such file or directory".to_string(),
             ));
+        }
+        let (dir, _) = split_wildcard_dir(pattern);
+        if !self.fs.is_dir(&dir) {
+            return Err(IncludeError::NoDirectory(dir));
         }
         let mut candidates = vec![PathBuf::from("/")];
         let comps: Vec<String> = pattern
@@ -1051,6 +1146,8 @@ impl<'a> Parser<'a> {
 enum IncludeError {
     NoMatch,
     Missing(String),
+    /// The directory before the first wildcard does not exist.
+    NoDirectory(PathBuf),
 }
 
 fn sink<'s>(stack: &'s mut [Open], top: &'s mut Vec<Node>) -> &'s mut Vec<Node> {
@@ -1071,28 +1168,33 @@ fn attach(open: Open, stack: &mut [Open], top: &mut Vec<Node>) {
     }
 }
 
+/// `mpm_event.conf` → (`event`, `conf`), for Debian's MPM module files.
+fn debian_mpm_file(p: &Path) -> Option<(String, String)> {
+    let name = p.file_name()?.to_str()?;
+    let (stem, ext) = name.rsplit_once('.')?;
+    let mpm = stem.strip_prefix("mpm_")?;
+    (["prefork", "worker", "event"].contains(&mpm) && ["load", "conf"].contains(&ext))
+        .then(|| (mpm.to_string(), ext.to_string()))
+}
+
 fn has_wildcard(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// For Apache's message: the directory before the first wildcard component,
-/// and the rest.
+/// For Apache's messages: the directory before the first wildcard
+/// component, and that component.
 fn split_wildcard_dir(p: &Path) -> (PathBuf, String) {
     let mut dir = PathBuf::from("/");
-    let mut rest = Vec::new();
-    let mut wild = false;
     for c in p.components() {
         if let Component::Normal(s) = c {
             let s = s.to_string_lossy();
-            if wild || has_wildcard(&s) {
-                wild = true;
-                rest.push(s.into_owned());
-            } else {
-                dir.push(&*s);
+            if has_wildcard(&s) {
+                return (dir, s.into_owned());
             }
+            dir.push(&*s);
         }
     }
-    (dir, rest.join("/"))
+    (dir, String::new())
 }
 
 /// Names under which `<IfModule>` finds a loaded module: its symbol

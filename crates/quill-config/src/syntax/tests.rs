@@ -69,12 +69,29 @@ fn include_of_directory_is_recursive_and_wildcards_work_in_directories() {
 fn missing_includes_error_unless_optional() {
     let fs = MemFs::new().with(
         "/r/main.conf",
-        "Include nope.conf\nInclude none/*.conf\nIncludeOptional none/*.conf\nIncludeOptional nope.conf\n",
-    );
+        "Include nope.conf\nInclude none/*.conf\nInclude empty/*.conf\nIncludeOptional none/*.conf\nIncludeOptional empty/*.conf\nIncludeOptional nope.conf\n",
+    ).with("/r/empty/README", "");
     let p = parse(&fs, "/r/main.conf");
     assert_eq!(
         codes(&p),
-        ["syntax/include-missing", "syntax/include-no-match"]
+        [
+            "syntax/include-missing",
+            "syntax/include-missing",
+            "syntax/include-no-match"
+        ]
+    );
+    let apache: Vec<_> = p
+        .diagnostics
+        .iter()
+        .filter_map(|d| d.apache.as_deref())
+        .collect();
+    assert_eq!(
+        apache,
+        [
+            "Could not open configuration file /r/nope.conf: No such file or directory",
+            "Include/IncludeOptional: Could not open directory /r/none: No such file or directory",
+            "Include/IncludeOptional: No matches for the wildcard '*.conf' in '/r/empty', failing",
+        ]
     );
 }
 

@@ -710,8 +710,9 @@ impl<'n> Builder<'n> {
             unknown_option(o, diags);
             return;
         };
-        self.given.push(def.name.to_string());
         let Some(v) = check(def, o, group, diags) else {
+            // Given, though refused (reported by `check`).
+            self.given.push(def.name.to_string());
             return;
         };
         let text = || o.value.clone();
@@ -776,9 +777,12 @@ impl<'n> Builder<'n> {
             "server-metrics" => self.server_metrics = v.flag,
             "newrelic-config-file" => self.newrelic_config_file = Some(text()),
             "newrelic-environment" => self.newrelic_environment = Some(text()),
-            // Every table entry is handled above (a test checks it).
-            _ => {}
+            // An option of the table without an arm here has no behaviour:
+            // it is then not even recorded as given, and the test
+            // `every_option_in_the_table_is_applied` fails.
+            _ => return,
         }
+        self.given.push(def.name.to_string());
     }
 
     fn finish(

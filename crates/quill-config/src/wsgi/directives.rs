@@ -119,7 +119,7 @@ pub static DIRECTIVES: &[DirectiveDef] = &[
     d(
         "WSGISocketPrefix",
         "WSGISocketPrefix path-prefix",
-        "logs/wsgi (Debian: /var/run/apache2/wsgi)",
+        "the build's: Debian /var/run/apache2/wsgi, RHEL run/wsgi, upstream logs/wsgi",
         SERVER,
         Exactly(1),
         "Prefix of daemon socket paths, relative to ServerRoot unless absolute. The directory must be searchable by the daemon users.",
@@ -315,14 +315,6 @@ pub static DIRECTIVES: &[DirectiveDef] = &[
         ANY,
         AtLeast(1),
         "Group authorisation by a Python script. Recognised, not modelled.",
-    ),
-    d(
-        "WSGIUserAuthoritative",
-        "WSGIUserAuthoritative On|Off",
-        "On",
-        ANY,
-        Exactly(1),
-        "Whether WSGIAuthUserScript is authoritative. Recognised, not modelled.",
     ),
     d(
         "WSGIGroupAuthoritative",

@@ -12,7 +12,8 @@
 //!
 //! Diagnostic codes all start with `wsgi/`; each quotes mod_wsgi's own
 //! message when it has one (config-time errors make Apache refuse to start;
-//! run-time ones are a 500 on every request of the mount).
+//! run-time ones, marked [`crate::diag::Stage::RunTime`], are a 500 on every
+//! request of the mount while httpd runs).
 
 mod daemon;
 mod directives;
@@ -38,12 +39,13 @@ use mounts::{ConfigTimeView, Expansion, GroupUse, ParsedAlias, ServerView};
 
 pub(crate) fn resolve(
     c: &Collected<'_>,
+    build: crate::build::Build,
     sources: &SourceMap,
     main: &mut ServerConfig,
     vhosts: &mut [VirtualHost],
     diags: &mut Diagnostics,
 ) -> WsgiConfig {
-    let mut cfg = server_wide(c, diags);
+    let mut cfg = server_wide(c, build, diags);
     check_flags(c, diags);
 
     // Every server-level item with its server, in document order.
@@ -307,8 +309,15 @@ fn first_listen_port(items: &[Item<'_>]) -> Option<u16> {
 }
 
 /// The server-wide directives (main server only).
-fn server_wide(c: &Collected<'_>, diags: &mut Diagnostics) -> WsgiConfig {
-    let mut cfg = WsgiConfig::default();
+fn server_wide(
+    c: &Collected<'_>,
+    build: crate::build::Build,
+    diags: &mut Diagnostics,
+) -> WsgiConfig {
+    let mut cfg = WsgiConfig {
+        socket_prefix: build.wsgi_socket_prefix().to_string(),
+        ..WsgiConfig::default()
+    };
     let text = |name: &str| {
         c.global_last(name)
             .and_then(|i| i.arg(0))
@@ -445,6 +454,7 @@ impl MountChecks {
                         "wsgi/restricted-process-group",
                         format!("mount {} runs in process group {shown}, which WSGIRestrictProcess does not allow", m.url),
                     )
+                    .at_run_time()
                     .at(span, "every request here gets 500")
                     .apache(format!("Daemon process called '{g}' cannot be accessed by this WSGI application as not a member of allowed groups"))
                     .help(format!("add `{shown}` to WSGIRestrictProcess, or delegate the mount to an allowed group")),
@@ -475,6 +485,7 @@ impl MountChecks {
                         "wsgi/embedded-restricted",
                         format!("mount {} runs in embedded mode, which WSGIRestrictEmbedded On forbids{scope}", m.url),
                     )
+                    .at_run_time()
                     .at(span, "every request here gets 500")
                     .apache("Embedded mode of mod_wsgi disabled by runtime configuration")
                     .note_line(format!("process group: {} ({})", m.process_group.expression, origin_words(&m.process_group.origin)))
@@ -561,7 +572,8 @@ fn check_visibility(
                     who(here, *server)
                 ),
             )
-            .at(u.span, "every request delegated here gets 500")
+            .at_run_time()
+                    .at(u.span, "every request delegated here gets 500")
             .apache(format!("Daemon process called '{}' cannot be accessed by this WSGI application", u.group))
             .note_line(format!("declared at {}", g.at))
             .note_line("a group may be used by its own virtual host, by virtual hosts with the same ServerName, or by anyone when declared outside every <VirtualHost>")
@@ -582,6 +594,7 @@ fn unknown_group(group: &str, span: Span, cfg: &WsgiConfig, computed: bool) -> D
         "wsgi/unknown-process-group",
         format!("no WSGIDaemonProcess defines the process group '{group}'"),
     )
+    .at_run_time()
     .at(span, "every request delegated here gets 500")
     .apache(format!(
         "No WSGI daemon process called '{group}' has been configured"

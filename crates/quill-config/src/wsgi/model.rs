@@ -28,8 +28,8 @@ pub struct WsgiConfig {
     /// `WSGIPythonEggs`: `PYTHON_EGG_CACHE` for embedded mode.
     pub python_eggs: Option<String>,
     /// Daemon socket path prefix: `WSGISocketPrefix` as written (relative
-    /// paths are relative to ServerRoot), or the compiled-in default
-    /// `logs/wsgi` (Debian's build: `/var/run/apache2/wsgi`).
+    /// paths are relative to ServerRoot), or the build's compiled-in
+    /// default ([`crate::build::Build::wsgi_socket_prefix`]).
     pub socket_prefix: String,
     /// Whether `WSGISocketPrefix` was given (false = compiled-in default).
     pub socket_prefix_configured: bool,
@@ -84,7 +84,8 @@ impl Default for WsgiConfig {
     }
 }
 
-/// mod_wsgi's compiled-in socket prefix, relative to ServerRoot.
+/// mod_wsgi's compiled-in socket prefix of an upstream build, relative to
+/// ServerRoot (see [`crate::build::Build::wsgi_socket_prefix`] for the others).
 pub const DEFAULT_SOCKET_PREFIX: &str = "logs/wsgi";
 
 impl WsgiConfig {

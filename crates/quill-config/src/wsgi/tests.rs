@@ -4,7 +4,7 @@ use super::*;
 use crate::diag::Severity;
 use crate::resolve::Resolved;
 
-const HEAD: &str = "LoadModule mpm_event_module modules/mod_mpm_event.so\nListen 80\nListen 443\nServerName main.example\n";
+const HEAD: &str = "LoadModule mpm_event_module modules/mod_mpm_event.so\nLoadModule wsgi_module modules/mod_wsgi.so\nLoadModule alias_module modules/mod_alias.so\nListen 80\nListen 443\nServerName main.example\n";
 
 fn run(body: &str) -> Resolved {
     let text = format!("{HEAD}{body}");
@@ -112,7 +112,7 @@ fn every_daemon_option_has_its_default() {
     assert_eq!(
         d.socket,
         DaemonSocket {
-            path: "logs/wsgi.{pid}.{generation}.1.sock".into(),
+            path: "/var/run/apache2/wsgi.{pid}.{generation}.1.sock".into(),
             listen_backlog: 100,
             send_buffer_size: 0,
             receive_buffer_size: 0,
@@ -134,7 +134,7 @@ fn every_daemon_option_has_its_default() {
     );
     let w = &r.config.wsgi;
     assert!(w.socket_rotation && !w.restrict_embedded && w.lazy_initialization);
-    assert_eq!(w.socket_prefix, "logs/wsgi");
+    assert_eq!(w.socket_prefix, "/var/run/apache2/wsgi", "Debian's build");
     assert_eq!(w.accept_mutex, "default");
 }
 
@@ -488,7 +488,7 @@ fn a_vhost_with_another_server_name_cannot_use_the_group() {
             .contains("outside every <VirtualHost>")
     );
     let loc = r.sources.location(d.span.unwrap());
-    assert_eq!(loc.line, 13, "points at the WSGIProcessGroup of b.example");
+    assert_eq!(loc.line, 15, "points at the WSGIProcessGroup of b.example");
 }
 
 #[test]
@@ -938,14 +938,20 @@ fn definition_order_numbers_registered_groups_only() {
     assert_eq!(daemon(&r, "b").definition_index, 2);
     assert_eq!(
         daemon(&r, "b").socket.path,
-        "logs/wsgi.{pid}.{generation}.2.sock"
+        "/var/run/apache2/wsgi.{pid}.{generation}.2.sock"
     );
 }
 
 #[test]
 fn every_option_in_the_table_is_applied() {
+    let plain = run("WSGIDaemonProcess g\nWSGIProcessGroup g\nWSGIScriptAlias / /x.wsgi\n");
     for o in DAEMON_OPTIONS {
-        let value = o.example.split_once('=').map_or("", |(_, v)| v);
+        let example = o.example.split_once('=').map_or("", |(_, v)| v);
+        // An example that is the default (threads=15) would show no effect.
+        let value = match example.parse::<i64>() {
+            Ok(n) if example == o.default => (n + 1).to_string(),
+            _ => example.to_string(),
+        };
         let r = run(&format!(
             "WSGIDaemonProcess g {}={value}\nWSGIProcessGroup g\nWSGIScriptAlias / /x.wsgi\n",
             o.name
@@ -955,7 +961,22 @@ fn every_option_in_the_table_is_applied() {
             .filter(|c| *c != "wsgi/chroot-needs-root")
             .collect();
         assert!(bad.is_empty(), "{}: {:#?}", o.name, r.diagnostics);
-        assert_eq!(daemon(&r, "g").options_given, vec![o.name.to_string()]);
+        let with = daemon(&r, "g");
+        assert_eq!(with.options_given, vec![o.name.to_string()]);
+        // The option changes the group: the value is not the default, so
+        // only an arm of `apply` that stores it makes a difference.
+        let mut with = serde_json::to_value(with).expect("serialisable");
+        let mut without = serde_json::to_value(daemon(&plain, "g")).expect("serialisable");
+        for v in [&mut with, &mut without] {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("options_given");
+            }
+        }
+        assert_ne!(
+            with, without,
+            "{}={value} has no effect on the group",
+            o.name
+        );
     }
 }
 
@@ -981,7 +1002,7 @@ fn every_diagnostic_has_span_and_help() {
         assert!(d.span.is_some(), "{d:#?}");
     }
     let text = crate::diag::render_plain(&r.diagnostics.clone().into_vec(), &r.sources);
-    assert!(text.contains("/etc/httpd.conf:6:"), "{text}");
+    assert!(text.contains("/etc/httpd.conf:8:"), "{text}");
 }
 
 #[test]
@@ -1022,4 +1043,31 @@ fn daemon_options_table_renders_every_option() {
     let md = daemon_options_markdown();
     assert_eq!(md.lines().count(), DAEMON_OPTIONS.len() + 2);
     assert!(md.contains("| `deadlock-timeout` | 300 |"));
+}
+
+#[test]
+fn the_socket_prefix_default_is_the_builds() {
+    let text = format!("{HEAD}WSGIDaemonProcess g\n");
+    let parsed = crate::syntax::parse_str(
+        Path::new("/etc/httpd.conf"),
+        &text,
+        &crate::fs::MemFs::new(),
+        &Default::default(),
+    );
+    for (build, prefix) in [
+        (crate::build::Build::Debian, "/var/run/apache2/wsgi"),
+        (crate::build::Build::Rhel, "run/wsgi"),
+        (crate::build::Build::Upstream, "logs/wsgi"),
+    ] {
+        let opts = crate::resolve::ResolveOptions {
+            build,
+            ..Default::default()
+        };
+        let r = crate::resolve::resolve(&parsed, &opts);
+        assert_eq!(r.config.wsgi.socket_prefix, prefix, "{build:?}");
+        assert_eq!(
+            daemon(&r, "g").socket.path,
+            format!("{prefix}.{{pid}}.{{generation}}.1.sock")
+        );
+    }
 }

@@ -24,8 +24,10 @@ pub static CONFIG_ERROR: Rule = Rule {
     summary: "Apache refuses to start with this configuration, or rejects every request of a mount",
     explanation: "\
 What: an error of the configuration reader (the same as `quill config` prints): a syntax \
-error, a directive in a context where httpd rejects it, a missing include, a mod_wsgi \
-option httpd refuses, a WSGI mount whose process group does not exist. The message \
+error, a directive no loaded module defines (misspelt, or its module not loaded: \
+\"Invalid command\"), a directive in a context where httpd rejects it, a missing \
+include, a mod_wsgi option httpd refuses, a WSGI mount whose process group does not \
+exist. The message \
 quotes Apache's or mod_wsgi's own words where they have some (`= apache:`), and the \
 bracket shows the reader's code (`config/context`, `wsgi/unknown-process-group`, …).
 
@@ -50,7 +52,7 @@ pub static CONFIG_WARNING: Rule = Rule {
     summary: "Apache reads something differently from how it is written",
     explanation: "\
 What: a warning of the configuration reader that no other rule reports: a number httpd \
-reads with C `atoi` (`25k` is 25), an undefined `${VARIABLE}`, a misspelt directive, a \
+reads with C `atoi` (`25k` is 25, `Timeout abc` is 0), an undefined `${VARIABLE}`, a \
 WSGI mount that runs in embedded mode although daemon groups exist, a directive of \
 another MPM ignored under `--mpm`.
 
@@ -96,16 +98,18 @@ pub static UNKNOWN_DIRECTIVES: Rule = Rule {
     family: Family::Config,
     summary: "Directives Quill does not model, listed once",
     explanation: "\
-What: the directives of the configuration that Quill does not know (from modules it \
-does not model, such as `RewriteEngine`, `SSLProtocol` or `ThreadStackSize`), listed \
+What: the directives of the configuration that Quill does not model (from loaded modules \
+whose effect it does not compute, such as `RewriteEngine`, `SSLProtocol` or \
+`ThreadStackSize`, or perhaps from a third-party module it does not know), listed \
 once, with how often each appears. They are kept, never fatal, and play no part in \
 the checks.
 
 Why it matters: a check can only be as good as what it reads; if one of these changes \
 the process model (a third-party MPM setting, say), Quill's numbers do not include it.
 
-Fix: nothing to do. A misspelt known directive is reported separately by \
-`config-warning` (with the name it probably meant).",
+Fix: nothing to do. A misspelt directive, or one of a module that is not loaded, is \
+an error as in httpd (\"Invalid command\"), reported by `config-error` with the name it \
+probably meant or the module to load.",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/unknown-directives/fires.conf"),
         fixed: include_str!("../../../../tests/data/lint/unknown-directives/fixed.conf"),

@@ -1,0 +1,418 @@
+//! Quill against the real httpd, on real trees.
+//!
+//! `tests/data/httpd/debian/` holds copies of Debian 12's `/etc/apache2`
+//! (stock, each MPM, ssl+wsgi+default-ssl, a Django site) with what the real
+//! `apache2` said about each (`-t`, `-S`, `-M`, `-D DUMP_RUN_CFG`,
+//! `-D DUMP_INCLUDES`), and the `-t` verdicts of broken edits; `record.sh`
+//! there re-records them. Each test reads a tree as `quill config` would
+//! (envvars beside apache2.conf, ServerRoot the tree) and compares.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use quill_config::fs::{ConfigFs, RealFs};
+use quill_config::model::MpmKind;
+use quill_config::syntax::{ParseOptions, parse_file};
+use quill_config::{Diagnostic, ResolveOptions, Resolved, resolve};
+
+const VARIANTS: &[&str] = &["stock", "worker", "prefork", "ssl-wsgi", "django"];
+
+fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/httpd/debian")
+}
+
+fn tree(variant: &str) -> PathBuf {
+    data()
+        .join(variant)
+        .join("tree")
+        .canonicalize()
+        .expect("recorded tree exists")
+}
+
+/// The real file system with some files replaced (a broken edit).
+struct Overlay(BTreeMap<PathBuf, String>);
+
+impl ConfigFs for Overlay {
+    fn read_to_string(&self, path: &Path, max_bytes: u64) -> io::Result<String> {
+        match self.0.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => RealFs.read_to_string(path, max_bytes),
+        }
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        RealFs.is_dir(path)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.0.contains_key(path) || RealFs.exists(path)
+    }
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        RealFs.read_dir(path)
+    }
+}
+
+/// What `quill config TREE/apache2.conf` reads.
+fn quill(variant: &str, fs: &dyn ConfigFs) -> Resolved {
+    quill_with_mpm(variant, fs, None)
+}
+
+/// … with `--mpm`.
+fn quill_with_mpm(variant: &str, fs: &dyn ConfigFs, mpm: Option<MpmKind>) -> Resolved {
+    let root = tree(variant);
+    let envvars = std::fs::read_to_string(root.join("envvars")).expect("envvars");
+    let env = quill_config::envvars::parse_envvars(&envvars, &BTreeMap::new());
+    let opts = ParseOptions {
+        server_root: Some(root.clone()),
+        env,
+        mpm: mpm.map(|m| m.name().to_string()),
+        ..ParseOptions::default()
+    };
+    let parsed = parse_file(&root.join("apache2.conf"), fs, &opts);
+    let ropts = ResolveOptions {
+        mpm_override: mpm,
+        ..ResolveOptions::default()
+    };
+    resolve(&parsed, &ropts)
+}
+
+/// A recorded output: its lines (tree paths as `@TREE@`) and exit status.
+fn recorded(path: &Path) -> (Vec<String>, i32) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.pop().unwrap_or_default();
+    let code = last
+        .strip_prefix("exit ")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{}: no exit status", path.display()));
+    (lines, code)
+}
+
+fn untree(text: &str, variant: &str) -> String {
+    text.replace(&tree(variant).display().to_string(), "@TREE@")
+}
+
+fn start_up_errors(r: &Resolved) -> Vec<&Diagnostic> {
+    r.diagnostics
+        .iter()
+        .filter(|d| d.is_start_up_error())
+        .collect()
+}
+
+fn render(r: &Resolved) -> String {
+    quill_config::diag::render_plain(&r.diagnostics.clone().into_vec(), &r.sources)
+}
+
+#[test]
+fn stock_trees_are_accepted_as_httpd_accepts_them() {
+    for v in VARIANTS {
+        let (_, code) = recorded(&data().join(v).join("httpd/t.txt"));
+        assert_eq!(code, 0, "{v}: the recording says httpd refused it");
+        let r = quill(v, &RealFs);
+        let errors = start_up_errors(&r);
+        assert!(errors.is_empty(), "{v}:\n{}", render(&r));
+        let warnings: Vec<_> = r
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == quill_config::Severity::Warning)
+            .collect();
+        assert!(
+            warnings.is_empty(),
+            "{v}: a stock tree has nothing to warn about:\n{}",
+            render(&r)
+        );
+    }
+}
+
+#[test]
+fn the_same_modules_as_httpd_m() {
+    for v in VARIANTS {
+        let (lines, _) = recorded(&data().join(v).join("httpd/M.txt"));
+        let httpd: BTreeSet<String> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(' '))
+            .filter_map(|l| l.split_once(' ').map(|(m, _)| m.to_string()))
+            .collect();
+        let r = quill(v, &RealFs);
+        let mut ours: BTreeSet<String> = r.config.modules.iter().cloned().collect();
+        ours.extend(
+            quill_config::syntax::parser::DEBIAN_STATIC_MODULES
+                .iter()
+                .map(|(m, _)| m.to_string()),
+        );
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+#[test]
+fn the_same_files_in_the_same_order_as_dump_includes() {
+    for v in VARIANTS {
+        let (lines, _) = recorded(&data().join(v).join("httpd/DUMP_INCLUDES.txt"));
+        let httpd: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with('('))
+            .filter_map(|l| l.split_once(") ").map(|(_, p)| p))
+            .collect();
+        let r = quill(v, &RealFs);
+        let ours: Vec<String> = r
+            .config
+            .files
+            .iter()
+            .map(|f| untree(&f.display().to_string(), v))
+            .collect();
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+/// `Key: "value"` lines of DUMP_RUN_CFG.
+fn run_cfg(v: &str) -> BTreeMap<String, String> {
+    let (lines, _) = recorded(&data().join(v).join("httpd/DUMP_RUN_CFG.txt"));
+    lines
+        .iter()
+        .filter_map(|l| l.split_once(": \""))
+        .map(|(k, val)| (k.to_string(), val.trim_end_matches('"').to_string()))
+        .collect()
+}
+
+#[test]
+fn the_same_server_root_document_root_and_error_log_as_dump_run_cfg() {
+    for v in VARIANTS {
+        let httpd = run_cfg(v);
+        let r = quill(v, &RealFs);
+        assert_eq!(
+            untree(&r.config.server_root.display().to_string(), v),
+            httpd["ServerRoot"],
+            "{v}"
+        );
+        let docroot = r
+            .config
+            .main_server
+            .document_root
+            .as_ref()
+            .map(|p| p.display().to_string());
+        assert_eq!(
+            docroot.as_deref(),
+            Some(httpd["Main DocumentRoot"].as_str()),
+            "{v}: Debian's compiled-in DocumentRoot"
+        );
+        let error_log = r.config.main_server.error_log.as_deref().map(|l| {
+            if l.starts_with('/') {
+                l.to_string()
+            } else {
+                r.config.server_root.join(l).display().to_string()
+            }
+        });
+        assert_eq!(
+            error_log.as_deref(),
+            Some(httpd["Main ErrorLog"].as_str()),
+            "{v}"
+        );
+    }
+}
+
+/// `ADDR NAME (FILE:LINE)` lines of `-S` for addresses with one virtual
+/// host: (address, name, location).
+fn vhost_lines(v: &str) -> Vec<(String, String, String)> {
+    let (lines, _) = recorded(&data().join(v).join("httpd/S.txt"));
+    lines
+        .iter()
+        .skip_while(|l| !l.starts_with("VirtualHost configuration:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("ServerRoot:"))
+        .filter_map(|l| {
+            let (addr, rest) = l.split_once(' ')?;
+            let (name, at) = rest.trim_start().rsplit_once(" (")?;
+            Some((
+                addr.to_string(),
+                name.to_string(),
+                at.trim_end_matches(')').to_string(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_virtual_hosts_as_httpd_s() {
+    for v in VARIANTS {
+        let httpd = vhost_lines(v);
+        let r = quill(v, &RealFs);
+        let ours: Vec<(String, String, String)> = r
+            .config
+            .vhosts
+            .iter()
+            .flat_map(|vh| {
+                vh.addresses.iter().map(move |a| {
+                    let addr = format!(
+                        "{}:{}",
+                        a.address.as_deref().unwrap_or("*"),
+                        a.port.map_or("*".to_string(), |p| p.to_string())
+                    );
+                    (
+                        addr,
+                        // Without a ServerName httpd shows the name it
+                        // guessed for the machine; Quill has none to show.
+                        vh.server
+                            .server_name
+                            .clone()
+                            .unwrap_or_else(|| "(guessed)".into()),
+                        untree(&format!("{}:{}", vh.at.file.display(), vh.at.line), v),
+                    )
+                })
+            })
+            .collect();
+        let httpd: Vec<_> = httpd
+            .into_iter()
+            .zip(&ours)
+            .map(|((addr, name, at), (_, our_name, _))| {
+                let name = if our_name == "(guessed)" {
+                    our_name.clone()
+                } else {
+                    name
+                };
+                (addr, name, at)
+            })
+            .collect();
+        assert_eq!(ours, httpd, "{v}");
+    }
+}
+
+/// One broken edit of edits.tsv and httpd's verdict on it.
+struct Edit {
+    name: String,
+    variant: String,
+    file: String,
+    line: String,
+}
+
+fn edits() -> Vec<Edit> {
+    let text = std::fs::read_to_string(data().join("edits.tsv")).expect("edits.tsv");
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(4, '\t').collect();
+            Edit {
+                name: f[0].to_string(),
+                variant: f[1].to_string(),
+                file: f[2].to_string(),
+                line: f[3].replace("\\n", "\n"),
+            }
+        })
+        .collect()
+}
+
+/// httpd's complaint: the file, the line and the message of a
+/// "Syntax error on line N of FILE" report.
+fn httpd_error(lines: &[String]) -> Option<(String, usize, String)> {
+    for (i, l) in lines.iter().enumerate() {
+        let Some((_, rest)) = l.split_once("Syntax error on line ") else {
+            continue;
+        };
+        let (n, rest) = rest.split_once(" of ")?;
+        let (file, msg) = rest.split_once(':')?;
+        let msg = msg.trim();
+        let msg = if msg.is_empty() {
+            lines.get(i + 1)?.clone()
+        } else {
+            msg.to_string()
+        };
+        return Some((file.to_string(), n.parse().ok()?, msg));
+    }
+    None
+}
+
+#[test]
+fn broken_edits_get_httpds_verdict_and_message() {
+    let mut failures = Vec::new();
+    for e in edits() {
+        let root = tree(&e.variant);
+        let path = root.join(&e.file);
+        let mut text = std::fs::read_to_string(&path).expect("edited file");
+        text.push_str(&e.line);
+        text.push('\n');
+        let fs = Overlay(BTreeMap::from([(path, text)]));
+        let r = quill(&e.variant, &fs);
+        let (lines, code) = recorded(&data().join("edits").join(format!("{}.txt", e.name)));
+        let errors = start_up_errors(&r);
+        // httpd's start-up adjustments ("AH00184: WARNING: StartServers of
+        // 0 not allowed, increasing to 1.") are quoted word for word.
+        for warning in lines.iter().filter(|l| l.contains(": WARNING: ")) {
+            let text = warning.split_once(": ").map_or("", |(_, t)| t);
+            let quoted = r
+                .diagnostics
+                .iter()
+                .any(|d| d.apache.as_deref() == Some(text));
+            if !quoted {
+                failures.push(format!(
+                    "{}: httpd warns\n    {text}\nQuill said:\n{}",
+                    e.name,
+                    untree(&render(&r), &e.variant)
+                ));
+            }
+        }
+        if code == 0 {
+            if !errors.is_empty() {
+                failures.push(format!(
+                    "{}: httpd says Syntax OK, Quill refuses:\n{}",
+                    e.name,
+                    render(&r)
+                ));
+            }
+            continue;
+        }
+        let Some((file, line, msg)) = httpd_error(&lines) else {
+            failures.push(format!("{}: no message in the recording", e.name));
+            continue;
+        };
+        let found = errors.iter().any(|d| {
+            let at = d.span.map(|s| r.sources.location(s));
+            d.apache.as_deref().map(|a| untree(a, &e.variant)) == Some(msg.clone())
+                && at.is_some_and(|at| {
+                    untree(&at.file.display().to_string(), &e.variant) == file
+                        && at.line as usize == line
+                })
+        });
+        if !found {
+            failures.push(format!(
+                "{}: httpd refuses at {file}:{line} with\n    {msg}\nQuill said:\n{}",
+                e.name,
+                untree(&render(&r), &e.variant)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn mpm_on_the_stock_tree_reads_what_a2enmod_would_give() {
+    for (variant, mpm) in [("worker", MpmKind::Worker), ("prefork", MpmKind::Prefork)] {
+        let swapped = quill_with_mpm("stock", &RealFs, Some(mpm));
+        let real = quill(variant, &RealFs);
+        assert_eq!(swapped.config.mpm.mpm, real.config.mpm.mpm, "{variant}");
+        let mut a = swapped.config.mpm.clone();
+        let mut b = real.config.mpm.clone();
+        // Only how the MPM was chosen differs.
+        a.selected_by = b.selected_by;
+        b.mpm = a.mpm;
+        assert_eq!(
+            a, b,
+            "{variant}: settings read from the chosen MPM's own conf"
+        );
+        let files = |r: &Resolved, v: &str| -> Vec<String> {
+            r.config
+                .files
+                .iter()
+                .map(|f| {
+                    untree(&f.display().to_string(), v).replace("mods-available", "mods-enabled")
+                })
+                .collect()
+        };
+        assert_eq!(files(&swapped, "stock"), files(&real, variant), "{variant}");
+        assert!(
+            swapped
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "config/mpm-files-swapped"),
+            "{variant}: says so"
+        );
+        assert!(start_up_errors(&swapped).is_empty(), "{}", render(&swapped));
+    }
+}
