@@ -50,6 +50,8 @@ pub struct Workers {
     /// a slot (event).
     connections: AtomicU32,
     parked: AtomicU32,
+    /// (event) What the scoreboard says: the child stopped accepting.
+    not_accepting: AtomicBool,
 }
 
 impl Workers {
@@ -85,6 +87,7 @@ impl Workers {
             async_factor,
             connections: AtomicU32::new(0),
             parked: AtomicU32::new(0),
+            not_accepting: AtomicBool::new(false),
         })
     }
 
@@ -193,25 +196,31 @@ impl Workers {
 
     /// (event) Waits until [`Workers::may_accept`], telling the scoreboard
     /// while it does not.
+    ///
+    /// The state lives in `self`, not in the future: the caller may drop
+    /// the wait (to do other work) and call it again.
     pub async fn wait_until_accepting(self: &Arc<Self>) {
-        let mut said_no = false;
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
             released.as_mut().enable();
             if self.may_accept() {
-                if said_no {
-                    self.sb.set_not_accepting(self.slot, false);
-                }
+                self.set_not_accepting(false);
                 return;
             }
-            if !said_no && self.idle() > 0 {
+            if self.idle() > 0 {
                 // Over the connection limit with idle workers: httpd's
                 // listener disables itself and says so in the scoreboard.
-                self.sb.set_not_accepting(self.slot, true);
-                said_no = true;
+                self.set_not_accepting(true);
             }
             let _ = tokio::time::timeout(TAKEOVER_POLL, released).await;
+        }
+    }
+
+    /// Tells the scoreboard, when it changes, whether the child accepts.
+    fn set_not_accepting(&self, not_accepting: bool) {
+        if self.not_accepting.swap(not_accepting, Ordering::AcqRel) != not_accepting {
+            self.sb.set_not_accepting(self.slot, not_accepting);
         }
     }
 
@@ -398,15 +407,24 @@ mod tests {
         let _ = std::fs::remove_file(path);
     }
 
-    #[test]
-    fn event_accepts_up_to_the_async_factor_limit() {
+    #[tokio::test]
+    async fn event_accepts_up_to_the_async_factor_limit() {
         let (sb, path) = board("event", 1, 2);
-        let w = Workers::new(Mpm::Event, sb, 0, 2, 2);
+        let w = Workers::new(Mpm::Event, sb.clone(), 0, 2, 2);
         // 2 threads + 2 idle × factor 2 = 6 connections.
         let conns: Vec<_> = (0..6).map(|_| w.open_connection()).collect();
         assert!(!w.may_accept(), "at the limit");
+        // A wait that is given up (as the accept loop's select does) leaves
+        // the scoreboard saying "not accepting" …
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), w.wait_until_accepting()).await;
+        assert!(gave_up.is_err());
+        assert!(sb.not_accepting(0));
         drop(conns);
         assert!(w.may_accept());
+        // … and the next wait, which returns at once, says it accepts again.
+        w.wait_until_accepting().await;
+        assert!(!sb.not_accepting(0), "accepting again");
         let _ = std::fs::remove_file(path);
     }
 }
