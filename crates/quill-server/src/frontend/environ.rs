@@ -6,13 +6,12 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
+use http::Request;
 use http::header;
-use http::{Request, StatusCode};
 use hyper::body::{Body, Incoming};
 
-use super::error::{Client, error_page};
-use super::{FrontEnd, GroupEndpoint, Resp, epoch_us, version_str};
-use crate::log::Level;
+use super::error::{Client, FrontError};
+use super::{FrontEnd, GroupEndpoint, epoch_us, version_str};
 use crate::plan::Mount;
 use crate::protocol::{HeadEncoder, VERSION};
 
@@ -212,12 +211,11 @@ pub(super) fn prepare(
     peer: SocketAddr,
     local: SocketAddr,
     path_info: &[u8],
-) -> Result<(BytesMut, Incoming), Box<Resp>> {
+) -> Result<(BytesMut, Incoming), FrontError> {
     let request_start = epoch_us();
     let Some(group) = fe.groups.get(mount.group) else {
-        return Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR, "")));
+        return Err(FrontError::no_group());
     };
-    let log = &fe.error_log;
     let remote = Client(peer);
 
     // Request body framing checks, as mod_wsgi does them.
@@ -226,40 +224,19 @@ pub(super) fn prepare(
         .get(header::TRANSFER_ENCODING)
         .map(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
     if chunked == Some(false) {
-        return Err(Box::new(error_page(
-            StatusCode::NOT_IMPLEMENTED,
-            "Transfer-Encoding is not supported.",
-        )));
+        return Err(FrontError::transfer_encoding());
     }
     let chunked = chunked == Some(true);
     if chunked && !mount.chunked_request {
-        log.log(
-            Level::Error,
-            "wsgi",
-            &format!(
-                "{remote} Unable to process a chunked request body: WSGIChunkedRequest is Off."
-            ),
-        );
-        return Err(Box::new(error_page(
-            StatusCode::LENGTH_REQUIRED,
-            "A request with the method requires a valid Content-length.",
-        )));
+        return Err(FrontError::chunked_refused(remote));
     }
     let content_length = req.body().size_hint().exact();
     if fe.limit_request_body > 0 && content_length.is_some_and(|n| n > fe.limit_request_body) {
-        log.log(
-            Level::Error,
-            "core",
-            &format!(
-                "{remote} Requested content-length of {} is larger than the configured limit of {}",
-                content_length.unwrap_or(0),
-                fe.limit_request_body
-            ),
-        );
-        return Err(Box::new(error_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The requested resource does not allow request data with this method, or the amount of data provided in the request exceeds the capacity limit.",
-        )));
+        return Err(FrontError::body_too_large(
+            remote,
+            content_length.unwrap_or(0),
+            fe.limit_request_body,
+        ));
     }
     let has_body = chunked || content_length.is_some_and(|n| n > 0);
 

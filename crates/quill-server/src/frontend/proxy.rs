@@ -21,14 +21,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::error::{Client, error_page};
+use super::error::{Client, FrontError};
 use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
 use crate::plan::Mount;
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
 use crate::protocol::{self, Frame};
 
-/// Sends the request to the group and relays its answer.
+/// Sends the request to the group and relays its answer. Its failures
+/// are rendered where they happen, so that their error-log line is
+/// written before the request lets go of its daemon connection and thread.
 pub(super) async fn forward(
     fe: &FrontEnd,
     mount: &Mount,
@@ -37,7 +39,7 @@ pub(super) async fn forward(
     body: Incoming,
 ) -> Resp {
     let Some(group) = fe.groups.get(mount.group) else {
-        return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+        return FrontError::no_group().respond(&fe.error_log);
     };
     let log = &fe.error_log;
     let remote = Client(peer);
@@ -51,31 +53,8 @@ pub(super) async fn forward(
         tokio::time::timeout_at(head_deadline, group.admission.admit(group.connect_timeout)).await;
     let mut permit = match admitted {
         Ok(Ok(p)) => Some(p),
-        Err(_) => {
-            log.log(
-                Level::Error,
-                "wsgi",
-                &format!(
-                    "{remote} Timeout when reading response headers from daemon process '{}': {}",
-                    group.name,
-                    mount.script.display()
-                ),
-            );
-            return error_page(
-                StatusCode::GATEWAY_TIMEOUT,
-                "The gateway did not receive a timely response from the upstream server or application.",
-            );
-        }
-        Ok(Err(())) => {
-            log.log(Level::Error, "wsgi", &format!(
-                "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: the group's {} threads are busy and {} requests wait",
-                group.name, group.socket_path.display(), group.admission.capacity, group.admission.queue_limit
-            ));
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
-            );
-        }
+        Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
+        Ok(Err(())) => return FrontError::queue_full(remote, group).respond(log),
     };
     let max_attempts = 2 * group.processes.max(1) + 1;
     let mut attempts = 0;
@@ -87,8 +66,7 @@ pub(super) async fn forward(
             None => {
                 attempts += 1;
                 if attempts > max_attempts {
-                    log.log(Level::Error, "wsgi", &format!("{remote} Maximum number of WSGI daemon process restart connects reached {max_attempts}."));
-                    return error_page(StatusCode::SERVICE_UNAVAILABLE, "");
+                    return FrontError::restart_connects(remote, max_attempts).respond(log);
                 }
                 // Unplaced from now: while it waits to connect or in the
                 // backlog, later requests queue behind it (crate::pool).
@@ -103,29 +81,10 @@ pub(super) async fn forward(
                         false,
                     ),
                     Err(ConnectError::Exhausted(e)) => {
-                        log.log(Level::Error, "wsgi", &format!(
-                            "{remote} Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: {e}",
-                            group.name, group.socket_path.display()
-                        ));
-                        return error_page(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
-                        );
+                        return FrontError::connect_exhausted(remote, group, &e).respond(log);
                     }
                     Err(ConnectError::Fatal(e)) => {
-                        log.log(
-                            Level::Error,
-                            "wsgi",
-                            &format!(
-                                "{remote} Unable to connect to WSGI daemon process '{}' on '{}': {e}",
-                                group.name,
-                                group.socket_path.display()
-                            ),
-                        );
-                        return error_page(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.",
-                        );
+                        return FrontError::connect_failed(remote, group, &e).respond(log);
                     }
                 }
             }
@@ -162,13 +121,7 @@ pub(super) async fn forward(
         let deadline = head_deadline;
         let first = loop {
             let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
-                Err(_) => {
-                    log.log(Level::Error, "wsgi", &format!("{remote} Timeout when reading response headers from daemon process '{}': {}", group.name, mount.script.display()));
-                    return error_page(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "The gateway did not receive a timely response from the upstream server or application.",
-                    );
-                }
+                Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
                 Ok(f) => f,
             };
             match frame {
@@ -199,18 +152,7 @@ pub(super) async fn forward(
             Err(e) if !heard && e.kind() == io::ErrorKind::ConnectionReset => continue,
             Ok(Some(Frame::Reject)) if pump.is_none() => continue,
             Ok(Some(Frame::Fail { status, message })) => {
-                log.log(
-                    Level::Error,
-                    "wsgi",
-                    &format!(
-                        "{remote} Daemon process '{}' failed the request: {message}",
-                        group.name
-                    ),
-                );
-                return error_page(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                    "",
-                );
+                return FrontError::daemon_failed(remote, group, status, &message).respond(log);
             }
             Ok(Some(Frame::ResponseHead(h))) => {
                 let status =
@@ -234,15 +176,7 @@ pub(super) async fn forward(
                             hm.append(k, v);
                         }
                         _ => {
-                            log.log(
-                                Level::Error,
-                                "wsgi",
-                                &format!(
-                                    "{remote} Malformed header from daemon process '{}'.",
-                                    group.name
-                                ),
-                            );
-                            return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+                            return FrontError::malformed_header(remote, group).respond(log);
                         }
                     }
                 }
@@ -268,8 +202,7 @@ pub(super) async fn forward(
                 return r;
             }
             Ok(None) | Ok(Some(_)) | Err(_) => {
-                log.log(Level::Error, "wsgi", &format!("{remote} Truncated or oversized response headers received from daemon process '{}': {}", group.name, mount.script.display()));
-                return error_page(StatusCode::INTERNAL_SERVER_ERROR, "");
+                return FrontError::truncated_head(remote, group, mount).respond(log);
             }
         }
     }

@@ -6,11 +6,11 @@
 
 use std::net::SocketAddr;
 
-use http::{Request, StatusCode};
+use http::Request;
 use hyper::body::Incoming;
 
 use super::environ::prepare;
-use super::error::error_page;
+use super::error::FrontError;
 use super::proxy::forward;
 use super::static_files::static_file;
 use super::{FrontEnd, Resp};
@@ -53,12 +53,26 @@ fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
     path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/' || p.is_empty())
 }
 
+/// The response to a request: a static file, a daemon's, or an error
+/// page (its error-log line written).
 pub(super) async fn route(
     fe: &FrontEnd,
     req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Resp {
+    match dispatch(fe, req, peer, local).await {
+        Ok(r) => r,
+        Err(e) => e.respond(&fe.error_log),
+    }
+}
+
+async fn dispatch(
+    fe: &FrontEnd,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Result<Resp, FrontError> {
     // Everything borrowed from the request ends with this block, before
     // the daemon is awaited (see `prepare`).
     let (mount, head_bytes, body) = {
@@ -73,7 +87,7 @@ pub(super) async fn route(
                 std::borrow::Cow::Borrowed(raw_path.as_bytes())
             };
         if decoded.first() != Some(&b'/') {
-            return error_page(StatusCode::BAD_REQUEST, "");
+            return Err(FrontError::bad_request());
         }
         // Alias first: mod_alias translates before mod_wsgi.
         for alias in &fe.aliases {
@@ -82,18 +96,13 @@ pub(super) async fn route(
             }
         }
         let Some(mount) = fe.mounts.iter().find(|m| prefix_matches(&m.url, &decoded)) else {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "The requested URL was not found on this server.",
-            );
+            return Err(FrontError::not_found());
         };
         let path_info = &decoded[mount.url.len()..];
-        match prepare(fe, mount, req, peer, local, path_info) {
-            Ok((head, body)) => (mount, head, body),
-            Err(r) => return *r,
-        }
+        let (head, body) = prepare(fe, mount, req, peer, local, path_info)?;
+        (mount, head, body)
     };
-    forward(fe, mount, peer, head_bytes, body).await
+    Ok(forward(fe, mount, peer, head_bytes, body).await)
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@ use std::path::{Component, Path};
 use std::time::SystemTime;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use super::error::error_page;
+use super::error::FrontError;
 use super::{Resp, RespBody};
 use crate::plan::StaticAlias;
 
@@ -35,12 +35,14 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-pub(super) async fn static_file(req: &Request<Incoming>, alias: &StaticAlias, rest: &[u8]) -> Resp {
+/// The file `rest` names under `alias`'s directory.
+pub(super) async fn static_file(
+    req: &Request<Incoming>,
+    alias: &StaticAlias,
+    rest: &[u8],
+) -> Result<Resp, FrontError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = error_page(StatusCode::METHOD_NOT_ALLOWED, "");
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
+        return Err(FrontError::method_not_allowed("GET, HEAD"));
     }
     let rest = String::from_utf8_lossy(rest).into_owned();
     let mut path = alias.path.clone();
@@ -49,35 +51,23 @@ pub(super) async fn static_file(req: &Request<Incoming>, alias: &StaticAlias, re
             Component::Normal(p) => path.push(p),
             Component::CurDir => {}
             _ => {
-                return error_page(
-                    StatusCode::FORBIDDEN,
-                    "You don't have permission to access this resource.",
-                );
+                return Err(FrontError::forbidden());
             }
         }
     }
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(_) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "The requested URL was not found on this server.",
-            );
+            return Err(FrontError::not_found());
         }
     };
     let meta = match file.metadata().await {
         Ok(m) if m.is_file() => m,
         Ok(_) => {
-            return error_page(
-                StatusCode::FORBIDDEN,
-                "You don't have permission to access this resource.",
-            );
+            return Err(FrontError::forbidden());
         }
         Err(_) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "The requested URL was not found on this server.",
-            );
+            return Err(FrontError::not_found());
         }
     };
     let len = meta.len();
@@ -97,7 +87,7 @@ pub(super) async fn static_file(req: &Request<Incoming>, alias: &StaticAlias, re
             h.insert(header::LAST_MODIFIED, v);
         }
     }
-    r
+    Ok(r)
 }
 
 fn httpdate(t: SystemTime) -> String {
