@@ -1,0 +1,303 @@
+//! Response bodies ([`RespBody`]: a fixed buffer, a file, or frames
+//! relayed from a daemon) and what a request holds until its body ends or
+//! is dropped: its access-log line ([`AccessGuard`]), its worker slot
+//! ([`SlotGuard`]) and its place on the connection ([`InFlight`], counted
+//! in [`ConnState`] for keep-alive and draining).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame as HttpFrame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::proxy::Proxied;
+use super::{AccessSink, epoch_us};
+use crate::log::AccessRecord;
+use crate::protocol::Frame;
+use crate::workers::Worker;
+use quill_mpm::ThreadStatus;
+
+/// What a connection's task needs to know of its requests.
+pub(super) struct ConnState {
+    /// Requests whose response has not ended.
+    pub(super) in_flight: std::sync::atomic::AtomicU32,
+    /// When the last response ended.
+    pub(super) last_done: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Signalled when a response ends.
+    pub(super) ended: tokio::sync::Notify,
+    /// The child is stopping: responses say `Connection: close`.
+    pub(super) closing: std::sync::atomic::AtomicBool,
+    /// When the connection was accepted.
+    pub(super) accepted: tokio::time::Instant,
+}
+
+impl ConnState {
+    pub(super) fn new() -> ConnState {
+        ConnState {
+            in_flight: Default::default(),
+            last_done: Default::default(),
+            ended: Default::default(),
+            closing: Default::default(),
+            accepted: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Since when the connection has had no request in progress: its last
+    /// response's end, or (while draining, when no request came yet) its
+    /// acceptance; `None` while a request is in progress.
+    pub(super) fn idle_since(&self, draining: bool) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = *self.last_done.lock().unwrap_or_else(|e| e.into_inner());
+        last.or_else(|| draining.then_some(self.accepted))
+    }
+}
+
+/// A request in progress on its connection, from the moment it reached
+/// the service until its response ends (or it is dropped unanswered).
+pub(super) struct InFlight(pub(super) Arc<ConnState>);
+
+impl InFlight {
+    pub(super) fn new(conn: Arc<ConnState>) -> InFlight {
+        conn.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(conn)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        *self.0.last_done.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(tokio::time::Instant::now());
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.ended.notify_one();
+    }
+}
+
+/// Shows the request's worker slot busy until its response ends; then
+/// counts the request in the scoreboard, and the slot waits in keep-alive
+/// (prefork/worker, where the connection keeps it) or goes back to idle
+/// (event, where this was the only holder).
+pub(super) struct SlotGuard {
+    pub(super) worker: Arc<Worker>,
+    pub(super) bytes: u64,
+    /// Dropped after the fields above: the request ends with its response.
+    pub(super) _in_flight: InFlight,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.worker.count_request(self.bytes, epoch_us());
+        self.worker.set(ThreadStatus::BusyKeepalive);
+    }
+}
+
+pub(super) struct AccessInfo {
+    pub(super) sink: AccessSink,
+    pub(super) remote: String,
+    pub(super) request_line: String,
+    pub(super) time: chrono::DateTime<chrono::Local>,
+    pub(super) referer: Option<String>,
+    pub(super) agent: Option<String>,
+    pub(super) started: Instant,
+}
+
+/// Writes the access-log line when the response body is finished or
+/// dropped (client gone).
+pub(super) struct AccessGuard {
+    pub(super) info: AccessInfo,
+    pub(super) status: u16,
+    pub(super) bytes: u64,
+}
+
+impl Drop for AccessGuard {
+    fn drop(&mut self) {
+        let i = &self.info;
+        let line = AccessRecord {
+            remote: &i.remote,
+            user: None,
+            time: i.time,
+            request_line: &i.request_line,
+            status: self.status,
+            bytes: self.bytes,
+            referer: i.referer.as_deref(),
+            user_agent: i.agent.as_deref(),
+            micros: i.started.elapsed().as_micros(),
+        }
+        .combined();
+        (i.sink)(&line);
+    }
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    File { file: tokio::fs::File, left: u64 },
+    Proxied(Box<Proxied>),
+}
+
+/// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
+pub struct RespBody {
+    kind: Kind,
+    access: Option<AccessGuard>,
+    slot: Option<SlotGuard>,
+}
+
+impl std::fmt::Debug for RespBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RespBody").finish_non_exhaustive()
+    }
+}
+
+impl RespBody {
+    pub(super) fn full(b: Bytes) -> RespBody {
+        RespBody {
+            kind: Kind::Full(Some(b)),
+            access: None,
+            slot: None,
+        }
+    }
+    pub(super) fn empty() -> RespBody {
+        RespBody {
+            kind: Kind::Full(None),
+            access: None,
+            slot: None,
+        }
+    }
+    pub(super) fn file(file: tokio::fs::File, len: u64) -> RespBody {
+        RespBody {
+            kind: Kind::File { file, left: len },
+            access: None,
+            slot: None,
+        }
+    }
+    pub(super) fn proxied(p: Proxied) -> RespBody {
+        RespBody {
+            kind: Kind::Proxied(Box::new(p)),
+            access: None,
+            slot: None,
+        }
+    }
+    pub(super) fn set_access(&mut self, guard: AccessGuard) {
+        self.access = Some(guard);
+    }
+    pub(super) fn set_slot(&mut self, guard: SlotGuard) {
+        self.slot = Some(guard);
+    }
+    fn count(&mut self, n: usize) {
+        if let Some(a) = self.access.as_mut() {
+            a.bytes += n as u64;
+        }
+        if let Some(s) = self.slot.as_mut() {
+            s.bytes += n as u64;
+        }
+    }
+}
+
+impl Body for RespBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<HttpFrame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        let out = match &mut this.kind {
+            Kind::Full(b) => b.take().map(|b| Ok(HttpFrame::data(b))),
+            Kind::File { file, left } => {
+                if *left == 0 {
+                    None
+                } else {
+                    let mut buf = vec![0u8; (*left).min(64 * 1024) as usize];
+                    let mut rb = ReadBuf::new(&mut buf);
+                    ready!(Pin::new(file).poll_read(cx, &mut rb))?;
+                    let n = rb.filled().len();
+                    if n == 0 {
+                        Some(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "file shrank while being sent",
+                        )))
+                    } else {
+                        *left -= n as u64;
+                        buf.truncate(n);
+                        Some(Ok(HttpFrame::data(Bytes::from(buf))))
+                    }
+                }
+            }
+            Kind::Proxied(p) => {
+                let Some(frames) = p.frames.as_mut().filter(|_| !p.done) else {
+                    return Poll::Ready(None);
+                };
+                {
+                    match ready!(frames.poll_next(cx)) {
+                        Ok(Some(Frame::ResponseBody(b))) => {
+                            p.relayed += b.len() as u64;
+                            // The end usually came in the same read: take it
+                            // now, so the connection is kept even when hyper
+                            // stops at the Content-Length.
+                            if let Some(keep) = frames.buffered_end() {
+                                p.end(keep, Some(cx));
+                            }
+                            Some(Ok(HttpFrame::data(b)))
+                        }
+                        Ok(Some(Frame::ResponseEnd { keep })) => {
+                            p.end(keep, Some(cx));
+                            None
+                        }
+                        Ok(Some(Frame::Abort(m))) => Some(Err(io::Error::other(format!(
+                            "application failed mid-response: {m}"
+                        )))),
+                        Ok(Some(f)) => Some(Err(io::Error::other(format!(
+                            "unexpected {} frame from the daemon",
+                            f.name()
+                        )))),
+                        Ok(None) => Some(Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "daemon closed the response early",
+                        ))),
+                        Err(e) => Some(Err(e)),
+                    }
+                }
+            }
+        };
+        if let Some(Ok(f)) = &out {
+            if let Some(d) = f.data_ref() {
+                let n = d.len();
+                this.count(n);
+            }
+        }
+        Poll::Ready(out)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(b) => b.is_none(),
+            Kind::File { left, .. } => *left == 0,
+            Kind::Proxied(p) => p.done,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::File { left, .. } => SizeHint::with_exact(*left),
+            Kind::Proxied(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for RespBody {
+    fn drop(&mut self) {
+        if let Kind::Proxied(p) = std::mem::replace(&mut self.kind, Kind::Full(None)) {
+            p.finish_in_background();
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! What a WSGI request sends its daemon: mod_wsgi's checks of the request
+//! body's framing and size, then the `Head` frame with the CGI/WSGI
+//! environ (docs/protocol.md "Environ"), written without allocating where
+//! it can (`Dec`, `IpText`).
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use http::Request;
+use http::header;
+use hyper::body::{Body, Incoming};
+
+use super::error::{Client, FrontError};
+use super::{FrontEnd, GroupEndpoint, epoch_us, version_str};
+use crate::plan::Mount;
+use crate::protocol::{HeadEncoder, VERSION};
+
+/// A request id unique in this server's life: the front end's pid and a
+/// counter, in hexadecimal (`3f2a-1c`).
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n:x}", std::process::id())
+}
+
+/// Facts about one request that are not in the `Request` itself.
+struct RequestCtx<'a> {
+    peer: SocketAddr,
+    local: SocketAddr,
+    path_info: &'a [u8],
+    request_start: u64,
+    chunked: bool,
+}
+
+/// Decimal digits of `n`, without allocating.
+struct Dec([u8; 20], usize);
+
+impl Dec {
+    fn new(mut n: u64) -> Dec {
+        let mut b = [0u8; 20];
+        let mut i = b.len();
+        loop {
+            i -= 1;
+            b[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Dec(b, i)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0[self.1..]
+    }
+}
+
+/// An IP address as text, without allocating.
+struct IpText([u8; 48], usize);
+
+impl IpText {
+    fn new(ip: std::net::IpAddr) -> IpText {
+        use std::io::Write as _;
+        let mut b = [0u8; 48];
+        let mut cur = std::io::Cursor::new(&mut b[..]);
+        // 48 bytes hold any IPv6 text form (at most 45).
+        let _ = write!(cur, "{ip}");
+        let n = usize::try_from(cur.position()).unwrap_or(0);
+        IpText(b, n)
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.0[..self.1]
+    }
+}
+
+/// Writes the CGI variables of a request (docs/protocol.md "Environ")
+/// into the `Head` frame being encoded.
+fn environ(
+    enc: &mut HeadEncoder<'_>,
+    fe: &FrontEnd,
+    mount: &Mount,
+    group: &GroupEndpoint,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx<'_>,
+) {
+    let uri = req.uri();
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map_or(fe.server_name.as_bytes(), |h| {
+            h.rsplit_once(':')
+                .filter(|(_, p)| p.parse::<u16>().is_ok())
+                .map_or(h, |(n, _)| n)
+                .as_bytes()
+        });
+    let local_port = Dec::new(u64::from(ctx.local.port()));
+    let local_ip = IpText::new(ctx.local.ip());
+    enc.pair(b"REQUEST_METHOD", req.method().as_str().as_bytes());
+    enc.pair(b"SCRIPT_NAME", mount.url.as_bytes());
+    enc.pair(b"PATH_INFO", ctx.path_info);
+    enc.pair(b"QUERY_STRING", uri.query().unwrap_or("").as_bytes());
+    enc.pair(
+        b"REQUEST_URI",
+        uri.path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .as_bytes(),
+    );
+    enc.pair(b"SERVER_NAME", host);
+    enc.pair(b"SERVER_PORT", local_port.as_bytes());
+    enc.pair(b"SERVER_ADDR", local_ip.as_bytes());
+    enc.pair(b"SERVER_PROTOCOL", version_str(req.version()).as_bytes());
+    enc.pair(b"SERVER_SOFTWARE", b"Quill");
+    enc.pair(b"GATEWAY_INTERFACE", b"CGI/1.1");
+    enc.pair(b"REQUEST_SCHEME", b"http");
+    enc.pair(b"REMOTE_ADDR", IpText::new(ctx.peer.ip()).as_bytes());
+    enc.pair(
+        b"REMOTE_PORT",
+        Dec::new(u64::from(ctx.peer.port())).as_bytes(),
+    );
+    enc.pair(
+        b"SCRIPT_FILENAME",
+        mount.script.as_os_str().as_encoded_bytes(),
+    );
+    let root = fe.document_root.as_os_str().as_encoded_bytes();
+    enc.pair(b"DOCUMENT_ROOT", root);
+    enc.pair(b"CONTEXT_DOCUMENT_ROOT", root);
+    enc.pair(b"CONTEXT_PREFIX", b"");
+    // Headers: names with characters other than letters, digits and `-`
+    // are dropped; repeated headers are joined with ", ". HeaderMap names
+    // are lower case, so two names never map to one variable.
+    let headers = req.headers();
+    let mut key = Vec::with_capacity(64);
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            continue;
+        }
+        key.clear();
+        match n {
+            "content-type" => key.extend_from_slice(b"CONTENT_TYPE"),
+            "content-length" => key.extend_from_slice(b"CONTENT_LENGTH"),
+            "authorization" if !mount.pass_authorization => continue,
+            // httpoxy: never let a client set HTTP_PROXY.
+            "proxy" => continue,
+            _ => {
+                key.extend_from_slice(b"HTTP_");
+                key.extend(n.bytes().map(|b| {
+                    if b == b'-' {
+                        b'_'
+                    } else {
+                        b.to_ascii_uppercase()
+                    }
+                }));
+            }
+        }
+        parts.clear();
+        for (i, v) in headers.get_all(name).iter().enumerate() {
+            if i > 0 {
+                parts.push(b", ");
+            }
+            parts.push(v.as_bytes());
+        }
+        enc.pair_parts(&[&key], &parts);
+    }
+    enc.pair(b"mod_wsgi.process_group", group.name.as_bytes());
+    enc.pair(b"quill.process_group", group.name.as_bytes());
+    enc.pair(
+        b"mod_wsgi.application_group",
+        mount.application_group.as_bytes(),
+    );
+    enc.pair(
+        b"quill.application_group",
+        mount.application_group.as_bytes(),
+    );
+    enc.pair(b"mod_wsgi.callable_object", mount.callable.as_bytes());
+    enc.pair(
+        b"mod_wsgi.script_reloading",
+        if mount.script_reloading { b"1" } else { b"0" },
+    );
+    enc.pair(b"mod_wsgi.request_handler", b"wsgi-script");
+    enc.pair(b"mod_wsgi.handler_script", b"");
+    enc.pair(b"mod_wsgi.listener_host", local_ip.as_bytes());
+    enc.pair(b"mod_wsgi.listener_port", local_port.as_bytes());
+    let start = Dec::new(ctx.request_start);
+    enc.pair(b"mod_wsgi.request_start", start.as_bytes());
+    enc.pair(b"quill.request_start", start.as_bytes());
+    // The request goes to its group from here (admission, then a
+    // connection): mod_wsgi's "child started connecting to the daemon".
+    let queued = Dec::new(epoch_us());
+    enc.pair(b"mod_wsgi.queue_start", queued.as_bytes());
+    enc.pair(b"quill.queue_start", queued.as_bytes());
+    let id = request_id();
+    enc.pair(b"mod_wsgi.request_id", id.as_bytes());
+    enc.pair(b"quill.request_id", id.as_bytes());
+    if ctx.chunked {
+        enc.pair(b"quill.chunked", b"1");
+    }
+}
+
+/// The synchronous half of proxying: mod_wsgi's request checks and the
+/// encoded `Head`. It consumes the request and keeps only its body, so
+/// that nothing borrowed from hyper's read buffer (URI, header values)
+/// stays alive while the daemon works: hyper then reuses that buffer for
+/// the connection's next request instead of allocating another.
+pub(super) fn prepare(
+    fe: &FrontEnd,
+    mount: &Mount,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    path_info: &[u8],
+) -> Result<(BytesMut, Incoming), FrontError> {
+    let request_start = epoch_us();
+    let Some(group) = fe.groups.get(mount.group) else {
+        return Err(FrontError::no_group());
+    };
+    let remote = Client(peer);
+
+    // Request body framing checks, as mod_wsgi does them.
+    let chunked = req
+        .headers()
+        .get(header::TRANSFER_ENCODING)
+        .map(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    if chunked == Some(false) {
+        return Err(FrontError::transfer_encoding());
+    }
+    let chunked = chunked == Some(true);
+    if chunked && !mount.chunked_request {
+        return Err(FrontError::chunked_refused(remote));
+    }
+    let content_length = req.body().size_hint().exact();
+    if fe.limit_request_body > 0 && content_length.is_some_and(|n| n > fe.limit_request_body) {
+        return Err(FrontError::body_too_large(
+            remote,
+            content_length.unwrap_or(0),
+            fe.limit_request_body,
+        ));
+    }
+    let has_body = chunked || content_length.is_some_and(|n| n > 0);
+
+    let mut head_bytes = BytesMut::new();
+    let mut enc = HeadEncoder::new(&mut head_bytes, VERSION, has_body);
+    environ(
+        &mut enc,
+        fe,
+        mount,
+        group,
+        &req,
+        &RequestCtx {
+            peer,
+            local,
+            path_info,
+            request_start,
+            chunked,
+        },
+    );
+    enc.finish();
+
+    Ok((head_bytes, req.into_body()))
+}

@@ -1,0 +1,372 @@
+//! A request that fails in the front end ([`FrontError`]): its status,
+//! its error page (httpd's, byte for byte) and the error-log line httpd or
+//! mod_wsgi writes for it, made together in one place and logged when the
+//! page is rendered ([`FrontError::respond`]).
+//!
+//! The named constructors are the front end's failures, with their texts;
+//! 400 for malformed HTTP and 431 for an oversized request head are
+//! hyper's own, before a request reaches the front end.
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+
+use super::{GroupEndpoint, Resp, RespBody};
+use crate::log::{ErrorLog, Level};
+use crate::plan::Mount;
+
+/// httpd's page texts (the `<p>` of the error page).
+const NOT_FOUND: &str = "The requested URL was not found on this server.";
+const FORBIDDEN: &str = "You don't have permission to access this resource.";
+const UNAVAILABLE: &str = "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.";
+const GATEWAY_TIMEOUT: &str =
+    "The gateway did not receive a timely response from the upstream server or application.";
+const TOO_LARGE: &str = "The requested resource does not allow request data with this method, or the amount of data provided in the request exceeds the capacity limit.";
+
+/// A failed request: what the client gets and what the error log says.
+#[derive(Debug)]
+pub(super) struct FrontError {
+    status: StatusCode,
+    /// The error-log line: level, module (`wsgi`, `core`) and message.
+    log: Option<(Level, &'static str, String)>,
+    /// The error page's paragraph (may be empty).
+    detail: &'static str,
+    /// The `Allow` header of a 405.
+    allow: Option<&'static str>,
+}
+
+impl FrontError {
+    /// A failure with an error page and no error-log line.
+    fn page(status: StatusCode, detail: &'static str) -> FrontError {
+        FrontError {
+            status,
+            log: None,
+            detail,
+            allow: None,
+        }
+    }
+
+    /// The same failure, with its error-log line.
+    fn logged(mut self, level: Level, module: &'static str, message: String) -> FrontError {
+        self.log = Some((level, module, message));
+        self
+    }
+
+    /// mod_wsgi's errors: `[wsgi:error] [client IP:PORT] …`.
+    fn wsgi(self, remote: Client, message: impl Display) -> FrontError {
+        self.logged(Level::Error, "wsgi", format!("{remote} {message}"))
+    }
+
+    /// The request path is not absolute.
+    pub(super) fn bad_request() -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, "")
+    }
+
+    /// No `Alias`, mount or file for the path.
+    pub(super) fn not_found() -> FrontError {
+        FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND)
+    }
+
+    /// A path leaving its `Alias` directory, or not a file.
+    pub(super) fn forbidden() -> FrontError {
+        FrontError::page(StatusCode::FORBIDDEN, FORBIDDEN)
+    }
+
+    /// A method other than `allow` on a static file.
+    pub(super) fn method_not_allowed(allow: &'static str) -> FrontError {
+        FrontError {
+            allow: Some(allow),
+            ..FrontError::page(StatusCode::METHOD_NOT_ALLOWED, "")
+        }
+    }
+
+    /// A mount whose group is not among the front end's (a plan bug).
+    pub(super) fn no_group() -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "")
+    }
+
+    /// A `Transfer-Encoding` other than chunked.
+    pub(super) fn transfer_encoding() -> FrontError {
+        FrontError::page(
+            StatusCode::NOT_IMPLEMENTED,
+            "Transfer-Encoding is not supported.",
+        )
+    }
+
+    /// A chunked body for a mount with `WSGIChunkedRequest Off`.
+    pub(super) fn chunked_refused(remote: Client) -> FrontError {
+        FrontError::page(
+            StatusCode::LENGTH_REQUIRED,
+            "A request with the method requires a valid Content-length.",
+        )
+        .wsgi(
+            remote,
+            "Unable to process a chunked request body: WSGIChunkedRequest is Off.",
+        )
+    }
+
+    /// A Content-Length over `LimitRequestBody` (httpd's core says so).
+    pub(super) fn body_too_large(remote: Client, length: u64, limit: u64) -> FrontError {
+        FrontError::page(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE).logged(
+            Level::Error,
+            "core",
+            format!(
+                "{remote} Requested content-length of {length} is larger than the configured limit of {limit}"
+            ),
+        )
+    }
+
+    /// No response head within socket-timeout (the wait for admission
+    /// included).
+    pub(super) fn head_timeout(remote: Client, group: &GroupEndpoint, mount: &Mount) -> FrontError {
+        FrontError::page(StatusCode::GATEWAY_TIMEOUT, GATEWAY_TIMEOUT).wsgi(
+            remote,
+            format_args!(
+                "Timeout when reading response headers from daemon process '{}': {}",
+                group.name,
+                mount.script.display()
+            ),
+        )
+    }
+
+    /// The group's threads are all busy and its queue is full.
+    pub(super) fn queue_full(remote: Client, group: &GroupEndpoint) -> FrontError {
+        FrontError::page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE).wsgi(
+            remote,
+            format_args!(
+                "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: the group's {} threads are busy and {} requests wait",
+                group.name,
+                group.socket_path.display(),
+                group.admission.capacity,
+                group.admission.queue_limit
+            ),
+        )
+    }
+
+    /// Connections kept failing before the daemon read the request.
+    pub(super) fn restart_connects(remote: Client, max_attempts: u32) -> FrontError {
+        FrontError::page(StatusCode::SERVICE_UNAVAILABLE, "").wsgi(
+            remote,
+            format_args!(
+                "Maximum number of WSGI daemon process restart connects reached {max_attempts}."
+            ),
+        )
+    }
+
+    /// Refused or backlog-full connects until connect-timeout.
+    pub(super) fn connect_exhausted(
+        remote: Client,
+        group: &GroupEndpoint,
+        e: &std::io::Error,
+    ) -> FrontError {
+        FrontError::page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE).wsgi(
+            remote,
+            format_args!(
+                "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts as listener backlog limit was exceeded or the socket does not exist: {e}",
+                group.name,
+                group.socket_path.display()
+            ),
+        )
+    }
+
+    /// A connect that failed otherwise.
+    pub(super) fn connect_failed(
+        remote: Client,
+        group: &GroupEndpoint,
+        e: &std::io::Error,
+    ) -> FrontError {
+        FrontError::page(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE).wsgi(
+            remote,
+            format_args!(
+                "Unable to connect to WSGI daemon process '{}' on '{}': {e}",
+                group.name,
+                group.socket_path.display()
+            ),
+        )
+    }
+
+    /// The daemon answered `Fail` (its status, 500 if not one).
+    pub(super) fn daemon_failed(
+        remote: Client,
+        group: &GroupEndpoint,
+        status: u16,
+        message: &str,
+    ) -> FrontError {
+        FrontError::page(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "",
+        )
+        .wsgi(
+            remote,
+            format_args!(
+                "Daemon process '{}' failed the request: {message}",
+                group.name
+            ),
+        )
+    }
+
+    /// A response header that is not valid HTTP.
+    pub(super) fn malformed_header(remote: Client, group: &GroupEndpoint) -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "").wsgi(
+            remote,
+            format_args!("Malformed header from daemon process '{}'.", group.name),
+        )
+    }
+
+    /// The daemon closed, or sent something else, before a response head.
+    pub(super) fn truncated_head(
+        remote: Client,
+        group: &GroupEndpoint,
+        mount: &Mount,
+    ) -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "").wsgi(
+            remote,
+            format_args!(
+                "Truncated or oversized response headers received from daemon process '{}': {}",
+                group.name,
+                mount.script.display()
+            ),
+        )
+    }
+
+    /// Writes the error-log line, if any, and renders the error page.
+    pub(super) fn respond(self, log: &ErrorLog) -> Resp {
+        if let Some((level, module, message)) = &self.log {
+            log.log(*level, module, message);
+        }
+        let mut r = error_page(self.status, self.detail);
+        if let Some(allow) = self.allow {
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        r
+    }
+}
+
+/// httpd's error page for `status`, with `detail` as its paragraph.
+fn error_page(status: StatusCode, detail: &str) -> Resp {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{code} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n<p>{detail}</p>\n</body></html>\n",
+        code = status.as_u16()
+    );
+    let mut r = Response::new(RespBody::full(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=iso-8859-1"),
+    );
+    r
+}
+
+/// `[client IP:PORT]` in error-log lines, formatted only when logged.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Client(pub(super) SocketAddr);
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[client {}:{}]", self.0.ip(), self.0.port())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Body;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// An error log whose lines can be read back.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn respond(e: FrontError) -> (Resp, String, String) {
+        let lines = Lines::default();
+        let log = ErrorLog::new(Level::Info, Box::new(lines.clone()));
+        let mut r = e.respond(&log);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut page = Vec::new();
+        while let std::task::Poll::Ready(Some(f)) =
+            std::pin::Pin::new(r.body_mut()).poll_frame(&mut cx)
+        {
+            page.extend_from_slice(f.unwrap().data_ref().unwrap());
+        }
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        (r, String::from_utf8(page).unwrap(), logged)
+    }
+
+    fn client() -> Client {
+        Client("127.0.0.1:5000".parse().unwrap())
+    }
+
+    #[test]
+    fn a_page_is_httpds_and_logs_nothing() {
+        let (r, page, logged) = respond(FrontError::not_found());
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/html; charset=iso-8859-1"
+        );
+        assert_eq!(
+            page,
+            "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n</body></html>\n"
+        );
+        assert_eq!(logged, "");
+    }
+
+    #[test]
+    fn method_not_allowed_says_what_is() {
+        let (r, page, _) = respond(FrontError::method_not_allowed("GET, HEAD"));
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+        assert!(page.contains("<p></p>"), "{page}");
+    }
+
+    #[test]
+    fn a_logged_failure_writes_its_line_with_its_module() {
+        let (r, page, logged) = respond(FrontError::body_too_large(client(), 10, 5));
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(page.contains("exceeds the capacity limit."), "{page}");
+        assert!(logged.contains("[core:error]"), "{logged}");
+        assert!(
+            logged.ends_with(
+                "[client 127.0.0.1:5000] Requested content-length of 10 is larger than the configured limit of 5\n"
+            ),
+            "{logged}"
+        );
+        let (r, _, logged) = respond(FrontError::daemon_failed(client(), &group(), 599, "boom"));
+        assert_eq!(r.status().as_u16(), 599);
+        assert!(
+            logged.contains("[wsgi:error] [pid ")
+                && logged.ends_with(
+                    "[client 127.0.0.1:5000] Daemon process 'g' failed the request: boom\n"
+                ),
+            "{logged}"
+        );
+    }
+
+    fn group() -> GroupEndpoint {
+        GroupEndpoint {
+            name: "g".into(),
+            socket_path: "/tmp/g.sock".into(),
+            processes: 1,
+            connect_timeout: std::time::Duration::from_secs(1),
+            socket_timeout: std::time::Duration::from_secs(1),
+            pool: crate::pool::Pool::new(1),
+            admission: Arc::new(crate::pool::Admission::new(1, 1)),
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! The HTTP front end: HTTP/1.1 with keep-alive (hyper), static files for
+//! `Alias`, and proxying of WSGI requests to the daemon groups over the
+//! wire protocol with bodies streamed both ways.
+//!
+//! It runs in each front-end child process ([`crate::child`]) and owns no
+//! processes: it knows each group by socket path and timeouts
+//! ([`GroupEndpoint`]), so the children run side by side while one
+//! supervisor runs the groups. What a connection or request holds of the
+//! child's worker slots is [`crate::workers`]'.
+//!
+//! ```text
+//!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
+//!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
+//!                                 │                   Head ─▶ [Continue ─▶ body pump task]
+//!                                 │                   first frame ≤ socket-timeout (else 504)
+//!                                 │                   ResponseHead ─▶ proxied body stream
+//!                                 └─ else 404
+//! ```
+//!
+//! This file holds the accept loop and the connection tasks ([`serve`])
+//! and what every request goes through (`handle`); the rest is split by
+//! stage:
+//!
+//! * `route` — the request path (%-decoding, `//` collapsing) and which
+//!   `Alias` or WSGI mount serves it;
+//! * `static_files` — an `Alias`'s files;
+//! * `environ` — mod_wsgi's request checks and the CGI/WSGI environ of
+//!   the `Head` frame;
+//! * `proxy` — admission, connecting to the group, the body pump and the
+//!   daemon's frames, up to the response head;
+//! * `body` — response bodies ([`RespBody`]) and what ends with them: the
+//!   access-log line, the worker slot, the request's place on its
+//!   connection;
+//! * `error` — a failed request: its status, error page and error-log line.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Version};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::log::{ErrorLog, Level};
+use crate::plan::{Mount, ServerPlan, StaticAlias};
+use crate::pool::{Admission, Pool};
+use crate::workers::{Worker, Workers};
+use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
+
+mod body;
+mod environ;
+mod error;
+mod proxy;
+mod route;
+mod static_files;
+
+pub use body::RespBody;
+use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
+
+/// How the front end reaches one daemon group.
+#[derive(Debug, Clone)]
+pub struct GroupEndpoint {
+    pub name: String,
+    pub socket_path: PathBuf,
+    pub processes: u32,
+    pub connect_timeout: Duration,
+    pub socket_timeout: Duration,
+    /// Daemon connections kept between requests (protocol v2).
+    pub pool: Arc<Pool>,
+    /// Requests admitted to the group: at most processes × threads in
+    /// flight, the rest wait here first come, first served (see `admit`).
+    pub admission: Arc<Admission>,
+}
+
+/// Writes access-log lines.
+pub type AccessSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Everything a front end serves with.
+pub struct FrontEnd {
+    pub server_name: String,
+    pub document_root: PathBuf,
+    pub mounts: Vec<Mount>,
+    pub aliases: Vec<StaticAlias>,
+    pub groups: Vec<GroupEndpoint>,
+    pub limit_request_body: u64,
+    pub limit_request_head: usize,
+    pub keep_alive: Option<Duration>,
+    pub timeout: Duration,
+    pub error_log: Arc<ErrorLog>,
+    pub access_log: Option<AccessSink>,
+}
+
+impl std::fmt::Debug for FrontEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrontEnd")
+            .field("mounts", &self.mounts)
+            .field("aliases", &self.aliases)
+            .field("groups", &self.groups)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FrontEnd {
+    pub fn from_plan(
+        plan: &ServerPlan,
+        error_log: Arc<ErrorLog>,
+        access_log: Option<AccessSink>,
+    ) -> FrontEnd {
+        FrontEnd {
+            server_name: plan.server_name.clone(),
+            document_root: plan.document_root.clone(),
+            mounts: plan.mounts.clone(),
+            aliases: plan.aliases.clone(),
+            groups: plan
+                .groups
+                .iter()
+                .map(|g| GroupEndpoint {
+                    name: g.spec.group.clone(),
+                    socket_path: g.socket_path.clone(),
+                    processes: g.spec.processes,
+                    connect_timeout: g.connect_timeout,
+                    socket_timeout: g.socket_timeout,
+                    pool: Pool::new(g.spec.threads),
+                    admission: Arc::new(Admission::new(
+                        g.spec
+                            .processes
+                            .max(1)
+                            .saturating_mul(g.spec.threads.max(1)),
+                        g.listen_backlog,
+                    )),
+                })
+                .collect(),
+            limit_request_body: plan.limit_request_body,
+            limit_request_head: plan.limit_request_head,
+            keep_alive: plan.keep_alive,
+            timeout: plan.timeout,
+            error_log,
+            access_log,
+        }
+    }
+}
+
+/// Why a front-end child stopped accepting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Told to stop gracefully (SIGUSR1, a maintenance kill, a restart).
+    Told,
+    /// MaxConnectionsPerChild was reached (worker/event: finish, then exit).
+    ConnectionLimit,
+    /// prefork's MaxConnectionsPerChild: exit without accepting again.
+    ExitNow,
+}
+
+/// How a connection's requests get their worker slot (see [`crate::workers`]).
+#[derive(Clone)]
+enum SlotCtx {
+    /// prefork/worker: the connection holds one slot for its whole life.
+    Held(Arc<Worker>),
+    /// event: each request takes a slot while it is in progress.
+    PerRequest(Arc<Workers>),
+}
+
+/// The first connection any of `listeners` has ready.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        for l in listeners {
+            if let Poll::Ready(r) = l.poll_accept(cx) {
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Accepts and serves connections on `listeners` within this child's worker
+/// slots, as its MPM says (see [`crate::workers`]), until `shutdown` turns
+/// true or MaxConnectionsPerChild (`counter`) is reached; then stops
+/// accepting, announces that it is quiescing, lets open connections finish
+/// their current request, and returns why it stopped.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    fe: Arc<FrontEnd>,
+    workers: Arc<Workers>,
+    mut counter: ConnectionCounter,
+    mut shutdown: watch::Receiver<bool>,
+) -> StopReason {
+    let mut conns = tokio::task::JoinSet::new();
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let event = workers.mpm() == Mpm::Event;
+    // Open connections drain (finish the current request, then close)
+    // when this turns true, whatever made the child stop.
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let reason = 'accepting: loop {
+        // The MPM's gate: a free slot (prefork/worker), or an idle slot and
+        // room under the connection limit (event).
+        let held = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break 'accepting StopReason::Told,
+                _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
+                w = workers.acquire(), if !event => break Some(w),
+                _ = workers.wait_until_accepting(), if event => break None,
+            }
+        };
+        match counter.check_before_accept() {
+            AcceptCheck::Accept => {}
+            AcceptCheck::StopGracefully => break StopReason::ConnectionLimit,
+            AcceptCheck::ExitNow => break StopReason::ExitNow,
+        }
+        let accepted = loop {
+            tokio::select! {
+                _ = shutdown.changed() => break 'accepting StopReason::Told,
+                _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
+                Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
+                a = accept_any(&listeners) => break a,
+            }
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                fe.error_log
+                    .log(Level::Error, "core", &format!("accept failed: {e}"));
+                // EMFILE and friends: pause instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        counter.on_accepted();
+        if let Some(w) = &held {
+            w.set(ThreadStatus::BusyRead);
+        }
+        let _ = stream.set_nodelay(true);
+        let local = stream.local_addr().unwrap_or(peer);
+        let slot = match held {
+            Some(w) => SlotCtx::Held(Arc::new(w)),
+            None => SlotCtx::PerRequest(workers.clone()),
+        };
+        let open = workers.open_connection();
+        let fe = fe.clone();
+        let mut stop = drain_rx.clone();
+        conns.spawn(async move {
+            let _open = open;
+            let svc_fe = fe.clone();
+            let state = Arc::new(ConnState::new());
+            let svc_state = state.clone();
+            // The request's future is boxed: it is large (the whole
+            // proxying state machine) and would otherwise sit inline
+            // in every connection's task, idle ones included.
+            let service = service_fn(move |req| {
+                let fe = svc_fe.clone();
+                let slot = slot.clone();
+                let state = svc_state.clone();
+                Box::pin(async move {
+                    Ok::<_, io::Error>(handle(fe, req, peer, local, slot, state).await)
+                })
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .keep_alive(fe.keep_alive.is_some())
+                .header_read_timeout(fe.timeout)
+                .max_buf_size(fe.limit_request_head.max(8192));
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            let mut draining = false;
+            loop {
+                // KeepAliveTimeout: a connection with no request in
+                // progress closes this long after its last response (or
+                // after it was accepted, while it drains).
+                let idle_until = fe
+                    .keep_alive
+                    .and_then(|k| state.idle_since(draining).map(|t| t + k));
+                let ended = state.ended.notified();
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    _ = stop.changed(), if !draining => {
+                        // Stopping: the next response says `Connection:
+                        // close`, and an idle connection is closed when its
+                        // keep-alive time is up, so a request already on
+                        // its way is still answered (as httpd's worker
+                        // threads do).
+                        draining = true;
+                        state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    _ = ended => {}
+                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)),
+                        if idle_until.is_some() =>
+                    {
+                        if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    };
+    drop(listeners);
+    workers.begin_graceful_stop();
+    // Connections already open finish their current request, and kept-alive
+    // ones close after it or when their keep-alive time is up.
+    let _ = drain_tx.send(true);
+    while conns.join_next().await.is_some() {}
+    reason
+}
+
+type Resp = Response<RespBody>;
+
+async fn handle(
+    fe: Arc<FrontEnd>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    slot: SlotCtx,
+    conn: Arc<ConnState>,
+) -> Resp {
+    let in_flight = InFlight::new(conn);
+    // The request's worker slot: the connection's own (prefork/worker), or
+    // one taken now and held until the response ends (event).
+    let worker = match slot {
+        SlotCtx::Held(w) => w,
+        SlotCtx::PerRequest(workers) => Arc::new(workers.acquire().await),
+    };
+    worker.set(ThreadStatus::BusyWrite);
+    // Access-log facts are gathered only when there is an access log.
+    let access = fe.access_log.clone().map(|sink| AccessInfo {
+        sink,
+        remote: peer.ip().to_string(),
+        request_line: format!(
+            "{} {} {}",
+            req.method(),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+            version_str(req.version())
+        ),
+        time: chrono::Local::now(),
+        referer: header_str(&req, header::REFERER),
+        agent: header_str(&req, header::USER_AGENT),
+        started: Instant::now(),
+    });
+    let mut resp = route::route(&fe, req, peer, local).await;
+    if fe.keep_alive.is_none()
+        || in_flight
+            .0
+            .closing
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let status = resp.status().as_u16();
+    if let Some(a) = access {
+        resp.body_mut().set_access(AccessGuard {
+            info: a,
+            status,
+            bytes: 0,
+        });
+    }
+    resp.body_mut().set_slot(SlotGuard {
+        worker,
+        bytes: 0,
+        _in_flight: in_flight,
+    });
+    resp
+}
+
+fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn version_str(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_09 => "HTTP/0.9",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn epoch_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,481 @@
+//! Proxying to a daemon group: admission to the group, a kept connection
+//! or a new one (mod_wsgi's connect retries), the `Head`, the request body
+//! pumped in `Body` frames, and the daemon's frames up to the response
+//! head; after it, the response body is relayed from the same
+//! [`FrameStream`] by a [`Proxied`] body, which keeps the connection for
+//! the next request when the response ends cleanly.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use hyper::body::{Body, Incoming};
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::error::{Client, FrontError};
+use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
+use crate::log::Level;
+use crate::plan::Mount;
+use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
+use crate::protocol::{self, Frame};
+
+/// Sends the request to the group and relays its answer. Its failures
+/// are rendered where they happen, so that their error-log line is
+/// written before the request lets go of its daemon connection and thread.
+pub(super) async fn forward(
+    fe: &FrontEnd,
+    mount: &Mount,
+    peer: SocketAddr,
+    mut head_bytes: BytesMut,
+    body: Incoming,
+) -> Resp {
+    let Some(group) = fe.groups.get(mount.group) else {
+        return FrontError::no_group().respond(&fe.error_log);
+    };
+    let log = &fe.error_log;
+    let remote = Client(peer);
+    let mut body = Some(body);
+    // Wait for a daemon thread (first come, first served) or give up as
+    // mod_wsgi does when the backlog stays full. Under mod_wsgi a request
+    // waiting in the backlog already waits for its response, so
+    // socket-timeout counts from here, the wait for admission included.
+    let head_deadline = tokio::time::Instant::now() + group.socket_timeout;
+    let admitted =
+        tokio::time::timeout_at(head_deadline, group.admission.admit(group.connect_timeout)).await;
+    let mut permit = match admitted {
+        Ok(Ok(p)) => Some(p),
+        Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
+        Ok(Err(())) => return FrontError::queue_full(remote, group).respond(log),
+    };
+    let max_attempts = 2 * group.processes.max(1) + 1;
+    let mut attempts = 0;
+    loop {
+        // A kept connection to a process with an idle thread, else a new
+        // one through the group's backlog (docs/protocol.md).
+        let (mut lease, conn, kept) = match group.pool.take() {
+            Some((lease, conn)) => (lease, conn, true),
+            None => {
+                attempts += 1;
+                if attempts > max_attempts {
+                    return FrontError::restart_connects(remote, max_attempts).respond(log);
+                }
+                // Unplaced from now: while it waits to connect or in the
+                // backlog, later requests queue behind it (crate::pool).
+                let lease = group.pool.unbound();
+                match connect(group).await {
+                    Ok(stream) => (
+                        lease,
+                        KeptConn {
+                            stream,
+                            buf: BytesMut::new(),
+                        },
+                        false,
+                    ),
+                    Err(ConnectError::Exhausted(e)) => {
+                        return FrontError::connect_exhausted(remote, group, &e).respond(log);
+                    }
+                    Err(ConnectError::Fatal(e)) => {
+                        return FrontError::connect_failed(remote, group, &e).respond(log);
+                    }
+                }
+            }
+        };
+        // A new connection the pool would not keep anyway is closed by the
+        // daemon after the response, instead of being parked for nothing.
+        let close = !kept && !group.pool.wants_more();
+        head_bytes[protocol::HEAD_FLAGS_OFFSET] = (head_bytes[protocol::HEAD_FLAGS_OFFSET]
+            & !protocol::head_flag::CLOSE)
+            | if close { protocol::head_flag::CLOSE } else { 0 };
+        let (read, mut write) = conn.stream.into_split();
+        if let Err(e) = write.write_all(&head_bytes).await {
+            // The daemon end is gone and read nothing: the request did not
+            // run, send it again.
+            if !kept {
+                log.log(
+                    Level::Info,
+                    "wsgi",
+                    &format!(
+                        "{remote} Failed to send the request to daemon process '{}', retrying: {e}",
+                        group.name
+                    ),
+                );
+            }
+            continue;
+        }
+        let mut reader = FrameStream::with_buf(read, conn.buf);
+        let mut write = Some(write);
+        let mut pump = None;
+        let mut heard = false;
+        // socket-timeout bounds the whole wait for the head, from the
+        // request's admission wait on, whatever frames (Accepted, Continue)
+        // come before it.
+        let deadline = head_deadline;
+        let first = loop {
+            let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
+                Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
+                Ok(f) => f,
+            };
+            match frame {
+                Ok(Some(Frame::Accepted { pid })) if !heard => {
+                    lease.bind(pid);
+                    heard = true;
+                    continue;
+                }
+                Ok(Some(Frame::Continue)) if pump.is_none() => {
+                    heard = true;
+                    if let (Some(b), Some(w)) = (body.take(), write.take()) {
+                        pump = Some(AbortOnDrop(tokio::spawn(pump_body(
+                            b,
+                            w,
+                            fe.limit_request_body,
+                        ))));
+                    }
+                    // Without a body (impossible: has_body) keep `write` alive.
+                    continue;
+                }
+                other => break other,
+            }
+        };
+        match first {
+            // The daemon closed the connection without reading the request
+            // (a kept connection it let go, or a process that ended before
+            // taking it): nothing ran, send it again.
+            Err(e) if !heard && e.kind() == io::ErrorKind::ConnectionReset => continue,
+            Ok(Some(Frame::Reject)) if pump.is_none() => continue,
+            Ok(Some(Frame::Fail { status, message })) => {
+                return FrontError::daemon_failed(remote, group, status, &message).respond(log);
+            }
+            Ok(Some(Frame::ResponseHead(h))) => {
+                let status =
+                    StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut r = Response::new(RespBody::empty());
+                *r.status_mut() = status;
+                // Keep the application's reason phrase when it is not the
+                // standard one ("299 Custom Thing").
+                if status.canonical_reason().map(str::as_bytes) != Some(&h.reason[..]) {
+                    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(h.reason.clone()) {
+                        r.extensions_mut().insert(reason);
+                    }
+                }
+                let hm = r.headers_mut();
+                for (k, v) in h.headers {
+                    match (
+                        header::HeaderName::from_bytes(&k),
+                        HeaderValue::from_maybe_shared(v),
+                    ) {
+                        (Ok(k), Ok(v)) => {
+                            hm.append(k, v);
+                        }
+                        _ => {
+                            return FrontError::malformed_header(remote, group).respond(log);
+                        }
+                    }
+                }
+                let expected = hm
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok());
+                let writer = match (pump, write) {
+                    (Some(p), _) => WriteSide::Pump(p),
+                    (None, Some(w)) => WriteSide::Idle(w),
+                    (None, None) => WriteSide::Gone,
+                };
+                *r.body_mut() = RespBody::proxied(Proxied {
+                    frames: Some(reader),
+                    writer,
+                    lease: Some(lease),
+                    permit: permit.take(),
+                    expected,
+                    relayed: 0,
+                    socket_timeout: group.socket_timeout,
+                    done: false,
+                });
+                return r;
+            }
+            Ok(None) | Ok(Some(_)) | Err(_) => {
+                return FrontError::truncated_head(remote, group, mount).respond(log);
+            }
+        }
+    }
+}
+
+enum ConnectError {
+    Exhausted(io::Error),
+    Fatal(io::Error),
+}
+
+/// mod_wsgi's connect loop: retry refused/backlog-full connects, 0.125 s
+/// apart for the first 2 s then 1 s apart, until connect-timeout.
+async fn connect(group: &GroupEndpoint) -> Result<UnixStream, ConnectError> {
+    let mut pacing = ConnectPacing::new(group.connect_timeout);
+    loop {
+        match connect_once(&group.socket_path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                if !pacing.pause().await {
+                    return Err(ConnectError::Exhausted(e));
+                }
+            }
+            Err(e) => return Err(ConnectError::Fatal(e)),
+        }
+    }
+}
+
+/// One non-blocking connect: a full backlog is `EAGAIN` at once (tokio's
+/// connect would wait for room instead, hiding the overload).
+fn connect_once(path: &Path) -> io::Result<UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let addr = UnixAddr::new(path)?;
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
+    UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
+}
+
+/// Streams the client's body to the daemon; stops quietly when the daemon
+/// closes (the application did not read it all). Gives the write half
+/// back after the `End` frame, for the connection's next request; on a
+/// failure it is dropped, a half-close the daemon sees as an early end of
+/// the body.
+async fn pump_body(
+    mut body: Incoming,
+    mut write: OwnedWriteHalf,
+    limit: u64,
+) -> Option<OwnedWriteHalf> {
+    let mut total = 0u64;
+    loop {
+        let frame = match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+            None => break,
+            Some(Ok(f)) => f,
+            Some(Err(_)) => return None, // client went away mid-body
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if data.is_empty() {
+            continue;
+        }
+        total += data.len() as u64;
+        if limit > 0 && total > limit {
+            return None; // daemon sees an early end of body
+        }
+        for piece in data.chunks(protocol::BODY_CHUNK) {
+            let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
+            if write_frame(&mut write, &header, piece).await.is_err() {
+                return None;
+            }
+        }
+    }
+    let mut end = BytesMut::new();
+    protocol::encode(&Frame::End, &mut end);
+    write.write_all(&end).await.ok()?;
+    Some(write)
+}
+
+/// Writes a frame header and its payload with one `writev` where the
+/// socket takes both (half the system calls of two writes).
+async fn write_frame(write: &mut OwnedWriteHalf, header: &[u8], payload: &[u8]) -> io::Result<()> {
+    let (mut header, mut payload) = (header, payload);
+    while !header.is_empty() {
+        let n = write
+            .write_vectored(&[io::IoSlice::new(header), io::IoSlice::new(payload)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        if n < header.len() {
+            header = &header[n..];
+        } else {
+            payload = &payload[n - header.len()..];
+            header = &[];
+        }
+    }
+    write.write_all(payload).await
+}
+
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How much room the frame reader makes for a read from a daemon: little
+/// at first (most responses are small); a long body's frames get what
+/// they need when their header says how long they are.
+const FIRST_READ: usize = 2 * 1024;
+const MIN_ROOM: usize = 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Frames from the daemon. A body frame is relayed whole, one client
+/// write per frame: relaying its pieces as they arrived saved memory
+/// (≤ 64 KiB per stream) but cost 2× the front-end CPU on a streamed
+/// 1 MiB response, each piece being a chunked write to the client
+/// (docs/benchmarks.md).
+pub(super) struct FrameStream {
+    read: OwnedReadHalf,
+    buf: BytesMut,
+}
+
+impl FrameStream {
+    /// `buf`: what a kept connection's reader had left (normally nothing,
+    /// but its allocation is reused).
+    fn with_buf(read: OwnedReadHalf, buf: BytesMut) -> FrameStream {
+        FrameStream { read, buf }
+    }
+
+    /// `Some(keep)` when the next frame, already buffered, is the
+    /// `ResponseEnd` (then taken); nothing is read.
+    pub(super) fn buffered_end(&mut self) -> Option<bool> {
+        if self.buf.first() != Some(&protocol::kind::RESPONSE_END) {
+            return None;
+        }
+        match protocol::decode(&mut self.buf) {
+            Ok(Some(Frame::ResponseEnd { keep })) => Some(keep),
+            _ => None,
+        }
+    }
+
+    async fn next(&mut self) -> io::Result<Option<Frame>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
+        loop {
+            match protocol::decode(&mut self.buf) {
+                Ok(Some(f)) => return Poll::Ready(Ok(Some(f))),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e))),
+            }
+            if self.buf.capacity() == 0 {
+                self.buf.reserve(FIRST_READ);
+            } else if self.buf.capacity() - self.buf.len() < MIN_ROOM {
+                self.buf.reserve(READ_CHUNK);
+            }
+            // Read straight into the buffer's spare room (no bounce copy).
+            let read = {
+                let fut = tokio::io::AsyncReadExt::read_buf(&mut self.read, &mut self.buf);
+                tokio::pin!(fut);
+                ready!(fut.poll(cx))?
+            };
+            if read == 0 {
+                return Poll::Ready(if self.buf.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "daemon closed inside a frame",
+                    ))
+                });
+            }
+        }
+    }
+}
+
+/// The daemon side of a request, while its response is relayed.
+enum WriteSide {
+    /// No request body: the write half, idle.
+    Idle(OwnedWriteHalf),
+    /// The body pump, which gives the write half back when done.
+    Pump(AbortOnDrop<Option<OwnedWriteHalf>>),
+    Gone,
+}
+
+/// A response being relayed from a daemon, and its connection.
+pub(super) struct Proxied {
+    /// `None` once the connection was kept or given up.
+    pub(super) frames: Option<FrameStream>,
+    writer: WriteSide,
+    /// Counts the request against its process until the response ends.
+    lease: Option<Lease>,
+    /// Its daemon thread, in the group's admission, until the response ends.
+    permit: Option<Permit>,
+    /// The application's Content-Length.
+    expected: Option<u64>,
+    pub(super) relayed: u64,
+    socket_timeout: Duration,
+    pub(super) done: bool,
+}
+
+impl Proxied {
+    /// `ResponseEnd` arrived: keep the connection for the next request
+    /// when the daemon keeps it and the request body went out whole.
+    pub(super) fn end(&mut self, keep: bool, cx: Option<&mut Context<'_>>) {
+        self.done = true;
+        let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
+            WriteSide::Idle(w) => Some(w),
+            WriteSide::Pump(mut p) if p.0.is_finished() => match cx {
+                Some(cx) => match Pin::new(&mut p.0).poll(cx) {
+                    Poll::Ready(Ok(w)) => w,
+                    _ => None,
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        let lease = self.lease.take();
+        let frames = self.frames.take();
+        if let (true, Some(write), Some(lease), Some(frames)) = (keep, write, lease, frames) {
+            if let Ok(stream) = frames.read.reunite(write) {
+                lease.keep(KeptConn {
+                    stream,
+                    buf: frames.buf,
+                });
+            }
+        }
+        // The thread is free: the next waiting request may go, and finds
+        // this connection kept.
+        self.permit = None;
+    }
+
+    /// After hyper has sent the whole Content-Length it drops the body,
+    /// possibly before `ResponseEnd` arrived (it follows the
+    /// application's close()). Then wait for it in the background so the
+    /// connection can be kept — only then: a response the client did not
+    /// get whole closes the connection, which stops the application.
+    pub(super) fn finish_in_background(mut self) {
+        if self.done || self.frames.is_none() || self.expected != Some(self.relayed) {
+            return;
+        }
+        let timeout = self.socket_timeout;
+        tokio::spawn(async move {
+            let end = tokio::time::timeout(timeout, async {
+                let frames = self.frames.as_mut()?;
+                loop {
+                    match frames.next().await {
+                        Ok(Some(Frame::ResponseBody(_))) => continue,
+                        Ok(Some(Frame::ResponseEnd { keep })) => return Some(keep),
+                        _ => return None,
+                    }
+                }
+            })
+            .await;
+            let Ok(Some(keep)) = end else { return };
+            if let WriteSide::Pump(mut p) = std::mem::replace(&mut self.writer, WriteSide::Gone) {
+                if let Ok(Some(w)) = (&mut p.0).await {
+                    self.writer = WriteSide::Idle(w);
+                }
+            }
+            self.end(keep, None);
+        });
+    }
+}
