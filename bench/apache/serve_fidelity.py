@@ -24,6 +24,12 @@ recording's per_second.csv:
 * "+-1 s phase": the looser rule: httpd's count in second t is within +-1 of
   quill's in second t-1, t or t+1.
 
+The sampler also copies quill's shared scoreboard (RUN_DIR/scoreboard) into
+samples.csv: BusyWorkers, IdleWorkers (as the pool controller counts them),
+ConnsTotal and Scoreboard (per process slot: thread states, '*' quiescing,
+'!' not accepting, '(N)' open connections).  --max-loadavg/--max-wait wait
+for a quieter machine before each scenario; the load average is recorded.
+
 The recording's /server-status polling (every status_ms, Connection: close)
 is reproduced so that the connection load is the same (quill has no
 mod_status: the polls get 404, which still costs a connection and a slot).
