@@ -211,6 +211,29 @@ fn serve_app_with(name: &str, mpm_directives: &str, args: &[&str]) -> Server {
     Server::serve_with(root, &conf, port, args)
 }
 
+/// A worker pool of 2 to 8 children of 10 threads.
+macro_rules! small_pool {
+    () => {
+        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
+         MaxRequestWorkers 80\nServerLimit 8"
+    };
+}
+const SMALL_POOL: &str = small_pool!();
+
+/// Waits (at most 30 s) for the server to exit by itself; its exit code.
+fn wait_exit(s: &mut Server) -> Option<Option<i32>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(code) = s.exited() {
+            return Some(code);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn signal(pid: u32, sig: i32) {
     unsafe_kill(i32::try_from(pid).expect("pid"), sig);
 }
@@ -220,11 +243,7 @@ fn signal(pid: u32, sig: i32) {
 /// so no request fails.
 #[test]
 fn graceful_restarts_under_load_lose_no_request() {
-    let s = serve_app(
-        "pool-graceful",
-        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
-         MaxRequestWorkers 80\nServerLimit 8",
-    );
+    let s = serve_app("pool-graceful", SMALL_POOL);
     let first = s.front_ends();
     let load = Load::start(s.url("/app/pid"), 6);
     for _ in 0..10 {
@@ -260,8 +279,7 @@ fn graceful_restarts_under_load_lose_no_request() {
 fn max_connections_per_child_recycles_children_without_losing_requests() {
     let s = serve_app(
         "pool-maxconn",
-        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
-         MaxRequestWorkers 80\nServerLimit 8\nMaxConnectionsPerChild 25\nKeepAlive Off",
+        concat!(small_pool!(), "\nMaxConnectionsPerChild 25\nKeepAlive Off"),
     );
     let first = s.front_ends();
     let load = Load::start(s.url("/app/pid"), 6);
@@ -292,8 +310,7 @@ fn max_connections_per_child_recycles_children_without_losing_requests() {
 fn graceful_stop_drains_requests_in_flight() {
     let s = serve_app(
         "pool-winch",
-        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
-         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+        concat!(small_pool!(), "\nGracefulShutdownTimeout 30"),
     );
     let url = s.url("/app/sleep?2");
     let slow: Vec<_> = (0..4)
@@ -315,16 +332,7 @@ fn graceful_stop_drains_requests_in_flight() {
         s.log()
     );
     let mut s = s;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(code) = s.exited() {
-            break Some(code);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_exit(&mut s);
     assert_eq!(code, Some(Some(0)), "exits by itself\nlog:\n{}", s.log());
 }
 
@@ -332,11 +340,7 @@ fn graceful_stop_drains_requests_in_flight() {
 /// taken may fail; everything else is answered, and the pool goes on.
 #[test]
 fn a_child_killed_under_load_costs_only_its_own_requests() {
-    let s = serve_app(
-        "pool-kill-load",
-        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
-         MaxRequestWorkers 80\nServerLimit 8",
-    );
+    let s = serve_app("pool-kill-load", SMALL_POOL);
     let clients = 6;
     let load = Load::start(s.url("/app/pid"), clients);
     std::thread::sleep(Duration::from_secs(1));
@@ -436,23 +440,13 @@ fn worker_runs_16_children_of_25_threads() {
 fn a_drain_under_load_loses_no_request() {
     let mut s = serve_app_with(
         "pool-drain",
-        "StartServers 2\nMinSpareThreads 10\nMaxSpareThreads 40\nThreadsPerChild 10\n\
-         MaxRequestWorkers 80\nServerLimit 8\nGracefulShutdownTimeout 30",
+        concat!(small_pool!(), "\nGracefulShutdownTimeout 30"),
         &["--graceful-sigterm"],
     );
     let load = Load::start(s.url("/app/sleep?0.2"), 6);
     std::thread::sleep(Duration::from_millis(1500));
     signal(s.pid(), 15);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let code = loop {
-        if let Some(code) = s.exited() {
-            break Some(code);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = wait_exit(&mut s);
     let (ok, failed) = load.finish();
     let (refused, lost): (Vec<_>, Vec<_>) = failed
         .iter()
