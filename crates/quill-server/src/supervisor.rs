@@ -6,7 +6,8 @@
 //! back-off and replaces them gracefully when their script changes.
 //!
 //! One task owns all process state; everything else sends it [`Event`]s.
-//! The controller wakes it for maintenance once a second, at httpd's phase.
+//! The controller wakes it for maintenance once a second, counted from the
+//! moment the pool starts.
 //!
 //! | signal to the supervisor | front-end children (the controller, as httpd) | daemon groups |
 //! |---|---|---|
