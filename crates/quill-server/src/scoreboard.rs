@@ -10,6 +10,7 @@
 //!   ┌ header (64 B) ─ magic "QSB1", layout version, ServerLimit, ThreadLimit
 //!   ├ process slot 0 (32 B) ─ pid, generation, quiescing, not_accepting,
 //!   │ …                         connections, keep-alive and lingering counts
+//!   │                           (the last two are written as 0 for now)
 //!   ├ process slot ServerLimit−1
 //!   ├ thread (0, 0) (32 B) ─ status (`. S _ R W K L D C G I`), requests,
 //!   │ …                       bytes sent, last-used time (µs since the epoch)

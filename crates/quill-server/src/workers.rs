@@ -46,10 +46,8 @@ pub struct Workers {
     stopping: AtomicBool,
     threads_per_child: u32,
     async_factor: u32,
-    /// Open connections, and those waiting for their next request without
-    /// a slot (event).
+    /// Open connections.
     connections: AtomicU32,
-    parked: AtomicU32,
     /// (event) What the scoreboard says: the child stopped accepting.
     not_accepting: AtomicBool,
 }
@@ -86,21 +84,12 @@ impl Workers {
             threads_per_child,
             async_factor,
             connections: AtomicU32::new(0),
-            parked: AtomicU32::new(0),
             not_accepting: AtomicBool::new(false),
         })
     }
 
     pub fn mpm(&self) -> Mpm {
         self.mpm
-    }
-
-    pub fn slot(&self) -> u32 {
-        self.slot
-    }
-
-    pub fn scoreboard(&self) -> &Scoreboard {
-        &self.sb
     }
 
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
@@ -233,13 +222,11 @@ impl Workers {
         }
     }
 
+    /// Keep-alive and lingering connections are not counted apart yet: the
+    /// scoreboard's two fields for them stay 0.
     fn publish_connections(&self) {
-        self.sb.set_connections(
-            self.slot,
-            self.connections.load(Ordering::Relaxed),
-            self.parked.load(Ordering::Relaxed),
-            0,
-        );
+        self.sb
+            .set_connections(self.slot, self.connections.load(Ordering::Relaxed), 0, 0);
     }
 
     /// The child stops gracefully: idle slots are given up (DEAD), busy
@@ -270,11 +257,6 @@ impl Workers {
 
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
-    }
-
-    /// Open connections.
-    pub fn connections(&self) -> u32 {
-        self.connections.load(Ordering::Relaxed)
     }
 }
 
@@ -325,18 +307,6 @@ impl Drop for Worker {
 #[derive(Debug)]
 pub struct ConnectionGuard {
     workers: Arc<Workers>,
-}
-
-impl ConnectionGuard {
-    /// (event) The connection waits for its next request without a slot.
-    pub fn park(&self, parked: bool) {
-        if parked {
-            self.workers.parked.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.workers.parked.fetch_sub(1, Ordering::Relaxed);
-        }
-        self.workers.publish_connections();
-    }
 }
 
 impl Drop for ConnectionGuard {
