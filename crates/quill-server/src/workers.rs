@@ -11,6 +11,12 @@
 //!                                        limit (the child stops accepting above it)
 //! ```
 //!
+//! In every MPM the slot is taken before the accept: httpd's event listener
+//! too waits for an idle worker, accepts, and hands the new connection to
+//! it for its first request. A child whose slots are all busy leaves new
+//! connections in the listen queue, where other children (or the ones the
+//! parent forks because idle workers ran short) take them.
+//!
 //! A slot is an async permit, not an OS thread: the front end's I/O is
 //! asynchronous, and what httpd's MPMs bound with threads (how much one
 //! child takes on, and what the parent counts as idle) Quill bounds with
@@ -123,7 +129,21 @@ impl Workers {
             .is_empty()
     }
 
-    fn try_acquire(self: &Arc<Self>) -> Option<Worker> {
+    /// An idle slot now, if there is one (it shows READY until the caller
+    /// gives it work).
+    ///
+    /// A stopping child has given its idle slots up (a new child may
+    /// already have claimed them); a request still arriving on one of its
+    /// open connections gets a worker without a slot, so it is served
+    /// without writing the scoreboard. (The child accepts no more, so its
+    /// open connections bound these.)
+    pub fn try_acquire(self: &Arc<Self>) -> Option<Worker> {
+        if self.stopping() {
+            return Some(Worker {
+                workers: self.clone(),
+                thread: None,
+            });
+        }
         // (The idle lock must be released before claim_released takes it.)
         let popped = self.lock_idle().pop();
         let t = match popped {
@@ -140,7 +160,7 @@ impl Workers {
         // marks it busy once it has work.
         Some(Worker {
             workers: self.clone(),
-            thread: t,
+            thread: Some(t),
         })
     }
 
@@ -261,40 +281,44 @@ impl Workers {
 }
 
 /// One worker slot in use; back to idle (or DEAD in a stopping child) when
-/// dropped.
+/// dropped. A stopping child's late requests get workers without a slot
+/// (see [`Workers::try_acquire`]).
 #[derive(Debug)]
 pub struct Worker {
     workers: Arc<Workers>,
-    thread: u32,
+    thread: Option<u32>,
 }
 
 impl Worker {
     /// Shows what the slot is doing (R, W, K …); a stopping child's slots
     /// stay GRACEFUL.
     pub fn set(&self, status: ThreadStatus) {
-        if !self.workers.stopping() {
-            self.workers
-                .sb
-                .set_status(self.workers.slot, self.thread, status);
+        if let Some(t) = self.thread
+            && !self.workers.stopping()
+        {
+            self.workers.sb.set_status(self.workers.slot, t, status);
         }
     }
 
     /// A request on this slot finished, having sent `bytes`.
     pub fn count_request(&self, bytes: u64, now_us: u64) {
-        self.workers
-            .sb
-            .count_request(self.workers.slot, self.thread, bytes, now_us);
+        if let Some(t) = self.thread {
+            self.workers
+                .sb
+                .count_request(self.workers.slot, t, bytes, now_us);
+        }
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
         let w = &self.workers;
+        let Some(t) = self.thread else { return };
         if w.stopping() {
-            w.sb.set_status(w.slot, self.thread, ThreadStatus::Dead);
+            w.sb.set_status(w.slot, t, ThreadStatus::Dead);
         } else {
-            w.sb.set_status(w.slot, self.thread, ThreadStatus::Ready);
-            w.lock_idle().push(self.thread);
+            w.sb.set_status(w.slot, t, ThreadStatus::Ready);
+            w.lock_idle().push(t);
         }
         w.released.notify_one();
         // An event listener waiting on the connection limit also watches
@@ -374,6 +398,28 @@ mod tests {
             .expect("the released slot is claimed");
         drop((first, second));
         assert_eq!(sb.status_chars(1, 2), "__");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn a_stopping_child_serves_late_requests_without_taking_a_slot() {
+        let (sb, path) = board("late", 1, 2);
+        let old = Workers::new(Mpm::Event, sb.clone(), 0, 2, 2);
+        old.begin_graceful_stop();
+        // A new child takes the row's slots the old one gave up …
+        let new = Workers::new(Mpm::Event, sb.clone(), 0, 2, 2);
+        assert_eq!(new.idle(), 2);
+        // … and a request arriving on one of the old child's open
+        // connections still gets a worker at once, which leaves the new
+        // child's slots alone.
+        let late = tokio::time::timeout(Duration::from_secs(5), old.acquire())
+            .await
+            .expect("a late request is not left waiting");
+        late.set(ThreadStatus::BusyWrite);
+        late.count_request(10, 1);
+        drop(late);
+        assert_eq!(sb.status_chars(1, 2), "__");
+        assert_eq!(new.idle(), 2);
         let _ = std::fs::remove_file(path);
     }
 

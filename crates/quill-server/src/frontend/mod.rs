@@ -158,13 +158,21 @@ pub enum StopReason {
     ExitNow,
 }
 
+/// How long a stopping event child leaves a kept-alive connection open
+/// after its last response, at least, before it closes it (httpd closes
+/// them at once; a request sent right after a response may be on its way).
+const STOPPING_EVENT_GRACE: Duration = Duration::from_millis(100);
+
 /// How a connection's requests get their worker slot (see [`crate::workers`]).
 #[derive(Clone)]
 enum SlotCtx {
     /// prefork/worker: the connection holds one slot for its whole life.
     Held(Arc<Worker>),
-    /// event: each request takes a slot while it is in progress.
-    PerRequest(Arc<Workers>),
+    /// event: each request takes a slot while it is in progress. The
+    /// first request uses the slot the listener reserved before it accepted
+    /// the connection, as httpd's event listener hands a new connection to
+    /// the idle worker it waited for.
+    PerRequest(Arc<Workers>, Arc<std::sync::Mutex<Option<Worker>>>),
 }
 
 /// The first connection any of `listeners` has ready.
@@ -200,15 +208,23 @@ pub async fn serve(
     // when this turns true, whatever made the child stop.
     let (drain_tx, drain_rx) = watch::channel(false);
     let reason = 'accepting: loop {
-        // The MPM's gate: a free slot (prefork/worker), or an idle slot and
-        // room under the connection limit (event).
-        let held = loop {
+        // The MPM's gate: a free slot (prefork/worker), or room under the
+        // connection limit and an idle slot, reserved for the connection's
+        // first request (event). Either way, the slot is taken before the
+        // accept, so a child whose slots are all busy leaves new
+        // connections in the listen queue for other children, as httpd's
+        // do.
+        let reserved = loop {
             tokio::select! {
                 _ = shutdown.changed() => break 'accepting StopReason::Told,
                 _ = sweep.tick() => for g in &fe.groups { g.pool.sweep() },
                 Some(_) = conns.join_next(), if !conns.is_empty() => counter.on_connection_finished(),
-                w = workers.acquire(), if !event => break Some(w),
-                _ = workers.wait_until_accepting(), if event => break None,
+                w = workers.acquire(), if !event => break w,
+                _ = workers.wait_until_accepting(), if event => {
+                    if let Some(w) = workers.try_acquire() {
+                        break w;
+                    }
+                }
             }
         };
         match counter.check_before_accept() {
@@ -235,14 +251,16 @@ pub async fn serve(
             }
         };
         counter.on_accepted();
-        if let Some(w) = &held {
-            w.set(ThreadStatus::BusyRead);
-        }
+        reserved.set(ThreadStatus::BusyRead);
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
-        let slot = match held {
-            Some(w) => SlotCtx::Held(Arc::new(w)),
-            None => SlotCtx::PerRequest(workers.clone()),
+        let slot = if event {
+            SlotCtx::PerRequest(
+                workers.clone(),
+                Arc::new(std::sync::Mutex::new(Some(reserved))),
+            )
+        } else {
+            SlotCtx::Held(Arc::new(reserved))
         };
         let open = workers.open_connection();
         let fe = fe.clone();
@@ -275,19 +293,28 @@ pub async fn serve(
             loop {
                 // KeepAliveTimeout: a connection with no request in
                 // progress closes this long after its last response (or
-                // after it was accepted, while it drains).
-                let idle_until = fe
-                    .keep_alive
-                    .and_then(|k| state.idle_since(draining).map(|t| t + k));
+                // after it was accepted, while it drains). A stopping event
+                // child closes its kept-alive connections at once, as
+                // httpd's listener does when its child is dying, except
+                // one whose last response left less than
+                // STOPPING_EVENT_GRACE ago: a request may be on its way.
+                let wait = match fe.keep_alive {
+                    _ if !(draining && event) => fe.keep_alive,
+                    Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
+                    None => Some(STOPPING_EVENT_GRACE),
+                };
+                let idle_until = wait.and_then(|k| {
+                    state.idle_since(draining).map(|t| t + k)
+                });
                 let ended = state.ended.notified();
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     _ = stop.changed(), if !draining => {
                         // Stopping: the next response says `Connection:
                         // close`, and an idle connection is closed when its
-                        // keep-alive time is up, so a request already on
-                        // its way is still answered (as httpd's worker
-                        // threads do).
+                        // keep-alive time is up (prefork/worker, as httpd's
+                        // threads do) or at once (event, see above), so a
+                        // request already on its way is still answered.
                         draining = true;
                         state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -308,7 +335,8 @@ pub async fn serve(
     drop(listeners);
     workers.begin_graceful_stop();
     // Connections already open finish their current request, and kept-alive
-    // ones close after it or when their keep-alive time is up.
+    // ones close after it, or when their keep-alive time is up
+    // (prefork/worker) or at once (event).
     let _ = drain_tx.send(true);
     while conns.join_next().await.is_some() {}
     reason
@@ -329,7 +357,13 @@ async fn handle(
     // one taken now and held until the response ends (event).
     let worker = match slot {
         SlotCtx::Held(w) => w,
-        SlotCtx::PerRequest(workers) => Arc::new(workers.acquire().await),
+        SlotCtx::PerRequest(workers, first) => {
+            let reserved = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match reserved {
+                Some(w) => Arc::new(w),
+                None => Arc::new(workers.acquire().await),
+            }
+        }
     };
     worker.set(ThreadStatus::BusyWrite);
     // Access-log facts are gathered only when there is an access log.

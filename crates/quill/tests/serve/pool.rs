@@ -189,6 +189,11 @@ fn serve_app(name: &str, mpm_directives: &str) -> Server {
 }
 
 fn serve_app_with(name: &str, mpm_directives: &str, args: &[&str]) -> Server {
+    serve_app_mpm(name, "worker", mpm_directives, args)
+}
+
+/// `serve_app` with the MPM named.
+fn serve_app_mpm(name: &str, mpm: &str, mpm_directives: &str, args: &[&str]) -> Server {
     let root = TempDir::new(name);
     let app = root.0.join("lifecycle.wsgi");
     std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
@@ -199,7 +204,7 @@ fn serve_app_with(name: &str, mpm_directives: &str, args: &[&str]) -> Server {
         &conf,
         format!(
             "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
-             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so\n\
              LoadModule wsgi_module modules/mod_wsgi.so\n{mpm_directives}\n\
              WSGISocketPrefix \"{r}/wsgi\"\n\
              WSGIDaemonProcess app processes=2 threads=4\n\
@@ -243,7 +248,18 @@ fn signal(pid: u32, sig: i32) {
 /// so no request fails.
 #[test]
 fn graceful_restarts_under_load_lose_no_request() {
-    let s = serve_app("pool-graceful", SMALL_POOL);
+    graceful_restarts_lose_no_request("worker");
+}
+
+/// The same with the event MPM, whose stopping children close their
+/// kept-alive connections at once rather than at KeepAliveTimeout.
+#[test]
+fn graceful_restarts_of_event_children_under_load_lose_no_request() {
+    graceful_restarts_lose_no_request("event");
+}
+
+fn graceful_restarts_lose_no_request(mpm: &str) {
+    let s = serve_app_mpm(&format!("pool-graceful-{mpm}"), mpm, SMALL_POOL, &[]);
     let first = s.front_ends();
     let load = Load::start(s.url("/app/pid"), 6);
     for _ in 0..10 {
@@ -253,7 +269,7 @@ fn graceful_restarts_under_load_lose_no_request() {
     std::thread::sleep(Duration::from_secs(2));
     let (ok, failed) = load.finish();
     eprintln!(
-        "graceful restarts: {ok} requests answered, {} failed",
+        "graceful restarts ({mpm}): {ok} requests answered, {} failed",
         failed.len()
     );
     assert!(
@@ -535,4 +551,43 @@ fn an_idle_prefork_pool_within_its_spare_band_stays_as_it_is() {
         s.log()
     );
     assert!(counts.iter().all(|&n| n <= 3), "never more: {seen:?}");
+}
+
+/// An event child takes a connection only when it has an idle worker for
+/// it, as httpd's listener does: six slow requests against three children of
+/// two threads run all at once, none waiting in a child whose workers are
+/// busy while another child has one idle.
+#[test]
+fn an_event_child_accepts_only_for_an_idle_worker() {
+    let s = serve_app_mpm(
+        "pool-event-accept",
+        "event",
+        "StartServers 3\nServerLimit 3\nThreadLimit 2\nThreadsPerChild 2\n\
+         MaxRequestWorkers 6\nMinSpareThreads 1\nMaxSpareThreads 6",
+        &[],
+    );
+    assert_eq!(
+        settle_at(&s, 3, Duration::from_secs(20)),
+        3,
+        "three children"
+    );
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let url = s.url("/app/sleep?1.5");
+            std::thread::spawn(move || get(&url).0)
+        })
+        .collect();
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
+    assert_eq!(statuses, [200; 6], "every slow request answered");
+    let (status, in_flight) = get(&s.url("/app/in-flight"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        in_flight,
+        "0 6",
+        "now 0 and at the peak all 6 in flight at once (now peak)\nlog:\n{}",
+        s.log()
+    );
 }

@@ -1,6 +1,7 @@
 # For the lifecycle tests (a copy runs from a temporary directory): a script
 # that crashes its process (or raises) at import while a marker file exists, and a
 # response that drips forever and notes when it is closed.
+import fcntl
 import os
 import time
 
@@ -29,6 +30,21 @@ class Drip:
         open(os.path.join(HERE, "drip-closed"), "w").close()
 
 
+def in_flight(change):
+    """Adds `change` to the /sleep requests in flight in every process of
+    the group (a locked file beside the script); "now peak"."""
+    with open(os.path.join(HERE, "in-flight"), "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        now, peak = (int(x) for x in (f.read().split() or ["0", "0"]))
+        now += change
+        peak = max(peak, now)
+        f.seek(0)
+        f.truncate()
+        f.write("%d %d" % (now, peak))
+        return "%d %d" % (now, peak)
+
+
 def application(environ, start_response):
     global FIRST_REQUEST_US
     if FIRST_REQUEST_US is None:
@@ -47,6 +63,13 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return Drip()
     if p == "/sleep":
-        time.sleep(float(environ["QUERY_STRING"] or 1))
+        in_flight(1)
+        try:
+            time.sleep(float(environ["QUERY_STRING"] or 1))
+        finally:
+            in_flight(-1)
+    if p == "/in-flight":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [in_flight(0).encode()]
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
