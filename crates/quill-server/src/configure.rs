@@ -441,6 +441,55 @@ fn startup_warnings(resolved: &Resolved) -> Vec<String> {
 mod tests {
     use super::*;
 
+    fn plan(mpm_directives: &str) -> ServerPlan {
+        use quill_config::fs::MemFs;
+        use quill_config::syntax::{ParseOptions, parse_str};
+        let text = format!(
+            "ServerRoot /srv\nServerName localhost\nListen 127.0.0.1:8080\n\
+             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule alias_module modules/mod_alias.so\n{mpm_directives}\n"
+        );
+        let parsed = parse_str(
+            Path::new("/srv/httpd.conf"),
+            &text,
+            &MemFs::new(),
+            &ParseOptions::default(),
+        );
+        let resolved = quill_config::resolve(&parsed, &quill_config::ResolveOptions::default());
+        plan_from_config(&resolved, &Extras::default()).expect("a plan")
+    }
+
+    #[test]
+    fn a_restart_takes_the_pools_sizing_and_keeps_its_limits() {
+        let running = plan("ServerLimit 16\nMaxSpareThreads 75");
+        let sized = running.restarted_with(plan(
+            "ServerLimit 16\nMaxSpareThreads 150\nAlias /s /srv/s\nKeepAlive Off",
+        ));
+        assert!(sized.kept.is_empty(), "{:?}", sized.kept);
+        assert_eq!(sized.plan.pool.max_spare, 150);
+        assert_eq!(sized.plan.aliases.len(), 1);
+        assert_eq!(sized.plan.keep_alive, None);
+
+        let limited = running.restarted_with(plan("ServerLimit 20\nMaxSpareThreads 150"));
+        assert_eq!(limited.plan.pool, running.pool, "the whole pool is kept");
+        assert_eq!(
+            limited.kept,
+            [
+                "ServerLimit changed from 16 to 20: not possible at a restart (as in httpd); the \
+              pool keeps all its settings until the server is stopped and started"
+            ]
+        );
+
+        let mut moved = plan("ServerLimit 16");
+        moved.listen = vec!["127.0.0.1:9090".parse().expect("an address")];
+        let moved = running.restarted_with(moved);
+        assert_eq!(moved.plan.listen, running.listen);
+        assert_eq!(
+            moved.kept,
+            ["Listen changed; the running server keeps its own until it is stopped and started"]
+        );
+    }
+
     #[test]
     fn users_and_groups_by_name_or_number() {
         assert_eq!(lookup_user("root"), Ok((0, Some(0))));

@@ -125,3 +125,100 @@ impl ServerPlan {
         Ok(ErrorLog::new(self.log_level, self.error_log.open()?))
     }
 }
+
+/// What a restart (SIGHUP, SIGUSR1) makes of a re-read configuration.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    /// The plan the new generation runs.
+    pub plan: ServerPlan,
+    /// What the re-read configuration changes but the running server keeps
+    /// until it is stopped and started again, one sentence each.
+    pub kept: Vec<String>,
+}
+
+impl ServerPlan {
+    /// The plan for the next generation when the configuration re-read at
+    /// a restart gives `new`.
+    ///
+    /// What the children serve with (mounts, aliases, limits, timeouts,
+    /// keep-alive, the access log) and the pool's sizing come from `new`.
+    /// What outlives generations stays as it is: the listening sockets,
+    /// the daemon groups (and so the mounts, which name them), the error
+    /// log, the run directory, and the MPM with its ServerLimit and
+    /// ThreadLimit (httpd refuses to change those at a restart too); each
+    /// change to those is reported in `kept`.
+    pub fn restarted_with(&self, new: ServerPlan) -> Restarted {
+        let mut kept = Vec::new();
+        let mut plan = new;
+        let mut keep = |what: &str, same: bool| {
+            if !same {
+                kept.push(format!(
+                    "{what} changed; the running server keeps its own until it is stopped and started"
+                ));
+            }
+            same
+        };
+        if !keep("Listen", plan.listen == self.listen) {
+            plan.listen = self.listen.clone();
+        }
+        if !keep("ListenBacklog", plan.listen_backlog == self.listen_backlog) {
+            plan.listen_backlog = self.listen_backlog;
+        }
+        let json = |g: &[GroupPlan]| serde_json::to_value(g).ok();
+        if !keep(
+            "WSGIDaemonProcess (the daemon groups, and so the WSGIScriptAlias mounts)",
+            json(&plan.groups) == json(&self.groups),
+        ) {
+            plan.groups = self.groups.clone();
+            plan.mounts = self.mounts.clone();
+        }
+        if !keep("ErrorLog", plan.error_log == self.error_log) {
+            plan.error_log = self.error_log.clone();
+        }
+        if !keep("LogLevel", plan.log_level == self.log_level) {
+            plan.log_level = self.log_level;
+        }
+        if !keep("The run directory", plan.run_dir == self.run_dir) {
+            plan.run_dir = self.run_dir.clone();
+        }
+        let (old, new) = (&self.pool, &plan.pool);
+        let fixed = [
+            (
+                "The MPM",
+                format!("{:?}", old.mpm),
+                format!("{:?}", new.mpm),
+            ),
+            (
+                "ServerLimit",
+                old.server_limit.to_string(),
+                new.server_limit.to_string(),
+            ),
+            (
+                "ThreadLimit",
+                old.thread_limit.to_string(),
+                new.thread_limit.to_string(),
+            ),
+            (
+                "The number of listener buckets (ListenCoresBucketsRatio)",
+                old.num_buckets.to_string(),
+                new.num_buckets.to_string(),
+            ),
+        ];
+        let mut pool_kept = false;
+        for (what, was, now) in fixed {
+            if was != now {
+                kept.push(format!(
+                    "{what} changed from {was} to {now}: not possible at a restart (as in \
+                     httpd); the pool keeps all its settings until the server is stopped and \
+                     started"
+                ));
+                pool_kept = true;
+            }
+        }
+        if pool_kept {
+            plan.pool = self.pool.clone();
+            plan.async_request_worker_factor = self.async_request_worker_factor;
+        }
+        Restarted { plan, kept }
+    }
+}

@@ -38,6 +38,12 @@ pub trait ChildProcesses {
     fn signal(&mut self, pid: i32, signal: i32);
     /// Closes the listening sockets (a graceful stop); children keep theirs.
     fn close_listeners(&mut self);
+    /// At a restart, the pool settings of the re-read configuration (the
+    /// supervisor re-reads it when the signal comes); `None` keeps the
+    /// running ones.
+    fn restart_pool(&mut self) -> Option<PoolConfig> {
+        None
+    }
 }
 
 /// The pool controller and the children it decided about.
@@ -135,10 +141,21 @@ impl<P: ChildProcesses> PoolDriver<P> {
                 }
                 Action::CloseListeners => self.procs.close_listeners(),
                 Action::ReloadConfig => {
-                    // The configuration is not re-read yet: the new
-                    // generation runs the one the server started with.
-                    let config = self.ctl.config().clone();
-                    if let Err(e) = self.ctl.handle_config_reloaded(now, config) {
+                    // The new generation's pool settings: the re-read
+                    // configuration's, or the running ones if it has none
+                    // or they cannot be used.
+                    let running = self.ctl.config().clone();
+                    let config = self.procs.restart_pool().unwrap_or_else(|| running.clone());
+                    let mut result = self.ctl.handle_config_reloaded(now, config);
+                    if let Err(e) = &result {
+                        self.log.log(
+                            Level::Error,
+                            "core",
+                            &format!("{e}; the pool keeps its running settings"),
+                        );
+                        result = self.ctl.handle_config_reloaded(now, running);
+                    }
+                    if let Err(e) = result {
                         self.log
                             .log(Level::Error, "core", &format!("restart failed: {e}"));
                         self.ctl.handle_config_reload_failed(now);

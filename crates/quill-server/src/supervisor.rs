@@ -13,8 +13,8 @@
 //! |---|---|---|
 //! | SIGTERM, SIGINT | stop: SIGTERM to each, SIGKILL to stragglers (SIGTERM with `graceful_sigterm`: as SIGWINCH) | after the children: SIGTERM, SIGKILL after shutdown-timeout + 2 s |
 //! | SIGWINCH | graceful stop: listeners closed, children finish their requests, bounded by GracefulShutdownTimeout | as for SIGTERM, once the children are gone |
-//! | SIGHUP | restart: children stopped at once, a new generation started | replaced gracefully (new processes first, old ones finish) |
-//! | SIGUSR1 | graceful restart: a new generation; old children finish their requests | replaced gracefully |
+//! | SIGHUP | restart: children stopped at once, the configuration re-read, a new generation started | replaced gracefully (new processes first, old ones finish) |
+//! | SIGUSR1 | graceful restart: the configuration re-read, a new generation; old children finish their requests | replaced gracefully |
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -172,14 +172,22 @@ pub struct Programs {
     pub daemon: PathBuf,
 }
 
+/// Re-reads the configuration at a restart (SIGHUP, SIGUSR1): the plan it
+/// gives now, or why it cannot be served, in words for the error log.
+pub type Reload = Box<dyn FnMut() -> Result<ServerPlan, String> + Send>;
+
 /// Runs a whole server until the pool controller exits (SIGTERM/SIGINT:
 /// stop; SIGWINCH: graceful stop). `daemon_stderr` is given to every
-/// daemon process as stderr (the error log when it is a file).
+/// daemon process as stderr (the error log when it is a file). At a
+/// restart, `reload` re-reads the configuration (see
+/// [`ServerPlan::restarted_with`] for what a new generation takes from it);
+/// without it, or when it fails, the new generation runs the running plan.
 pub async fn run(
     plan: ServerPlan,
     programs: Programs,
     log: Arc<ErrorLog>,
     daemon_stderr: Option<File>,
+    mut reload: Option<Reload>,
     on_started: impl FnOnce(&Started),
 ) -> Result<(), ServerError> {
     std::fs::create_dir_all(&plan.run_dir)
@@ -217,15 +225,9 @@ pub async fn run(
     for (i, g) in plan.groups.iter().enumerate() {
         let fd = bind_unix(&g.socket_path, g.listen_backlog)
             .map_err(|e| ServerError::DaemonSocket(g.socket_path.clone(), e))?;
-        let scripts = plan
-            .mounts
-            .iter()
-            .filter(|m| m.group == i && m.script_reloading && plan.reload_scripts)
-            .map(|m| (m.script.clone(), mtime(&m.script)))
-            .collect();
         groups.push(GroupState {
             listener: fd,
-            scripts,
+            scripts: watched_scripts(&plan, i),
         });
     }
 
@@ -236,15 +238,12 @@ pub async fn run(
             .map_err(ServerError::Scoreboard)?,
     );
     let frontend_spec = plan.run_dir.join("frontend.json");
-    let spec = FrontendSpec {
+    let mut spec = FrontendSpec {
         plan: plan.clone(),
         scoreboard: scoreboard_path.clone(),
         listeners: u32::try_from(listeners.len()).unwrap_or(u32::MAX),
     };
-    let json = serde_json::to_vec(&spec)
-        .map_err(|e| ServerError::FrontendSpec(frontend_spec.clone(), io::Error::other(e)))?;
-    std::fs::write(&frontend_spec, json)
-        .map_err(|e| ServerError::FrontendSpec(frontend_spec.clone(), e))?;
+    write_frontend_spec(&frontend_spec, &spec)?;
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut sup = Sup {
@@ -277,6 +276,7 @@ pub async fn run(
         spec: frontend_spec.clone(),
         listeners,
         tx: tx.clone(),
+        restart_pool: None,
     };
     let mut front = PoolDriver::new(
         pool.clone(),
@@ -340,12 +340,18 @@ pub async fn run(
             _ = winch.recv() => front.signal(ParentSignal::GracefulStop, "SIGWINCH", now()),
             _ = hup.recv() => {
                 front.signal(ParentSignal::Restart, "SIGHUP", now());
+                if let Some(reload) = &mut reload {
+                    reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
+                }
                 for g in 0..sup.groups.len() {
                     sup.replace_group(g)?;
                 }
             }
             _ = usr1.recv() => {
                 front.signal(ParentSignal::GracefulRestart, "SIGUSR1", now());
+                if let Some(reload) = &mut reload {
+                    reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
+                }
                 for g in 0..sup.groups.len() {
                     sup.replace_group(g)?;
                 }
@@ -406,6 +412,76 @@ pub async fn run(
     Ok(())
 }
 
+fn write_frontend_spec(path: &std::path::Path, spec: &FrontendSpec) -> Result<(), ServerError> {
+    let json = serde_json::to_vec(spec)
+        .map_err(|e| ServerError::FrontendSpec(path.to_path_buf(), io::Error::other(e)))?;
+    std::fs::write(path, json).map_err(|e| ServerError::FrontendSpec(path.to_path_buf(), e))
+}
+
+/// A restart re-reads the configuration: the children of the new
+/// generation (they read `frontend_spec` when they start) and the pool
+/// controller get what it changes, within what a restart can change
+/// ([`ServerPlan::restarted_with`]); what it cannot change, and a
+/// configuration that cannot be served, are logged, and the server goes on
+/// with what it runs.
+fn reread(
+    reload: &mut Reload,
+    spec: &mut FrontendSpec,
+    frontend_spec: &std::path::Path,
+    sup: &mut Sup<'_>,
+    front: &mut PoolDriver<RealChildren>,
+) {
+    let new = match reload() {
+        Ok(p) => p,
+        Err(e) => {
+            sup.log.log(
+                Level::Error,
+                "core",
+                &format!(
+                    "Re-reading the configuration failed; the new generation runs the \
+                     configuration in use:\n{e}"
+                ),
+            );
+            return;
+        }
+    };
+    let restarted = spec.plan.restarted_with(new);
+    for kept in &restarted.kept {
+        sup.log.log(Level::Warn, "core", kept);
+    }
+    for warning in &restarted.plan.startup_warnings {
+        sup.log.log(Level::Warn, "core", warning);
+    }
+    let next = FrontendSpec {
+        plan: restarted.plan,
+        scoreboard: spec.scoreboard.clone(),
+        listeners: spec.listeners,
+    };
+    if let Err(e) = write_frontend_spec(frontend_spec, &next) {
+        sup.log.log(
+            Level::Error,
+            "core",
+            &format!("{e}; the new generation runs the configuration in use"),
+        );
+        return;
+    }
+    // Scripts to watch, for the mounts the new configuration has.
+    for (g, state) in sup.groups.iter_mut().enumerate() {
+        state.scripts = watched_scripts(&next.plan, g);
+    }
+    front.processes().restart_pool = Some(next.plan.pool.clone());
+    *spec = next;
+}
+
+/// The scripts of group `g` whose changes restart it.
+fn watched_scripts(plan: &ServerPlan, g: usize) -> Vec<(PathBuf, Option<SystemTime>)> {
+    plan.mounts
+        .iter()
+        .filter(|m| m.group == g && m.script_reloading && plan.reload_scripts)
+        .map(|m| (m.script.clone(), mtime(&m.script)))
+        .collect()
+}
+
 /// Front-end child processes, exec'd as `quill __frontend …` with the
 /// Listen sockets at descriptors 3, 4, …
 struct RealChildren {
@@ -414,6 +490,8 @@ struct RealChildren {
     /// The Listen sockets, until a graceful stop closes them.
     listeners: Vec<OwnedFd>,
     tx: mpsc::UnboundedSender<Event>,
+    /// The re-read configuration's pool settings, for the restart under way.
+    restart_pool: Option<quill_mpm::PoolConfig>,
 }
 
 impl ChildProcesses for RealChildren {
@@ -482,6 +560,10 @@ impl ChildProcesses for RealChildren {
 
     fn close_listeners(&mut self) {
         self.listeners.clear();
+    }
+
+    fn restart_pool(&mut self) -> Option<quill_mpm::PoolConfig> {
+        self.restart_pool.take()
     }
 }
 

@@ -21,6 +21,7 @@ pub use quill_server::configure::Extras;
 use quill_server::configure::plan_from_config;
 use quill_server::log::ErrorLog;
 use quill_server::plan::{LogTarget, ServerPlan};
+use quill_server::supervisor::Reload;
 
 use crate::load::{self, ConfArgs};
 
@@ -53,7 +54,25 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         graceful_sigterm: args.graceful_sigterm,
         ..Extras::default()
     };
-    serve_resolved(&resolved, &extras, |addrs| {
+    // A restart (SIGHUP, SIGUSR1) re-reads the configuration, as httpd
+    // does.
+    let (conf, reread_extras) = (args.conf.clone(), extras.clone());
+    let reload: Reload = Box::new(move || {
+        let resolved = load::load(&conf).map_err(|load::Unreadable(msg)| msg)?;
+        if resolved.diagnostics.has_errors() {
+            let errors: Vec<_> = resolved
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .cloned()
+                .collect();
+            return Err(render_plain(&errors, &resolved.sources)
+                .trim_end()
+                .to_string());
+        }
+        plan_from_config(&resolved, &reread_extras).map_err(|e| e.to_string())
+    });
+    serve_resolved(&resolved, &extras, Some(reload), |addrs| {
         for a in addrs {
             println!("Listening on http://{a}/");
         }
@@ -62,10 +81,12 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 }
 
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
-/// called once every socket listens.
+/// called once every socket listens, and `reload` re-reads the
+/// configuration at each restart.
 pub fn serve_resolved(
     resolved: &Resolved,
     extras: &Extras,
+    reload: Option<Reload>,
     on_started: impl FnOnce(&[SocketAddr]),
 ) -> ExitCode {
     if resolved.diagnostics.has_errors() {
@@ -86,7 +107,7 @@ pub fn serve_resolved(
             return ExitCode::from(1);
         }
     };
-    run_plan(plan, on_started)
+    run_plan(plan, reload, on_started)
 }
 
 /// The `quill-daemon` binary next to this one: daemon processes run it,
@@ -221,7 +242,11 @@ pub fn exec_daemon(spec: &Path) -> ExitCode {
     }
 }
 
-pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> ExitCode {
+pub fn run_plan(
+    plan: ServerPlan,
+    reload: Option<Reload>,
+    on_started: impl FnOnce(&[SocketAddr]),
+) -> ExitCode {
     let programs = match (std::env::current_exe(), daemon_exe()) {
         (Ok(frontend), Ok(daemon)) => quill_server::supervisor::Programs { frontend, daemon },
         (Err(e), _) => {
@@ -286,6 +311,7 @@ pub fn run_plan(plan: ServerPlan, on_started: impl FnOnce(&[SocketAddr])) -> Exi
         programs,
         log,
         daemon_stderr,
+        reload,
         |s| on_started(&s.addresses),
     ));
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -591,3 +591,77 @@ fn an_event_child_accepts_only_for_an_idle_worker() {
         s.log()
     );
 }
+
+/// A graceful restart re-reads the configuration, as httpd's does: the new
+/// generation serves an Alias added to the file; a changed Listen is kept
+/// (with a warning) until a full restart; a configuration that no longer
+/// reads is logged and the server goes on with the one in use.
+#[test]
+fn a_graceful_restart_rereads_the_configuration() {
+    let mut s = serve_app("pool-reread", SMALL_POOL);
+    let conf = s.root.0.join("httpd.conf");
+    let files = s.root.0.join("static");
+    std::fs::create_dir_all(&files).expect("static dir");
+    std::fs::write(files.join("hello.txt"), "hello from the alias\n").expect("static file");
+    assert_eq!(get(&s.url("/static/hello.txt")).0, 404, "no Alias yet");
+
+    let original = std::fs::read_to_string(&conf).expect("read the config");
+    let other_port = free_port();
+    std::fs::write(
+        &conf,
+        format!(
+            "{original}LoadModule alias_module modules/mod_alias.so\n\
+             Alias /static \"{}\"\nListen 127.0.0.1:{other_port}\n",
+            files.display()
+        ),
+    )
+    .expect("edit the config");
+    signal(s.pid(), 10);
+    assert!(
+        s.wait_log("Listen changed; the running server keeps its own"),
+        "the new Listen is reported\nlog:\n{}",
+        s.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut answer = get(&s.url("/static/hello.txt"));
+    while answer.0 != 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        answer = get(&s.url("/static/hello.txt"));
+    }
+    assert_eq!(
+        answer,
+        (200, "hello from the alias\n".to_string()),
+        "the new generation serves the new Alias\nlog:\n{}",
+        s.log()
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", other_port)).is_err(),
+        "the new Listen waits for a full restart"
+    );
+
+    let edited = std::fs::read_to_string(&conf).expect("read the config");
+    std::fs::write(
+        &conf,
+        format!("{edited}WSGIScriptAlais /typo /nowhere.wsgi\n"),
+    )
+    .expect("break the config");
+    let before = s.front_ends();
+    signal(s.pid(), 10);
+    assert!(
+        s.wait_log("Re-reading the configuration failed"),
+        "the broken configuration is reported\nlog:\n{}",
+        s.log()
+    );
+    assert!(s.log().contains("WSGIScriptAlais"), "with its error");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.front_ends().iter().any(|p| before.contains(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.exited(), None, "the server goes on");
+    assert_eq!(
+        get(&s.url("/static/hello.txt")).0,
+        200,
+        "the next generation runs the configuration in use"
+    );
+    assert_eq!(get(&s.url("/app/pid")).0, 200);
+}
