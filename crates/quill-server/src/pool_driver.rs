@@ -195,9 +195,14 @@ impl<P: ChildProcesses> PoolDriver<P> {
         };
         let sig = match mode {
             StopMode::Graceful => {
-                // What the child will write when it reads the stop; the
-                // controller's model learns it now, as in the simulator.
-                let _ = self.ctl.scoreboard_mut().announce_quiescing(slot);
+                // What the child will write when it reads the stop (worker
+                // and event: quiescing; prefork: nothing); the controller's
+                // model learns it now, as in the simulator.
+                let (mpm, threads) = (self.ctl.config().mpm, self.ctl.config().threads_per_child);
+                let _ = self
+                    .ctl
+                    .scoreboard_mut()
+                    .begin_graceful_stop(mpm, slot, threads);
                 signal::USR1
             }
             StopMode::Immediate => signal::TERM,

@@ -255,7 +255,12 @@ impl Workers {
         if self.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.sb.announce_quiescing(self.slot);
+        // worker and event announce it; httpd's prefork child writes
+        // nothing (it exits from wherever it is), and its controller never
+        // clears the flag, so a prefork child must not set it.
+        if self.mpm != Mpm::Prefork {
+            self.sb.announce_quiescing(self.slot);
+        }
         let idle: Vec<u32> = std::mem::take(&mut *self.lock_idle());
         let idle_set: std::collections::HashSet<u32> = idle.iter().copied().collect();
         for t in idle {

@@ -88,6 +88,7 @@ enum Scripted {
 /// Children that behave as the simulator's idle children do: ready
 /// `fork_ready_us` after the fork, gone `exit_us` after a stop.
 struct ScriptedChildren {
+    mpm: Mpm,
     now_us: u64,
     timing: Timing,
     threads: u32,
@@ -127,13 +128,16 @@ impl ChildProcesses for ScriptedChildren {
             return;
         };
         if sig == signal::USR1 {
-            // A maintenance kill or a graceful stop: it quiesces, gives up
-            // its idle slots and exits.
+            // A maintenance kill or a graceful stop: it quiesces (worker,
+            // event: prefork children write nothing), gives up its idle
+            // slots and exits.
             self.decisions.push(Decision::Kill {
                 at_us: self.now_us,
                 slot,
             });
-            self.scoreboard.announce_quiescing(slot);
+            if self.mpm != Mpm::Prefork {
+                self.scoreboard.announce_quiescing(slot);
+            }
             for t in 0..self.threads {
                 self.scoreboard.set_status(slot, t, ThreadStatus::Dead);
             }
@@ -152,6 +156,7 @@ fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> V
         Scoreboard::create(&path, pool.server_limit, pool.thread_limit).expect("scoreboard"),
     );
     let children = ScriptedChildren {
+        mpm: pool.mpm,
         now_us: timing.startup_us,
         timing: timing.clone(),
         threads: pool.threads_per_child,
@@ -326,5 +331,278 @@ fn event_start_up_kill_off_is_decided_the_same() {
             ..MpmDirectives::default()
         },
         (7, 0),
+    );
+}
+
+// ---- Under load: the simulator's scoreboard, replayed -------------------
+//
+// With clients, which worker slots are busy depends on the simulated
+// connections. The simulator hands the parity test the scoreboard its
+// controller reads at every tick, and when each child exited; scripted
+// children write exactly that into the real driver's shared scoreboard
+// before the same tick, and exit at the same instants. Both controllers
+// then read the same scoreboard sequence on the same clock, and must
+// decide the same forks and kills.
+
+/// One slot's row as the controller read it.
+#[derive(Debug, Clone)]
+struct SlotRow {
+    threads: Vec<ThreadStatus>,
+    quiescing: bool,
+    not_accepting: bool,
+}
+
+#[derive(Default)]
+struct Recorded {
+    decisions: Vec<Decision>,
+    /// Tick time (µs) → every slot's row.
+    ticks: BTreeMap<u64, Vec<SlotRow>>,
+    /// (µs, slot) of every child exit.
+    exits: Vec<(u64, u32)>,
+}
+
+impl Sink for Recorded {
+    fn second(&mut self, _row: &SecondRow) {}
+    fn event(&mut self, event: &SimEvent) {
+        match event {
+            SimEvent::Spawned { at_us, slot, .. } => self.decisions.push(Decision::Fork {
+                at_us: *at_us,
+                slot: *slot,
+            }),
+            SimEvent::Killed { at_us, slot, .. } => self.decisions.push(Decision::Kill {
+                at_us: *at_us,
+                slot: *slot,
+            }),
+            SimEvent::Exited { at_us, slot, .. } => self.exits.push((*at_us, *slot)),
+            _ => {}
+        }
+    }
+    fn tick_input(&mut self, at_us: u64, sb: &quill_mpm::Scoreboard) {
+        let rows = (0..sb.server_limit())
+            .map(|slot| SlotRow {
+                threads: sb.threads(slot).to_vec(),
+                quiescing: sb
+                    .process(slot)
+                    .is_some_and(|p| p.quiescing() != quill_mpm::Quiescing::No),
+                not_accepting: sb.process(slot).is_some_and(|p| p.not_accepting()),
+            })
+            .collect();
+        self.ticks.insert(at_us, rows);
+    }
+}
+
+fn simulated_under(pool: &PoolConfig, load: &str, duration_us: u64) -> Recorded {
+    let load = parse_load(load).expect("a load");
+    let config = SimConfig {
+        pool: pool.clone(),
+        keep_alive: KeepAliveModel {
+            enabled: false,
+            timeout_us: 5_000_000,
+            max_requests: 100,
+        },
+        listen_backlog: 511,
+        async_factor: 2,
+        daemon: None,
+        timing: Timing::default(),
+        seed: 7,
+        duration_us,
+        step_limit: 50_000_000,
+    };
+    let mut sink = Recorded::default();
+    run(&config, &load, &mut sink).expect("the simulation runs");
+    sink
+}
+
+/// Children that only exit when told to: the replay writes their slots.
+struct ReplayedChildren {
+    now_us: u64,
+    next_pid: i32,
+    /// slot → pid of the child in it.
+    in_slot: BTreeMap<u32, i32>,
+    decisions: Vec<Decision>,
+}
+
+impl ChildProcesses for ReplayedChildren {
+    fn start(&mut self, slot: u32, _generation: u32) -> io::Result<i32> {
+        self.next_pid += 1;
+        self.in_slot.insert(slot, self.next_pid);
+        self.decisions.push(Decision::Fork {
+            at_us: self.now_us,
+            slot,
+        });
+        Ok(self.next_pid)
+    }
+
+    fn signal(&mut self, pid: i32, sig: i32) {
+        if sig == signal::USR1 {
+            if let Some((&slot, _)) = self.in_slot.iter().find(|(_, p)| **p == pid) {
+                self.decisions.push(Decision::Kill {
+                    at_us: self.now_us,
+                    slot,
+                });
+            }
+        }
+    }
+
+    fn close_listeners(&mut self) {}
+}
+
+fn replayed(pool: &PoolConfig, sim: &Recorded, duration_us: u64, name: &str) -> Vec<Decision> {
+    let timing = Timing::default();
+    let dir = std::env::temp_dir().join(format!("quill-parity-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("scoreboard");
+    let scoreboard = Arc::new(
+        Scoreboard::create(&path, pool.server_limit, pool.thread_limit).expect("scoreboard"),
+    );
+    let children = ReplayedChildren {
+        now_us: timing.startup_us,
+        next_pid: 1000,
+        in_slot: BTreeMap::new(),
+        decisions: Vec::new(),
+    };
+    let log = Arc::new(ErrorLog::new(Level::Warn, Box::new(io::sink())));
+    let ts = Timestamp::from_micros;
+    let mut driver = PoolDriver::new(
+        pool.clone(),
+        ServerIdentity::default(),
+        ts(timing.startup_us),
+        children,
+        scoreboard.clone(),
+        log,
+    )
+    .expect("a valid pool");
+    driver.perform(ts(timing.startup_us));
+    let mut exits = sim.exits.iter().copied().peekable();
+    loop {
+        let next_exit = exits.peek().map(|e| e.0);
+        let next_tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
+        let now_us = match (next_exit, next_tick) {
+            (Some(e), Some(t)) => e.min(t),
+            (Some(e), None) => e,
+            (None, Some(t)) => t,
+            (None, None) => break,
+        };
+        if now_us >= duration_us {
+            break;
+        }
+        driver.processes().now_us = now_us;
+        if next_exit == Some(now_us) {
+            let (_, slot) = exits.next().expect("peeked");
+            let pid = driver.processes().in_slot.remove(&slot);
+            let pid =
+                pid.unwrap_or_else(|| panic!("{name}: no child in slot {slot} at {now_us} µs"));
+            driver.exited(pid, ExitStatus::SUCCESS, ts(now_us));
+        } else {
+            let rows = sim
+                .ticks
+                .get(&now_us)
+                .unwrap_or_else(|| panic!("{name}: the simulator had no tick at {now_us} µs"));
+            for (slot, row) in (0u32..).zip(rows) {
+                for (t, status) in (0u32..).zip(&row.threads) {
+                    scoreboard.set_status(slot, t, *status);
+                }
+                if row.quiescing {
+                    scoreboard.announce_quiescing(slot);
+                }
+                scoreboard.set_not_accepting(slot, row.not_accepting);
+            }
+            driver.tick(ts(now_us));
+        }
+        driver.perform(ts(now_us));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::mem::take(&mut driver.processes().decisions)
+}
+
+/// Parity under `load`; the scenario must both fork (after start-up) and
+/// kill, so that it exercises both rules.
+fn assert_parity_under(name: &str, mpm: Mpm, directives: MpmDirectives, load: &str) {
+    let pool = PoolConfig::from_directives(mpm, &directives);
+    let timing = Timing::default();
+    let duration_us = 60_000_000;
+    let startup = |d: Decision| match d {
+        Decision::Fork { at_us, slot } if at_us <= timing.startup_us => {
+            Decision::Fork { at_us: 0, slot }
+        }
+        other => other,
+    };
+    let sim = simulated_under(&pool, load, duration_us);
+    let real: Vec<_> = replayed(&pool, &sim, duration_us, name)
+        .into_iter()
+        .map(startup)
+        .collect();
+    let expected: Vec<_> = sim.decisions.iter().copied().map(startup).collect();
+    let kills = real
+        .iter()
+        .filter(|d| matches!(d, Decision::Kill { .. }))
+        .count();
+    let later_forks = real
+        .iter()
+        .filter(|d| matches!(d, Decision::Fork { at_us, .. } if *at_us > 0))
+        .count();
+    assert!(
+        kills > 0 && later_forks > 0,
+        "{name}: the load makes the pool both grow and shrink: {real:?}"
+    );
+    assert_eq!(
+        expected, real,
+        "{name}: the simulator and the real driver decide the same forks and kills under load"
+    );
+}
+
+/// 0 → 300 concurrent clients of 100 ms requests and back, in steps.
+const RAMP: &str =
+    "t_s,concurrency,request_ms\n0,0,100\n5,60,100\n12,300,100\n25,40,100\n35,0,100\n";
+
+#[test]
+fn worker_under_a_ramp_is_decided_the_same() {
+    assert_parity_under(
+        "worker-ramp",
+        Mpm::Worker,
+        MpmDirectives {
+            start_servers: Some(2),
+            max_request_workers: Some(400),
+            server_limit: Some(16),
+            min_spare_threads: Some(25),
+            max_spare_threads: Some(75),
+            threads_per_child: Some(25),
+            ..MpmDirectives::default()
+        },
+        RAMP,
+    );
+}
+
+#[test]
+fn event_under_a_ramp_is_decided_the_same() {
+    assert_parity_under(
+        "event-ramp",
+        Mpm::Event,
+        MpmDirectives {
+            start_servers: Some(2),
+            max_request_workers: Some(400),
+            server_limit: Some(16),
+            min_spare_threads: Some(25),
+            max_spare_threads: Some(75),
+            threads_per_child: Some(25),
+            ..MpmDirectives::default()
+        },
+        RAMP,
+    );
+}
+
+#[test]
+fn prefork_under_a_ramp_is_decided_the_same() {
+    assert_parity_under(
+        "prefork-ramp",
+        Mpm::Prefork,
+        MpmDirectives {
+            start_servers: Some(5),
+            min_spare_servers: Some(5),
+            max_spare_servers: Some(10),
+            max_request_workers: Some(150),
+            ..MpmDirectives::default()
+        },
+        "t_s,concurrency,request_ms\n0,0,100\n5,20,100\n12,100,100\n25,10,100\n35,0,100\n",
     );
 }

@@ -138,6 +138,10 @@ pub struct SimConfig {
 pub trait Sink {
     fn second(&mut self, row: &SecondRow);
     fn event(&mut self, event: &SimEvent);
+    /// The scoreboard the controller reads at its tick at `at_us`, just
+    /// before it reads it (for the parity test of the real driver, which
+    /// replays it).
+    fn tick_input(&mut self, _at_us: u64, _scoreboard: &quill_mpm::Scoreboard) {}
 }
 
 /// Something worth a line in `events.log`.
@@ -564,6 +568,7 @@ impl<'a> Engine<'a> {
                     self.handle(ev, sink);
                 }
             } else {
+                sink.tick_input(next, self.ctl.scoreboard());
                 self.ctl.handle_timeout(ts(next));
                 self.ctl_touched = true;
             }
