@@ -7,8 +7,10 @@
 //! same instants.
 //!
 //! The real driver runs here on a virtual clock with scripted children that
-//! write the shared-memory scoreboard as the real ones do (all worker slots
-//! idle once ready; quiescing and DEAD slots on a graceful stop).
+//! write the shared-memory scoreboard: without clients, as the real ones do
+//! (all worker slots idle once ready; quiescing and DEAD slots on a
+//! graceful stop); under load, by replaying the scoreboard the simulator's
+//! controller read at each tick and the simulated children's exits.
 
 // A test of the shell: it creates a scoreboard file under the temp dir.
 #![allow(clippy::disallowed_methods)]
