@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use quill_config::build::Build;
 use quill_config::fs::{ConfigFs, RealFs};
 use quill_config::model::MpmKind;
 use quill_config::syntax::{ParseOptions, parse_file};
@@ -366,8 +367,19 @@ fn httpd_error(lines: &[String]) -> Option<(String, usize, String)> {
         let Some((_, rest)) = l.split_once("Syntax error on line ") else {
             continue;
         };
-        let (n, rest) = rest.split_once(" of ")?;
-        let (file, msg) = rest.split_once(':')?;
+        let (mut n, rest) = rest.split_once(" of ")?;
+        let (mut file, mut msg) = rest.split_once(':')?;
+        // An error in an included file read early (LoadModule, Include)
+        // comes back through each Include: the innermost names it.
+        while let Some(inner) = msg.trim_start().strip_prefix("Syntax error on line ") {
+            let Some((n2, rest)) = inner.split_once(" of ") else {
+                break;
+            };
+            let Some((file2, msg2)) = rest.split_once(':') else {
+                break;
+            };
+            (n, file, msg) = (n2, file2, msg2);
+        }
         let msg = msg.trim();
         let msg = if msg.is_empty() {
             lines.get(i + 1)?.clone()
@@ -407,6 +419,10 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     // httpd looks User up in the password database while reading
     // (AH00543 bad user name); Quill does not.
     ("rhel", "user-unknown"),
+    // httpd loads the module's file while reading; Quill does not look
+    // for modules' files (the recording machine has Debian's, which have
+    // no mod_systemd.so).
+    ("rhel", "loadmodule-systemd-missing"),
 ];
 
 /// What is wrong with Quill's answer to one broken edit, if anything.
@@ -545,4 +561,131 @@ fn mpm_on_the_stock_tree_reads_what_a2enmod_would_give() {
         );
         assert!(start_up_errors(&swapped).is_empty(), "{}", render(&swapped));
     }
+}
+
+/// The RHEL stock tree as RHEL's packages install it: the lines record.sh
+/// commented out for Debian's binary (`#[recording] `) restored, except
+/// ServerRoot (the tree stands for /etc/httpd).
+fn rhel_as_packaged() -> Overlay {
+    let root = tree_of(RHEL, "stock");
+    let mut files = BTreeMap::new();
+    for f in [
+        "conf.modules.d/00-base.conf",
+        "conf.modules.d/00-systemd.conf",
+    ] {
+        let path = root.join(f);
+        let text = std::fs::read_to_string(&path).expect("tree file");
+        assert!(text.contains("#[recording] LoadModule "), "{f}");
+        files.insert(
+            path,
+            text.replace("#[recording] LoadModule ", "LoadModule "),
+        );
+    }
+    Overlay(files)
+}
+
+fn quill_rhel_build(fs: &dyn ConfigFs, build: Build) -> Resolved {
+    let root = tree_of(RHEL, "stock");
+    let opts = ParseOptions {
+        server_root: Some(root.clone()),
+        static_modules: Some(
+            build
+                .static_modules()
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        ),
+        ..ParseOptions::default()
+    };
+    let parsed = parse_file(&root.join(RHEL.main), fs, &opts);
+    resolve(
+        &parsed,
+        &ResolveOptions {
+            build,
+            ..ResolveOptions::default()
+        },
+    )
+}
+
+/// Not recorded (no RHEL binary): what follows from the recording and
+/// RHEL's packaging. With RHEL's built-in modules the packaged tree reads
+/// without error and loads what Debian's apache2 listed for the adapted
+/// tree, plus mod_systemd; with Debian's, the five LoadModule lines
+/// record.sh comments out are refused as httpd refuses them (the edit
+/// loadmodule-built-in has the recorded message).
+#[test]
+fn rhel_packaged_tree_under_rhel_and_debian_builds() {
+    let r = quill_rhel_build(&rhel_as_packaged(), Build::Rhel);
+    assert!(start_up_errors(&r).is_empty(), "{}", render(&r));
+    let (lines, _) = recorded(&data_of(RHEL).join("stock/httpd/M.txt"));
+    let mut expected: BTreeSet<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(' '))
+        .filter_map(|l| l.split_once(' ').map(|(m, _)| m.to_string()))
+        .collect();
+    expected.insert("systemd_module".into());
+    let mut ours: BTreeSet<String> = r.config.modules.iter().cloned().collect();
+    ours.extend(
+        Build::Rhel
+            .static_modules()
+            .iter()
+            .map(|(m, _)| m.to_string()),
+    );
+    assert_eq!(ours, expected);
+
+    let r = quill_rhel_build(&rhel_as_packaged(), Build::Debian);
+    let refused: BTreeSet<String> = start_up_errors(&r)
+        .iter()
+        .filter_map(|d| d.apache.clone())
+        .collect();
+    let expected: BTreeSet<String> = ["log_config", "logio", "unixd", "version", "watchdog"]
+        .iter()
+        .map(|m| format!("module {m}_module is built-in and can't be loaded"))
+        .collect();
+    assert_eq!(refused, expected, "{}", render(&r));
+}
+
+/// `--build rhel`'s compiled-in defaults against RHEL 9's packaging
+/// (pristine/rhel9/specs): the Fedora layout of config.layout, which
+/// httpd.spec configures with, and its shared modules and MPMs.
+#[test]
+fn rhel_build_defaults_follow_rhels_packaging() {
+    let specs = data_of(RHEL).join("pristine/rhel9/specs");
+    let layout = std::fs::read_to_string(specs.join("config.layout")).expect("config.layout");
+    let spec = std::fs::read_to_string(specs.join("httpd.spec")).expect("httpd.spec");
+    assert!(spec.contains("--enable-layout=Fedora"));
+    let body = layout
+        .split("<Layout Fedora>")
+        .nth(1)
+        .and_then(|b| b.split("</Layout>").next())
+        .expect("Fedora layout");
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    for line in body.lines() {
+        let Some((k, v)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let mut v = v.trim().to_string();
+        for (name, value) in &vars {
+            v = v.replace(&format!("${{{name}}}"), value);
+        }
+        vars.insert(k.trim().to_string(), v);
+    }
+    // DOCUMENT_LOCATION is the layout's htdocsdir.
+    assert_eq!(Build::Rhel.document_root(), vars["htdocsdir"]);
+    // DEFAULT_REL_RUNTIMEDIR is runtimedir relative to prefix (configure
+    // strips the prefix); mod_wsgi's socket prefix is it plus "/wsgi".
+    let rel = vars["runtimedir"]
+        .strip_prefix(&format!("{}/", vars["prefix"]))
+        .expect("runtimedir under prefix");
+    assert_eq!(Build::Rhel.wsgi_socket_prefix(), format!("{rel}/wsgi"));
+    // Every module and MPM shared: only core, mod_so and http_core are
+    // built in (what `httpd -l` lists on RHEL).
+    assert!(spec.contains("--enable-mods-shared=all"));
+    assert!(spec.contains("--enable-mpms-shared=all"));
+    let statics: Vec<&str> = Build::Rhel
+        .static_modules()
+        .iter()
+        .map(|(_, f)| *f)
+        .collect();
+    assert_eq!(statics, ["core.c", "mod_so.c", "http_core.c"]);
 }
