@@ -169,8 +169,6 @@ struct Parser<'a> {
     modules: Vec<LoadedModule>,
     module_names: BTreeSet<String>,
     static_modules: Vec<String>,
-    /// Source files of the compiled-in modules (`mod_so.c` …).
-    static_sources: Vec<String>,
     includes: Vec<IncludeRecord>,
     /// Files being parsed, outermost first (for cycle reports).
     include_stack: Vec<PathBuf>,
@@ -212,7 +210,6 @@ impl<'a> Parser<'a> {
                 .collect(),
         };
         let static_modules = statics.iter().map(|(sym, _)| sym.clone()).collect();
-        let static_sources = statics.iter().map(|(_, file)| file.clone()).collect();
         for (sym, file) in statics {
             module_names.insert(sym);
             module_names.insert(file);
@@ -229,7 +226,6 @@ impl<'a> Parser<'a> {
             modules: Vec::new(),
             module_names,
             static_modules,
-            static_sources,
             includes: Vec::new(),
             include_stack: Vec::new(),
             total_bytes: 0,
@@ -793,13 +789,6 @@ impl<'a> Parser<'a> {
                                 .apache(format!("module {} is already loaded, skipping", m.value))
                                 .help("remove one of the LoadModule lines (Debian: check mods-enabled for duplicates)"),
                         );
-                    } else if let Some(file) = self.built_in_as(&m.value) {
-                        self.diags.push(
-                            Diagnostic::error("syntax/module-built-in", format!("module {} is compiled into this httpd ({file}); it cannot be loaded as well", m.value))
-                                .at(d.span, "already built in")
-                                .apache(format!("module {} is built-in and can't be loaded", m.value))
-                                .help("remove this LoadModule line: the module is present without it (`httpd -l` lists the built-in modules; a tree from another distribution may load what this build compiles in, or pass the matching --build)"),
-                        );
                     } else {
                         for n in module_aliases(&m.value, &p.value) {
                             self.module_names.insert(n);
@@ -821,22 +810,6 @@ impl<'a> Parser<'a> {
             _ => {}
         }
         vec![Node::Directive(d)]
-    }
-
-    /// The source file of the compiled-in module `LoadModule SYMBOL`
-    /// would load again, as mod_so's check finds it: `FOO_module` is
-    /// refused when `mod_FOO.c` is built in (so `core_module`, from
-    /// `core.c`, is not caught by it).
-    fn built_in_as(&self, symbol: &str) -> Option<String> {
-        let stem = symbol.strip_suffix("_module").filter(|s| !s.is_empty())?;
-        self.static_sources
-            .iter()
-            .find(|file| {
-                file.strip_prefix("mod_")
-                    .and_then(|f| f.strip_suffix(".c"))
-                    .is_some_and(|f| f == stem)
-            })
-            .cloned()
     }
 
     fn arg_count(&mut self, d: &Directive, fallback: &str, example: &str) {
