@@ -19,7 +19,9 @@ pub enum Build {
     /// the strings compiled into `mod_wsgi.so`).
     Debian,
     /// RHEL's (and Fedora's) `httpd` and `python3-mod_wsgi`. Not recorded:
-    /// no RHEL build was available; the values follow its packaging.
+    /// no RHEL build was available; the values follow its packaging, and
+    /// `tests/httpd_trees.rs` checks them against RHEL 9's `config.layout`
+    /// and `httpd.spec` (tests/data/httpd/rhel/pristine/rhel9/specs).
     Rhel,
     /// httpd built from source with its default layout (`/usr/local/apache2`)
     /// and modules shared, mod_wsgi built against it.
