@@ -27,8 +27,6 @@ pub(super) struct ConnState {
     pub(super) in_flight: std::sync::atomic::AtomicU32,
     /// When the last response ended.
     pub(super) last_done: std::sync::Mutex<Option<tokio::time::Instant>>,
-    /// Signalled when a response ends.
-    pub(super) ended: tokio::sync::Notify,
     /// The child is stopping: responses say `Connection: close`.
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// When the connection was accepted.
@@ -40,7 +38,6 @@ impl ConnState {
         ConnState {
             in_flight: Default::default(),
             last_done: Default::default(),
-            ended: Default::default(),
             closing: Default::default(),
             accepted: tokio::time::Instant::now(),
         }
@@ -77,7 +74,6 @@ impl Drop for InFlight {
         self.0
             .in_flight
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.0.ended.notify_one();
     }
 }
 

@@ -19,8 +19,10 @@ use crate::protocol::{HeadEncoder, VERSION};
 /// counter, in hexadecimal (`3f2a-1c`).
 fn request_id() -> String {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // The pid, read once: getpid is a system call (glibc does not cache it).
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}-{n:x}", std::process::id())
+    format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
 }
 
 /// Facts about one request that are not in the `Request` itself.

@@ -289,24 +289,27 @@ pub async fn serve(
                 .max_buf_size(fe.limit_request_head.max(8192));
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
+            // KeepAliveTimeout: a connection with no request in progress
+            // closes this long after its last response (or after it was
+            // accepted, while it drains). A stopping event child closes its
+            // kept-alive connections at once, as httpd's listener does when
+            // its child is dying, except one whose last response left less
+            // than STOPPING_EVENT_GRACE ago: a request may be on its way.
+            let wait_for = |draining: bool| match fe.keep_alive {
+                _ if !(draining && event) => fe.keep_alive,
+                Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
+                None => Some(STOPPING_EVENT_GRACE),
+            };
+            // One lazy timer per connection, not one per request: when it
+            // fires, it closes the connection if it has been idle long
+            // enough, else it is set again for the earliest time it could
+            // be (requests never wake this task).
+            let first = wait_for(false);
+            let mut armed = first.is_some();
+            let sleep = tokio::time::sleep(first.unwrap_or(Duration::ZERO));
+            tokio::pin!(sleep);
             let mut draining = false;
             loop {
-                // KeepAliveTimeout: a connection with no request in
-                // progress closes this long after its last response (or
-                // after it was accepted, while it drains). A stopping event
-                // child closes its kept-alive connections at once, as
-                // httpd's listener does when its child is dying, except
-                // one whose last response left less than
-                // STOPPING_EVENT_GRACE ago: a request may be on its way.
-                let wait = match fe.keep_alive {
-                    _ if !(draining && event) => fe.keep_alive,
-                    Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
-                    None => Some(STOPPING_EVENT_GRACE),
-                };
-                let idle_until = wait.and_then(|k| {
-                    state.idle_since(draining).map(|t| t + k)
-                });
-                let ended = state.ended.notified();
                 tokio::select! {
                     _ = conn.as_mut() => break,
                     _ = stop.changed(), if !draining => {
@@ -317,15 +320,26 @@ pub async fn serve(
                         // request already on its way is still answered.
                         draining = true;
                         state.closing.store(true, std::sync::atomic::Ordering::Relaxed);
+                        if let Some(k) = wait_for(true) {
+                            let since = state.idle_since(true);
+                            let now = tokio::time::Instant::now();
+                            sleep.as_mut().reset(since.map_or(now, |t| t) + k);
+                            armed = true;
+                        }
                     }
-                    _ = ended => {}
-                    _ = tokio::time::sleep_until(idle_until.unwrap_or_else(tokio::time::Instant::now)),
-                        if idle_until.is_some() =>
-                    {
-                        if state.in_flight.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                            break;
+                    _ = sleep.as_mut(), if armed => {
+                        let k = wait_for(draining).unwrap_or(Duration::ZERO);
+                        let now = tokio::time::Instant::now();
+                        match state.idle_since(draining) {
+                            Some(t) if t + k <= now => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                                break;
+                            }
+                            Some(t) => sleep.as_mut().reset(t + k),
+                            // A request in progress (or none yet, before
+                            // a drain): its end is later than now.
+                            None => sleep.as_mut().reset(now + k),
                         }
                     }
                 }

@@ -665,3 +665,46 @@ fn a_graceful_restart_rereads_the_configuration() {
     );
     assert_eq!(get(&s.url("/app/pid")).0, 200);
 }
+
+/// KeepAliveTimeout: a kept-alive connection used again within it stays
+/// open; one left idle for longer is closed by the server (worker and
+/// event alike).
+#[test]
+fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
+    use std::io::{Read, Write};
+    for mpm in ["worker", "event"] {
+        let s = serve_app_mpm(
+            &format!("pool-keepalive-{mpm}"),
+            mpm,
+            concat!(small_pool!(), "\nKeepAlive On\nKeepAliveTimeout 1"),
+            &[],
+        );
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let request = b"GET /app/pid HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let mut answer = |c: &mut std::net::TcpStream| {
+            c.write_all(request).expect("send");
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).expect("an answer");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        assert!(answer(&mut c).starts_with("HTTP/1.1 200"), "{mpm}: first");
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(
+            answer(&mut c).starts_with("HTTP/1.1 200"),
+            "{mpm}: the connection is still open within KeepAliveTimeout"
+        );
+        let idle = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = c
+            .read(&mut buf)
+            .expect("the server closes, not the read timeout");
+        assert_eq!(n, 0, "{mpm}: closed by the server");
+        assert!(
+            idle.elapsed() >= Duration::from_millis(900),
+            "{mpm}: not before KeepAliveTimeout: {:?}",
+            idle.elapsed()
+        );
+    }
+}
