@@ -20,6 +20,8 @@ use crate::plan::Mount;
 
 /// httpd's page texts (the `<p>` of the error page).
 const NOT_FOUND: &str = "The requested URL was not found on this server.";
+const BAD_REQUEST: &str =
+    "Your browser sent a request that this server could not understand.<br />\n";
 const FORBIDDEN: &str = "You don't have permission to access this resource.";
 const UNAVAILABLE: &str = "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.";
 const GATEWAY_TIMEOUT: &str =
@@ -63,6 +65,38 @@ impl FrontError {
     /// The request path is not absolute.
     pub(super) fn bad_request() -> FrontError {
         FrontError::page(StatusCode::BAD_REQUEST, "")
+    }
+
+    /// An HTTP/1.1 request without a Host field (or with an empty one):
+    /// httpd's 400 (RFC 9112 §3.2).
+    pub(super) fn no_host(remote: Client, uri: &str) -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST).logged(
+            Level::Debug,
+            "core",
+            format!(
+                "{remote} AH00569: client sent HTTP/1.1 request without hostname (see RFC2616 \
+                 section 14.23): {uri}"
+            ),
+        )
+    }
+
+    /// Several Host fields (httpd sees them joined with `, `), or one that
+    /// is not a host name or address with an optional port.
+    pub(super) fn malformed_host(remote: Client, host: &str) -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST).logged(
+            Level::Debug,
+            "core",
+            format!("{remote} AH00550: Client sent malformed Host header: {host}"),
+        )
+    }
+
+    /// A path whose `..` segments climb above the root.
+    pub(super) fn invalid_path(remote: Client, path: &str) -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST).logged(
+            Level::Error,
+            "core",
+            format!("{remote} AH10244: invalid URI path ({path})"),
+        )
     }
 
     /// No `Alias`, mount or file for the path.

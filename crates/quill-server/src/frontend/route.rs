@@ -1,19 +1,27 @@
-//! Routing: the request path, %-decoded and with runs of `/` collapsed
-//! (as mod_wsgi makes SCRIPT_NAME and PATH_INFO), goes to the first
-//! `Alias` whose prefix matches it at a segment boundary (mod_alias
-//! translates before mod_wsgi), else to the first matching WSGI mount,
-//! else 404.
+//! Routing. First httpd's checks of the request: an HTTP/1.1 request needs
+//! one valid Host field (400 otherwise, RFC 9112 §3.2), and an
+//! absolute-form target's authority replaces it (§3.2.2). Then the request
+//! path, %-decoded, with runs of `/` collapsed (as mod_wsgi makes
+//! SCRIPT_NAME and PATH_INFO) and its `.` and `..` segments removed (as
+//! httpd's ap_normalize_path; 400 for a `..` above the root, so that no
+//! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
+//! matches it at a segment boundary (mod_alias translates before mod_wsgi),
+//! else to the first matching WSGI mount, else 404. `OPTIONS *` is
+//! answered 200, as httpd's core does.
 
 use std::net::SocketAddr;
 
-use http::Request;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, Version};
 use hyper::body::Incoming;
 
 use super::environ::prepare;
-use super::error::FrontError;
+use super::error::{Client, FrontError};
 use super::proxy::forward;
 use super::static_files::static_file;
-use super::{FrontEnd, Resp};
+use super::{FrontEnd, Resp, RespBody};
+use crate::log::{ErrorLog, Level};
 
 /// Collapses runs of `/` (mod_wsgi does this for SCRIPT_NAME/PATH_INFO).
 fn collapse_slashes(s: &[u8]) -> Vec<u8> {
@@ -46,6 +54,127 @@ fn percent_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// RFC 3986 §5.2.4 on an absolute path whose slashes are collapsed: `.`
+/// segments go, `..` takes the one before it away; `None` when a `..`
+/// would climb above the root.
+fn remove_dot_segments(path: &[u8]) -> Option<Vec<u8>> {
+    let segments: Vec<&[u8]> = path[1..].split(|&b| b == b'/').collect();
+    let mut out: Vec<&[u8]> = Vec::with_capacity(segments.len());
+    for (i, seg) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *seg {
+            b"." => {}
+            b".." => {
+                out.pop()?;
+            }
+            s => {
+                out.push(s);
+                continue;
+            }
+        }
+        // A final `.` or `..` leaves a directory: the path ends with `/`.
+        if last {
+            out.push(b"");
+        }
+    }
+    let mut p = Vec::with_capacity(path.len());
+    for s in out {
+        p.push(b'/');
+        p.extend_from_slice(s);
+    }
+    if p.is_empty() {
+        p.push(b'/');
+    }
+    Some(p)
+}
+
+/// Whether `path` has a `.` or `..` segment.
+fn has_dot_segment(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(|s| s == b"." || s == b"..")
+}
+
+/// A Host value httpd accepts: a name (letters, digits, `-`, `_`, `.`) or
+/// a bracketed IPv6 address, then an optional `:` and digits.
+fn valid_host(host: &str) -> bool {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let Some((addr, after)) = rest.split_once(']') else {
+                return false;
+            };
+            if addr.is_empty()
+                || !addr
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+            {
+                return false;
+            }
+            match after {
+                "" => ("x", ""),
+                a => match a.strip_prefix(':') {
+                    Some(port) => ("x", port),
+                    None => return false,
+                },
+            }
+        }
+        None => host.rsplit_once(':').unwrap_or((host, "")),
+    };
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && port.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// httpd's Host rules (see the module doc); an absolute-form target's
+/// authority is moved into the Host field.
+fn check_host(
+    req: &mut Request<Incoming>,
+    remote: Client,
+    log: &ErrorLog,
+) -> Result<(), FrontError> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let first = hosts.next();
+    if hosts.next().is_some() {
+        let joined: Vec<_> = req
+            .headers()
+            .get_all(header::HOST)
+            .iter()
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .collect();
+        return Err(FrontError::malformed_host(remote, &joined.join(", ")));
+    }
+    let host = first.map(|h| String::from_utf8_lossy(h.as_bytes()).trim().to_string());
+    let host = match host {
+        Some(h) if !h.is_empty() => h,
+        // httpd wants the field even with an absolute-form target.
+        _ if req.version() == Version::HTTP_11 => {
+            return Err(FrontError::no_host(remote, req.uri().path()));
+        }
+        _ => return Ok(()),
+    };
+    let Some(authority) = req.uri().authority().cloned() else {
+        return match valid_host(&host) {
+            true => Ok(()),
+            false => Err(FrontError::malformed_host(remote, &host)),
+        };
+    };
+    log.log(
+        Level::Debug,
+        "core",
+        &format!(
+            "{remote} AH02417: Replacing host header '{host}' with host '{authority}' given in \
+             the request uri"
+        ),
+    );
+    match HeaderValue::from_str(authority.as_str()) {
+        Ok(v) if valid_host(authority.as_str()) => {
+            req.headers_mut().insert(header::HOST, v);
+            Ok(())
+        }
+        _ => Err(FrontError::malformed_host(remote, authority.as_str())),
+    }
+}
+
 /// `prefix` matches `path` at a segment boundary (`/app` ⊂ `/app/x`, not
 /// `/apple`); the root mount (`""`) matches everything.
 fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
@@ -69,10 +198,14 @@ pub(super) async fn route(
 
 async fn dispatch(
     fe: &FrontEnd,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Result<Resp, FrontError> {
+    check_host(&mut req, Client(peer), &fe.error_log)?;
+    if req.method() == Method::OPTIONS && req.uri().path() == "*" {
+        return Ok(Response::new(RespBody::full(Bytes::new())));
+    }
     // Everything borrowed from the request ends with this block, before
     // the daemon is awaited (see `prepare`).
     let (mount, head_bytes, body) = {
@@ -89,6 +222,14 @@ async fn dispatch(
         if decoded.first() != Some(&b'/') {
             return Err(FrontError::bad_request());
         }
+        let decoded = if has_dot_segment(&decoded) {
+            match remove_dot_segments(&decoded) {
+                Some(p) => std::borrow::Cow::Owned(p),
+                None => return Err(FrontError::invalid_path(Client(peer), raw_path)),
+            }
+        } else {
+            decoded
+        };
         // Alias first: mod_alias translates before mod_wsgi.
         for alias in &fe.aliases {
             if prefix_matches(&alias.url, &decoded) {
@@ -115,6 +256,51 @@ mod tests {
         assert!(prefix_matches("/app", b"/app/x"));
         assert!(!prefix_matches("/app", b"/apple"));
         assert!(prefix_matches("", b"/anything"));
+    }
+
+    #[test]
+    fn dot_segments_are_removed_and_may_not_climb_above_the_root() {
+        let norm =
+            |p: &str| remove_dot_segments(p.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(
+            norm("/static/../index.html").as_deref(),
+            Some("/index.html")
+        );
+        assert_eq!(norm("/a/./b/.").as_deref(), Some("/a/b/"));
+        assert_eq!(norm("/a/b/..").as_deref(), Some("/a/"));
+        assert_eq!(norm("/a/..").as_deref(), Some("/"));
+        assert_eq!(norm("/.").as_deref(), Some("/"));
+        assert_eq!(norm("/a/.hidden/..x").as_deref(), Some("/a/.hidden/..x"));
+        assert_eq!(norm("/../index.html"), None);
+        assert_eq!(norm("/static/../../index.html"), None);
+        assert!(has_dot_segment(b"/a/../b") && has_dot_segment(b"/a/."));
+        assert!(!has_dot_segment(b"/a/.b/c..") && !has_dot_segment(b"/"));
+    }
+
+    #[test]
+    fn host_values_as_httpd_takes_them() {
+        for ok in [
+            "localhost",
+            "localhost:80",
+            "my_host",
+            "a.example.",
+            "[::1]:8080",
+            "[::1]",
+            "10.0.0.1:8",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "a b/c",
+            "x:abc",
+            "probe, evil.example",
+            "[::1",
+            "[zz]",
+            ":80",
+            "a@b",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod conformance;
 mod faults;
 mod lifecycle;
 mod pool;
+mod probes;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -683,7 +683,7 @@ fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
         c.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("read timeout");
         let request = b"GET /app/pid HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        let mut answer = |c: &mut std::net::TcpStream| {
+        let answer = |c: &mut std::net::TcpStream| {
             c.write_all(request).expect("send");
             let mut buf = [0u8; 4096];
             let n = c.read(&mut buf).expect("an answer");

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Host and path probes: what a server answers to requests that httpd
+checks before any handler runs (RFC 9112 Host rules, absolute-form
+targets, dot segments, encoded slashes, OPTIONS *, bare-LF heads).
+
+    python3 bench/apache/probes.py record    # real Debian apache2 on 127.0.0.1:19080
+    python3 bench/apache/probes.py PORT       # print what the server on PORT answers
+
+`record` starts /usr/sbin/apache2 (apt-get install apache2) with the config
+below in a temp dir (an Alias /static to a directory holding f.txt), sends
+every probe, stops it by its pid file, and writes
+tests/data/httpd/probes/httpd.json: each probe's name, raw request and the
+status line's code. crates/quill/tests/serve/probes.rs sends the same
+requests to `quill serve` of the same Alias and compares.
+"""
+import json, os, socket, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "tests", "data", "httpd", "probes", "httpd.json")
+
+PROBES = [
+    ("control", b"GET /static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("no Host, HTTP/1.1", b"GET /static/f.txt HTTP/1.1\r\n\r\n"),
+    ("no Host, HTTP/1.0", b"GET /static/f.txt HTTP/1.0\r\n\r\n"),
+    ("two Host fields", b"GET /static/f.txt HTTP/1.1\r\nHost: probe\r\nHost: evil.example\r\n\r\n"),
+    ("Host with a space and a slash", b"GET /static/f.txt HTTP/1.1\r\nHost: a b/c\r\n\r\n"),
+    ("empty Host", b"GET /static/f.txt HTTP/1.1\r\nHost: \r\n\r\n"),
+    ("Host with a port that is not a number", b"GET /static/f.txt HTTP/1.1\r\nHost: x:abc\r\n\r\n"),
+    ("Host with a port", b"GET /static/f.txt HTTP/1.1\r\nHost: localhost:80\r\n\r\n"),
+    ("Host, IPv6 literal", b"GET /static/f.txt HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"),
+    ("Host with an underscore", b"GET /static/f.txt HTTP/1.1\r\nHost: my_host\r\n\r\n"),
+    ("absolute-form target, no Host", b"GET http://other.example/static/f.txt HTTP/1.1\r\n\r\n"),
+    ("absolute-form target and a Host", b"GET http://other.example/static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/x/../f.txt", b"GET /static/x/../f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/x/%2e%2e/f.txt", b"GET /static/x/%2e%2e/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/nothing/../static/f.txt", b"GET /nothing/../static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/./f.txt", b"GET /static/./f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/../static/f.txt", b"GET /../static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/../../f.txt", b"GET /static/../../f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/%2e%2e/%2e%2e/f.txt", b"GET /static/%2e%2e/%2e%2e/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static%2Ff.txt", b"GET /static%2Ff.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("bare-LF head", b"GET /static/f.txt HTTP/1.1\nHost: x\n\n"),
+]
+
+CONF = """ServerRoot {root}
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {root}/httpd.pid
+ErrorLog {root}/error_log
+LogLevel debug
+User www-data
+Group www-data
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+DocumentRoot {root}/docs
+<Directory {root}>
+Require all granted
+</Directory>
+Alias /static {root}/docs/sub
+"""
+
+
+def status(port, raw):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(raw)
+        data = s.recv(4096)
+    except socket.timeout:
+        data = b""
+    finally:
+        s.close()
+    line = data.split(b"\r\n", 1)[0].split()
+    return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+
+
+def record():
+    port = 19080
+    root = tempfile.mkdtemp(prefix="quill-probes-")
+    os.makedirs(os.path.join(root, "docs", "sub"))
+    with open(os.path.join(root, "docs", "sub", "f.txt"), "w") as f:
+        f.write("f\n")
+    os.chmod(root, 0o755)
+    with open(os.path.join(root, "httpd.conf"), "w") as f:
+        f.write(CONF.format(root=root, port=port))
+    subprocess.check_call(["/usr/sbin/apache2", "-f", os.path.join(root, "httpd.conf"), "-k", "start"])
+    try:
+        time.sleep(1)
+        version = subprocess.check_output(["/usr/sbin/apache2", "-v"], text=True).splitlines()[0]
+        rows = [{"name": n, "request": r.decode(), "status": status(port, r)} for n, r in PROBES]
+    finally:
+        with open(os.path.join(root, "httpd.pid")) as f:
+            os.kill(int(f.read()), 15)
+    with open(OUT, "w") as f:
+        json.dump({"server": version, "probes": rows}, f, indent=1)
+        f.write("\n")
+    print(f"wrote {OUT} ({version})")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["record"]:
+        record()
+    else:
+        port = int(sys.argv[1])
+        for n, r in PROBES:
+            print(f"{n:40} {status(port, r)}")
