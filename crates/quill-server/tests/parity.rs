@@ -150,13 +150,54 @@ impl ChildProcesses for ScriptedChildren {
     fn close_listeners(&mut self) {}
 }
 
-fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> Vec<Decision> {
+/// A scoreboard file for scenario `name`, in a directory of its own.
+fn board(pool: &PoolConfig, name: &str) -> (std::path::PathBuf, Arc<Scoreboard>) {
     let dir = std::env::temp_dir().join(format!("quill-parity-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("scoreboard");
     let scoreboard = Arc::new(
-        Scoreboard::create(&path, pool.server_limit, pool.thread_limit).expect("scoreboard"),
+        Scoreboard::create(
+            &dir.join("scoreboard"),
+            pool.server_limit,
+            pool.thread_limit,
+        )
+        .expect("scoreboard"),
     );
+    (dir, scoreboard)
+}
+
+/// The real driver, started (its start-up forks done) when the simulator
+/// starts its parent: `startup_us` into the run.
+fn started<P: ChildProcesses>(
+    pool: &PoolConfig,
+    timing: &Timing,
+    children: P,
+    scoreboard: &Arc<Scoreboard>,
+) -> PoolDriver<P> {
+    let log = Arc::new(ErrorLog::new(Level::Warn, Box::new(io::sink())));
+    let start = Timestamp::from_micros(timing.startup_us);
+    let mut driver = PoolDriver::new(
+        pool.clone(),
+        ServerIdentity::default(),
+        start,
+        children,
+        scoreboard.clone(),
+        log,
+    )
+    .expect("a valid pool");
+    driver.perform(start);
+    driver
+}
+
+/// The earlier of a scripted event and the driver's next tick.
+fn next_at(scripted: Option<u64>, tick: Option<u64>) -> Option<u64> {
+    match (scripted, tick) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> Vec<Decision> {
+    let (dir, scoreboard) = board(pool, name);
     let children = ScriptedChildren {
         mpm: pool.mpm,
         now_us: timing.startup_us,
@@ -169,19 +210,8 @@ fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> V
         seq: 0,
         decisions: Vec::new(),
     };
-    let log = Arc::new(ErrorLog::new(Level::Warn, Box::new(io::sink())));
     let ts = Timestamp::from_micros;
-    // The simulator starts its parent `startup_us` into the run.
-    let mut driver = PoolDriver::new(
-        pool.clone(),
-        ServerIdentity::default(),
-        ts(timing.startup_us),
-        children,
-        scoreboard.clone(),
-        log,
-    )
-    .expect("a valid pool");
-    driver.perform(ts(timing.startup_us));
+    let mut driver = started(pool, timing, children, &scoreboard);
     loop {
         let next_child = driver
             .processes()
@@ -189,11 +219,8 @@ fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> V
             .first_key_value()
             .map(|(k, _)| k.0);
         let next_tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
-        let now_us = match (next_child, next_tick) {
-            (Some(c), Some(t)) => c.min(t),
-            (Some(c), None) => c,
-            (None, Some(t)) => t,
-            (None, None) => break,
+        let Some(now_us) = next_at(next_child, next_tick) else {
+            break;
         };
         if now_us >= duration_us {
             break;
@@ -451,39 +478,21 @@ impl ChildProcesses for ReplayedChildren {
 
 fn replayed(pool: &PoolConfig, sim: &Recorded, duration_us: u64, name: &str) -> Vec<Decision> {
     let timing = Timing::default();
-    let dir = std::env::temp_dir().join(format!("quill-parity-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let path = dir.join("scoreboard");
-    let scoreboard = Arc::new(
-        Scoreboard::create(&path, pool.server_limit, pool.thread_limit).expect("scoreboard"),
-    );
+    let (dir, scoreboard) = board(pool, name);
     let children = ReplayedChildren {
         now_us: timing.startup_us,
         next_pid: 1000,
         in_slot: BTreeMap::new(),
         decisions: Vec::new(),
     };
-    let log = Arc::new(ErrorLog::new(Level::Warn, Box::new(io::sink())));
     let ts = Timestamp::from_micros;
-    let mut driver = PoolDriver::new(
-        pool.clone(),
-        ServerIdentity::default(),
-        ts(timing.startup_us),
-        children,
-        scoreboard.clone(),
-        log,
-    )
-    .expect("a valid pool");
-    driver.perform(ts(timing.startup_us));
+    let mut driver = started(pool, &timing, children, &scoreboard);
     let mut exits = sim.exits.iter().copied().peekable();
     loop {
         let next_exit = exits.peek().map(|e| e.0);
         let next_tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
-        let now_us = match (next_exit, next_tick) {
-            (Some(e), Some(t)) => e.min(t),
-            (Some(e), None) => e,
-            (None, Some(t)) => t,
-            (None, None) => break,
+        let Some(now_us) = next_at(next_exit, next_tick) else {
+            break;
         };
         if now_us >= duration_us {
             break;

@@ -59,16 +59,8 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let (conf, reread_extras) = (args.conf.clone(), extras.clone());
     let reload: Reload = Box::new(move || {
         let resolved = load::load(&conf).map_err(|load::Unreadable(msg)| msg)?;
-        if resolved.diagnostics.has_errors() {
-            let errors: Vec<_> = resolved
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == Severity::Error)
-                .cloned()
-                .collect();
-            return Err(render_plain(&errors, &resolved.sources)
-                .trim_end()
-                .to_string());
+        if let Some(errors) = rendered_errors(&resolved) {
+            return Err(errors.trim_end().to_string());
         }
         plan_from_config(&resolved, &reread_extras).map_err(|e| e.to_string())
     });
@@ -80,6 +72,21 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     })
 }
 
+/// The configuration's errors, rendered with their sources; `None` when
+/// it has none.
+fn rendered_errors(resolved: &Resolved) -> Option<String> {
+    if !resolved.diagnostics.has_errors() {
+        return None;
+    }
+    let errors: Vec<_> = resolved
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .cloned()
+        .collect();
+    Some(render_plain(&errors, &resolved.sources))
+}
+
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
 /// called once every socket listens, and `reload` re-reads the
 /// configuration at each restart.
@@ -89,14 +96,8 @@ pub fn serve_resolved(
     reload: Option<Reload>,
     on_started: impl FnOnce(&[SocketAddr]),
 ) -> ExitCode {
-    if resolved.diagnostics.has_errors() {
-        let errors: Vec<_> = resolved
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .cloned()
-            .collect();
-        eprint!("{}", render_plain(&errors, &resolved.sources));
+    if let Some(errors) = rendered_errors(resolved) {
+        eprint!("{errors}");
         eprintln!("error: the configuration has errors; `quill config` shows all of them");
         return ExitCode::from(1);
     }

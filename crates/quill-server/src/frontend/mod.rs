@@ -323,7 +323,7 @@ pub async fn serve(
                         if let Some(k) = wait_for(true) {
                             let since = state.idle_since(true);
                             let now = tokio::time::Instant::now();
-                            sleep.as_mut().reset(since.map_or(now, |t| t) + k);
+                            sleep.as_mut().reset(since.unwrap_or(now) + k);
                             armed = true;
                         }
                     }
