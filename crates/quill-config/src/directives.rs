@@ -260,6 +260,15 @@ pub static CORE: &[DirectiveDef] = &[
         "Seconds to wait on a read or write before failing the request.",
     ),
     d(
+        "AllowEncodedSlashes",
+        "core",
+        "AllowEncodedSlashes On|Off|NoDecode",
+        "Off",
+        SERVER_VHOST,
+        Exactly(1),
+        "What a `%2F` (an encoded `/`) in a request path gets: Off answers 404, On decodes it, NoDecode passes it on undecoded.",
+    ),
+    d(
         "LimitRequestBody",
         "core",
         "LimitRequestBody bytes",

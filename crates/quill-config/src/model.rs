@@ -199,6 +199,25 @@ pub struct RequestLimits {
     pub line: u32,
 }
 
+/// `AllowEncodedSlashes`: what a `%2F` in a request path gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodedSlashes {
+    /// 404 (httpd's default).
+    #[default]
+    Off,
+    /// Accepted and decoded to `/`.
+    On,
+    /// Accepted and left encoded.
+    NoDecode,
+}
+
+impl EncodedSlashes {
+    pub fn is_off(&self) -> bool {
+        *self == EncodedSlashes::Off
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tls {
     pub enabled: bool,
@@ -247,6 +266,9 @@ pub struct ServerConfig {
     /// Timeout, in seconds.
     pub timeout_s: u64,
     pub limits: RequestLimits,
+    /// AllowEncodedSlashes (shown only when not Off, httpd's default).
+    #[serde(skip_serializing_if = "EncodedSlashes::is_off")]
+    pub encoded_slashes: EncodedSlashes,
     pub tls: Tls,
     pub document_root: Option<PathBuf>,
     pub aliases: Vec<AliasMapping>,

@@ -18,7 +18,7 @@ use quill_config::model::Scheme;
 use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
-use crate::plan::{GroupPlan, LogTarget, Mount, ServerPlan, StaticAlias};
+use crate::plan::{EncodedSlashes, GroupPlan, LogTarget, Mount, ServerPlan, StaticAlias};
 use crate::spec::DaemonSpec;
 
 /// Why a configuration cannot be served.
@@ -286,6 +286,11 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         aliases,
         groups,
         limit_request_body: main.limits.body,
+        encoded_slashes: match main.encoded_slashes {
+            quill_config::model::EncodedSlashes::Off => EncodedSlashes::Off,
+            quill_config::model::EncodedSlashes::On => EncodedSlashes::On,
+            quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
+        },
         limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
             .max(16 * 1024),
         keep_alive: main

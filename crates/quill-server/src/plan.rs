@@ -53,6 +53,17 @@ pub struct GroupPlan {
     pub env: Vec<(String, String)>,
 }
 
+/// `AllowEncodedSlashes`: what a `%2F` in a request path gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EncodedSlashes {
+    /// 404, with httpd's log line.
+    Off,
+    /// Decoded to `/`.
+    On,
+    /// Left as `%2F` in PATH_INFO.
+    NoDecode,
+}
+
 /// Where a log goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogTarget {
@@ -76,6 +87,8 @@ pub struct ServerPlan {
     pub limit_request_body: u64,
     /// Largest request head (request line + headers), bytes: above → 431.
     pub limit_request_head: usize,
+    /// `AllowEncodedSlashes`.
+    pub encoded_slashes: EncodedSlashes,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
     /// `Timeout`: reading a request head.

@@ -6,8 +6,8 @@ use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
-    AliasMapping, CustomLog, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource, RequestLimits,
-    Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
+    AliasMapping, CustomLog, EncodedSlashes, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource,
+    RequestLimits, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -662,6 +662,20 @@ fn server_config(
             ),
         }
     }
+    if let Some(i) = s.last("AllowEncodedSlashes") {
+        match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
+            Some("on") => cfg.encoded_slashes = EncodedSlashes::On,
+            Some("off") => cfg.encoded_slashes = EncodedSlashes::Off,
+            Some("nodecode") => cfg.encoded_slashes = EncodedSlashes::NoDecode,
+            _ => refuse(
+                diags,
+                i,
+                "On, Off or NoDecode",
+                "NoDecode",
+                "AllowEncodedSlashes must be On, Off, or NoDecode".into(),
+            ),
+        }
+    }
     if let Some(i) = s.last("SSLEngine") {
         cfg.tls.engine_at = Some(sources.location(i.span()));
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
@@ -817,6 +831,7 @@ fn default_server() -> ServerConfig {
             field_size: 8190,
             line: 8190,
         },
+        encoded_slashes: EncodedSlashes::Off,
         tls: Tls {
             enabled: false,
             engine_at: None,

@@ -99,6 +99,17 @@ impl FrontError {
         )
     }
 
+    /// A `%2F` in the path under `AllowEncodedSlashes Off`.
+    pub(super) fn encoded_slash(remote: Client, path: &str) -> FrontError {
+        FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND).logged(
+            Level::Info,
+            "core",
+            format!(
+                "{remote} AH00026: found %2f (encoded '/') in URI path ({path}), returning 404"
+            ),
+        )
+    }
+
     /// No `Alias`, mount or file for the path.
     pub(super) fn not_found() -> FrontError {
         FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND)

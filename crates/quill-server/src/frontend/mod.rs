@@ -49,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::log::{ErrorLog, Level};
-use crate::plan::{Mount, ServerPlan, StaticAlias};
+use crate::plan::{EncodedSlashes, Mount, ServerPlan, StaticAlias};
 use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
@@ -91,6 +91,7 @@ pub struct FrontEnd {
     pub groups: Vec<GroupEndpoint>,
     pub limit_request_body: u64,
     pub limit_request_head: usize,
+    pub encoded_slashes: EncodedSlashes,
     pub keep_alive: Option<Duration>,
     pub timeout: Duration,
     pub error_log: Arc<ErrorLog>,
@@ -139,6 +140,7 @@ impl FrontEnd {
                 .collect(),
             limit_request_body: plan.limit_request_body,
             limit_request_head: plan.limit_request_head,
+            encoded_slashes: plan.encoded_slashes,
             keep_alive: plan.keep_alive,
             timeout: plan.timeout,
             error_log,

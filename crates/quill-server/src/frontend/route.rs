@@ -1,7 +1,8 @@
 //! Routing. First httpd's checks of the request: an HTTP/1.1 request needs
 //! one valid Host field (400 otherwise, RFC 9112 §3.2), and an
 //! absolute-form target's authority replaces it (§3.2.2). Then the request
-//! path, %-decoded, with runs of `/` collapsed (as mod_wsgi makes
+//! path (404 for a `%2F` in it under `AllowEncodedSlashes Off`, httpd's
+//! default), %-decoded, with runs of `/` collapsed (as mod_wsgi makes
 //! SCRIPT_NAME and PATH_INFO) and its `.` and `..` segments removed (as
 //! httpd's ap_normalize_path; 400 for a `..` above the root, so that no
 //! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
@@ -22,6 +23,7 @@ use super::proxy::forward;
 use super::static_files::static_file;
 use super::{FrontEnd, Resp, RespBody};
 use crate::log::{ErrorLog, Level};
+use crate::plan::EncodedSlashes;
 
 /// Collapses runs of `/` (mod_wsgi does this for SCRIPT_NAME/PATH_INFO).
 fn collapse_slashes(s: &[u8]) -> Vec<u8> {
@@ -35,7 +37,9 @@ fn collapse_slashes(s: &[u8]) -> Vec<u8> {
     out
 }
 
-fn percent_decode(s: &str) -> Vec<u8> {
+/// %-decodes `s`, except `%2F` when `keep_slashes` (AllowEncodedSlashes
+/// NoDecode).
+fn percent_decode(s: &str, keep_slashes: bool) -> Vec<u8> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -43,9 +47,12 @@ fn percent_decode(s: &str) -> Vec<u8> {
         if b[i] == b'%' && i + 2 < b.len() {
             let hex = |c: u8| (c as char).to_digit(16);
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
+                let c = (h * 16 + l) as u8;
+                if !(keep_slashes && c == b'/') {
+                    out.push(c);
+                    i += 3;
+                    continue;
+                }
             }
         }
         out.push(b[i]);
@@ -86,6 +93,13 @@ fn remove_dot_segments(path: &[u8]) -> Option<Vec<u8>> {
         p.push(b'/');
     }
     Some(p)
+}
+
+/// Whether `path` has a `%2F` (either case).
+fn has_encoded_slash(path: &str) -> bool {
+    path.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] == b'f' || w[2] == b'F'))
 }
 
 /// Whether `path` has a `.` or `..` segment.
@@ -213,9 +227,14 @@ async fn dispatch(
         // (from a clone of the URI, which shares its bytes: `req` moves on).
         let uri = req.uri().clone();
         let raw_path = uri.path();
+        let encoded_slash = raw_path.contains('%') && has_encoded_slash(raw_path);
+        if encoded_slash && fe.encoded_slashes == EncodedSlashes::Off {
+            return Err(FrontError::encoded_slash(Client(peer), raw_path));
+        }
+        let keep = encoded_slash && fe.encoded_slashes == EncodedSlashes::NoDecode;
         let decoded: std::borrow::Cow<'_, [u8]> =
             if raw_path.contains('%') || raw_path.contains("//") {
-                std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path)))
+                std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path, keep)))
             } else {
                 std::borrow::Cow::Borrowed(raw_path.as_bytes())
             };
@@ -305,8 +324,15 @@ mod tests {
 
     #[test]
     fn paths_are_decoded_and_collapsed() {
-        assert_eq!(collapse_slashes(&percent_decode("//a%20b///c")), b"/a b/c");
-        assert_eq!(percent_decode("%zz%4"), b"%zz%4");
-        assert_eq!(percent_decode("%41"), b"A");
+        assert_eq!(
+            collapse_slashes(&percent_decode("//a%20b///c", false)),
+            b"/a b/c"
+        );
+        assert_eq!(percent_decode("%zz%4", false), b"%zz%4");
+        assert_eq!(percent_decode("%41", false), b"A");
+        assert_eq!(percent_decode("/a%2Fb%2fc", false), b"/a/b/c");
+        assert_eq!(percent_decode("/a%2Fb%41", true), b"/a%2FbA");
+        assert!(has_encoded_slash("/a%2fb") && has_encoded_slash("/a%2Fb"));
+        assert!(!has_encoded_slash("/a%20b/%2"));
     }
 }

@@ -708,3 +708,22 @@ fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
         );
     }
 }
+
+/// AllowEncodedSlashes: a `%2F` in the path is decoded (On) or passed on
+/// as it is (NoDecode) in PATH_INFO; Off, httpd's default, answers 404
+/// (tests/serve/probes.rs).
+#[test]
+fn allow_encoded_slashes_on_and_nodecode_reach_the_application() {
+    for (value, path_info) in [("On", "/echo/a/b"), ("NoDecode", "/echo/a%2Fb")] {
+        let s = serve_app_with(
+            &format!("pool-slashes-{value}"),
+            &format!("{}\nAllowEncodedSlashes {value}", SMALL_POOL),
+            &[],
+        );
+        assert_eq!(
+            get(&s.url("/app/echo/a%2Fb")),
+            (200, path_info.to_string()),
+            "AllowEncodedSlashes {value}"
+        );
+    }
+}

@@ -68,6 +68,9 @@ def application(environ, start_response):
             time.sleep(float(environ["QUERY_STRING"] or 1))
         finally:
             in_flight(-1)
+    if p.startswith("/echo"):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [p.encode("latin-1")]
     if p == "/in-flight":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [in_flight(0).encode()]
