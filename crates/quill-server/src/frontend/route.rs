@@ -157,9 +157,15 @@ fn check_host(
             .collect();
         return Err(FrontError::malformed_host(remote, &joined.join(", ")));
     }
-    let host = first.map(|h| String::from_utf8_lossy(h.as_bytes()).trim().to_string());
+    // (Borrowed: this runs for every request; text that is not visible
+    // ASCII is no host name.)
+    let host = first.map(|h| h.to_str().map(str::trim).map_err(|_| h.as_bytes()));
     let host = match host {
-        Some(h) if !h.is_empty() => h,
+        Some(Ok(h)) if !h.is_empty() => h,
+        Some(Err(bytes)) => {
+            let shown = String::from_utf8_lossy(bytes).into_owned();
+            return Err(FrontError::malformed_host(remote, &shown));
+        }
         // httpd wants the field even with an absolute-form target.
         _ if req.version() == Version::HTTP_11 => {
             return Err(FrontError::no_host(remote, req.uri().path()));
@@ -167,9 +173,9 @@ fn check_host(
         _ => return Ok(()),
     };
     let Some(authority) = req.uri().authority().cloned() else {
-        return match valid_host(&host) {
+        return match valid_host(host) {
             true => Ok(()),
-            false => Err(FrontError::malformed_host(remote, &host)),
+            false => Err(FrontError::malformed_host(remote, host)),
         };
     };
     log.log(
