@@ -291,11 +291,13 @@ impl FrontError {
     }
 }
 
-/// httpd's error page for `status`, with `detail` as its paragraph.
+/// httpd's error page for `status`, with `detail` as its paragraph (as
+/// Debian 12's apache2 2.4.67 writes it: earlier 2.4 releases had an HTML
+/// 2.0 doctype).
 fn error_page(status: StatusCode, detail: &str) -> Resp {
     let reason = status.canonical_reason().unwrap_or("Error");
     let body = format!(
-        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>{code} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n<p>{detail}</p>\n</body></html>\n",
+        "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>{code} {reason}</title>\n</head><body>\n<h1>{reason}</h1>\n<p>{detail}</p>\n</body></html>\n",
         code = status.as_u16()
     );
     let mut r = Response::new(RespBody::full(Bytes::from(body)));
@@ -367,7 +369,7 @@ mod tests {
         );
         assert_eq!(
             page,
-            "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n</body></html>\n"
+            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01//EN\" \"http://www.w3.org/TR/html4/strict.dtd\">\n<html><head>\n<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n</body></html>\n"
         );
         assert_eq!(logged, "");
     }
