@@ -6,8 +6,9 @@
 //! back-off and replaces them gracefully when their script changes.
 //!
 //! One task owns all process state; everything else sends it [`Event`]s.
-//! The controller wakes it for maintenance once a second, counted from the
-//! moment the pool starts.
+//! The controller wakes it for maintenance once a second, at httpd's phase:
+//! [`PARENT_START`] after the process started ([`PROCESS_START`]), plus
+//! whole seconds.
 //!
 //! | signal to the supervisor | front-end children (the controller, as httpd) | daemon groups |
 //! |---|---|---|
@@ -172,6 +173,17 @@ pub struct Programs {
     pub daemon: PathBuf,
 }
 
+/// When this process started: `main` sets it first thing. The pool's
+/// maintenance ticks keep their phase from it (without it, from the moment
+/// the pool starts).
+pub static PROCESS_START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// How long after its process starts httpd's parent enters its maintenance
+/// loop: its first tick comes 1.03–1.06 s after the start (measured; the
+/// simulator's `Timing::startup_us`). The pool controller is started as of
+/// this instant, or as of now if the supervisor got there sooner.
+pub const PARENT_START: Duration = Duration::from_millis(40);
+
 /// Re-reads the configuration at a restart (SIGHUP, SIGUSR1): the plan it
 /// gives now, or why it cannot be served, in words for the error log.
 pub type Reload = Box<dyn FnMut() -> Result<ServerPlan, String> + Send>;
@@ -263,10 +275,15 @@ pub async fn run(
         }
     }
 
-    let epoch = tokio::time::Instant::now();
+    let epoch = PROCESS_START
+        .get()
+        .map_or_else(tokio::time::Instant::now, |s| {
+            tokio::time::Instant::from_std(*s)
+        });
     let now = move || {
         Timestamp::from_nanos(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
     };
+    let parent_start = Timestamp::from_nanos(u64::try_from(PARENT_START.as_nanos()).unwrap_or(0));
     let identity = ServerIdentity {
         server_description: concat!("Quill/", env!("CARGO_PKG_VERSION")).to_owned(),
         core_dump_directory: plan.run_dir.display().to_string(),
@@ -281,7 +298,7 @@ pub async fn run(
     let mut front = PoolDriver::new(
         pool.clone(),
         identity,
-        now(),
+        now().min(parent_start),
         children,
         scoreboard.clone(),
         log.clone(),

@@ -112,6 +112,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The pool's maintenance ticks keep httpd's phase from here.
+    let _ = quill_server::supervisor::PROCESS_START.set(std::time::Instant::now());
     let cli = Cli::parse();
     match cli.command {
         Command::Config(args) => cmd_config::run(&args),
