@@ -56,9 +56,10 @@ impl Sink for Decisions {
     }
 }
 
-fn simulated(pool: &PoolConfig, timing: &Timing, duration_us: u64) -> Vec<Decision> {
-    let load = parse_load("t_s,concurrency,request_ms\n0,0,0\n").expect("an empty load");
-    let config = SimConfig {
+/// The simulator's configuration of the parity scenarios: no keep-alive,
+/// no daemon tier.
+fn sim_config(pool: &PoolConfig, timing: &Timing, duration_us: u64) -> SimConfig {
+    SimConfig {
         pool: pool.clone(),
         keep_alive: KeepAliveModel {
             enabled: false,
@@ -71,8 +72,13 @@ fn simulated(pool: &PoolConfig, timing: &Timing, duration_us: u64) -> Vec<Decisi
         timing: timing.clone(),
         seed: 1,
         duration_us,
-        step_limit: 10_000_000,
-    };
+        step_limit: 50_000_000,
+    }
+}
+
+fn simulated(pool: &PoolConfig, timing: &Timing, duration_us: u64) -> Vec<Decision> {
+    let load = parse_load("t_s,concurrency,request_ms\n0,0,0\n").expect("an empty load");
+    let config = sim_config(pool, timing, duration_us);
     let mut sink = Decisions::default();
     run(&config, &load, &mut sink).expect("the simulation runs");
     sink.0
@@ -422,21 +428,7 @@ impl Sink for Recorded {
 
 fn simulated_under(pool: &PoolConfig, load: &str, duration_us: u64) -> Recorded {
     let load = parse_load(load).expect("a load");
-    let config = SimConfig {
-        pool: pool.clone(),
-        keep_alive: KeepAliveModel {
-            enabled: false,
-            timeout_us: 5_000_000,
-            max_requests: 100,
-        },
-        listen_backlog: 511,
-        async_factor: 2,
-        daemon: None,
-        timing: Timing::default(),
-        seed: 7,
-        duration_us,
-        step_limit: 50_000_000,
-    };
+    let config = sim_config(pool, &Timing::default(), duration_us);
     let mut sink = Recorded::default();
     run(&config, &load, &mut sink).expect("the simulation runs");
     sink
@@ -566,40 +558,27 @@ fn assert_parity_under(name: &str, mpm: Mpm, directives: MpmDirectives, load: &s
 const RAMP: &str =
     "t_s,concurrency,request_ms\n0,0,100\n5,60,100\n12,300,100\n25,40,100\n35,0,100\n";
 
+/// Two children of 25 threads to start, up to 16, spares 25–75.
+fn threaded_ramp_pool() -> MpmDirectives {
+    MpmDirectives {
+        start_servers: Some(2),
+        max_request_workers: Some(400),
+        server_limit: Some(16),
+        min_spare_threads: Some(25),
+        max_spare_threads: Some(75),
+        threads_per_child: Some(25),
+        ..MpmDirectives::default()
+    }
+}
+
 #[test]
 fn worker_under_a_ramp_is_decided_the_same() {
-    assert_parity_under(
-        "worker-ramp",
-        Mpm::Worker,
-        MpmDirectives {
-            start_servers: Some(2),
-            max_request_workers: Some(400),
-            server_limit: Some(16),
-            min_spare_threads: Some(25),
-            max_spare_threads: Some(75),
-            threads_per_child: Some(25),
-            ..MpmDirectives::default()
-        },
-        RAMP,
-    );
+    assert_parity_under("worker-ramp", Mpm::Worker, threaded_ramp_pool(), RAMP);
 }
 
 #[test]
 fn event_under_a_ramp_is_decided_the_same() {
-    assert_parity_under(
-        "event-ramp",
-        Mpm::Event,
-        MpmDirectives {
-            start_servers: Some(2),
-            max_request_workers: Some(400),
-            server_limit: Some(16),
-            min_spare_threads: Some(25),
-            max_spare_threads: Some(75),
-            threads_per_child: Some(25),
-            ..MpmDirectives::default()
-        },
-        RAMP,
-    );
+    assert_parity_under("event-ramp", Mpm::Event, threaded_ramp_pool(), RAMP);
 }
 
 #[test]
