@@ -573,7 +573,7 @@ fn an_event_child_accepts_only_for_an_idle_worker() {
     );
     let clients: Vec<_> = (0..6)
         .map(|_| {
-            let url = s.url("/app/sleep?1.5");
+            let url = s.url("/app/sleep?3");
             std::thread::spawn(move || get(&url).0)
         })
         .collect();
@@ -676,7 +676,7 @@ fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
         let s = serve_app_mpm(
             &format!("pool-keepalive-{mpm}"),
             mpm,
-            concat!(small_pool!(), "\nKeepAlive On\nKeepAliveTimeout 1"),
+            concat!(small_pool!(), "\nKeepAlive On\nKeepAliveTimeout 2"),
             &[],
         );
         let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
@@ -690,7 +690,7 @@ fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
             String::from_utf8_lossy(&buf[..n]).into_owned()
         };
         assert!(answer(&mut c).starts_with("HTTP/1.1 200"), "{mpm}: first");
-        std::thread::sleep(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(300));
         assert!(
             answer(&mut c).starts_with("HTTP/1.1 200"),
             "{mpm}: the connection is still open within KeepAliveTimeout"
@@ -702,7 +702,7 @@ fn an_idle_kept_alive_connection_closes_at_keep_alive_timeout() {
             .expect("the server closes, not the read timeout");
         assert_eq!(n, 0, "{mpm}: closed by the server");
         assert!(
-            idle.elapsed() >= Duration::from_millis(900),
+            idle.elapsed() >= Duration::from_millis(1900),
             "{mpm}: not before KeepAliveTimeout: {:?}",
             idle.elapsed()
         );
