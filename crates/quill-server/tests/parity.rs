@@ -194,12 +194,19 @@ fn started<P: ChildProcesses>(
     driver
 }
 
-/// The earlier of a scripted event and the driver's next tick.
-fn next_at(scripted: Option<u64>, tick: Option<u64>) -> Option<u64> {
-    match (scripted, tick) {
+/// The next instant (µs) of a run: the earlier of a scripted event and the
+/// driver's next tick, if it comes before `duration_us`.
+fn next_instant<P: ChildProcesses>(
+    driver: &PoolDriver<P>,
+    scripted: Option<u64>,
+    duration_us: u64,
+) -> Option<u64> {
+    let tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
+    let at = match (scripted, tick) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    }
+    };
+    at.filter(|&t| t < duration_us)
 }
 
 fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> Vec<Decision> {
@@ -224,13 +231,9 @@ fn driven(pool: &PoolConfig, timing: &Timing, duration_us: u64, name: &str) -> V
             .agenda
             .first_key_value()
             .map(|(k, _)| k.0);
-        let next_tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
-        let Some(now_us) = next_at(next_child, next_tick) else {
+        let Some(now_us) = next_instant(&driver, next_child, duration_us) else {
             break;
         };
-        if now_us >= duration_us {
-            break;
-        }
         driver.processes().now_us = now_us;
         if next_child == Some(now_us) {
             let Some((_, what)) = driver.processes().agenda.pop_first() else {
@@ -482,13 +485,9 @@ fn replayed(pool: &PoolConfig, sim: &Recorded, duration_us: u64, name: &str) -> 
     let mut exits = sim.exits.iter().copied().peekable();
     loop {
         let next_exit = exits.peek().map(|e| e.0);
-        let next_tick = driver.poll_timeout().map(|t| t.as_nanos() / 1_000);
-        let Some(now_us) = next_at(next_exit, next_tick) else {
+        let Some(now_us) = next_instant(&driver, next_exit, duration_us) else {
             break;
         };
-        if now_us >= duration_us {
-            break;
-        }
         driver.processes().now_us = now_us;
         if next_exit == Some(now_us) {
             let (_, slot) = exits.next().expect("peeked");
