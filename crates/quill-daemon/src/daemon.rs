@@ -38,6 +38,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockFlag, accept4};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
+use quill_protocol::busy::{BUSY_FD, BusyBoard, Claim};
 use quill_protocol::control::ControlMessage;
 use quill_protocol::log::{ErrorLog, Level};
 use quill_protocol::protocol::{Frame, RequestHead, VERSION};
@@ -80,6 +81,9 @@ struct Shared {
     retiring: AtomicBool,
     total_requests: AtomicU64,
     active: AtomicU64,
+    /// Where this process publishes `active` for the front ends, if the
+    /// supervisor gave it a board (quill_protocol::busy).
+    busy_board: Option<(BusyBoard, Claim)>,
     started: Instant,
     /// Milliseconds since `started` of the last request activity; 0 = none
     /// yet (the inactivity timer is armed by the first request).
@@ -176,9 +180,25 @@ fn tell_supervisor(message: &ControlMessage) {
     }
 }
 
+/// The group's busy board at [`BUSY_FD`], with an entry claimed for this
+/// process; `None` when there is none (a daemon run by hand, or a board
+/// of another size) or when every entry is taken.
+fn open_busy_board(processes: u32) -> Option<(BusyBoard, Claim)> {
+    let fd = borrow(BUSY_FD);
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).ok()?;
+    let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() != BusyBoard::len_for(processes) as u64 {
+        return None;
+    }
+    let board = BusyBoard::map(&file).ok()?;
+    let claim = board.claim(std::process::id())?;
+    Some((board, claim))
+}
+
 fn borrow(fd: i32) -> BorrowedFd<'static> {
     #[allow(unsafe_code)]
-    // SAFETY: the fixed descriptors (LISTEN_FD, CONTROL_FD) are inherited
+    // SAFETY: the fixed descriptors (LISTEN_FD, CONTROL_FD, BUSY_FD) are inherited
     // from the supervisor and stay open for the life of the process; the
     // only use on a possibly-closed fd is F_GETFD, which just fails.
     unsafe {
@@ -286,6 +306,7 @@ pub fn run(spec_path: &Path) -> i32 {
         }
     };
     let threads = spec.threads.max(1) as usize;
+    let busy_board = open_busy_board(spec.processes);
     let shared = Arc::new(Shared {
         slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
         spec,
@@ -299,6 +320,7 @@ pub fn run(spec_path: &Path) -> i32 {
         retiring: AtomicBool::new(false),
         total_requests: AtomicU64::new(0),
         active: AtomicU64::new(0),
+        busy_board,
         started: Instant::now(),
         last_activity_ms: AtomicU64::new(0),
         last_gil_ms: AtomicU64::new(1),
@@ -913,6 +935,9 @@ fn handle(
         slot.writer = Some(writer.clone());
     }
     shared.active.fetch_add(1, Ordering::SeqCst);
+    if let Some((board, claim)) = &shared.busy_board {
+        board.enter(*claim);
+    }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
 
     let cached = apps
@@ -1032,6 +1057,9 @@ fn handle(
         clear_async_exc(py);
     }
     shared.active.fetch_sub(1, Ordering::SeqCst);
+    if let Some((board, claim)) = &shared.busy_board {
+        board.leave(*claim);
+    }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
     if outcome == (Outcome::Completed { kept: true }) {
         if let (Some(reader), Some(_)) = (kept_reader, writer.take_for_reuse()) {

@@ -5,6 +5,7 @@
 //!                   ◀──[ResponseHead, ResponseBody …]──
 //!   supervisor ──[spec: DaemonSpec as JSON]──▶ daemon process (at exec)
 //!   supervisor ◀──[control: Retiring]──────── daemon process (fd 4)
+//!   daemon processes ──[busy: busy threads, shared memory]──▶ front-end children
 //!   every process ──[log: Apache's error-log format]──▶ the error log
 //! ```
 //!
@@ -14,12 +15,14 @@
 //! * [`protocol`] — the pure wire codec (docs/protocol.md).
 //! * [`spec`] — a daemon process's settings and the Python it runs.
 //! * [`control`] — daemon → supervisor messages.
+//! * [`busy`] — each daemon process's busy threads, for every front end.
 //! * [`log`] — Apache-style error and access logs.
 
 // The logs read the clock (timestamps), which clippy.toml bans in the pure
 // crates.
 #![allow(clippy::disallowed_methods)]
 
+pub mod busy;
 pub mod control;
 pub mod log;
 pub mod protocol;

@@ -53,6 +53,14 @@ pub struct GroupPlan {
     pub env: Vec<(String, String)>,
 }
 
+impl GroupPlan {
+    /// The group's busy board (`quill_protocol::busy`), beside its socket:
+    /// created by the supervisor, read by the front-end children.
+    pub fn busy_board_path(&self) -> PathBuf {
+        self.socket_path.with_extension("busy")
+    }
+}
+
 /// `AllowEncodedSlashes`: what a `%2F` in a request path gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EncodedSlashes {

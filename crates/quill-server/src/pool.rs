@@ -5,7 +5,12 @@
 //! it and said so with `Accepted`). The pool counts, per process, the
 //! requests this front end has in flight there, and hands out a kept
 //! connection only to a process with fewer of them than it has threads —
-//! one with an idle thread, which takes the request at once. Otherwise the
+//! one with an idle thread, which takes the request at once. With several
+//! front-end children, a process's threads may be busy with the others'
+//! requests: each daemon process publishes its busy threads on its group's
+//! busy board (`quill_protocol::busy`), and the pool goes by the larger of
+//! that count and its own (its own requests not yet taken by a thread are
+//! not on the board yet). Otherwise the
 //! caller connects to the group's socket as in protocol v1, where any idle
 //! thread of any process accepts. Before either, a request waits for its
 //! turn in the group's [`Admission`]: no more requests are sent than the
@@ -22,7 +27,7 @@
 //! first-come order instead of overtaking the ones waiting there.
 //!
 //! ```text
-//!  take ──▶ nothing unplaced, a process with busy < threads and a kept connection?
+//!  take ──▶ nothing unplaced, a process with max(busy, board) < threads and a kept connection?
 //!            ├─ yes ─▶ Lease(pid), busy+1
 //!            └─ no ──▶ None: connect; Lease(unplaced), unplaced+1
 //!  Accepted{pid} ─▶ bind: unplaced−1, busy+1
@@ -37,6 +42,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
+use quill_protocol::busy::BusyBoard;
 use tokio::net::UnixStream;
 
 /// A daemon connection between requests, with what its reader had left.
@@ -62,16 +68,29 @@ pub struct Pool {
     procs: Mutex<Vec<ProcEntry>>,
     /// Requests on new connections whose process is not known yet.
     unplaced: std::sync::atomic::AtomicU32,
+    /// Every process's busy threads, as the processes publish them.
+    board: Option<BusyBoard>,
 }
 
 impl Pool {
-    /// A pool for a group whose processes have `threads` threads each.
-    pub fn new(threads: u32) -> Arc<Pool> {
+    /// A pool for a group whose processes have `threads` threads each,
+    /// reading their busy threads from `board` when there is one.
+    pub fn new(threads: u32, board: Option<BusyBoard>) -> Arc<Pool> {
         Arc::new(Pool {
             threads: threads.max(1),
             procs: Mutex::new(Vec::new()),
             unplaced: std::sync::atomic::AtomicU32::new(0),
+            board,
         })
+    }
+
+    /// Busy threads of a process: its own count, or the process's when
+    /// that is larger.
+    fn load(&self, e: &ProcEntry) -> u32 {
+        match &self.board {
+            Some(b) => e.busy.max(b.busy(e.pid).unwrap_or(0)),
+            None => e.busy,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<ProcEntry>> {
@@ -88,8 +107,11 @@ impl Pool {
         loop {
             let Some(entry) = procs
                 .iter_mut()
-                .filter(|e| e.busy < self.threads && !e.idle.is_empty())
-                .min_by_key(|e| e.busy)
+                .filter(|e| !e.idle.is_empty())
+                .map(|e| (self.load(e), e))
+                .filter(|(load, _)| *load < self.threads)
+                .min_by_key(|(load, _)| *load)
+                .map(|(_, e)| e)
             else {
                 procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
                 return None;
@@ -372,7 +394,7 @@ mod tests {
 
     #[tokio::test]
     async fn kept_connections_go_only_to_processes_with_an_idle_thread() {
-        let pool = Pool::new(2);
+        let pool = Pool::new(2, None);
         let (a1, _pa1) = pair();
         let (a2, _pa2) = pair();
         let (b1, _pb1) = pair();
@@ -396,7 +418,7 @@ mod tests {
 
     #[tokio::test]
     async fn while_a_request_is_unplaced_new_ones_go_to_the_backlog() {
-        let pool = Pool::new(4);
+        let pool = Pool::new(4, None);
         let (s, _peer) = pair();
         pool.put(1, kept(s));
         let mut waiting = pool.unbound();
@@ -411,7 +433,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_least_busy_process_is_chosen_and_kept_connections_are_bounded() {
-        let pool = Pool::new(3);
+        let pool = Pool::new(3, None);
         let mut busy = pool.unbound();
         busy.bind(1);
         let mut peers = Vec::new();
@@ -428,8 +450,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_process_busy_with_another_childs_requests_gets_none_of_ours() {
+        let dir = std::env::temp_dir().join(format!("quill-pool-board-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("g.busy");
+        let daemons = BusyBoard::create(&path, 2).expect("create the board");
+        let pool = Pool::new(2, Some(BusyBoard::attach(&path).expect("attach")));
+        // Process 10 has both threads busy with another child's requests;
+        // this child has nothing in flight anywhere.
+        let ten = daemons.claim(10).expect("an entry");
+        daemons.enter(ten);
+        daemons.enter(ten);
+        daemons.claim(20).expect("an entry");
+        let mut peers = Vec::new();
+        for pid in [10, 10, 20] {
+            let (s, p) = pair();
+            peers.push(p);
+            pool.put(pid, kept(s));
+        }
+        let (lease, _c) = pool.take().expect("process 20 is idle");
+        assert_eq!(lease.pid, Some(20));
+        assert!(
+            pool.take().is_none(),
+            "10 is busy, though not with our requests; 20 has no kept connection left"
+        );
+        daemons.leave(ten);
+        let (lease10, _c) = pool.take().expect("process 10 has a thread idle again");
+        assert_eq!(lease10.pid, Some(10));
+        assert_eq!(pool.snapshot(), vec![(10, 1, 1), (20, 1, 0)]);
+        drop((lease, lease10));
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    #[tokio::test]
     async fn closed_connections_are_dropped_not_handed_out() {
-        let pool = Pool::new(1);
+        let pool = Pool::new(1, None);
         let (s, peer) = pair();
         drop(peer);
         // Let the reactor see the end of stream.

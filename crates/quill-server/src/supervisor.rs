@@ -47,6 +47,7 @@ use crate::plan::ServerPlan;
 use crate::pool_driver::{ChildProcesses, PoolDriver};
 use crate::scoreboard::Scoreboard;
 use crate::spec::{CONTROL_FD, LISTEN_FD};
+use quill_protocol::busy::{BUSY_FD, BusyBoard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -56,6 +57,8 @@ pub enum ServerError {
     Listen(SocketAddr, io::Error),
     #[error("cannot create daemon socket {0}: {1}")]
     DaemonSocket(PathBuf, nix::Error),
+    #[error("cannot create the daemon group's busy board {0}: {1}")]
+    BusyBoard(PathBuf, io::Error),
     #[error("cannot start daemon process of group '{0}': {1}")]
     Spawn(String, io::Error),
     #[error("cannot install signal handlers: {0}")]
@@ -108,6 +111,10 @@ struct GroupState {
     /// The listening socket, at a descriptor ≥ 10 so that moving it to
     /// fd 3 in a child never overwrites another inherited descriptor.
     listener: OwnedFd,
+    /// The group's busy board, mapped, and its file at a descriptor ≥ 10
+    /// for the daemons to inherit at `BUSY_FD`.
+    board: BusyBoard,
+    board_fd: OwnedFd,
     scripts: Vec<(PathBuf, Option<SystemTime>)>,
 }
 
@@ -237,8 +244,19 @@ pub async fn run(
     for (i, g) in plan.groups.iter().enumerate() {
         let fd = bind_unix(&g.socket_path, g.listen_backlog)
             .map_err(|e| ServerError::DaemonSocket(g.socket_path.clone(), e))?;
+        let board_path = g.busy_board_path();
+        let board_err = |e: io::Error| ServerError::BusyBoard(board_path.clone(), e);
+        let board = BusyBoard::create(&board_path, g.spec.processes).map_err(board_err)?;
+        let board_fd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&board_path)
+            .and_then(|f| fd_at_least(&f, 10).map_err(io::Error::from))
+            .map_err(board_err)?;
         groups.push(GroupState {
             listener: fd,
+            board,
+            board_fd,
             scripts: watched_scripts(&plan, i),
         });
     }
@@ -418,6 +436,7 @@ pub async fn run(
     }
     for g in &plan.groups {
         let _ = std::fs::remove_file(&g.socket_path);
+        let _ = std::fs::remove_file(g.busy_board_path());
     }
     for g in 0..plan.groups.len() {
         for slot in 0..plan.groups[g].spec.processes.max(1) {
@@ -656,6 +675,7 @@ impl Sup<'_> {
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err(e.into()))?;
         let ctl_write = high_fd(&ctl_write).map_err(|e| err(e.into()))?;
         let listen_raw = self.groups[g].listener.as_raw_fd();
+        let board_raw = self.groups[g].board_fd.as_raw_fd();
         let ctl_raw = ctl_write.as_raw_fd();
 
         let mut cmd = tokio::process::Command::new(&self.daemon_exe);
@@ -686,12 +706,15 @@ impl Sup<'_> {
         }
         #[allow(unsafe_code)]
         // SAFETY: the closure runs in the child between fork and exec and
-        // only calls dup2, which is async-signal-safe. Both sources are
-        // ≥ 10, so neither dup2 overwrites the other's source; dup2 clears
+        // only calls dup2, which is async-signal-safe. Every source is
+        // ≥ 10, so no dup2 overwrites another's source; dup2 clears
         // close-on-exec on the targets.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(listen_raw, LISTEN_FD) < 0 || libc::dup2(ctl_raw, CONTROL_FD) < 0 {
+                if libc::dup2(listen_raw, LISTEN_FD) < 0
+                    || libc::dup2(ctl_raw, CONTROL_FD) < 0
+                    || libc::dup2(board_raw, BUSY_FD) < 0
+                {
                     return Err(io::Error::last_os_error());
                 }
                 Ok(())
@@ -784,6 +807,9 @@ impl Sup<'_> {
                 let Some(p) = self.procs.remove(&pid) else {
                     return Ok(());
                 };
+                if let Ok(pid) = u32::try_from(pid) {
+                    self.groups[p.group].board.release(pid);
+                }
                 let name = self.group_name(p.group).to_string();
                 if self.stopping || p.retiring {
                     self.log.log(

@@ -412,7 +412,7 @@ mod tests {
             processes: 1,
             connect_timeout: std::time::Duration::from_secs(1),
             socket_timeout: std::time::Duration::from_secs(1),
-            pool: crate::pool::Pool::new(1),
+            pool: crate::pool::Pool::new(1, None),
             admission: Arc::new(crate::pool::Admission::new(1, 1)),
         }
     }

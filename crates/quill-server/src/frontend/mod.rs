@@ -128,7 +128,12 @@ impl FrontEnd {
                     processes: g.spec.processes,
                     connect_timeout: g.connect_timeout,
                     socket_timeout: g.socket_timeout,
-                    pool: Pool::new(g.spec.threads),
+                    // Without the board, the pool counts only its own
+                    // requests.
+                    pool: Pool::new(
+                        g.spec.threads,
+                        quill_protocol::busy::BusyBoard::attach(&g.busy_board_path()).ok(),
+                    ),
                     admission: Arc::new(Admission::new(
                         g.spec
                             .processes

@@ -727,3 +727,69 @@ fn allow_encoded_slashes_on_and_nodecode_reach_the_application() {
         );
     }
 }
+
+/// The busy threads of each daemon process, as its group's busy board
+/// (`WSGISocketPrefix….busy`, 8-byte entries `pid << 32 | busy`) says:
+/// (pid, busy) per claimed entry.
+fn busy_board(s: &Server) -> Vec<(u32, u32)> {
+    let path = std::fs::read_dir(&s.root.0)
+        .expect("read the server root")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "busy"))
+        .expect("a busy board beside the daemon socket");
+    std::fs::read(&path)
+        .expect("read the busy board")
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .filter(|v| *v != 0)
+        .map(|v| ((v >> 32) as u32, (v & 0xffff_ffff) as u32))
+        .collect()
+}
+
+/// Every daemon process publishes its busy threads, so that each
+/// front-end child sends a request on a kept connection only to a process
+/// with a thread idle, whichever child keeps the others busy.
+#[test]
+fn daemon_processes_publish_their_busy_threads_for_every_child() {
+    let s = serve_app("pool-busy-board", SMALL_POOL);
+    let wait_for = |what: &str, ok: &dyn Fn(&[(u32, u32)]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let board = busy_board(&s);
+            if ok(&board) {
+                return board;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the board says {board:?}\nlog:\n{}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let idle = wait_for("both processes, idle", &|b| {
+        b.len() == 2 && b.iter().all(|e| e.1 == 0)
+    });
+    for (pid, _) in &idle {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            String::from_utf8_lossy(&cmdline).contains("quill-daemon"),
+            "entry of pid {pid} is a daemon process: {cmdline:?}"
+        );
+    }
+    let clients: Vec<_> = (0..3)
+        .map(|_| {
+            let url = s.url("/app/sleep?3");
+            std::thread::spawn(move || get(&url).0)
+        })
+        .collect();
+    wait_for("three threads busy", &|b| {
+        b.iter().map(|e| e.1).sum::<u32>() == 3
+    });
+    for c in clients {
+        assert_eq!(c.join().expect("client"), 200);
+    }
+    let after = wait_for("idle again", &|b| b.iter().all(|e| e.1 == 0));
+    assert_eq!(after, idle, "the same two processes");
+}
