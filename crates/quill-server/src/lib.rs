@@ -19,7 +19,8 @@
 //! * [`child`] — a front-end child process; [`workers`] — its worker slots,
 //!   per MPM.
 //! * [`frontend`] — HTTP/1.1 (hyper) and proxying to the daemon groups;
-//!   [`pool`] — kept daemon connections and admission per group.
+//!   [`pool`] — kept daemon connections and admission per group, going by
+//!   the daemons' busy threads (`quill_protocol::busy`).
 //! * [`plan`] — what a server runs, decided before it starts;
 //!   [`configure`] — the plan of a resolved Apache configuration.
 //! * [`python`] — the interpreter a group runs.
