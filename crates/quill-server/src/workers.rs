@@ -22,12 +22,13 @@
 //! child takes on, and what the parent counts as idle) Quill bounds with
 //! these slots, whose states the scoreboard shows as httpd's would.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quill_mpm::{Mpm, ThreadStatus};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::scoreboard::Scoreboard;
 
@@ -48,6 +49,12 @@ pub struct Workers {
     /// Thread slots (< ThreadsPerChild) this child has not claimed yet
     /// because a stopping child still held them when this one started.
     unclaimed: Mutex<Vec<u32>>,
+    /// Requests waiting for a slot, oldest first: a slot that is released
+    /// goes straight to the oldest, so none waits behind later arrivals
+    /// (httpd's worker queue is first come, first served too). Locked
+    /// before `idle` wherever both are.
+    waiters: Mutex<VecDeque<oneshot::Sender<Worker>>>,
+    /// Wakes the event listener when a slot turns idle or the child stops.
     released: Notify,
     stopping: AtomicBool,
     threads_per_child: u32,
@@ -85,6 +92,7 @@ impl Workers {
             slot,
             idle: Mutex::new(idle),
             unclaimed: Mutex::new(unclaimed),
+            waiters: Mutex::new(VecDeque::new()),
             released: Notify::new(),
             stopping: AtomicBool::new(false),
             threads_per_child,
@@ -165,19 +173,95 @@ impl Workers {
     }
 
     /// Waits for an idle slot and takes it (it shows READY until the caller
-    /// gives it work).
+    /// gives it work). Waiters are served first come, first served.
+    ///
+    /// Cancel-safe: a waiter that goes away passes the slot it would have
+    /// been given on to the next.
     pub async fn acquire(self: &Arc<Self>) -> Worker {
         loop {
-            let released = self.released.notified();
-            tokio::pin!(released);
-            released.as_mut().enable();
-            if let Some(w) = self.try_acquire() {
+            let rx = {
+                let mut waiters = self.lock_waiters();
+                // (A stopping child serves everyone at once, without slots.)
+                if (waiters.is_empty() || self.stopping())
+                    && let Some(w) = self.try_acquire()
+                {
+                    return w;
+                }
+                let (tx, rx) = oneshot::channel();
+                waiters.push_back(tx);
+                rx
+            };
+            if self.has_unclaimed() {
+                // Slots a stopping child releases wake nobody here (another
+                // process frees them): look again now and then.
+                match tokio::time::timeout(TAKEOVER_POLL, rx).await {
+                    Ok(Ok(w)) => return w,
+                    _ => {
+                        if self.claim_released() {
+                            self.hand_on_idle();
+                        }
+                    }
+                }
+            } else if let Ok(w) = rx.await {
                 return w;
             }
-            if self.has_unclaimed() {
-                let _ = tokio::time::timeout(TAKEOVER_POLL, released).await;
-            } else {
-                released.await;
+        }
+    }
+
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, VecDeque<oneshot::Sender<Worker>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives idle slots to waiters, oldest first (after slots were claimed
+    /// from a stopping child).
+    fn hand_on_idle(self: &Arc<Self>) {
+        loop {
+            let mut waiters = self.lock_waiters();
+            if waiters.is_empty() {
+                return;
+            }
+            let Some(t) = self.lock_idle().pop() else {
+                return;
+            };
+            let Some(tx) = waiters.pop_front() else {
+                return;
+            };
+            drop(waiters);
+            let w = Worker {
+                workers: self.clone(),
+                thread: Some(t),
+            };
+            // A waiter that went away: its slot goes back (through Drop,
+            // which hands it on in turn).
+            let _ = tx.send(w);
+        }
+    }
+
+    /// A slot this child owns is free again: to the oldest waiter still
+    /// waiting, else idle.
+    fn release(self: &Arc<Self>, t: u32) {
+        loop {
+            let mut waiters = self.lock_waiters();
+            let Some(tx) = waiters.pop_front() else {
+                self.sb.set_status(self.slot, t, ThreadStatus::Ready);
+                self.lock_idle().push(t);
+                drop(waiters);
+                // An event listener waiting on the connection limit
+                // watches for idle slots.
+                self.released.notify_waiters();
+                return;
+            };
+            drop(waiters);
+            self.sb.set_status(self.slot, t, ThreadStatus::Ready);
+            let w = Worker {
+                workers: self.clone(),
+                thread: Some(t),
+            };
+            match tx.send(w) {
+                Ok(()) => return,
+                // That waiter went away: disarm the returned worker (its
+                // Drop would release the slot again) and try the next.
+                Err(mut w) => w.thread = None,
             }
         }
     }
@@ -251,7 +335,7 @@ impl Workers {
 
     /// The child stops gracefully: idle slots are given up (DEAD), busy
     /// ones show GRACEFUL until their work ends.
-    pub fn begin_graceful_stop(&self) {
+    pub fn begin_graceful_stop(self: &Arc<Self>) {
         if self.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -276,6 +360,14 @@ impl Workers {
             if !idle_set.contains(&t) && self.sb.status(self.slot, t) > ThreadStatus::Ready {
                 self.sb.set_status(self.slot, t, ThreadStatus::Graceful);
             }
+        }
+        // Requests already waiting for a slot get workers without one, as
+        // later ones do (see `try_acquire`).
+        for tx in std::mem::take(&mut *self.lock_waiters()) {
+            let _ = tx.send(Worker {
+                workers: self.clone(),
+                thread: None,
+            });
         }
         self.released.notify_waiters();
     }
@@ -317,18 +409,14 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        let Some(t) = self.thread.take() else { return };
         let w = &self.workers;
-        let Some(t) = self.thread else { return };
         if w.stopping() {
             w.sb.set_status(w.slot, t, ThreadStatus::Dead);
+            w.released.notify_waiters();
         } else {
-            w.sb.set_status(w.slot, t, ThreadStatus::Ready);
-            w.lock_idle().push(t);
+            w.release(t);
         }
-        w.released.notify_one();
-        // An event listener waiting on the connection limit also watches
-        // for idle slots.
-        w.released.notify_waiters();
     }
 }
 
@@ -425,6 +513,69 @@ mod tests {
         drop(late);
         assert_eq!(sb.status_chars(1, 2), "__");
         assert_eq!(new.idle(), 2);
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Requests waiting for a slot get one first come, first served: a
+    /// newcomer never takes a released slot from an earlier waiter, and a
+    /// waiter that gives up passes its turn on.
+    #[tokio::test]
+    async fn waiting_requests_get_slots_in_arrival_order() {
+        let (sb, path) = board("fifo", 1, 1);
+        let w = Workers::new(Mpm::Event, sb.clone(), 0, 1, 2);
+        let first = w.acquire().await;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+        let mut waiters = Vec::new();
+        for i in 1..=3 {
+            let (w, order, mut go) = (w.clone(), order.clone(), go_rx.clone());
+            waiters.push(tokio::spawn(async move {
+                let got = w.acquire().await;
+                order.lock().expect("order").push(i);
+                let _ = go.wait_for(|g| *g).await;
+                drop(got);
+            }));
+            tokio::task::yield_now().await;
+        }
+        // Waiter 2 gives up: its turn goes to waiter 3.
+        waiters.remove(1).abort();
+        drop(first);
+        // A newcomer polled before waiter 1 has even run finds no slot.
+        tokio::select! {
+            biased;
+            _ = w.acquire() => panic!("a newcomer took the slot of a waiter"),
+            () = std::future::ready(()) => {}
+        }
+        go_tx.send_replace(true);
+        for t in waiters {
+            t.await.expect("waiter");
+        }
+        assert_eq!(*order.lock().expect("order"), vec![1, 3]);
+        assert_eq!(w.idle(), 1, "the slot is idle again");
+        assert_eq!(sb.status_chars(1, 1), "_");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// A child that stops gracefully gives requests already waiting for a
+    /// slot workers without one, so that none waits forever.
+    #[tokio::test]
+    async fn a_stopping_child_serves_requests_that_were_waiting() {
+        let (sb, path) = board("stop-waiting", 1, 1);
+        let w = Workers::new(Mpm::Event, sb.clone(), 0, 1, 2);
+        let busy = w.acquire().await;
+        let waiter = tokio::spawn({
+            let w = w.clone();
+            async move { w.acquire().await.thread }
+        });
+        tokio::task::yield_now().await;
+        w.begin_graceful_stop();
+        let thread = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter is served")
+            .expect("join");
+        assert_eq!(thread, None, "without a slot");
+        drop(busy);
+        assert_eq!(sb.status_chars(1, 1), ".");
         let _ = std::fs::remove_file(path);
     }
 
