@@ -32,6 +32,12 @@ pub const VHOST_ONLY: Contexts = Contexts {
     vhost: true,
     directory: false,
 };
+/// Inside `<Directory>`, `<Location>` … only.
+pub const DIRECTORY: Contexts = Contexts {
+    server: false,
+    vhost: false,
+    directory: true,
+};
 /// Anywhere.
 pub const ANY: Contexts = Contexts {
     server: true,
@@ -480,6 +486,24 @@ pub static MPM: &[DirectiveDef] = &[
 
 /// Modules around the core: aliases, logs, TLS, status.
 pub static MODULES: &[DirectiveDef] = &[
+    d(
+        "ExtendedStatus",
+        "mod_status",
+        "ExtendedStatus On|Off",
+        "On",
+        SERVER,
+        Exactly(1),
+        "Whether the server-status page lists every worker slot with its counters (httpd 2.4 turns it On when mod_status is loaded).",
+    ),
+    d(
+        "Require",
+        "mod_authz_core",
+        "Require [not] entity-name [entity-name] ...",
+        "",
+        DIRECTORY,
+        AtLeast(1),
+        "Who may see a <Location> with `SetHandler server-status`. `quill serve` applies `Require local`, `Require ip …` and `Require all granted|denied` there (any one line grants, as httpd's implicit <RequireAny>); other forms, and lines inside <RequireAll> and friends, grant nobody. Without a Require line the page is refused to everyone. Elsewhere Require is read, not applied.",
+    ),
     d(
         "Alias",
         "mod_alias",

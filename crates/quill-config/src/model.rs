@@ -254,6 +254,145 @@ pub struct CustomLog {
 pub struct StatusHandler {
     pub url: String,
     pub at: Location,
+    /// The `Require` lines of its `<Location>` (any one grants access, as
+    /// httpd's implicit `<RequireAny>`). None: nobody may see it.
+    pub access: Vec<Require>,
+}
+
+/// One `Require` line (mod_authz_core, with mod_authz_host's providers),
+/// as far as Quill applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Require {
+    /// `Require all granted`.
+    AllGranted,
+    /// `Require all denied`.
+    AllDenied,
+    /// `Require local`: the loopback addresses, or a client at the
+    /// server's own address.
+    Local,
+    /// `Require ip …`: addresses, partial IPv4 addresses (`10.1`), and
+    /// networks (`10.1.0.0/16`, `10.1.0.0/255.255.0.0`, `2001:db8::/32`).
+    Ip(Vec<IpNetwork>),
+    /// Anything else (`Require host`, `user`, `not …`, `expr`, a
+    /// `Require` inside `<RequireAll>` …): grants nobody here.
+    Unsupported(String),
+}
+
+/// An address and how many of its leading bits must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IpNetwork {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNetwork {
+    /// `10.1.2.3`, `10.1` (the first two octets), `10.1.0.0/16`,
+    /// `10.1.0.0/255.255.0.0`, `::1`, `2001:db8::/32`.
+    pub fn parse(text: &str) -> Option<IpNetwork> {
+        use std::net::{IpAddr, Ipv4Addr};
+        let (addr, mask) = match text.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (text, None),
+        };
+        let (addr, full) = match addr.parse::<IpAddr>() {
+            Ok(a) => (a, if a.is_ipv4() { 32 } else { 128 }),
+            Err(_) => {
+                // A partial IPv4 address: "10", "10.1", "10.1.2" (not with
+                // a mask, as mod_authz_host).
+                if mask.is_some() || addr.is_empty() || addr.ends_with('.') {
+                    return None;
+                }
+                let mut octets = [0u8; 4];
+                let parts: Vec<&str> = addr.split('.').collect();
+                if parts.len() > 3 {
+                    return None;
+                }
+                for (i, p) in parts.iter().enumerate() {
+                    octets[i] = p.parse().ok()?;
+                }
+                let bits = u8::try_from(parts.len() * 8).ok()?;
+                return Some(IpNetwork {
+                    addr: IpAddr::V4(Ipv4Addr::from(octets)),
+                    prefix: bits,
+                });
+            }
+        };
+        let prefix = match mask {
+            None => full,
+            Some(m) => match m.parse::<u8>() {
+                Ok(n) if n <= full => n,
+                Ok(_) => return None,
+                Err(_) => {
+                    let Ok(IpAddr::V4(mask)) = m.parse::<IpAddr>() else {
+                        return None;
+                    };
+                    let bits = u32::from(mask);
+                    if !addr.is_ipv4() || bits.leading_ones() + bits.trailing_zeros() != 32 {
+                        return None;
+                    }
+                    u8::try_from(bits.leading_ones()).ok()?
+                }
+            },
+        };
+        Some(IpNetwork { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            (_, ip) => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Require {
+    /// Reads the arguments of one `Require` line.
+    pub fn parse(args: &[&str]) -> Require {
+        let lower: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
+        match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["all", "granted"] => Require::AllGranted,
+            ["all", "denied"] => Require::AllDenied,
+            ["local"] => Require::Local,
+            ["ip", rest @ ..] if !rest.is_empty() => {
+                match args[1..].iter().map(|a| IpNetwork::parse(a)).collect() {
+                    Some(nets) => Require::Ip(nets),
+                    None => Require::Unsupported(args.join(" ")),
+                }
+            }
+            _ => Require::Unsupported(args.join(" ")),
+        }
+    }
+
+    /// Whether this line grants a client at `peer` that reached the server
+    /// at `local`.
+    pub fn grants(&self, peer: std::net::IpAddr, local: std::net::IpAddr) -> bool {
+        let unmap = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let (peer, local) = (unmap(peer), unmap(local));
+        match self {
+            Require::AllGranted => true,
+            Require::AllDenied | Require::Unsupported(_) => false,
+            Require::Local => peer.is_loopback() || peer == local,
+            Require::Ip(nets) => nets.iter().any(|n| n.contains(peer)),
+        }
+    }
 }
 
 /// Settings of the main server or of one virtual host, after a virtual
@@ -276,6 +415,9 @@ pub struct ServerConfig {
     pub log_level: String,
     pub custom_logs: Vec<CustomLog>,
     pub status_handlers: Vec<StatusHandler>,
+    /// `ExtendedStatus` (server-wide; On by default, as loading mod_status
+    /// makes it in httpd 2.4): the status page's per-worker table.
+    pub extended_status: bool,
     /// WSGI applications mounted in this server (mod_wsgi).
     pub wsgi_mounts: Vec<crate::wsgi::WsgiMount>,
 }
@@ -331,4 +473,66 @@ pub struct ResolvedConfig {
     pub unknown_directives: Vec<UnknownDirective>,
     /// Whose compiled-in defaults were used.
     pub build: BuildInfo,
+}
+
+#[cfg(test)]
+mod require_tests {
+    use super::{IpNetwork, Require};
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn require_lines_grant_as_mod_authz_host_does() {
+        let local = ip("192.0.2.10");
+        let r = Require::parse(&["local"]);
+        assert!(r.grants(ip("127.0.0.1"), local));
+        assert!(r.grants(ip("127.8.9.10"), local));
+        assert!(r.grants(ip("::1"), local));
+        assert!(r.grants(ip("::ffff:127.0.0.1"), local));
+        assert!(r.grants(ip("192.0.2.10"), local), "the server's own address");
+        assert!(!r.grants(ip("192.0.2.11"), local));
+
+        let r = Require::parse(&["ip", "10.1", "192.168.0.0/255.255.0.0", "2001:db8::/32"]);
+        assert!(r.grants(ip("10.1.200.3"), local));
+        assert!(!r.grants(ip("10.2.0.1"), local));
+        assert!(r.grants(ip("192.168.77.1"), local));
+        assert!(r.grants(ip("::ffff:192.168.1.1"), local));
+        assert!(r.grants(ip("2001:db8:1::5"), local));
+        assert!(!r.grants(ip("2001:db9::5"), local));
+
+        assert!(Require::parse(&["all", "granted"]).grants(ip("203.0.113.9"), local));
+        assert!(!Require::parse(&["all", "denied"]).grants(ip("127.0.0.1"), local));
+        for unsupported in [
+            &["host", "example.org"][..],
+            &["not", "ip", "10.0.0.1"],
+            &["ip", "10.0.0.0/33"],
+            &["ip", "10.0.0.0/255.0.255.0"],
+            &["ip", "not-an-address"],
+            &["valid-user"],
+        ] {
+            let r = Require::parse(unsupported);
+            assert!(
+                matches!(r, Require::Unsupported(_)),
+                "{unsupported:?} is {r:?}"
+            );
+            assert!(!r.grants(ip("127.0.0.1"), local), "{unsupported:?} grants nobody");
+        }
+    }
+
+    #[test]
+    fn networks_parse_with_their_prefix() {
+        let p = |s: &str| IpNetwork::parse(s).map(|n| (n.addr.to_string(), n.prefix));
+        assert_eq!(p("10"), Some(("10.0.0.0".into(), 8)));
+        assert_eq!(p("10.1.2"), Some(("10.1.2.0".into(), 24)));
+        assert_eq!(p("10.1.2.3"), Some(("10.1.2.3".into(), 32)));
+        assert_eq!(p("10.1.0.0/16"), Some(("10.1.0.0".into(), 16)));
+        assert_eq!(p("10.0.0.0/255.128.0.0"), Some(("10.0.0.0".into(), 9)));
+        assert_eq!(p("::1"), Some(("::1".into(), 128)));
+        assert_eq!(p("10.1.2.3.4"), None);
+        assert_eq!(p("10."), None);
+        assert_eq!(p("10.1/16"), None);
+    }
 }

@@ -7,7 +7,7 @@ use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
     AliasMapping, CustomLog, EncodedSlashes, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource,
-    RequestLimits, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
+    Require, RequestLimits, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -676,6 +676,19 @@ fn server_config(
             ),
         }
     }
+    if let Some(i) = s.last("ExtendedStatus") {
+        match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
+            Some("on") => cfg.extended_status = true,
+            Some("off") => cfg.extended_status = false,
+            _ => refuse(
+                diags,
+                i,
+                "On or Off",
+                "On",
+                "ExtendedStatus must be On or Off".into(),
+            ),
+        }
+    }
     if let Some(i) = s.last("SSLEngine") {
         cfg.tls.engine_at = Some(sources.location(i.span()));
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
@@ -801,9 +814,25 @@ fn server_config(
                 .first()
                 .map(|a| a.value.clone())
                 .unwrap_or_default();
+            // The Location's own Require lines; one inside <RequireAll>
+            // and friends is not modelled and grants nobody.
+            let access = items
+                .iter()
+                .filter(|r| r.def.name == "Require" && r.dirs.iter().any(|d| std::ptr::eq(*d, *loc)))
+                .map(|r| {
+                    let args: Vec<&str> =
+                        r.directive.args.iter().map(|a| a.value.as_str()).collect();
+                    if r.dirs.last().is_some_and(|d| std::ptr::eq(*d, *loc)) {
+                        Require::parse(&args)
+                    } else {
+                        Require::Unsupported(format!("{} (inside a <Require…> section)", args.join(" ")))
+                    }
+                })
+                .collect();
             cfg.status_handlers.push(StatusHandler {
                 url,
                 at: sources.location(i.span()),
+                access,
             });
         }
     }
@@ -845,6 +874,7 @@ fn default_server() -> ServerConfig {
         log_level: "warn".to_string(),
         custom_logs: Vec::new(),
         status_handlers: Vec::new(),
+        extended_status: true,
         wsgi_mounts: Vec::new(),
     }
 }
@@ -1049,6 +1079,41 @@ mod tests {
                 .iter()
                 .any(|d| d.code == "config/mpm-override")
         );
+    }
+
+    #[test]
+    fn a_status_location_carries_its_require_lines() {
+        let text = "LoadModule status_module modules/mod_status.so\n\
+                    LoadModule authz_core_module modules/mod_authz_core.so\nListen 80\n\
+                    ExtendedStatus Off\n\
+                    <Location /server-status>\nSetHandler server-status\nRequire local\n\
+                    Require ip 10.0.0.0/8\n<RequireAll>\nRequire ip 192.168.1.1\n</RequireAll>\n\
+                    </Location>\n<Location /open-status>\nSetHandler server-status\n</Location>\n\
+                    <Location /other>\nRequire all granted\n</Location>\n";
+        let parsed = crate::syntax::parse_str(
+            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
+            text,
+            &crate::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let main = &r.config.main_server;
+        assert!(!main.extended_status);
+        let [guarded, open] = main.status_handlers.as_slice() else {
+            panic!("two status handlers: {:?}", main.status_handlers);
+        };
+        assert_eq!(guarded.url, "/server-status");
+        let ten = crate::model::IpNetwork::parse("10.0.0.0/8").expect("a network");
+        assert_eq!(
+            guarded.access,
+            vec![
+                Require::Local,
+                Require::Ip(vec![ten]),
+                Require::Unsupported("ip 192.168.1.1 (inside a <Require…> section)".into()),
+            ]
+        );
+        assert_eq!(open.url, "/open-status");
+        assert!(open.access.is_empty(), "no Require: nobody");
     }
 
     #[test]
