@@ -261,7 +261,7 @@ pub struct StatusHandler {
 
 /// One `Require` line (mod_authz_core, with mod_authz_host's providers),
 /// as far as Quill applies it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Require {
     /// `Require all granted`.
     AllGranted,
@@ -279,7 +279,7 @@ pub enum Require {
 }
 
 /// An address and how many of its leading bits must match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct IpNetwork {
     pub addr: std::net::IpAddr,
     pub prefix: u8,

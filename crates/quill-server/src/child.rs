@@ -156,6 +156,7 @@ async fn serve_child(
         }
     }
     let pool = &spec.plan.pool;
+    let status_sb = sb.clone();
     let workers = Workers::new(
         pool.mpm,
         sb,
@@ -164,7 +165,9 @@ async fn serve_child(
         spec.plan.async_request_worker_factor,
     );
     let counter = ConnectionCounter::new(pool.mpm, pool.max_connections_per_child);
-    let fe = Arc::new(FrontEnd::from_plan(&spec.plan, log.clone(), access));
+    let fe = Arc::new(
+        FrontEnd::from_plan(&spec.plan, log.clone(), access).with_status(&spec.plan, status_sb),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = (

@@ -291,6 +291,12 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
             quill_config::model::EncodedSlashes::On => EncodedSlashes::On,
             quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
         },
+        status: main
+            .status_handlers
+            .iter()
+            .map(|h| (h.url.clone(), h.access.clone()))
+            .collect(),
+        extended_status: main.extended_status,
         limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
             .max(16 * 1024),
         keep_alive: main

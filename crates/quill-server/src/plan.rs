@@ -97,6 +97,11 @@ pub struct ServerPlan {
     pub limit_request_head: usize,
     /// `AllowEncodedSlashes`.
     pub encoded_slashes: EncodedSlashes,
+    /// `<Location>`s with `SetHandler server-status`: URL and the Require
+    /// lines that grant access (none: nobody).
+    pub status: Vec<(String, Vec<quill_config::model::Require>)>,
+    /// `ExtendedStatus`.
+    pub extended_status: bool,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
     /// `Timeout`: reading a request head.

@@ -57,6 +57,8 @@ pub struct PoolDriver<P> {
     /// The controller's child → (pid, slot).
     children: HashMap<ChildId, (i32, u32)>,
     log: Arc<ErrorLog>,
+    /// The generation whose restart the scoreboard shows.
+    published: Option<u32>,
 }
 
 impl<P: ChildProcesses> PoolDriver<P> {
@@ -77,6 +79,7 @@ impl<P: ChildProcesses> PoolDriver<P> {
             pids: HashMap::new(),
             children: HashMap::new(),
             log,
+            published: None,
         })
     }
 
@@ -186,6 +189,17 @@ impl<P: ChildProcesses> PoolDriver<P> {
                     self.scoreboard.vacate(slot, false);
                 }
             }
+        }
+        // A new generation: the restart mod_status reports (httpd counts
+        // configuration generations from 1, MPM generations from 0).
+        let generation = self.ctl.generation().0;
+        if self.published != Some(generation) {
+            self.published = Some(generation);
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            self.scoreboard
+                .set_restart(now_us, generation.saturating_add(1), generation);
         }
     }
 

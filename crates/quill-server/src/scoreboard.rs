@@ -7,13 +7,16 @@
 //!   file in the run directory, mapped MAP_SHARED by the supervisor and by
 //!   every front-end child:
 //!
-//!   ┌ header (64 B) ─ magic "QSB1", layout version, ServerLimit, ThreadLimit
+//!   ┌ header (64 B) ─ magic "QSB1", layout version, ServerLimit, ThreadLimit,
+//!   │                 restart time (µs since the epoch), config and MPM
+//!   │                 generations (what mod_status reports)
 //!   ├ process slot 0 (32 B) ─ pid, generation, quiescing, not_accepting,
 //!   │ …                         connections, keep-alive and lingering counts
 //!   │                           (the last two are written as 0 for now)
 //!   ├ process slot ServerLimit−1
 //!   ├ thread (0, 0) (32 B) ─ status (`. S _ R W K L D C G I`), requests,
-//!   │ …                       bytes sent, last-used time (µs since the epoch)
+//!   │ …                       bytes sent, last-used time (µs since the epoch),
+//!   │                         time spent on requests (µs)
 //!   └ thread (ServerLimit−1, ThreadLimit−1)
 //! ```
 //!
@@ -40,7 +43,7 @@ use memmap2::MmapRaw;
 use quill_mpm::{Quiescing, ThreadStatus};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"QSB1");
-const LAYOUT_VERSION: u32 = 1;
+const LAYOUT_VERSION: u32 = 2;
 const HEADER: usize = 64;
 const PROCESS_ENTRY: usize = 32;
 const THREAD_ENTRY: usize = 32;
@@ -59,6 +62,12 @@ const T_STATUS: usize = 0;
 const T_REQUESTS: usize = 4;
 const T_BYTES: usize = 8;
 const T_LAST_USED_US: usize = 16;
+const T_DURATION_US: usize = 24;
+
+// Offsets inside the header.
+const H_RESTART_US: usize = 16;
+const H_CONFIG_GENERATION: usize = 24;
+const H_MPM_GENERATION: usize = 28;
 
 /// Why a scoreboard could not be created or attached.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +91,15 @@ pub enum ScoreboardError {
         server_limit: u32,
         thread_limit: u32,
     },
+}
+
+/// What one thread slot has done since the scoreboard was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadTotals {
+    pub requests: u32,
+    pub bytes: u64,
+    pub duration_us: u64,
+    pub last_used_us: u64,
 }
 
 /// One mapping of the shared scoreboard.
@@ -307,15 +325,69 @@ impl Scoreboard {
             .store(status as u8, Ordering::Release);
     }
 
-    /// A request finished on a thread: one more access, `bytes` more sent.
-    pub fn count_request(&self, slot: u32, thread: u32, bytes: u64, now_us: u64) {
+    /// A request finished on a thread: one more access, `bytes` more sent,
+    /// `duration_us` more spent.
+    pub fn count_request(
+        &self,
+        slot: u32,
+        thread: u32,
+        bytes: u64,
+        duration_us: u64,
+        now_us: u64,
+    ) {
         let b = self.thread_base(slot, thread);
         self.cell::<AtomicU32>(b + T_REQUESTS)
             .fetch_add(1, Ordering::Relaxed);
         self.cell::<AtomicU64>(b + T_BYTES)
             .fetch_add(bytes, Ordering::Relaxed);
+        self.cell::<AtomicU64>(b + T_DURATION_US)
+            .fetch_add(duration_us, Ordering::Relaxed);
         self.cell::<AtomicU64>(b + T_LAST_USED_US)
             .store(now_us, Ordering::Relaxed);
+    }
+
+    /// (supervisor) The server (re)started at `restart_us` (µs since the
+    /// epoch): httpd's restart time and its two generations.
+    pub fn set_restart(&self, restart_us: u64, config_generation: u32, mpm_generation: u32) {
+        self.cell::<AtomicU64>(H_RESTART_US)
+            .store(restart_us, Ordering::Relaxed);
+        self.u32_at(H_CONFIG_GENERATION)
+            .store(config_generation, Ordering::Relaxed);
+        self.u32_at(H_MPM_GENERATION)
+            .store(mpm_generation, Ordering::Release);
+    }
+
+    /// (restart time µs, config generation, MPM generation), as
+    /// [`Scoreboard::set_restart`] wrote them.
+    pub fn restart(&self) -> (u64, u32, u32) {
+        let mpm = self.u32_at(H_MPM_GENERATION).load(Ordering::Acquire);
+        (
+            self.cell::<AtomicU64>(H_RESTART_US).load(Ordering::Relaxed),
+            self.u32_at(H_CONFIG_GENERATION).load(Ordering::Relaxed),
+            mpm,
+        )
+    }
+
+    /// What one thread slot has done: requests, bytes sent, µs spent on
+    /// requests, and when it was last used (µs since the epoch).
+    pub fn thread_totals(&self, slot: u32, thread: u32) -> ThreadTotals {
+        let b = self.thread_base(slot, thread);
+        ThreadTotals {
+            requests: self.cell::<AtomicU32>(b + T_REQUESTS).load(Ordering::Relaxed),
+            bytes: self.cell::<AtomicU64>(b + T_BYTES).load(Ordering::Relaxed),
+            duration_us: self.cell::<AtomicU64>(b + T_DURATION_US).load(Ordering::Relaxed),
+            last_used_us: self.cell::<AtomicU64>(b + T_LAST_USED_US).load(Ordering::Relaxed),
+        }
+    }
+
+    /// The connections of the child of `slot`: (all, keep-alive, lingering).
+    pub fn connections(&self, slot: u32) -> (u32, u32, u32) {
+        let b = self.process_base(slot);
+        (
+            self.cell::<AtomicU32>(b + P_CONNECTIONS).load(Ordering::Relaxed),
+            self.cell::<AtomicU32>(b + P_KEEPALIVE).load(Ordering::Relaxed),
+            self.cell::<AtomicU32>(b + P_LINGERING).load(Ordering::Relaxed),
+        )
     }
 
     /// The child of `slot` announces that it is stopping gracefully
@@ -445,7 +517,18 @@ mod tests {
         );
         child.set_status(2, 1, ThreadStatus::BusyWrite);
         child.announce_quiescing(2);
-        child.count_request(2, 1, 1500, 99);
+        child.count_request(2, 1, 1500, 2500, 99);
+        parent.set_restart(1_000_000, 3, 2);
+        assert_eq!(child.restart(), (1_000_000, 3, 2));
+        assert_eq!(
+            parent.thread_totals(2, 1),
+            ThreadTotals {
+                requests: 1,
+                bytes: 1500,
+                duration_us: 2500,
+                last_used_us: 99
+            }
+        );
         assert_eq!(parent.status(2, 0), ThreadStatus::Ready);
         assert_eq!(parent.status(2, 1), ThreadStatus::BusyWrite);
         assert_eq!(parent.quiescing(2), Quiescing::Announced);

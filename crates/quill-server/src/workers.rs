@@ -397,12 +397,13 @@ impl Worker {
         }
     }
 
-    /// A request on this slot finished, having sent `bytes`.
-    pub fn count_request(&self, bytes: u64, now_us: u64) {
+    /// A request on this slot finished, having sent `bytes` in
+    /// `duration_us`.
+    pub fn count_request(&self, bytes: u64, duration_us: u64, now_us: u64) {
         if let Some(t) = self.thread {
             self.workers
                 .sb
-                .count_request(self.workers.slot, t, bytes, now_us);
+                .count_request(self.workers.slot, t, bytes, duration_us, now_us);
         }
     }
 }
@@ -509,7 +510,7 @@ mod tests {
             .await
             .expect("a late request is not left waiting");
         late.set(ThreadStatus::BusyWrite);
-        late.count_request(10, 1);
+        late.count_request(10, 5, 1);
         drop(late);
         assert_eq!(sb.status_chars(1, 2), "__");
         assert_eq!(new.idle(), 2);

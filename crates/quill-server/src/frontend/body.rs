@@ -84,13 +84,17 @@ impl Drop for InFlight {
 pub(super) struct SlotGuard {
     pub(super) worker: Arc<Worker>,
     pub(super) bytes: u64,
+    /// When the request's head had been read: its duration is counted.
+    pub(super) started: Instant,
     /// Dropped after the fields above: the request ends with its response.
     pub(super) _in_flight: InFlight,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.worker.count_request(self.bytes, epoch_us());
+        let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.worker
+            .count_request(self.bytes, duration_us, epoch_us());
         self.worker.set(ThreadStatus::BusyKeepalive);
     }
 }

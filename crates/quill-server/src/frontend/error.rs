@@ -110,6 +110,16 @@ impl FrontError {
         )
     }
 
+    /// A status page the client's address is not granted (mod_authz_core,
+    /// with the file name httpd maps the URL to).
+    pub(super) fn denied(remote: Client, file: &str) -> FrontError {
+        FrontError::page(StatusCode::FORBIDDEN, FORBIDDEN).logged(
+            Level::Error,
+            "authz_core",
+            format!("{remote} AH01630: client denied by server configuration: {file}"),
+        )
+    }
+
     /// No `Alias`, mount or file for the path.
     pub(super) fn not_found() -> FrontError {
         FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND)

@@ -60,6 +60,7 @@ mod error;
 mod proxy;
 mod route;
 mod static_files;
+pub mod status;
 
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
@@ -96,6 +97,9 @@ pub struct FrontEnd {
     pub timeout: Duration,
     pub error_log: Arc<ErrorLog>,
     pub access_log: Option<AccessSink>,
+    /// mod_status, when a `<Location>` sets `server-status` (see
+    /// [`FrontEnd::with_status`]).
+    pub status: Option<status::StatusPage>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -150,7 +154,31 @@ impl FrontEnd {
             timeout: plan.timeout,
             error_log,
             access_log,
+            status: None,
         }
+    }
+
+    /// Serves `plan`'s status pages from `scoreboard` (a front-end child's).
+    pub fn with_status(
+        mut self,
+        plan: &ServerPlan,
+        scoreboard: Arc<crate::scoreboard::Scoreboard>,
+    ) -> FrontEnd {
+        if !plan.status.is_empty() {
+            self.status = Some(status::StatusPage {
+                handlers: plan.status.clone(),
+                extended: plan.extended_status,
+                mpm: plan.pool.mpm,
+                max_servers: if plan.pool.mpm == Mpm::Prefork {
+                    plan.pool.max_request_workers
+                } else {
+                    plan.pool.max_request_workers / plan.pool.threads_per_child.max(1)
+                },
+                threads_per_child: plan.pool.threads_per_child,
+                scoreboard,
+            });
+        }
+        self
     }
 }
 
@@ -374,6 +402,7 @@ async fn handle(
     conn: Arc<ConnState>,
 ) -> Resp {
     let in_flight = InFlight::new(conn);
+    let started = Instant::now();
     // The request's worker slot: the connection's own (prefork/worker), or
     // one taken now and held until the response ends (event).
     let worker = match slot {
@@ -426,6 +455,7 @@ async fn handle(
     resp.body_mut().set_slot(SlotGuard {
         worker,
         bytes: 0,
+        started,
         _in_flight: in_flight,
     });
     resp

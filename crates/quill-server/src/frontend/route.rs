@@ -7,7 +7,8 @@
 //! httpd's ap_normalize_path; 400 for a `..` above the root, so that no
 //! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
 //! matches it at a segment boundary (mod_alias translates before mod_wsgi),
-//! else to the first matching WSGI mount, else 404. `OPTIONS *` is
+//! else to the first matching WSGI mount, else 404; a `<Location>` with
+//! `SetHandler server-status` comes before all of them. `OPTIONS *` is
 //! answered 200, as httpd's core does.
 
 use std::net::SocketAddr;
@@ -255,6 +256,12 @@ async fn dispatch(
         } else {
             decoded
         };
+        // mod_status's <Location>, whatever else maps the URL.
+        if let Some(page) = &fe.status
+            && let Some(access) = page.handler_for(&decoded)
+        {
+            return super::status::respond(fe, page, access, &req, peer, local, &decoded);
+        }
         // Alias first: mod_alias translates before mod_wsgi.
         for alias in &fe.aliases {
             if prefix_matches(&alias.url, &decoded) {

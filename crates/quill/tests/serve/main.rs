@@ -19,6 +19,7 @@ mod faults;
 mod lifecycle;
 mod pool;
 mod probes;
+mod status;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,0 +1,202 @@
+//! mod_status in `quill serve`: `<Location /server-status>` with
+//! `SetHandler server-status`, its Require lines, `?auto` in httpd 2.4's
+//! form (compared with real httpd's, recorded in tests/data/httpd/status),
+//! and the real Prometheus Apache exporter scraping it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Server, TempDir, get, unsafe_kill};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `quill serve` of an event pool (2 children of 4 threads, ServerLimit
+/// 3) with a static Alias and two status Locations: one for this machine,
+/// one for an address the tests never use.
+fn serve_status(name: &str, mpm: &str) -> Server {
+    let root = TempDir::new(name);
+    let r = root.0.display();
+    std::fs::create_dir_all(root.0.join("static")).expect("mkdir");
+    std::fs::write(root.0.join("static/f.txt"), "0123456789".repeat(300)).expect("write");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so\n\
+             LoadModule status_module modules/mod_status.so\n\
+             LoadModule authz_core_module modules/mod_authz_core.so\n\
+             LoadModule authz_host_module modules/mod_authz_host.so\n\
+             LoadModule alias_module modules/mod_alias.so\n\
+             StartServers 2\nServerLimit 3\nThreadLimit 4\nThreadsPerChild 4\n\
+             MaxRequestWorkers 12\nMinSpareThreads 1\nMaxSpareThreads 12\n\
+             Alias /static \"{r}/static\"\n\
+             <Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n\
+             <Location /hidden-status>\nSetHandler server-status\nRequire ip 192.0.2.1\n</Location>\n"
+        ),
+    )
+    .expect("write the config");
+    Server::serve(root, &conf, port)
+}
+
+/// The field names of a `?auto` page, but CPULoad, which both print only
+/// once some CPU time is counted.
+fn keys(auto: &str) -> Vec<String> {
+    auto.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+        .filter(|k| k != "CPULoad")
+        .collect()
+}
+
+fn field<'a>(auto: &'a str, key: &str) -> &'a str {
+    auto.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} in\n{auto}"))
+}
+
+/// The `?auto` page has httpd's fields in httpd's order (event and
+/// worker), counts what was served, and shows the pool's scoreboard.
+#[test]
+fn the_auto_page_reads_as_httpds() {
+    for mpm in ["event", "worker"] {
+        let s = serve_status(&format!("status-auto-{mpm}"), mpm);
+        for _ in 0..5 {
+            assert_eq!(get(&s.url("/static/f.txt")).0, 200);
+        }
+        // The per-second lines are printed once the server has been up a
+        // whole second (as in the recording).
+        std::thread::sleep(Duration::from_millis(1200));
+        let (status, auto) = get(&s.url("/server-status?auto"));
+        assert_eq!(status, 200, "{auto}\nlog:\n{}", s.log());
+        let recorded = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../../tests/data/httpd/status/auto-{mpm}.txt")),
+        )
+        .expect("the recorded httpd page");
+        assert_eq!(keys(&auto), keys(&recorded), "{mpm}: quill's\n{auto}");
+        assert_eq!(auto.lines().next(), Some("127.0.0.1"), "the request's host");
+        assert_eq!(field(&auto, "ServerMPM"), mpm);
+        let accesses: u64 = field(&auto, "Total Accesses").parse().expect("a count");
+        assert!(accesses >= 5, "five files served: {accesses}");
+        assert!(
+            field(&auto, "Total kBytes").parse::<u64>().expect("kB") >= 14,
+            "5 × 3000 bytes"
+        );
+        let board = field(&auto, "Scoreboard");
+        assert_eq!(board.len(), 12, "ServerLimit 3 × ThreadLimit 4: {board:?}");
+        assert!(board.contains('W'), "this request is being answered: {board:?}");
+        let busy: u32 = field(&auto, "BusyWorkers").parse().expect("busy");
+        let idle: u32 = field(&auto, "IdleWorkers").parse().expect("idle");
+        assert!(busy >= 1 && busy + idle <= 12, "busy {busy}, idle {idle}");
+        assert_eq!(field(&auto, "ParentServerConfigGeneration"), "1");
+    }
+}
+
+/// The HTML page, `?refresh` and `?notable`.
+#[test]
+fn the_html_page_refreshes_and_leaves_its_tables_out_on_request() {
+    let s = serve_status("status-html", "event");
+    let r = crate::agent()
+        .get(&s.url("/server-status?refresh=7"))
+        .call()
+        .expect("GET");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("refresh").and_then(|v| v.to_str().ok()),
+        Some("7")
+    );
+    let page = r.into_body().read_to_string().expect("body");
+    assert!(page.contains("<h1>Quill Server Status for 127.0.0.1"), "{page}");
+    assert!(page.contains("<th>Srv</th>"), "the worker table: {page}");
+    let (_, plain) = get(&s.url("/server-status/?notable"));
+    assert!(plain.contains("Scoreboard Key"), "{plain}");
+    assert!(!plain.contains("<th>Srv</th>"), "no worker table: {plain}");
+}
+
+/// A client that no Require line grants gets httpd's 403 and its log line;
+/// so does everyone when a Location has no Require at all.
+#[test]
+fn a_client_not_granted_is_refused_as_httpd_refuses_it() {
+    let s = serve_status("status-denied", "event");
+    let (status, body) = get(&s.url("/hidden-status?auto"));
+    assert_eq!(status, 403, "{body}");
+    assert!(!body.contains("Scoreboard"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log().contains("AH01630") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        s.log()
+            .contains("AH01630: client denied by server configuration: "),
+        "log:\n{}",
+        s.log()
+    );
+}
+
+/// The Prometheus exporter for Apache (Debian's
+/// prometheus-apache-exporter, which scripts/test installs) scrapes Quill
+/// as it scrapes httpd.
+#[test]
+fn the_prometheus_apache_exporter_scrapes_quill() {
+    let exporter = "/usr/bin/prometheus-apache-exporter";
+    assert!(
+        Path::new(exporter).exists(),
+        "{exporter} is missing: apt-get install prometheus-apache-exporter (scripts/test does)"
+    );
+    let s = serve_status("status-exporter", "event");
+    for _ in 0..3 {
+        assert_eq!(get(&s.url("/static/f.txt")).0, 200);
+    }
+    let port = free_port();
+    let mut child = Command::new(exporter)
+        .arg(format!("--telemetry.address=127.0.0.1:{port}"))
+        .arg(format!("--scrape_uri={}", s.url("/server-status/?auto")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the exporter");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let got = crate::agent()
+            .get(&format!("http://127.0.0.1:{port}/metrics"))
+            .call()
+            .ok()
+            .and_then(|r| r.into_body().read_to_string().ok());
+        if let Some(m) = got {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "the exporter never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    unsafe_kill(i32::try_from(pid).expect("pid"), 15);
+    let _ = child.wait();
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
+    assert_eq!(value("apache_up"), 1.0, "{metrics}");
+    assert!(value("apache_accesses_total") >= 3.0, "{metrics}");
+    assert!(value("apache_workers{state=\"busy\"}") >= 1.0, "{metrics}");
+    assert!(
+        value("apache_workers{state=\"idle\"}") + value("apache_workers{state=\"busy\"}") <= 12.0
+    );
+    assert!(value("apache_scoreboard{state=\"reply\"}") >= 1.0, "{metrics}");
+    assert_eq!(value("apache_processes{state=\"all\"}"), 2.0, "{metrics}");
+    assert!(
+        metrics.contains("apache_info{mpm=\"event\",version=\"Quill/"),
+        "{metrics}"
+    );
+    assert_eq!(value("apache_generation{type=\"config\"}"), 1.0);
+}
