@@ -348,11 +348,15 @@ impl IpNetwork {
         };
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -364,7 +368,12 @@ impl Require {
     /// Reads the arguments of one `Require` line.
     pub fn parse(args: &[&str]) -> Require {
         let lower: Vec<String> = args.iter().map(|a| a.to_ascii_lowercase()).collect();
-        match lower.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match lower
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["all", "granted"] => Require::AllGranted,
             ["all", "denied"] => Require::AllDenied,
             ["local"] => Require::Local,
@@ -492,7 +501,10 @@ mod require_tests {
         assert!(r.grants(ip("127.8.9.10"), local));
         assert!(r.grants(ip("::1"), local));
         assert!(r.grants(ip("::ffff:127.0.0.1"), local));
-        assert!(r.grants(ip("192.0.2.10"), local), "the server's own address");
+        assert!(
+            r.grants(ip("192.0.2.10"), local),
+            "the server's own address"
+        );
         assert!(!r.grants(ip("192.0.2.11"), local));
 
         let r = Require::parse(&["ip", "10.1", "192.168.0.0/255.255.0.0", "2001:db8::/32"]);
@@ -518,7 +530,10 @@ mod require_tests {
                 matches!(r, Require::Unsupported(_)),
                 "{unsupported:?} is {r:?}"
             );
-            assert!(!r.grants(ip("127.0.0.1"), local), "{unsupported:?} grants nobody");
+            assert!(
+                !r.grants(ip("127.0.0.1"), local),
+                "{unsupported:?} grants nobody"
+            );
         }
     }
 

@@ -152,7 +152,6 @@ impl BusyBoard {
         }
     }
 
-
     /// Busy threads of process `pid`, if it publishes them.
     pub fn busy(&self, pid: u32) -> Option<u32> {
         self.entries().iter().find_map(|cell| {

@@ -327,14 +327,7 @@ impl Scoreboard {
 
     /// A request finished on a thread: one more access, `bytes` more sent,
     /// `duration_us` more spent.
-    pub fn count_request(
-        &self,
-        slot: u32,
-        thread: u32,
-        bytes: u64,
-        duration_us: u64,
-        now_us: u64,
-    ) {
+    pub fn count_request(&self, slot: u32, thread: u32, bytes: u64, duration_us: u64, now_us: u64) {
         let b = self.thread_base(slot, thread);
         self.cell::<AtomicU32>(b + T_REQUESTS)
             .fetch_add(1, Ordering::Relaxed);
@@ -373,10 +366,16 @@ impl Scoreboard {
     pub fn thread_totals(&self, slot: u32, thread: u32) -> ThreadTotals {
         let b = self.thread_base(slot, thread);
         ThreadTotals {
-            requests: self.cell::<AtomicU32>(b + T_REQUESTS).load(Ordering::Relaxed),
+            requests: self
+                .cell::<AtomicU32>(b + T_REQUESTS)
+                .load(Ordering::Relaxed),
             bytes: self.cell::<AtomicU64>(b + T_BYTES).load(Ordering::Relaxed),
-            duration_us: self.cell::<AtomicU64>(b + T_DURATION_US).load(Ordering::Relaxed),
-            last_used_us: self.cell::<AtomicU64>(b + T_LAST_USED_US).load(Ordering::Relaxed),
+            duration_us: self
+                .cell::<AtomicU64>(b + T_DURATION_US)
+                .load(Ordering::Relaxed),
+            last_used_us: self
+                .cell::<AtomicU64>(b + T_LAST_USED_US)
+                .load(Ordering::Relaxed),
         }
     }
 
@@ -384,9 +383,12 @@ impl Scoreboard {
     pub fn connections(&self, slot: u32) -> (u32, u32, u32) {
         let b = self.process_base(slot);
         (
-            self.cell::<AtomicU32>(b + P_CONNECTIONS).load(Ordering::Relaxed),
-            self.cell::<AtomicU32>(b + P_KEEPALIVE).load(Ordering::Relaxed),
-            self.cell::<AtomicU32>(b + P_LINGERING).load(Ordering::Relaxed),
+            self.cell::<AtomicU32>(b + P_CONNECTIONS)
+                .load(Ordering::Relaxed),
+            self.cell::<AtomicU32>(b + P_KEEPALIVE)
+                .load(Ordering::Relaxed),
+            self.cell::<AtomicU32>(b + P_LINGERING)
+                .load(Ordering::Relaxed),
         )
     }
 

@@ -7,7 +7,8 @@ use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
     AliasMapping, CustomLog, EncodedSlashes, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource,
-    Require, RequestLimits, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
+    RequestLimits, Require, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr,
+    VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -818,14 +819,19 @@ fn server_config(
             // and friends is not modelled and grants nobody.
             let access = items
                 .iter()
-                .filter(|r| r.def.name == "Require" && r.dirs.iter().any(|d| std::ptr::eq(*d, *loc)))
+                .filter(|r| {
+                    r.def.name == "Require" && r.dirs.iter().any(|d| std::ptr::eq(*d, *loc))
+                })
                 .map(|r| {
                     let args: Vec<&str> =
                         r.directive.args.iter().map(|a| a.value.as_str()).collect();
                     if r.dirs.last().is_some_and(|d| std::ptr::eq(*d, *loc)) {
                         Require::parse(&args)
                     } else {
-                        Require::Unsupported(format!("{} (inside a <Require…> section)", args.join(" ")))
+                        Require::Unsupported(format!(
+                            "{} (inside a <Require…> section)",
+                            args.join(" ")
+                        ))
                     }
                 })
                 .collect();

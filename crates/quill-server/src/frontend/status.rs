@@ -146,7 +146,11 @@ impl StatusPage {
                     .collect(),
             );
         }
-        let pids: Vec<u32> = processes.iter().map(|p| p.pid).filter(|&p| p != 0).collect();
+        let pids: Vec<u32> = processes
+            .iter()
+            .map(|p| p.pid)
+            .filter(|&p| p != 0)
+            .collect();
         StatusFacts {
             host,
             local_ip,
@@ -179,8 +183,13 @@ pub(super) fn respond<B>(
     path: &[u8],
 ) -> Result<Resp, FrontError> {
     if !StatusPage::granted(access, peer.ip(), local.ip()) {
-        let file = fe.document_root.join(String::from_utf8_lossy(&path[1..]).as_ref());
-        return Err(FrontError::denied(Client(peer), &file.display().to_string()));
+        let file = fe
+            .document_root
+            .join(String::from_utf8_lossy(&path[1..]).as_ref());
+        return Err(FrontError::denied(
+            Client(peer),
+            &file.display().to_string(),
+        ));
     }
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Err(FrontError::method_not_allowed("GET, HEAD"));
@@ -684,9 +693,17 @@ pub fn html(f: &StatusFacts, notable: bool) -> String {
                 let _ = writeln!(
                     o,
                     "<tr><td><b>{slot}-{thread}</b></td><td>{}</td><td>{}</td><td>{mode}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
-                    if p.pid == 0 { "-".to_string() } else { p.pid.to_string() },
+                    if p.pid == 0 {
+                        "-".to_string()
+                    } else {
+                        p.pid.to_string()
+                    },
                     c.requests,
-                    if c.last_used_us == 0 { "-".to_string() } else { ss.to_string() },
+                    if c.last_used_us == 0 {
+                        "-".to_string()
+                    } else {
+                        ss.to_string()
+                    },
                     c.duration_us / 1000,
                     c.bytes as f64 / 1_048_576.0
                 );
@@ -771,7 +788,13 @@ mod tests {
             cells: vec![
                 vec![
                     cell(ThreadStatus::BusyWrite, 10, 20_480, 1_500_000, restart_us),
-                    cell(ThreadStatus::Ready, 5, 4_096, 500_000, restart_us + 3_700_000_000),
+                    cell(
+                        ThreadStatus::Ready,
+                        5,
+                        4_096,
+                        500_000,
+                        restart_us + 3_700_000_000,
+                    ),
                     cell(ThreadStatus::Dead, 0, 0, 0, 0),
                 ],
                 vec![

@@ -728,10 +728,13 @@ fn allow_encoded_slashes_on_and_nodecode_reach_the_application() {
     }
 }
 
+/// (pid, busy threads) per claimed entry of a busy board.
+type Board = Vec<(u32, u32)>;
+
 /// The busy threads of each daemon process, as its group's busy board
 /// (`WSGISocketPrefix….busy`, 8-byte entries `pid << 32 | busy`) says:
 /// (pid, busy) per claimed entry.
-fn busy_board(s: &Server) -> Vec<(u32, u32)> {
+fn busy_board(s: &Server) -> Board {
     let path = std::fs::read_dir(&s.root.0)
         .expect("read the server root")
         .filter_map(Result::ok)
@@ -753,7 +756,7 @@ fn busy_board(s: &Server) -> Vec<(u32, u32)> {
 #[test]
 fn daemon_processes_publish_their_busy_threads_for_every_child() {
     let s = serve_app("pool-busy-board", SMALL_POOL);
-    let wait_for = |what: &str, ok: &dyn Fn(&[(u32, u32)]) -> bool| {
+    let wait_for = |what: &str, ok: &dyn Fn(&Board) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let board = busy_board(&s);

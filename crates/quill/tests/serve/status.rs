@@ -93,7 +93,10 @@ fn the_auto_page_reads_as_httpds() {
         );
         let board = field(&auto, "Scoreboard");
         assert_eq!(board.len(), 12, "ServerLimit 3 × ThreadLimit 4: {board:?}");
-        assert!(board.contains('W'), "this request is being answered: {board:?}");
+        assert!(
+            board.contains('W'),
+            "this request is being answered: {board:?}"
+        );
         let busy: u32 = field(&auto, "BusyWorkers").parse().expect("busy");
         let idle: u32 = field(&auto, "IdleWorkers").parse().expect("idle");
         assert!(busy >= 1 && busy + idle <= 12, "busy {busy}, idle {idle}");
@@ -115,7 +118,10 @@ fn the_html_page_refreshes_and_leaves_its_tables_out_on_request() {
         Some("7")
     );
     let page = r.into_body().read_to_string().expect("body");
-    assert!(page.contains("<h1>Quill Server Status for 127.0.0.1"), "{page}");
+    assert!(
+        page.contains("<h1>Quill Server Status for 127.0.0.1"),
+        "{page}"
+    );
     assert!(page.contains("<th>Srv</th>"), "the worker table: {page}");
     let (_, plain) = get(&s.url("/server-status/?notable"));
     assert!(plain.contains("Scoreboard Key"), "{plain}");
@@ -192,7 +198,10 @@ fn the_prometheus_apache_exporter_scrapes_quill() {
     assert!(
         value("apache_workers{state=\"idle\"}") + value("apache_workers{state=\"busy\"}") <= 12.0
     );
-    assert!(value("apache_scoreboard{state=\"reply\"}") >= 1.0, "{metrics}");
+    assert!(
+        value("apache_scoreboard{state=\"reply\"}") >= 1.0,
+        "{metrics}"
+    );
     assert_eq!(value("apache_processes{state=\"all\"}"), 2.0, "{metrics}");
     assert!(
         metrics.contains("apache_info{mpm=\"event\",version=\"Quill/"),
