@@ -344,7 +344,7 @@ pub static CORE: &[DirectiveDef] = &[
         "",
         ANY,
         Exactly(1),
-        "Forces a handler; `server-status` inside <Location> publishes mod_status there.",
+        "Forces a handler; `server-status` inside <Location> publishes mod_status there, `quill-metrics` Quill's Prometheus metrics (docs/status.md).",
     ),
 ];
 
@@ -502,7 +502,7 @@ pub static MODULES: &[DirectiveDef] = &[
         "",
         DIRECTORY,
         AtLeast(1),
-        "Who may see a <Location> with `SetHandler server-status`. `quill serve` applies `Require local`, `Require ip …` and `Require all granted|denied` there (any one line grants, as httpd's implicit <RequireAny>); other forms, and lines inside <RequireAll> and friends, grant nobody. Without a Require line the page is refused to everyone. Elsewhere Require is read, not applied.",
+        "Who may see a <Location> with `SetHandler server-status` or `quill-metrics`. `quill serve` applies `Require local`, `Require ip …` and `Require all granted|denied` there (any one line grants, as httpd's implicit <RequireAny>); other forms, and lines inside <RequireAll> and friends, grant nobody. Without a Require line the page is refused to everyone. Elsewhere Require is read, not applied.",
     ),
     d(
         "Alias",

@@ -249,7 +249,8 @@ pub struct CustomLog {
     pub resolved_format: String,
 }
 
-/// A URL where `SetHandler server-status` is configured.
+/// A URL where `SetHandler server-status` (or `quill-metrics`) is
+/// configured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusHandler {
     pub url: String,
@@ -424,6 +425,9 @@ pub struct ServerConfig {
     pub log_level: String,
     pub custom_logs: Vec<CustomLog>,
     pub status_handlers: Vec<StatusHandler>,
+    /// `<Location>`s with `SetHandler quill-metrics` (Quill's Prometheus
+    /// metrics), with their Require lines as for server-status.
+    pub metrics_handlers: Vec<StatusHandler>,
     /// `ExtendedStatus` (server-wide; On by default, as loading mod_status
     /// makes it in httpd 2.4): the status page's per-worker table.
     pub extended_status: bool,

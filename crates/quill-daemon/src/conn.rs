@@ -283,6 +283,9 @@ struct WriterState {
     /// Frames not yet written.
     out: BytesMut,
     head_sent: bool,
+    /// The status the response started with (a head's, or a Fail's), 0
+    /// while none has.
+    status: u16,
     /// Bytes of body still allowed by the application's Content-Length.
     remaining: Option<u64>,
     body_bytes: u64,
@@ -341,6 +344,7 @@ impl Writer {
                 stream: Some(conn.stream.clone()),
                 out,
                 head_sent: false,
+                status: 0,
                 remaining: None,
                 body_bytes: 0,
                 timeout,
@@ -358,11 +362,21 @@ impl Writer {
         self.lock().head_sent
     }
 
+    /// The status the response started with; 0 while none has.
+    pub fn status(&self) -> u16 {
+        self.lock().status
+    }
+
     /// Queues a control frame (Continue, ResponseEnd, Fail…).
     pub fn queue(&self, frame: &Frame) -> Result<(), WriteError> {
         let mut st = self.lock();
         if st.stream.is_none() {
             return Err(closed());
+        }
+        if let Frame::Fail { status, .. } = frame
+            && st.status == 0
+        {
+            st.status = *status;
         }
         protocol::encode(frame, &mut st.out);
         Ok(())
@@ -381,6 +395,7 @@ impl Writer {
         if !st.head_sent {
             protocol::encode_response_head(head, &mut st.out);
             st.head_sent = true;
+            st.status = head.status;
             st.remaining = content_length;
         }
         Ok(())

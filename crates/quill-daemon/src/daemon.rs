@@ -38,7 +38,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::socket::{SockFlag, accept4};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
-use quill_protocol::busy::{BUSY_FD, BusyBoard, Claim};
+use quill_protocol::busy::{BUSY_FD, BusyBoard, Claim, Sample};
 use quill_protocol::control::ControlMessage;
 use quill_protocol::log::{ErrorLog, Level};
 use quill_protocol::protocol::{Frame, RequestHead, VERSION};
@@ -183,7 +183,7 @@ fn tell_supervisor(message: &ControlMessage) {
 /// The group's busy board at [`BUSY_FD`], with an entry claimed for this
 /// process; `None` when there is none (a daemon run by hand, or a board
 /// of another size) or when every entry is taken.
-fn open_busy_board(processes: u32) -> Option<(BusyBoard, Claim)> {
+fn open_busy_board(processes: u32, threads: u32) -> Option<(BusyBoard, Claim)> {
     let fd = borrow(BUSY_FD);
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).ok()?;
     let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
@@ -192,7 +192,7 @@ fn open_busy_board(processes: u32) -> Option<(BusyBoard, Claim)> {
         return None;
     }
     let board = BusyBoard::map(&file).ok()?;
-    let claim = board.claim(std::process::id())?;
+    let claim = board.claim(std::process::id(), threads, epoch_us())?;
     Some((board, claim))
 }
 
@@ -306,7 +306,7 @@ pub fn run(spec_path: &Path) -> i32 {
         }
     };
     let threads = spec.threads.max(1) as usize;
-    let busy_board = open_busy_board(spec.processes);
+    let busy_board = open_busy_board(spec.processes, spec.threads.max(1));
     let shared = Arc::new(Shared {
         slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
         spec,
@@ -876,11 +876,7 @@ fn handle(
     }
     let queue_timeout = u64::from(shared.spec.queue_timeout) * 1_000_000;
     if queue_timeout > 0 {
-        let start: u64 = head
-            .get("mod_wsgi.request_start")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(daemon_start_us);
+        let start = request_start(&head).unwrap_or(daemon_start_us);
         if daemon_start_us.saturating_sub(start) > queue_timeout {
             shared.log.warn(&format!(
                 "Queue timeout expired for WSGI daemon process '{}'.",
@@ -1058,6 +1054,17 @@ fn handle(
     }
     shared.active.fetch_sub(1, Ordering::SeqCst);
     if let Some((board, claim)) = &shared.busy_board {
+        let end_us = epoch_us();
+        let arrived = request_start(&head).unwrap_or(daemon_start_us);
+        board.record(
+            *claim,
+            &Sample {
+                status: writer.status(),
+                queue_us: daemon_start_us.saturating_sub(arrived),
+                app_us: end_us.saturating_sub(daemon_start_us),
+                server_us: end_us.saturating_sub(arrived),
+            },
+        );
         board.leave(*claim);
     }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
@@ -1070,6 +1077,14 @@ fn handle(
     // Whatever did not end the response properly ends it now.
     py.detach(|| writer.finish(&Frame::Abort("request ended".into())));
     None
+}
+
+/// When the front end received the request (µs since the epoch), as it
+/// tells mod_wsgi's `mod_wsgi.request_start`.
+fn request_start(head: &RequestHead) -> Option<u64> {
+    head.get("mod_wsgi.request_start")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn clear_async_exc(py: Python<'_>) {

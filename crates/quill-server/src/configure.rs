@@ -297,6 +297,11 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
             .map(|h| (h.url.clone(), h.access.clone()))
             .collect(),
         extended_status: main.extended_status,
+        metrics: main
+            .metrics_handlers
+            .iter()
+            .map(|h| (h.url.clone(), h.access.clone()))
+            .collect(),
         limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
             .max(16 * 1024),
         keep_alive: main

@@ -102,6 +102,8 @@ pub struct ServerPlan {
     pub status: Vec<(String, Vec<quill_config::model::Require>)>,
     /// `ExtendedStatus`.
     pub extended_status: bool,
+    /// `<Location>`s with `SetHandler quill-metrics`, as `status`.
+    pub metrics: Vec<(String, Vec<quill_config::model::Require>)>,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
     /// `Timeout`: reading a request head.

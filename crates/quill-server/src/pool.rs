@@ -84,6 +84,11 @@ impl Pool {
         })
     }
 
+    /// The group's busy board, when there is one.
+    pub fn board(&self) -> Option<&BusyBoard> {
+        self.board.as_ref()
+    }
+
     /// Busy threads of a process: its own count, or the process's when
     /// that is larger.
     fn load(&self, e: &ProcEntry) -> u32 {
@@ -458,10 +463,10 @@ mod tests {
         let pool = Pool::new(2, Some(BusyBoard::attach(&path).expect("attach")));
         // Process 10 has both threads busy with another child's requests;
         // this child has nothing in flight anywhere.
-        let ten = daemons.claim(10).expect("an entry");
+        let ten = daemons.claim(10, 2, 0).expect("an entry");
         daemons.enter(ten);
         daemons.enter(ten);
-        daemons.claim(20).expect("an entry");
+        daemons.claim(20, 2, 0).expect("an entry");
         let mut peers = Vec::new();
         for pid in [10, 10, 20] {
             let (s, p) = pair();

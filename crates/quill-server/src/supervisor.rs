@@ -808,7 +808,10 @@ impl Sup<'_> {
                     return Ok(());
                 };
                 if let Ok(pid) = u32::try_from(pid) {
-                    self.groups[p.group].board.release(pid);
+                    let now_us = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+                    self.groups[p.group].board.retire(pid, now_us);
                 }
                 let name = self.group_name(p.group).to_string();
                 if self.stopping || p.retiring {

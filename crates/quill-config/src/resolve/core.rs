@@ -537,6 +537,7 @@ fn server_config(
     let mut cfg = ServerConfig {
         server_aliases: Vec::new(),
         status_handlers: Vec::new(),
+        metrics_handlers: Vec::new(),
         wsgi_mounts: Vec::new(),
         ..base.clone()
     };
@@ -801,6 +802,9 @@ fn server_config(
         let is_status = i
             .arg(0)
             .is_some_and(|a| a.eq_ignore_ascii_case("server-status"));
+        let is_metrics = i
+            .arg(0)
+            .is_some_and(|a| a.eq_ignore_ascii_case("quill-metrics"));
         let Some(loc) = i
             .dirs
             .iter()
@@ -809,7 +813,7 @@ fn server_config(
         else {
             continue;
         };
-        if is_status {
+        if is_status || is_metrics {
             let url = loc
                 .args
                 .first()
@@ -835,11 +839,16 @@ fn server_config(
                     }
                 })
                 .collect();
-            cfg.status_handlers.push(StatusHandler {
+            let handler = StatusHandler {
                 url,
                 at: sources.location(i.span()),
                 access,
-            });
+            };
+            if is_status {
+                cfg.status_handlers.push(handler);
+            } else {
+                cfg.metrics_handlers.push(handler);
+            }
         }
     }
     cfg
@@ -880,6 +889,7 @@ fn default_server() -> ServerConfig {
         log_level: "warn".to_string(),
         custom_logs: Vec::new(),
         status_handlers: Vec::new(),
+        metrics_handlers: Vec::new(),
         extended_status: true,
         wsgi_mounts: Vec::new(),
     }

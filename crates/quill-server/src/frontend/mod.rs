@@ -57,6 +57,7 @@ use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 mod body;
 mod environ;
 mod error;
+pub mod metrics;
 mod proxy;
 mod route;
 mod static_files;
@@ -100,6 +101,9 @@ pub struct FrontEnd {
     /// mod_status, when a `<Location>` sets `server-status` (see
     /// [`FrontEnd::with_status`]).
     pub status: Option<status::StatusPage>,
+    /// `SetHandler quill-metrics`: URL, Require lines, and the scoreboard
+    /// for the front-end pool's gauges.
+    pub metrics: Option<(status::Handlers, Arc<crate::scoreboard::Scoreboard>)>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -155,6 +159,7 @@ impl FrontEnd {
             error_log,
             access_log,
             status: None,
+            metrics: None,
         }
     }
 
@@ -164,6 +169,9 @@ impl FrontEnd {
         plan: &ServerPlan,
         scoreboard: Arc<crate::scoreboard::Scoreboard>,
     ) -> FrontEnd {
+        if !plan.metrics.is_empty() {
+            self.metrics = Some((plan.metrics.clone(), scoreboard.clone()));
+        }
         if !plan.status.is_empty() {
             self.status = Some(status::StatusPage {
                 handlers: plan.status.clone(),

@@ -8,7 +8,7 @@
 //! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
 //! matches it at a segment boundary (mod_alias translates before mod_wsgi),
 //! else to the first matching WSGI mount, else 404; a `<Location>` with
-//! `SetHandler server-status` comes before all of them. `OPTIONS *` is
+//! `SetHandler server-status` or `quill-metrics` comes before all of them. `OPTIONS *` is
 //! answered 200, as httpd's core does.
 
 use std::net::SocketAddr;
@@ -256,7 +256,13 @@ async fn dispatch(
         } else {
             decoded
         };
-        // mod_status's <Location>, whatever else maps the URL.
+        // mod_status's and the metrics' <Location>s, whatever else maps
+        // the URL.
+        if let Some((handlers, sb)) = &fe.metrics
+            && let Some(access) = super::status::handler_for(handlers, &decoded)
+        {
+            return super::metrics::respond(fe, sb, access, &req, peer, local, &decoded);
+        }
         if let Some(page) = &fe.status
             && let Some(access) = page.handler_for(&decoded)
         {

@@ -26,11 +26,14 @@ use crate::scoreboard::{Scoreboard, ThreadTotals};
 use super::error::{Client, FrontError};
 use super::{FrontEnd, Resp, RespBody};
 
+/// Handler `<Location>`s: URL and its Require lines.
+pub type Handlers = Vec<(String, Vec<Require>)>;
+
 /// What the status handlers of a front end need.
 #[derive(Debug)]
 pub struct StatusPage {
     /// (URL prefix, its Require lines).
-    pub handlers: Vec<(String, Vec<Require>)>,
+    pub handlers: Handlers,
     pub extended: bool,
     pub mpm: Mpm,
     /// ServerLimit (prefork: the children) and ThreadsPerChild in effect.
@@ -104,16 +107,45 @@ impl Options {
     }
 }
 
+/// The Require lines of the handler `<Location>` (of `handlers`) that
+/// covers `path`: its URL or anything below it.
+pub fn handler_for<'h>(
+    handlers: &'h [(String, Vec<Require>)],
+    path: &[u8],
+) -> Option<&'h [Require]> {
+    handlers
+        .iter()
+        .find(|(url, _)| {
+            let u = url.trim_end_matches('/').as_bytes();
+            path.starts_with(u) && (path.len() == u.len() || path[u.len()] == b'/')
+        })
+        .map(|(_, access)| access.as_slice())
+}
+
+/// 403 (with httpd's log line) unless a Require line grants the client.
+pub(super) fn check_access(
+    fe: &FrontEnd,
+    access: &[Require],
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+    path: &[u8],
+) -> Result<(), FrontError> {
+    if StatusPage::granted(access, peer.ip(), local.ip()) {
+        return Ok(());
+    }
+    let file = fe
+        .document_root
+        .join(String::from_utf8_lossy(&path[1..]).as_ref());
+    Err(FrontError::denied(
+        Client(peer),
+        &file.display().to_string(),
+    ))
+}
+
 impl StatusPage {
     /// The handler whose `<Location>` covers `path`, if any.
     pub fn handler_for(&self, path: &[u8]) -> Option<&[Require]> {
-        self.handlers
-            .iter()
-            .find(|(url, _)| {
-                let u = url.trim_end_matches('/').as_bytes();
-                path.starts_with(u) && (path.len() == u.len() || path[u.len()] == b'/')
-            })
-            .map(|(_, access)| access.as_slice())
+        handler_for(&self.handlers, path)
     }
 
     /// Whether `access` lets a client at `peer`, which reached `local`, see

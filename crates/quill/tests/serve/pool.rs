@@ -732,8 +732,9 @@ fn allow_encoded_slashes_on_and_nodecode_reach_the_application() {
 type Board = Vec<(u32, u32)>;
 
 /// The busy threads of each daemon process, as its group's busy board
-/// (`WSGISocketPrefix….busy`, 8-byte entries `pid << 32 | busy`) says:
-/// (pid, busy) per claimed entry.
+/// (`WSGISocketPrefix….busy`: entries of 49 u64 words, the first entry the
+/// retired totals, word 0 of the others `pid << 32 | busy`) says: (pid,
+/// busy) per claimed entry.
 fn busy_board(s: &Server) -> Board {
     let path = std::fs::read_dir(&s.root.0)
         .expect("read the server root")
@@ -743,8 +744,9 @@ fn busy_board(s: &Server) -> Board {
         .expect("a busy board beside the daemon socket");
     std::fs::read(&path)
         .expect("read the busy board")
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+        .chunks_exact(49 * 8)
+        .skip(1)
+        .map(|c| u64::from_le_bytes(c[..8].try_into().expect("8 bytes")))
         .filter(|v| *v != 0)
         .map(|v| ((v >> 32) as u32, (v & 0xffff_ffff) as u32))
         .collect()

@@ -209,3 +209,125 @@ fn the_prometheus_apache_exporter_scrapes_quill() {
     );
     assert_eq!(value("apache_generation{type=\"config\"}"), 1.0);
 }
+
+/// `SetHandler quill-metrics`: the daemon group's requests, status
+/// classes, busy threads and time histograms, and the front-end pool's
+/// gauges, in the OpenMetrics text format that the Python Prometheus
+/// client's parser (in the test virtualenv) reads.
+#[test]
+fn the_metrics_page_counts_each_daemon_groups_requests() {
+    let Some(venv) = crate::venv() else { return };
+    let root = TempDir::new("status-metrics");
+    let app = root.0.join("lifecycle.wsgi");
+    std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
+    let r = root.0.display();
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\n\
+             LoadModule authz_core_module modules/mod_authz_core.so\n\
+             LoadModule authz_host_module modules/mod_authz_host.so\n\
+             WSGISocketPrefix \"{r}/wsgi\"\n\
+             WSGIDaemonProcess app processes=2 threads=4\n\
+             WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n\
+             <Location /quill-metrics>\nSetHandler quill-metrics\nRequire local\n</Location>\n",
+            app.display()
+        ),
+    )
+    .expect("write the config");
+    let s = Server::serve(root, &conf, port);
+    for _ in 0..6 {
+        assert_eq!(get(&s.url("/app/echo")).0, 200);
+    }
+    let slow = {
+        let url = s.url("/app/sleep?2");
+        std::thread::spawn(move || get(&url).0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let (status, text) = get(&s.url("/quill-metrics"));
+        assert_eq!(status, 200, "{text}\nlog:\n{}", s.log());
+        let lines = |prefix: &'static str| {
+            text.lines()
+                .filter(move |l| l.starts_with(prefix))
+                .collect::<Vec<_>>()
+        };
+        // Both processes publish, and the slow request holds a thread.
+        if lines("quill_daemon_threads{").len() == 2
+            && lines("quill_daemon_busy_threads{")
+                .iter()
+                .any(|l| !l.ends_with(" 0"))
+        {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "two processes and a busy thread not shown:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(slow.join().expect("client"), 200);
+    let sum = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(
+        sum("quill_daemon_requests_total{group=\"app\""),
+        6.0,
+        "six finished requests:\n{metrics}"
+    );
+    assert_eq!(
+        sum("quill_daemon_responses_total{group=\"app\",process=\"retired\",class=\"2xx\"}"),
+        0.0
+    );
+    let two_xx: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("quill_daemon_responses_total{") && l.contains("class=\"2xx\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert_eq!(two_xx, 6.0, "{metrics}");
+    assert_eq!(
+        sum("quill_daemon_threads{group=\"app\""),
+        8.0,
+        "2 × 4 threads"
+    );
+    assert_eq!(
+        sum("quill_daemon_application_seconds_count{group=\"app\"}"),
+        6.0
+    );
+    assert!(sum("quill_frontend_processes{state=\"all\"}") >= 1.0);
+    // The Prometheus client's own parser reads the page.
+    let parsed = Command::new(venv.join("bin/python3"))
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
+             print(len(list(p(sys.stdin.read()))))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write as _;
+            c.stdin.take().expect("stdin").write_all(metrics.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("run the parser");
+    assert!(
+        parsed.status.success(),
+        "the parser refused the page: {}\n{metrics}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout).trim(),
+        "14",
+        "metric families"
+    );
+}
