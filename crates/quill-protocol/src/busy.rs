@@ -11,7 +11,7 @@
 //!
 //! ```text
 //!   one file per daemon group in the run directory, created by the
-//!   supervisor, mapped MAP_SHARED; entries of 49 words (u64):
+//!   supervisor, mapped MAP_SHARED; entries of 57 words (u64):
 //!
 //!   entry 0        the retired processes' totals (pid u32::MAX)
 //!   entry 1 …      one per live process, 2 × processes of them:
@@ -21,6 +21,7 @@
 //!     8, 9          start (µs since the epoch), threads
 //!     10–48         queue, application and server time histograms:
 //!                   sum (µs), then a count per bucket of BUCKETS_US
+//!     49–56         (entry 0) processes that ended, by RESTART_REASONS
 //! ```
 //!
 //! A daemon process claims a free entry by compare-and-swap when it
@@ -49,7 +50,7 @@ use memmap2::MmapRaw;
 pub const BUSY_FD: i32 = 5;
 
 /// Words (u64) per entry; see the layout above.
-const WORDS: usize = 49;
+const WORDS: usize = 57;
 const ENTRY: usize = WORDS * std::mem::size_of::<u64>();
 const W_STATE: usize = 0;
 const W_REQUESTS: usize = 1;
@@ -60,6 +61,23 @@ const W_CLASSES: usize = 3;
 const W_STARTED_US: usize = 8;
 const W_THREADS: usize = 9;
 const W_HISTOGRAMS: usize = 10;
+/// Entry 0 only: processes that ended, by [`RESTART_REASONS`].
+const W_RESTARTS: usize = 49;
+
+/// Why daemon processes ended, as the board counts them: the daemon's own
+/// reasons (the `retiring` control message), `replaced` (the supervisor
+/// replaced the group: its script changed, or the server restarted) and
+/// `died` (exited without retiring: a crash, a kill).
+pub const RESTART_REASONS: [&str; 8] = [
+    "died",
+    "maximum_requests",
+    "inactivity_timeout",
+    "request_timeout",
+    "deadlock_timeout",
+    "startup_timeout",
+    "replaced",
+    "other",
+];
 /// Sum (µs), then one count per bucket.
 const HISTOGRAM_WORDS: usize = 1 + BUCKETS_US.len();
 /// Entry 0 holds what processes that are gone did; its pid is one no
@@ -139,6 +157,8 @@ pub struct Counters {
     pub queue: Histogram,
     pub app: Histogram,
     pub server: Histogram,
+    /// Retired totals only: processes that ended, by [`RESTART_REASONS`].
+    pub restarts: [u64; 8],
 }
 
 fn pack(pid: u32, busy: u32) -> u64 {
@@ -318,6 +338,19 @@ impl BusyBoard {
             queue: histogram(0),
             app: histogram(1),
             server: histogram(2),
+            restarts: std::array::from_fn(|i| w(W_RESTARTS + i)),
+        }
+    }
+
+    /// (supervisor) A process of the group ended, for `reason` (one of
+    /// [`RESTART_REASONS`]; anything else counts as `other`).
+    pub fn count_restart(&self, reason: &str) {
+        let i = RESTART_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(RESTART_REASONS.len() - 1);
+        if let Some(total) = self.entry(0) {
+            total[W_RESTARTS + i].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -430,7 +463,10 @@ mod tests {
         assert_eq!(p.app.buckets[10], 1, "2 s ≤ 2.5 s");
         assert_eq!(p.app.sum_us, 2_003_010);
         board.retire(7, 3_000_000);
+        board.count_restart("maximum_requests");
+        board.count_restart("something new");
         let (retired, live) = board.snapshot();
+        assert_eq!(retired.restarts, [0, 1, 0, 0, 0, 0, 0, 1]);
         assert!(live.is_empty());
         assert_eq!(
             (retired.pid, retired.requests, retired.busy_us),

@@ -105,6 +105,8 @@ struct Proc {
     slot: u32,
     started: Instant,
     retiring: bool,
+    /// Why it retires (the daemon's word, or `replaced`), for the metrics.
+    reason: Option<String>,
 }
 
 struct GroupState {
@@ -740,6 +742,7 @@ impl Sup<'_> {
                 slot,
                 started: Instant::now(),
                 retiring: false,
+                reason: None,
             },
         );
 
@@ -797,6 +800,7 @@ impl Sup<'_> {
                 if let Some(p) = self.procs.get_mut(&pid) {
                     if !p.retiring && !self.stopping {
                         p.retiring = true;
+                        p.reason = Some(reason.clone());
                         let (g, slot) = (p.group, p.slot);
                         self.log.log(Level::Info, "wsgi", &format!("Process {pid} of '{}' is retiring ({reason}); starting its replacement.", self.group_name(g)));
                         self.spawn(g, slot)?;
@@ -811,7 +815,11 @@ impl Sup<'_> {
                     let now_us = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-                    self.groups[p.group].board.retire(pid, now_us);
+                    let board = &self.groups[p.group].board;
+                    board.retire(pid, now_us);
+                    if !self.stopping {
+                        board.count_restart(p.reason.as_deref().unwrap_or("died"));
+                    }
                 }
                 let name = self.group_name(p.group).to_string();
                 if self.stopping || p.retiring {
@@ -864,6 +872,7 @@ impl Sup<'_> {
         for (pid, slot) in old {
             if let Some(p) = self.procs.get_mut(&pid) {
                 p.retiring = true;
+                p.reason = Some("replaced".into());
             }
             self.spawn(g, slot)?;
             let _ = kill(Pid::from_raw(pid), Signal::SIGUSR1);

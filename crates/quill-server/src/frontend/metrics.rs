@@ -11,7 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use quill_mpm::ThreadStatus;
-use quill_protocol::busy::{BUCKETS_US, Counters, Histogram};
+use quill_protocol::busy::{BUCKETS_US, Counters, Histogram, RESTART_REASONS};
 
 use super::FrontEnd;
 use crate::scoreboard::Scoreboard;
@@ -285,6 +285,21 @@ impl Collector for MetricsFacts {
             }
         }
         let mut m = enc.encode_descriptor(
+            "quill_daemon_restarts",
+            "Daemon processes that ended and were replaced, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        for g in &self.groups {
+            for (reason, n) in RESTART_REASONS.iter().zip(g.retired.restarts) {
+                m.encode_family(&vec![
+                    ("group", g.name.clone()),
+                    ("reason", reason.to_string()),
+                ])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
             "quill_frontend_workers",
             "Front-end worker slots by scoreboard state",
             None,
@@ -392,12 +407,14 @@ mod tests {
             queue: hist,
             app: hist,
             server: hist,
+            restarts: [0; 8],
         };
         let retired = Counters {
             requests: 1,
             busy_us: 10_000,
             classes: [0, 1, 0, 0, 0],
             started_us: 2_000_000,
+            restarts: [0, 1, 0, 0, 0, 0, 2, 0],
             ..Counters::default()
         };
         let facts = MetricsFacts {

@@ -732,7 +732,7 @@ fn allow_encoded_slashes_on_and_nodecode_reach_the_application() {
 type Board = Vec<(u32, u32)>;
 
 /// The busy threads of each daemon process, as its group's busy board
-/// (`WSGISocketPrefix….busy`: entries of 49 u64 words, the first entry the
+/// (`WSGISocketPrefix….busy`: entries of 57 u64 words, the first entry the
 /// retired totals, word 0 of the others `pid << 32 | busy`) says: (pid,
 /// busy) per claimed entry.
 fn busy_board(s: &Server) -> Board {
@@ -744,7 +744,7 @@ fn busy_board(s: &Server) -> Board {
         .expect("a busy board beside the daemon socket");
     std::fs::read(&path)
         .expect("read the busy board")
-        .chunks_exact(49 * 8)
+        .chunks_exact(57 * 8)
         .skip(1)
         .map(|c| u64::from_le_bytes(c[..8].try_into().expect("8 bytes")))
         .filter(|v| *v != 0)

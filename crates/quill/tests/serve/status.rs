@@ -210,14 +210,10 @@ fn the_prometheus_apache_exporter_scrapes_quill() {
     assert_eq!(value("apache_generation{type=\"config\"}"), 1.0);
 }
 
-/// `SetHandler quill-metrics`: the daemon group's requests, status
-/// classes, busy threads and time histograms, and the front-end pool's
-/// gauges, in the OpenMetrics text format that the Python Prometheus
-/// client's parser (in the test virtualenv) reads.
-#[test]
-fn the_metrics_page_counts_each_daemon_groups_requests() {
-    let Some(venv) = crate::venv() else { return };
-    let root = TempDir::new("status-metrics");
+/// `quill serve` of the lifecycle app in daemon group `app` (with
+/// `options`) at /app, and the metrics at /quill-metrics.
+fn serve_metrics(name: &str, options: &str) -> Server {
+    let root = TempDir::new(name);
     let app = root.0.join("lifecycle.wsgi");
     std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
     let r = root.0.display();
@@ -232,14 +228,57 @@ fn the_metrics_page_counts_each_daemon_groups_requests() {
              LoadModule authz_core_module modules/mod_authz_core.so\n\
              LoadModule authz_host_module modules/mod_authz_host.so\n\
              WSGISocketPrefix \"{r}/wsgi\"\n\
-             WSGIDaemonProcess app processes=2 threads=4\n\
+             WSGIDaemonProcess app {options}\n\
              WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n\
              <Location /quill-metrics>\nSetHandler quill-metrics\nRequire local\n</Location>\n",
             app.display()
         ),
     )
     .expect("write the config");
-    let s = Server::serve(root, &conf, port);
+    Server::serve(root, &conf, port)
+}
+
+/// A process that retires (maximum-requests) leaves its counts to the
+/// group's `retired` row and is counted as a restart with its reason.
+#[test]
+fn a_retired_process_keeps_its_counts_and_its_reason() {
+    let s = serve_metrics(
+        "status-metrics-retired",
+        "processes=1 threads=1 maximum-requests=2",
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&s.url("/app/echo")).0, 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get(&s.url("/quill-metrics"));
+        let value = |line: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        let retired = value("quill_daemon_requests_total{group=\"app\",process=\"retired\"}");
+        let restarts =
+            value("quill_daemon_restarts_total{group=\"app\",reason=\"maximum_requests\"}");
+        if retired == Some(2.0) && restarts == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no retired process counted:\n{text}\nlog:\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `SetHandler quill-metrics`: the daemon group's requests, status
+/// classes, busy threads and time histograms, and the front-end pool's
+/// gauges, in the OpenMetrics text format that the Python Prometheus
+/// client's parser (in the test virtualenv) reads.
+#[test]
+fn the_metrics_page_counts_each_daemon_groups_requests() {
+    let Some(venv) = crate::venv() else { return };
+    let s = serve_metrics("status-metrics", "processes=2 threads=4");
     for _ in 0..6 {
         assert_eq!(get(&s.url("/app/echo")).0, 200);
     }
@@ -327,7 +366,7 @@ fn the_metrics_page_counts_each_daemon_groups_requests() {
     );
     assert_eq!(
         String::from_utf8_lossy(&parsed.stdout).trim(),
-        "14",
+        "15",
         "metric families"
     );
 }
