@@ -12,7 +12,7 @@
 //!   │                 generations (what mod_status reports)
 //!   ├ process slot 0 (32 B) ─ pid, generation, quiescing, not_accepting,
 //!   │ …                         connections, keep-alive and lingering counts
-//!   │                           (the last two are written as 0 for now)
+//!   │                           (lingering is written as 0 for now)
 //!   ├ process slot ServerLimit−1
 //!   ├ thread (0, 0) (32 B) ─ status (`. S _ R W K L D C G I`), requests,
 //!   │ …                       bytes sent, last-used time (µs since the epoch),

@@ -264,12 +264,18 @@ pub async fn run(
     }
 
     let pool = &plan.pool;
-    let scoreboard_path = plan.run_dir.join("scoreboard");
+    // Named after this process, as the group sockets are: servers sharing
+    // a run directory (the default WSGISocketPrefix's) never share files.
+    let scoreboard_path = plan
+        .run_dir
+        .join(format!("scoreboard.{}", std::process::id()));
     let scoreboard = Arc::new(
         Scoreboard::create(&scoreboard_path, pool.server_limit, pool.thread_limit)
             .map_err(ServerError::Scoreboard)?,
     );
-    let frontend_spec = plan.run_dir.join("frontend.json");
+    let frontend_spec = plan
+        .run_dir
+        .join(format!("frontend.{}.json", std::process::id()));
     let mut spec = FrontendSpec {
         plan: plan.clone(),
         scoreboard: scoreboard_path.clone(),
@@ -610,8 +616,11 @@ fn mtime(p: &std::path::Path) -> Option<SystemTime> {
 }
 
 fn spec_path(plan: &ServerPlan, group: usize, slot: u32) -> PathBuf {
-    plan.run_dir
-        .join(format!("daemon-{}-{slot}.json", group + 1))
+    plan.run_dir.join(format!(
+        "daemon.{}.{}-{slot}.json",
+        std::process::id(),
+        group + 1
+    ))
 }
 
 /// A listening UNIX socket with the given backlog, private to this user,

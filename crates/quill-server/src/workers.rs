@@ -61,6 +61,9 @@ pub struct Workers {
     async_factor: u32,
     /// Open connections.
     connections: AtomicU32,
+    /// Requests in progress (the rest of the connections wait in
+    /// keep-alive).
+    requests: AtomicU32,
     /// (event) What the scoreboard says: the child stopped accepting.
     not_accepting: AtomicBool,
 }
@@ -98,6 +101,7 @@ impl Workers {
             threads_per_child,
             async_factor,
             connections: AtomicU32::new(0),
+            requests: AtomicU32::new(0),
             not_accepting: AtomicBool::new(false),
         })
     }
@@ -326,11 +330,24 @@ impl Workers {
         }
     }
 
-    /// Keep-alive and lingering connections are not counted apart yet: the
-    /// scoreboard's two fields for them stay 0.
+    /// Tells the scoreboard the open connections and how many of them wait
+    /// in keep-alive (no request in progress). Lingering closes are not
+    /// counted apart: that field stays 0.
     fn publish_connections(&self) {
+        let open = self.connections.load(Ordering::Relaxed);
+        let busy = self.requests.load(Ordering::Relaxed);
         self.sb
-            .set_connections(self.slot, self.connections.load(Ordering::Relaxed), 0, 0);
+            .set_connections(self.slot, open, open.saturating_sub(busy), 0);
+    }
+
+    /// A request began on one of the open connections; it ends when the
+    /// guard is dropped (its response sent, or the request abandoned).
+    pub fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.publish_connections();
+        RequestGuard {
+            workers: self.clone(),
+        }
     }
 
     /// The child stops gracefully: idle slots are given up (DEAD), busy
@@ -397,6 +414,11 @@ impl Worker {
         }
     }
 
+    /// The child's slots (for its connection and request counts).
+    pub fn workers(&self) -> &Arc<Workers> {
+        &self.workers
+    }
+
     /// A request on this slot finished, having sent `bytes` in
     /// `duration_us`.
     pub fn count_request(&self, bytes: u64, duration_us: u64, now_us: u64) {
@@ -418,6 +440,22 @@ impl Drop for Worker {
         } else {
             w.release(t);
         }
+    }
+}
+
+/// A request in progress, counted while it lives.
+#[derive(Debug)]
+pub struct RequestGuard {
+    workers: Arc<Workers>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        let w = &self.workers;
+        let _ = w
+            .requests
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        w.publish_connections();
     }
 }
 

@@ -86,6 +86,9 @@ pub(super) struct SlotGuard {
     pub(super) bytes: u64,
     /// When the request's head had been read: its duration is counted.
     pub(super) started: Instant,
+    /// Counts the request in progress (keep-alive connections are the
+    /// others), until the response ends.
+    pub(super) _request: crate::workers::RequestGuard,
     /// Dropped after the fields above: the request ends with its response.
     pub(super) _in_flight: InFlight,
 }

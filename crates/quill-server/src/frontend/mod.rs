@@ -424,6 +424,7 @@ async fn handle(
         }
     };
     worker.set(ThreadStatus::BusyWrite);
+    let request = worker.workers().begin_request();
     // Access-log facts are gathered only when there is an access log.
     let access = fe.access_log.clone().map(|sink| AccessInfo {
         sink,
@@ -464,6 +465,7 @@ async fn handle(
         worker,
         bytes: 0,
         started,
+        _request: request,
         _in_flight: in_flight,
     });
     resp

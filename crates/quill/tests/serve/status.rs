@@ -21,6 +21,11 @@ fn free_port() -> u16 {
 /// 3) with a static Alias and two status Locations: one for this machine,
 /// one for an address the tests never use.
 fn serve_status(name: &str, mpm: &str) -> Server {
+    serve_status_in(name, mpm, None)
+}
+
+/// `serve_status`, with its sockets and run files under `run_dir`.
+fn serve_status_in(name: &str, mpm: &str, run_dir: Option<&Path>) -> Server {
     let root = TempDir::new(name);
     let r = root.0.display();
     std::fs::create_dir_all(root.0.join("static")).expect("mkdir");
@@ -40,7 +45,12 @@ fn serve_status(name: &str, mpm: &str) -> Server {
              MaxRequestWorkers 12\nMinSpareThreads 1\nMaxSpareThreads 12\n\
              Alias /static \"{r}/static\"\n\
              <Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n\
-             <Location /hidden-status>\nSetHandler server-status\nRequire ip 192.0.2.1\n</Location>\n"
+             <Location /hidden-status>\nSetHandler server-status\nRequire ip 192.0.2.1\n</Location>\n\
+             {}",
+            run_dir.map_or(String::new(), |d| format!(
+                "LoadModule wsgi_module modules/mod_wsgi.so\nWSGISocketPrefix \"{}/wsgi\"\n",
+                d.display()
+            ))
         ),
     )
     .expect("write the config");
@@ -49,6 +59,29 @@ fn serve_status(name: &str, mpm: &str) -> Server {
 
 /// The field names of a `?auto` page, but CPULoad, which both print only
 /// once some CPU time is counted.
+/// A connection that has had one response (a 3000-byte file) and stays
+/// open.
+fn kept_alive(port: u16) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    c.write_all(b"GET /static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .is_some_and(|at| got.len() >= at + 4 + 3000)
+    {
+        let n = c.read(&mut buf).expect("read the response");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    c
+}
+
 fn keys(auto: &str) -> Vec<String> {
     auto.lines()
         .skip(1)
@@ -72,10 +105,26 @@ fn the_auto_page_reads_as_httpds() {
         for _ in 0..5 {
             assert_eq!(get(&s.url("/static/f.txt")).0, 200);
         }
+        // A connection left open after its response waits in keep-alive.
+        let idle = kept_alive(s.port);
         // The per-second lines are printed once the server has been up a
         // whole second (as in the recording).
         std::thread::sleep(Duration::from_millis(1200));
         let (status, auto) = get(&s.url("/server-status?auto"));
+        if mpm == "event" {
+            assert!(
+                field(&auto, "ConnsAsyncKeepAlive")
+                    .parse::<u32>()
+                    .expect("n")
+                    >= 1,
+                "the idle connection:\n{auto}"
+            );
+            assert!(
+                field(&auto, "ConnsTotal").parse::<u32>().expect("n") >= 2,
+                "{auto}"
+            );
+        }
+        drop(idle);
         assert_eq!(status, 200, "{auto}\nlog:\n{}", s.log());
         let recorded = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -101,6 +150,42 @@ fn the_auto_page_reads_as_httpds() {
         let idle: u32 = field(&auto, "IdleWorkers").parse().expect("idle");
         assert!(busy >= 1 && busy + idle <= 12, "busy {busy}, idle {idle}");
         assert_eq!(field(&auto, "ParentServerConfigGeneration"), "1");
+    }
+}
+
+/// Two servers whose run files share a directory (WSGISocketPrefix) keep
+/// their own scoreboards: each page lists its own children's PIDs.
+#[test]
+fn servers_sharing_a_run_directory_keep_their_own_scoreboards() {
+    let shared = TempDir::new("status-shared-run");
+    let a = serve_status_in("status-shared-a", "event", Some(&shared.0));
+    let b = serve_status_in("status-shared-b", "event", Some(&shared.0));
+    for s in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, page) = get(&s.url("/server-status?notable"));
+            // The process table's rows: <tr><td>SLOT</td><td>PID</td>…
+            let mut listed: Vec<u32> = page
+                .lines()
+                .filter_map(|l| l.strip_prefix("<tr><td>"))
+                .filter_map(|l| {
+                    let mut cells = l.split("</td><td>");
+                    cells.next()?.parse::<u32>().ok()?; // the slot (not "Sum")
+                    cells.next()?.parse().ok()
+                })
+                .collect();
+            let mut own = s.front_ends();
+            listed.sort_unstable();
+            own.sort_unstable();
+            if own.len() == 2 && listed == own {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "its children are {own:?}, the page lists {listed:?}:\n{page}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
