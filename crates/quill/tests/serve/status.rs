@@ -70,10 +70,10 @@ fn kept_alive(port: u16) -> std::net::TcpStream {
         .expect("write");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
-    while !got
+    while got
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .is_some_and(|at| got.len() >= at + 4 + 3000)
+        .is_none_or(|at| got.len() < at + 4 + 3000)
     {
         let n = c.read(&mut buf).expect("read the response");
         assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
