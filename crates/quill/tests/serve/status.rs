@@ -455,3 +455,41 @@ fn the_metrics_page_counts_each_daemon_groups_requests() {
         "metric families"
     );
 }
+
+/// A known load gives known figures: one request sleeping 2 s on a process
+/// of 2 threads adds 2 s (and less than 2 s more) of busy thread time, and
+/// the available thread time grows by 2 threads × the time between the two
+/// scrapes (within 0.5 s of the test's own clock on each side).
+#[test]
+fn busy_and_available_thread_time_follow_a_known_load() {
+    let s = serve_metrics("status-metrics-load", "processes=1 threads=2");
+    assert_eq!(get(&s.url("/app/echo")).0, 200);
+    let scrape = || {
+        let (_, text) = get(&s.url("/quill-metrics"));
+        let value = |name: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(name))
+                .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum::<f64>()
+        };
+        (
+            value("quill_daemon_busy_seconds_total{group=\"app\""),
+            value("quill_daemon_available_seconds_total{group=\"app\""),
+        )
+    };
+    let (busy0, avail0) = scrape();
+    let t0 = Instant::now();
+    assert_eq!(get(&s.url("/app/sleep?2")).0, 200);
+    let (busy1, avail1) = scrape();
+    let wall = t0.elapsed().as_secs_f64();
+    let busy = busy1 - busy0;
+    assert!(
+        (2.0..4.0).contains(&busy),
+        "a 2 s request adds 2 s of busy thread time, not {busy}"
+    );
+    let avail = avail1 - avail0;
+    assert!(
+        (avail - 2.0 * wall).abs() < 1.0,
+        "2 threads × {wall:.2} s available, not {avail:.2} s"
+    );
+}
