@@ -100,11 +100,21 @@ fn round_down(v: u32, step: u32) -> u32 {
 
 /// The groups any request can be delegated to: mounts in daemon mode,
 /// WSGIProcessGroup directives and WSGIHandlerScript `process-group=`.
-pub fn used_groups(config: &ResolvedConfig, named: &BTreeSet<String>) -> Vec<GroupCapacity> {
-    let mut names: BTreeSet<String> = named.clone();
+/// None without mod_wsgi loaded; a WSGIProcessGroup counts only where
+/// something is mounted (a misspelt or removed WSGIScriptAlias leaves a
+/// group nothing sends requests to).
+pub fn used_groups(config: &ResolvedConfig, named: &NamedGroups) -> Vec<GroupCapacity> {
+    if !config.modules.iter().any(|m| m == "wsgi_module") {
+        return Vec::new();
+    }
     let servers =
-        std::iter::once(&config.main_server).chain(config.vhosts.iter().map(|v| &v.server));
-    for s in servers {
+        || std::iter::once(&config.main_server).chain(config.vhosts.iter().map(|v| &v.server));
+    let mounted = servers().any(|s| !s.wsgi_mounts.is_empty());
+    let mut names: BTreeSet<String> = named.handler_scripts.clone();
+    if mounted {
+        names.extend(named.process_groups.iter().cloned());
+    }
+    for s in servers() {
         for m in &s.wsgi_mounts {
             if let (DelegationMode::Daemon, Some(g)) =
                 (m.process_group.mode, &m.process_group.group)
@@ -184,11 +194,21 @@ pub fn assess(
     assess_groups(used_groups(config, &named_groups(items)), mpm)
 }
 
+/// Groups named outside the mount model.
+#[derive(Debug, Default)]
+pub struct NamedGroups {
+    /// By `WSGIProcessGroup` (also inside sections).
+    pub process_groups: BTreeSet<String>,
+    /// By `WSGIHandlerScript … process-group=` (how mod_wsgi-express
+    /// delegates).
+    pub handler_scripts: BTreeSet<String>,
+}
+
 /// Groups named by `WSGIProcessGroup` (also inside sections) and by
-/// `WSGIHandlerScript … process-group=` (how mod_wsgi-express delegates),
-/// which the mount model does not cover.
-fn named_groups(items: &Collected<'_>) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
+/// `WSGIHandlerScript … process-group=`, which the mount model does not
+/// cover.
+fn named_groups(items: &Collected<'_>) -> NamedGroups {
+    let mut out = NamedGroups::default();
     let all = items
         .global
         .iter()
@@ -198,7 +218,7 @@ fn named_groups(items: &Collected<'_>) -> BTreeSet<String> {
             "WSGIProcessGroup" => {
                 if let Some(g) = item.arg(0) {
                     if !g.contains("%{") {
-                        out.insert(g.to_string());
+                        out.process_groups.insert(g.to_string());
                     }
                 }
             }
@@ -207,7 +227,7 @@ fn named_groups(items: &Collected<'_>) -> BTreeSet<String> {
                     if let Some(g) = a.value.strip_prefix("process-group=") {
                         let g = g.trim_matches(['\'', '"']);
                         if !g.contains("%{") {
-                            out.insert(g.to_string());
+                            out.handler_scripts.insert(g.to_string());
                         }
                     }
                 }

@@ -87,9 +87,15 @@ daemon groups. Remember the front end also serves static files and other virtual
         let d = t.daemon_threads;
         let q503 = d.saturating_add(t.backlog);
         let status_504 = t.queue_timeout_504_from(REQUEST_S);
+        // prefork's front end is processes of one request each.
+        let (workers, worker) = if ctx.mpm.kind.is_threaded() {
+            ("front-end threads", "front-end thread")
+        } else {
+            ("front-end processes", "front-end process")
+        };
         let message = match t.verdict {
             Verdict::FrontTooLarge => format!(
-                "MaxRequestWorkers lets the front end hold {} requests, but the daemon tier runs {d} at once ({}) and queues {} more: {} front-end threads can only wait for a daemon thread, and above {q503} concurrent requests the rest get 503 after connect-timeout ({} s)",
+                "MaxRequestWorkers lets the front end hold {} requests, but the daemon tier runs {d} at once ({}) and queues {} more: {} {workers} can only wait for a daemon thread, and above {q503} concurrent requests the rest get 503 after connect-timeout ({} s)",
                 t.front_threads,
                 groups.join(", "),
                 t.backlog,
@@ -105,7 +111,7 @@ daemon groups. Remember the front end also serves static files and other virtual
             ),
         };
         let mut f = Finding::new(&TIER_CAPACITY, message)
-            .at_opt(ctx.mpm.span(Knob::MaxRequestWorkers), format!("{} front-end threads", t.front_threads))
+            .at_opt(ctx.mpm.span(Knob::MaxRequestWorkers), format!("{} {workers}", t.front_threads))
             .note(format!(
                 "requests queue in the daemon backlog above {d} concurrent requests; 503 comes above {q503}{}",
                 match status_504 {
@@ -138,14 +144,14 @@ daemon groups. Remember the front end also serves static files and other virtual
         }
         let why = match t.verdict {
             Verdict::FrontTooLarge => {
-                "every front-end thread can at least queue for a daemon thread"
+                format!("every {worker} can at least queue for a daemon thread")
             }
-            _ => "room to queue at the daemon, where queue-timeout applies",
+            _ => "room to queue at the daemon, where queue-timeout applies".to_string(),
         };
         if t.proposed_front.is_none() {
             // No MaxRequestWorkers can fix it (compile-time limits).
             out.push(f.help(format!(
-                "the front end cannot grow past {} threads: give the daemon groups fewer processes × threads (at most {} in all)",
+                "the front end cannot grow past {} {workers}: give the daemon groups fewer processes × threads (at most {} in all)",
                 t.front_threads, t.front_threads
             )));
             return;
@@ -155,7 +161,7 @@ daemon groups. Remember the front end also serves static files and other virtual
             f,
             ids::TIER_CAPACITY,
             &[Knob::MaxRequestWorkers, Knob::ServerLimit],
-            why,
+            &why,
         ));
     },
 };
@@ -329,6 +335,45 @@ mod tests {
         assert_eq!(t.data["status_503_from"], 141);
         assert_eq!(t.data["waiting_threads"], 160);
         assert_eq!(t.data["proposed_max_request_workers"], 125);
+    }
+
+    /// No tier without anything mounted in it (a misspelt or removed
+    /// WSGIScriptAlias) or without mod_wsgi loaded; prefork's front end is
+    /// spoken of as processes.
+    #[test]
+    fn tier_capacity_needs_a_mounted_group_and_speaks_of_prefork_processes() {
+        let text = fixture("tier-capacity", "fires.conf");
+        let unmounted = text.replace("WSGIScriptAlias / /srv/app/app.wsgi", "");
+        assert!(
+            !lint_with(&unmounted, &LintOptions::default())
+                .0
+                .iter()
+                .any(|f| f.rule.id == "tier-capacity"),
+            "nothing is mounted"
+        );
+        let unloaded = text.replace("LoadModule wsgi_module modules/mod_wsgi.so", "");
+        assert!(
+            !lint_with(&unloaded, &LintOptions::default())
+                .0
+                .iter()
+                .any(|f| f.rule.id == "tier-capacity"),
+            "mod_wsgi is not loaded"
+        );
+        let prefork = text
+            .replace(
+                "mpm_worker_module modules/mod_mpm_worker.so",
+                "mpm_prefork_module modules/mod_mpm_prefork.so",
+            )
+            .replace(
+                "MinSpareThreads 25\nMaxSpareThreads 125\nThreadsPerChild 25\n",
+                "ServerLimit 200\n",
+            );
+        let (f, _) = lint_with(&prefork, &LintOptions::default());
+        let t = only(&f, "tier-capacity");
+        let m = &t.diagnostic.message;
+        assert!(m.contains("front-end processes"), "{m}");
+        let all = format!("{:?}", t.diagnostic);
+        assert!(!all.contains("front-end thread"), "{all}");
     }
 
     #[test]
