@@ -6,6 +6,7 @@ use super::*;
 impl Engine<'_> {
     // ---- connections ----------------------------------------------------
 
+    #[inline]
     pub(super) fn new_conn(&mut self, arrival: Arrival, client: Option<u32>) -> ConnId {
         let mut conn = Conn {
             arrival,
@@ -37,6 +38,7 @@ impl Engine<'_> {
         }
     }
 
+    #[inline]
     pub(super) fn free_conn(&mut self, id: ConnId) {
         if self.conns[id as usize].state == ConnState::Away {
             self.away -= 1;
@@ -46,6 +48,7 @@ impl Engine<'_> {
         self.free_conns.push(id);
     }
 
+    #[inline]
     pub(super) fn set_conn_state(&mut self, id: ConnId, state: ConnState) {
         let old = self.conns[id as usize].state;
         if old == ConnState::Away {
@@ -148,6 +151,7 @@ impl Engine<'_> {
         true
     }
 
+    #[inline]
     pub(super) fn request_duration(&self, id: ConnId) -> u64 {
         let c = &self.conns[id as usize];
         c.arrival
@@ -159,10 +163,10 @@ impl Engine<'_> {
     /// The worker starts handling the connection's current request.
     pub(super) fn start_request(&mut self, id: ConnId) {
         self.conns[id as usize].since_us = self.now;
-        let dur = self.request_duration(id);
         if self.daemon.is_some() {
             self.daemon_connect(id);
         } else {
+            let dur = self.request_duration(id);
             self.push(self.now + dur, Ev::RequestDone(id));
         }
     }
@@ -229,6 +233,7 @@ impl Engine<'_> {
         self.conn_closed(id, more);
     }
 
+    #[inline]
     pub(super) fn conn_closed(&mut self, id: ConnId, more: bool) {
         if more {
             // The client sends the rest on a new connection after thinking.
