@@ -469,6 +469,7 @@ impl<'a> Engine<'a> {
         Ok(e)
     }
 
+    #[inline]
     fn push(&mut self, at: u64, ev: Ev) {
         self.events.push(at, ev);
     }

@@ -90,82 +90,104 @@ struct Entry {
     ev: u64,
 }
 
+const VACANT: Entry = Entry { at: 0, ev: 0 };
+
 /// A min-heap of events on their time.
-#[derive(Debug, Default)]
+///
+/// The entries live in the first `len` of `slots`, whose length is a power
+/// of two (at least 2): every index is masked with `slots.len() − 1`, which
+/// changes none (they are all below `len`) but lets the compiler drop the
+/// bounds checks from the sift loops without `unsafe`.
+#[derive(Debug)]
 pub(super) struct EventQueue {
-    data: Vec<Entry>,
+    slots: Vec<Entry>,
+    len: usize,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        EventQueue {
+            slots: vec![VACANT; 64],
+            len: 0,
+        }
+    }
 }
 
 impl EventQueue {
     /// When the next event is due.
     #[inline]
     pub(super) fn next_at(&self) -> Option<u64> {
-        self.data.first().map(|e| e.at)
+        (self.len > 0).then(|| self.slots[0].at)
     }
 
     #[inline]
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
-        let pos = self.data.len();
-        self.data.push(Entry { at, ev: ev.pack() });
-        self.sift_up(pos);
+        if self.len == self.slots.len() {
+            self.slots.resize(2 * self.len, VACANT);
+        }
+        let pos = self.len;
+        self.len += 1;
+        self.sift_up(pos, Entry { at, ev: ev.pack() });
     }
 
     /// The next event (std's `pop`: the last entry takes the root's place,
     /// sinks to the bottom along the earlier child, then rises).
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(u64, Ev)> {
-        let last = self.data.pop()?;
-        let top = match self.data.first_mut() {
-            Some(root) => std::mem::replace(root, last),
-            None => last,
-        };
-        if !self.data.is_empty() {
-            self.sift_down_to_bottom();
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        let mask = self.slots.len() - 1;
+        let last = self.slots[self.len & mask];
+        let top = self.slots[0];
+        if self.len > 0 {
+            self.sift_down_to_bottom(last);
         }
         Some((top.at, Ev::unpack(top.ev)))
     }
 
-    /// Move the entry at `pos` up while it is earlier than its parent (an
-    /// equal time stops it, as in std).
+    /// Place `moving` at the hole `pos` or above it: up while it is earlier
+    /// than the parent (an equal time stops it, as in std).
     #[inline]
-    fn sift_up(&mut self, mut pos: usize) {
-        let data = &mut self.data[..];
-        let Some(&moving) = data.get(pos) else { return };
+    fn sift_up(&mut self, mut pos: usize, moving: Entry) {
+        let slots = &mut self.slots[..];
+        let mask = slots.len() - 1;
+        assert!(mask > 0);
         while pos > 0 {
             let parent = (pos - 1) / 2;
-            if moving.at >= data[parent].at {
+            let p = slots[parent & mask];
+            if moving.at >= p.at {
                 break;
             }
-            data[pos] = data[parent];
+            slots[pos & mask] = p;
             pos = parent;
         }
-        data[pos] = moving;
+        slots[pos & mask] = moving;
     }
 
-    /// Move the root down to a leaf, always along the earlier child (the
-    /// right one on a tie), then up again as far as it goes.
+    /// With the root a hole: move it down to a leaf, always along the
+    /// earlier child (the right one on a tie), then place `moving` there
+    /// or above.
     #[inline]
-    fn sift_down_to_bottom(&mut self) {
-        let data = &mut self.data[..];
-        let end = data.len();
-        let moving = data[0];
+    fn sift_down_to_bottom(&mut self, moving: Entry) {
+        let end = self.len;
+        let slots = &mut self.slots[..];
+        let mask = slots.len() - 1;
+        assert!(mask > 0);
         let mut pos = 0;
         let mut child = 1;
         while child + 1 < end {
-            let (left, right) = (data[child], data[child + 1]);
-            let right_first = left.at >= right.at;
-            let next = if right_first { right } else { left };
-            child += usize::from(right_first);
-            data[pos] = next;
+            child += usize::from(slots[child & mask].at >= slots[(child + 1) & mask].at);
+            slots[pos & mask] = slots[child & mask];
             pos = child;
             child = 2 * pos + 1;
         }
         if child + 1 == end {
-            data[pos] = data[child];
+            slots[pos & mask] = slots[child & mask];
             pos = child;
         }
-        data[pos] = moving;
-        self.sift_up(pos);
+        self.sift_up(pos, moving);
     }
 }
 
