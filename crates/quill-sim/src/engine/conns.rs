@@ -95,7 +95,7 @@ impl Engine<'_> {
     /// Hand a connection to a random child with an idle thread.
     pub(super) fn dispatch_to_acceptor(&mut self, id: ConnId) -> bool {
         while !self.acceptors.is_empty() {
-            let pick = self.rng.random_range(0..self.acceptors.len());
+            let pick = pick_index(&mut self.rng, self.acceptors.len());
             let idx = self.acceptors[pick];
             if self.accept_into(idx, id) {
                 return true;
@@ -429,4 +429,25 @@ impl Engine<'_> {
             _ => {}
         }
     }
+}
+
+/// `rng.random_range(0..n)`: the same draws and the same result as rand
+/// 0.10's (Canon's method on 32 bits for `n` below 2^32), written out so
+/// that it inlines into the accept path, once per connection.
+#[inline]
+pub(super) fn pick_index(rng: &mut Pcg64Mcg, n: usize) -> usize {
+    let Ok(range) = u32::try_from(n) else {
+        return rng.random_range(0..n);
+    };
+    let widen = |x: u32| {
+        let wide = u64::from(x) * u64::from(range);
+        ((wide >> 32) as u32, wide as u32)
+    };
+    let (hi, lo) = widen(rng.next_u32());
+    if lo > range.wrapping_neg() {
+        // The low word could carry into the result: one more draw decides.
+        let (next_hi, _) = widen(rng.next_u32());
+        return (hi + u32::from(lo.checked_add(next_hi).is_none())) as usize;
+    }
+    hi as usize
 }

@@ -42,7 +42,7 @@ use quill_mpm::{
     AcceptCheck, Action, ChildId, ConnectionCounter, Controller, ExitStatus, LogRecord, Mpm,
     PoolConfig, StopMode, ThreadStatus, TickRecord, Timestamp,
 };
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::collections::VecDeque;
 
