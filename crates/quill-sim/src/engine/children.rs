@@ -4,12 +4,12 @@
 use super::*;
 
 impl Engine<'_> {
-    #[inline]
+    #[inline(always)]
     pub(super) fn child(&self, idx: ChildIdx) -> Option<&SimChild> {
         self.children.get(idx as usize).and_then(Option::as_ref)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn child_mut(&mut self, idx: ChildIdx) -> Option<&mut SimChild> {
         self.children.get_mut(idx as usize).and_then(Option::as_mut)
     }
@@ -23,14 +23,14 @@ impl Engine<'_> {
 
     // ---- acceptor bookkeeping ------------------------------------------
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn can_accept(c: &SimChild) -> bool {
         c.ready && !c.stopping && !c.exiting && !c.not_accepting && !c.idle.is_empty()
     }
 
     /// Add a child to the acceptors, or remove it, when it can now (not)
     /// take a connection; nothing to do in the common case, inlined.
-    #[inline]
+    #[inline(always)]
     pub(super) fn refresh_acceptor(&mut self, idx: ChildIdx) {
         let Some(c) = self.children.get(idx as usize).and_then(Option::as_ref) else {
             return;
@@ -40,6 +40,7 @@ impl Engine<'_> {
         }
     }
 
+    #[inline(never)]
     fn change_acceptor(&mut self, idx: ChildIdx) {
         let Some(c) = self.children.get(idx as usize).and_then(Option::as_ref) else {
             return;
@@ -69,7 +70,7 @@ impl Engine<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn set_status(&mut self, idx: ChildIdx, thread: u32, status: ThreadStatus) {
         if let Some(slot) = self.child(idx).map(|c| c.slot) {
             let _ = self
@@ -81,13 +82,14 @@ impl Engine<'_> {
 
     /// event (§6.5): a child stops accepting when no worker is idle or its
     /// connections reach ThreadsPerChild + factor × idle workers.
-    #[inline]
+    #[inline(always)]
     pub(super) fn update_event_throttle(&mut self, idx: ChildIdx) {
         if self.mpm == Mpm::Event {
             self.update_event_throttle_now(idx);
         }
     }
 
+    #[inline(never)]
     fn update_event_throttle_now(&mut self, idx: ChildIdx) {
         let Some(c) = self.child(idx) else { return };
         if !c.ready || c.stopping {

@@ -38,7 +38,7 @@ impl Engine<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn free_conn(&mut self, id: ConnId) {
         if self.conns[id as usize].state == ConnState::Away {
             self.away -= 1;
@@ -48,7 +48,7 @@ impl Engine<'_> {
         self.free_conns.push(id);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn set_conn_state(&mut self, id: ConnId, state: ConnState) {
         let old = self.conns[id as usize].state;
         if old == ConnState::Away {
@@ -161,6 +161,7 @@ impl Engine<'_> {
     }
 
     /// The worker starts handling the connection's current request.
+    #[inline(always)]
     pub(super) fn start_request(&mut self, id: ConnId) {
         self.conns[id as usize].since_us = self.now;
         if self.daemon.is_some() {

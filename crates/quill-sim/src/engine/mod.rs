@@ -469,7 +469,7 @@ impl<'a> Engine<'a> {
         Ok(e)
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, at: u64, ev: Ev) {
         self.events.push(at, ev);
     }

@@ -120,7 +120,7 @@ impl EventQueue {
         (self.len > 0).then(|| self.slots[0].at)
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
         if self.len == self.slots.len() {
             self.slots.resize(2 * self.len, VACANT);
