@@ -107,32 +107,29 @@ impl Engine<'_> {
     /// The child `idx` accepts connection `id` into its most recently idle
     /// thread, unless MaxConnectionsPerChild stops it first.
     pub(super) fn accept_into(&mut self, idx: ChildIdx, id: ConnId) -> bool {
-        let check = match self.child_mut(idx) {
-            Some(c) => c.counter.check_before_accept(),
-            None => return false,
+        let Some(c) = self.child_mut(idx) else {
+            return false;
         };
-        match check {
+        match c.counter.check_before_accept() {
             AcceptCheck::Accept => {}
-            AcceptCheck::ExitNow => {
-                self.begin_stop(idx, ExitReason::MaxConnections);
-                return false;
-            }
-            AcceptCheck::StopGracefully => {
+            AcceptCheck::ExitNow | AcceptCheck::StopGracefully => {
                 self.begin_stop(idx, ExitReason::MaxConnections);
                 return false;
             }
         }
-        let Some(thread) = self.child_mut(idx).and_then(|c| c.idle.pop()) else {
+        let Some(thread) = c.idle.pop() else {
             self.refresh_acceptor(idx);
             return false;
         };
-        if let Some(c) = self.child_mut(idx) {
-            c.counter.on_accepted();
-            c.threads[thread as usize] = ThreadState::Busy(id);
-            c.busy += 1;
-        }
+        c.counter.on_accepted();
+        c.threads[thread as usize] = ThreadState::Busy(id);
+        c.busy += 1;
+        let slot = c.slot;
         self.busy_threads += 1;
-        self.set_status(idx, thread, ThreadStatus::BusyWrite);
+        let _ = self
+            .ctl
+            .scoreboard_mut()
+            .set_thread_status(slot, thread, ThreadStatus::BusyWrite);
         let wait = self.now - self.conns[id as usize].since_us;
         self.acc.max_wait_us = self.acc.max_wait_us.max(wait);
         self.set_conn_state(id, ConnState::Serving { child: idx, thread });
@@ -251,29 +248,40 @@ impl Engine<'_> {
     }
 
     pub(super) fn release_thread(&mut self, idx: ChildIdx, thread: u32) {
+        let mpm = self.mpm;
         let Some(c) = self.child_mut(idx) else { return };
         if !matches!(c.threads[thread as usize], ThreadState::Busy(_)) {
             return;
         }
         c.busy -= 1;
-        let stopping = c.stopping;
-        self.busy_threads -= 1;
-        if stopping {
-            if let Some(c) = self.child_mut(idx) {
-                c.threads[thread as usize] = ThreadState::Dead;
-            }
-            let status = if self.mpm == Mpm::Event {
+        let slot = c.slot;
+        if c.stopping {
+            c.threads[thread as usize] = ThreadState::Dead;
+            self.busy_threads -= 1;
+            let status = if mpm == Mpm::Event {
                 ThreadStatus::Graceful
             } else {
                 ThreadStatus::Dead
             };
-            self.set_status(idx, thread, status);
+            let _ = self
+                .ctl
+                .scoreboard_mut()
+                .set_thread_status(slot, thread, status);
             self.maybe_exit(idx);
             return;
         }
-        if let Some(c) = self.child_mut(idx) {
-            c.threads[thread as usize] = ThreadState::Idle;
-            c.idle.push(thread);
+        c.threads[thread as usize] = ThreadState::Idle;
+        c.idle.push(thread);
+        self.busy_threads -= 1;
+        if self.queue.is_empty() {
+            // The common case: nothing waits for the thread.
+            let _ = self
+                .ctl
+                .scoreboard_mut()
+                .set_thread_status(slot, thread, ThreadStatus::Ready);
+            self.update_event_throttle(idx);
+            self.refresh_acceptor(idx);
+            return;
         }
         // The freed thread takes the next queued connection at once.
         if let Some(next) = self.queue.pop_front() {
