@@ -217,6 +217,7 @@ impl Engine<'_> {
 
     /// The server closes a connection held by a thread; the client comes
     /// back on a new connection if it has requests left.
+    #[inline(always)]
     pub(super) fn close_conn_on_thread(
         &mut self,
         id: ConnId,
@@ -231,7 +232,7 @@ impl Engine<'_> {
         self.conn_closed(id, more);
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn conn_closed(&mut self, id: ConnId, more: bool) {
         if more {
             // The client sends the rest on a new connection after thinking.

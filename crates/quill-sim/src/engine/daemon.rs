@@ -104,7 +104,18 @@ impl Engine<'_> {
     }
 
     /// A daemon thread became free: it accepts the oldest backlog entry.
+    #[inline(always)]
     pub(super) fn daemon_thread_free(&mut self) {
+        match self.daemon.as_mut() {
+            // The common case: nobody waits in the backlog.
+            Some(d) if d.backlog.is_empty() => d.busy -= 1,
+            Some(_) => self.daemon_thread_takes_backlog(),
+            None => {}
+        }
+    }
+
+    #[inline(never)]
+    fn daemon_thread_takes_backlog(&mut self) {
         loop {
             let Some(d) = self.daemon.as_mut() else {
                 return;
