@@ -148,13 +148,15 @@ impl Engine<'_> {
         true
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn request_duration(&self, id: ConnId) -> u64 {
         let c = &self.conns[id as usize];
-        c.arrival
-            .request_duration_us(c.request)
-            .unwrap_or(c.arrival.duration_us)
-            .max(1)
+        if c.request == 0 {
+            // The first request (most connections have no other): its
+            // duration is the arrival's, whatever requests_per_conn says.
+            return c.arrival.duration_us.max(1);
+        }
+        later_request_duration(&c.arrival, c.request)
     }
 
     /// The worker starts handling the connection's current request.
@@ -460,4 +462,12 @@ pub(super) fn pick_index(rng: &mut Pcg64Mcg, n: usize) -> usize {
         return (hi + u32::from(lo.checked_add(next_hi).is_none())) as usize;
     }
     hi as usize
+}
+
+#[inline(never)]
+fn later_request_duration(arrival: &Arrival, request: u32) -> u64 {
+    arrival
+        .request_duration_us(request)
+        .unwrap_or(arrival.duration_us)
+        .max(1)
 }
