@@ -62,8 +62,9 @@ impl Engine<'_> {
 
     /// A connection reaches the server (new TCP connection).
     pub(super) fn connect(&mut self, id: ConnId) {
-        self.conns[id as usize].since_us = self.now;
-        self.conns[id as usize].on_this_connection = 0;
+        let c = &mut self.conns[id as usize];
+        c.since_us = self.now;
+        c.on_this_connection = 0;
         if self.queue.is_empty() && self.dispatch_to_acceptor(id) {
             self.conns[id as usize].syn_retries = 0;
             return;
