@@ -36,8 +36,8 @@ fn exp_near(x: f64) -> f64 {
     const INV_STEP: f64 = 64.0 / std::f64::consts::LN_2;
     // ln 2 / 64 split as in fdlibm (ln2_hi has 32 significant bits, so
     // k·STEP_HI is exact for |k| < 2^21; ln2_lo is the rest).
-    const STEP_HI: f64 = 6.931_471_803_691_238_164_90e-1 / 64.0;
-    const STEP_LO: f64 = 1.908_214_929_270_587_700_02e-10 / 64.0;
+    const STEP_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000) / 64.0;
+    const STEP_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76) / 64.0;
     let kd = x * INV_STEP + SHIFT;
     let k = (kd.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let kf = kd - SHIFT;
@@ -54,12 +54,12 @@ fn exp_near(x: f64) -> f64 {
 /// the exact way.
 #[inline]
 pub(super) fn rounded_us(median_us: f64, x: f64, max_us: u64) -> Option<u64> {
-    if !(x.abs() <= X_MAX) {
+    if x.is_nan() || x.abs() > X_MAX {
         return None;
     }
     let r = median_us * exp_near(x) + 0.5;
     // Far below 2^52 (where every double is an integer) and inside (1, max).
-    if !(r >= 2.0 && r < (1u64 << 40) as f64) {
+    if r.is_nan() || r < 2.0 || r >= (1u64 << 40) as f64 {
         return None;
     }
     // Signed conversions: one instruction each (r < 2^40), where u64's
