@@ -11,17 +11,20 @@
 //! 100 ms medians — so the simulator's outputs do not change.
 //!
 //! ```text
-//!  x = k·ln2/64 + r,  |r| ≤ ln2/128      (k by rounding, r by Cody–Waite)
-//!  e^x = 2^(k div 64) · 2^((k mod 64)/64) · e^r
-//!        exponent bits  table of 64 (libm)  degree-5 Taylor (error < 2^-54)
+//!  x = k·ln2/256 + r,  |r| ≤ ln2/512     (k by rounding, r by Cody–Waite)
+//!  e^x = 2^(k div 256) · 2^((k mod 256)/256) · e^r
+//!        exponent bits   table of 256 (libm)  degree-4 Taylor (error < 2^-54),
+//!                                             evaluated as Estrin's scheme: a
+//!                                             short chain of dependent operations
 //! ```
 
 use std::sync::OnceLock;
 
-/// 2^(j/64) for j in 0..64 (libm: under an ulp, the same on every platform).
-fn table() -> &'static [f64; 64] {
-    static T: OnceLock<[f64; 64]> = OnceLock::new();
-    T.get_or_init(|| std::array::from_fn(|j| libm::exp2(j as f64 / 64.0)))
+/// 2^(j/256) for j in 0..256 (libm: under an ulp, the same on every
+/// platform).
+fn table() -> &'static [f64; 256] {
+    static T: OnceLock<[f64; 256]> = OnceLock::new();
+    T.get_or_init(|| std::array::from_fn(|j| libm::exp2(j as f64 / 256.0)))
 }
 
 /// The fast path takes |x| up to this (σ ≤ 5 and the normal draws keep
@@ -33,19 +36,20 @@ const X_MAX: f64 = 64.0;
 fn exp_near(x: f64) -> f64 {
     // 1.5 · 2^52: adding it rounds to an integer held in the low bits.
     const SHIFT: f64 = 6_755_399_441_055_744.0;
-    const INV_STEP: f64 = 64.0 / std::f64::consts::LN_2;
-    // ln 2 / 64 split as in fdlibm (ln2_hi has 32 significant bits, so
+    const INV_STEP: f64 = 256.0 / std::f64::consts::LN_2;
+    // ln 2 / 256 split as in fdlibm (ln2_hi has 32 significant bits, so
     // k·STEP_HI is exact for |k| < 2^21; ln2_lo is the rest).
-    const STEP_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000) / 64.0;
-    const STEP_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76) / 64.0;
+    const STEP_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000) / 256.0;
+    const STEP_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76) / 256.0;
     let kd = x * INV_STEP + SHIFT;
     let k = (kd.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64);
     let kf = kd - SHIFT;
     // x − k·STEP_HI is exact (Sterbenz: both are within a factor 2).
     let r = (x - kf * STEP_HI) - kf * STEP_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0)))));
-    let scale = f64::from_bits(((1023 + (k >> 6)) as u64) << 52);
-    table()[(k & 63) as usize] * scale * p
+    let r2 = r * r;
+    let p = (1.0 + r) + r2 * ((0.5 + r * (1.0 / 6.0)) + r2 * (1.0 / 24.0));
+    let scale = f64::from_bits(((1023 + (k >> 8)) as u64) << 52);
+    (table()[(k & 255) as usize] * scale) * p
 }
 
 /// `median · e^x` rounded half up to whole µs when that integer is certain
