@@ -66,6 +66,7 @@ impl ConnectionCounter {
     }
 
     /// The check httpd makes before accepting.
+    #[inline]
     pub fn check_before_accept(&mut self) -> AcceptCheck {
         match self.mpm {
             Mpm::Prefork => {
@@ -101,6 +102,7 @@ impl ConnectionCounter {
     }
 
     /// A connection was accepted (event counts here).
+    #[inline]
     pub fn on_accepted(&mut self) {
         if self.mpm == Mpm::Event {
             self.counter -= 1;
@@ -108,6 +110,7 @@ impl ConnectionCounter {
     }
 
     /// A connection finished (worker counts here).
+    #[inline]
     pub fn on_connection_finished(&mut self) {
         if self.mpm == Mpm::Worker {
             self.counter -= 1;

@@ -203,6 +203,7 @@ impl Scoreboard {
     }
 
     /// Child-side write: a thread changes status.
+    #[inline]
     pub fn set_thread_status(
         &mut self,
         slot: u32,
@@ -286,6 +287,7 @@ impl Scoreboard {
         out
     }
 
+    #[inline]
     fn check_slot(&self, slot: u32) -> Result<(), ScoreboardError> {
         if slot < self.server_limit {
             Ok(())
@@ -297,6 +299,7 @@ impl Scoreboard {
         }
     }
 
+    #[inline]
     fn cell_index(&self, slot: u32, thread: u32) -> Result<usize, ScoreboardError> {
         self.check_slot(slot)?;
         if thread >= self.thread_limit {

@@ -433,6 +433,7 @@ impl Controller {
     }
 
     /// Child-side scoreboard writes (thread statuses, quiescing, not_accepting).
+    #[inline]
     pub fn scoreboard_mut(&mut self) -> &mut Scoreboard {
         &mut self.scoreboard
     }
@@ -464,6 +465,7 @@ impl Controller {
 
     /// When the parent next wakes up by itself; `None` while it waits for a
     /// config reload or after it exited.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         match self.phase {
             Phase::Running { wake_at } => Some(wake_at),
@@ -484,6 +486,7 @@ impl Controller {
     }
 
     /// The scoreboard.
+    #[inline]
     pub fn scoreboard(&self) -> &Scoreboard {
         &self.scoreboard
     }

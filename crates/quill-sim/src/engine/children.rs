@@ -4,10 +4,12 @@
 use super::*;
 
 impl Engine<'_> {
+    #[inline(always)]
     pub(super) fn child(&self, idx: ChildIdx) -> Option<&SimChild> {
         self.children.get(idx as usize).and_then(Option::as_ref)
     }
 
+    #[inline(always)]
     pub(super) fn child_mut(&mut self, idx: ChildIdx) -> Option<&mut SimChild> {
         self.children.get_mut(idx as usize).and_then(Option::as_mut)
     }
@@ -21,11 +23,25 @@ impl Engine<'_> {
 
     // ---- acceptor bookkeeping ------------------------------------------
 
+    #[inline(always)]
     pub(super) fn can_accept(c: &SimChild) -> bool {
         c.ready && !c.stopping && !c.exiting && !c.not_accepting && !c.idle.is_empty()
     }
 
+    /// Add a child to the acceptors, or remove it, when it can now (not)
+    /// take a connection; nothing to do in the common case, inlined.
+    #[inline(always)]
     pub(super) fn refresh_acceptor(&mut self, idx: ChildIdx) {
+        let Some(c) = self.children.get(idx as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if Self::can_accept(c) != c.acceptor_pos.is_some() {
+            self.change_acceptor(idx);
+        }
+    }
+
+    #[inline(never)]
+    fn change_acceptor(&mut self, idx: ChildIdx) {
         let Some(c) = self.children.get(idx as usize).and_then(Option::as_ref) else {
             return;
         };
@@ -54,6 +70,7 @@ impl Engine<'_> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn set_status(&mut self, idx: ChildIdx, thread: u32, status: ThreadStatus) {
         if let Some(slot) = self.child(idx).map(|c| c.slot) {
             let _ = self
@@ -65,10 +82,15 @@ impl Engine<'_> {
 
     /// event (§6.5): a child stops accepting when no worker is idle or its
     /// connections reach ThreadsPerChild + factor × idle workers.
+    #[inline(always)]
     pub(super) fn update_event_throttle(&mut self, idx: ChildIdx) {
-        if self.mpm != Mpm::Event {
-            return;
+        if self.mpm == Mpm::Event {
+            self.update_event_throttle_now(idx);
         }
+    }
+
+    #[inline(never)]
+    fn update_event_throttle_now(&mut self, idx: ChildIdx) {
         let Some(c) = self.child(idx) else { return };
         if !c.ready || c.stopping {
             return;

@@ -6,6 +6,7 @@ use super::*;
 impl Engine<'_> {
     // ---- connections ----------------------------------------------------
 
+    #[inline]
     pub(super) fn new_conn(&mut self, arrival: Arrival, client: Option<u32>) -> ConnId {
         let mut conn = Conn {
             arrival,
@@ -37,6 +38,7 @@ impl Engine<'_> {
         }
     }
 
+    #[inline(always)]
     pub(super) fn free_conn(&mut self, id: ConnId) {
         if self.conns[id as usize].state == ConnState::Away {
             self.away -= 1;
@@ -46,6 +48,7 @@ impl Engine<'_> {
         self.free_conns.push(id);
     }
 
+    #[inline(always)]
     pub(super) fn set_conn_state(&mut self, id: ConnId, state: ConnState) {
         let old = self.conns[id as usize].state;
         if old == ConnState::Away {
@@ -59,8 +62,9 @@ impl Engine<'_> {
 
     /// A connection reaches the server (new TCP connection).
     pub(super) fn connect(&mut self, id: ConnId) {
-        self.conns[id as usize].since_us = self.now;
-        self.conns[id as usize].on_this_connection = 0;
+        let c = &mut self.conns[id as usize];
+        c.since_us = self.now;
+        c.on_this_connection = 0;
         if self.queue.is_empty() && self.dispatch_to_acceptor(id) {
             self.conns[id as usize].syn_retries = 0;
             return;
@@ -92,7 +96,7 @@ impl Engine<'_> {
     /// Hand a connection to a random child with an idle thread.
     pub(super) fn dispatch_to_acceptor(&mut self, id: ConnId) -> bool {
         while !self.acceptors.is_empty() {
-            let pick = self.rng.random_range(0..self.acceptors.len());
+            let pick = pick_index(&mut self.rng, self.acceptors.len());
             let idx = self.acceptors[pick];
             if self.accept_into(idx, id) {
                 return true;
@@ -104,32 +108,29 @@ impl Engine<'_> {
     /// The child `idx` accepts connection `id` into its most recently idle
     /// thread, unless MaxConnectionsPerChild stops it first.
     pub(super) fn accept_into(&mut self, idx: ChildIdx, id: ConnId) -> bool {
-        let check = match self.child_mut(idx) {
-            Some(c) => c.counter.check_before_accept(),
-            None => return false,
+        let Some(c) = self.child_mut(idx) else {
+            return false;
         };
-        match check {
+        match c.counter.check_before_accept() {
             AcceptCheck::Accept => {}
-            AcceptCheck::ExitNow => {
-                self.begin_stop(idx, ExitReason::MaxConnections);
-                return false;
-            }
-            AcceptCheck::StopGracefully => {
+            AcceptCheck::ExitNow | AcceptCheck::StopGracefully => {
                 self.begin_stop(idx, ExitReason::MaxConnections);
                 return false;
             }
         }
-        let Some(thread) = self.child_mut(idx).and_then(|c| c.idle.pop()) else {
+        let Some(thread) = c.idle.pop() else {
             self.refresh_acceptor(idx);
             return false;
         };
-        if let Some(c) = self.child_mut(idx) {
-            c.counter.on_accepted();
-            c.threads[thread as usize] = ThreadState::Busy(id);
-            c.busy += 1;
-        }
+        c.counter.on_accepted();
+        c.threads[thread as usize] = ThreadState::Busy(id);
+        c.busy += 1;
+        let slot = c.slot;
         self.busy_threads += 1;
-        self.set_status(idx, thread, ThreadStatus::BusyWrite);
+        let _ = self
+            .ctl
+            .scoreboard_mut()
+            .set_thread_status(slot, thread, ThreadStatus::BusyWrite);
         let wait = self.now - self.conns[id as usize].since_us;
         self.acc.max_wait_us = self.acc.max_wait_us.max(wait);
         self.set_conn_state(id, ConnState::Serving { child: idx, thread });
@@ -148,21 +149,25 @@ impl Engine<'_> {
         true
     }
 
+    #[inline(always)]
     pub(super) fn request_duration(&self, id: ConnId) -> u64 {
         let c = &self.conns[id as usize];
-        c.arrival
-            .request_duration_us(c.request)
-            .unwrap_or(c.arrival.duration_us)
-            .max(1)
+        if c.request == 0 {
+            // The first request (most connections have no other): its
+            // duration is the arrival's, whatever requests_per_conn says.
+            return c.arrival.duration_us.max(1);
+        }
+        later_request_duration(&c.arrival, c.request)
     }
 
     /// The worker starts handling the connection's current request.
+    #[inline(always)]
     pub(super) fn start_request(&mut self, id: ConnId) {
         self.conns[id as usize].since_us = self.now;
-        let dur = self.request_duration(id);
         if self.daemon.is_some() {
             self.daemon_connect(id);
         } else {
+            let dur = self.request_duration(id);
             self.push(self.now + dur, Ev::RequestDone(id));
         }
     }
@@ -215,6 +220,7 @@ impl Engine<'_> {
 
     /// The server closes a connection held by a thread; the client comes
     /// back on a new connection if it has requests left.
+    #[inline(always)]
     pub(super) fn close_conn_on_thread(
         &mut self,
         id: ConnId,
@@ -229,6 +235,7 @@ impl Engine<'_> {
         self.conn_closed(id, more);
     }
 
+    #[inline(always)]
     pub(super) fn conn_closed(&mut self, id: ConnId, more: bool) {
         if more {
             // The client sends the rest on a new connection after thinking.
@@ -245,29 +252,40 @@ impl Engine<'_> {
     }
 
     pub(super) fn release_thread(&mut self, idx: ChildIdx, thread: u32) {
+        let mpm = self.mpm;
         let Some(c) = self.child_mut(idx) else { return };
         if !matches!(c.threads[thread as usize], ThreadState::Busy(_)) {
             return;
         }
         c.busy -= 1;
-        let stopping = c.stopping;
-        self.busy_threads -= 1;
-        if stopping {
-            if let Some(c) = self.child_mut(idx) {
-                c.threads[thread as usize] = ThreadState::Dead;
-            }
-            let status = if self.mpm == Mpm::Event {
+        let slot = c.slot;
+        if c.stopping {
+            c.threads[thread as usize] = ThreadState::Dead;
+            self.busy_threads -= 1;
+            let status = if mpm == Mpm::Event {
                 ThreadStatus::Graceful
             } else {
                 ThreadStatus::Dead
             };
-            self.set_status(idx, thread, status);
+            let _ = self
+                .ctl
+                .scoreboard_mut()
+                .set_thread_status(slot, thread, status);
             self.maybe_exit(idx);
             return;
         }
-        if let Some(c) = self.child_mut(idx) {
-            c.threads[thread as usize] = ThreadState::Idle;
-            c.idle.push(thread);
+        c.threads[thread as usize] = ThreadState::Idle;
+        c.idle.push(thread);
+        self.busy_threads -= 1;
+        if self.queue.is_empty() {
+            // The common case: nothing waits for the thread.
+            let _ = self
+                .ctl
+                .scoreboard_mut()
+                .set_thread_status(slot, thread, ThreadStatus::Ready);
+            self.update_event_throttle(idx);
+            self.refresh_acceptor(idx);
+            return;
         }
         // The freed thread takes the next queued connection at once.
         if let Some(next) = self.queue.pop_front() {
@@ -424,4 +442,33 @@ impl Engine<'_> {
             _ => {}
         }
     }
+}
+
+/// `rng.random_range(0..n)`: the same draws and the same result as rand
+/// 0.10's (Canon's method on 32 bits for `n` below 2^32), written out so
+/// that it inlines into the accept path, once per connection.
+#[inline]
+pub(super) fn pick_index(rng: &mut Pcg64Mcg, n: usize) -> usize {
+    let Ok(range) = u32::try_from(n) else {
+        return rng.random_range(0..n);
+    };
+    let widen = |x: u32| {
+        let wide = u64::from(x) * u64::from(range);
+        ((wide >> 32) as u32, wide as u32)
+    };
+    let (hi, lo) = widen(rng.next_u32());
+    if lo > range.wrapping_neg() {
+        // The low word could carry into the result: one more draw decides.
+        let (next_hi, _) = widen(rng.next_u32());
+        return (hi + u32::from(lo.checked_add(next_hi).is_none())) as usize;
+    }
+    hi as usize
+}
+
+#[inline(never)]
+fn later_request_duration(arrival: &Arrival, request: u32) -> u64 {
+    arrival
+        .request_duration_us(request)
+        .unwrap_or(arrival.duration_us)
+        .max(1)
 }

@@ -13,18 +13,20 @@ impl Engine<'_> {
         if d.busy < d.model.processes * d.model.threads && d.backlog.is_empty() {
             d.busy += 1;
             let socket_timeout = d.model.socket_timeout_us;
-            self.conns[id as usize].daemon = DaemonPhase::Running;
             let dur = self.request_duration(id);
-            self.push(self.now + dur, Ev::RequestDone(id));
-            if socket_timeout > 0 && dur >= socket_timeout {
-                self.arm_socket_timeout(id);
-            } else {
+            let timer = socket_timeout > 0 && dur >= socket_timeout;
+            let c = &mut self.conns[id as usize];
+            c.daemon = DaemonPhase::Running;
+            if !timer {
                 // The response comes before socket-timeout: no timer (the
                 // common case, and most of the daemon tier's cost when
                 // every request armed one). A new epoch all the same, so
                 // that no earlier request's timer can fire on this one.
-                let c = &mut self.conns[id as usize];
                 c.epoch = c.epoch.wrapping_add(1);
+            }
+            self.push(self.now + dur, Ev::RequestDone(id));
+            if timer {
+                self.arm_socket_timeout(id);
             }
             return;
         }
@@ -104,7 +106,18 @@ impl Engine<'_> {
     }
 
     /// A daemon thread became free: it accepts the oldest backlog entry.
+    #[inline(always)]
     pub(super) fn daemon_thread_free(&mut self) {
+        match self.daemon.as_mut() {
+            // The common case: nobody waits in the backlog.
+            Some(d) if d.backlog.is_empty() => d.busy -= 1,
+            Some(_) => self.daemon_thread_takes_backlog(),
+            None => {}
+        }
+    }
+
+    #[inline(never)]
+    fn daemon_thread_takes_backlog(&mut self) {
         loop {
             let Some(d) = self.daemon.as_mut() else {
                 return;

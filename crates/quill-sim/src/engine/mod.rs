@@ -42,9 +42,9 @@ use quill_mpm::{
     AcceptCheck, Action, ChildId, ConnectionCounter, Controller, ExitStatus, LogRecord, Mpm,
     PoolConfig, StopMode, ThreadStatus, TickRecord, Timestamp,
 };
-use rand::{RngExt, SeedableRng};
+use rand::{Rng, RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::load::{Arrival, Arrivals, Load, Schedule};
 use crate::timeline::SecondRow;
@@ -53,6 +53,9 @@ mod children;
 mod clients;
 mod conns;
 mod daemon;
+mod queue;
+
+use queue::{Ev, EventQueue};
 
 /// Delays of the model that Apache does not configure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,56 +228,6 @@ pub struct Totals {
 type ConnId = u32;
 type ChildIdx = u32;
 
-/// A heap entry, ordered by time only (reversed for a min-heap). Events at
-/// the same microsecond come out in an order fixed by the sequence of heap
-/// operations, so runs stay deterministic.
-#[derive(Debug, PartialEq, Eq)]
-struct Timed {
-    at: u64,
-    ev: Ev,
-}
-
-impl Timed {
-    fn at(&self) -> u64 {
-        self.at
-    }
-}
-
-impl Ord for Timed {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.at.cmp(&self.at)
-    }
-}
-
-impl PartialOrd for Timed {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ev {
-    /// Closed loop: the schedule changes to step `n`.
-    Step(u32),
-    /// Closed loop: client `n` opens a connection.
-    ClientSend(u32),
-    /// A request's service is over.
-    RequestDone(ConnId),
-    /// A kept-alive connection sends its next request.
-    NextRequest(ConnId, u32),
-    /// Keep-alive timeout of a connection (valid if its epoch matches).
-    KeepAliveTimeout(ConnId, u32),
-    /// A client whose SYN was dropped retransmits it, or a client whose
-    /// connection was closed with requests left reconnects.
-    Reconnect(ConnId),
-    /// A client whose every SYN was dropped gives up.
-    ConnectTimeout(ConnId),
-    ChildReady(ChildIdx),
-    ChildExit(ChildIdx),
-    /// Daemon: a connect retry for a request waiting on a full backlog.
-    DaemonRetry(ConnId),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ThreadState {
     /// No thread (child not ready, or the thread exited while stopping).
@@ -401,7 +354,7 @@ struct Engine<'a> {
     tpc: u32,
     now: u64,
     ctl: Controller,
-    heap: BinaryHeap<Timed>,
+    events: EventQueue,
     rng: Pcg64Mcg,
     children: Vec<Option<SimChild>>,
     free_children: Vec<ChildIdx>,
@@ -416,6 +369,8 @@ struct Engine<'a> {
     queue_cap: usize,
     arrivals: Option<Arrivals<'a>>,
     pending_arrival: Option<Arrival>,
+    /// When `pending_arrival` is due (`u64::MAX`: none).
+    next_arrival_us: u64,
     schedule: Option<&'a Schedule>,
     step: Option<u32>,
     clients: Vec<Client>,
@@ -428,6 +383,9 @@ struct Engine<'a> {
     socket_timeouts: VecDeque<(u64, ConnId, u32)>,
     /// A `handle_*` call may have queued controller actions.
     ctl_touched: bool,
+    /// The controller's `poll_timeout` in µs (`u64::MAX`: none), read
+    /// again after each `handle_*` call (nothing else changes it).
+    ctl_next_us: u64,
     /// Children that exited and that the parent has not reaped yet.
     unreaped: Vec<(ChildId, u32)>,
     // gauges
@@ -470,7 +428,7 @@ impl<'a> Engine<'a> {
             tpc: cfg.pool.threads_per_child.max(1),
             now: 0,
             ctl,
-            heap: BinaryHeap::new(),
+            events: EventQueue::default(),
             rng: Pcg64Mcg::seed_from_u64(cfg.seed ^ 0x5157_494c_4c5f_5349),
             children: Vec::new(),
             free_children: Vec::new(),
@@ -484,6 +442,7 @@ impl<'a> Engine<'a> {
             queue_cap: cfg.listen_backlog as usize + 1,
             arrivals,
             pending_arrival: None,
+            next_arrival_us: u64::MAX,
             schedule,
             step: None,
             clients: Vec::new(),
@@ -491,6 +450,7 @@ impl<'a> Engine<'a> {
             daemon,
             socket_timeouts: VecDeque::new(),
             ctl_touched: false,
+            ctl_next_us: u64::MAX,
             unreaped: Vec::new(),
             busy_threads: 0,
             keepalive: 0,
@@ -509,8 +469,9 @@ impl<'a> Engine<'a> {
         Ok(e)
     }
 
+    #[inline(always)]
     fn push(&mut self, at: u64, ev: Ev) {
-        self.heap.push(Timed { at, ev });
+        self.events.push(at, ev);
     }
 
     fn pull_arrival(&mut self) {
@@ -518,6 +479,7 @@ impl<'a> Engine<'a> {
             // Kept beside the heap, not in it: one heap push and pop less
             // per request on open-loop loads.
             self.pending_arrival = it.next();
+            self.next_arrival_us = self.pending_arrival.as_ref().map_or(u64::MAX, |a| a.at_us);
         }
     }
 
@@ -537,11 +499,13 @@ impl<'a> Engine<'a> {
         self.drain_controller(sink);
         let end = self.cfg.duration_us;
         loop {
-            let next_ev = self.heap.peek().map(Timed::at);
-            let next_ctl = self.ctl.poll_timeout().map(us_of);
-            let next_arrival = self.pending_arrival.as_ref().map(|a| a.at_us);
-            let next_socket = self.next_socket_timeout();
-            let next = earliest([next_arrival, next_ev, next_ctl, next_socket]);
+            let next_ev = self.events.next_at().unwrap_or(u64::MAX);
+            let next_arrival = self.next_arrival_us;
+            let next_socket = self.next_socket_timeout().unwrap_or(u64::MAX);
+            let next = next_arrival
+                .min(next_ev)
+                .min(self.ctl_next_us)
+                .min(next_socket);
             // Emit the rows of every second that ends before the next event.
             while self.next_second <= next.min(end) {
                 self.emit_row(sink);
@@ -557,14 +521,14 @@ impl<'a> Engine<'a> {
                 });
             }
             self.now = next;
-            if next_arrival == Some(next) {
+            if next_arrival == next {
                 self.arrive();
-            } else if next_socket == Some(next) {
+            } else if next_socket == next {
                 if let Some((_, id, epoch)) = self.socket_timeouts.pop_front() {
                     self.socket_timeout(id, epoch);
                 }
-            } else if next_ev == Some(next) {
-                if let Some(Timed { ev, .. }) = self.heap.pop() {
+            } else if next_ev == next {
+                if let Some((_, ev)) = self.events.pop() {
                     self.handle(ev, sink);
                 }
             } else {
@@ -648,6 +612,7 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+        self.ctl_next_us = self.ctl.poll_timeout().map_or(u64::MAX, us_of);
         while let Some(t) = self.ctl.poll_tick_record() {
             self.acc.idle_at_tick = Some(t.idle);
             sink.event(&SimEvent::Tick {
@@ -802,17 +767,6 @@ impl<'a> Engine<'a> {
             Ev::DaemonRetry(id) => self.daemon_connect(id),
         }
     }
-}
-
-/// The earliest of the event sources' next times (`u64::MAX`: none). A
-/// plain loop: this runs once per event, and the iterator chain it
-/// replaces (`flatten().min()`) was a tenth of the run time.
-fn earliest(times: [Option<u64>; 4]) -> u64 {
-    let mut min = u64::MAX;
-    for t in times {
-        min = min.min(t.unwrap_or(u64::MAX));
-    }
-    min
 }
 
 fn child_num(id: ChildId) -> u64 {

@@ -560,3 +560,19 @@ fn the_daemon_tier_adds_no_events_when_requests_answer_before_socket_timeout() {
     assert!(front_only > 200_000, "{front_only}");
     assert_eq!(with_daemon, front_only);
 }
+
+#[test]
+fn pick_index_draws_as_rand_does() {
+    use rand::{RngExt, SeedableRng};
+    for n in (1..300).chain([1 << 20, u32::MAX as usize, 1 << 40]) {
+        let mut ours = rand_pcg::Pcg64Mcg::seed_from_u64(n as u64);
+        let mut theirs = ours.clone();
+        for _ in 0..200 {
+            assert_eq!(
+                super::conns::pick_index(&mut ours, n),
+                theirs.random_range(0..n),
+                "n = {n}"
+            );
+        }
+    }
+}

@@ -43,6 +43,7 @@
 mod access_log;
 mod arrivals;
 mod error;
+mod rounded_exp;
 mod table;
 #[cfg(test)]
 mod tests;

@@ -73,19 +73,35 @@ pub(crate) trait Bits {
 
     /// Uniform in [0, 1), 53 bits.
     fn unit(&mut self) -> f64 {
-        (self.bits() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        unit_of(self.bits())
     }
 }
 
-/// Standard exponential (mean 1).
+/// Standard exponential (mean 1). The common case (about 99% of draws:
+/// one word, one layer look-up) is inlined into the caller; the rest
+/// continues in [`exp1_slow`] with the same word, so the draws are those
+/// of the plain loop.
+#[inline]
 pub(crate) fn exp1(rng: &mut impl Bits) -> f64 {
     let t = exp_tables();
+    let b = rng.bits();
+    let i = (b & 0xff) as usize;
+    let x = unit_of(b) * t.x[i];
+    if x < t.x[i + 1] {
+        return x;
+    }
+    exp1_slow(rng, t, b)
+}
+
+#[cold]
+#[inline(never)]
+fn exp1_slow(rng: &mut impl Bits, t: &Tables, first: u64) -> f64 {
     let mut base = 0.0;
+    let mut next = Some(first);
     loop {
-        let b = rng.bits();
+        let b = next.take().unwrap_or_else(|| rng.bits());
         let i = (b & 0xff) as usize;
-        let u = (b >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let x = u * t.x[i];
+        let x = unit_of(b) * t.x[i];
         if x < t.x[i + 1] {
             return base + x;
         }
@@ -101,15 +117,29 @@ pub(crate) fn exp1(rng: &mut impl Bits) -> f64 {
     }
 }
 
-/// Standard normal (mean 0, deviation 1).
+/// Standard normal (mean 0, deviation 1); inlined common case as for
+/// [`exp1`].
+#[inline]
 pub(crate) fn normal(rng: &mut impl Bits) -> f64 {
     let t = normal_tables();
+    let b = rng.bits();
+    let i = (b & 0xff) as usize;
+    let x = unit_of(b) * t.x[i];
+    if x < t.x[i + 1] {
+        return if b & 0x100 != 0 { -x } else { x };
+    }
+    normal_slow(rng, t, b)
+}
+
+#[cold]
+#[inline(never)]
+fn normal_slow(rng: &mut impl Bits, t: &Tables, first: u64) -> f64 {
+    let mut next = Some(first);
     loop {
-        let b = rng.bits();
+        let b = next.take().unwrap_or_else(|| rng.bits());
         let i = (b & 0xff) as usize;
         let negative = b & 0x100 != 0;
-        let u = (b >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let x = u * t.x[i];
+        let x = unit_of(b) * t.x[i];
         let signed = |v: f64| if negative { -v } else { v };
         if x < t.x[i + 1] {
             return signed(x);
@@ -130,6 +160,13 @@ pub(crate) fn normal(rng: &mut impl Bits) -> f64 {
             return signed(x);
         }
     }
+}
+
+/// The uniform number in [0, 1) made of a word's top 53 bits.
+#[inline]
+fn unit_of(b: u64) -> f64 {
+    // Through i64: the same value (below 2^53), one instruction on x86-64.
+    ((b >> 11) as i64) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
 #[cfg(test)]
