@@ -14,6 +14,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame as HttpFrame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::error::FrontError;
 use super::proxy::Proxied;
 use super::{AccessSink, epoch_us};
 use crate::log::AccessRecord;
@@ -31,6 +32,14 @@ pub(super) struct ConnState {
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// When the connection was accepted.
     pub(super) accepted: tokio::time::Instant,
+    /// A request head is being received (its first byte came): the
+    /// connection is not idle (see `client_io`).
+    receiving: std::sync::atomic::AtomicBool,
+    /// Requests that reached the service so far.
+    requests: std::sync::atomic::AtomicU64,
+    /// A head refused before hyper saw it, by its request's number, and
+    /// the answer it gets (see `client_io`).
+    refused: std::sync::Mutex<Option<(u64, FrontError)>>,
 }
 
 impl ConnState {
@@ -40,6 +49,35 @@ impl ConnState {
             last_done: Default::default(),
             closing: Default::default(),
             accepted: tokio::time::Instant::now(),
+            receiving: Default::default(),
+            requests: Default::default(),
+            refused: Default::default(),
+        }
+    }
+
+    pub(super) fn set_receiving(&self, receiving: bool) {
+        self.receiving
+            .store(receiving, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Request number `n` (counted from 0) is answered with `error`.
+    pub(super) fn refuse(&self, n: u64, error: FrontError) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((n, error));
+    }
+
+    /// Counts a request reaching the service; its answer if its head was
+    /// refused.
+    pub(super) fn next_request(&self) -> Option<FrontError> {
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match refused.take() {
+            Some((m, e)) if m == n => Some(e),
+            other => {
+                *refused = other;
+                None
+            }
         }
     }
 
@@ -47,7 +85,9 @@ impl ConnState {
     /// response's end, or (while draining, when no request came yet) its
     /// acceptance; `None` while a request is in progress.
     pub(super) fn idle_since(&self, draining: bool) -> Option<tokio::time::Instant> {
-        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || self.receiving.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return None;
         }
         let last = *self.last_done.lock().unwrap_or_else(|e| e.into_inner());

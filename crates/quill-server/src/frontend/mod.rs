@@ -49,20 +49,23 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::log::{ErrorLog, Level};
-use crate::plan::{EncodedSlashes, Mount, ServerPlan, StaticAlias};
+use crate::plan::{EncodedSlashes, Mount, ReadTimeouts, ServerPlan, StaticAlias};
 use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 
 mod body;
+mod client_io;
 mod environ;
 mod error;
+mod framing;
 mod proxy;
 mod route;
 mod static_files;
 
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
+use client_io::{ClientIo, IoRules};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -92,7 +95,14 @@ pub struct FrontEnd {
     pub limit_request_body: u64,
     pub limit_request_head: usize,
     pub encoded_slashes: EncodedSlashes,
+    /// `LimitRequestLine`.
+    pub limit_request_line: usize,
+    /// `HttpProtocolOptions Strict`.
+    pub strict_heads: bool,
+    /// `RequestReadTimeout`.
+    pub read_timeouts: ReadTimeouts,
     pub keep_alive: Option<Duration>,
+    /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
     pub error_log: Arc<ErrorLog>,
     pub access_log: Option<AccessSink>,
@@ -141,6 +151,9 @@ impl FrontEnd {
             limit_request_body: plan.limit_request_body,
             limit_request_head: plan.limit_request_head,
             encoded_slashes: plan.encoded_slashes,
+            limit_request_line: plan.limit_request_line,
+            strict_heads: plan.strict_heads,
+            read_timeouts: plan.read_timeouts,
             keep_alive: plan.keep_alive,
             timeout: plan.timeout,
             error_log,
@@ -284,12 +297,26 @@ pub async fn serve(
                 })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
+            // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
             builder
                 .timer(TokioTimer::new())
                 .keep_alive(fe.keep_alive.is_some())
-                .header_read_timeout(fe.timeout)
+                .header_read_timeout(None)
                 .max_buf_size(fe.limit_request_head.max(8192));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let io = ClientIo::new(
+                stream,
+                IoRules {
+                    strict: fe.strict_heads,
+                    line_limit: fe.limit_request_line,
+                    head_limit: fe.limit_request_head.max(8192),
+                    header: fe.read_timeouts.header,
+                    timeout: fe.timeout,
+                },
+                state.clone(),
+                fe.error_log.clone(),
+                peer,
+            );
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
             // KeepAliveTimeout: a connection with no request in progress
             // closes this long after its last response (or after it was
@@ -368,6 +395,7 @@ async fn handle(
     slot: SlotCtx,
     conn: Arc<ConnState>,
 ) -> Resp {
+    let refused = conn.next_request();
     let in_flight = InFlight::new(conn);
     // The request's worker slot: the connection's own (prefork/worker), or
     // one taken now and held until the response ends (event).
@@ -386,22 +414,32 @@ async fn handle(
     let access = fe.access_log.clone().map(|sink| AccessInfo {
         sink,
         remote: peer.ip().to_string(),
-        request_line: format!(
-            "{} {} {}",
-            req.method(),
-            req.uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/"),
-            version_str(req.version())
-        ),
+        // (A refused head's request is a stand-in: httpd logs "-" for a
+        // request line it could not read.)
+        request_line: match refused {
+            Some(_) => "-".to_string(),
+            None => format!(
+                "{} {} {}",
+                req.method(),
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/"),
+                version_str(req.version())
+            ),
+        },
         time: chrono::Local::now(),
         referer: header_str(&req, header::REFERER),
         agent: header_str(&req, header::USER_AGENT),
         started: Instant::now(),
     });
-    let mut resp = route::route(&fe, req, peer, local).await;
-    if fe.keep_alive.is_none()
+    let closing = refused.is_some();
+    let mut resp = match refused {
+        Some(e) => e.respond(&fe.error_log),
+        None => route::route(&fe, req, peer, local).await,
+    };
+    if closing
+        || fe.keep_alive.is_none()
         || in_flight
             .0
             .closing

@@ -24,7 +24,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use super::error::{Client, FrontError};
 use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
-use crate::plan::Mount;
+use crate::plan::{Mount, ReadStage};
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
 use crate::protocol::{self, Frame};
 
@@ -113,16 +113,43 @@ pub(super) async fn forward(
         }
         let mut reader = FrameStream::with_buf(read, conn.buf);
         let mut write = Some(write);
-        let mut pump = None;
+        let mut pump: Option<AbortOnDrop<PumpResult>> = None;
+        // The pump ended before the head came (the body went whole, or the
+        // daemon stopped reading it).
+        let mut pumped = false;
         let mut heard = false;
         // socket-timeout bounds the whole wait for the head, from the
         // request's admission wait on, whatever frames (Accepted, Continue)
         // come before it.
         let deadline = head_deadline;
         let first = loop {
-            let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
-                Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
-                Ok(f) => f,
+            let waiting_for_pump = pump.as_ref().is_some_and(|_| !pumped);
+            let frame = tokio::select! {
+                // The client's body failed (too slow, malformed, too
+                // large) before the application answered: that is the
+                // answer (408, 400, 413), not the daemon's.
+                done = async { (&mut pump.as_mut()?.0).await.ok() }, if waiting_for_pump => {
+                    match done {
+                        Some(Ok(w)) => {
+                            write = Some(w);
+                            pump = None;
+                        }
+                        Some(Err(e)) if e.answer().is_some() => {
+                            let answer = e.answer();
+                            drain_in_background(reader, lease, permit.take(), group.socket_timeout);
+                            return match answer {
+                                Some(e) => e.respond(log),
+                                None => FrontError::no_group().respond(log),
+                            };
+                        }
+                        _ => pumped = true,
+                    }
+                    continue;
+                }
+                f = tokio::time::timeout_at(deadline, reader.next()) => match f {
+                    Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
+                    Ok(f) => f,
+                },
             };
             match frame {
                 Ok(Some(Frame::Accepted { pid })) if !heard => {
@@ -130,13 +157,19 @@ pub(super) async fn forward(
                     heard = true;
                     continue;
                 }
-                Ok(Some(Frame::Continue)) if pump.is_none() => {
+                Ok(Some(Frame::Continue)) if body.is_some() => {
                     heard = true;
                     if let (Some(b), Some(w)) = (body.take(), write.take()) {
                         pump = Some(AbortOnDrop(tokio::spawn(pump_body(
                             b,
                             w,
-                            fe.limit_request_body,
+                            BodyRules {
+                                limit: fe.limit_request_body,
+                                stage: fe.read_timeouts.body,
+                                timeout: fe.timeout,
+                                log: fe.error_log.clone(),
+                                remote,
+                            },
                         ))));
                     }
                     // Without a body (impossible: has_body) keep `write` alive.
@@ -150,7 +183,7 @@ pub(super) async fn forward(
             // (a kept connection it let go, or a process that ended before
             // taking it): nothing ran, send it again.
             Err(e) if !heard && e.kind() == io::ErrorKind::ConnectionReset => continue,
-            Ok(Some(Frame::Reject)) if pump.is_none() => continue,
+            Ok(Some(Frame::Reject)) if body.is_some() => continue,
             Ok(Some(Frame::Fail { status, message })) => {
                 return FrontError::daemon_failed(remote, group, status, &message).respond(log);
             }
@@ -185,6 +218,7 @@ pub(super) async fn forward(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse().ok());
                 let writer = match (pump, write) {
+                    (Some(_), Some(w)) => WriteSide::Idle(w),
                     (Some(p), _) => WriteSide::Pump(p),
                     (None, Some(w)) => WriteSide::Idle(w),
                     (None, None) => WriteSide::Gone,
@@ -250,22 +284,90 @@ fn connect_once(path: &Path) -> io::Result<UnixStream> {
     UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
 }
 
+/// What the body pump reads the client's body by.
+struct BodyRules {
+    /// `LimitRequestBody` (0 = none): a chunked body over it gets 413.
+    limit: u64,
+    /// mod_reqtimeout's body stage, if on.
+    stage: Option<ReadStage>,
+    /// `Timeout`: the longest wait for one read without the body stage.
+    timeout: Duration,
+    log: std::sync::Arc<crate::log::ErrorLog>,
+    remote: Client,
+}
+
+/// Why the body pump stopped before the body's end.
+#[derive(Debug)]
+enum PumpError {
+    /// The client went away (or broke the connection) mid-body.
+    ClientGone,
+    /// The daemon stopped reading (the application read no more).
+    DaemonGone,
+    /// The body did not come within RequestReadTimeout's body stage (or
+    /// a read took longer than Timeout): 408.
+    TimedOut,
+    /// A chunked body that is not valid chunked coding: 400.
+    Malformed,
+    /// A chunked body over LimitRequestBody: 413.
+    TooLarge,
+}
+
+impl PumpError {
+    /// The client's answer when no response head went out yet; `None`
+    /// when the daemon's answer is still the one to give.
+    fn answer(&self) -> Option<FrontError> {
+        match self {
+            PumpError::ClientGone | PumpError::DaemonGone => None,
+            PumpError::TimedOut => Some(FrontError::body_timeout()),
+            PumpError::Malformed => Some(FrontError::malformed_body()),
+            PumpError::TooLarge => Some(FrontError::chunked_too_large()),
+        }
+    }
+}
+
+type PumpResult = Result<OwnedWriteHalf, PumpError>;
+
 /// Streams the client's body to the daemon; stops quietly when the daemon
 /// closes (the application did not read it all). Gives the write half
 /// back after the `End` frame, for the connection's next request; on a
 /// failure it is dropped, a half-close the daemon sees as an early end of
-/// the body.
-async fn pump_body(
-    mut body: Incoming,
-    mut write: OwnedWriteHalf,
-    limit: u64,
-) -> Option<OwnedWriteHalf> {
+/// the body, and the failure's error-log line is written here (httpd's
+/// words: mod_reqtimeout's AH01382, the HTTP input filter's AH01590 and
+/// AH01591), whether or not the response has started.
+async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRules) -> PumpResult {
     let mut total = 0u64;
+    let start = tokio::time::Instant::now();
+    let remote = rules.remote;
     loop {
-        let frame = match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            None => break,
-            Some(Ok(f)) => f,
-            Some(Err(_)) => return None, // client went away mid-body
+        let deadline = match rules.stage {
+            Some(stage) => stage.deadline(start, total),
+            None => tokio::time::Instant::now() + rules.timeout,
+        };
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) => {
+                if rules.stage.is_some() {
+                    rules.log.log(
+                        Level::Info,
+                        "reqtimeout",
+                        &format!("{remote} AH01382: Request body read timeout"),
+                    );
+                }
+                return Err(PumpError::TimedOut);
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(f))) => f,
+            Ok(Some(Err(e))) if is_malformed(&e) => {
+                rules.log.log(
+                    Level::Info,
+                    "http",
+                    &format!(
+                        "(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk "
+                    ),
+                );
+                return Err(PumpError::Malformed);
+            }
+            Ok(Some(Err(_))) => return Err(PumpError::ClientGone),
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -274,20 +376,70 @@ async fn pump_body(
             continue;
         }
         total += data.len() as u64;
-        if limit > 0 && total > limit {
-            return None; // daemon sees an early end of body
+        if rules.limit > 0 && total > rules.limit {
+            rules.log.log(
+                Level::Info,
+                "http",
+                &format!(
+                    "{remote} AH01591: Read content length of {total} is larger than the configured limit of {}",
+                    rules.limit
+                ),
+            );
+            return Err(PumpError::TooLarge);
         }
         for piece in data.chunks(protocol::BODY_CHUNK) {
             let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
             if write_frame(&mut write, &header, piece).await.is_err() {
-                return None;
+                return Err(PumpError::DaemonGone);
             }
         }
     }
     let mut end = BytesMut::new();
     protocol::encode(&Frame::End, &mut end);
-    write.write_all(&end).await.ok()?;
-    Some(write)
+    match write.write_all(&end).await {
+        Ok(()) => Ok(write),
+        Err(_) => Err(PumpError::DaemonGone),
+    }
+}
+
+/// Whether hyper's body error is a malformed chunked coding (hyper's
+/// decoder says InvalidInput or InvalidData) rather than a connection
+/// that ended.
+fn is_malformed(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// After the front end answered a request itself (its body failed), the
+/// daemon's answer is read and dropped, so that the request keeps its
+/// daemon thread (`permit`) and process (`lease`) until the application
+/// is done, as admission counts them; at most `timeout`.
+fn drain_in_background(
+    mut frames: FrameStream,
+    lease: Lease,
+    permit: Option<Permit>,
+    timeout: Duration,
+) {
+    tokio::spawn(async move {
+        let _held = (lease, permit);
+        let _ = tokio::time::timeout(timeout, async {
+            while let Ok(Some(f)) = frames.next().await {
+                if matches!(f, Frame::ResponseEnd { .. } | Frame::Fail { .. }) {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 /// Writes a frame header and its payload with one `writev` where the
@@ -396,7 +548,7 @@ enum WriteSide {
     /// No request body: the write half, idle.
     Idle(OwnedWriteHalf),
     /// The body pump, which gives the write half back when done.
-    Pump(AbortOnDrop<Option<OwnedWriteHalf>>),
+    Pump(AbortOnDrop<PumpResult>),
     Gone,
 }
 
@@ -425,7 +577,7 @@ impl Proxied {
             WriteSide::Idle(w) => Some(w),
             WriteSide::Pump(mut p) if p.0.is_finished() => match cx {
                 Some(cx) => match Pin::new(&mut p.0).poll(cx) {
-                    Poll::Ready(Ok(w)) => w,
+                    Poll::Ready(Ok(w)) => w.ok(),
                     _ => None,
                 },
                 None => None,
@@ -471,7 +623,7 @@ impl Proxied {
             .await;
             let Ok(Some(keep)) = end else { return };
             if let WriteSide::Pump(mut p) = std::mem::replace(&mut self.writer, WriteSide::Gone) {
-                if let Ok(Some(w)) = (&mut p.0).await {
+                if let Ok(Ok(w)) = (&mut p.0).await {
                     self.writer = WriteSide::Idle(w);
                 }
             }

@@ -12,10 +12,7 @@ use crate::{Server, TempDir};
 
 /// Probes where Quill still differs from httpd, and why. The test checks
 /// that they still differ, so that fixing one means moving it out of here.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
-    "bare-LF head",
-    "hyper accepts bare-LF line ends; HttpProtocolOptions Strict (httpd's default) answers 400",
-)];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 fn status(port: u16, request: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -1,0 +1,235 @@
+//! httpd's rules for clients that are slow, malformed or never read
+//! (issue 12): RequestReadTimeout (mod_reqtimeout) answers 408 to a head or
+//! body that trickles; HttpProtocolOptions Strict answers 400 to bare-LF
+//! heads; LimitRequestLine answers 414; a malformed chunked body gets 400
+//! and one over LimitRequestBody 413 before the application answers. Raw
+//! sockets on 127.0.0.1, every wait bounded.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use crate::{Server, TempDir, get};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `quill serve` of the lifecycle app at /app (one process, `threads`
+/// threads, chunked bodies accepted), event MPM, mod_reqtimeout loaded,
+/// LogLevel debug, and `directives`.
+fn serve(name: &str, threads: u32, directives: &str) -> Server {
+    let root = TempDir::new(name);
+    let app = root.0.join("lifecycle.wsgi");
+    std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    let r = root.0.display();
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
+             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+             LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\nLogLevel debug\n{directives}\n\
+             WSGISocketPrefix \"{r}/wsgi\"\n\
+             WSGIDaemonProcess app processes=1 threads={threads}\n\
+             WSGIChunkedRequest On\n\
+             WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n",
+            app.display()
+        ),
+    )
+    .expect("write the config");
+    Server::serve(root, &conf, port)
+}
+
+/// Sends `parts` (pausing `pause` between them) and returns all the
+/// server answers until it closes, at most 30 s.
+fn exchange(port: u16, parts: &[&[u8]], pause: Duration) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(pause);
+        }
+        // The server may answer and close before everything is sent.
+        if s.write_all(p).is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn status(answer: &str) -> Option<u16> {
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Finding 3: header fields that never end get 408 once mod_reqtimeout's
+/// header stage is over; a request line that never ends gets nothing
+/// (httpd closes without an answer). Both log mod_reqtimeout's AH01382.
+#[test]
+fn a_trickling_head_gets_408_after_the_header_stage() {
+    let s = serve(
+        "hard-header",
+        2,
+        "RequestReadTimeout header=1-2,MinRate=500 body=1,MinRate=500",
+    );
+    let answer = exchange(
+        s.port,
+        &[
+            b"GET /app/echo HTTP/1.1\r\n",
+            b"Host: x\r\n",
+            b"X-Slow: 1\r\n",
+        ],
+        Duration::from_millis(300),
+    );
+    assert_eq!(status(&answer), Some(408), "{answer}\nlog:\n{}", s.log());
+    assert!(
+        answer.contains("Server timeout waiting for the HTTP request from the client."),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(
+        s.wait_log("[reqtimeout:info]") && s.wait_log("AH01382: Request header read timeout"),
+        "{}",
+        s.log()
+    );
+    let answer = exchange(s.port, &[b"GET /app/ec"], Duration::ZERO);
+    assert_eq!(answer, "", "a request line that never ends gets no answer");
+    assert_eq!(get(&s.url("/app/echo")).0, 200, "the server still answers");
+}
+
+/// Finding 2: a body that trickles gets 408 from the front end once the
+/// body stage is over, not the daemon's 504, and the daemon's thread is
+/// free again for the next request.
+#[test]
+fn a_trickling_body_gets_408_not_a_gateway_timeout() {
+    let s = serve("hard-body", 1, "RequestReadTimeout body=1,MinRate=500");
+    let answer = exchange(
+        s.port,
+        &[
+            b"POST /app/read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",
+            b"0123456789",
+        ],
+        Duration::from_millis(100),
+    );
+    assert_eq!(status(&answer), Some(408), "{answer}\nlog:\n{}", s.log());
+    assert!(
+        s.wait_log("AH01382: Request body read timeout"),
+        "{}",
+        s.log()
+    );
+    assert!(
+        !s.log().contains("Timeout when reading response headers"),
+        "the daemon is not blamed:\n{}",
+        s.log()
+    );
+    // The group's one thread is free again.
+    assert_eq!(get(&s.url("/app/echo")).0, 200, "log:\n{}", s.log());
+}
+
+/// Finding 5: HttpProtocolOptions Strict (the default) answers 400 to a
+/// head with bare-LF line ends, as httpd; Unsafe takes it.
+#[test]
+fn bare_lf_heads_get_400_unless_http_protocol_options_unsafe() {
+    let bare: &[u8] = b"GET /app/echo HTTP/1.1\nHost: x\nConnection: close\n\n";
+    let field: &[u8] = b"GET /app/echo HTTP/1.1\r\nHost: x\nX: y\r\n\r\n";
+    let s = serve("hard-strict", 1, "");
+    let answer = exchange(s.port, &[bare], Duration::ZERO);
+    assert_eq!(status(&answer), Some(400), "{answer}");
+    assert!(
+        s.wait_log("AH00566: request failed: malformed request line"),
+        "{}",
+        s.log()
+    );
+    let answer = exchange(s.port, &[field], Duration::ZERO);
+    assert_eq!(status(&answer), Some(400), "{answer}");
+    assert!(
+        s.wait_log("AH00567: request failed: error reading the headers"),
+        "{}",
+        s.log()
+    );
+    drop(s);
+    let s = serve("hard-unsafe", 1, "HttpProtocolOptions Unsafe");
+    let answer = exchange(s.port, &[bare], Duration::ZERO);
+    assert_eq!(status(&answer), Some(200), "{answer}");
+}
+
+/// Finding 5: a request line over LimitRequestLine gets 414 (hyper's own
+/// limit gave 431), with httpd's AH00565 line.
+#[test]
+fn a_request_line_over_limit_request_line_gets_414() {
+    let s = serve("hard-line", 1, "LimitRequestLine 100");
+    let long = format!(
+        "GET /app/echo/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(100)
+    );
+    let answer = exchange(s.port, &[long.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(414), "{answer}");
+    assert!(
+        answer.contains("The requested URL's length exceeds the capacity"),
+        "{answer}"
+    );
+    assert!(
+        s.wait_log(
+            "AH00565: request failed: client's request-line exceeds LimitRequestLine (longer than 100)"
+        ),
+        "{}",
+        s.log()
+    );
+    let short = format!(
+        "GET /app/echo/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(70)
+    );
+    let answer = exchange(s.port, &[short.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(200), "{answer}");
+    drop(s);
+    // The default limit (8190): the issue's 100 KB line.
+    let s = serve("hard-line-default", 1, "");
+    let long = format!(
+        "GET /app/{} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(100_000)
+    );
+    let answer = exchange(s.port, &[long.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(414), "{answer}");
+}
+
+/// Finding 5: a malformed chunked body gets 400, and a chunked body over
+/// LimitRequestBody 413, before the application answers (it would answer
+/// 200, having read what came); a good one reaches it.
+#[test]
+fn malformed_or_oversized_chunked_bodies_get_400_and_413() {
+    let s = serve("hard-chunked", 2, "LimitRequestBody 1000");
+    let head = "POST /app/read HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let good = format!("{head}5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n");
+    let answer = exchange(s.port, &[good.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(200), "{answer}");
+    // (Chunked: "2\r\n10\r\n0\r\n\r\n".)
+    assert!(answer.contains("\r\n10\r\n"), "{answer}");
+    let bad = format!("{head}5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n");
+    let answer = exchange(s.port, &[bad.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(400), "{answer}\nlog:\n{}", s.log());
+    assert!(
+        s.wait_log("AH01590: Error reading/parsing chunk"),
+        "{}",
+        s.log()
+    );
+    let big = format!("{head}800\r\n{}\r\n0\r\n\r\n", "x".repeat(0x800));
+    let answer = exchange(s.port, &[big.as_bytes()], Duration::ZERO);
+    assert_eq!(status(&answer), Some(413), "{answer}\nlog:\n{}", s.log());
+    assert!(
+        s.wait_log("is larger than the configured limit of 1000"),
+        "{}",
+        s.log()
+    );
+    assert_eq!(get(&s.url("/app/echo")).0, 200, "log:\n{}", s.log());
+}
