@@ -514,7 +514,13 @@ mod tests {
             ),
             ("header", "abc", "Value 'abc' not numerical"),
             ("header", "20x", "Cannot parse 'x'"),
-            ("header", "-5", "Value must be non-negative"),
+            // (httpd reads a `-` as a range before any number.)
+            (
+                "header",
+                "-5",
+                "Must set MinRate option if using timeout range",
+            ),
+            ("header", "5--3,MinRate=1", "Value must be non-negative"),
             (
                 "header",
                 "20,MinRate=0",

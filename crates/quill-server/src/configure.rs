@@ -19,7 +19,8 @@ use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EncodedSlashes, GroupPlan, LogTarget, Mount, ReadStage, ReadTimeouts, ServerPlan, StaticAlias,
+    EncodedSlashes, GroupPlan, LogTarget, Mount, ReadStage, ReadTimeouts, ResponseBuffer,
+    ServerPlan, StaticAlias,
 };
 use crate::spec::DaemonSpec;
 
@@ -294,6 +295,7 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
             quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
         },
         limit_request_line: main.limits.line as usize,
+        response_buffer: ResponseBuffer::default(),
         strict_heads: main.http_conformance.is_strict(),
         read_timeouts: if cfg.modules.iter().any(|m| m == "reqtimeout_module") {
             let stage = |s: quill_config::model::ReadTimeoutStage| {

@@ -103,6 +103,30 @@ pub struct ReadTimeouts {
     pub body: Option<ReadStage>,
 }
 
+/// How much of each response the front end takes off the daemon ahead
+/// of a slow client (see `frontend::spool`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseBuffer {
+    /// Bytes held in memory per response.
+    pub memory: usize,
+    /// Bytes held in the response's temporary file (0: none).
+    pub file: u64,
+    /// Where the temporary files are made (unlinked at once).
+    pub dir: PathBuf,
+}
+
+impl Default for ResponseBuffer {
+    /// 256 KiB in memory, then up to 1 GiB on disk (nginx's
+    /// proxy_max_temp_file_size) in the temporary directory.
+    fn default() -> Self {
+        ResponseBuffer {
+            memory: 256 * 1024,
+            file: 1 << 30,
+            dir: std::env::temp_dir(),
+        }
+    }
+}
+
 /// Where a log goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogTarget {
@@ -135,6 +159,8 @@ pub struct ServerPlan {
     pub strict_heads: bool,
     /// `RequestReadTimeout` (mod_reqtimeout).
     pub read_timeouts: ReadTimeouts,
+    /// What the front end holds of each response for a slow client.
+    pub response_buffer: ResponseBuffer,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client

@@ -1,5 +1,5 @@
-//! Response bodies ([`RespBody`]: a fixed buffer, a file, or frames
-//! relayed from a daemon) and what a request holds until its body ends or
+//! Response bodies ([`RespBody`]: a fixed buffer, a file, or a daemon's
+//! response taken off it into a spool) and what a request holds until its body ends or
 //! is dropped: its access-log line ([`AccessGuard`]), its worker slot
 //! ([`SlotGuard`]) and its place on the connection ([`InFlight`], counted
 //! in [`ConnState`] for keep-alive and draining).
@@ -15,10 +15,9 @@ use hyper::body::{Body, Frame as HttpFrame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::error::FrontError;
-use super::proxy::Proxied;
+use super::spool::Spool;
 use super::{AccessSink, epoch_us};
 use crate::log::AccessRecord;
-use crate::protocol::Frame;
 use crate::workers::Worker;
 use quill_mpm::ThreadStatus;
 
@@ -174,8 +173,12 @@ impl Drop for AccessGuard {
 
 enum Kind {
     Full(Option<Bytes>),
-    File { file: tokio::fs::File, left: u64 },
-    Proxied(Box<Proxied>),
+    File {
+        file: tokio::fs::File,
+        left: u64,
+    },
+    /// A daemon's response, taken off it by its relay task.
+    Spooled(Arc<Spool>),
 }
 
 /// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
@@ -213,9 +216,9 @@ impl RespBody {
             slot: None,
         }
     }
-    pub(super) fn proxied(p: Proxied) -> RespBody {
+    pub(super) fn spooled(spool: Arc<Spool>) -> RespBody {
         RespBody {
-            kind: Kind::Proxied(Box::new(p)),
+            kind: Kind::Spooled(spool),
             access: None,
             slot: None,
         }
@@ -267,41 +270,7 @@ impl Body for RespBody {
                     }
                 }
             }
-            Kind::Proxied(p) => {
-                let Some(frames) = p.frames.as_mut().filter(|_| !p.done) else {
-                    return Poll::Ready(None);
-                };
-                {
-                    match ready!(frames.poll_next(cx)) {
-                        Ok(Some(Frame::ResponseBody(b))) => {
-                            p.relayed += b.len() as u64;
-                            // The end usually came in the same read: take it
-                            // now, so the connection is kept even when hyper
-                            // stops at the Content-Length.
-                            if let Some(keep) = frames.buffered_end() {
-                                p.end(keep, Some(cx));
-                            }
-                            Some(Ok(HttpFrame::data(b)))
-                        }
-                        Ok(Some(Frame::ResponseEnd { keep })) => {
-                            p.end(keep, Some(cx));
-                            None
-                        }
-                        Ok(Some(Frame::Abort(m))) => Some(Err(io::Error::other(format!(
-                            "application failed mid-response: {m}"
-                        )))),
-                        Ok(Some(f)) => Some(Err(io::Error::other(format!(
-                            "unexpected {} frame from the daemon",
-                            f.name()
-                        )))),
-                        Ok(None) => Some(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "daemon closed the response early",
-                        ))),
-                        Err(e) => Some(Err(e)),
-                    }
-                }
-            }
+            Kind::Spooled(spool) => ready!(spool.poll_next(cx)).map(|r| r.map(HttpFrame::data)),
         };
         if let Some(Ok(f)) = &out {
             if let Some(d) = f.data_ref() {
@@ -316,7 +285,7 @@ impl Body for RespBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::File { left, .. } => *left == 0,
-            Kind::Proxied(p) => p.done,
+            Kind::Spooled(spool) => spool.is_end(),
         }
     }
 
@@ -325,15 +294,15 @@ impl Body for RespBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::File { left, .. } => SizeHint::with_exact(*left),
-            Kind::Proxied(_) => SizeHint::default(),
+            Kind::Spooled(_) => SizeHint::default(),
         }
     }
 }
 
 impl Drop for RespBody {
     fn drop(&mut self) {
-        if let Kind::Proxied(p) = std::mem::replace(&mut self.kind, Kind::Full(None)) {
-            p.finish_in_background();
+        if let Kind::Spooled(spool) = &self.kind {
+            spool.consumer_gone();
         }
     }
 }

@@ -49,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::log::{ErrorLog, Level};
-use crate::plan::{EncodedSlashes, Mount, ReadTimeouts, ServerPlan, StaticAlias};
+use crate::plan::{EncodedSlashes, Mount, ReadTimeouts, ResponseBuffer, ServerPlan, StaticAlias};
 use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
@@ -61,6 +61,7 @@ mod error;
 mod framing;
 mod proxy;
 mod route;
+mod spool;
 mod static_files;
 
 pub use body::RespBody;
@@ -101,6 +102,8 @@ pub struct FrontEnd {
     pub strict_heads: bool,
     /// `RequestReadTimeout`.
     pub read_timeouts: ReadTimeouts,
+    /// What is held of each response for a slow client (see `spool`).
+    pub response_buffer: ResponseBuffer,
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
@@ -154,6 +157,7 @@ impl FrontEnd {
             limit_request_line: plan.limit_request_line,
             strict_heads: plan.strict_heads,
             read_timeouts: plan.read_timeouts,
+            response_buffer: plan.response_buffer.clone(),
             keep_alive: plan.keep_alive,
             timeout: plan.timeout,
             error_log,

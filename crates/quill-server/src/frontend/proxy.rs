@@ -1,9 +1,10 @@
 //! Proxying to a daemon group: admission to the group, a kept connection
 //! or a new one (mod_wsgi's connect retries), the `Head`, the request body
 //! pumped in `Body` frames, and the daemon's frames up to the response
-//! head; after it, the response body is relayed from the same
-//! [`FrameStream`] by a [`Proxied`] body, which keeps the connection for
-//! the next request when the response ends cleanly.
+//! head; after it, the response body is taken off the daemon by a
+//! [`relay`] task into a [`Spool`] (see `spool`) that the response body
+//! reads, and the connection is kept for the next request when the
+//! response ends cleanly.
 
 use std::future::Future;
 use std::io;
@@ -22,6 +23,7 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::error::{Client, FrontError};
+use super::spool::{Room, Spool};
 use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
 use crate::plan::{Mount, ReadStage};
@@ -223,16 +225,19 @@ pub(super) async fn forward(
                     (None, Some(w)) => WriteSide::Idle(w),
                     (None, None) => WriteSide::Gone,
                 };
-                *r.body_mut() = RespBody::proxied(Proxied {
-                    frames: Some(reader),
-                    writer,
-                    lease: Some(lease),
-                    permit: permit.take(),
-                    expected,
-                    relayed: 0,
-                    socket_timeout: group.socket_timeout,
-                    done: false,
-                });
+                let spool = std::sync::Arc::new(Spool::new(fe.response_buffer.clone()));
+                tokio::spawn(relay(
+                    Proxied {
+                        frames: Some(reader),
+                        writer,
+                        lease: Some(lease),
+                        permit: permit.take(),
+                        expected,
+                        socket_timeout: group.socket_timeout,
+                    },
+                    spool.clone(),
+                ));
+                *r.body_mut() = RespBody::spooled(spool);
                 return r;
             }
             Ok(None) | Ok(Some(_)) | Err(_) => {
@@ -495,23 +500,11 @@ impl FrameStream {
         FrameStream { read, buf }
     }
 
-    /// `Some(keep)` when the next frame, already buffered, is the
-    /// `ResponseEnd` (then taken); nothing is read.
-    pub(super) fn buffered_end(&mut self) -> Option<bool> {
-        if self.buf.first() != Some(&protocol::kind::RESPONSE_END) {
-            return None;
-        }
-        match protocol::decode(&mut self.buf) {
-            Ok(Some(Frame::ResponseEnd { keep })) => Some(keep),
-            _ => None,
-        }
-    }
-
     async fn next(&mut self) -> io::Result<Option<Frame>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
         loop {
             match protocol::decode(&mut self.buf) {
                 Ok(Some(f)) => return Poll::Ready(Ok(Some(f))),
@@ -555,7 +548,7 @@ enum WriteSide {
 /// A response being relayed from a daemon, and its connection.
 pub(super) struct Proxied {
     /// `None` once the connection was kept or given up.
-    pub(super) frames: Option<FrameStream>,
+    frames: Option<FrameStream>,
     writer: WriteSide,
     /// Counts the request against its process until the response ends.
     lease: Option<Lease>,
@@ -563,25 +556,19 @@ pub(super) struct Proxied {
     permit: Option<Permit>,
     /// The application's Content-Length.
     expected: Option<u64>,
-    pub(super) relayed: u64,
     socket_timeout: Duration,
-    pub(super) done: bool,
 }
 
 impl Proxied {
     /// `ResponseEnd` arrived: keep the connection for the next request
-    /// when the daemon keeps it and the request body went out whole.
-    pub(super) fn end(&mut self, keep: bool, cx: Option<&mut Context<'_>>) {
-        self.done = true;
+    /// when the daemon keeps it and the request body went out whole (the
+    /// body pump, if any, is done).
+    async fn end(&mut self, keep: bool) {
         let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
             WriteSide::Idle(w) => Some(w),
-            WriteSide::Pump(mut p) if p.0.is_finished() => match cx {
-                Some(cx) => match Pin::new(&mut p.0).poll(cx) {
-                    Poll::Ready(Ok(w)) => w.ok(),
-                    _ => None,
-                },
-                None => None,
-            },
+            WriteSide::Pump(mut p) if p.0.is_finished() => {
+                (&mut p.0).await.ok().and_then(Result::ok)
+            }
             _ => None,
         };
         let lease = self.lease.take();
@@ -598,20 +585,29 @@ impl Proxied {
         // this connection kept.
         self.permit = None;
     }
+}
 
-    /// After hyper has sent the whole Content-Length it drops the body,
-    /// possibly before `ResponseEnd` arrived (it follows the
-    /// application's close()). Then wait for it in the background so the
-    /// connection can be kept — only then: a response the client did not
-    /// get whole closes the connection, which stops the application.
-    pub(super) fn finish_in_background(mut self) {
-        if self.done || self.frames.is_none() || self.expected != Some(self.relayed) {
+/// Takes the daemon's response body into `spool` as fast as the daemon
+/// sends it (see `spool`), until its end, then keeps the daemon connection
+/// and lets go of the daemon thread. When the response body is dropped
+/// first, the client got everything or went away: with the whole
+/// Content-Length sent, the end is awaited (at most socket-timeout) so
+/// that the connection can be kept; otherwise the connection is let go,
+/// which stops the application at its next write.
+pub(super) async fn relay(mut p: Proxied, spool: std::sync::Arc<Spool>) {
+    loop {
+        let consumed = match std::future::poll_fn(|cx| spool.poll_room(cx)).await {
+            Room::Yes => None,
+            Room::ConsumerGone { consumed } => Some(consumed),
+        };
+        let Some(frames) = p.frames.as_mut() else {
             return;
-        }
-        let timeout = self.socket_timeout;
-        tokio::spawn(async move {
-            let end = tokio::time::timeout(timeout, async {
-                let frames = self.frames.as_mut()?;
+        };
+        if let Some(consumed) = consumed {
+            if p.expected != Some(consumed) {
+                return;
+            }
+            let end = tokio::time::timeout(p.socket_timeout, async {
                 loop {
                     match frames.next().await {
                         Ok(Some(Frame::ResponseBody(_))) => continue,
@@ -621,13 +617,40 @@ impl Proxied {
                 }
             })
             .await;
-            let Ok(Some(keep)) = end else { return };
-            if let WriteSide::Pump(mut p) = std::mem::replace(&mut self.writer, WriteSide::Gone) {
-                if let Ok(Ok(w)) = (&mut p.0).await {
-                    self.writer = WriteSide::Idle(w);
-                }
+            if let Ok(Some(keep)) = end {
+                p.end(keep).await;
             }
-            self.end(keep, None);
-        });
+            return;
+        }
+        // (FrameStream::next keeps its state in its buffer: it may be
+        // dropped unfinished when the body goes away.)
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = std::future::poll_fn(|cx| spool.poll_gone(cx)) => continue,
+        };
+        let end = match frame {
+            Ok(Some(Frame::ResponseBody(b))) => {
+                spool.push(b);
+                continue;
+            }
+            Ok(Some(Frame::ResponseEnd { keep })) => {
+                p.end(keep).await;
+                Ok(())
+            }
+            Ok(Some(Frame::Abort(m))) => Err(io::Error::other(format!(
+                "application failed mid-response: {m}"
+            ))),
+            Ok(Some(f)) => Err(io::Error::other(format!(
+                "unexpected {} frame from the daemon",
+                f.name()
+            ))),
+            Ok(None) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "daemon closed the response early",
+            )),
+            Err(e) => Err(e),
+        };
+        spool.finish(end);
+        return;
     }
 }

@@ -233,3 +233,84 @@ fn malformed_or_oversized_chunked_bodies_get_400_and_413() {
     );
     assert_eq!(get(&s.url("/app/echo")).0, 200, "log:\n{}", s.log());
 }
+
+/// A front-end child's resident memory, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Finding 4: clients that ask for a big response and never read it do
+/// not hold the daemon's threads. The front end takes each response off
+/// the daemon (256 KiB in memory, the rest in an unlinked temporary file),
+/// so another request to the same group is answered while they wait, the
+/// front end's memory stays far below the responses' size, and each such
+/// client is let go once a write has waited `Timeout` for it.
+#[test]
+fn clients_that_never_read_do_not_hold_the_daemon_threads() {
+    const CLIENTS: usize = 8;
+    const MIB: usize = 16;
+    // Two daemon threads; Timeout 5 for the client writes (and the
+    // daemon's socket-timeout, which follows it).
+    let s = serve("hard-never-read", 2, "Timeout 5");
+    let stuck: Vec<TcpStream> = (0..CLIENTS)
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+            c.write_all(format!("GET /app/big?{MIB} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .expect("send");
+            c
+        })
+        .collect();
+    // The same group answers meanwhile: its threads are not stuck writing
+    // to clients that do not read (before: 504 after socket-timeout).
+    let start = std::time::Instant::now();
+    let (code, body) = get(&s.url("/app/echo/health"));
+    eprintln!("health answered after {:?}", start.elapsed());
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "/echo/health"),
+        "log:\n{}",
+        s.log()
+    );
+    for _ in 0..3 {
+        assert_eq!(get(&s.url("/app/echo/again")).0, 200, "log:\n{}", s.log());
+    }
+    // The responses are held outside memory: each front-end child far
+    // below one response's size, let alone eight.
+    for pid in s.front_ends() {
+        let kib = rss_kib(pid);
+        eprintln!("front-end child {pid}: {kib} KiB resident");
+        assert!(
+            kib < (MIB as u64) * 1024 * 3 / 2,
+            "front-end child {pid} holds {kib} KiB"
+        );
+    }
+    // Each stuck client is let go after Timeout (5 s) without a read: it
+    // gets what the socket buffers held, never the whole response.
+    std::thread::sleep(Duration::from_secs(7));
+    let start = std::time::Instant::now();
+    for mut c in stuck {
+        c.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        let ended = loop {
+            match c.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(_) => break false,
+            }
+        };
+        assert!(ended, "the server closed the connection");
+        assert!(got < MIB << 20, "{got} bytes: the whole response came");
+        eprintln!(
+            "a stuck client got {got} bytes, then the end, {:?} after the wait",
+            start.elapsed()
+        );
+    }
+}
