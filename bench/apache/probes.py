@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Host and path probes: what a server answers to requests that httpd
 checks before any handler runs (RFC 9112 Host rules, absolute-form
-targets, dot segments, encoded slashes, OPTIONS *, bare-LF heads).
+targets, dot segments, encoded slashes, OPTIONS *, bare-LF heads,
+LimitRequestLine, and RequestReadTimeout's header stage, shortened to
+header=2-4 so that a head that never ends is answered within seconds).
 
     python3 bench/apache/probes.py record    # real Debian apache2 on 127.0.0.1:19080
     python3 bench/apache/probes.py PORT       # print what the server on PORT answers
 
 `record` starts /usr/sbin/apache2 (apt-get install apache2) with the config
-below in a temp dir (an Alias /static to a directory holding f.txt), sends
+below in a temp dir (an Alias /static to a directory holding f.txt, and
+mod_reqtimeout), sends
 every probe, stops it by its pid file, and writes
 tests/data/httpd/probes/httpd.json: each probe's name, raw request and the
 status line's code. crates/quill/tests/serve/probes.rs sends the same
@@ -41,6 +44,15 @@ PROBES = [
     ("/static%2Ff.txt", b"GET /static%2Ff.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("bare-LF head", b"GET /static/f.txt HTTP/1.1\nHost: x\n\n"),
+    ("bare LF in a header field", b"GET /static/f.txt HTTP/1.1\r\nHost: x\nX: y\r\n\r\n"),
+    ("request line over LimitRequestLine", b"GET /static/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # LimitRequestLine 8190: httpd takes a line of up to 8191 bytes (its
+    # ap_rgetline is given limit + 2 with the CRLF), refuses 8192.
+    ("request line of 8191 bytes", b"GET /static/f.txt?" + b"a" * (8191 - 27) + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("request line of 8192 bytes", b"GET /static/f.txt?" + b"a" * (8192 - 27) + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # RequestReadTimeout header=2-4 (CONF): the head never ends.
+    ("header fields that never end", b"GET /static/f.txt HTTP/1.1\r\nHost: x\r\n"),
+    ("a request line that never ends", b"GET /static/f.txt HTTP/1.1"),
 ]
 
 CONF = """ServerRoot {root}
@@ -54,6 +66,8 @@ Group www-data
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule reqtimeout_module /usr/lib/apache2/modules/mod_reqtimeout.so
+RequestReadTimeout header=2-4,MinRate=500 body=2,MinRate=500
 DocumentRoot {root}/docs
 <Directory {root}>
 Require all granted
@@ -63,7 +77,7 @@ Alias /static {root}/docs/sub
 
 
 def status(port, raw):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(raw)
         data = s.recv(4096)
@@ -96,6 +110,11 @@ def record():
         json.dump({"server": version, "probes": rows}, f, indent=1)
         f.write("\n")
     print(f"wrote {OUT} ({version})")
+    # What httpd logged for them (LogLevel debug), to compare Quill's lines.
+    with open(os.path.join(root, "error_log")) as f:
+        for line in f:
+            if "[client " in line:
+                print(line.rstrip()[:300])
 
 
 if __name__ == "__main__":

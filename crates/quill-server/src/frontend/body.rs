@@ -121,7 +121,9 @@ impl Drop for InFlight {
 /// (prefork/worker, where the connection keeps it) or goes back to idle
 /// (event, where this was the only holder).
 pub(super) struct SlotGuard {
-    pub(super) worker: Arc<Worker>,
+    /// `None` once handed to the response's spool (event's write
+    /// completion, see [`RespBody::set_slot`]).
+    pub(super) worker: Option<Arc<Worker>>,
     pub(super) bytes: u64,
     /// Dropped after the fields above: the request ends with its response.
     pub(super) _in_flight: InFlight,
@@ -129,8 +131,10 @@ pub(super) struct SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        self.worker.count_request(self.bytes, epoch_us());
-        self.worker.set(ThreadStatus::BusyKeepalive);
+        if let Some(w) = &self.worker {
+            w.count_request(self.bytes, epoch_us());
+            w.set(ThreadStatus::BusyKeepalive);
+        }
     }
 }
 
@@ -226,7 +230,17 @@ impl RespBody {
     pub(super) fn set_access(&mut self, guard: AccessGuard) {
         self.access = Some(guard);
     }
-    pub(super) fn set_slot(&mut self, guard: SlotGuard) {
+    /// Holds the request's worker slot until the body ends; with
+    /// `write_completion` (event), a daemon's response lets it go as soon
+    /// as it is all taken off the daemon, as httpd's event MPM hands a
+    /// connection whose response is written to its listener: a client
+    /// slow to read holds no worker slot.
+    pub(super) fn set_slot(&mut self, mut guard: SlotGuard, write_completion: bool) {
+        if let (true, Kind::Spooled(spool)) = (write_completion, &self.kind) {
+            if let Some(w) = guard.worker.take() {
+                spool.hold_worker(w);
+            }
+        }
         self.slot = Some(guard);
     }
     fn count(&mut self, n: usize) {

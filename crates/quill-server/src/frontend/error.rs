@@ -5,7 +5,9 @@
 //!
 //! The named constructors are the front end's failures, with their texts;
 //! 400 for malformed HTTP and 431 for an oversized request head are
-//! hyper's own, before a request reaches the front end.
+//! hyper's own, before a request reaches the front end (except what
+//! `client_io` refuses first: bare LF, a request line over
+//! LimitRequestLine, a head that does not come in time).
 
 use std::fmt::Display;
 use std::net::SocketAddr;

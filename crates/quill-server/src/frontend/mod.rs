@@ -13,7 +13,7 @@
 //!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
 //!                                 │                   Head ─▶ [Continue ─▶ body pump task]
 //!                                 │                   first frame ≤ socket-timeout (else 504)
-//!                                 │                   ResponseHead ─▶ proxied body stream
+//!                                 │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
 //!                                 └─ else 404
 //! ```
 //!
@@ -21,6 +21,9 @@
 //! and what every request goes through (`handle`); the rest is split by
 //! stage:
 //!
+//! * `client_io`, `framing` — the client socket as hyper sees it: heads
+//!   held until whole and checked (bare LF, LimitRequestLine), timed
+//!   (RequestReadTimeout's header stage), writes bounded by Timeout;
 //! * `route` — the request path (%-decoding, `//` collapsing) and which
 //!   `Alias` or WSGI mount serves it;
 //! * `static_files` — an `Alias`'s files;
@@ -28,6 +31,8 @@
 //!   the `Head` frame;
 //! * `proxy` — admission, connecting to the group, the body pump and the
 //!   daemon's frames, up to the response head;
+//! * `spool` — a daemon's response taken off it at once, in memory then
+//!   in a temporary file, for the client to read at its pace;
 //! * `body` — response bodies ([`RespBody`]) and what ends with them: the
 //!   access-log line, the worker slot, the request's place on its
 //!   connection;
@@ -403,6 +408,7 @@ async fn handle(
     let in_flight = InFlight::new(conn);
     // The request's worker slot: the connection's own (prefork/worker), or
     // one taken now and held until the response ends (event).
+    let write_completion = matches!(slot, SlotCtx::PerRequest(..));
     let worker = match slot {
         SlotCtx::Held(w) => w,
         SlotCtx::PerRequest(workers, first) => {
@@ -460,11 +466,14 @@ async fn handle(
             bytes: 0,
         });
     }
-    resp.body_mut().set_slot(SlotGuard {
-        worker,
-        bytes: 0,
-        _in_flight: in_flight,
-    });
+    resp.body_mut().set_slot(
+        SlotGuard {
+            worker: Some(worker),
+            bytes: 0,
+            _in_flight: in_flight,
+        },
+        write_completion,
+    );
     resp
 }
 

@@ -226,17 +226,18 @@ pub(super) async fn forward(
                     (None, None) => WriteSide::Gone,
                 };
                 let spool = std::sync::Arc::new(Spool::new(fe.response_buffer.clone()));
-                tokio::spawn(relay(
-                    Proxied {
-                        frames: Some(reader),
-                        writer,
-                        lease: Some(lease),
-                        permit: permit.take(),
-                        expected,
-                        socket_timeout: group.socket_timeout,
-                    },
-                    spool.clone(),
-                ));
+                let mut proxied = Proxied {
+                    frames: Some(reader),
+                    writer,
+                    lease: Some(lease),
+                    permit: permit.take(),
+                    expected,
+                    socket_timeout: group.socket_timeout,
+                };
+                // Most responses came whole with their head: no task.
+                if !relay_buffered(&mut proxied, &spool) {
+                    tokio::spawn(relay(proxied, spool.clone()));
+                }
                 *r.body_mut() = RespBody::spooled(spool);
                 return r;
             }
@@ -563,11 +564,16 @@ impl Proxied {
     /// `ResponseEnd` arrived: keep the connection for the next request
     /// when the daemon keeps it and the request body went out whole (the
     /// body pump, if any, is done).
-    async fn end(&mut self, keep: bool) {
+    fn end(&mut self, keep: bool) {
         let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
             WriteSide::Idle(w) => Some(w),
+            // (A finished task's result is ready at the first poll.)
             WriteSide::Pump(mut p) if p.0.is_finished() => {
-                (&mut p.0).await.ok().and_then(Result::ok)
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                match Pin::new(&mut p.0).poll(&mut cx) {
+                    Poll::Ready(Ok(Ok(w))) => Some(w),
+                    _ => None,
+                }
             }
             _ => None,
         };
@@ -584,6 +590,42 @@ impl Proxied {
         // The thread is free: the next waiting request may go, and finds
         // this connection kept.
         self.permit = None;
+    }
+}
+
+/// Moves the frames already read into `spool`; true when they held the
+/// response's end (nothing left to relay).
+fn relay_buffered(p: &mut Proxied, spool: &Spool) -> bool {
+    loop {
+        let Some(frames) = p.frames.as_mut() else {
+            return true;
+        };
+        match protocol::decode(&mut frames.buf) {
+            Ok(Some(Frame::ResponseBody(b))) => spool.push(b),
+            Ok(Some(Frame::ResponseEnd { keep })) => {
+                p.end(keep);
+                spool.finish(Ok(()));
+                return true;
+            }
+            Ok(Some(Frame::Abort(m))) => {
+                spool.finish(Err(io::Error::other(format!(
+                    "application failed mid-response: {m}"
+                ))));
+                return true;
+            }
+            Ok(Some(f)) => {
+                spool.finish(Err(io::Error::other(format!(
+                    "unexpected {} frame from the daemon",
+                    f.name()
+                ))));
+                return true;
+            }
+            Ok(None) => return false,
+            Err(e) => {
+                spool.finish(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                return true;
+            }
+        }
     }
 }
 
@@ -618,7 +660,7 @@ pub(super) async fn relay(mut p: Proxied, spool: std::sync::Arc<Spool>) {
             })
             .await;
             if let Ok(Some(keep)) = end {
-                p.end(keep).await;
+                p.end(keep);
             }
             return;
         }
@@ -634,7 +676,7 @@ pub(super) async fn relay(mut p: Proxied, spool: std::sync::Arc<Spool>) {
                 continue;
             }
             Ok(Some(Frame::ResponseEnd { keep })) => {
-                p.end(keep).await;
+                p.end(keep);
                 Ok(())
             }
             Ok(Some(Frame::Abort(m))) => Err(io::Error::other(format!(

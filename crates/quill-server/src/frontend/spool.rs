@@ -23,12 +23,15 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use super::epoch_us;
 use crate::plan::ResponseBuffer;
+use crate::workers::Worker;
+use quill_mpm::ThreadStatus;
 
 /// The largest piece read back from the file at a time.
 const FILE_READ: usize = 64 * 1024;
@@ -54,6 +57,11 @@ struct State {
     consumer_gone: bool,
     consumer: Option<Waker>,
     producer: Option<Waker>,
+    /// Bytes pushed so far.
+    pushed: u64,
+    /// (event) The request's worker slot, let go at the end (see
+    /// [`Spool::hold_worker`]).
+    worker: Option<Arc<Worker>>,
 }
 
 impl State {
@@ -114,6 +122,20 @@ impl Spool {
         Poll::Pending
     }
 
+    /// Keeps the request's worker slot until the response is all here
+    /// (or the body is dropped), then counts the request on it and lets it
+    /// go.
+    pub(super) fn hold_worker(&self, worker: Arc<Worker>) {
+        let mut s = self.lock();
+        if s.end.is_some() || s.consumer_gone {
+            let pushed = s.pushed;
+            drop(s);
+            release(worker, pushed);
+        } else {
+            s.worker = Some(worker);
+        }
+    }
+
     /// Adds `data` after what is held: to memory while it has room and the
     /// file holds nothing, else to the file.
     pub(super) fn push(&self, data: Bytes) {
@@ -121,6 +143,7 @@ impl Spool {
         if s.consumer_gone || s.end.is_some() {
             return;
         }
+        s.pushed += data.len() as u64;
         let to_memory = s.in_file() == 0 && s.mem_len + data.len() <= self.limits.memory.max(1)
             || s.no_file
             || s.mem_len == 0 && s.in_file() == 0;
@@ -186,6 +209,11 @@ impl Spool {
         if let Some(w) = s.consumer.take() {
             w.wake();
         }
+        let (worker, pushed) = (s.worker.take(), s.pushed);
+        drop(s);
+        if let Some(w) = worker {
+            release(w, pushed);
+        }
     }
 
     /// The next piece for the client, in order; `None` at the end.
@@ -238,7 +266,18 @@ impl Spool {
         if let Some(w) = s.producer.take() {
             w.wake();
         }
+        let (worker, pushed) = (s.worker.take(), s.pushed);
+        drop(s);
+        if let Some(w) = worker {
+            release(w, pushed);
+        }
     }
+}
+
+/// Counts the request on its worker slot and lets the slot go.
+fn release(worker: Arc<Worker>, bytes: u64) {
+    worker.count_request(bytes, epoch_us());
+    worker.set(ThreadStatus::BusyKeepalive);
 }
 
 /// Reads the next piece back from the file; once all of it is read, the

@@ -245,18 +245,26 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 /// Finding 4: clients that ask for a big response and never read it do
-/// not hold the daemon's threads. The front end takes each response off
-/// the daemon (256 KiB in memory, the rest in an unlinked temporary file),
-/// so another request to the same group is answered while they wait, the
-/// front end's memory stays far below the responses' size, and each such
-/// client is let go once a write has waited `Timeout` for it.
+/// not hold the daemon's threads, nor (event) the front end's worker
+/// slots. The front end takes each response off the daemon (256 KiB in
+/// memory, the rest in an unlinked temporary file), so another request to
+/// the same group is answered while they wait, the front end's memory
+/// stays far below the responses' size, and each such client is let go
+/// once a write has waited `Timeout` for it.
 #[test]
 fn clients_that_never_read_do_not_hold_the_daemon_threads() {
     const CLIENTS: usize = 8;
     const MIB: usize = 16;
-    // Two daemon threads; Timeout 5 for the client writes (and the
-    // daemon's socket-timeout, which follows it).
-    let s = serve("hard-never-read", 2, "Timeout 5");
+    // Two daemon threads; one event child of 4 worker slots, fewer than
+    // the stuck clients (their slots are let go once their response is
+    // off the daemon: write completion); Timeout 5 for the client writes
+    // (and the daemon's socket-timeout, which follows it).
+    let s = serve(
+        "hard-never-read",
+        2,
+        "Timeout 5\nStartServers 1\nServerLimit 1\nThreadLimit 4\nThreadsPerChild 4\n\
+         MaxRequestWorkers 4\nMinSpareThreads 1\nMaxSpareThreads 8",
+    );
     let stuck: Vec<TcpStream> = (0..CLIENTS)
         .map(|_| {
             let mut c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");

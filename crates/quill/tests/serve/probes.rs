@@ -1,5 +1,6 @@
 //! httpd's checks before any handler: Host rules, absolute-form targets,
-//! dot segments, OPTIONS *. `tests/data/httpd/probes/httpd.json` holds what
+//! dot segments, OPTIONS *, bare-LF heads, LimitRequestLine and
+//! RequestReadTimeout's header stage (shortened to header=2-4). `tests/data/httpd/probes/httpd.json` holds what
 //! real Debian apache2 answered to each probe (recorded by
 //! `bench/apache/probes.py record`, which says how); `quill serve` of the
 //! same `Alias` must answer each with the same status.
@@ -47,6 +48,8 @@ fn host_and_path_checks_answer_as_httpd_does() {
             "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
              LoadModule mpm_event_module modules/mod_mpm_event.so\n\
              LoadModule alias_module modules/mod_alias.so\n\
+             LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
+             RequestReadTimeout header=2-4,MinRate=500 body=2,MinRate=500\n\
              Alias /static \"{f}\"\n",
             r = root.0.display(),
             f = files.display()
