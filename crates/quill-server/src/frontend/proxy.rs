@@ -359,6 +359,7 @@ async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRul
                         &format!("{remote} AH01382: Request body read timeout"),
                     );
                 }
+                proxy_error(&rules, "The timeout specified has expired.");
                 return Err(PumpError::TimedOut);
             }
             Ok(None) => break,
@@ -368,9 +369,10 @@ async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRul
                     Level::Info,
                     "http",
                     &format!(
-                        "(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk "
+                        "(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk  "
                     ),
                 );
+                proxy_error(&rules, "Unknown error -102.");
                 return Err(PumpError::Malformed);
             }
             Ok(Some(Err(_))) => return Err(PumpError::ClientGone),
@@ -391,6 +393,7 @@ async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRul
                     rules.limit
                 ),
             );
+            proxy_error(&rules, "Unknown error -102.");
             return Err(PumpError::TooLarge);
         }
         for piece in data.chunks(protocol::BODY_CHUNK) {
@@ -406,6 +409,21 @@ async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRul
         Ok(()) => Ok(write),
         Err(_) => Err(PumpError::DaemonGone),
     }
+}
+
+/// mod_wsgi's line after the HTTP input filter's (or mod_reqtimeout's)
+/// when the body it proxies fails, with APR's words for the failure
+/// (`Unknown error -102` is AP_FILTER_ERROR, which APR cannot name).
+fn proxy_error(rules: &BodyRules, why: &str) {
+    rules.log.log(
+        Level::Error,
+        "wsgi",
+        &format!(
+            "{} mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {why}",
+            rules.remote,
+            std::process::id()
+        ),
+    );
 }
 
 /// Whether hyper's body error is a malformed chunked coding (hyper's

@@ -219,7 +219,11 @@ fn malformed_or_oversized_chunked_bodies_get_400_and_413() {
     let answer = exchange(s.port, &[bad.as_bytes()], Duration::ZERO);
     assert_eq!(status(&answer), Some(400), "{answer}\nlog:\n{}", s.log());
     assert!(
-        s.wait_log("AH01590: Error reading/parsing chunk"),
+        s.wait_log("[http:info]")
+            && s.wait_log("AH01590: Error reading/parsing chunk")
+            && s.wait_log(
+                "Request data read error when proxying data to daemon process: Unknown error -102."
+            ),
         "{}",
         s.log()
     );
