@@ -12,7 +12,7 @@ front-end children's resident memory and open files. Prints each
 /health's status and time, the worst, and the memory and file peaks; stops
 the server by its pid (SIGTERM, then SIGKILL after 20 s).
 """
-import os, signal, socket, subprocess, sys, tempfile, time
+import os, shutil, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUILL = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "debug", "quill")
@@ -128,6 +128,7 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ def record():
         for line in f:
             if "[client " in line:
                 print(line.rstrip()[:300])
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
