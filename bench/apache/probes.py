@@ -1,22 +1,31 @@
 #!/usr/bin/env python3
 """Host and path probes: what a server answers to requests that httpd
 checks before any handler runs (RFC 9112 Host rules, absolute-form
-targets, dot segments, encoded slashes, OPTIONS *, bare-LF heads).
+targets, dot segments, encoded slashes, OPTIONS *, bare-LF heads,
+LimitRequestLine, RequestReadTimeout's header and body stages, shortened
+to header=2-4 and body=2 so that a head or body that never ends is
+answered within seconds, and malformed or oversized chunked bodies).
 
     python3 bench/apache/probes.py record    # real Debian apache2 on 127.0.0.1:19080
     python3 bench/apache/probes.py PORT       # print what the server on PORT answers
 
 `record` starts /usr/sbin/apache2 (apt-get install apache2) with the config
-below in a temp dir (an Alias /static to a directory holding f.txt), sends
+below in a temp dir (an Alias /static to a directory holding f.txt,
+mod_reqtimeout, and mod_wsgi 4.9.4 (libapache2-mod-wsgi-py3) serving the
+tests' lifecycle.wsgi at /app in daemon mode), sends
 every probe, stops it by its pid file, and writes
 tests/data/httpd/probes/httpd.json: each probe's name, raw request and the
 status line's code. crates/quill/tests/serve/probes.rs sends the same
 requests to `quill serve` of the same Alias and compares.
 """
-import json, os, socket, subprocess, sys, tempfile, time
+import json, os, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "data", "httpd", "probes", "httpd.json")
+# The WSGI application at /app: the one the Quill test mounts there.
+APP = os.path.join(ROOT, "crates", "quill", "tests", "serve", "apps", "lifecycle.wsgi")
+
+CHUNKED = b"POST /app/read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 PROBES = [
     ("control", b"GET /static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
@@ -41,6 +50,22 @@ PROBES = [
     ("/static%2Ff.txt", b"GET /static%2Ff.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("bare-LF head", b"GET /static/f.txt HTTP/1.1\nHost: x\n\n"),
+    ("bare LF in a header field", b"GET /static/f.txt HTTP/1.1\r\nHost: x\nX: y\r\n\r\n"),
+    ("request line over LimitRequestLine", b"GET /static/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # LimitRequestLine 8190: httpd takes a line of up to 8191 bytes (its
+    # ap_rgetline is given limit + 2 with the CRLF), refuses 8192.
+    ("request line of 8191 bytes", b"GET /static/f.txt?" + b"a" * (8191 - 27) + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("request line of 8192 bytes", b"GET /static/f.txt?" + b"a" * (8192 - 27) + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # RequestReadTimeout header=2-4 (CONF): the head never ends.
+    ("header fields that never end", b"GET /static/f.txt HTTP/1.1\r\nHost: x\r\n"),
+    ("a request line that never ends", b"GET /static/f.txt HTTP/1.1"),
+    # Request bodies, read by the WSGI application's wsgi.input.read()
+    # (LimitRequestBody 1000, RequestReadTimeout body=2).
+    ("chunked body", CHUNKED + b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"),
+    ("malformed chunked body", CHUNKED + b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"),
+    ("chunked body over LimitRequestBody", CHUNKED + b"800\r\n" + b"x" * 0x800 + b"\r\n0\r\n\r\n"),
+    ("a body that stops short of its Content-Length",
+     b"POST /app/read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789"),
 ]
 
 CONF = """ServerRoot {root}
@@ -54,6 +79,14 @@ Group www-data
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule reqtimeout_module /usr/lib/apache2/modules/mod_reqtimeout.so
+RequestReadTimeout header=2-4,MinRate=500 body=2,MinRate=500
+LoadModule wsgi_module /usr/lib/apache2/modules/mod_wsgi.so
+LimitRequestBody 1000
+WSGISocketPrefix {root}/wsgi
+WSGIDaemonProcess app processes=1 threads=2
+WSGIChunkedRequest On
+WSGIScriptAlias /app {root}/app.wsgi process-group=app application-group=%{{GLOBAL}}
 DocumentRoot {root}/docs
 <Directory {root}>
 Require all granted
@@ -63,7 +96,7 @@ Alias /static {root}/docs/sub
 
 
 def status(port, raw):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
         s.sendall(raw)
         data = s.recv(4096)
@@ -81,6 +114,7 @@ def record():
     os.makedirs(os.path.join(root, "docs", "sub"))
     with open(os.path.join(root, "docs", "sub", "f.txt"), "w") as f:
         f.write("f\n")
+    shutil.copy(APP, os.path.join(root, "app.wsgi"))
     os.chmod(root, 0o755)
     with open(os.path.join(root, "httpd.conf"), "w") as f:
         f.write(CONF.format(root=root, port=port))
@@ -96,6 +130,12 @@ def record():
         json.dump({"server": version, "probes": rows}, f, indent=1)
         f.write("\n")
     print(f"wrote {OUT} ({version})")
+    # What httpd logged for them (LogLevel debug), to compare Quill's lines.
+    with open(os.path.join(root, "error_log")) as f:
+        for line in f:
+            if "[client " in line:
+                print(line.rstrip()[:300])
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,15 @@ pub static CORE: &[DirectiveDef] = &[
         "What a `%2F` (an encoded `/`) in a request path gets: Off answers 404, On decodes it, NoDecode passes it on undecoded.",
     ),
     d(
+        "HttpProtocolOptions",
+        "core",
+        "HttpProtocolOptions [Strict|Unsafe] [RegisteredMethods|LenientMethods] [Allow0.9|Require1.0]",
+        "Strict LenientMethods Allow0.9",
+        SERVER_VHOST,
+        AtLeast(1),
+        "How strictly request heads are read. Strict (the default) answers 400 to a head whose lines end in a bare LF instead of CRLF; Unsafe accepts them.\nThe method and HTTP/0.9 options are read and checked as httpd does, but not applied.",
+    ),
+    d(
         "LimitRequestBody",
         "core",
         "LimitRequestBody bytes",
@@ -521,6 +530,15 @@ pub static MODULES: &[DirectiveDef] = &[
         SERVER_VHOST,
         Exactly(2),
         "Like Alias with a regular expression; $1… are substituted.",
+    ),
+    d(
+        "RequestReadTimeout",
+        "mod_reqtimeout",
+        "RequestReadTimeout [handshake=timeout[-maxtimeout][,MinRate=rate]] [header=timeout[-maxtimeout][,MinRate=rate]] [body=timeout[-maxtimeout][,MinRate=rate]]",
+        "header=20-40,MinRate=500 body=20,MinRate=500",
+        SERVER_VHOST,
+        AtLeast(0),
+        "How long reading a request head and body may take (mod_reqtimeout): 408 after it.\nA stage's time starts at its first read and grows by 1 s for every MinRate bytes received, up to its maximum; 0 turns the stage off. The header stage of a kept-alive connection starts at the request's first byte (KeepAliveTimeout waits for it). Applies only when reqtimeout_module is loaded; handshake (TLS) is read and checked but not applied.",
     ),
     d(
         "CustomLog",

@@ -218,6 +218,138 @@ impl EncodedSlashes {
     }
 }
 
+/// One stage of `RequestReadTimeout` (mod_reqtimeout): its time starts at
+/// the stage's first read, grows by one second per `min_rate` bytes
+/// received (when `min_rate` is set), up to `max_timeout_s` (when set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReadTimeoutStage {
+    /// Seconds; 0 turns the stage off.
+    pub timeout_s: u32,
+    /// Seconds; 0 = no maximum.
+    pub max_timeout_s: u32,
+    /// Bytes per second; 0 = the time does not grow.
+    pub min_rate: u32,
+}
+
+impl ReadTimeoutStage {
+    pub const OFF: ReadTimeoutStage = ReadTimeoutStage {
+        timeout_s: 0,
+        max_timeout_s: 0,
+        min_rate: 0,
+    };
+}
+
+/// `RequestReadTimeout`, each stage as set or mod_reqtimeout's default
+/// (`header=20-40,MinRate=500 body=20,MinRate=500`, handshake off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RequestReadTimeout {
+    pub handshake: ReadTimeoutStage,
+    pub header: ReadTimeoutStage,
+    pub body: ReadTimeoutStage,
+}
+
+impl Default for RequestReadTimeout {
+    fn default() -> Self {
+        RequestReadTimeout {
+            handshake: ReadTimeoutStage::OFF,
+            header: ReadTimeoutStage {
+                timeout_s: 20,
+                max_timeout_s: 40,
+                min_rate: 500,
+            },
+            body: ReadTimeoutStage {
+                timeout_s: 20,
+                max_timeout_s: 0,
+                min_rate: 500,
+            },
+        }
+    }
+}
+
+impl RequestReadTimeout {
+    pub fn is_default(&self) -> bool {
+        *self == RequestReadTimeout::default()
+    }
+
+    /// Reads one `key=value` argument of the directive into its stage, as
+    /// mod_reqtimeout does, or says why not in httpd's words (without the
+    /// `RequestReadTimeout: key=value: ` httpd puts before them).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let stage = match key.to_ascii_lowercase().as_str() {
+            "handshake" => &mut self.handshake,
+            "header" => &mut self.header,
+            "body" => &mut self.body,
+            _ => return Err("Unknown RequestReadTimeout parameter".into()),
+        };
+        *stage = ReadTimeoutStage::OFF;
+        let lower = value.to_ascii_lowercase();
+        let mut new = ReadTimeoutStage::OFF;
+        match lower.find(",minrate=") {
+            Some(at) => {
+                new.min_rate = reqtimeout_int(&value[at + ",minrate=".len()..])?;
+                if new.min_rate == 0 {
+                    return Err("Minimum data rate must be larger than 0".into());
+                }
+                let initial = &value[..at];
+                match initial.split_once('-') {
+                    Some((first, max)) => {
+                        new.max_timeout_s = reqtimeout_int(max)?;
+                        new.timeout_s = reqtimeout_int(first)?;
+                    }
+                    None => new.timeout_s = reqtimeout_int(initial)?,
+                }
+            }
+            None if value.contains('-') => {
+                return Err("Must set MinRate option if using timeout range".into());
+            }
+            None => new.timeout_s = reqtimeout_int(value)?,
+        }
+        if new.max_timeout_s != 0 && new.timeout_s >= new.max_timeout_s {
+            return Err("Maximum timeout must be larger than initial timeout".into());
+        }
+        *stage = new;
+        Ok(())
+    }
+}
+
+/// mod_reqtimeout's number reading (strtol, then its three complaints).
+fn reqtimeout_int(text: &str) -> Result<u32, String> {
+    let t = text.trim_start();
+    let digits_at = t.strip_prefix(['-', '+']).map_or(0, |_| 1);
+    let end = digits_at
+        + t[digits_at..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+    if end == digits_at {
+        return Err(format!("Value '{text}' not numerical"));
+    }
+    if end < t.len() {
+        return Err(format!("Cannot parse '{}'", &t[end..]));
+    }
+    let n: i64 = t[..end].parse().unwrap_or(i64::MAX);
+    if n < 0 {
+        return Err("Value must be non-negative".into());
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// `HttpProtocolOptions Strict|Unsafe`: how strictly request heads are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpConformance {
+    /// httpd's default: a bare LF ends no line (400).
+    #[default]
+    Strict,
+    Unsafe,
+}
+
+impl HttpConformance {
+    pub fn is_strict(&self) -> bool {
+        *self == HttpConformance::Strict
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tls {
     pub enabled: bool,
@@ -418,6 +550,12 @@ pub struct ServerConfig {
     /// AllowEncodedSlashes (shown only when not Off, httpd's default).
     #[serde(skip_serializing_if = "EncodedSlashes::is_off")]
     pub encoded_slashes: EncodedSlashes,
+    /// RequestReadTimeout (shown only when not mod_reqtimeout's defaults).
+    #[serde(skip_serializing_if = "RequestReadTimeout::is_default")]
+    pub request_read_timeout: RequestReadTimeout,
+    /// HttpProtocolOptions Strict|Unsafe (shown only when Unsafe).
+    #[serde(skip_serializing_if = "HttpConformance::is_strict")]
+    pub http_conformance: HttpConformance,
     pub tls: Tls,
     pub document_root: Option<PathBuf>,
     pub aliases: Vec<AliasMapping>,
@@ -553,5 +691,77 @@ mod require_tests {
         assert_eq!(p("10.1.2.3.4"), None);
         assert_eq!(p("10."), None);
         assert_eq!(p("10.1/16"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(t: u32, max: u32, rate: u32) -> ReadTimeoutStage {
+        ReadTimeoutStage {
+            timeout_s: t,
+            max_timeout_s: max,
+            min_rate: rate,
+        }
+    }
+
+    #[test]
+    fn request_read_timeout_reads_as_mod_reqtimeout_does() {
+        let mut r = RequestReadTimeout::default();
+        assert!(r.is_default());
+        assert_eq!(r.header, stage(20, 40, 500));
+        assert_eq!(r.body, stage(20, 0, 500));
+        // Debian's reqtimeout.conf, two directives: each sets its stage.
+        r.set("header", "20-40,minrate=500").unwrap();
+        r.set("body", "10,minrate=500").unwrap();
+        assert_eq!((r.header, r.body), (stage(20, 40, 500), stage(10, 0, 500)));
+        r.set("HEADER", "5-10,MinRate=100").unwrap();
+        r.set("body", "0").unwrap();
+        r.set("handshake", "5").unwrap();
+        assert_eq!(
+            (r.header, r.body, r.handshake),
+            (stage(5, 10, 100), ReadTimeoutStage::OFF, stage(5, 0, 0))
+        );
+    }
+
+    #[test]
+    fn request_read_timeout_refuses_in_httpds_words() {
+        let mut r = RequestReadTimeout::default();
+        for (key, value, why) in [
+            ("headers", "20", "Unknown RequestReadTimeout parameter"),
+            (
+                "header",
+                "20-40",
+                "Must set MinRate option if using timeout range",
+            ),
+            ("header", "abc", "Value 'abc' not numerical"),
+            ("header", "20x", "Cannot parse 'x'"),
+            // (httpd reads a `-` as a range before any number.)
+            (
+                "header",
+                "-5",
+                "Must set MinRate option if using timeout range",
+            ),
+            ("header", "5--3,MinRate=1", "Value must be non-negative"),
+            (
+                "header",
+                "20,MinRate=0",
+                "Minimum data rate must be larger than 0",
+            ),
+            ("body", "20,MinRate=fast", "Value 'fast' not numerical"),
+            (
+                "header",
+                "40-20,MinRate=500",
+                "Maximum timeout must be larger than initial timeout",
+            ),
+            (
+                "header",
+                "20-20,MinRate=500",
+                "Maximum timeout must be larger than initial timeout",
+            ),
+        ] {
+            assert_eq!(r.set(key, value), Err(why.to_string()), "{key}={value}");
+        }
     }
 }

@@ -18,7 +18,10 @@ use quill_config::model::Scheme;
 use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
-use crate::plan::{EncodedSlashes, GroupPlan, LogTarget, Mount, ServerPlan, StaticAlias};
+use crate::plan::{
+    EncodedSlashes, GroupPlan, LogTarget, Mount, ReadStage, ReadTimeouts, ResponseBuffer,
+    ServerPlan, StaticAlias,
+};
 use crate::spec::DaemonSpec;
 
 /// Why a configuration cannot be served.
@@ -302,6 +305,24 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
             .iter()
             .map(|h| (h.url.clone(), h.access.clone()))
             .collect(),
+        limit_request_line: main.limits.line as usize,
+        response_buffer: ResponseBuffer::default(),
+        strict_heads: main.http_conformance.is_strict(),
+        read_timeouts: if cfg.modules.iter().any(|m| m == "reqtimeout_module") {
+            let stage = |s: quill_config::model::ReadTimeoutStage| {
+                (s.timeout_s > 0).then(|| ReadStage {
+                    timeout: Duration::from_secs(s.timeout_s.into()),
+                    max: (s.max_timeout_s > 0).then(|| Duration::from_secs(s.max_timeout_s.into())),
+                    min_rate: s.min_rate,
+                })
+            };
+            ReadTimeouts {
+                header: stage(main.request_read_timeout.header),
+                body: stage(main.request_read_timeout.body),
+            }
+        } else {
+            ReadTimeouts::default()
+        },
         limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
             .max(16 * 1024),
         keep_alive: main

@@ -72,6 +72,69 @@ pub enum EncodedSlashes {
     NoDecode,
 }
 
+/// One stage of mod_reqtimeout's `RequestReadTimeout`, switched on: the
+/// stage may take `timeout`, one second more per `min_rate` bytes
+/// received (if set), up to `max` (if set); 408 after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadStage {
+    pub timeout: Duration,
+    pub max: Option<Duration>,
+    /// Bytes per second; 0 = the time does not grow.
+    pub min_rate: u32,
+}
+
+impl ReadStage {
+    /// The stage's deadline, when it started at `start` and `bytes` have
+    /// been received since (mod_reqtimeout's extend_timeout: each byte
+    /// buys 1/min_rate s, never past the maximum).
+    pub fn deadline<I>(&self, start: I, bytes: u64) -> I
+    where
+        I: std::ops::Add<Duration, Output = I> + Copy,
+    {
+        let grown = match self.min_rate {
+            0 => Duration::ZERO,
+            r => Duration::from_micros(bytes.saturating_mul(1_000_000 / u64::from(r).max(1))),
+        };
+        let mut d = self.timeout.saturating_add(grown);
+        if let Some(max) = self.max {
+            d = d.min(max);
+        }
+        start + d
+    }
+}
+
+/// `RequestReadTimeout` as the front end applies it: `None` for a stage
+/// switched off (or without reqtimeout_module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReadTimeouts {
+    pub header: Option<ReadStage>,
+    pub body: Option<ReadStage>,
+}
+
+/// How much of each response the front end takes off the daemon ahead
+/// of a slow client (see `frontend::spool`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseBuffer {
+    /// Bytes held in memory per response.
+    pub memory: usize,
+    /// Bytes held in the response's temporary file (0: none).
+    pub file: u64,
+    /// Where the temporary files are made (unlinked at once).
+    pub dir: PathBuf,
+}
+
+impl Default for ResponseBuffer {
+    /// 256 KiB in memory, then up to 1 GiB on disk (nginx's
+    /// proxy_max_temp_file_size) in the temporary directory.
+    fn default() -> Self {
+        ResponseBuffer {
+            memory: 256 * 1024,
+            file: 1 << 30,
+            dir: std::env::temp_dir(),
+        }
+    }
+}
+
 /// Where a log goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogTarget {
@@ -104,9 +167,19 @@ pub struct ServerPlan {
     pub extended_status: bool,
     /// `<Location>`s with `SetHandler quill-metrics`, as `status`.
     pub metrics: Vec<(String, Vec<quill_config::model::Require>)>,
+    /// `LimitRequestLine`: a longer request line gets 414.
+    pub limit_request_line: usize,
+    /// `HttpProtocolOptions Strict` (httpd's default): 400 for a request
+    /// head with a bare-LF line end.
+    pub strict_heads: bool,
+    /// `RequestReadTimeout` (mod_reqtimeout).
+    pub read_timeouts: ReadTimeouts,
+    /// What the front end holds of each response for a slow client.
+    pub response_buffer: ResponseBuffer,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
-    /// `Timeout`: reading a request head.
+    /// `Timeout`: the longest wait for one read or write of a client
+    /// connection.
     pub timeout: Duration,
     pub error_log: LogTarget,
     pub log_level: Level,
@@ -248,5 +321,33 @@ impl ServerPlan {
             plan.async_request_worker_factor = self.async_request_worker_factor;
         }
         Restarted { plan, kept }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_stage_grows_with_the_bytes_up_to_its_maximum() {
+        let header = ReadStage {
+            timeout: Duration::from_secs(20),
+            max: Some(Duration::from_secs(40)),
+            min_rate: 500,
+        };
+        let at = |bytes| header.deadline(Duration::ZERO, bytes);
+        assert_eq!(at(0), Duration::from_secs(20));
+        // 500 bytes buy a second.
+        assert_eq!(at(500), Duration::from_secs(21));
+        assert_eq!(at(1), Duration::from_secs(20) + Duration::from_millis(2));
+        assert_eq!(at(1 << 40), Duration::from_secs(40));
+        let body = ReadStage {
+            max: None,
+            ..header
+        };
+        assert_eq!(
+            body.deadline(Duration::ZERO, 50_000),
+            Duration::from_secs(120)
+        );
     }
 }

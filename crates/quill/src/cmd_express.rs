@@ -269,6 +269,12 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
         &mut c,
         "LoadModule log_config_module modules/mod_log_config.so",
     );
+    // mod_wsgi-express loads mod_reqtimeout too: heads and bodies that
+    // trickle get 408 (RequestReadTimeout's defaults).
+    line(
+        &mut c,
+        "LoadModule reqtimeout_module modules/mod_reqtimeout.so",
+    );
     line(&mut c, "LoadModule wsgi_module modules/mod_wsgi.so");
     let (tpc, sl, mc, start, min_spare, max_spare) =
         event_sizing(args.processes.unwrap_or(1), args.threads);

@@ -6,9 +6,9 @@ use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
-    AliasMapping, CustomLog, EncodedSlashes, KeepAlive, Listener, MpmKind, MpmSettings, MpmSource,
-    RequestLimits, Require, Routing, Scheme, ServerConfig, StatusHandler, Tls, VhostAddr,
-    VirtualHost,
+    AliasMapping, CustomLog, EncodedSlashes, HttpConformance, KeepAlive, Listener, MpmKind,
+    MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing, Scheme,
+    ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -496,6 +496,26 @@ fn refuse(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str, a
     );
 }
 
+/// Like [`refuse`], pointing at the argument httpd stopped at.
+fn refuse_arg(
+    diags: &mut Diagnostics,
+    item: &Item<'_>,
+    span: Span,
+    what: &str,
+    example: &str,
+    apache: String,
+) {
+    diags.push(
+        Diagnostic::error(
+            "config/bad-value",
+            format!("{} needs {what}", item.def.name),
+        )
+        .at(span, "not accepted")
+        .apache(apache)
+        .help(format!("write e.g. `{} {example}`", item.def.name)),
+    );
+}
+
 /// A number httpd reads with C `atoi`, as it does; warns when `atoi` did
 /// not read the whole text (`Timeout abc` is 0 to httpd, surely a mistake).
 pub(crate) fn lenient_int(diags: &mut Diagnostics, item: &Item<'_>) -> i64 {
@@ -691,6 +711,87 @@ fn server_config(
             ),
         }
     }
+    // Every RequestReadTimeout of the scope sets the stages it names, in
+    // order (Debian's reqtimeout.conf has two lines).
+    for i in all_in(items, "RequestReadTimeout") {
+        for arg in &i.directive.args {
+            let (key, value) = match arg.value.split_once('=') {
+                Some(kv) => kv,
+                None => {
+                    refuse_arg(
+                        diags,
+                        i,
+                        arg.span,
+                        "key=value arguments",
+                        "header=20-40,MinRate=500",
+                        "Invalid RequestReadTimeout parameter. Parameter must be in the form 'key=value'".into(),
+                    );
+                    break;
+                }
+            };
+            if let Err(why) = cfg.request_read_timeout.set(key, value) {
+                refuse_arg(
+                    diags,
+                    i,
+                    arg.span,
+                    "handshake=, header= or body= with seconds[-maximum][,MinRate=bytes per second]",
+                    "header=20-40,MinRate=500",
+                    format!("RequestReadTimeout: {key}={value}: {why}"),
+                );
+                break;
+            }
+        }
+    }
+    // httpd ORs the options of every HttpProtocolOptions of the scope, and
+    // refuses a pair that contradicts itself.
+    let mut options = [false; 6];
+    for i in all_in(items, "HttpProtocolOptions") {
+        for arg in &i.directive.args {
+            const NAMES: [&str; 6] = [
+                "strict",
+                "unsafe",
+                "registeredmethods",
+                "lenientmethods",
+                "allow0.9",
+                "require1.0",
+            ];
+            let Some(k) = NAMES.iter().position(|n| arg.value.eq_ignore_ascii_case(n)) else {
+                refuse_arg(
+                    diags,
+                    i,
+                    arg.span,
+                    "Strict or Unsafe, RegisteredMethods or LenientMethods, Allow0.9 or Require1.0",
+                    "Unsafe",
+                    "HttpProtocolOptions accepts 'Unsafe' or 'Strict' (default), 'RegisteredMethods' or 'LenientMethods' (default), and 'Require1.0' or 'Allow0.9' (default)".into(),
+                );
+                break;
+            };
+            options[k] = true;
+            let clash = [
+                (4, 5, "'Allow0.9' and 'Require1.0'"),
+                (0, 1, "'Strict' and 'Unsafe'"),
+                (2, 3, "'RegisteredMethods' and 'LenientMethods'"),
+            ]
+            .into_iter()
+            .find(|(a, b, _)| options[*a] && options[*b]);
+            if let Some((_, _, pair)) = clash {
+                refuse_arg(
+                    diags,
+                    i,
+                    arg.span,
+                    "one option of each pair",
+                    "Unsafe",
+                    format!("HttpProtocolOptions {pair} are mutually exclusive"),
+                );
+                break;
+            }
+        }
+    }
+    if options[1] {
+        cfg.http_conformance = HttpConformance::Unsafe;
+    } else if options[0] {
+        cfg.http_conformance = HttpConformance::Strict;
+    }
     if let Some(i) = s.last("SSLEngine") {
         cfg.tls.engine_at = Some(sources.location(i.span()));
         match i.arg(0).map(str::to_ascii_lowercase).as_deref() {
@@ -876,6 +977,8 @@ fn default_server() -> ServerConfig {
             line: 8190,
         },
         encoded_slashes: EncodedSlashes::Off,
+        request_read_timeout: RequestReadTimeout::default(),
+        http_conformance: HttpConformance::Strict,
         tls: Tls {
             enabled: false,
             engine_at: None,

@@ -1,5 +1,5 @@
-//! Response bodies ([`RespBody`]: a fixed buffer, a file, or frames
-//! relayed from a daemon) and what a request holds until its body ends or
+//! Response bodies ([`RespBody`]: a fixed buffer, a file, or a daemon's
+//! response taken off it into a spool) and what a request holds until its body ends or
 //! is dropped: its access-log line ([`AccessGuard`]), its worker slot
 //! ([`SlotGuard`]) and its place on the connection ([`InFlight`], counted
 //! in [`ConnState`] for keep-alive and draining).
@@ -14,10 +14,10 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame as HttpFrame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::proxy::Proxied;
+use super::error::FrontError;
+use super::spool::Spool;
 use super::{AccessSink, epoch_us};
 use crate::log::AccessRecord;
-use crate::protocol::Frame;
 use crate::workers::Worker;
 use quill_mpm::ThreadStatus;
 
@@ -31,6 +31,14 @@ pub(super) struct ConnState {
     pub(super) closing: std::sync::atomic::AtomicBool,
     /// When the connection was accepted.
     pub(super) accepted: tokio::time::Instant,
+    /// A request head is being received (its first byte came): the
+    /// connection is not idle (see `client_io`).
+    receiving: std::sync::atomic::AtomicBool,
+    /// Requests that reached the service so far.
+    requests: std::sync::atomic::AtomicU64,
+    /// A head refused before hyper saw it, by its request's number, and
+    /// the answer it gets (see `client_io`).
+    refused: std::sync::Mutex<Option<(u64, FrontError)>>,
 }
 
 impl ConnState {
@@ -40,6 +48,35 @@ impl ConnState {
             last_done: Default::default(),
             closing: Default::default(),
             accepted: tokio::time::Instant::now(),
+            receiving: Default::default(),
+            requests: Default::default(),
+            refused: Default::default(),
+        }
+    }
+
+    pub(super) fn set_receiving(&self, receiving: bool) {
+        self.receiving
+            .store(receiving, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Request number `n` (counted from 0) is answered with `error`.
+    pub(super) fn refuse(&self, n: u64, error: FrontError) {
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((n, error));
+    }
+
+    /// Counts a request reaching the service; its answer if its head was
+    /// refused.
+    pub(super) fn next_request(&self) -> Option<FrontError> {
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match refused.take() {
+            Some((m, e)) if m == n => Some(e),
+            other => {
+                *refused = other;
+                None
+            }
         }
     }
 
@@ -47,7 +84,9 @@ impl ConnState {
     /// response's end, or (while draining, when no request came yet) its
     /// acceptance; `None` while a request is in progress.
     pub(super) fn idle_since(&self, draining: bool) -> Option<tokio::time::Instant> {
-        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        if self.in_flight.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || self.receiving.load(std::sync::atomic::Ordering::Relaxed)
+        {
             return None;
         }
         let last = *self.last_done.lock().unwrap_or_else(|e| e.into_inner());
@@ -82,7 +121,9 @@ impl Drop for InFlight {
 /// (prefork/worker, where the connection keeps it) or goes back to idle
 /// (event, where this was the only holder).
 pub(super) struct SlotGuard {
-    pub(super) worker: Arc<Worker>,
+    /// `None` once handed to the response's spool (event's write
+    /// completion, see [`RespBody::set_slot`]).
+    pub(super) worker: Option<Arc<Worker>>,
     pub(super) bytes: u64,
     /// When the request's head had been read: its duration is counted.
     pub(super) started: Instant,
@@ -95,10 +136,11 @@ pub(super) struct SlotGuard {
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.worker
-            .count_request(self.bytes, duration_us, epoch_us());
-        self.worker.set(ThreadStatus::BusyKeepalive);
+        if let Some(w) = &self.worker {
+            let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            w.count_request(self.bytes, duration_us, epoch_us());
+            w.set(ThreadStatus::BusyKeepalive);
+        }
     }
 }
 
@@ -141,8 +183,12 @@ impl Drop for AccessGuard {
 
 enum Kind {
     Full(Option<Bytes>),
-    File { file: tokio::fs::File, left: u64 },
-    Proxied(Box<Proxied>),
+    File {
+        file: tokio::fs::File,
+        left: u64,
+    },
+    /// A daemon's response, taken off it by its relay task.
+    Spooled(Arc<Spool>),
 }
 
 /// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
@@ -180,9 +226,9 @@ impl RespBody {
             slot: None,
         }
     }
-    pub(super) fn proxied(p: Proxied) -> RespBody {
+    pub(super) fn spooled(spool: Arc<Spool>) -> RespBody {
         RespBody {
-            kind: Kind::Proxied(Box::new(p)),
+            kind: Kind::Spooled(spool),
             access: None,
             slot: None,
         }
@@ -190,7 +236,17 @@ impl RespBody {
     pub(super) fn set_access(&mut self, guard: AccessGuard) {
         self.access = Some(guard);
     }
-    pub(super) fn set_slot(&mut self, guard: SlotGuard) {
+    /// Holds the request's worker slot until the body ends; with
+    /// `write_completion` (event), a daemon's response lets it go as soon
+    /// as it is all taken off the daemon, as httpd's event MPM hands a
+    /// connection whose response is written to its listener: a client
+    /// slow to read holds no worker slot.
+    pub(super) fn set_slot(&mut self, mut guard: SlotGuard, write_completion: bool) {
+        if let (true, Kind::Spooled(spool)) = (write_completion, &self.kind) {
+            if let Some(w) = guard.worker.take() {
+                spool.hold_worker(w, guard.started);
+            }
+        }
         self.slot = Some(guard);
     }
     fn count(&mut self, n: usize) {
@@ -234,41 +290,7 @@ impl Body for RespBody {
                     }
                 }
             }
-            Kind::Proxied(p) => {
-                let Some(frames) = p.frames.as_mut().filter(|_| !p.done) else {
-                    return Poll::Ready(None);
-                };
-                {
-                    match ready!(frames.poll_next(cx)) {
-                        Ok(Some(Frame::ResponseBody(b))) => {
-                            p.relayed += b.len() as u64;
-                            // The end usually came in the same read: take it
-                            // now, so the connection is kept even when hyper
-                            // stops at the Content-Length.
-                            if let Some(keep) = frames.buffered_end() {
-                                p.end(keep, Some(cx));
-                            }
-                            Some(Ok(HttpFrame::data(b)))
-                        }
-                        Ok(Some(Frame::ResponseEnd { keep })) => {
-                            p.end(keep, Some(cx));
-                            None
-                        }
-                        Ok(Some(Frame::Abort(m))) => Some(Err(io::Error::other(format!(
-                            "application failed mid-response: {m}"
-                        )))),
-                        Ok(Some(f)) => Some(Err(io::Error::other(format!(
-                            "unexpected {} frame from the daemon",
-                            f.name()
-                        )))),
-                        Ok(None) => Some(Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "daemon closed the response early",
-                        ))),
-                        Err(e) => Some(Err(e)),
-                    }
-                }
-            }
+            Kind::Spooled(spool) => ready!(spool.poll_next(cx)).map(|r| r.map(HttpFrame::data)),
         };
         if let Some(Ok(f)) = &out {
             if let Some(d) = f.data_ref() {
@@ -283,7 +305,7 @@ impl Body for RespBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::File { left, .. } => *left == 0,
-            Kind::Proxied(p) => p.done,
+            Kind::Spooled(spool) => spool.is_end(),
         }
     }
 
@@ -292,15 +314,15 @@ impl Body for RespBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::File { left, .. } => SizeHint::with_exact(*left),
-            Kind::Proxied(_) => SizeHint::default(),
+            Kind::Spooled(_) => SizeHint::default(),
         }
     }
 }
 
 impl Drop for RespBody {
     fn drop(&mut self) {
-        if let Kind::Proxied(p) = std::mem::replace(&mut self.kind, Kind::Full(None)) {
-            p.finish_in_background();
+        if let Kind::Spooled(spool) = &self.kind {
+            spool.consumer_gone();
         }
     }
 }

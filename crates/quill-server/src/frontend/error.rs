@@ -5,7 +5,9 @@
 //!
 //! The named constructors are the front end's failures, with their texts;
 //! 400 for malformed HTTP and 431 for an oversized request head are
-//! hyper's own, before a request reaches the front end.
+//! hyper's own, before a request reaches the front end (except what
+//! `client_io` refuses first: bare LF, a request line over
+//! LimitRequestLine, a head that does not come in time).
 
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -28,6 +30,10 @@ const GATEWAY_TIMEOUT: &str =
     "The gateway did not receive a timely response from the upstream server or application.";
 const TOO_LARGE: &str = "The requested resource does not allow request data with this method, or the amount of data provided in the request exceeds the capacity limit.";
 
+const URI_TOO_LONG: &str =
+    "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n";
+const REQUEST_TIMEOUT: &str = "Server timeout waiting for the HTTP request from the client.";
+
 /// A failed request: what the client gets and what the error log says.
 #[derive(Debug)]
 pub(super) struct FrontError {
@@ -38,6 +44,8 @@ pub(super) struct FrontError {
     detail: &'static str,
     /// The `Allow` header of a 405.
     allow: Option<&'static str>,
+    /// The connection closes after it (`Connection: close`).
+    close: bool,
 }
 
 impl FrontError {
@@ -48,7 +56,15 @@ impl FrontError {
             log: None,
             detail,
             allow: None,
+            close: false,
         }
+    }
+
+    /// The same failure, closing the connection after it (the request's
+    /// body was not read to its end).
+    fn closing(mut self) -> FrontError {
+        self.close = true;
+        self
     }
 
     /// The same failure, with its error-log line.
@@ -87,6 +103,40 @@ impl FrontError {
             Level::Debug,
             "core",
             format!("{remote} AH00550: Client sent malformed Host header: {host}"),
+        )
+    }
+
+    /// A request line longer than LimitRequestLine (httpd's AH00565).
+    pub(super) fn line_too_long(remote: Client, limit: usize) -> FrontError {
+        FrontError::page(StatusCode::URI_TOO_LONG, URI_TOO_LONG).logged(
+            Level::Info,
+            "core",
+            format!(
+                "{remote} AH00565: request failed: client's request-line exceeds LimitRequestLine \
+                 (longer than {limit})"
+            ),
+        )
+    }
+
+    /// A head line ending in a bare LF under HttpProtocolOptions Strict:
+    /// httpd's 400, with AH00566 for the request line and AH00567 for a
+    /// header line.
+    pub(super) fn bare_lf(remote: Client, in_request_line: bool) -> FrontError {
+        let message = if in_request_line {
+            format!("{remote} AH00566: request failed: malformed request line")
+        } else {
+            format!("{remote} AH00567: request failed: error reading the headers")
+        };
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST).logged(Level::Debug, "core", message)
+    }
+
+    /// The header fields did not come within RequestReadTimeout's header
+    /// stage (or Timeout): 408, after mod_reqtimeout's own line.
+    pub(super) fn header_timeout(remote: Client) -> FrontError {
+        FrontError::page(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT).logged(
+            Level::Debug,
+            "core",
+            format!("{remote} AH00567: request failed: error reading the headers"),
         )
     }
 
@@ -172,6 +222,23 @@ impl FrontError {
                 "{remote} Requested content-length of {length} is larger than the configured limit of {limit}"
             ),
         )
+    }
+
+    /// The request body did not come in time (its line is the pump's).
+    pub(super) fn body_timeout() -> FrontError {
+        FrontError::page(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT).closing()
+    }
+
+    /// A chunked request body that is not valid chunked coding (its line
+    /// is the pump's).
+    pub(super) fn malformed_body() -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST).closing()
+    }
+
+    /// A chunked request body over LimitRequestBody (its line is the
+    /// pump's).
+    pub(super) fn chunked_too_large() -> FrontError {
+        FrontError::page(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE).closing()
     }
 
     /// No response head within socket-timeout (the wait for admission
@@ -293,6 +360,10 @@ impl FrontError {
             log.log(*level, module, message);
         }
         let mut r = error_page(self.status, self.detail);
+        if self.close {
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(allow) = self.allow {
             r.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(allow));

@@ -13,7 +13,7 @@
 //!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
 //!                                 │                   Head ─▶ [Continue ─▶ body pump task]
 //!                                 │                   first frame ≤ socket-timeout (else 504)
-//!                                 │                   ResponseHead ─▶ proxied body stream
+//!                                 │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
 //!                                 └─ else 404
 //! ```
 //!
@@ -21,6 +21,9 @@
 //! and what every request goes through (`handle`); the rest is split by
 //! stage:
 //!
+//! * `client_io`, `framing` — the client socket as hyper sees it: heads
+//!   held until whole and checked (bare LF, LimitRequestLine), timed
+//!   (RequestReadTimeout's header stage), writes bounded by Timeout;
 //! * `route` — the request path (%-decoding, `//` collapsing) and which
 //!   `Alias` or WSGI mount serves it;
 //! * `static_files` — an `Alias`'s files;
@@ -28,6 +31,8 @@
 //!   the `Head` frame;
 //! * `proxy` — admission, connecting to the group, the body pump and the
 //!   daemon's frames, up to the response head;
+//! * `spool` — a daemon's response taken off it at once, in memory then
+//!   in a temporary file, for the client to read at its pace;
 //! * `body` — response bodies ([`RespBody`]) and what ends with them: the
 //!   access-log line, the worker slot, the request's place on its
 //!   connection;
@@ -49,22 +54,26 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::log::{ErrorLog, Level};
-use crate::plan::{EncodedSlashes, Mount, ServerPlan, StaticAlias};
+use crate::plan::{EncodedSlashes, Mount, ReadTimeouts, ResponseBuffer, ServerPlan, StaticAlias};
 use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 
 mod body;
+mod client_io;
 mod environ;
 mod error;
+mod framing;
 pub mod metrics;
 mod proxy;
 mod route;
+mod spool;
 mod static_files;
 pub mod status;
 
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
+use client_io::{ClientIo, IoRules};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -94,7 +103,16 @@ pub struct FrontEnd {
     pub limit_request_body: u64,
     pub limit_request_head: usize,
     pub encoded_slashes: EncodedSlashes,
+    /// `LimitRequestLine`.
+    pub limit_request_line: usize,
+    /// `HttpProtocolOptions Strict`.
+    pub strict_heads: bool,
+    /// `RequestReadTimeout`.
+    pub read_timeouts: ReadTimeouts,
+    /// What is held of each response for a slow client (see `spool`).
+    pub response_buffer: ResponseBuffer,
     pub keep_alive: Option<Duration>,
+    /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
     pub error_log: Arc<ErrorLog>,
     pub access_log: Option<AccessSink>,
@@ -154,6 +172,10 @@ impl FrontEnd {
             limit_request_body: plan.limit_request_body,
             limit_request_head: plan.limit_request_head,
             encoded_slashes: plan.encoded_slashes,
+            limit_request_line: plan.limit_request_line,
+            strict_heads: plan.strict_heads,
+            read_timeouts: plan.read_timeouts,
+            response_buffer: plan.response_buffer.clone(),
             keep_alive: plan.keep_alive,
             timeout: plan.timeout,
             error_log,
@@ -325,12 +347,26 @@ pub async fn serve(
                 })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
+            // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
             builder
                 .timer(TokioTimer::new())
                 .keep_alive(fe.keep_alive.is_some())
-                .header_read_timeout(fe.timeout)
+                .header_read_timeout(None)
                 .max_buf_size(fe.limit_request_head.max(8192));
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let io = ClientIo::new(
+                stream,
+                IoRules {
+                    strict: fe.strict_heads,
+                    line_limit: fe.limit_request_line,
+                    head_limit: fe.limit_request_head.max(8192),
+                    header: fe.read_timeouts.header,
+                    timeout: fe.timeout,
+                },
+                state.clone(),
+                fe.error_log.clone(),
+                peer,
+            );
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
             // KeepAliveTimeout: a connection with no request in progress
             // closes this long after its last response (or after it was
@@ -409,10 +445,12 @@ async fn handle(
     slot: SlotCtx,
     conn: Arc<ConnState>,
 ) -> Resp {
+    let refused = conn.next_request();
     let in_flight = InFlight::new(conn);
     let started = Instant::now();
     // The request's worker slot: the connection's own (prefork/worker), or
     // one taken now and held until the response ends (event).
+    let write_completion = matches!(slot, SlotCtx::PerRequest(..));
     let worker = match slot {
         SlotCtx::Held(w) => w,
         SlotCtx::PerRequest(workers, first) => {
@@ -429,22 +467,32 @@ async fn handle(
     let access = fe.access_log.clone().map(|sink| AccessInfo {
         sink,
         remote: peer.ip().to_string(),
-        request_line: format!(
-            "{} {} {}",
-            req.method(),
-            req.uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/"),
-            version_str(req.version())
-        ),
+        // (A refused head's request is a stand-in: httpd logs "-" for a
+        // request line it could not read.)
+        request_line: match refused {
+            Some(_) => "-".to_string(),
+            None => format!(
+                "{} {} {}",
+                req.method(),
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/"),
+                version_str(req.version())
+            ),
+        },
         time: chrono::Local::now(),
         referer: header_str(&req, header::REFERER),
         agent: header_str(&req, header::USER_AGENT),
         started: Instant::now(),
     });
-    let mut resp = route::route(&fe, req, peer, local).await;
-    if fe.keep_alive.is_none()
+    let closing = refused.is_some();
+    let mut resp = match refused {
+        Some(e) => e.respond(&fe.error_log),
+        None => route::route(&fe, req, peer, local).await,
+    };
+    if closing
+        || fe.keep_alive.is_none()
         || in_flight
             .0
             .closing
@@ -461,13 +509,16 @@ async fn handle(
             bytes: 0,
         });
     }
-    resp.body_mut().set_slot(SlotGuard {
-        worker,
-        bytes: 0,
-        started,
-        _request: request,
-        _in_flight: in_flight,
-    });
+    resp.body_mut().set_slot(
+        SlotGuard {
+            worker: Some(worker),
+            bytes: 0,
+            started,
+            _request: request,
+            _in_flight: in_flight,
+        },
+        write_completion,
+    );
     resp
 }
 

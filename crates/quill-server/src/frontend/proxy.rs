@@ -1,9 +1,10 @@
 //! Proxying to a daemon group: admission to the group, a kept connection
 //! or a new one (mod_wsgi's connect retries), the `Head`, the request body
 //! pumped in `Body` frames, and the daemon's frames up to the response
-//! head; after it, the response body is relayed from the same
-//! [`FrameStream`] by a [`Proxied`] body, which keeps the connection for
-//! the next request when the response ends cleanly.
+//! head; after it, the response body is taken off the daemon by a
+//! [`relay`] task into a [`Spool`] (see `spool`) that the response body
+//! reads, and the connection is kept for the next request when the
+//! response ends cleanly.
 
 use std::future::Future;
 use std::io;
@@ -22,9 +23,10 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::error::{Client, FrontError};
+use super::spool::{Room, Spool};
 use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
-use crate::plan::Mount;
+use crate::plan::{Mount, ReadStage};
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
 use crate::protocol::{self, Frame};
 
@@ -113,16 +115,43 @@ pub(super) async fn forward(
         }
         let mut reader = FrameStream::with_buf(read, conn.buf);
         let mut write = Some(write);
-        let mut pump = None;
+        let mut pump: Option<AbortOnDrop<PumpResult>> = None;
+        // The pump ended before the head came (the body went whole, or the
+        // daemon stopped reading it).
+        let mut pumped = false;
         let mut heard = false;
         // socket-timeout bounds the whole wait for the head, from the
         // request's admission wait on, whatever frames (Accepted, Continue)
         // come before it.
         let deadline = head_deadline;
         let first = loop {
-            let frame = match tokio::time::timeout_at(deadline, reader.next()).await {
-                Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
-                Ok(f) => f,
+            let waiting_for_pump = pump.as_ref().is_some_and(|_| !pumped);
+            let frame = tokio::select! {
+                // The client's body failed (too slow, malformed, too
+                // large) before the application answered: that is the
+                // answer (408, 400, 413), not the daemon's.
+                done = async { (&mut pump.as_mut()?.0).await.ok() }, if waiting_for_pump => {
+                    match done {
+                        Some(Ok(w)) => {
+                            write = Some(w);
+                            pump = None;
+                        }
+                        Some(Err(e)) if e.answer().is_some() => {
+                            let answer = e.answer();
+                            drain_in_background(reader, lease, permit.take(), group.socket_timeout);
+                            return match answer {
+                                Some(e) => e.respond(log),
+                                None => FrontError::no_group().respond(log),
+                            };
+                        }
+                        _ => pumped = true,
+                    }
+                    continue;
+                }
+                f = tokio::time::timeout_at(deadline, reader.next()) => match f {
+                    Err(_) => return FrontError::head_timeout(remote, group, mount).respond(log),
+                    Ok(f) => f,
+                },
             };
             match frame {
                 Ok(Some(Frame::Accepted { pid })) if !heard => {
@@ -130,13 +159,19 @@ pub(super) async fn forward(
                     heard = true;
                     continue;
                 }
-                Ok(Some(Frame::Continue)) if pump.is_none() => {
+                Ok(Some(Frame::Continue)) if body.is_some() => {
                     heard = true;
                     if let (Some(b), Some(w)) = (body.take(), write.take()) {
                         pump = Some(AbortOnDrop(tokio::spawn(pump_body(
                             b,
                             w,
-                            fe.limit_request_body,
+                            BodyRules {
+                                limit: fe.limit_request_body,
+                                stage: fe.read_timeouts.body,
+                                timeout: fe.timeout,
+                                log: fe.error_log.clone(),
+                                remote,
+                            },
                         ))));
                     }
                     // Without a body (impossible: has_body) keep `write` alive.
@@ -150,7 +185,7 @@ pub(super) async fn forward(
             // (a kept connection it let go, or a process that ended before
             // taking it): nothing ran, send it again.
             Err(e) if !heard && e.kind() == io::ErrorKind::ConnectionReset => continue,
-            Ok(Some(Frame::Reject)) if pump.is_none() => continue,
+            Ok(Some(Frame::Reject)) if body.is_some() => continue,
             Ok(Some(Frame::Fail { status, message })) => {
                 return FrontError::daemon_failed(remote, group, status, &message).respond(log);
             }
@@ -185,20 +220,25 @@ pub(super) async fn forward(
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse().ok());
                 let writer = match (pump, write) {
+                    (Some(_), Some(w)) => WriteSide::Idle(w),
                     (Some(p), _) => WriteSide::Pump(p),
                     (None, Some(w)) => WriteSide::Idle(w),
                     (None, None) => WriteSide::Gone,
                 };
-                *r.body_mut() = RespBody::proxied(Proxied {
+                let spool = std::sync::Arc::new(Spool::new(fe.response_buffer.clone()));
+                let mut proxied = Proxied {
                     frames: Some(reader),
                     writer,
                     lease: Some(lease),
                     permit: permit.take(),
                     expected,
-                    relayed: 0,
                     socket_timeout: group.socket_timeout,
-                    done: false,
-                });
+                };
+                // Most responses came whole with their head: no task.
+                if !relay_buffered(&mut proxied, &spool) {
+                    tokio::spawn(relay(proxied, spool.clone()));
+                }
+                *r.body_mut() = RespBody::spooled(spool);
                 return r;
             }
             Ok(None) | Ok(Some(_)) | Err(_) => {
@@ -250,22 +290,92 @@ fn connect_once(path: &Path) -> io::Result<UnixStream> {
     UnixStream::from_std(std::os::unix::net::UnixStream::from(fd))
 }
 
+/// What the body pump reads the client's body by.
+struct BodyRules {
+    /// `LimitRequestBody` (0 = none): a chunked body over it gets 413.
+    limit: u64,
+    /// mod_reqtimeout's body stage, if on.
+    stage: Option<ReadStage>,
+    /// `Timeout`: the longest wait for one read without the body stage.
+    timeout: Duration,
+    log: std::sync::Arc<crate::log::ErrorLog>,
+    remote: Client,
+}
+
+/// Why the body pump stopped before the body's end.
+#[derive(Debug)]
+enum PumpError {
+    /// The client went away (or broke the connection) mid-body.
+    ClientGone,
+    /// The daemon stopped reading (the application read no more).
+    DaemonGone,
+    /// The body did not come within RequestReadTimeout's body stage (or
+    /// a read took longer than Timeout): 408.
+    TimedOut,
+    /// A chunked body that is not valid chunked coding: 400.
+    Malformed,
+    /// A chunked body over LimitRequestBody: 413.
+    TooLarge,
+}
+
+impl PumpError {
+    /// The client's answer when no response head went out yet; `None`
+    /// when the daemon's answer is still the one to give.
+    fn answer(&self) -> Option<FrontError> {
+        match self {
+            PumpError::ClientGone | PumpError::DaemonGone => None,
+            PumpError::TimedOut => Some(FrontError::body_timeout()),
+            PumpError::Malformed => Some(FrontError::malformed_body()),
+            PumpError::TooLarge => Some(FrontError::chunked_too_large()),
+        }
+    }
+}
+
+type PumpResult = Result<OwnedWriteHalf, PumpError>;
+
 /// Streams the client's body to the daemon; stops quietly when the daemon
 /// closes (the application did not read it all). Gives the write half
 /// back after the `End` frame, for the connection's next request; on a
 /// failure it is dropped, a half-close the daemon sees as an early end of
-/// the body.
-async fn pump_body(
-    mut body: Incoming,
-    mut write: OwnedWriteHalf,
-    limit: u64,
-) -> Option<OwnedWriteHalf> {
+/// the body, and the failure's error-log line is written here (httpd's
+/// words: mod_reqtimeout's AH01382, the HTTP input filter's AH01590 and
+/// AH01591), whether or not the response has started.
+async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRules) -> PumpResult {
     let mut total = 0u64;
+    let start = tokio::time::Instant::now();
+    let remote = rules.remote;
     loop {
-        let frame = match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-            None => break,
-            Some(Ok(f)) => f,
-            Some(Err(_)) => return None, // client went away mid-body
+        let deadline = match rules.stage {
+            Some(stage) => stage.deadline(start, total),
+            None => tokio::time::Instant::now() + rules.timeout,
+        };
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) => {
+                if rules.stage.is_some() {
+                    rules.log.log(
+                        Level::Info,
+                        "reqtimeout",
+                        &format!("{remote} AH01382: Request body read timeout"),
+                    );
+                }
+                proxy_error(&rules, "The timeout specified has expired.");
+                return Err(PumpError::TimedOut);
+            }
+            Ok(None) => break,
+            Ok(Some(Ok(f))) => f,
+            Ok(Some(Err(e))) if is_malformed(&e) => {
+                rules.log.log(
+                    Level::Info,
+                    "http",
+                    &format!(
+                        "(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk  "
+                    ),
+                );
+                proxy_error(&rules, "Unknown error -102.");
+                return Err(PumpError::Malformed);
+            }
+            Ok(Some(Err(_))) => return Err(PumpError::ClientGone),
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -274,20 +384,86 @@ async fn pump_body(
             continue;
         }
         total += data.len() as u64;
-        if limit > 0 && total > limit {
-            return None; // daemon sees an early end of body
+        if rules.limit > 0 && total > rules.limit {
+            rules.log.log(
+                Level::Info,
+                "http",
+                &format!(
+                    "{remote} AH01591: Read content length of {total} is larger than the configured limit of {}",
+                    rules.limit
+                ),
+            );
+            proxy_error(&rules, "Unknown error -102.");
+            return Err(PumpError::TooLarge);
         }
         for piece in data.chunks(protocol::BODY_CHUNK) {
             let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
             if write_frame(&mut write, &header, piece).await.is_err() {
-                return None;
+                return Err(PumpError::DaemonGone);
             }
         }
     }
     let mut end = BytesMut::new();
     protocol::encode(&Frame::End, &mut end);
-    write.write_all(&end).await.ok()?;
-    Some(write)
+    match write.write_all(&end).await {
+        Ok(()) => Ok(write),
+        Err(_) => Err(PumpError::DaemonGone),
+    }
+}
+
+/// mod_wsgi's line after the HTTP input filter's (or mod_reqtimeout's)
+/// when the body it proxies fails, with APR's words for the failure
+/// (`Unknown error -102` is AP_FILTER_ERROR, which APR cannot name).
+fn proxy_error(rules: &BodyRules, why: &str) {
+    rules.log.log(
+        Level::Error,
+        "wsgi",
+        &format!(
+            "{} mod_wsgi (pid={}): Request data read error when proxying data to daemon process: {why}",
+            rules.remote,
+            std::process::id()
+        ),
+    );
+}
+
+/// Whether hyper's body error is a malformed chunked coding (hyper's
+/// decoder says InvalidInput or InvalidData) rather than a connection
+/// that ended.
+fn is_malformed(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// After the front end answered a request itself (its body failed), the
+/// daemon's answer is read and dropped, so that the request keeps its
+/// daemon thread (`permit`) and process (`lease`) until the application
+/// is done, as admission counts them; at most `timeout`.
+fn drain_in_background(
+    mut frames: FrameStream,
+    lease: Lease,
+    permit: Option<Permit>,
+    timeout: Duration,
+) {
+    tokio::spawn(async move {
+        let _held = (lease, permit);
+        let _ = tokio::time::timeout(timeout, async {
+            while let Ok(Some(f)) = frames.next().await {
+                if matches!(f, Frame::ResponseEnd { .. } | Frame::Fail { .. }) {
+                    break;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 /// Writes a frame header and its payload with one `writev` where the
@@ -343,23 +519,11 @@ impl FrameStream {
         FrameStream { read, buf }
     }
 
-    /// `Some(keep)` when the next frame, already buffered, is the
-    /// `ResponseEnd` (then taken); nothing is read.
-    pub(super) fn buffered_end(&mut self) -> Option<bool> {
-        if self.buf.first() != Some(&protocol::kind::RESPONSE_END) {
-            return None;
-        }
-        match protocol::decode(&mut self.buf) {
-            Ok(Some(Frame::ResponseEnd { keep })) => Some(keep),
-            _ => None,
-        }
-    }
-
     async fn next(&mut self) -> io::Result<Option<Frame>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
-    pub(super) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
         loop {
             match protocol::decode(&mut self.buf) {
                 Ok(Some(f)) => return Poll::Ready(Ok(Some(f))),
@@ -396,14 +560,14 @@ enum WriteSide {
     /// No request body: the write half, idle.
     Idle(OwnedWriteHalf),
     /// The body pump, which gives the write half back when done.
-    Pump(AbortOnDrop<Option<OwnedWriteHalf>>),
+    Pump(AbortOnDrop<PumpResult>),
     Gone,
 }
 
 /// A response being relayed from a daemon, and its connection.
 pub(super) struct Proxied {
     /// `None` once the connection was kept or given up.
-    pub(super) frames: Option<FrameStream>,
+    frames: Option<FrameStream>,
     writer: WriteSide,
     /// Counts the request against its process until the response ends.
     lease: Option<Lease>,
@@ -411,25 +575,24 @@ pub(super) struct Proxied {
     permit: Option<Permit>,
     /// The application's Content-Length.
     expected: Option<u64>,
-    pub(super) relayed: u64,
     socket_timeout: Duration,
-    pub(super) done: bool,
 }
 
 impl Proxied {
     /// `ResponseEnd` arrived: keep the connection for the next request
-    /// when the daemon keeps it and the request body went out whole.
-    pub(super) fn end(&mut self, keep: bool, cx: Option<&mut Context<'_>>) {
-        self.done = true;
+    /// when the daemon keeps it and the request body went out whole (the
+    /// body pump, if any, is done).
+    fn end(&mut self, keep: bool) {
         let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
             WriteSide::Idle(w) => Some(w),
-            WriteSide::Pump(mut p) if p.0.is_finished() => match cx {
-                Some(cx) => match Pin::new(&mut p.0).poll(cx) {
-                    Poll::Ready(Ok(w)) => w,
+            // (A finished task's result is ready at the first poll.)
+            WriteSide::Pump(mut p) if p.0.is_finished() => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                match Pin::new(&mut p.0).poll(&mut cx) {
+                    Poll::Ready(Ok(Ok(w))) => Some(w),
                     _ => None,
-                },
-                None => None,
-            },
+                }
+            }
             _ => None,
         };
         let lease = self.lease.take();
@@ -446,20 +609,65 @@ impl Proxied {
         // this connection kept.
         self.permit = None;
     }
+}
 
-    /// After hyper has sent the whole Content-Length it drops the body,
-    /// possibly before `ResponseEnd` arrived (it follows the
-    /// application's close()). Then wait for it in the background so the
-    /// connection can be kept — only then: a response the client did not
-    /// get whole closes the connection, which stops the application.
-    pub(super) fn finish_in_background(mut self) {
-        if self.done || self.frames.is_none() || self.expected != Some(self.relayed) {
-            return;
+/// Moves the frames already read into `spool`; true when they held the
+/// response's end (nothing left to relay).
+fn relay_buffered(p: &mut Proxied, spool: &Spool) -> bool {
+    loop {
+        let Some(frames) = p.frames.as_mut() else {
+            return true;
+        };
+        match protocol::decode(&mut frames.buf) {
+            Ok(Some(Frame::ResponseBody(b))) => spool.push(b),
+            Ok(Some(Frame::ResponseEnd { keep })) => {
+                p.end(keep);
+                spool.finish(Ok(()));
+                return true;
+            }
+            Ok(Some(Frame::Abort(m))) => {
+                spool.finish(Err(io::Error::other(format!(
+                    "application failed mid-response: {m}"
+                ))));
+                return true;
+            }
+            Ok(Some(f)) => {
+                spool.finish(Err(io::Error::other(format!(
+                    "unexpected {} frame from the daemon",
+                    f.name()
+                ))));
+                return true;
+            }
+            Ok(None) => return false,
+            Err(e) => {
+                spool.finish(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                return true;
+            }
         }
-        let timeout = self.socket_timeout;
-        tokio::spawn(async move {
-            let end = tokio::time::timeout(timeout, async {
-                let frames = self.frames.as_mut()?;
+    }
+}
+
+/// Takes the daemon's response body into `spool` as fast as the daemon
+/// sends it (see `spool`), until its end, then keeps the daemon connection
+/// and lets go of the daemon thread. When the response body is dropped
+/// first, the client got everything or went away: with the whole
+/// Content-Length sent, the end is awaited (at most socket-timeout) so
+/// that the connection can be kept; otherwise the connection is let go,
+/// which stops the application at its next write.
+pub(super) async fn relay(mut p: Proxied, spool: std::sync::Arc<Spool>) {
+    loop {
+        let consumed = match std::future::poll_fn(|cx| spool.poll_room(cx)).await {
+            Room::Yes => None,
+            Room::ConsumerGone { consumed } => Some(consumed),
+        };
+        let Some(frames) = p.frames.as_mut() else {
+            return;
+        };
+        if let Some(consumed) = consumed {
+            if p.expected != Some(consumed) {
+                return;
+            }
+            let end = tokio::time::timeout(p.socket_timeout, async {
                 loop {
                     match frames.next().await {
                         Ok(Some(Frame::ResponseBody(_))) => continue,
@@ -469,13 +677,40 @@ impl Proxied {
                 }
             })
             .await;
-            let Ok(Some(keep)) = end else { return };
-            if let WriteSide::Pump(mut p) = std::mem::replace(&mut self.writer, WriteSide::Gone) {
-                if let Ok(Some(w)) = (&mut p.0).await {
-                    self.writer = WriteSide::Idle(w);
-                }
+            if let Ok(Some(keep)) = end {
+                p.end(keep);
             }
-            self.end(keep, None);
-        });
+            return;
+        }
+        // (FrameStream::next keeps its state in its buffer: it may be
+        // dropped unfinished when the body goes away.)
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = std::future::poll_fn(|cx| spool.poll_gone(cx)) => continue,
+        };
+        let end = match frame {
+            Ok(Some(Frame::ResponseBody(b))) => {
+                spool.push(b);
+                continue;
+            }
+            Ok(Some(Frame::ResponseEnd { keep })) => {
+                p.end(keep);
+                Ok(())
+            }
+            Ok(Some(Frame::Abort(m))) => Err(io::Error::other(format!(
+                "application failed mid-response: {m}"
+            ))),
+            Ok(Some(f)) => Err(io::Error::other(format!(
+                "unexpected {} frame from the daemon",
+                f.name()
+            ))),
+            Ok(None) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "daemon closed the response early",
+            )),
+            Err(e) => Err(e),
+        };
+        spool.finish(end);
+        return;
     }
 }

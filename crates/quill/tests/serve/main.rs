@@ -16,6 +16,7 @@ mod apps;
 mod config;
 mod conformance;
 mod faults;
+mod hardening;
 mod lifecycle;
 mod pool;
 mod probes;
@@ -28,8 +29,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The `quill` under test: this build's, or `QUILL_TEST_BIN` (to run the
+/// tests against another build, e.g. to see a regression test fail on the
+/// code before its fix).
 pub fn quill_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_quill"))
+    std::env::var_os("QUILL_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_quill")))
 }
 
 pub fn fixtures() -> PathBuf {

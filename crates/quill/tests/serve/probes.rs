@@ -1,5 +1,7 @@
 //! httpd's checks before any handler: Host rules, absolute-form targets,
-//! dot segments, OPTIONS *. `tests/data/httpd/probes/httpd.json` holds what
+//! dot segments, OPTIONS *, bare-LF heads, LimitRequestLine,
+//! RequestReadTimeout's header and body stages (shortened to header=2-4
+//! and body=2), malformed and oversized chunked bodies. `tests/data/httpd/probes/httpd.json` holds what
 //! real Debian apache2 answered to each probe (recorded by
 //! `bench/apache/probes.py record`, which says how); `quill serve` of the
 //! same `Alias` must answer each with the same status.
@@ -12,10 +14,7 @@ use crate::{Server, TempDir};
 
 /// Probes where Quill still differs from httpd, and why. The test checks
 /// that they still differ, so that fixing one means moving it out of here.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
-    "bare-LF head",
-    "hyper accepts bare-LF line ends; HttpProtocolOptions Strict (httpd's default) answers 400",
-)];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 fn status(port: u16, request: &str) -> Option<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -39,6 +38,9 @@ fn host_and_path_checks_answer_as_httpd_does() {
     let files = root.0.join("docs/sub");
     std::fs::create_dir_all(&files).expect("dir");
     std::fs::write(files.join("f.txt"), "f\n").expect("file");
+    // The WSGI application at /app, as probes.py mounts it in httpd.
+    let app = root.0.join("lifecycle.wsgi");
+    std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -50,9 +52,18 @@ fn host_and_path_checks_answer_as_httpd_does() {
             "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
              LoadModule mpm_event_module modules/mod_mpm_event.so\n\
              LoadModule alias_module modules/mod_alias.so\n\
+             LoadModule reqtimeout_module modules/mod_reqtimeout.so\n\
+             RequestReadTimeout header=2-4,MinRate=500 body=2,MinRate=500\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\n\
+             LimitRequestBody 1000\n\
+             WSGISocketPrefix \"{r}/wsgi\"\n\
+             WSGIDaemonProcess app processes=1 threads=2\n\
+             WSGIChunkedRequest On\n\
+             WSGIScriptAlias /app \"{app}\" process-group=app application-group=%{{GLOBAL}}\n\
              Alias /static \"{f}\"\n",
             r = root.0.display(),
-            f = files.display()
+            f = files.display(),
+            app = app.display()
         ),
     )
     .expect("config");

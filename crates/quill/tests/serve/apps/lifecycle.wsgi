@@ -68,6 +68,19 @@ def application(environ, start_response):
             time.sleep(float(environ["QUERY_STRING"] or 1))
         finally:
             in_flight(-1)
+    if p == "/read":
+        n = len(environ["wsgi.input"].read())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(n).encode()]
+    if p == "/big":
+        # QUERY_STRING MiB in 64 KiB pieces, with a Content-Length.
+        n = int(environ["QUERY_STRING"] or 16) << 20
+        start_response(
+            "200 OK",
+            [("Content-Type", "application/octet-stream"), ("Content-Length", str(n))],
+        )
+        piece = b"x" * 65536
+        return (piece for _ in range(n // 65536))
     if p.startswith("/echo"):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [p.encode("latin-1")]
