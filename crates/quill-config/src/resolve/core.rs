@@ -485,15 +485,7 @@ impl<'i, 'a> ServerScope<'i, 'a> {
 /// A value httpd refuses (it will not start), with httpd's own message.
 fn refuse(diags: &mut Diagnostics, item: &Item<'_>, what: &str, example: &str, apache: String) {
     let span = item.directive.args.first().map_or(item.span(), |a| a.span);
-    diags.push(
-        Diagnostic::error(
-            "config/bad-value",
-            format!("{} needs {what}", item.def.name),
-        )
-        .at(span, "not accepted")
-        .apache(apache)
-        .help(format!("write e.g. `{} {example}`", item.def.name)),
-    );
+    refuse_arg(diags, item, span, what, example, apache);
 }
 
 /// Like [`refuse`], pointing at the argument httpd stopped at.

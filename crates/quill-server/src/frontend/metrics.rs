@@ -191,28 +191,24 @@ impl Collector for MetricsFacts {
                     None,
                 )?;
         }
-        let mut m = enc.encode_descriptor(
-            "quill_daemon_threads",
-            "Threads of a live daemon process",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (g, p, c, retired) in &rows {
-            if !retired {
-                m.encode_family(&labels(g, p))?
-                    .encode_gauge(&i64::from(c.threads))?;
-            }
-        }
-        let mut m = enc.encode_descriptor(
-            "quill_daemon_busy_threads",
-            "Threads of a live daemon process running a request now",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (g, p, c, retired) in &rows {
-            if !retired {
-                m.encode_family(&labels(g, p))?
-                    .encode_gauge(&i64::from(c.busy))?;
+        for (name, help, pick) in [
+            (
+                "quill_daemon_threads",
+                "Threads of a live daemon process",
+                (|c: &Counters| c.threads) as fn(&Counters) -> u32,
+            ),
+            (
+                "quill_daemon_busy_threads",
+                "Threads of a live daemon process running a request now",
+                |c: &Counters| c.busy,
+            ),
+        ] {
+            let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (g, p, c, retired) in &rows {
+                if !retired {
+                    m.encode_family(&labels(g, p))?
+                        .encode_gauge(&i64::from(pick(c)))?;
+                }
             }
         }
         let mut m = enc.encode_descriptor(
