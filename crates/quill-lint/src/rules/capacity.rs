@@ -233,6 +233,90 @@ pub fn memory(ctx: &Ctx<'_>) -> MemoryEstimate {
     }
 }
 
+pub static DAEMON_TIERS: Rule = Rule {
+    id: ids::DAEMON_TIERS,
+    severity: Severity::Note,
+    family: Family::Capacity,
+    summary: "How the front end and the daemon tier divide the work, and which directive sizes what",
+    explanation: "\
+What: in daemon mode Apache's threads (MaxRequestWorkers; prefork: its processes) do not \
+run Python. Each WSGI request holds one of them for its whole life only to pass the \
+request to a daemon thread and the response back. What runs the application is the \
+daemon tier: Σ processes × threads of the WSGIDaemonProcess groups requests reach. Beyond \
+those, requests wait in the groups' sockets (`listen-backlog` + 1 each), where \
+`queue-timeout` applies; the rest of the front end's threads wait for room there, or \
+serve what is not WSGI (static files, other hosts). So the daemon threads are not carved \
+out of MaxRequestWorkers: a front end of 400 threads in front of groups of 200 + 40 \
+threads does not leave 160 for static files, it lets 400 requests in, 240 of which run \
+at once.
+
+Why it matters: sizing the wrong tier. MaxRequestWorkers sizes how many connections the \
+front end takes on; WSGIDaemonProcess processes × threads sizes how many requests the \
+application runs at once.
+
+Fix: nothing to fix: this note is a report, present whenever requests go to a daemon \
+tier. tier-capacity says when the two tiers are out of proportion.",
+    example: None,
+    claims: &[],
+    data: &[
+        (
+            "front_threads",
+            "requests the front end holds at once (MaxRequestWorkers)",
+        ),
+        ("daemon_threads", "requests the daemon groups run at once"),
+        ("backlog", "requests that can wait in the groups' sockets"),
+    ],
+    check: |ctx, out| {
+        let Some(t) = &ctx.tier else { return };
+        let workers = if ctx.mpm.kind.is_threaded() {
+            "threads"
+        } else {
+            "processes"
+        };
+        let groups: Vec<String> = t
+            .groups
+            .iter()
+            .map(|g| format!("'{}' {} × {}", g.name, g.processes, g.threads))
+            .collect();
+        let sum: Vec<String> = t
+            .groups
+            .iter()
+            .map(|g| g.processes.saturating_mul(g.threads).to_string())
+            .collect();
+        let mut f = Finding::new(
+            &DAEMON_TIERS,
+            format!(
+                "daemon mode: the front end's {} {workers} only pass WSGI requests to {} daemon threads ({}), which run them; up to {} more wait in the groups' sockets, the rest wait for room there or serve what is not WSGI",
+                t.front_threads,
+                sum.join(" + "),
+                groups.join(", "),
+                t.backlog
+            ),
+        )
+        .at_opt(
+            ctx.mpm.span(Knob::MaxRequestWorkers),
+            format!("sizes the front end: {} {workers}", t.front_threads),
+        );
+        for g in &t.groups {
+            if let Some(dir) = ctx.directive_at(&g.at) {
+                f = f.also(
+                    dir.span,
+                    format!("sizes what runs: {} × {} threads", g.processes, g.threads),
+                );
+            }
+        }
+        out.push(
+            f.note(format!(
+                "the daemon threads are not part of the front end's {}: each WSGI request holds one of each while it runs",
+                t.front_threads
+            ))
+            .data("front_threads", t.front_threads)
+            .data("daemon_threads", t.daemon_threads)
+            .data("backlog", t.backlog),
+        );
+    },
+};
+
 pub static MEMORY_ESTIMATE: Rule = Rule {
     id: ids::MEMORY_ESTIMATE,
     severity: Severity::Note,
@@ -374,6 +458,35 @@ mod tests {
         assert!(m.contains("front-end processes"), "{m}");
         let all = format!("{:?}", t.diagnostic);
         assert!(!all.contains("front-end thread"), "{all}");
+    }
+
+    /// The thread's configuration: 400 front-end threads before groups of
+    /// 200 and 40 daemon threads.
+    #[test]
+    fn daemon_tiers_say_which_threads_run_the_application() {
+        let text = "LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+                    LoadModule wsgi_module modules/mod_wsgi.so\nListen 80\nServerName www.example.com\n\
+                    StartServers 4\nServerLimit 16\nThreadsPerChild 25\nMaxRequestWorkers 400\n\
+                    MinSpareThreads 25\nMaxSpareThreads 75\n\
+                    WSGIDaemonProcess site processes=10 threads=20\n\
+                    WSGIDaemonProcess admin processes=2 threads=20\n\
+                    WSGIScriptAlias / /srv/site.wsgi process-group=site\n\
+                    WSGIScriptAlias /admin /srv/admin.wsgi process-group=admin\n";
+        let (f, _) = lint_with(text, &LintOptions::default());
+        let t = only(&f, "daemon-tiers");
+        assert_eq!(t.data["front_threads"], 400);
+        assert_eq!(t.data["daemon_threads"], 240);
+        let m = &t.diagnostic.message;
+        assert!(
+            m.contains("400 threads only pass WSGI requests to 200 + 40 daemon threads"),
+            "{m}"
+        );
+        // No daemon tier, no note.
+        let embedded = text
+            .replace(" process-group=site", "")
+            .replace(" process-group=admin", "");
+        let (f, _) = lint_with(&embedded, &LintOptions::default());
+        assert!(!f.iter().any(|f| f.rule.id == "daemon-tiers"));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod ids {
     pub const WSGI_SUB_INTERPRETER: &str = "wsgi-sub-interpreter";
     pub const WSGI_UNUSED_DAEMON: &str = "wsgi-unused-daemon";
     pub const TIER_CAPACITY: &str = "tier-capacity";
+    pub const DAEMON_TIERS: &str = "daemon-tiers";
     pub const MEMORY_ESTIMATE: &str = "memory-estimate";
 }
 
@@ -58,6 +59,7 @@ pub static RULES: &[&Rule] = &[
     &wsgi::WSGI_SUB_INTERPRETER,
     &wsgi::WSGI_UNUSED_DAEMON,
     &capacity::TIER_CAPACITY,
+    &capacity::DAEMON_TIERS,
     &capacity::MEMORY_ESTIMATE,
 ];
 
