@@ -121,16 +121,21 @@ pub struct ResponseBuffer {
     pub file: u64,
     /// Where the temporary files are made (unlinked at once).
     pub dir: PathBuf,
+    /// How long memory stays full (the client not reading) before the
+    /// file is used.
+    pub spill_after: Duration,
 }
 
 impl Default for ResponseBuffer {
-    /// 256 KiB in memory, then up to 1 GiB on disk (nginx's
-    /// proxy_max_temp_file_size) in the temporary directory.
+    /// 256 KiB in memory, then, once the client has left it full for
+    /// 20 ms, up to 1 GiB on disk (nginx's proxy_max_temp_file_size) in
+    /// the temporary directory.
     fn default() -> Self {
         ResponseBuffer {
             memory: 256 * 1024,
             file: 1 << 30,
             dir: std::env::temp_dir(),
+            spill_after: Duration::from_millis(20),
         }
     }
 }

@@ -656,9 +656,16 @@ fn relay_buffered(p: &mut Proxied, spool: &Spool) -> bool {
 /// which stops the application at its next write.
 pub(super) async fn relay(mut p: Proxied, spool: std::sync::Arc<Spool>) {
     loop {
-        let consumed = match std::future::poll_fn(|cx| spool.poll_room(cx)).await {
-            Room::Yes => None,
-            Room::ConsumerGone { consumed } => Some(consumed),
+        // Memory full: the client has `spill_after` to make room, then
+        // the file takes what follows.
+        let room = std::future::poll_fn(|cx| spool.poll_room(cx));
+        let consumed = match tokio::time::timeout(spool.spill_after(), room).await {
+            Ok(Room::Yes) => None,
+            Ok(Room::ConsumerGone { consumed }) => Some(consumed),
+            Err(_) => {
+                spool.allow_spill();
+                continue;
+            }
         };
         let Some(frames) = p.frames.as_mut() else {
             return;

@@ -13,8 +13,10 @@
 //!                      └─▶ file ≤ F ───┘   (in order: memory first)
 //! ```
 //!
-//! Past M + F the relay waits for the client (back-pressure on the
-//! daemon, as before). Once the file is read back whole it is emptied, and
+//! The file is used only once memory has stayed full for
+//! [`ResponseBuffer::spill_after`] (a client that keeps up never costs a
+//! disk write). Past M + F the relay waits for the client (back-pressure
+//! on the daemon, as before). Once the file is read back whole it is emptied, and
 //! new data goes to memory again, so the order is kept: data goes to the
 //! file only while memory is full or the file still holds some, and
 //! memory is read before the file.
@@ -60,6 +62,9 @@ struct State {
     producer: Option<Waker>,
     /// Bytes pushed so far.
     pushed: u64,
+    /// Memory stayed full for `spill_after`: more may go to the file
+    /// (until it is read back whole).
+    spilling: bool,
     /// (event) The request's worker slot and when the request began, let
     /// go (and counted) at the end (see [`Spool::hold_worker`]).
     worker: Option<(Arc<Worker>, Instant)>,
@@ -109,12 +114,13 @@ impl Spool {
                 consumed: s.consumed,
             });
         }
-        // Room where the next piece goes (see `push`).
+        // Room where the next piece goes (see `push`): the file only once
+        // the client was given `spill_after` to make room in memory.
         let file_room = !s.no_file && s.in_file() < self.limits.file;
         let room = if s.in_file() > 0 {
             file_room
         } else {
-            s.mem_len < self.limits.memory || file_room
+            s.mem_len < self.limits.memory || s.spilling && file_room
         };
         if room || s.end.is_some() {
             return Poll::Ready(Room::Yes);
@@ -145,9 +151,11 @@ impl Spool {
             return;
         }
         s.pushed += data.len() as u64;
-        let to_memory = s.in_file() == 0 && s.mem_len + data.len() <= self.limits.memory.max(1)
-            || s.no_file
-            || s.mem_len == 0 && s.in_file() == 0;
+        let to_memory = s.in_file() == 0
+            && (s.mem_len + data.len() <= self.limits.memory.max(1)
+                || !s.spilling
+                || s.mem_len == 0)
+            || s.no_file;
         let written = if to_memory {
             false
         } else {
@@ -188,6 +196,18 @@ impl Spool {
         spill.file.write_all_at(data, spill.written)?;
         spill.written += data.len() as u64;
         Ok(())
+    }
+
+    /// How long the relay waits for the client to make room in memory
+    /// before it writes to the file.
+    pub(super) fn spill_after(&self) -> std::time::Duration {
+        self.limits.spill_after
+    }
+
+    /// The client did not make room in memory in time: what follows may
+    /// go to the file.
+    pub(super) fn allow_spill(&self) {
+        self.lock().spilling = true;
     }
 
     /// Ready once the body is dropped.
@@ -299,6 +319,7 @@ fn read_back(s: &mut State) -> io::Result<Bytes> {
         spill.file.set_len(0)?;
         spill.read = 0;
         spill.written = 0;
+        s.spilling = false;
     }
     Ok(Bytes::from(buf))
 }
@@ -352,35 +373,42 @@ mod tests {
             memory: 10,
             file: 25,
             dir: std::env::temp_dir(),
+            spill_after: std::time::Duration::ZERO,
         });
         let mut cx = Context::from_waker(Waker::noop());
         let mut sent = Vec::new();
         let mut i = 0u8;
-        // Fill memory and file: then no room.
-        while spool.poll_room(&mut cx) == Poll::Ready(Room::Yes) {
+        let mut push = |sent: &mut Vec<u8>| {
             let piece: Vec<u8> = (0..4).map(|k| i * 4 + k).collect();
             sent.extend_from_slice(&piece);
             spool.push(Bytes::from(piece));
             i += 1;
+        };
+        // Memory (10 bytes; a piece may pass the limit), while the client
+        // is given time to make room.
+        while spool.poll_room(&mut cx) == Poll::Ready(Room::Yes) {
+            push(&mut sent);
         }
-        assert_eq!(
-            sent.len(),
-            36,
-            "10 bytes of memory (8 used) and 25 of file (28 used)"
-        );
+        assert_eq!(spool.lock().mem_len, 12);
+        assert_eq!(spool.lock().in_file(), 0, "no file before the wait");
+        // The relay gave up waiting: the file, up to 25 bytes.
+        spool.allow_spill();
+        while spool.poll_room(&mut cx) == Poll::Ready(Room::Yes) {
+            push(&mut sent);
+        }
         {
             let s = spool.lock();
-            assert_eq!((s.mem_len, s.in_file()), (8, 28));
+            assert_eq!((s.mem_len, s.in_file()), (12, 28));
         }
-        // Read some: memory first, then the file; room again.
+        // Read it: memory first, then the file; room again, in memory.
         let mut got = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..4 {
             if let Poll::Ready(Some(Ok(b))) = spool.poll_next(&mut cx) {
                 got.extend_from_slice(&b);
             }
         }
         assert_eq!(spool.poll_room(&mut cx), Poll::Ready(Room::Yes));
-        // More while the file still holds some: to the file, after it.
+        assert!(!spool.lock().spilling, "the file was read back whole");
         spool.push(Bytes::from_static(&[200, 201]));
         sent.extend_from_slice(&[200, 201]);
         spool.finish(Ok(()));
@@ -397,6 +425,7 @@ mod tests {
             memory: 4,
             file: 0,
             dir: std::env::temp_dir(),
+            spill_after: std::time::Duration::ZERO,
         });
         let mut cx = Context::from_waker(Waker::noop());
         spool.push(Bytes::from_static(b"abcd"));
