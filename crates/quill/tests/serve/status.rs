@@ -30,6 +30,27 @@ fn serve_status_in(name: &str, mpm: &str, run_dir: Option<&Path>) -> Server {
     let r = root.0.display();
     std::fs::create_dir_all(root.0.join("static")).expect("mkdir");
     std::fs::write(root.0.join("static/f.txt"), "0123456789".repeat(300)).expect("write");
+    let body = format!(
+        "LoadModule status_module modules/mod_status.so\n\
+         LoadModule alias_module modules/mod_alias.so\n\
+         StartServers 2\nServerLimit 3\nThreadLimit 4\nThreadsPerChild 4\n\
+         MaxRequestWorkers 12\nMinSpareThreads 1\nMaxSpareThreads 12\n\
+         Alias /static \"{r}/static\"\n\
+         <Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n\
+         <Location /hidden-status>\nSetHandler server-status\nRequire ip 192.0.2.1\n</Location>\n\
+         {}",
+        run_dir.map_or(String::new(), |d| format!(
+            "LoadModule wsgi_module modules/mod_wsgi.so\nWSGISocketPrefix \"{}/wsgi\"\n",
+            d.display()
+        ))
+    );
+    serve_conf(root, mpm, &body)
+}
+
+/// `quill serve` of a configuration for `mpm` on a free port of
+/// 127.0.0.1, with the authorisation modules loaded, then `body`.
+fn serve_conf(root: TempDir, mpm: &str, body: &str) -> Server {
+    let r = root.0.display();
     let port = free_port();
     let conf = root.0.join("httpd.conf");
     std::fs::write(
@@ -37,20 +58,8 @@ fn serve_status_in(name: &str, mpm: &str, run_dir: Option<&Path>) -> Server {
         format!(
             "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
              LoadModule mpm_{mpm}_module modules/mod_mpm_{mpm}.so\n\
-             LoadModule status_module modules/mod_status.so\n\
              LoadModule authz_core_module modules/mod_authz_core.so\n\
-             LoadModule authz_host_module modules/mod_authz_host.so\n\
-             LoadModule alias_module modules/mod_alias.so\n\
-             StartServers 2\nServerLimit 3\nThreadLimit 4\nThreadsPerChild 4\n\
-             MaxRequestWorkers 12\nMinSpareThreads 1\nMaxSpareThreads 12\n\
-             Alias /static \"{r}/static\"\n\
-             <Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n\
-             <Location /hidden-status>\nSetHandler server-status\nRequire ip 192.0.2.1\n</Location>\n\
-             {}",
-            run_dir.map_or(String::new(), |d| format!(
-                "LoadModule wsgi_module modules/mod_wsgi.so\nWSGISocketPrefix \"{}/wsgi\"\n",
-                d.display()
-            ))
+             LoadModule authz_host_module modules/mod_authz_host.so\n{body}"
         ),
     )
     .expect("write the config");
@@ -302,25 +311,15 @@ fn serve_metrics(name: &str, options: &str) -> Server {
     let app = root.0.join("lifecycle.wsgi");
     std::fs::copy(crate::fixtures().join("lifecycle.wsgi"), &app).expect("copy the app");
     let r = root.0.display();
-    let port = free_port();
-    let conf = root.0.join("httpd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "ServerRoot \"{r}\"\nServerName localhost\nListen 127.0.0.1:{port}\n\
-             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
-             LoadModule wsgi_module modules/mod_wsgi.so\n\
-             LoadModule authz_core_module modules/mod_authz_core.so\n\
-             LoadModule authz_host_module modules/mod_authz_host.so\n\
-             WSGISocketPrefix \"{r}/wsgi\"\n\
-             WSGIDaemonProcess app {options}\n\
-             WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n\
-             <Location /quill-metrics>\nSetHandler quill-metrics\nRequire local\n</Location>\n",
-            app.display()
-        ),
-    )
-    .expect("write the config");
-    Server::serve(root, &conf, port)
+    let body = format!(
+        "LoadModule wsgi_module modules/mod_wsgi.so\n\
+         WSGISocketPrefix \"{r}/wsgi\"\n\
+         WSGIDaemonProcess app {options}\n\
+         WSGIScriptAlias /app \"{}\" process-group=app application-group=%{{GLOBAL}}\n\
+         <Location /quill-metrics>\nSetHandler quill-metrics\nRequire local\n</Location>\n",
+        app.display()
+    );
+    serve_conf(root, "event", &body)
 }
 
 /// A process that retires (maximum-requests) leaves its counts to the
