@@ -1,16 +1,23 @@
 # The benchmark applications, one WSGI callable per scenario (PATH_INFO),
 # identical for every server. Django is set up lazily for /django.
 import os
+import threading
 import time
 
 HELLO = b"Hello, World!"
 MB = b"x" * 65536
 _django = None
+_django_lock = threading.Lock()
 
 
 def _django_app():
     global _django
-    if _django is None:
+    if _django is not None:
+        return _django
+    # The first requests come at once on several threads: set up once.
+    with _django_lock:
+        if _django is not None:
+            return _django
         from django.conf import settings
 
         here = os.path.dirname(os.path.abspath(__file__))

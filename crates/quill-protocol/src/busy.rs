@@ -306,6 +306,21 @@ impl BusyBoard {
         })
     }
 
+    /// Each live process's pid, busy threads and threads.
+    pub fn loads(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        self.entries().skip(1).filter_map(|(_, e)| {
+            let v = e[W_STATE].load(Ordering::Acquire);
+            let threads = u32::try_from(e[W_THREADS].load(Ordering::Acquire)).unwrap_or(u32::MAX);
+            (v != 0).then(|| {
+                (
+                    pid_of(v),
+                    u32::try_from(v & 0xffff_ffff).unwrap_or(0),
+                    threads,
+                )
+            })
+        })
+    }
+
     fn read(e: &[AtomicU64]) -> Counters {
         let w = |i: usize| e[i].load(Ordering::Relaxed);
         let histogram = |h: usize| {
@@ -427,6 +442,9 @@ mod tests {
         board.enter(c);
         assert_eq!(reader.busy(300), Some(1));
         assert_eq!(reader.busy(200), Some(0));
+        let mut loads: Vec<_> = reader.loads().collect();
+        loads.sort();
+        assert_eq!(loads, vec![(200, 0, 4), (300, 1, 4)]);
         assert_eq!(
             reader.busy(RETIRED_PID),
             None,

@@ -19,19 +19,28 @@
 //!
 //! Requests on new connections are *unplaced* until their `Accepted`
 //! arrives (it comes with the response's first bytes): they may still wait
-//! in the backlog, or run somewhere uncounted. While any request is
-//! unplaced, new requests go to the backlog too. So the per-process counts
-//! are exact whenever a kept connection is handed out — keeping
-//! connections never queues a request behind a busy process while another
-//! has an idle thread — and under overload requests keep the backlog's
-//! first-come order instead of overtaking the ones waiting there.
+//! in the backlog, or run somewhere uncounted. A kept connection is handed
+//! out only while the board shows more idle threads than this front end
+//! has unplaced requests (without a board, only while none is), so keeping connections never queues a request
+//! behind a busy process while another has an idle thread.
+//!
+//! When every thread of the group is busy, some with this front end's
+//! requests, a request that finds no kept connection waits here in a
+//! queue ([`Pool::queue`]), first come, first served, rather than on a new
+//! connection in the daemon's backlog: each end of one of this front
+//! end's requests wakes the first waiting request, and one waiting
+//! request also looks at the board every [`POLL`] for threads that other
+//! front ends' requests free. With several front-end children the
+//! backlog would otherwise take most requests of a saturated group, each
+//! paying a new connection.
 //!
 //! ```text
-//!  take ──▶ nothing unplaced, a process with max(busy, board) < threads and a kept connection?
+//!  take ──▶ no one queued, idle threads > unplaced, a process with max(busy, board) < threads and a kept connection?
 //!            ├─ yes ─▶ Lease(pid), busy+1
-//!            └─ no ──▶ None: connect; Lease(unplaced), unplaced+1
+//!            └─ no ──▶ saturated (or others queued)? ─▶ queue, wait for a release or a look; take again
+//!                      otherwise: connect; Lease(unplaced), unplaced+1
 //!  Accepted{pid} ─▶ bind: unplaced−1, busy+1
-//!  ResponseEnd{keep} ─▶ put back (at most `threads` kept per process); Lease dropped: busy−1
+//!  ResponseEnd{keep} ─▶ put back (at most `threads` kept per process); Lease dropped: busy−1, wake the queue
 //! ```
 //!
 //! A kept connection whose process went away is noticed without a system
@@ -39,6 +48,7 @@
 //! dropped at `take`), or when the next write or read on it fails before
 //! the daemon read anything (the caller retries).
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
@@ -70,7 +80,17 @@ pub struct Pool {
     unplaced: std::sync::atomic::AtomicU32,
     /// Every process's busy threads, as the processes publish them.
     board: Option<BusyBoard>,
+    /// Requests waiting here for a thread of a saturated group.
+    waiters: std::sync::atomic::AtomicU32,
+    /// Told when one of this front end's requests lets go of its process.
+    released: tokio::sync::Notify,
+    /// One waiting request also looks at the busy board every
+    /// [`POLL`], for threads that other front ends' requests free.
+    poller: std::sync::atomic::AtomicBool,
 }
+
+/// How often the first waiting request looks at the busy board.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Pool {
     /// A pool for a group whose processes have `threads` threads each,
@@ -81,6 +101,9 @@ impl Pool {
             procs: Mutex::new(Vec::new()),
             unplaced: std::sync::atomic::AtomicU32::new(0),
             board,
+            waiters: std::sync::atomic::AtomicU32::new(0),
+            released: tokio::sync::Notify::new(),
+            poller: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -103,12 +126,17 @@ impl Pool {
     }
 
     /// A kept connection to the least busy process that has an idle
-    /// thread, if there is one and no request is unplaced.
-    pub fn take(self: &Arc<Pool>) -> Option<(Lease, KeptConn)> {
-        if self.unplaced.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+    /// thread, if there is one and no request is unplaced. A request that
+    /// has not waited yet (`queued` false) gets none while others wait.
+    pub fn take(self: &Arc<Pool>, queued: bool) -> Option<(Lease, KeptConn)> {
+        if !queued && self.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
             return None;
         }
+        let unplaced = self.unplaced.load(std::sync::atomic::Ordering::Relaxed);
         let mut procs = self.lock();
+        if unplaced > 0 && self.free(&procs).is_none_or(|free| free <= unplaced) {
+            return None;
+        }
         loop {
             let Some(entry) = procs
                 .iter_mut()
@@ -137,6 +165,13 @@ impl Pool {
                 },
                 conn,
             ));
+        }
+    }
+
+    /// Wakes the first request of the queue, if any waits.
+    fn wake_one(&self) {
+        if self.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.released.notify_one();
         }
     }
 
@@ -173,6 +208,74 @@ impl Pool {
         }
     }
 
+    /// Whether a request that got no kept connection should wait here, in
+    /// the queue of [`Pool::queue`], for one of this front end's requests
+    /// to end, instead of connecting to the group's socket: when others
+    /// already wait, or [`Pool::saturated`].
+    ///
+    /// With several front-end children a group's requests would otherwise
+    /// wait in its kernel backlog, each on a new connection that the
+    /// daemon closes after the response; this way they wait in the front
+    /// end, first come, first served, and go out on kept connections.
+    pub fn should_wait(&self) -> bool {
+        self.waiters.load(std::sync::atomic::Ordering::SeqCst) > 0 && self.ours() > 0
+            || self.saturated()
+    }
+
+    /// Idle threads in the group by the busy board (busy being the
+    /// larger of the board's count and this front end's own); `None`
+    /// without a board.
+    fn free(&self, procs: &[ProcEntry]) -> Option<u32> {
+        let board = self.board.as_ref()?;
+        Some(
+            board
+                .loads()
+                .map(|(pid, busy, threads)| {
+                    let own = procs.iter().find(|e| e.pid == pid).map_or(0, |e| e.busy);
+                    threads.saturating_sub(busy.max(own))
+                })
+                .sum(),
+        )
+    }
+
+    /// Requests of this front end in flight in the group, placed or not.
+    fn ours(&self) -> u32 {
+        self.unplaced.load(std::sync::atomic::Ordering::Relaxed)
+            + self.lock().iter().map(|e| e.busy).sum::<u32>()
+    }
+
+    /// Every idle thread of the group (by the busy board) is spoken for
+    /// by this front end's unplaced requests, and this front end has
+    /// requests in flight there, whose ends will wake the queue.
+    /// Unplaced requests count as waiting for a thread, though some
+    /// already run: that errs towards waiting here, not in the backlog.
+    pub fn saturated(&self) -> bool {
+        let unplaced = self.unplaced.load(std::sync::atomic::Ordering::Relaxed);
+        let procs = self.lock();
+        let ours = unplaced + procs.iter().map(|e| e.busy).sum::<u32>();
+        if ours == 0 {
+            return false;
+        }
+        let Some(board) = &self.board else {
+            return false;
+        };
+        board.loads().next().is_some() && self.free(&procs).is_some_and(|free| free <= unplaced)
+    }
+
+    /// A place in the queue of requests waiting for one of this front
+    /// end's requests to let go of its process.
+    pub fn queue(&self) -> Turn<'_> {
+        self.waiters
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut notified = Box::pin(self.released.notified());
+        notified.as_mut().enable();
+        Turn {
+            pool: self,
+            notified,
+            polling: false,
+        }
+    }
+
     /// Whether another kept connection would be kept (fewer than
     /// `threads` per process are kept in all), so that a new connection is
     /// worth keeping after its response.
@@ -200,6 +303,58 @@ impl Pool {
             .iter()
             .map(|e| (e.pid, e.busy, e.idle.len()))
             .collect()
+    }
+}
+
+/// A request's place in a pool's queue (see [`Pool::should_wait`]),
+/// registered from its creation on, so that no release between a check
+/// and the wait is missed. Given back on drop.
+pub struct Turn<'a> {
+    pool: &'a Pool,
+    notified: Pin<Box<tokio::sync::futures::Notified<'a>>>,
+    /// This request is the one that looks at the board every [`POLL`].
+    polling: bool,
+}
+
+impl std::fmt::Debug for Turn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn").finish_non_exhaustive()
+    }
+}
+
+impl Turn<'_> {
+    /// Waits for a release (first come, first served), then stays
+    /// registered for the next one. One waiting request at a time (the
+    /// first to ask) also wakes every [`POLL`]: threads that other front
+    /// ends' requests free wake nothing here.
+    pub async fn wait(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !self.polling {
+            self.polling = self
+                .pool
+                .poller
+                .compare_exchange(false, true, SeqCst, SeqCst)
+                .is_ok();
+        }
+        if self.polling {
+            let _ = tokio::time::timeout(POLL, self.notified.as_mut()).await;
+        } else {
+            self.notified.as_mut().await;
+        }
+        self.notified = Box::pin(self.pool.released.notified());
+        self.notified.as_mut().enable();
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.pool.waiters.fetch_sub(1, SeqCst);
+        if self.polling {
+            self.pool.poller.store(false, SeqCst);
+            // The next waiting request takes over the looking.
+            self.pool.wake_one();
+        }
     }
 }
 
@@ -248,6 +403,7 @@ impl Drop for Lease {
             self.pool
                 .unplaced
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            self.pool.wake_one();
             return;
         };
         {
@@ -257,6 +413,7 @@ impl Drop for Lease {
             }
             procs.retain(|e| e.busy > 0 || !e.idle.is_empty());
         }
+        self.pool.wake_one();
     }
 }
 
@@ -410,12 +567,14 @@ mod tests {
         l2.bind(10);
         pool.put(10, kept(a1));
         pool.put(10, kept(a2));
-        assert!(pool.take().is_none(), "process 10 has no idle thread");
+        assert!(pool.take(false).is_none(), "process 10 has no idle thread");
         pool.put(20, kept(b1));
-        let (lease, _c) = pool.take().expect("process 20 is idle");
+        let (lease, _c) = pool.take(false).expect("process 20 is idle");
         assert_eq!(lease.pid, Some(20));
         drop(l1);
-        let (lease2, _c) = pool.take().expect("process 10 has an idle thread again");
+        let (lease2, _c) = pool
+            .take(false)
+            .expect("process 10 has an idle thread again");
         assert_eq!(lease2.pid, Some(10));
         drop((lease, lease2, l2));
         assert_eq!(pool.snapshot(), vec![(10, 0, 1)]);
@@ -427,9 +586,9 @@ mod tests {
         let (s, _peer) = pair();
         pool.put(1, kept(s));
         let mut waiting = pool.unbound();
-        assert!(pool.take().is_none(), "first come, first served");
+        assert!(pool.take(false).is_none(), "first come, first served");
         waiting.bind(2);
-        let (lease, _c) = pool.take().expect("nothing unplaced: kept connection");
+        let (lease, _c) = pool.take(false).expect("nothing unplaced: kept connection");
         assert_eq!(lease.pid, Some(1));
         let gone = pool.unbound();
         drop(gone);
@@ -450,7 +609,7 @@ mod tests {
             }
         }
         assert_eq!(pool.snapshot(), vec![(1, 1, 3), (2, 0, 3)]);
-        let (lease, _c) = pool.take().expect("a kept connection");
+        let (lease, _c) = pool.take(false).expect("a kept connection");
         assert_eq!(lease.pid, Some(2));
     }
 
@@ -473,18 +632,157 @@ mod tests {
             peers.push(p);
             pool.put(pid, kept(s));
         }
-        let (lease, _c) = pool.take().expect("process 20 is idle");
+        let (lease, _c) = pool.take(false).expect("process 20 is idle");
         assert_eq!(lease.pid, Some(20));
         assert!(
-            pool.take().is_none(),
+            pool.take(false).is_none(),
             "10 is busy, though not with our requests; 20 has no kept connection left"
         );
         daemons.leave(ten);
-        let (lease10, _c) = pool.take().expect("process 10 has a thread idle again");
+        let (lease10, _c) = pool
+            .take(false)
+            .expect("process 10 has a thread idle again");
         assert_eq!(lease10.pid, Some(10));
         assert_eq!(pool.snapshot(), vec![(10, 1, 1), (20, 1, 0)]);
         drop((lease, lease10));
         std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
+    /// A board for one process (pid 10) of `threads` threads, and a pool
+    /// of this child reading it, with `kept` kept connections to it.
+    struct Saturated {
+        dir: std::path::PathBuf,
+        daemons: BusyBoard,
+        ten: quill_protocol::busy::Claim,
+        pool: Arc<Pool>,
+        _peers: Vec<UnixStream>,
+    }
+
+    fn saturated(name: &str, threads: u32, kept_conns: usize) -> Saturated {
+        let dir = std::env::temp_dir().join(format!("quill-pool-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("g.busy");
+        let daemons = BusyBoard::create(&path, 1).expect("create the board");
+        let pool = Pool::new(threads, Some(BusyBoard::attach(&path).expect("attach")));
+        let ten = daemons.claim(10, threads, 0).expect("an entry");
+        let mut peers = Vec::new();
+        for _ in 0..kept_conns {
+            let (s, p) = pair();
+            peers.push(p);
+            pool.put(10, kept(s));
+        }
+        Saturated {
+            dir,
+            daemons,
+            ten,
+            pool,
+            _peers: peers,
+        }
+    }
+
+    impl Drop for Saturated {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_saturated_group_queues_requests_here_first_come_first_served() {
+        let t = saturated("queue", 2, 2);
+        let pool = &t.pool;
+        // Both threads busy: one with our request, one with another child's.
+        let (ours, conn) = pool.take(false).expect("an idle thread");
+        t.daemons.enter(t.ten);
+        t.daemons.enter(t.ten);
+        assert!(pool.take(false).is_none());
+        assert!(pool.should_wait(), "wait here, not in the backlog");
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiters = Vec::new();
+        for i in 0..2 {
+            let (pool, order) = (pool.clone(), order.clone());
+            waiters.push(tokio::spawn(async move {
+                let mut turn = pool.queue();
+                let lease = loop {
+                    if let Some((lease, _)) = pool.take(true) {
+                        break lease;
+                    }
+                    assert!(pool.saturated(), "no reason to leave the queue");
+                    turn.wait().await;
+                };
+                order.lock().expect("order").push(i);
+                lease
+            }));
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.waiters.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // The other child's request ends: a newcomer does not overtake the
+        // queue for that thread.
+        t.daemons.leave(t.ten);
+        assert!(pool.take(false).is_none(), "no overtaking the queue");
+        assert!(pool.should_wait());
+        let first = waiters.remove(0).await.expect("join");
+        assert_eq!(*order.lock().expect("order"), vec![0]);
+        t.daemons.enter(t.ten);
+        // Our request ends: its thread and connection go to the next in
+        // the queue.
+        t.daemons.leave(t.ten);
+        ours.keep(conn);
+        let second = waiters.remove(0).await.expect("join");
+        assert_eq!(*order.lock().expect("order"), vec![0, 1]);
+        assert_eq!(pool.waiters.load(std::sync::atomic::Ordering::SeqCst), 0);
+        drop((first, second));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_thread_another_child_frees_is_found_by_looking_at_the_board() {
+        let t = saturated("poll", 2, 2);
+        let pool = t.pool.clone();
+        // Two threads: one runs our request, one another child's.
+        let (ours, _c) = pool.take(false).expect("an idle thread");
+        t.daemons.enter(t.ten);
+        t.daemons.enter(t.ten);
+        assert!(pool.should_wait());
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                let mut turn = pool.queue();
+                loop {
+                    if let Some((lease, _)) = pool.take(true) {
+                        return lease;
+                    }
+                    turn.wait().await;
+                }
+            }
+        });
+        tokio::task::yield_now().await;
+        // The other child's request ends: nothing here is told.
+        let t0 = tokio::time::Instant::now();
+        t.daemons.leave(t.ten);
+        let lease = tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("the waiting request found the idle thread")
+            .expect("join");
+        assert!(t0.elapsed() <= POLL, "found within one look");
+        assert_eq!(lease.pid, Some(10));
+        drop((lease, ours));
+    }
+
+    #[tokio::test]
+    async fn unplaced_requests_hold_back_kept_connections_only_while_they_need_the_idle_threads() {
+        let t = saturated("unplaced", 2, 1);
+        let pool = &t.pool;
+        let waiting = pool.unbound();
+        let (lease, _c) = pool
+            .take(false)
+            .expect("two idle threads, one request unplaced: one is ours to take");
+        let other = pool.unbound();
+        assert!(
+            pool.take(false).is_none(),
+            "one idle thread, one unplaced request"
+        );
+        assert!(pool.saturated());
+        drop((waiting, other, lease));
+        assert!(!pool.saturated(), "nothing of ours in flight");
     }
 
     #[tokio::test]
@@ -495,7 +793,7 @@ mod tests {
         // Let the reactor see the end of stream.
         s.readable().await.expect("readable");
         pool.put(7, kept(s));
-        assert!(pool.take().is_none());
+        assert!(pool.take(false).is_none());
         assert_eq!(pool.snapshot(), vec![]);
         let (s, peer) = pair();
         pool.put(8, kept(s));

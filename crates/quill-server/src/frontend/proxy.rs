@@ -63,7 +63,30 @@ pub(super) async fn forward(
     loop {
         // A kept connection to a process with an idle thread, else a new
         // one through the group's backlog (docs/protocol.md).
-        let (mut lease, conn, kept) = match group.pool.take() {
+        let taken = match group.pool.take(false) {
+            Some(t) => Some(t),
+            // Every thread is busy, some with our requests: wait for one of
+            // them to end rather than in the backlog (crate::pool).
+            None if group.pool.should_wait() => {
+                let mut turn = group.pool.queue();
+                loop {
+                    if let Some(t) = group.pool.take(true) {
+                        break Some(t);
+                    }
+                    if !group.pool.saturated() {
+                        break None;
+                    }
+                    if tokio::time::timeout_at(head_deadline, turn.wait())
+                        .await
+                        .is_err()
+                    {
+                        return FrontError::head_timeout(remote, group, mount).respond(log);
+                    }
+                }
+            }
+            None => None,
+        };
+        let (mut lease, conn, kept) = match taken {
             Some((lease, conn)) => (lease, conn, true),
             None => {
                 attempts += 1;
