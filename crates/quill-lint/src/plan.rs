@@ -38,6 +38,11 @@ pub struct Plan {
     /// The planned pool under the standard load, when the band was
     /// searched or the limits changed (the verification of the proposal).
     pub churn: Option<ChurnMeasure>,
+    /// When the band was widened against churn: the MaxSpare at which the
+    /// pool never kills under the written server's load, and how many
+    /// children it then keeps on average — the far end of the trade-off
+    /// the proposal stops short of.
+    pub never_kill: Option<(i64, f64)>,
 }
 
 impl Plan {
@@ -110,6 +115,7 @@ impl Plan {
         }
 
         let nb = mpm.pool.num_buckets;
+        let mut never_kill = None;
         if nb == 1 {
             // Band in whole children.
             let max_threads = needed * if threaded { tpc } else { 1 };
@@ -134,17 +140,18 @@ impl Plan {
             // load of the server as written, and the load of the planned
             // size (the one a re-check of the edited file uses).
             let loads = b.loads(mpm);
-            let fires_now = churn.is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR);
+            let fires_now = churn.is_some_and(|m| m.undone_per_hour >= CHURN_LIMIT_PER_HOUR);
             let churns_planned = || {
                 let p = b.pool(mpm);
                 sim::can_kill(&p)
                     && sim::churn_of(&p, async_factor)
-                        .is_some_and(|m| m.per_hour >= CHURN_LIMIT_PER_HOUR)
+                        .is_some_and(|m| m.undone_per_hour >= CHURN_LIMIT_PER_HOUR)
             };
             if fires_now || (b.values != current_values(mpm) && churns_planned()) {
                 let own = fires_now.then_some(ids::SPARE_BAND_CHURN);
                 let step = if threaded { tpc } else { 1 };
-                let max = b.widen_band(mpm, step, max_threads, async_factor, &loads);
+                let (max, far) = b.widen_band(mpm, step, max_threads, async_factor, &loads);
+                never_kill = far;
                 b.set(Knob::MaxSpare, max, own);
                 b.start_stage(mpm, needed, tpc);
             }
@@ -166,6 +173,7 @@ impl Plan {
             causes: b.causes,
             pool,
             churn: churn_after,
+            never_kill,
         }
     }
 }
@@ -272,11 +280,19 @@ impl Builder {
         adjust(self.kind, &planned_directives(mpm, &self.values)).pool
     }
 
-    /// A MaxSpare (a multiple of `step`, at least the planned one) whose
-    /// churn under every load is within the target. One run per load with
-    /// no kill possible gives the most idle threads any tick sees; a
-    /// MaxSpare that large never kills on that run, so it is the same run:
-    /// its spawns are the only churn left. A final run checks it.
+    /// The smallest MaxSpare (a multiple of `step`, at least the planned
+    /// one) whose churn — spawns and kills undone within a minute — is
+    /// within the target under every load, and the far end of the
+    /// trade-off: the MaxSpare that never kills (with the children it keeps
+    /// on average under the first load).
+    ///
+    /// One run per load with no kill possible gives the most idle threads
+    /// any tick sees; a MaxSpare that large never kills on that run, so it
+    /// is calm. Between the planned value and that one, churn falls as the
+    /// band widens while the children kept (memory) rise; the search stops
+    /// at the first calm value, so the pool still follows the load's level
+    /// (its remaining spawns and kills are minutes apart) and keeps no
+    /// more idle children than that takes.
     fn widen_band(
         &mut self,
         mpm: &MpmFacts<'_>,
@@ -284,7 +300,7 @@ impl Builder {
         max_threads: i64,
         async_factor: u32,
         loads: &[u32],
-    ) -> i64 {
+    ) -> (i64, Option<(i64, f64)>) {
         let step = step.max(1);
         let planned = self.get(Knob::MaxSpare);
         let trial = |max: i64| -> PoolConfig {
@@ -300,29 +316,45 @@ impl Builder {
             t.start_stage(mpm, needed, tpc);
             t.pool(mpm)
         };
-        let unbounded = trial(round_up(max_threads, step) + step);
-        let observed = loads
-            .iter()
-            .filter_map(|&l| sim::churn_under(&unbounded, async_factor, l))
-            .map(|m| i64::from(m.max_idle))
-            .max()
-            .unwrap_or(planned);
-        let mut max = planned.max(round_up(observed, step));
-        // The start-up may differ from the unbounded run's; check, and
-        // widen a little if the start changed the run.
-        for _ in 0..3 {
+        let calm = |max: i64| -> bool {
             let p = trial(max);
-            let calm = !sim::can_kill(&p)
+            !sim::can_kill(&p)
                 || loads.iter().all(|&l| {
                     sim::churn_under(&p, async_factor, l)
-                        .is_none_or(|m| m.per_hour <= CHURN_TARGET_PER_HOUR)
-                });
-            if calm {
+                        .is_none_or(|m| m.undone_per_hour <= CHURN_TARGET_PER_HOUR)
+                })
+        };
+        let unbounded = trial(round_up(max_threads, step) + step);
+        let runs: Vec<ChurnMeasure> = loads
+            .iter()
+            .filter_map(|&l| sim::churn_under(&unbounded, async_factor, l))
+            .collect();
+        let observed = runs.iter().map(|m| i64::from(m.max_idle)).max();
+        let mut hi = planned.max(round_up(observed.unwrap_or(planned), step));
+        let far = runs.first().map(|m| (hi, m.mean_children));
+        // The start-up may differ from the unbounded run's; widen a little
+        // if the start changed the run.
+        for _ in 0..3 {
+            if calm(hi) {
                 break;
             }
-            max += step;
+            hi += step;
         }
-        max
+        // Bisect in whole steps between the planned band (which churns)
+        // and `hi`; only a value found calm is returned.
+        let mut lo = round_up(planned, step);
+        if lo >= hi || calm(lo) {
+            return (lo.min(hi).max(planned), far);
+        }
+        while hi - lo > step {
+            let mid = lo + round_down((hi - lo) / 2, step).max(step);
+            if calm(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (hi, far)
     }
 }
 

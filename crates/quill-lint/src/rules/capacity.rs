@@ -254,6 +254,10 @@ Why it matters: sizing the wrong tier. MaxRequestWorkers sizes how many connecti
 front end takes on; WSGIDaemonProcess processes × threads sizes how many requests the \
 application runs at once.
 
+Whether the daemon tier itself is the right size depends on the application's request \
+times, which no configuration shows: the note says where to measure its thread \
+utilisation.
+
 Fix: nothing to fix: this note is a report, present whenever requests go to a daemon \
 tier. tier-capacity says when the two tiers are out of proportion.",
     example: None,
@@ -309,6 +313,11 @@ tier. tier-capacity says when the two tiers are out of proportion.",
             f.note(format!(
                 "the daemon threads are not part of the front end's {}: each WSGI request holds one of each while it runs",
                 t.front_threads
+            ))
+            .note(format!(
+                "whether {} suit{} the application depends on its request times: measure the daemon threads' utilisation (busy ÷ available thread time, mod_wsgi's capacity analysis), e.g. on the metrics page of `quill serve` (`SetHandler quill-metrics`, docs/status.md)",
+                groups.join(", "),
+                if t.groups.len() == 1 { "s" } else { "" }
             ))
             .data("front_threads", t.front_threads)
             .data("daemon_threads", t.daemon_threads)

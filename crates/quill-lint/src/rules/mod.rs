@@ -31,6 +31,7 @@ pub mod ids {
     pub const WSGI_GROUP_NOT_VISIBLE: &str = "wsgi-group-not-visible";
     pub const WSGI_GROUP_DEFINED_LATER: &str = "wsgi-group-defined-later";
     pub const WSGI_REDUNDANT_IMPORT: &str = "wsgi-redundant-import";
+    pub const WSGI_OPTIONS_ON_ALIAS: &str = "wsgi-options-on-alias";
     pub const WSGI_SUB_INTERPRETER: &str = "wsgi-sub-interpreter";
     pub const WSGI_UNUSED_DAEMON: &str = "wsgi-unused-daemon";
     pub const TIER_CAPACITY: &str = "tier-capacity";
@@ -56,6 +57,7 @@ pub static RULES: &[&Rule] = &[
     &wsgi::WSGI_GROUP_NOT_VISIBLE,
     &wsgi::WSGI_GROUP_DEFINED_LATER,
     &wsgi::WSGI_REDUNDANT_IMPORT,
+    &wsgi::WSGI_OPTIONS_ON_ALIAS,
     &wsgi::WSGI_SUB_INTERPRETER,
     &wsgi::WSGI_UNUSED_DAEMON,
     &capacity::TIER_CAPACITY,

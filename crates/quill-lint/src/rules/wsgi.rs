@@ -153,62 +153,72 @@ first group (`WSGIProcessGroup` and every `process-group=` renamed).",
         ("memory_saved_mb", "their memory at --daemon-rss"),
     ],
     check: |ctx, out| {
-        let daemons = &ctx.config.wsgi.daemons;
-        let mut removed = BTreeSet::new();
-        for (i, g1) in daemons.iter().enumerate() {
-            for g2 in &daemons[i + 1..] {
-                if removed.contains(&g2.name) {
-                    continue;
-                }
-                let (Some(v1), Some(v2)) = (g1.declared_in.vhost, g2.declared_in.vhost) else {
-                    continue;
-                };
-                if v1 == v2
-                    || g1.declared_in.server_name.is_none()
-                    || g1.declared_in.server_name != g2.declared_in.server_name
-                {
-                    continue;
-                }
-                let (Some(h1), Some(h2)) = (ctx.config.vhosts.get(v1), ctx.config.vhosts.get(v2))
-                else {
-                    continue;
-                };
-                let https = |v: &quill_config::model::VirtualHost| {
-                    v.server.tls.enabled || v.addresses.iter().any(|a| a.port == Some(443))
-                };
-                if https(h1) == https(h2) {
-                    continue;
-                }
-                fn delegated<'v>(
-                    v: &'v quill_config::model::VirtualHost,
-                    g: &str,
-                ) -> Vec<&'v WsgiMount> {
-                    v.server
-                        .wsgi_mounts
-                        .iter()
-                        .filter(|m| {
-                            m.process_group.mode == DelegationMode::Daemon
-                                && m.process_group.group.as_deref() == Some(g)
-                        })
-                        .collect()
-                }
-                let same_script = delegated(h1, &g1.name).iter().any(|m1| {
-                    delegated(h2, &g2.name)
-                        .iter()
-                        .any(|m2| m2.target == m1.target)
-                });
-                if !same_script {
-                    continue;
-                }
-                let Some(dir2) = daemon_directive(ctx, g2) else {
-                    continue;
-                };
-                removed.insert(g2.name.clone());
-                out.push(duplicate_finding(ctx, g1, g2, dir2, https(h2)));
+        for (keep, dup, dup_is_https) in duplicate_groups(ctx) {
+            if let Some(dir2) = daemon_directive(ctx, dup) {
+                out.push(duplicate_finding(ctx, keep, dup, dir2, dup_is_https));
             }
         }
     },
 };
+
+/// Daemon groups that duplicate another one in the HTTP/HTTPS twin of
+/// their virtual host (same ServerName, same script): (the group kept, the
+/// duplicate, whether the duplicate's virtual host is the HTTPS one).
+fn duplicate_groups<'a>(ctx: &Ctx<'a>) -> Vec<(&'a DaemonProcess, &'a DaemonProcess, bool)> {
+    let daemons = &ctx.config.wsgi.daemons;
+    let mut found = Vec::new();
+    let mut removed = BTreeSet::new();
+    for (i, g1) in daemons.iter().enumerate() {
+        for g2 in &daemons[i + 1..] {
+            if removed.contains(&g2.name) {
+                continue;
+            }
+            let (Some(v1), Some(v2)) = (g1.declared_in.vhost, g2.declared_in.vhost) else {
+                continue;
+            };
+            if v1 == v2
+                || g1.declared_in.server_name.is_none()
+                || g1.declared_in.server_name != g2.declared_in.server_name
+            {
+                continue;
+            }
+            let (Some(h1), Some(h2)) = (ctx.config.vhosts.get(v1), ctx.config.vhosts.get(v2))
+            else {
+                continue;
+            };
+            let https = |v: &quill_config::model::VirtualHost| {
+                v.server.tls.enabled || v.addresses.iter().any(|a| a.port == Some(443))
+            };
+            if https(h1) == https(h2) {
+                continue;
+            }
+            fn delegated<'v>(
+                v: &'v quill_config::model::VirtualHost,
+                g: &str,
+            ) -> Vec<&'v WsgiMount> {
+                v.server
+                    .wsgi_mounts
+                    .iter()
+                    .filter(|m| {
+                        m.process_group.mode == DelegationMode::Daemon
+                            && m.process_group.group.as_deref() == Some(g)
+                    })
+                    .collect()
+            }
+            let same_script = delegated(h1, &g1.name).iter().any(|m1| {
+                delegated(h2, &g2.name)
+                    .iter()
+                    .any(|m2| m2.target == m1.target)
+            });
+            if !same_script || daemon_directive(ctx, g2).is_none() {
+                continue;
+            }
+            removed.insert(g2.name.clone());
+            found.push((g1, g2, https(h2)));
+        }
+    }
+    found
+}
 
 fn duplicate_finding(
     ctx: &Ctx<'_>,
@@ -260,9 +270,39 @@ fn duplicate_finding(
             keep.name
         ));
     }
+    if let Some(t) = &ctx.tier {
+        let left: Vec<_> = t
+            .groups
+            .iter()
+            .filter(|g| g.name != dup.name)
+            .cloned()
+            .collect();
+        if let Some(after) = crate::tier::assess_groups(left, &ctx.mpm) {
+            if after.verdict != t.verdict && after.verdict != crate::tier::Verdict::Balanced {
+                f = f.note(format!(
+                    "without '{}' the daemon tier runs {} threads and queues {} more, against the front end's {} threads: once the edit is applied, tier-capacity proposes a MaxRequestWorkers that fits",
+                    dup.name, after.daemon_threads, after.backlog, after.front_threads
+                ));
+            }
+        }
+    }
     let mut edits = vec![Edit::delete(whole_lines(ctx.sources, dup_directive.span))];
     let mut rewritten = Vec::new();
+    // Lines that wsgi-options-on-alias rewrites get its edits (the same
+    // edits, so applying both findings' counts them once).
+    let simplified = alias_options(ctx);
     walk(&ctx.parsed.nodes, &mut |d, _| {
+        if let Some(a) = simplified.iter().find(|a| a.touches(d)) {
+            if std::ptr::eq(a.alias, d) && a.new_group == keep.name && a.group == dup.name {
+                edits.extend(a.edits(ctx));
+                rewritten.push(format!(
+                    "`{}` ({}) in place of the virtual host's WSGIProcessGroup, WSGIApplicationGroup and WSGIImportScript lines (the edit of wsgi-options-on-alias)",
+                    a.new_alias_line(ctx),
+                    ctx.line_of(d.span)
+                ));
+            }
+            return;
+        }
         if d.is("WSGIProcessGroup") {
             if let Some(arg) = d.args.first().filter(|a| a.value == dup.name) {
                 edits.push(Edit::replace(arg.span, keep.name.clone()));
@@ -476,6 +516,344 @@ Fix: remove the `WSGIImportScript` line.",
     },
 };
 
+pub static WSGI_OPTIONS_ON_ALIAS: Rule = Rule {
+    id: ids::WSGI_OPTIONS_ON_ALIAS,
+    severity: Severity::Note,
+    family: Family::Wsgi,
+    summary: "WSGIProcessGroup + WSGIApplicationGroup + WSGIImportScript of the alias's script: options on the WSGIScriptAlias say it in one line",
+    explanation: "\
+What: a server (virtual host) delegates its one `WSGIScriptAlias` with `WSGIProcessGroup` \
+and `WSGIApplicationGroup`, and preloads the same script into the same groups with \
+`WSGIImportScript`. `process-group=` and `application-group=` on the `WSGIScriptAlias` \
+line do all three: they delegate the mount, and because both are given (and name no \
+`%{…}` other than `%{GLOBAL}`), mod_wsgi preloads the script into that group and \
+interpreter when its processes start, exactly as `WSGIImportScript` did \
+(reference/mod_wsgi.md §3.3–3.4).
+
+Why it matters: four lines that must agree become one; nothing changes at run time.
+
+The rule stays silent where the rewrite could change behaviour: another mount, handler \
+or script in the server (or inherited from the main server) that relies on \
+`WSGIProcessGroup`/`WSGIApplicationGroup`; those directives in a `<Directory>` or \
+`<Location>`, or written twice; an import of another script or into other groups; a \
+group or interpreter decided per request (`%{ENV:…}`, `%{RESOURCE}`); a group defined \
+after the alias (a preloading alias needs it earlier) or not visible from the server; \
+an alias that already has options (see `wsgi-redundant-import`).
+
+Fix: remove the three lines and write the options on the alias (the edit does it). When \
+other findings change the same lines, the edit writes their values: the HTTP twin's \
+group (`wsgi-duplicate-https-group`) and `%{GLOBAL}` (`wsgi-sub-interpreter`).",
+    example: Some(Example {
+        fires: include_str!("../../../../tests/data/lint/wsgi-options-on-alias/fires.conf"),
+        fixed: include_str!("../../../../tests/data/lint/wsgi-options-on-alias/fixed.conf"),
+    }),
+    claims: &[],
+    data: &[
+        ("mount", "the URL"),
+        ("script", "the script"),
+        ("process_group", "the group as written (WSGIProcessGroup)"),
+        (
+            "application_group",
+            "the interpreter as written (WSGIApplicationGroup)",
+        ),
+        (
+            "alias",
+            "the WSGIScriptAlias line the edit writes (with the values other findings change)",
+        ),
+        ("lines_removed", "directives the edit removes (3)"),
+    ],
+    check: |ctx, out| {
+        for a in alias_options(ctx) {
+            let mut f = Finding::new(
+                &WSGI_OPTIONS_ON_ALIAS,
+                format!(
+                    "`process-group={} application-group={}` on this WSGIScriptAlias replace WSGIProcessGroup, WSGIApplicationGroup and WSGIImportScript: with both options the alias sends {} to the same group and interpreter and preloads {} itself — one line instead of four",
+                    a.group, a.app_group, a.url, a.script
+                ),
+            )
+            .at(a.alias.span, "the options belong on this line")
+            .also(a.process_group.span, "process-group= replaces this")
+            .also(a.application_group.span, "application-group= replaces this")
+            .also(a.import.span, "the alias preloads the script itself")
+            .data("mount", a.url.clone())
+            .data("script", a.script.clone())
+            .data("process_group", a.group.clone())
+            .data("application_group", a.app_group.clone())
+            .data("alias", a.new_alias_line(ctx))
+            .data("lines_removed", 3);
+            let mut changed = Vec::new();
+            if a.new_group != a.group {
+                changed.push(format!(
+                    "`process-group={}`, the group of the HTTP twin (wsgi-duplicate-https-group)",
+                    a.new_group
+                ));
+            }
+            if a.new_app_group != a.app_group {
+                changed.push(format!(
+                    "`application-group={}`, the main interpreter (wsgi-sub-interpreter)",
+                    a.new_app_group
+                ));
+            }
+            if !changed.is_empty() {
+                f = f.note(format!(
+                    "the edit writes {} rather than the values written here",
+                    join_and(&changed)
+                ));
+            }
+            out.push(
+                f.help(format!(
+                    "write `{}` ({}) and remove the three other lines ({}, {}, {}): three lines fewer",
+                    a.new_alias_line(ctx),
+                    ctx.line_of(a.alias.span),
+                    ctx.line_of(a.process_group.span),
+                    ctx.line_of(a.application_group.span),
+                    ctx.line_of(a.import.span)
+                ))
+                .edits(a.edits(ctx)),
+            );
+        }
+    },
+};
+
+/// A server whose `WSGIProcessGroup` + `WSGIApplicationGroup` +
+/// `WSGIImportScript` can become options on its one `WSGIScriptAlias`
+/// without changing what runs where (see [`WSGI_OPTIONS_ON_ALIAS`]).
+struct AliasOptions<'a> {
+    alias: &'a Directive,
+    process_group: &'a Directive,
+    application_group: &'a Directive,
+    import: &'a Directive,
+    url: String,
+    script: String,
+    /// As written.
+    group: String,
+    app_group: String,
+    /// What the edit writes: the HTTP twin's group when this one is a
+    /// duplicate, `%{GLOBAL}` (the other findings' fixes, so that every
+    /// finding touching these lines offers the same edits).
+    new_group: String,
+    new_app_group: String,
+}
+
+impl AliasOptions<'_> {
+    /// The alias line after the edit (without indentation).
+    fn new_alias_line(&self, ctx: &Ctx<'_>) -> String {
+        format!(
+            "{}{}",
+            ctx.sources.snippet(self.alias.span).trim(),
+            self.options()
+        )
+    }
+
+    fn options(&self) -> String {
+        format!(
+            " process-group={} application-group={}",
+            self.new_group, self.new_app_group
+        )
+    }
+
+    fn edits(&self, ctx: &Ctx<'_>) -> Vec<Edit> {
+        let end = self.alias.args.last().map_or(self.alias.span, |a| a.span);
+        vec![
+            Edit::delete(whole_lines(ctx.sources, self.process_group.span)),
+            Edit::delete(whole_lines(ctx.sources, self.application_group.span)),
+            Edit::insert(end.file, end.end as usize, self.options()),
+            Edit::delete(whole_lines(ctx.sources, self.import.span)),
+        ]
+    }
+
+    fn touches(&self, d: &Directive) -> bool {
+        [
+            self.process_group,
+            self.application_group,
+            self.import,
+            self.alias,
+        ]
+        .iter()
+        .any(|x| std::ptr::eq(*x, d))
+    }
+}
+
+/// Directives that hand requests (or scripts) to mod_wsgi and so may rely on
+/// the server's `WSGIProcessGroup`/`WSGIApplicationGroup`.
+fn is_wsgi_consumer(d: &Directive) -> bool {
+    const NAMES: &[&str] = &[
+        "WSGIScriptAlias",
+        "WSGIScriptAliasMatch",
+        "WSGIHandlerScript",
+        "WSGIDispatchScript",
+        "WSGIAccessScript",
+        "WSGIAuthUserScript",
+        "WSGIAuthGroupScript",
+    ];
+    NAMES.iter().any(|n| d.is(n))
+        || (["AddHandler", "SetHandler"].iter().any(|n| d.is(n))
+            && d.args
+                .first()
+                .is_some_and(|a| a.value.eq_ignore_ascii_case("wsgi-script")))
+}
+
+/// Per server (`None` = main server): the WSGI consumers, and the
+/// `WSGIProcessGroup`/`WSGIApplicationGroup` directives anywhere in it.
+fn wsgi_directives_by_server<'a>(
+    ctx: &Ctx<'a>,
+) -> std::collections::BTreeMap<Option<usize>, (usize, Vec<&'a Directive>)> {
+    let mut by: std::collections::BTreeMap<Option<usize>, (usize, Vec<&'a Directive>)> =
+        Default::default();
+    walk(&ctx.parsed.nodes, &mut |d, sections| {
+        let server = sections.iter().find(|s| s.is("VirtualHost")).and_then(|s| {
+            ctx.items
+                .vhosts
+                .iter()
+                .position(|v| std::ptr::eq(v.section, *s))
+        });
+        let entry = by.entry(server).or_default();
+        if is_wsgi_consumer(d) {
+            entry.0 += 1;
+        }
+        if d.is("WSGIProcessGroup") || d.is("WSGIApplicationGroup") {
+            entry.1.push(d);
+        }
+    });
+    by
+}
+
+/// Document order of a directive (known directives only).
+fn seq_of(ctx: &Ctx<'_>, d: &Directive) -> Option<usize> {
+    ctx.all_items()
+        .find(|(_, i)| std::ptr::eq(i.directive, d))
+        .map(|(_, i)| i.seq)
+}
+
+fn alias_options<'a>(ctx: &Ctx<'a>) -> Vec<AliasOptions<'a>> {
+    let by_server = wsgi_directives_by_server(ctx);
+    let consumers = |s: Option<usize>| by_server.get(&s).map_or(0, |e| e.0);
+    let merged = duplicate_groups(ctx);
+    let servers = std::iter::once((None, &ctx.config.main_server))
+        .chain(ctx.config.vhosts.iter().map(|v| (Some(v.index), &v.server)));
+    let mut found = Vec::new();
+    for (server, s) in servers {
+        // One consumer in this server and none that shares its settings:
+        // for a virtual host none in the main server (inherited aliases,
+        // handlers in global <Directory> sections), for the main server
+        // none in the virtual hosts (they inherit its settings).
+        let others = match server {
+            Some(_) => consumers(None),
+            None => (0..ctx.config.vhosts.len())
+                .map(|v| consumers(Some(v)))
+                .sum(),
+        };
+        if consumers(server) != 1 || others != 0 {
+            continue;
+        }
+        let [m] = s.wsgi_mounts.as_slice() else {
+            continue;
+        };
+        if let Some(a) = alias_options_of(ctx, server, s, m, &by_server, &merged) {
+            found.push(a);
+        }
+    }
+    found
+}
+
+fn alias_options_of<'a>(
+    ctx: &Ctx<'a>,
+    server: Option<usize>,
+    s: &quill_config::model::ServerConfig,
+    m: &WsgiMount,
+    by_server: &std::collections::BTreeMap<Option<usize>, (usize, Vec<&'a Directive>)>,
+    merged: &[(&'a DaemonProcess, &'a DaemonProcess, bool)],
+) -> Option<AliasOptions<'a>> {
+    if m.inherited || m.regex || m.preloaded || !m.section_overrides.is_empty() {
+        return None;
+    }
+    let alias = ctx.directive_at(&m.at)?;
+    if !alias.is("WSGIScriptAlias") || alias.args.len() != 2 {
+        return None;
+    }
+    // Both settings from this server's own single directive each.
+    let (pg, ag) = (&m.process_group, &m.application_group);
+    let (Origin::Server { at: pg_at }, Origin::Server { at: ag_at }) = (&pg.origin, &ag.origin)
+    else {
+        return None;
+    };
+    let own = by_server
+        .get(&server)
+        .map(|e| e.1.as_slice())
+        .unwrap_or(&[]);
+    if own.len() != 2 {
+        return None;
+    }
+    let process_group = ctx.directive_at(pg_at)?;
+    let application_group = ctx.directive_at(ag_at)?;
+    if !own.iter().any(|d| std::ptr::eq(*d, process_group))
+        || !own.iter().any(|d| std::ptr::eq(*d, application_group))
+    {
+        return None;
+    }
+    // A named daemon group and a fixed interpreter: otherwise the alias
+    // would not preload (§3.3).
+    let group = pg.group.clone()?;
+    if pg.mode != DelegationMode::Daemon || pg.expression.contains("%{") {
+        return None;
+    }
+    let global = ag.expression.eq_ignore_ascii_case("%{GLOBAL}");
+    if ag.expression.contains("%{") && !global {
+        return None;
+    }
+    let interpreter = if global { "" } else { ag.expression.as_str() };
+    // The import: the same script into the same group and interpreter, in
+    // this server.
+    let imp = ctx.config.wsgi.import_scripts.iter().find(|i| {
+        !i.from_script_alias
+            && i.declared_in.vhost == server
+            && i.script == m.target
+            && i.process_group == group
+            && i.application_group == interpreter
+    })?;
+    let import = ctx.directive_at(&imp.at)?;
+    // Nothing the configuration reader reported about these lines (a group
+    // not visible, not yet defined, …).
+    let involved = [process_group, application_group, import, alias];
+    let reported = ctx.diagnostics.iter().any(|x| {
+        x.span.is_some_and(|sp| {
+            involved
+                .iter()
+                .any(|d| d.span.file == sp.file && d.span.start <= sp.start && sp.end <= d.span.end)
+        })
+    });
+    if reported {
+        return None;
+    }
+    // The group the edit writes: defined before the alias (a preloading
+    // alias looks it up while the configuration is read) and visible here.
+    let new_group = merged
+        .iter()
+        .find(|(_, dup, _)| dup.name == group)
+        .map_or(group.clone(), |(keep, _, _)| keep.name.clone());
+    let daemon = ctx.config.wsgi.daemon(&new_group)?;
+    let visible = daemon.declared_in.vhost.is_none()
+        || daemon.declared_in.vhost == server
+        || (daemon.declared_in.server_name.is_some()
+            && daemon.declared_in.server_name == s.server_name);
+    let before = seq_of(ctx, daemon_directive(ctx, daemon)?)? < seq_of(ctx, alias)?;
+    if !visible || !before {
+        return None;
+    }
+    Some(AliasOptions {
+        alias,
+        process_group,
+        application_group,
+        import,
+        url: m.url.clone(),
+        script: m.target.clone(),
+        group,
+        app_group: ag.expression.clone(),
+        new_group,
+        new_app_group: "%{GLOBAL}".to_string(),
+    })
+}
+
 pub static WSGI_SUB_INTERPRETER: Rule = Rule {
     id: ids::WSGI_SUB_INTERPRETER,
     severity: Severity::Warning,
@@ -610,6 +988,18 @@ fn sub_interpreter_finding(
             "the group runs {copies} application groups: {copies} copies of the application per process, about {} more than one",
             mb(extra_mb)
         ));
+    }
+    if let Some(a) = alias_options(ctx)
+        .into_iter()
+        .find(|a| ctx.sources.location(a.alias.span) == m.at)
+    {
+        return f
+            .help(format!(
+                "write `{}` ({}) and remove the server's WSGIProcessGroup, WSGIApplicationGroup and WSGIImportScript lines (the edit of wsgi-options-on-alias)",
+                a.new_alias_line(ctx),
+                ctx.line_of(a.alias.span)
+            ))
+            .edits(a.edits(ctx));
     }
     let (edit, help) = match &ag.origin {
         Origin::AliasOption { at } => {
@@ -764,6 +1154,150 @@ mod tests {
     fn redundant_import_script_is_removed() {
         let f = fires_and_is_fixed("wsgi-redundant-import");
         only(&f, "wsgi-redundant-import");
+    }
+
+    #[test]
+    fn group_settings_and_import_become_options_on_the_alias() {
+        let f = fires_and_is_fixed("wsgi-options-on-alias");
+        let o = only(&f, "wsgi-options-on-alias");
+        assert_eq!(o.data["process_group"], "app");
+        assert_eq!(o.data["lines_removed"], 3);
+        assert_eq!(
+            o.data["alias"],
+            "WSGIScriptAlias / /srv/app/app.wsgi process-group=app application-group=%{GLOBAL}"
+        );
+    }
+
+    /// The seed's first configuration (docs/reference/the-thread.md): every
+    /// WSGI edit together gives the expert's corrected virtual hosts.
+    #[test]
+    fn the_threads_first_configuration_gets_the_experts_alias_lines() {
+        let text = include_str!("../../../../examples/configs/the-thread/httpd.conf");
+        let (findings, fixed) =
+            crate::rules::testing::lint_with(text, &crate::LintOptions::default());
+        let simplified: Vec<_> = findings
+            .iter()
+            .filter(|f| f.rule.id == "wsgi-options-on-alias")
+            .collect();
+        assert_eq!(simplified.len(), 2);
+        assert_eq!(simplified[1].data["process_group"], "app1-ssl");
+        let want = "    WSGIScriptAlias / /path/to/django.wsgi process-group=app1 application-group=%{GLOBAL}\n";
+        assert_eq!(fixed.matches(want).count(), 2, "{fixed}");
+        for gone in [
+            "WSGIProcessGroup",
+            "WSGIApplicationGroup",
+            "WSGIImportScript",
+            "app1-ssl",
+        ] {
+            assert!(!fixed.contains(gone), "{gone} left:\n{fixed}");
+        }
+        // Merging the HTTPS group leaves 200 + 101 places for 400 front-end
+        // threads: the duplicate's finding says so, and the second check
+        // finds it (the only new finding).
+        let dup = only(&findings, "wsgi-duplicate-https-group");
+        assert!(
+            dup.diagnostic
+                .notes
+                .iter()
+                .any(|n| n.contains("runs 200 threads and queues 101 more")),
+            "{:?}",
+            dup.diagnostic.notes
+        );
+        let again = crate::rules::testing::lint(&fixed);
+        let new: Vec<_> = crate::rules::testing::rule_ids(&again)
+            .into_iter()
+            .filter(|id| !findings.iter().any(|f| f.rule.id == *id))
+            .collect();
+        assert_eq!(new, ["tier-capacity"]);
+    }
+
+    /// Variants of the rule's fixture where moving the settings onto the
+    /// alias would change what runs where, or would not preload.
+    #[test]
+    fn options_on_alias_stays_silent_where_the_rewrite_changes_behaviour() {
+        let base = crate::rules::testing::fixture("wsgi-options-on-alias", "fires.conf");
+        let import = "    WSGIImportScript /srv/app/app.wsgi process-group=app application-group=%{GLOBAL}\n";
+        let alias = "    WSGIScriptAlias / /srv/app/app.wsgi\n";
+        let daemon = "    WSGIDaemonProcess app processes=2 threads=10\n";
+        let pg = "    WSGIProcessGroup app\n";
+        let ag = "    WSGIApplicationGroup %{GLOBAL}\n";
+        for s in [import, alias, daemon, pg, ag] {
+            assert!(base.contains(s), "{s}");
+        }
+        let cases: Vec<(&str, String)> = vec![
+            (
+                "another script imported",
+                base.replace(import, &import.replace("/srv/app/app.wsgi", "/srv/app/other.wsgi")),
+            ),
+            (
+                "imported into another interpreter",
+                base.replace(import, &import.replace("=%{GLOBAL}", "=other")),
+            ),
+            (
+                "a second mount relies on WSGIProcessGroup",
+                base.replace(alias, &format!("{alias}    WSGIScriptAlias /admin /srv/app/admin.wsgi\n")),
+            ),
+            (
+                "a handler relies on WSGIProcessGroup",
+                base.replace(
+                    alias,
+                    &format!("{alias}    <Directory /srv/scripts>\n        AddHandler wsgi-script .wsgi\n    </Directory>\n"),
+                ),
+            ),
+            (
+                "a mount of the main server is inherited",
+                base.replace("<VirtualHost *:80>", "WSGIScriptAlias /old /srv/old.wsgi\n<VirtualHost *:80>"),
+            ),
+            (
+                "a Location sets its own group",
+                base.replace(
+                    alias,
+                    &format!("{alias}    <Location /admin>\n        WSGIProcessGroup %{{GLOBAL}}\n    </Location>\n"),
+                ),
+            ),
+            (
+                "WSGIProcessGroup written twice",
+                base.replace(pg, &format!("{pg}{pg}")),
+            ),
+            (
+                "the interpreter is decided per request",
+                base.replace(ag, "    WSGIApplicationGroup %{RESOURCE}\n")
+                    .replace(import, &import.replace("=%{GLOBAL}", "=%{RESOURCE}")),
+            ),
+            (
+                "the group is decided per request",
+                base.replace(pg, "    WSGIProcessGroup %{ENV:GROUP}\n"),
+            ),
+            (
+                "the group is defined after the alias",
+                base.replace(daemon, "").replace(alias, &format!("{alias}{daemon}")),
+            ),
+            (
+                "the group is not visible from this server",
+                base.replace(daemon, "").replace(
+                    "<VirtualHost *:80>",
+                    &format!("<VirtualHost *:80>\n    ServerName other.example\n{daemon}</VirtualHost>\n<VirtualHost *:80>"),
+                ),
+            ),
+            (
+                "the alias has options already",
+                base.replace(alias, "    WSGIScriptAlias / /srv/app/app.wsgi process-group=app application-group=%{GLOBAL}\n"),
+            ),
+        ];
+        for (why, text) in cases {
+            let ids = crate::rules::testing::rule_ids(&crate::rules::testing::lint(&text));
+            assert!(
+                !ids.contains(&"wsgi-options-on-alias"),
+                "fires although {why}:\n{text}"
+            );
+        }
+        // The same pattern in the main server, with no virtual host sharing
+        // its settings, fires.
+        let main = base
+            .replace("<VirtualHost *:80>\n    ServerName www.example.com\n", "")
+            .replace("</VirtualHost>\n", "");
+        let ids = crate::rules::testing::rule_ids(&crate::rules::testing::lint(&main));
+        assert!(ids.contains(&"wsgi-options-on-alias"), "{main}\n{ids:?}");
     }
 
     #[test]

@@ -84,6 +84,7 @@ rule_tests! {
     rule_wsgi_group_not_visible => "wsgi-group-not-visible",
     rule_wsgi_group_defined_later => "wsgi-group-defined-later",
     rule_wsgi_redundant_import => "wsgi-redundant-import",
+    rule_wsgi_options_on_alias => "wsgi-options-on-alias",
     rule_wsgi_sub_interpreter => "wsgi-sub-interpreter",
     rule_wsgi_unused_daemon => "wsgi-unused-daemon",
     rule_tier_capacity => "tier-capacity",
@@ -111,6 +112,107 @@ fn every_rule_has_a_fixture_test() {
             "no rule test for {id}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The seed: the thread's configuration (docs/reference/the-thread.md).
+
+const THREAD_FIRST: &str = "examples/configs/the-thread/httpd.conf";
+const THREAD_CORRECTED: &str = "examples/configs/the-thread-corrected/httpd.conf";
+
+/// `quill check` on the user's configuration says what the expert said,
+/// point by point (the-thread.md, "What the expert pointed out").
+#[test]
+fn the_threads_first_configuration_gets_every_finding_of_the_expert() {
+    let r = check(&[THREAD_FIRST, "--cores", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let v = json_of(&check(&[THREAD_FIRST, "--cores", "2", "--format", "json"]));
+    let finding = |rule: &str| -> Value {
+        v["findings"]
+            .as_array()
+            .and_then(|a| a.iter().find(|f| f["rule"] == rule).cloned())
+            .unwrap_or_else(|| panic!("no {rule} finding:\n{}", r.stdout))
+    };
+    // 1. Start-up kill-off: 10 × 25 idle threads above MaxSpareThreads 75,
+    //    one child killed a second until 3 remain.
+    let k = finding("startup-kill-off");
+    assert_eq!(k["data"]["children_at_start"], 10);
+    assert_eq!(k["data"]["killed"], 7);
+    assert_eq!(
+        (
+            k["data"]["first_kill_s"].clone(),
+            k["data"]["last_kill_s"].clone()
+        ),
+        (1.into(), 7.into())
+    );
+    assert_eq!(k["data"]["settled_children"], 3);
+    // 2. Daemon mode: the front end's 400 threads only proxy to 200 + 40
+    //    daemon threads, which WSGIDaemonProcess sizes; 6. measure their
+    //    utilisation to size them.
+    let t = finding("daemon-tiers");
+    assert_eq!(t["data"]["front_threads"], 400);
+    assert_eq!(t["data"]["daemon_threads"], 240);
+    assert!(
+        t["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("200 + 40 daemon threads"))
+    );
+    assert!(
+        t["notes"].to_string().contains("utilisation"),
+        "{}",
+        t["notes"]
+    );
+    // 3. One daemon group for HTTP and HTTPS.
+    let d = finding("wsgi-duplicate-https-group");
+    assert_eq!(d["data"]["removed_group"], "app1-ssl");
+    assert_eq!(d["data"]["kept_group"], "app1");
+    // 4. Options on the alias, in both virtual hosts, as the expert wrote
+    //    them.
+    let aliases: Vec<String> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["rule"] == "wsgi-options-on-alias")
+        .map(|f| f["data"]["alias"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        aliases,
+        ["WSGIScriptAlias / /path/to/django.wsgi process-group=app1 application-group=%{GLOBAL}";
+            2]
+    );
+    // 5. %{GLOBAL}.
+    assert_eq!(
+        finding("wsgi-sub-interpreter")["data"]["interpreter"],
+        "app1"
+    );
+    insta::assert_snapshot!("the_thread__first", r.transcript());
+}
+
+/// The expert's corrected form: no kill-off, one group, options on the
+/// alias, the main interpreter; what is left is the front end against the
+/// single group (tier-capacity) and the notes.
+#[test]
+fn the_threads_corrected_configuration() {
+    let r = check(&[THREAD_CORRECTED, "--cores", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let v = json_of(&check(&[
+        THREAD_CORRECTED,
+        "--cores",
+        "2",
+        "--format",
+        "json",
+    ]));
+    let rules = rules_in(&v);
+    for gone in [
+        "startup-kill-off",
+        "wsgi-duplicate-https-group",
+        "wsgi-options-on-alias",
+        "wsgi-redundant-import",
+        "wsgi-sub-interpreter",
+    ] {
+        assert!(!rules.iter().any(|r| r == gone), "{gone}: {rules:?}");
+    }
+    insta::assert_snapshot!("the_thread__corrected", r.transcript());
 }
 
 // ---------------------------------------------------------------------------

@@ -492,3 +492,45 @@ fn busy_and_available_thread_time_follow_a_known_load() {
         "2 threads × {wall:.2} s available, not {avail:.2} s"
     );
 }
+
+/// The configuration docs/worked-example.md serves
+/// (examples/configs/the-thread-serve) runs as written, on a free port:
+/// the application in daemon group app1, httpd's status page with its 300
+/// worker slots, and the group's utilisation on the metrics page.
+#[test]
+fn the_worked_examples_configuration_serves_its_pages() {
+    let root = TempDir::new("worked-example");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/configs/the-thread-serve");
+    std::fs::copy(dir.join("app.wsgi"), root.0.join("app.wsgi")).expect("copy app.wsgi");
+    let port = free_port();
+    let text = std::fs::read_to_string(dir.join("httpd.conf")).expect("read httpd.conf");
+    assert!(text.contains("127.0.0.1:8080") && text.contains("*:8080"));
+    let text = format!(
+        "ServerRoot \"{}\"\n{}",
+        root.0.display(),
+        text.replace(":8080", &format!(":{port}"))
+    );
+    let conf = root.0.join("httpd.conf");
+    std::fs::write(&conf, text).expect("write httpd.conf");
+    let s = Server::serve(root, &conf, port);
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("of group 'app1'"), "{body}");
+    let (status, auto) = get(&format!("http://127.0.0.1:{port}/server-status?auto"));
+    assert_eq!(status, 200, "{auto}");
+    assert!(auto.contains("ServerMPM: worker"), "{auto}");
+    let field = |name: &str| -> u32 {
+        auto.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name}\n{auto}"))
+    };
+    assert_eq!(field("BusyWorkers:") + field("IdleWorkers:"), 300, "{auto}");
+    let (status, metrics) = get(&format!("http://127.0.0.1:{port}/quill-metrics"));
+    assert_eq!(status, 200, "{metrics}");
+    assert!(
+        metrics.contains("quill_daemon_utilization{group=\"app1\"}"),
+        "{metrics}"
+    );
+    drop(s);
+}
