@@ -41,12 +41,16 @@ use quill_config::model::{MpmKind, MpmSettings};
 use crate::report::{Summary, summary};
 use crate::timeline::SecondRow;
 
+/// The text formatting the chart and the report use, for pages built
+/// around them (`quill report`).
+pub use text::{decimal1, duration_s, escape, thousands};
+
 use columns::Columns;
 use draw::{Ctx, TimeGrid, XScale};
 use markers::{MarkerGroups, badge};
 use scale::time_ticks;
 use svg::{Anchor, Font, Svg};
-use text::{clock_ms, duration_s, thousands};
+use text::clock_ms;
 
 /// What the chart's title and reference lines say about the configuration
 /// and the run. Build it with [`ChartInfo::new`] and push [`Marker`]s.
