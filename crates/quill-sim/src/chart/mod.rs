@@ -76,6 +76,10 @@ pub struct ChartInfo {
     pub seed: Option<u64>,
     /// Moments worth pointing at, usually Apache's log messages.
     pub markers: Vec<Marker>,
+    /// The rows were sampled from a running server (`quill report`), not
+    /// simulated: the chart says "observed" and counts time from the
+    /// start of the sampling window.
+    pub observed: bool,
 }
 
 /// A vertical line across all panels with a numbered badge; markers with
@@ -125,6 +129,7 @@ impl ChartInfo {
             load: load.into(),
             seed,
             markers: Vec::new(),
+            observed: false,
         }
     }
 
@@ -142,6 +147,15 @@ impl ChartInfo {
             "MaxSpareThreads"
         } else {
             "MaxSpareServers"
+        }
+    }
+
+    /// `simulated` or `observed`.
+    fn run_word(&self) -> &'static str {
+        if self.observed {
+            "observed"
+        } else {
+            "simulated"
         }
     }
 
@@ -196,7 +210,7 @@ impl ChartInfo {
         if let Some(seed) = self.seed {
             parts.push(format!("seed {seed}"));
         }
-        parts.push(format!("{} simulated", duration_s(span_s)));
+        parts.push(format!("{} {}", duration_s(span_s), self.run_word()));
         parts.join(" · ")
     }
 }
@@ -318,7 +332,11 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
         plots_bottom + 34.0,
         Anchor::Middle,
         NOTE_FONT,
-        "time since Apache started",
+        if info.observed {
+            "time since the sampling window started"
+        } else {
+            "time since Apache started"
+        },
     );
     let mut y = plots_bottom + 34.0;
     for note in &notes {
@@ -391,9 +409,10 @@ fn open_document(s: &mut Svg, height: f64, title: &str, desc: &str) {
 /// The chart's long description (`<desc>`), for screen readers.
 fn describe(sum: &Summary, info: &ChartInfo) -> String {
     format!(
-        "{} simulated. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
+        "{} {}. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
          Longest accept queue: {}. Refused: {}; connect timeouts: {}; 503: {}; 504: {}.",
         duration_s(sum.seconds),
+        info.run_word(),
         sum.peak_processes,
         sum.final_processes,
         sum.spawned,
