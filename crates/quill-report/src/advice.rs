@@ -157,8 +157,8 @@ pub fn propose(
             continue;
         }
         let why = format!(
-            "'{}': {} request(s) in the group on average (running or waiting), {} threads busy at \
-             the busiest sample; for {:.0} % utilisation it needs {needed} threads: {} × {}",
+            "'{}': {} request(s) in the group on average (running or waiting), at most {} \
+             running at once; for {:.0} % utilisation it needs {needed} threads: {} × {}",
             g.name,
             g.demand,
             g.busy.max,
@@ -229,20 +229,20 @@ pub fn propose(
         }
         // All together when they agree, else one finding at a time.
         let all: Vec<Edit> = taken.iter().flat_map(|f| f.edits.clone()).collect();
-        let applied: Vec<&quill_lint::Finding> =
-            if quill_lint::apply_edits(&r.sources, &all).is_ok() {
-                taken
-            } else {
-                let mut ok: Vec<&quill_lint::Finding> = Vec::new();
-                for f in taken {
-                    let trial: Vec<&Edit> =
-                        ok.iter().flat_map(|g| &g.edits).chain(&f.edits).collect();
-                    if quill_lint::apply_edits(&r.sources, trial).is_ok() {
-                        ok.push(f);
-                    }
+        let applied: Vec<&quill_lint::Finding> = if quill_lint::apply_edits(&r.sources, &all)
+            .is_ok()
+        {
+            taken
+        } else {
+            let mut ok: Vec<&quill_lint::Finding> = Vec::new();
+            for f in taken {
+                let trial: Vec<&Edit> = ok.iter().flat_map(|g| &g.edits).chain(&f.edits).collect();
+                if quill_lint::apply_edits(&r.sources, trial).is_ok() {
+                    ok.push(f);
                 }
-                ok
-            };
+            }
+            ok
+        };
         let edits: Vec<Edit> = applied.iter().flat_map(|f| f.edits.clone()).collect();
         for f in &applied {
             steps.push(format!(
@@ -318,9 +318,7 @@ fn daemon_edit(
     let at = &resolved.config.wsgi.daemon(name)?.at;
     let mut found = None;
     quill_config::syntax::walk(&parsed.nodes, &mut |d, _| {
-        if found.is_none()
-            && d.is("WSGIDaemonProcess")
-            && resolved.sources.location(d.span) == *at
+        if found.is_none() && d.is("WSGIDaemonProcess") && resolved.sources.location(d.span) == *at
         {
             found = Some(d);
         }
@@ -419,7 +417,13 @@ mod tests {
     fn a_diff_keeps_the_common_lines_out() {
         let h = diff("f", "a\nb\nc\nd\n", "a\nB\nc\nd\ne\n");
         assert_eq!(h.len(), 2, "{h:?}");
-        assert_eq!((h[0].line, h[0].removed.clone(), h[0].added.clone()), (2, vec!["b".into()], vec!["B".into()]));
-        assert_eq!((h[1].line, h[1].removed.len(), h[1].added.clone()), (5, 0, vec!["e".into()]));
+        assert_eq!(
+            (h[0].line, h[0].removed.clone(), h[0].added.clone()),
+            (2, vec!["b".into()], vec!["B".into()])
+        );
+        assert_eq!(
+            (h[1].line, h[1].removed.len(), h[1].added.clone()),
+            (5, 0, vec!["e".into()])
+        );
     }
 }

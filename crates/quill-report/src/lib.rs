@@ -65,8 +65,13 @@ pub fn analyse(
         .map_err(ReportError::Simulation)?;
     let current = whatif::simulate(&original.1.config, &load, options.seed, &options.lint)
         .map_err(ReportError::Simulation)?;
-    let proposed = whatif::simulate(&proposal.resolved.config, &load, options.seed, &options.lint)
-        .map_err(ReportError::Simulation)?;
+    let proposed = whatif::simulate(
+        &proposal.resolved.config,
+        &load,
+        options.seed,
+        &options.lint,
+    )
+    .map_err(ReportError::Simulation)?;
     Ok(Report {
         answers: render::answers(&observed.observation),
         observation: observed.observation.clone(),

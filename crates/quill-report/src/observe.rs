@@ -336,7 +336,11 @@ pub fn from_samples(
         let span_s = (t1.saturating_sub(*t0)) as f64 / 1000.0;
         for name in m1.groups() {
             let (a, b) = (m0.group(&name), m1.group(&name));
-            let busy = Stat::of(metric_pages.iter().map(|(_, m)| m.group(&name).busy_threads));
+            let busy = Stat::of(
+                metric_pages
+                    .iter()
+                    .map(|(_, m)| m.group(&name).busy_threads),
+            );
             groups.push(group_from_counters(
                 &name,
                 configured.get(&name).copied(),
@@ -399,11 +403,7 @@ fn group_from_counters(
     let queue = b.queue.since(&a.queue);
     let app = b.app.since(&a.app);
     let server = b.server.since(&a.server);
-    let rate = if span_s > 0.0 {
-        requests / span_s
-    } else {
-        0.0
-    };
+    let rate = if span_s > 0.0 { requests / span_s } else { 0.0 };
     let queue_mean = queue.mean_s();
     let app_mean = if requests > 0.0 {
         app.mean_s().unwrap_or(busy_s / requests)
@@ -496,7 +496,11 @@ fn sample_rows(parsed: &[Parsed], thread_limit: u32) -> Vec<SecondRow> {
             let k = t_s - from_s;
             let per = |x: f64| ((x * (k + 1) as f64).round() - (x * k as f64).round()) as u64;
             let (busy, idle, processes) = b.status.as_ref().map_or((0, 0, 0), |s| {
-                (s.busy_workers(), s.idle_workers(), s.processes(thread_limit))
+                (
+                    s.busy_workers(),
+                    s.idle_workers(),
+                    s.processes(thread_limit),
+                )
             });
             rows.push(SecondRow {
                 t_s,
@@ -543,7 +547,12 @@ fn samples_replay(
                 .saturating_sub(sa.total_duration_ms().unwrap_or(0)) as f64;
             let mean_ms = if n > 0.0 { (ms / n).max(1.0) } else { 1.0 };
             let t = (a.t_ms - t0) as f64 / 1000.0;
-            csv += &format!("{},{},{},0.5\n", num(t), num(n / dt), num(median_of(mean_ms, 0.5)));
+            csv += &format!(
+                "{},{},{},0.5\n",
+                num(t),
+                num(n / dt),
+                num(median_of(mean_ms, 0.5))
+            );
             last_t = (b.t_ms - t0) as f64 / 1000.0;
         }
         csv += &format!("{},0,1,0.5\n", num(last_t));
@@ -831,12 +840,16 @@ pub fn from_access_log(
         );
     }
     let replay_note = if daemon_requests > 0 {
+        let left_out = requests.len() - replayed.len();
         format!(
-            "the log's {} requests to daemon groups, at their arrival times, each holding a \
-             thread for its %D (which includes any wait for a daemon thread); {} requests the \
-             front end answers itself are left out",
+            "the log's {} requests to daemon groups at their arrival times, each holding a \
+             thread for its %D (which includes any wait for a daemon thread){}",
             replayed.len(),
-            requests.len() - replayed.len()
+            if left_out > 0 {
+                format!("; {left_out} requests not sent to a daemon group are left out")
+            } else {
+                String::new()
+            }
         )
     } else {
         format!(
@@ -875,14 +888,23 @@ impl Sweep {
     fn stat(&self) -> Stat {
         let n = self.per_second.len().max(1) as f64;
         Stat {
-            min: round1(self.per_second.iter().copied().fold(f64::INFINITY, f64::min)),
+            min: round1(
+                self.per_second
+                    .iter()
+                    .copied()
+                    .fold(f64::INFINITY, f64::min),
+            ),
             mean: round1(self.per_second.iter().sum::<f64>() / n),
             max: f64::from(self.peak),
         }
     }
 }
 
-fn sweep<'r>(requests: impl Iterator<Item = &'r LoggedRequest>, span_s: u64, capacity: u32) -> Sweep {
+fn sweep<'r>(
+    requests: impl Iterator<Item = &'r LoggedRequest>,
+    span_s: u64,
+    capacity: u32,
+) -> Sweep {
     // (time, +1 start / −1 end); ends sort before starts at the same time.
     let mut events: Vec<(u64, i8)> = Vec::new();
     for r in requests {
@@ -946,11 +968,19 @@ fn path_times(requests: &[LoggedRequest], who: &[Option<&str>], total_s: f64) ->
             served_by,
             requests: n,
             total_s: round1(s),
-            share: if total_s > 0.0 { round3(s / total_s) } else { 0.0 },
+            share: if total_s > 0.0 {
+                round3(s / total_s)
+            } else {
+                0.0
+            },
             mean_ms: round1(s / n as f64 * 1000.0),
         })
         .collect();
-    out.sort_by(|a, b| b.total_s.total_cmp(&a.total_s).then(a.prefix.cmp(&b.prefix)));
+    out.sort_by(|a, b| {
+        b.total_s
+            .total_cmp(&a.total_s)
+            .then(a.prefix.cmp(&b.prefix))
+    });
     out.truncate(8);
     out
 }
@@ -977,7 +1007,10 @@ mod tests {
         let s = sweep(rs.iter(), 2, 1);
         assert_eq!(s.per_second, vec![1.5, 0.7]);
         assert_eq!(s.peak, 2);
-        assert_eq!(s.waited, 1, "the second arrived while the one thread was busy");
+        assert_eq!(
+            s.waited, 1,
+            "the second arrived while the one thread was busy"
+        );
     }
 
     #[test]

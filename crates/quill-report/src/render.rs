@@ -107,24 +107,29 @@ fn group_answer(g: &GroupUse, evidence: Evidence) -> String {
             n1(g.busy.mean)
         ),
     };
+    let n = thousands(g.requests);
     let waited = if g.waiting.requests == 0 {
         match evidence {
-            Evidence::Samples => "no request waited for a thread (none queued over 5 ms)".into(),
-            Evidence::AccessLog => {
-                "no request arrived while every thread was busy: none had to wait".into()
-            }
+            Evidence::Samples => format!(
+                "Of its {n} requests none waited for a thread (none queued over 5 ms; mean \
+                 queue time {} ms).",
+                g.waiting.mean_ms.map_or("?".into(), n1)
+            ),
+            Evidence::AccessLog => format!(
+                "Of its {n} requests none arrived while every thread was busy: none had to wait."
+            ),
         }
     } else if g.waiting.inferred {
         format!(
-            "{} requests ({}) arrived while all {total} threads were busy and waited (inferred \
-             from the log's arrivals and durations)",
+            "Of its {n} requests {} ({}) arrived while all {total} threads were busy, and \
+             waited (inferred from the log's arrivals and durations).",
             thousands(g.waiting.requests),
             pct(g.waiting.share)
         )
     } else {
         format!(
-            "{} requests ({}) waited over 5 ms for a thread; queue time mean {} ms, 90th \
-             percentile {} ms",
+            "Of its {n} requests {} ({}) waited over 5 ms for a thread; queue time mean {} ms, \
+             90th percentile {} ms.",
             thousands(g.waiting.requests),
             pct(g.waiting.share),
             g.waiting.mean_ms.map_or("?".into(), n1),
@@ -134,25 +139,15 @@ fn group_answer(g: &GroupUse, evidence: Evidence) -> String {
     let restarts = if g.restarts.is_empty() {
         String::new()
     } else {
-        let list: Vec<String> = g
-            .restarts
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect();
+        let list: Vec<String> = g.restarts.iter().map(|(r, n)| format!("{n} {r}")).collect();
         format!(" Processes restarted: {}.", list.join(", "))
     };
     format!(
         "Daemon group '{}' ({size}): utilisation {} (busy ÷ available thread time); {busy}; on \
-         average {} requests in the group, running or waiting. {} {}: {waited}.{restarts}",
+         average {} requests in the group, running or waiting. {waited}{restarts}",
         g.name,
         pct(g.utilisation),
         n1(g.demand),
-        thousands(g.requests),
-        if g.requests == 1 {
-            "request"
-        } else {
-            "requests"
-        },
     )
 }
 
@@ -277,12 +272,15 @@ fn comparison_rows(r: &Report) -> Vec<(String, String, String)> {
     rows
 }
 
-fn wrap(text: &str, width: usize, indent: &str) -> String {
+/// `text` in lines of at most `width` characters, the first indented by
+/// `indent`, the others by `indent` and `hang` more spaces.
+fn wrap(text: &str, width: usize, indent: &str, hang: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
+    let rest = format!("{indent}{}", " ".repeat(hang));
     for word in text.split_whitespace() {
         if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            out += indent;
+            out += if out.is_empty() { indent } else { &rest };
             out += &line;
             out.push('\n');
             line.clear();
@@ -293,7 +291,7 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
         line += word;
     }
     if !line.is_empty() {
-        out += indent;
+        out += if out.is_empty() { indent } else { &rest };
         out += &line;
         out.push('\n');
     }
@@ -323,7 +321,7 @@ pub fn text(r: &Report) -> String {
     let _ = writeln!(t, "quill report: {}", evidence_name(&r.observation));
     t.push('\n');
     for a in &r.answers {
-        t += &wrap(a, 96, "  ");
+        t += &wrap(a, 96, "  ", 0);
         t.push('\n');
     }
     let p = &r.proposal;
@@ -336,7 +334,7 @@ pub fn text(r: &Report) -> String {
         t += "  nothing to change\n";
     }
     for s in &p.steps {
-        t += &wrap(&format!("- {s}"), 96, "  ");
+        t += &wrap(&format!("- {s}"), 96, "  ", 2);
     }
     for h in &p.hunks {
         let _ = writeln!(t, "  {}:{}", h.file, h.line);
@@ -357,15 +355,19 @@ pub fn text(r: &Report) -> String {
         c.notes
     );
     for rem in &c.remaining {
-        t += &wrap(&format!("! {rem}"), 96, "    ");
+        t += &wrap(&format!("! {rem}"), 96, "    ", 2);
     }
     t.push('\n');
-    let _ = writeln!(
-        t,
-        "What-if: {} ({}, {} simulated)",
-        r.whatif.load,
-        r.replay,
-        duration_s(r.whatif.seconds)
+    t += &wrap(
+        &format!(
+            "What-if: {}: {}; {} simulated from the server's start.",
+            r.whatif.load,
+            r.replay,
+            duration_s(r.whatif.seconds)
+        ),
+        96,
+        "",
+        2,
     );
     let rows = comparison_rows(r);
     let w0 = rows.iter().map(|x| x.0.chars().count()).max().unwrap_or(0);
@@ -397,11 +399,7 @@ pub fn html(r: &Report, current: &MpmSettings) -> String {
         "<title>Quill report: {}</title>\n<style>\n{CSS}.cmp td.n{{text-align:left}}\n</style>\n</head>\n<body>",
         escape(&o.source)
     );
-    let _ = writeln!(
-        h,
-        "<h1>Capacity report: {}</h1>",
-        escape(&evidence_name(o))
-    );
+    let _ = writeln!(h, "<h1>Capacity report: {}</h1>", escape(&evidence_name(o)));
     h += "<h2 id=\"answers\">What the server used</h2>\n";
     for a in &r.answers {
         let _ = writeln!(h, "<p>{}</p>", escape(a));

@@ -130,7 +130,8 @@ pub fn simulate(
     let load_end_s = load.end_us().div_ceil(1_000_000).max(1);
     let during: Vec<&SecondRow> = rows.iter().filter(|r| r.t_s < load_end_s).collect();
     let n = during.len().max(1) as f64;
-    let mean = |f: fn(&SecondRow) -> u32| round1(during.iter().map(|r| f64::from(f(r))).sum::<f64>() / n);
+    let mean =
+        |f: fn(&SecondRow) -> u32| round1(during.iter().map(|r| f64::from(f(r))).sum::<f64>() / n);
     let daemon = sim.daemon.as_ref().map(|d| {
         let threads = d.processes.saturating_mul(d.threads).max(1);
         DaemonOutcome {
