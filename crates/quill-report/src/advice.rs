@@ -158,10 +158,15 @@ pub fn propose(
         }
         let why = format!(
             "'{}': {} request(s) in the group on average (running or waiting), at most {} \
-             running at once; for {:.0} % utilisation it needs {needed} threads: {} × {}",
+             {} at once; for {:.0} % utilisation it needs {needed} threads: {} × {}",
             g.name,
             g.demand,
             g.busy.max,
+            if g.waiting.inferred {
+                "in progress"
+            } else {
+                "running"
+            },
             options.target_utilisation * 100.0,
             processes,
             d.threads
@@ -244,7 +249,14 @@ pub fn propose(
             ok
         };
         let edits: Vec<Edit> = applied.iter().flat_map(|f| f.edits.clone()).collect();
+        // One step per distinct set of edits (several findings often share
+        // one fix, and say so).
+        let mut said: Vec<&Vec<Edit>> = Vec::new();
         for f in &applied {
+            if said.contains(&&f.edits) {
+                continue;
+            }
+            said.push(&f.edits);
             steps.push(format!(
                 "quill check {}: {}",
                 f.rule.id,

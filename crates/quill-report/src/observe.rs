@@ -657,17 +657,20 @@ fn under(url: &str, path: &str) -> bool {
 }
 
 /// Who serves a path: the daemon group of the WSGI mount it falls under
-/// (the longest matching prefix in any server; `embedded` for embedded
-/// mode), `None` for the front end.
+/// (the longest matching prefix in any server, the main server first, then
+/// the virtual hosts in order; `embedded` for embedded mode), `None` for
+/// the front end.
 fn served_by<'c>(routes: &'c Routes, path: &str) -> Option<&'c str> {
     if routes.front.iter().any(|url| under(url, path)) {
         return None;
     }
+    // The longest prefix; among equals the first server's (an access log
+    // without %v cannot tell virtual hosts apart).
     routes
         .wsgi
         .iter()
         .filter(|(url, _)| under(url, path))
-        .max_by_key(|(url, _)| url.len())
+        .min_by_key(|(url, _)| std::cmp::Reverse(url.len()))
         .map(|(_, g)| g.as_deref().unwrap_or("embedded"))
 }
 
@@ -1025,7 +1028,9 @@ mod tests {
         assert_eq!(served_by(&r, "/api/x"), Some("api"));
         assert_eq!(served_by(&r, "/apix"), Some("site"));
         assert_eq!(served_by(&r, "/static/a.css"), None);
-        r.wsgi.remove(0);
+        r.wsgi.push(("/".to_string(), Some("site-ssl".to_string())));
+        assert_eq!(served_by(&r, "/x"), Some("site"), "the first server's");
+        r.wsgi.retain(|(url, _)| url != "/");
         assert_eq!(served_by(&r, "/other"), None);
     }
 }
