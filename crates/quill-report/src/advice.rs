@@ -205,9 +205,9 @@ pub fn propose(
             .saturating_mul(step)
             .min(m.max_threads.min(m.max_request_workers));
         if want > m.max_spare {
-            let ctx = quill_lint::Ctx::new(&p1, &r1, &options.lint);
-            if let Some(e) = ctx.knob_edit(Knob::MaxSpare, i64::from(want)) {
-                let name = ctx.mpm.name(Knob::MaxSpare);
+            if let Some((name, e)) =
+                quill_lint::knob_edit(&p1, &r1, Knob::MaxSpare, i64::from(want))
+            {
                 steps.push(format!(
                     "{name} {want} (was {}) — replayed, the pool killed {} child(ren) after \
                      start-up and forked them again; its maintenance saw up to {} idle, so \
@@ -219,8 +219,10 @@ pub fn propose(
         }
     }
 
-    // 3. quill check's own edits, until there are none.
-    for _ in 0..MAX_ROUNDS {
+    // 3. quill check's own edits, until there are none; the last check is
+    //    the verdict.
+    let mut last = None;
+    for round in 0..=MAX_ROUNDS {
         let (p, r) = reader.read(&files);
         let report = quill_lint::check(&p, &r, &options.lint);
         let taken: Vec<&quill_lint::Finding> = report
@@ -229,7 +231,8 @@ pub fn propose(
             .filter(|f| !f.edits.is_empty())
             .filter(|f| f.severity() != Severity::Note || NOTES_TAKEN.contains(&f.rule.id))
             .collect();
-        if taken.is_empty() {
+        if taken.is_empty() || round == MAX_ROUNDS {
+            last = Some((r, report));
             break;
         }
         // All together when they agree, else one finding at a time.
@@ -271,8 +274,14 @@ pub fn propose(
     }
 
     // 4. The verdict.
-    let (p, r) = reader.read(&files);
-    let report = quill_lint::check(&p, &r, &options.lint);
+    let (r, report) = match last {
+        Some(x) => x,
+        None => {
+            let (p, r) = reader.read(&files);
+            let report = quill_lint::check(&p, &r, &options.lint);
+            (r, report)
+        }
+    };
     let remaining: Vec<String> = report
         .findings
         .iter()
