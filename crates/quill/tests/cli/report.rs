@@ -2,6 +2,10 @@
 //! tests/data/report, a log without %D, and the HTML page opened in a real
 //! browser (Debian's Chromium, headless; scripts/test installs it).
 
+// Chromium's run is bounded by a deadline, polled (clippy.toml bans the
+// clock and sleeps in pure crates).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
