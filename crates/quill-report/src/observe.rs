@@ -147,8 +147,9 @@ pub struct FrontUse {
     pub requests: u64,
     pub requests_per_s: f64,
     /// Of those, answered by the front end itself (static files, status
-    /// pages), not by a daemon group.
-    pub front_only_requests: u64,
+    /// pages), not by a daemon group; `None` when samples have no metrics
+    /// page to count the daemon groups' requests.
+    pub front_only_requests: Option<u64>,
 }
 
 /// Waiting for a daemon thread.
@@ -367,7 +368,8 @@ pub fn from_samples(
         idle: have_status.then(|| Stat::of(statuses().map(|s| f64::from(s.idle_workers())))),
         requests,
         requests_per_s: round1(requests as f64 / window_s),
-        front_only_requests: requests.saturating_sub(daemon_requests),
+        front_only_requests: (!metric_pages.is_empty())
+            .then(|| requests.saturating_sub(daemon_requests)),
     };
     let rows = sample_rows(&parsed, thread_limit);
     let (replay_csv, replay_note) = samples_replay(&metric_pages, &parsed, &groups);
@@ -819,7 +821,7 @@ pub fn from_access_log(
         idle: None,
         requests: requests.len() as u64,
         requests_per_s: round1(requests.len() as f64 / window_s),
-        front_only_requests: requests.len() as u64 - daemon_requests,
+        front_only_requests: Some(requests.len() as u64 - daemon_requests),
     };
     let paths = path_times(&requests, &who, total_s);
 

@@ -30,6 +30,15 @@ fn range(s: &Stat) -> String {
     }
 }
 
+fn front_only(n: Option<u64>) -> String {
+    n.map_or(String::new(), |n| {
+        format!(
+            ", {} of them answered by the front end itself",
+            thousands(n)
+        )
+    })
+}
+
 /// The thread's questions, answered from the observation.
 pub fn answers(o: &Observation) -> Vec<String> {
     let f = &o.front;
@@ -48,8 +57,7 @@ pub fn answers(o: &Observation) -> Vec<String> {
     out.push(match (o.evidence, &f.processes) {
         (Evidence::Samples, Some(p)) => format!(
             "Front end ({} MPM): {} child processes alive of the {} it may have; {} of its {} \
-             worker {unit} busy — at most {} of capacity. {} requests in {} ({} a second), {} of \
-             them answered by the front end itself.",
+             worker {unit} busy — at most {} of capacity. {} requests in {} ({} a second){}.",
             c.mpm,
             range(p),
             c.max_processes,
@@ -59,14 +67,24 @@ pub fn answers(o: &Observation) -> Vec<String> {
             thousands(f.requests),
             duration_s(o.window_s.round() as u64),
             n1(f.requests_per_s),
-            thousands(f.front_only_requests),
+            front_only(f.front_only_requests),
         ),
-        _ => format!(
+        (Evidence::Samples, None) => format!(
+            "Front end ({} MPM): no status page was sampled, so its processes and workers are \
+             not known ({} of each allowed). {} requests in {} ({} a second){}.",
+            c.mpm,
+            c.max_processes,
+            thousands(f.requests),
+            duration_s(o.window_s.round() as u64),
+            n1(f.requests_per_s),
+            front_only(f.front_only_requests),
+        ),
+        (Evidence::AccessLog, _) => format!(
             "Front end ({} MPM): at most {} requests in progress at once (per-second mean {}) \
              of the {} worker {unit} MaxRequestWorkers allows — at most {} of capacity; each \
-             holds a worker while it lasts. {} requests in {} ({} a second), {} of them \
-             answered by the front end itself. An access log does not say how many processes \
-             were alive: the replay below shows what the pool does with this traffic.",
+             holds a worker while it lasts. {} requests in {} ({} a second){}. An access log \
+             does not say how many processes were alive: the replay below shows what the pool \
+             does with this traffic.",
             c.mpm,
             n1(f.busy.max),
             n1(f.busy.mean),
@@ -75,7 +93,7 @@ pub fn answers(o: &Observation) -> Vec<String> {
             thousands(f.requests),
             duration_s(o.window_s.round() as u64),
             n1(f.requests_per_s),
-            thousands(f.front_only_requests),
+            front_only(f.front_only_requests),
         ),
     });
     if o.groups.is_empty() {
@@ -176,14 +194,29 @@ fn time_answer(o: &Observation) -> String {
         format!("Where the time goes: {}.", parts.join("; "))
     };
     let daemon_s: f64 = o.groups.iter().map(|g| g.time.total_s).sum();
-    if let Some(front) = o.front_time_s.filter(|s| *s > 0.0) {
-        let _ = write!(
-            text,
-            " Of the {} request-seconds the front end spent, the daemon groups account for {} ({}).",
-            n1(front),
-            n1(daemon_s),
-            pct((daemon_s / front).min(1.0))
-        );
+    match o.front_time_s.filter(|s| *s > 0.0) {
+        Some(front) if !o.groups.is_empty() => {
+            let _ = write!(
+                text,
+                " Of the {} request-seconds the front end spent, the daemon groups account for \
+                 {} ({}).",
+                n1(front),
+                n1(daemon_s),
+                pct((daemon_s / front).min(1.0))
+            );
+        }
+        Some(front) => {
+            let _ = write!(
+                text,
+                " The front end spent {} request-seconds ({}).",
+                n1(front),
+                match o.evidence {
+                    Evidence::Samples => "the status page's Total Duration",
+                    Evidence::AccessLog => "the sum of %D",
+                }
+            );
+        }
+        None => {}
     }
     if !o.paths.is_empty() {
         let top: Vec<String> = o

@@ -126,6 +126,65 @@ fn the_recorded_figures_follow_the_recorded_traffic() {
     }
 }
 
+fn httpd() -> (Mem, Resolved, ParsedConfig) {
+    let mem = Mem {
+        main: PathBuf::from("/srv/quill-report-httpd/httpd.conf"),
+        text: Mem::data("httpd/httpd.conf"),
+    };
+    let (parsed, resolved) = mem.read(&BTreeMap::new());
+    (mem, resolved, parsed)
+}
+
+/// The same traffic on Debian's real httpd and mod_wsgi
+/// (tests/data/report/httpd, made by record-httpd.sh): its access log gives
+/// the same answers as Quill's, and a clean proposal.
+#[test]
+fn real_httpds_access_log() {
+    let (mem, resolved, parsed) = httpd();
+    let observed = quill_report::from_access_log(
+        &resolved.config,
+        "httpd/access.log",
+        &Mem::data("httpd/access.log"),
+        None,
+    )
+    .expect("httpd's log reads");
+    let r = analyse(
+        (&parsed, &resolved),
+        &observed,
+        &mem,
+        &AdviceOptions::default(),
+    )
+    .expect("analyses");
+    let g = &r.observation.groups[0];
+    assert_eq!(g.name, "app");
+    assert!((0.55..=0.95).contains(&g.utilisation), "{}", g.utilisation);
+    assert!(g.waiting.requests > 0);
+    assert!(r.proposal.check.clean, "{:?}", r.proposal.check);
+    insta::assert_snapshot!("httpd_access_log_text", quill_report::render::text(&r));
+}
+
+/// httpd's status page, sampled: the front end's figures, and no daemon
+/// group (httpd has no metrics page) — said, not guessed.
+#[test]
+fn real_httpds_status_page() {
+    let (_, resolved, _) = httpd();
+    let samples: Vec<RawSample> = Mem::data("httpd/samples.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a recorded sample"))
+        .collect();
+    let o = quill_report::from_samples(&resolved.config, "httpd", &samples)
+        .expect("reads")
+        .observation;
+    let processes = o.front.processes.expect("from the scoreboard");
+    assert!((2.0..=4.0).contains(&processes.max), "{processes:?}");
+    assert!(o.front.busy.max >= 1.0);
+    assert!(o.front.requests > 300, "{}", o.front.requests);
+    assert!(o.groups.is_empty());
+    assert_eq!(o.front.front_only_requests, None);
+    let answers = quill_report::render::answers(&o).join("\n");
+    assert!(answers.contains("no metrics page"), "{answers}");
+}
+
 /// An access log of `rate` requests a second, each lasting `ms`, for
 /// `seconds` seconds, to `path`.
 fn steady_log(rate: u32, ms: u64, seconds: u32, path: &str) -> String {

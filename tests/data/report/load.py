@@ -1,9 +1,12 @@
-"""The traffic of the recording (record.sh): for 24 s, two clients in a loop
-on /app/sleep?0.3 and one on a static file; from 8 s to 16 s, four more on
-/app/sleep?0.3, so that six requests compete for the group's four threads."""
+"""The traffic of the recordings (record.sh, record-httpd.sh): for 24 s, two
+clients in a loop on a 0.3 s request and one on a static file; from 8 s to
+16 s, four more on the 0.3 s request, so that six requests compete for the
+group's four threads. Arguments: the server's base URL, and the path of the
+0.3 s request (default /app/sleep?0.3, lifecycle.wsgi's)."""
 import sys, threading, time, urllib.request
 
 base = sys.argv[1]
+slow = sys.argv[2] if len(sys.argv) > 2 else "/app/sleep?0.3"
 start = time.monotonic()
 
 def client(path, t_from, t_to):
@@ -16,8 +19,8 @@ def client(path, t_from, t_to):
             time.sleep(0.2)
 
 threads = [threading.Thread(target=client, args=a) for a in
-           [("/app/sleep?0.3", 0, 24)] * 2 + [("/static/f.txt", 0, 24)]
-           + [("/app/sleep?0.3", 8, 16)] * 4]
+           [(slow, 0, 24)] * 2 + [("/static/f.txt", 0, 24)]
+           + [(slow, 8, 16)] * 4]
 for t in threads:
     t.start()
 for t in threads:
