@@ -105,10 +105,7 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         Ok(r) => r,
         Err(Unreadable(msg)) => return fail(2, msg),
     };
-    let (parsed, resolved) = match load::load_with_tree(&args.conf) {
-        Ok(r) => r,
-        Err(Unreadable(msg)) => return fail(2, msg),
-    };
+    let (parsed, resolved) = reader.read_tree();
     if resolved.diagnostics.has_errors() {
         let errors: Vec<_> = resolved
             .diagnostics

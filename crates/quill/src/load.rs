@@ -102,10 +102,7 @@ pub fn load(args: &ConfArgs) -> Result<Resolved, Unreadable> {
 /// [`load`], keeping the parsed tree too (findings that point at
 /// directives need it).
 pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unreadable> {
-    let reader = reader(args)?;
-    let (parsed, mut resolved) = reader.read_with(&RealFs);
-    resolved.diagnostics.extend(reader.notes.clone());
-    Ok((parsed, resolved))
+    Ok(reader(args)?.read_tree())
 }
 
 /// How to read the configuration of `args`, again and again (`quill
@@ -120,6 +117,13 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The configuration as it is on disk, with the notes about reading it.
+    pub fn read_tree(&self) -> (ParsedConfig, Resolved) {
+        let (parsed, mut resolved) = self.read_with(&RealFs);
+        resolved.diagnostics.extend(self.notes.clone());
+        (parsed, resolved)
+    }
+
     fn read_with(&self, fs: &dyn quill_config::fs::ConfigFs) -> (ParsedConfig, Resolved) {
         let parsed = parse_file(&self.conf, fs, &self.parse);
         let resolved = resolve(&parsed, &self.resolve);
