@@ -408,6 +408,17 @@ fn open_document(s: &mut Svg, height: f64, title: &str, desc: &str) {
 
 /// The chart's long description (`<desc>`), for screen readers.
 fn describe(sum: &Summary, info: &ChartInfo) -> String {
+    if info.observed {
+        return format!(
+            "{} observed. Child processes: peak {}, final {}. Peak busy {}: {}. Spawns, kills, \
+             the accept queue and errors were not sampled.",
+            duration_s(sum.seconds),
+            sum.peak_processes,
+            sum.final_processes,
+            info.spare_unit(),
+            sum.peak_busy,
+        );
+    }
     format!(
         "{} {}. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
          Longest accept queue: {}. Refused: {}; connect timeouts: {}; 503: {}; 504: {}.",

@@ -202,4 +202,9 @@ fn an_observed_timeline_says_observed() {
     assert!(!observed.contains("simulated"), "no run word left over");
     assert!(observed.contains(" observed"));
     assert!(observed.contains("time since the sampling window started"));
+    // What the pages do not show is said to be unknown, not zero.
+    assert!(simulated.contains("No connection had to wait"));
+    assert!(!observed.contains("No connection had to wait"));
+    assert!(observed.contains("Not sampled: the status and metrics pages"));
+    assert!(!observed.contains("0 spawned"), "spawns are not sampled");
 }
