@@ -395,6 +395,26 @@ fn a_log_without_d_says_what_is_missing() {
     insta::assert_snapshot!("seconds_log", e.to_string());
 }
 
+/// The common format with %D, and Debian's vhost_combined (`%v:%p` before
+/// `%h`) with %D, read the same as the combined format.
+#[test]
+fn common_and_vhost_combined_logs_with_d_read() {
+    let (_, resolved) = Mem::new(SMALL).read(&BTreeMap::new());
+    let common = "10.0.0.1 - - [07/Dec/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" 200 512 250000\n\
+                  10.0.0.1 - - [07/Dec/2026:10:00:01 +0000] \"GET /b HTTP/1.1\" 200 512 250000\n";
+    let vhost = "www.example.com:80 10.0.0.1 - - [07/Dec/2026:10:00:00 +0000] \"GET /a HTTP/1.1\" \
+                 200 512 \"-\" \"ua\" 250000\n\
+                 www.example.com:80 10.0.0.1 - - [07/Dec/2026:10:00:01 +0000] \"GET /b HTTP/1.1\" \
+                 200 512 \"-\" \"ua\" 250000\n";
+    for log in [common, vhost] {
+        let o = quill_report::from_access_log(&resolved.config, "x.log", log, None)
+            .expect("reads")
+            .observation;
+        assert_eq!(o.groups[0].requests, 2, "{log}");
+        assert_eq!(o.groups[0].time.app_ms, 250.0);
+    }
+}
+
 /// Samples: fewer than two with a page cannot give rates.
 #[test]
 fn one_sample_is_not_enough() {
