@@ -243,14 +243,7 @@ impl<'a> Ctx<'a> {
     /// An edit setting MPM knob `k` to `value`: rewrite its directive, or
     /// add one.
     pub fn knob_edit(&self, k: Knob, value: i64) -> Option<Edit> {
-        let name = self.mpm.name(k);
-        match self.mpm.written(k) {
-            Some(w) => Some(Edit::replace(w.directive.span, format!("{name} {value}"))),
-            None => {
-                let at = self.mpm.insert_at?;
-                Some(insert_line(self.sources, at, &format!("{name} {value}")))
-            }
-        }
+        knob_edit_in(&self.mpm, self.sources, k, value)
     }
 
     /// Where `span` is, as `file:line`.
@@ -265,6 +258,33 @@ fn file_name(loc: &Location) -> String {
         || loc.file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
+}
+
+fn knob_edit_in(mpm: &MpmFacts<'_>, sources: &SourceMap, k: Knob, value: i64) -> Option<Edit> {
+    let name = mpm.name(k);
+    match mpm.written(k) {
+        Some(w) => Some(Edit::replace(w.directive.span, format!("{name} {value}"))),
+        None => {
+            let at = mpm.insert_at?;
+            Some(insert_line(sources, at, &format!("{name} {value}")))
+        }
+    }
+}
+
+/// [`Ctx::knob_edit`] without the simulations [`Ctx::new`] runs: the
+/// directive's name under this MPM (`MaxSpareThreads`, `MaxSpareServers`
+/// …) and the edit setting it to `value`.
+pub fn knob_edit(
+    parsed: &ParsedConfig,
+    resolved: &Resolved,
+    k: Knob,
+    value: i64,
+) -> Option<(&'static str, Edit)> {
+    let mut scratch = Diagnostics::new();
+    let items = collect(parsed, &mut scratch);
+    let mpm = mpm_facts(parsed, &resolved.config, &items);
+    let edit = knob_edit_in(&mpm, &resolved.sources, k, value)?;
+    Some((mpm.name(k), edit))
 }
 
 /// An edit adding `line` (no newline) at an insert point.

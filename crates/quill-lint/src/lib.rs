@@ -47,7 +47,7 @@ use quill_config::source::SourceMap;
 use quill_config::syntax::ParsedConfig;
 use quill_config::{Resolved, Severity};
 
-pub use context::{Ctx, DEFAULT_DAEMON_RSS_MB, DEFAULT_PROCESS_RSS_MB, LintOptions};
+pub use context::{Ctx, DEFAULT_DAEMON_RSS_MB, DEFAULT_PROCESS_RSS_MB, LintOptions, knob_edit};
 pub use finding::{Edit, EditConflict, Finding, apply_edits};
 pub use rule::{Example, Family, Rule, rules_markdown};
 pub use rules::{RULES, find};

@@ -102,6 +102,69 @@ pub fn load(args: &ConfArgs) -> Result<Resolved, Unreadable> {
 /// [`load`], keeping the parsed tree too (findings that point at
 /// directives need it).
 pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unreadable> {
+    Ok(reader(args)?.read_tree())
+}
+
+/// How to read the configuration of `args`, again and again (`quill
+/// report` reads its proposals with changed files in place).
+#[derive(Debug, Clone)]
+pub struct Reader {
+    conf: PathBuf,
+    parse: ParseOptions,
+    resolve: ResolveOptions,
+    /// Said once, about reading the options (envvars).
+    notes: Vec<Diagnostic>,
+}
+
+impl Reader {
+    /// The configuration as it is on disk, with the notes about reading it.
+    pub fn read_tree(&self) -> (ParsedConfig, Resolved) {
+        let (parsed, mut resolved) = self.read_with(&RealFs);
+        resolved.diagnostics.extend(self.notes.clone());
+        (parsed, resolved)
+    }
+
+    fn read_with(&self, fs: &dyn quill_config::fs::ConfigFs) -> (ParsedConfig, Resolved) {
+        let parsed = parse_file(&self.conf, fs, &self.parse);
+        let resolved = resolve(&parsed, &self.resolve);
+        (parsed, resolved)
+    }
+}
+
+impl quill_report::ConfigReader for Reader {
+    fn read(&self, overrides: &BTreeMap<PathBuf, String>) -> (ParsedConfig, Resolved) {
+        self.read_with(&Overlay { overrides })
+    }
+}
+
+/// The real file system with some files' text replaced.
+struct Overlay<'a> {
+    overrides: &'a BTreeMap<PathBuf, String>,
+}
+
+impl quill_config::fs::ConfigFs for Overlay<'_> {
+    fn read_to_string(&self, path: &Path, max_bytes: u64) -> std::io::Result<String> {
+        match self.overrides.get(path) {
+            Some(text) => Ok(text.clone()),
+            None => RealFs.read_to_string(path, max_bytes),
+        }
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        RealFs.is_dir(path)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.overrides.contains_key(path) || RealFs.exists(path)
+    }
+
+    fn read_dir(&self, path: &Path) -> std::io::Result<Vec<String>> {
+        RealFs.read_dir(path)
+    }
+}
+
+/// The [`Reader`] of `args`.
+pub fn reader(args: &ConfArgs) -> Result<Reader, Unreadable> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let abs = |p: &Path| {
         if p.is_absolute() {
@@ -170,7 +233,6 @@ pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unrea
         mpm: args.mpm.map(|m| MpmKind::from(m).name().to_string()),
         ..ParseOptions::default()
     };
-    let parsed = parse_file(&conf, &RealFs, &opts);
     let cores = args.cores.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
@@ -181,9 +243,12 @@ pub fn load_with_tree(args: &ConfArgs) -> Result<(ParsedConfig, Resolved), Unrea
         build,
         build_source,
     };
-    let mut resolved = resolve(&parsed, &ropts);
-    resolved.diagnostics.extend(notes);
-    Ok((parsed, resolved))
+    Ok(Reader {
+        conf,
+        parse: opts,
+        resolve: ropts,
+        notes,
+    })
 }
 
 pub fn use_color(c: ColorArg) -> bool {

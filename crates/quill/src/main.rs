@@ -12,9 +12,11 @@
 mod cmd_check;
 mod cmd_config;
 mod cmd_express;
+mod cmd_report;
 mod cmd_serve;
 mod cmd_simulate;
 mod load;
+mod sample;
 
 use std::process::ExitCode;
 
@@ -63,6 +65,21 @@ enum Command {
         after_help = "Examples:\n  quill check /etc/apache2/apache2.conf\n  quill check httpd.conf --format json | jq '.findings[].rule'\n  quill check httpd.conf --format sarif > quill.sarif\n  quill check httpd.conf --deny warnings --daemon-rss 180\n  quill check --explain startup-kill-off"
     )]
     Check(cmd_check::CheckArgs),
+    /// How much of its configuration a server really uses: front-end
+    /// processes and threads used against configured, per daemon group
+    /// utilisation and waiting, where the time goes — from a live server's
+    /// status and metrics pages sampled over a window, or from an access log
+    /// with %D. Then a proposal (daemon processes × threads for a target
+    /// utilisation, the spare band, StartServers, MaxRequestWorkers) that
+    /// `quill check` finds clean, and the observed traffic replayed through
+    /// the simulator with both configurations, side by side.
+    ///
+    /// Exit status: 0 on success, 1 when the configuration has errors or the
+    /// analysis fails, 2 when an input cannot be read or fetched.
+    #[command(
+        after_help = "Examples:\n  quill report httpd.conf --url http://127.0.0.1:8080 --window 60 --interval 5\n  quill report httpd.conf --url http://127.0.0.1:8080 --record samples.jsonl\n  quill report httpd.conf --samples samples.jsonl --out report/ && xdg-open report/report.html\n  quill report /etc/apache2/apache2.conf --access-log /var/log/apache2/access.log --json"
+    )]
+    Report(cmd_report::ReportArgs),
     /// Run a WSGI application with no configuration, in the spirit of
     /// mod_wsgi-express: daemon processes with embedded Python behind an
     /// HTTP/1.1 front end. Without APP.wsgi, a built-in demo runs.
@@ -119,6 +136,7 @@ fn main() -> ExitCode {
         Command::Config(args) => cmd_config::run(&args),
         Command::Simulate(args) => cmd_simulate::run(&args),
         Command::Check(args) => cmd_check::run(&args),
+        Command::Report(args) => cmd_report::run(&args),
         Command::Express(args) => cmd_express::run(&args),
         Command::Serve(args) => cmd_serve::run(&args),
         Command::Daemon { spec } => cmd_serve::exec_daemon(&spec),

@@ -41,12 +41,16 @@ use quill_config::model::{MpmKind, MpmSettings};
 use crate::report::{Summary, summary};
 use crate::timeline::SecondRow;
 
+/// The text formatting the chart and the report use, for pages built
+/// around them (`quill report`).
+pub use text::{decimal1, duration_s, escape, thousands};
+
 use columns::Columns;
 use draw::{Ctx, TimeGrid, XScale};
 use markers::{MarkerGroups, badge};
 use scale::time_ticks;
 use svg::{Anchor, Font, Svg};
-use text::{clock_ms, duration_s, thousands};
+use text::clock_ms;
 
 /// What the chart's title and reference lines say about the configuration
 /// and the run. Build it with [`ChartInfo::new`] and push [`Marker`]s.
@@ -72,6 +76,10 @@ pub struct ChartInfo {
     pub seed: Option<u64>,
     /// Moments worth pointing at, usually Apache's log messages.
     pub markers: Vec<Marker>,
+    /// The rows were sampled from a running server (`quill report`), not
+    /// simulated: the chart says "observed" and counts time from the
+    /// start of the sampling window.
+    pub observed: bool,
 }
 
 /// A vertical line across all panels with a numbered badge; markers with
@@ -121,6 +129,7 @@ impl ChartInfo {
             load: load.into(),
             seed,
             markers: Vec::new(),
+            observed: false,
         }
     }
 
@@ -138,6 +147,15 @@ impl ChartInfo {
             "MaxSpareThreads"
         } else {
             "MaxSpareServers"
+        }
+    }
+
+    /// `simulated` or `observed`.
+    fn run_word(&self) -> &'static str {
+        if self.observed {
+            "observed"
+        } else {
+            "simulated"
         }
     }
 
@@ -192,7 +210,7 @@ impl ChartInfo {
         if let Some(seed) = self.seed {
             parts.push(format!("seed {seed}"));
         }
-        parts.push(format!("{} simulated", duration_s(span_s)));
+        parts.push(format!("{} {}", duration_s(span_s), self.run_word()));
         parts.join(" · ")
     }
 }
@@ -314,7 +332,11 @@ pub fn render_svg(rows: &[SecondRow], info: &ChartInfo) -> String {
         plots_bottom + 34.0,
         Anchor::Middle,
         NOTE_FONT,
-        "time since Apache started",
+        if info.observed {
+            "time since the sampling window started"
+        } else {
+            "time since Apache started"
+        },
     );
     let mut y = plots_bottom + 34.0;
     for note in &notes {
@@ -386,10 +408,22 @@ fn open_document(s: &mut Svg, height: f64, title: &str, desc: &str) {
 
 /// The chart's long description (`<desc>`), for screen readers.
 fn describe(sum: &Summary, info: &ChartInfo) -> String {
+    if info.observed {
+        return format!(
+            "{} observed. Child processes: peak {}, final {}. Peak busy {}: {}. Spawns, kills, \
+             the accept queue and errors were not sampled.",
+            duration_s(sum.seconds),
+            sum.peak_processes,
+            sum.final_processes,
+            info.spare_unit(),
+            sum.peak_busy,
+        );
+    }
     format!(
-        "{} simulated. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
+        "{} {}. Child processes: peak {}, final {}; {} spawned, {} killed. Peak busy {}: {}. \
          Longest accept queue: {}. Refused: {}; connect timeouts: {}; 503: {}; 504: {}.",
         duration_s(sum.seconds),
+        info.run_word(),
         sum.peak_processes,
         sum.final_processes,
         sum.spawned,

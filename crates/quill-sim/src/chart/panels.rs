@@ -142,6 +142,9 @@ pub(super) fn changes(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
     if let Some(per_hour) = sum.churn_per_hour {
         note.push_str(&format!(" · churn {}/h", decimal1(per_hour)));
     }
+    if ctx.info.observed {
+        note = "not sampled: the processes below show their net effect".to_string();
+    }
     let end = panel_frame(
         s,
         ctx,
@@ -357,7 +360,9 @@ pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
             legend.push((Swatch::Bar(color), format!("{name} {per}")));
         }
     }
-    let note = if data_max == 0 {
+    let note = if ctx.info.observed {
+        "not sampled".to_string()
+    } else if data_max == 0 {
         "empty throughout".to_string()
     } else {
         format!(
@@ -384,7 +389,11 @@ pub(super) fn queue(s: &mut Svg, ctx: &Ctx<'_>, top: f64, height: f64) {
             plot.top + plot.height / 2.0 + 4.0,
             Anchor::Middle,
             Font::plain(13.0, MUTED),
-            "No connection had to wait: there was always a free worker.",
+            if ctx.info.observed {
+                "Not sampled: the status and metrics pages do not show the accept queue."
+            } else {
+                "No connection had to wait: there was always a free worker."
+            },
         );
     } else {
         s.path(

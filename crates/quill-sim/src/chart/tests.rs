@@ -188,3 +188,23 @@ fn prefork_counts_idle_servers() {
     assert!(svg.contains(">max 150 children</text>"));
     assert!(!svg.contains("ThreadsPerChild"));
 }
+
+/// Rows sampled from a running server (`quill report`) are drawn as
+/// observed: the subtitle, the description and the time axis say so.
+#[test]
+fn an_observed_timeline_says_observed() {
+    let (rows, _, mut info) = decay();
+    let simulated = render_svg(&rows, &info);
+    info.observed = true;
+    let observed = render_svg(&rows, &info);
+    assert_well_formed(&observed);
+    assert!(simulated.contains("time since Apache started"));
+    assert!(!observed.contains("simulated"), "no run word left over");
+    assert!(observed.contains(" observed"));
+    assert!(observed.contains("time since the sampling window started"));
+    // What the pages do not show is said to be unknown, not zero.
+    assert!(simulated.contains("No connection had to wait"));
+    assert!(!observed.contains("No connection had to wait"));
+    assert!(observed.contains("Not sampled: the status and metrics pages"));
+    assert!(!observed.contains("0 spawned"), "spawns are not sampled");
+}

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 /// Escape text for XML/HTML element content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -49,7 +49,7 @@ pub(crate) fn push_num(out: &mut String, v: f64) {
 }
 
 /// `86400` → `86,400`.
-pub(crate) fn thousands(v: u64) -> String {
+pub fn thousands(v: u64) -> String {
     let digits = v.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -62,7 +62,7 @@ pub(crate) fn thousands(v: u64) -> String {
 }
 
 /// A fixed one-decimal number with thousands separators: `1,234.5`.
-pub(crate) fn decimal1(v: f64) -> String {
+pub fn decimal1(v: f64) -> String {
     let tenths = if v.is_finite() {
         (v * 10.0).round() as i64
     } else {
@@ -96,7 +96,7 @@ pub(crate) fn clock_ms(t_ms: u64) -> String {
 }
 
 /// A length of time: `45 s`, `1 min 4 s`, `2 h 5 min`, `3 d 2 h`.
-pub(crate) fn duration_s(d: u64) -> String {
+pub fn duration_s(d: u64) -> String {
     let (days, h, m, s) = (d / 86_400, d / 3600 % 24, d / 60 % 60, d % 60);
     let parts: [(u64, &str); 4] = [(days, "d"), (h, "h"), (m, "min"), (s, "s")];
     let first = parts.iter().position(|(v, _)| *v > 0).unwrap_or(3);

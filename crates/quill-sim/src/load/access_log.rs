@@ -28,12 +28,37 @@ pub(super) fn looks_like(line: &str) -> bool {
 }
 
 /// One line, as read.
-struct Entry {
+struct Entry<'a> {
     /// `%t` in seconds since the Unix epoch (UTC).
     second: i64,
     /// The last field, in the log's unit.
     duration: u64,
     line: usize,
+    /// `%r`, as written (escapes kept).
+    request: &'a str,
+    /// `%>s`, when it is a number.
+    status: Option<u16>,
+}
+
+/// One request of an access log, as [`access_log_requests`](super::access_log_requests)
+/// reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    /// When it arrived, in µs after the start of the log's first second:
+    /// the n requests of one `%t` second are spread evenly over it, as in
+    /// the replayed trace.
+    pub at_us: u64,
+    /// How long it took (µs; at least 1).
+    pub duration_us: u64,
+    /// `%t` in seconds since the Unix epoch (UTC).
+    pub received_s: i64,
+    /// The URL path of `%r` (`GET /a/b?x HTTP/1.1` → `/a/b`), `None` when
+    /// the request line has no path (`-`, a malformed request).
+    pub path: Option<String>,
+    /// `%>s`, when it is a number.
+    pub status: Option<u16>,
+    /// 1-based line number in the log.
+    pub line: usize,
 }
 
 pub(super) fn parse<'a>(
@@ -41,6 +66,26 @@ pub(super) fn parse<'a>(
     unit: Option<LogDurationUnit>,
     limits: &LoadLimits,
 ) -> Result<Trace, LoadError> {
+    let (requests, unit, guessed) = requests(lines, unit, limits)?;
+    let rows = requests
+        .iter()
+        .map(|r| TraceRow {
+            at_us: r.at_us,
+            duration_us: r.duration_us,
+            think_us: 0,
+            requests_per_conn: 1,
+        })
+        .collect();
+    Ok(Trace::new(rows, TraceOrigin::AccessLog { unit, guessed }))
+}
+
+/// Every request of the log in arrival order, the unit used and whether it
+/// was guessed.
+pub(super) fn requests<'a>(
+    lines: impl Iterator<Item = (usize, &'a str)>,
+    unit: Option<LogDurationUnit>,
+    limits: &LoadLimits,
+) -> Result<(Vec<LoggedRequest>, LogDurationUnit, bool), LoadError> {
     let mut entries = Vec::new();
     for (line, text) in lines {
         if entries.len() == limits.max_rows {
@@ -51,11 +96,13 @@ pub(super) fn parse<'a>(
                  with `grep`)",
             ));
         }
-        let (second, duration) = parse_line(line, text)?;
+        let fields = parse_line(line, text)?;
         entries.push(Entry {
-            second,
-            duration,
+            second: fields.second,
+            duration: fields.duration,
             line,
+            request: fields.request,
+            status: fields.status,
         });
     }
 
@@ -115,15 +162,24 @@ pub(super) fn parse<'a>(
                     )
                     .in_column("duration")
                 })?;
-            rows.push(TraceRow {
+            rows.push(LoggedRequest {
                 at_us: base_us + k * 1_000_000 / n,
                 duration_us: duration_us.max(1),
-                think_us: 0,
-                requests_per_conn: 1,
+                received_s: e.second,
+                path: request_path(e.request),
+                status: e.status,
+                line: e.line,
             });
         }
     }
-    Ok(Trace::new(rows, TraceOrigin::AccessLog { unit, guessed }))
+    Ok((rows, unit, guessed))
+}
+
+/// The path of a request line: `GET /a/b?x HTTP/1.1` → `/a/b`.
+fn request_path(request: &str) -> Option<String> {
+    let target = request.split_whitespace().nth(1)?;
+    let path = target.split(['?', '#']).next()?;
+    path.starts_with('/').then(|| path.to_string())
 }
 
 /// %D (µs) if any duration is 1000 or more — as %T that would be a request
@@ -136,8 +192,20 @@ fn guess_unit(durations: impl Iterator<Item = u64>) -> LogDurationUnit {
     }
 }
 
-/// `(%t as Unix seconds, the duration field)` of line number `no`.
-fn parse_line(no: usize, line: &str) -> Result<(i64, u64), LoadError> {
+/// What a line says.
+struct LineFields<'a> {
+    /// `%t` as Unix seconds.
+    second: i64,
+    /// The duration field.
+    duration: u64,
+    /// `%r`.
+    request: &'a str,
+    /// `%>s`.
+    status: Option<u16>,
+}
+
+/// The fields of line number `no`.
+fn parse_line(no: usize, line: &str) -> Result<LineFields<'_>, LoadError> {
     let fields = fields(line).map_err(|message| LoadError::at(no, message, FORMAT_HELP))?;
     let bracketed = fields.iter().enumerate().find_map(|(i, f)| match f {
         Field::Bracketed(time) => Some((i, *time)),
@@ -164,9 +232,9 @@ fn parse_line(no: usize, line: &str) -> Result<(i64, u64), LoadError> {
         .in_column("%t")
     })?;
     use Field::{Bare, Quoted};
-    let duration = match fields[t + 1..] {
-        [Quoted(_), Bare(_), Bare(_), Bare(d)]
-        | [Quoted(_), Bare(_), Bare(_), Quoted(_), Quoted(_), Bare(d)] => d,
+    let (request, status, duration) = match fields[t + 1..] {
+        [Quoted(r), Bare(s), Bare(_), Bare(d)]
+        | [Quoted(r), Bare(s), Bare(_), Quoted(_), Quoted(_), Bare(d)] => (r, s, d),
         [Quoted(_), Bare(_), Bare(_)] => return Err(no_duration(no, "%b (common format)")),
         [Quoted(_), Bare(_), Bare(_), Quoted(_), Quoted(_)] => {
             return Err(no_duration(no, "the User-Agent (combined format)"));
@@ -192,7 +260,16 @@ fn parse_line(no: usize, line: &str) -> Result<(i64, u64), LoadError> {
         )
         .in_column("duration")
     })?;
-    Ok((second, duration))
+    Ok(LineFields {
+        second,
+        duration,
+        request,
+        status: status_code(status),
+    })
+}
+
+fn status_code(s: &str) -> Option<u16> {
+    digits(s).and_then(|v| u16::try_from(v).ok())
 }
 
 fn no_duration(no: usize, last: &str) -> LoadError {

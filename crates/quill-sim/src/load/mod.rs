@@ -53,6 +53,7 @@ mod ziggurat;
 use std::fmt;
 use std::str::FromStr;
 
+pub use access_log::LoggedRequest;
 pub use arrivals::{Arrival, Arrivals, RequestDurations};
 pub use error::LoadError;
 
@@ -115,6 +116,68 @@ fn parse_inner(text: &str, options: &ParseOptions) -> Result<Load, LoadError> {
          (Poisson arrivals); an access log needs the %t time in brackets and the duration \
          (%D or %T) as its last field",
     ))
+}
+
+/// The requests of an Apache access log, one by one (what `quill report`
+/// reads; [`parse_load`] reads the same log as a trace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessLogRequests {
+    /// In arrival order (the log's order within a second).
+    pub requests: Vec<LoggedRequest>,
+    /// The unit the durations were read in.
+    pub unit: LogDurationUnit,
+    /// Whether the unit was guessed (see [`LogDurationUnit`]).
+    pub guessed: bool,
+}
+
+/// Reads an access log (common or combined format with the duration
+/// appended) request by request, with the same rules and errors as
+/// [`parse_load_with`].
+///
+/// ```
+/// use quill_sim::load::{access_log_requests, ParseOptions};
+///
+/// let log = "h - - [10/Oct/2025:13:55:36 +0000] \"GET /app/x?y=1 HTTP/1.1\" 200 5 1500\n";
+/// let read = access_log_requests(log, &ParseOptions::default())?;
+/// assert_eq!(read.requests[0].path.as_deref(), Some("/app/x"));
+/// assert_eq!(read.requests[0].duration_us, 1500);
+/// # Ok::<(), quill_sim::load::LoadError>(())
+/// ```
+pub fn access_log_requests(
+    text: &str,
+    options: &ParseOptions,
+) -> Result<AccessLogRequests, LoadError> {
+    let read = || {
+        let lines = text::content_lines(text);
+        let Some((first_no, first)) = lines.clone().next() else {
+            return Err(LoadError::file(
+                "the access log is empty",
+                "give a log with at least one request line",
+            ));
+        };
+        if !access_log::looks_like(first) {
+            return Err(LoadError::at(
+                first_no,
+                format!(
+                    "expected an Apache access log line, found {}",
+                    error::quote(first)
+                ),
+                "an access log line has the time (%t) in brackets and the duration (%D) as \
+                 its last field",
+            ));
+        }
+        let (requests, unit, guessed) =
+            access_log::requests(lines, options.log_duration_unit, &options.limits)?;
+        Ok(AccessLogRequests {
+            requests,
+            unit,
+            guessed,
+        })
+    };
+    read().map_err(|e| match &options.source_name {
+        Some(name) => e.with_file(name.clone()),
+        None => e,
+    })
 }
 
 /// How to read a load file.

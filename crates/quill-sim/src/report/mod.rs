@@ -97,7 +97,8 @@ pub struct ReportInput<'a> {
     pub problems: &'a [Problem],
 }
 
-const CSS: &str = "\
+/// The page's style sheet (also used by `quill report`'s page).
+pub const CSS: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#222;background:#fff;\
 margin:0 auto;padding:16px 24px 48px;max-width:1240px;line-height:1.45}
 h1{font-size:1.35em;margin:.4em 0 .1em}

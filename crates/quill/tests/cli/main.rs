@@ -10,6 +10,7 @@ mod diagnostics;
 mod docs;
 mod express;
 mod help;
+mod report;
 mod simulate;
 
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@ mod hardening;
 mod lifecycle;
 mod pool;
 mod probes;
+mod report;
 mod status;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -49,7 +49,7 @@ fn serve_status_in(name: &str, mpm: &str, run_dir: Option<&Path>) -> Server {
 
 /// `quill serve` of a configuration for `mpm` on a free port of
 /// 127.0.0.1, with the authorisation modules loaded, then `body`.
-fn serve_conf(root: TempDir, mpm: &str, body: &str) -> Server {
+pub(crate) fn serve_conf(root: TempDir, mpm: &str, body: &str) -> Server {
     let r = root.0.display();
     let port = free_port();
     let conf = root.0.join("httpd.conf");
