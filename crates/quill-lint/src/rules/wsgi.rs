@@ -873,7 +873,9 @@ it serves. In daemon mode one group per application already isolates application
 the main interpreter costs nothing.
 
 Fix: `WSGIApplicationGroup %{GLOBAL}` for the mount (or `application-group=%{GLOBAL}` \
-where the alias line already sets it).",
+where the alias line already sets it). A `WSGIImportScript` that preloads the mount's \
+script into its group and old sub-interpreter gets `application-group=%{GLOBAL}` too, so \
+that it still preloads the interpreter requests run in.",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fires.conf"),
         fixed: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fixed.conf"),
@@ -1050,9 +1052,72 @@ fn sub_interpreter_finding(
         }
     };
     match (edit, help) {
-        (Some(e), Some(h)) => f.help(h).edit(e),
+        (Some(e), Some(h)) => {
+            // The script's WSGIImportScript follows the mount into the main
+            // interpreter: left as it is, it would preload an interpreter
+            // no request uses any more.
+            let (imports, lines): (Vec<Edit>, Vec<String>) =
+                import_edits(ctx, m).into_iter().unzip();
+            let h = if lines.is_empty() {
+                h
+            } else {
+                format!(
+                    "{h} and `application-group=%{{GLOBAL}}` on the WSGIImportScript of the same script ({}), so that it preloads the interpreter requests run in",
+                    join_and(&lines)
+                )
+            };
+            f.help(h).edit(e).edits(imports)
+        }
         _ => f.help("add `WSGIApplicationGroup %{GLOBAL}` to the mount's server"),
     }
+}
+
+/// Edits moving the `WSGIImportScript` lines that preload `m`'s script into
+/// its group and sub-interpreter to `%{GLOBAL}` (with the line each is on),
+/// for when the mount moves there. Imports that another finding removes
+/// (wsgi-options-on-alias, wsgi-redundant-import) are left to it.
+fn import_edits(ctx: &Ctx<'_>, m: &WsgiMount) -> Vec<(Edit, String)> {
+    let (Some(group), Some(interpreter)) = (
+        m.process_group.group.as_deref(),
+        m.application_group.interpreter.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    if m.process_group.mode != DelegationMode::Daemon || interpreter.is_empty() {
+        return Vec::new();
+    }
+    let imports = &ctx.config.wsgi.import_scripts;
+    let removed: Vec<&Directive> = alias_options(ctx).iter().map(|a| a.import).collect();
+    imports
+        .iter()
+        .filter(|i| {
+            !i.from_script_alias
+                && i.script == m.target
+                && i.process_group == group
+                && i.application_group == interpreter
+        })
+        // wsgi-redundant-import deletes an import an alias already does.
+        .filter(|i| {
+            !imports.iter().any(|a| {
+                a.from_script_alias
+                    && a.script == i.script
+                    && a.process_group == i.process_group
+                    && a.application_group == i.application_group
+            })
+        })
+        .filter_map(|i| ctx.directive_at(&i.at))
+        .filter(|d| !removed.iter().any(|r| std::ptr::eq(*r, *d)))
+        .filter_map(|d| {
+            let arg = d
+                .args
+                .iter()
+                .find(|a| a.value.starts_with("application-group="))?;
+            Some((
+                Edit::replace(arg.span, "application-group=%{GLOBAL}"),
+                ctx.line_of(d.span),
+            ))
+        })
+        .collect()
 }
 
 /// The first alias of a server (not inherited) whose application group
@@ -1209,6 +1274,90 @@ mod tests {
             .filter(|id| !findings.iter().any(|f| f.rule.id == *id))
             .collect();
         assert_eq!(new, ["tier-capacity"]);
+    }
+
+    /// Every `WSGIImportScript` of `text` preloads its script into a
+    /// (process group, interpreter) that a mount of the same script runs
+    /// requests in: none preloads an interpreter no request uses.
+    fn assert_imports_match_mounts(text: &str, why: &str) {
+        let parsed = quill_config::syntax::parse_str(
+            std::path::Path::new(crate::rules::testing::MAIN),
+            text,
+            &quill_config::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let resolved = quill_config::resolve(&parsed, &Default::default());
+        let c = &resolved.config;
+        let mounts: Vec<(String, String, String)> = std::iter::once(&c.main_server)
+            .chain(c.vhosts.iter().map(|v| &v.server))
+            .flat_map(|s| &s.wsgi_mounts)
+            .map(|m| {
+                (
+                    m.target.clone(),
+                    m.process_group.group.clone().unwrap_or_default(),
+                    m.application_group.interpreter.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for i in c.wsgi.import_scripts.iter().filter(|i| !i.from_script_alias) {
+            let key = (
+                i.script.clone(),
+                i.process_group.clone(),
+                i.application_group.clone(),
+            );
+            assert!(
+                mounts.contains(&key),
+                "{why}: WSGIImportScript at {} preloads {key:?}, where no request runs ({mounts:?}):\n{text}",
+                i.at
+            );
+        }
+    }
+
+    /// The seed's first configuration, and variants of it where
+    /// wsgi-options-on-alias stays silent (so the import stays): applying
+    /// every edit of every finding together leaves each import preloading
+    /// the group and interpreter its script's requests run in.
+    #[test]
+    fn every_edit_together_keeps_the_imports_on_the_interpreters_requests_use() {
+        let seed = include_str!("../../../../examples/configs/the-thread/httpd.conf");
+        let alias = "    WSGIScriptAlias / /path/to/django.wsgi\n";
+        let admin = "    WSGIScriptAlias /admin /path/to/admin.wsgi\n";
+        let ssl_alias = "    WSGIImportScript /path/to/django.wsgi process-group=app1-ssl";
+        assert!(seed.contains(alias) && seed.contains(ssl_alias));
+        let https_only = {
+            let (http, https) = seed.split_at(seed.find("<VirtualHost *:443>").unwrap_or(0));
+            format!("{http}{}", https.replacen(alias, &format!("{alias}{admin}"), 1))
+        };
+        let cases = [
+            ("the seed", seed.to_string()),
+            (
+                "a second mount in each virtual host",
+                seed.replace(alias, &format!("{alias}{admin}")),
+            ),
+            ("a second mount in the HTTPS virtual host", https_only),
+        ];
+        for (why, text) in cases {
+            let (findings, fixed) =
+                crate::rules::testing::lint_with(&text, &crate::LintOptions::default());
+            assert!(
+                findings.iter().any(|f| f.rule.id == "wsgi-sub-interpreter"),
+                "{why}"
+            );
+            assert_imports_match_mounts(&text, &format!("{why}, as written"));
+            assert_imports_match_mounts(&fixed, &format!("{why}, every edit applied"));
+            // And the WSGI findings the edits were for are gone.
+            let again = crate::rules::testing::lint(&fixed);
+            for id in [
+                "wsgi-sub-interpreter",
+                "wsgi-duplicate-https-group",
+                "wsgi-options-on-alias",
+            ] {
+                assert!(
+                    !again.iter().any(|f| f.rule.id == id),
+                    "{why}: {id} after the edits:\n{fixed}"
+                );
+            }
+        }
     }
 
     /// Variants of the rule's fixture where moving the settings onto the
