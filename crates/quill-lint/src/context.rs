@@ -175,6 +175,21 @@ pub struct Ctx<'a> {
     pub plan: Plan,
 }
 
+/// The directive at `loc`.
+pub fn directive_at<'a>(
+    parsed: &'a ParsedConfig,
+    sources: &SourceMap,
+    loc: &Location,
+) -> Option<&'a Directive> {
+    let mut found = None;
+    quill_config::syntax::walk(&parsed.nodes, &mut |d, _| {
+        if found.is_none() && sources.location(d.span) == *loc {
+            found = Some(d);
+        }
+    });
+    found
+}
+
 impl<'a> Ctx<'a> {
     pub fn new(
         parsed: &'a ParsedConfig,
@@ -189,7 +204,30 @@ impl<'a> Ctx<'a> {
         let startup = crate::sim::startup(&mpm.pool);
         let churn = crate::sim::churn(&mpm.pool, &resolved.config);
         let tier = crate::tier::assess(&resolved.config, &mpm, &items);
-        let plan = Plan::new(&mpm, churn.as_ref(), tier.as_ref(), &resolved.config);
+        // The tier once the duplicate daemon groups are merged
+        // (wsgi-duplicate-https-group's edit), so that the plan's
+        // MaxRequestWorkers already fits it.
+        let merged =
+            crate::rules::wsgi::duplicate_groups(&resolved.config, parsed, &resolved.sources);
+        let merged_tier = tier.as_ref().and_then(|t| {
+            let left: Vec<_> = t
+                .groups
+                .iter()
+                .filter(|g| !merged.iter().any(|(_, dup, _)| dup.name == g.name))
+                .cloned()
+                .collect();
+            if left.len() == t.groups.len() {
+                return None;
+            }
+            crate::tier::assess_groups(left, &mpm)
+        });
+        let plan = Plan::new(
+            &mpm,
+            churn.as_ref(),
+            tier.as_ref(),
+            merged_tier.as_ref(),
+            &resolved.config,
+        );
         Ctx {
             parsed,
             config: &resolved.config,
@@ -226,13 +264,7 @@ impl<'a> Ctx<'a> {
     /// The directive whose span starts at `loc` (model positions are made
     /// that way).
     pub fn directive_at(&self, loc: &Location) -> Option<&'a Directive> {
-        let mut found = None;
-        quill_config::syntax::walk(&self.parsed.nodes, &mut |d, _| {
-            if found.is_none() && self.sources.location(d.span) == *loc {
-                found = Some(d);
-            }
-        });
-        found
+        directive_at(self.parsed, self.sources, loc)
     }
 
     /// The `<VirtualHost>` section of virtual host `v`.

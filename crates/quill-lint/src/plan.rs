@@ -69,6 +69,7 @@ impl Plan {
         mpm: &MpmFacts<'_>,
         churn: Option<&ChurnMeasure>,
         tier: Option<&TierAssessment>,
+        merged_tier: Option<&TierAssessment>,
         config: &ResolvedConfig,
     ) -> Plan {
         let async_factor = config.mpm.async_request_worker_factor.unwrap_or(2);
@@ -96,13 +97,29 @@ impl Plan {
         let threaded = mpm.kind.is_threaded();
         let tpc = i64::from(mpm.tpc());
 
-        // Limits.
-        if let Some(front) = tier.and_then(|t| t.proposed_front) {
-            b.set(
-                Knob::MaxRequestWorkers,
-                i64::from(front),
-                Some(ids::TIER_CAPACITY),
-            );
+        // Limits. MaxRequestWorkers fits the daemon tier as it will be once
+        // the duplicate groups are merged (wsgi-duplicate-https-group), so
+        // that applying every edit needs no second round; the merge's
+        // finding carries the change too.
+        let written = tier.and_then(|t| t.proposed_front);
+        match merged_tier.and_then(|m| m.proposed_front) {
+            Some(front) => {
+                let own = written.map(|_| ids::TIER_CAPACITY);
+                b.set(Knob::MaxRequestWorkers, i64::from(front), own);
+                if b.get(Knob::MaxRequestWorkers) != knob_value(&mpm.pool, Knob::MaxRequestWorkers)
+                {
+                    b.blame(Knob::MaxRequestWorkers, ids::WSGI_DUPLICATE_HTTPS_GROUP);
+                }
+            }
+            None => {
+                if let Some(front) = written {
+                    b.set(
+                        Knob::MaxRequestWorkers,
+                        i64::from(front),
+                        Some(ids::TIER_CAPACITY),
+                    );
+                }
+            }
         }
         let needed = b.needed(tpc);
         if b.get(Knob::ServerLimit) < needed {

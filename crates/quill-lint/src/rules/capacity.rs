@@ -130,7 +130,19 @@ daemon groups. Remember the front end also serves static files and other virtual
             .data("queueing_from", d)
             .data("status_503_from", (t.front_threads > q503).then_some(q503))
             .data("status_504_from", status_504)
-            .data("proposed_max_request_workers", t.proposed_front);
+            .data(
+                "proposed_max_request_workers",
+                t.proposed_front
+                    .map(|_| ctx.plan.value(Knob::MaxRequestWorkers)),
+            );
+        if ctx
+            .plan
+            .caused_by(Knob::MaxRequestWorkers, ids::WSGI_DUPLICATE_HTTPS_GROUP)
+        {
+            f = f.note(
+                "the MaxRequestWorkers proposed fits the daemon tier once wsgi-duplicate-https-group's edit merges the duplicate group",
+            );
+        }
         for g in &t.groups {
             if let Some(dir) = ctx.directive_at(&g.at) {
                 f = f.also(

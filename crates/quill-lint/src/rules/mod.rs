@@ -129,19 +129,7 @@ pub fn with_plan_excluding(
     if edits.is_empty() {
         return f;
     }
-    let lines: Vec<String> = edits
-        .iter()
-        .map(|(k, v, _)| {
-            let name = ctx.mpm.name(*k);
-            match ctx.mpm.written(*k) {
-                Some(w) => format!("`{name} {v}` (instead of `{name} {}`)", w.value),
-                None => format!(
-                    "`{name} {v}` (new line; the default is {})",
-                    ctx.mpm.as_written(*k)
-                ),
-            }
-        })
-        .collect();
+    let lines = plan_lines(ctx, &edits);
     let others: Vec<&str> = edits
         .iter()
         .flat_map(|(k, _, _)| {
@@ -170,6 +158,24 @@ pub fn with_plan_excluding(
     };
     let f = f.help(format!("write {}{why}", join_and(&lines)));
     f.edits(edits.into_iter().map(|(_, _, e)| e))
+}
+
+/// What a help line says of each planned edit: `` `Name v` (instead of
+/// `Name w`) ``.
+pub fn plan_lines(ctx: &Ctx<'_>, edits: &[(Knob, i64, Edit)]) -> Vec<String> {
+    edits
+        .iter()
+        .map(|(k, v, _)| {
+            let name = ctx.mpm.name(*k);
+            match ctx.mpm.written(*k) {
+                Some(w) => format!("`{name} {v}` (instead of `{name} {}`)", w.value),
+                None => format!(
+                    "`{name} {v}` (new line; the default is {})",
+                    ctx.mpm.as_written(*k)
+                ),
+            }
+        })
+        .collect()
 }
 
 /// `a`, `a and b`, `a, b and c`.

@@ -4,9 +4,11 @@
 use std::collections::BTreeSet;
 
 use quill_config::Severity;
-use quill_config::source::Span;
-use quill_config::syntax::{Directive, Section, walk};
+use quill_config::source::{SourceMap, Span};
+use quill_config::syntax::{Directive, ParsedConfig, Section, walk};
 use quill_config::wsgi::{DaemonProcess, DelegationMode, Origin, WsgiMount};
+
+use quill_mpm::Knob;
 
 use super::{ids, join_and, mb};
 use crate::context::{Ctx, before_line, whole_lines};
@@ -140,7 +142,11 @@ application: twice the memory, two caches, half the requests each, and two place
 keep in step.
 
 Fix: remove the second `WSGIDaemonProcess` and delegate the HTTPS virtual host to the \
-first group (`WSGIProcessGroup` and every `process-group=` renamed).",
+first group (`WSGIProcessGroup` and every `process-group=` renamed). The daemon tier \
+shrinks by the duplicate's threads and queue: when MaxRequestWorkers no longer fits it, \
+the edit also writes the MaxRequestWorkers that `tier-capacity` would propose for the \
+merged tier (and what follows from it in the MPM plan), so one application of the edits \
+is enough.",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/wsgi-duplicate-https-group/fires.conf"),
         fixed: include_str!("../../../../tests/data/lint/wsgi-duplicate-https-group/fixed.conf"),
@@ -153,7 +159,7 @@ first group (`WSGIProcessGroup` and every `process-group=` renamed).",
         ("memory_saved_mb", "their memory at --daemon-rss"),
     ],
     check: |ctx, out| {
-        for (keep, dup, dup_is_https) in duplicate_groups(ctx) {
+        for (keep, dup, dup_is_https) in duplicate_groups(ctx.config, ctx.parsed, ctx.sources) {
             if let Some(dir2) = daemon_directive(ctx, dup) {
                 out.push(duplicate_finding(ctx, keep, dup, dir2, dup_is_https));
             }
@@ -164,8 +170,14 @@ first group (`WSGIProcessGroup` and every `process-group=` renamed).",
 /// Daemon groups that duplicate another one in the HTTP/HTTPS twin of
 /// their virtual host (same ServerName, same script): (the group kept, the
 /// duplicate, whether the duplicate's virtual host is the HTTPS one).
-fn duplicate_groups<'a>(ctx: &Ctx<'a>) -> Vec<(&'a DaemonProcess, &'a DaemonProcess, bool)> {
-    let daemons = &ctx.config.wsgi.daemons;
+/// (`Ctx::new` needs them before the context exists: the plan sizes the
+/// front end for the merged tier.)
+pub(crate) fn duplicate_groups<'a>(
+    config: &'a quill_config::model::ResolvedConfig,
+    parsed: &ParsedConfig,
+    sources: &SourceMap,
+) -> Vec<(&'a DaemonProcess, &'a DaemonProcess, bool)> {
+    let daemons = &config.wsgi.daemons;
     let mut found = Vec::new();
     let mut removed = BTreeSet::new();
     for (i, g1) in daemons.iter().enumerate() {
@@ -182,8 +194,7 @@ fn duplicate_groups<'a>(ctx: &Ctx<'a>) -> Vec<(&'a DaemonProcess, &'a DaemonProc
             {
                 continue;
             }
-            let (Some(h1), Some(h2)) = (ctx.config.vhosts.get(v1), ctx.config.vhosts.get(v2))
-            else {
+            let (Some(h1), Some(h2)) = (config.vhosts.get(v1), config.vhosts.get(v2)) else {
                 continue;
             };
             let https = |v: &quill_config::model::VirtualHost| {
@@ -210,7 +221,7 @@ fn duplicate_groups<'a>(ctx: &Ctx<'a>) -> Vec<(&'a DaemonProcess, &'a DaemonProc
                     .iter()
                     .any(|m2| m2.target == m1.target)
             });
-            if !same_script || daemon_directive(ctx, g2).is_none() {
+            if !same_script || crate::context::directive_at(parsed, sources, &g2.at).is_none() {
                 continue;
             }
             removed.insert(g2.name.clone());
@@ -279,8 +290,20 @@ fn duplicate_finding(
             .collect();
         if let Some(after) = crate::tier::assess_groups(left, &ctx.mpm) {
             if after.verdict != t.verdict && after.verdict != crate::tier::Verdict::Balanced {
+                let then = if ctx
+                    .plan
+                    .caused_by(Knob::MaxRequestWorkers, ids::WSGI_DUPLICATE_HTTPS_GROUP)
+                {
+                    format!(
+                        "the edit also writes MaxRequestWorkers {}, which fits",
+                        ctx.plan.value(Knob::MaxRequestWorkers)
+                    )
+                } else {
+                    "once the edit is applied, tier-capacity proposes a MaxRequestWorkers that fits"
+                        .to_string()
+                };
                 f = f.note(format!(
-                    "without '{}' the daemon tier runs {} threads and queues {} more, against the front end's {} threads: once the edit is applied, tier-capacity proposes a MaxRequestWorkers that fits",
+                    "without '{}' the daemon tier runs {} threads and queues {} more, against the front end's {} threads; {then}",
                     dup.name, after.daemon_threads, after.backlog, after.front_threads
                 ));
             }
@@ -341,6 +364,11 @@ fn duplicate_finding(
             }
         }
     });
+    // The front end resized for the merged tier (the plan's, see
+    // `Plan::new`), and what that changes in turn.
+    let planned = super::plan_edits(ctx, ids::WSGI_DUPLICATE_HTTPS_GROUP, &[], &[]);
+    rewritten.extend(super::plan_lines(ctx, &planned));
+    edits.extend(planned.into_iter().map(|(_, _, e)| e));
     f.help(format!(
         "remove `WSGIDaemonProcess {} …` ({}) and write {}",
         dup.name,
@@ -728,7 +756,7 @@ fn seq_of(ctx: &Ctx<'_>, d: &Directive) -> Option<usize> {
 fn alias_options<'a>(ctx: &Ctx<'a>) -> Vec<AliasOptions<'a>> {
     let by_server = wsgi_directives_by_server(ctx);
     let consumers = |s: Option<usize>| by_server.get(&s).map_or(0, |e| e.0);
-    let merged = duplicate_groups(ctx);
+    let merged = duplicate_groups(ctx.config, ctx.parsed, ctx.sources);
     let servers = std::iter::once((None, &ctx.config.main_server))
         .chain(ctx.config.vhosts.iter().map(|v| (Some(v.index), &v.server)));
     let mut found = Vec::new();
@@ -873,7 +901,9 @@ it serves. In daemon mode one group per application already isolates application
 the main interpreter costs nothing.
 
 Fix: `WSGIApplicationGroup %{GLOBAL}` for the mount (or `application-group=%{GLOBAL}` \
-where the alias line already sets it).",
+where the alias line already sets it). A `WSGIImportScript` that preloads the mount's \
+script into its group and old sub-interpreter gets `application-group=%{GLOBAL}` too, so \
+that it still preloads the interpreter requests run in.",
     example: Some(Example {
         fires: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fires.conf"),
         fixed: include_str!("../../../../tests/data/lint/wsgi-sub-interpreter/fixed.conf"),
@@ -1050,9 +1080,72 @@ fn sub_interpreter_finding(
         }
     };
     match (edit, help) {
-        (Some(e), Some(h)) => f.help(h).edit(e),
+        (Some(e), Some(h)) => {
+            // The script's WSGIImportScript follows the mount into the main
+            // interpreter: left as it is, it would preload an interpreter
+            // no request uses any more.
+            let (imports, lines): (Vec<Edit>, Vec<String>) =
+                import_edits(ctx, m).into_iter().unzip();
+            let h = if lines.is_empty() {
+                h
+            } else {
+                format!(
+                    "{h} and `application-group=%{{GLOBAL}}` on the WSGIImportScript of the same script ({}), so that it preloads the interpreter requests run in",
+                    join_and(&lines)
+                )
+            };
+            f.help(h).edit(e).edits(imports)
+        }
         _ => f.help("add `WSGIApplicationGroup %{GLOBAL}` to the mount's server"),
     }
+}
+
+/// Edits moving the `WSGIImportScript` lines that preload `m`'s script into
+/// its group and sub-interpreter to `%{GLOBAL}` (with the line each is on),
+/// for when the mount moves there. Imports that another finding removes
+/// (wsgi-options-on-alias, wsgi-redundant-import) are left to it.
+fn import_edits(ctx: &Ctx<'_>, m: &WsgiMount) -> Vec<(Edit, String)> {
+    let (Some(group), Some(interpreter)) = (
+        m.process_group.group.as_deref(),
+        m.application_group.interpreter.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    if m.process_group.mode != DelegationMode::Daemon || interpreter.is_empty() {
+        return Vec::new();
+    }
+    let imports = &ctx.config.wsgi.import_scripts;
+    let removed: Vec<&Directive> = alias_options(ctx).iter().map(|a| a.import).collect();
+    imports
+        .iter()
+        .filter(|i| {
+            !i.from_script_alias
+                && i.script == m.target
+                && i.process_group == group
+                && i.application_group == interpreter
+        })
+        // wsgi-redundant-import deletes an import an alias already does.
+        .filter(|i| {
+            !imports.iter().any(|a| {
+                a.from_script_alias
+                    && a.script == i.script
+                    && a.process_group == i.process_group
+                    && a.application_group == i.application_group
+            })
+        })
+        .filter_map(|i| ctx.directive_at(&i.at))
+        .filter(|d| !removed.iter().any(|r| std::ptr::eq(*r, *d)))
+        .filter_map(|d| {
+            let arg = d
+                .args
+                .iter()
+                .find(|a| a.value.starts_with("application-group="))?;
+            Some((
+                Edit::replace(arg.span, "application-group=%{GLOBAL}"),
+                ctx.line_of(d.span),
+            ))
+        })
+        .collect()
 }
 
 /// The first alias of a server (not inherited) whose application group
@@ -1192,23 +1285,163 @@ mod tests {
             assert!(!fixed.contains(gone), "{gone} left:\n{fixed}");
         }
         // Merging the HTTPS group leaves 200 + 101 places for 400 front-end
-        // threads: the duplicate's finding says so, and the second check
-        // finds it (the only new finding).
+        // threads: the duplicate's finding says so and its edit resizes the
+        // front end too, so one application of the edits converges — the
+        // second check finds no warning and nothing new.
         let dup = only(&findings, "wsgi-duplicate-https-group");
         assert!(
             dup.diagnostic
                 .notes
                 .iter()
-                .any(|n| n.contains("runs 200 threads and queues 101 more")),
+                .any(|n| n.contains("runs 200 threads and queues 101 more")
+                    && n.contains("MaxRequestWorkers 300")),
             "{:?}",
             dup.diagnostic.notes
         );
+        assert!(fixed.contains("\nMaxRequestWorkers 300\n"), "{fixed}");
         let again = crate::rules::testing::lint(&fixed);
         let new: Vec<_> = crate::rules::testing::rule_ids(&again)
             .into_iter()
             .filter(|id| !findings.iter().any(|f| f.rule.id == *id))
             .collect();
-        assert_eq!(new, ["tier-capacity"]);
+        assert!(new.is_empty(), "{new:?}\n{fixed}");
+        let warnings: Vec<_> = again
+            .iter()
+            .filter(|f| f.severity() != quill_config::Severity::Note)
+            .map(|f| &f.diagnostic.message)
+            .collect();
+        assert!(warnings.is_empty(), "{warnings:#?}\n{fixed}");
+    }
+
+    /// When the front end is too large for the daemon tier already as
+    /// written, tier-capacity and the merge of the duplicate group propose
+    /// one MaxRequestWorkers, the one that fits the merged tier: a second
+    /// check has nothing left to say about it.
+    #[test]
+    fn tier_capacity_and_the_merge_propose_the_front_end_of_the_merged_tier() {
+        let seed = include_str!("../../../../examples/configs/the-thread/httpd.conf");
+        // app1 7 × 20 + app1-ssl 2 × 20 and 202 places in the queues: 382
+        // is below 400, and once merged 140 + 101 is.
+        let text = seed.replace("processes=10", "processes=7");
+        let (findings, fixed) =
+            crate::rules::testing::lint_with(&text, &crate::LintOptions::default());
+        let tier = only(&findings, "tier-capacity");
+        assert_eq!(tier.data["proposed_max_request_workers"], 225);
+        assert!(
+            tier.diagnostic
+                .notes
+                .iter()
+                .any(|n| n.contains("once wsgi-duplicate-https-group's edit merges")),
+            "{:?}",
+            tier.diagnostic.notes
+        );
+        let dup = only(&findings, "wsgi-duplicate-https-group");
+        assert!(
+            dup.diagnostic
+                .help
+                .as_deref()
+                .is_some_and(|h| h.contains("`MaxRequestWorkers 225`")),
+            "{:?}",
+            dup.diagnostic.help
+        );
+        assert!(fixed.contains("\nMaxRequestWorkers 225\n"), "{fixed}");
+        let again = crate::rules::testing::lint(&fixed);
+        assert!(
+            !again.iter().any(|f| f.rule.id == "tier-capacity"),
+            "{fixed}"
+        );
+    }
+
+    /// Every `WSGIImportScript` of `text` preloads its script into a
+    /// (process group, interpreter) that a mount of the same script runs
+    /// requests in: none preloads an interpreter no request uses.
+    fn assert_imports_match_mounts(text: &str, why: &str) {
+        let parsed = quill_config::syntax::parse_str(
+            std::path::Path::new(crate::rules::testing::MAIN),
+            text,
+            &quill_config::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let resolved = quill_config::resolve(&parsed, &Default::default());
+        let c = &resolved.config;
+        let mounts: Vec<(String, String, String)> = std::iter::once(&c.main_server)
+            .chain(c.vhosts.iter().map(|v| &v.server))
+            .flat_map(|s| &s.wsgi_mounts)
+            .map(|m| {
+                (
+                    m.target.clone(),
+                    m.process_group.group.clone().unwrap_or_default(),
+                    m.application_group.interpreter.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        for i in c
+            .wsgi
+            .import_scripts
+            .iter()
+            .filter(|i| !i.from_script_alias)
+        {
+            let key = (
+                i.script.clone(),
+                i.process_group.clone(),
+                i.application_group.clone(),
+            );
+            assert!(
+                mounts.contains(&key),
+                "{why}: WSGIImportScript at {} preloads {key:?}, where no request runs ({mounts:?}):\n{text}",
+                i.at
+            );
+        }
+    }
+
+    /// The seed's first configuration, and variants of it where
+    /// wsgi-options-on-alias stays silent (so the import stays): applying
+    /// every edit of every finding together leaves each import preloading
+    /// the group and interpreter its script's requests run in.
+    #[test]
+    fn every_edit_together_keeps_the_imports_on_the_interpreters_requests_use() {
+        let seed = include_str!("../../../../examples/configs/the-thread/httpd.conf");
+        let alias = "    WSGIScriptAlias / /path/to/django.wsgi\n";
+        let admin = "    WSGIScriptAlias /admin /path/to/admin.wsgi\n";
+        let ssl_alias = "    WSGIImportScript /path/to/django.wsgi process-group=app1-ssl";
+        assert!(seed.contains(alias) && seed.contains(ssl_alias));
+        let https_only = {
+            let (http, https) = seed.split_at(seed.find("<VirtualHost *:443>").unwrap_or(0));
+            format!(
+                "{http}{}",
+                https.replacen(alias, &format!("{alias}{admin}"), 1)
+            )
+        };
+        let cases = [
+            ("the seed", seed.to_string()),
+            (
+                "a second mount in each virtual host",
+                seed.replace(alias, &format!("{alias}{admin}")),
+            ),
+            ("a second mount in the HTTPS virtual host", https_only),
+        ];
+        for (why, text) in cases {
+            let (findings, fixed) =
+                crate::rules::testing::lint_with(&text, &crate::LintOptions::default());
+            assert!(
+                findings.iter().any(|f| f.rule.id == "wsgi-sub-interpreter"),
+                "{why}"
+            );
+            assert_imports_match_mounts(&text, &format!("{why}, as written"));
+            assert_imports_match_mounts(&fixed, &format!("{why}, every edit applied"));
+            // And the WSGI findings the edits were for are gone.
+            let again = crate::rules::testing::lint(&fixed);
+            for id in [
+                "wsgi-sub-interpreter",
+                "wsgi-duplicate-https-group",
+                "wsgi-options-on-alias",
+            ] {
+                assert!(
+                    !again.iter().any(|f| f.rule.id == id),
+                    "{why}: {id} after the edits:\n{fixed}"
+                );
+            }
+        }
     }
 
     /// Variants of the rule's fixture where moving the settings onto the

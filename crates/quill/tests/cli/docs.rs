@@ -41,6 +41,6 @@ fn worked_example_shows_real_output() {
         );
         checked.push(command.to_string());
     }
-    // config, check (three configurations), simulate.
-    assert!(checked.len() >= 5, "{checked:?}");
+    // config, check (three configurations), simulate, report.
+    assert!(checked.len() >= 6, "{checked:?}");
 }

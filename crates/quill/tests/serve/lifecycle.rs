@@ -176,7 +176,7 @@ fn an_idle_process_is_replaced_after_inactivity_timeout() {
     // readiness probe): the process stops and the supervisor replaces it.
     let replaced = within(Duration::from_secs(30), || {
         let d = s.daemons();
-        (d.len() == 1 && d[0] != first[0]).then_some(d[0])
+        (d.len() == 1 && d[0] != first[0]).then(|| d[0])
     })
     .expect("a replacement process");
     assert!(
