@@ -200,7 +200,11 @@ impl EventQueue {
             let (a, b) = (slots[first & mask], slots[(first + 1) & mask]);
             let (c, d) = (slots[(first + 2) & mask], slots[(first + 3) & mask]);
             let (i_ab, ab) = if b < a { (first + 1, b) } else { (first, a) };
-            let (i_cd, cd) = if d < c { (first + 3, d) } else { (first + 2, c) };
+            let (i_cd, cd) = if d < c {
+                (first + 3, d)
+            } else {
+                (first + 2, c)
+            };
             let (child, least) = if cd < ab { (i_cd, cd) } else { (i_ab, ab) };
             slots[pos & mask] = least;
             pos = child;
