@@ -14,7 +14,7 @@
 //! Why 4-ary: a pop, one per request, walks from the root to a leaf, and
 //! each level is a load that depends on the comparison before it; with
 //! four children per node the ~60-event heap of a busy day is 3 levels
-//! deep instead of 6, and the four children of a node share a cache line.
+//! deep instead of 6.
 //! Why a total order: with time alone, which of two events at the same
 //! microsecond comes first depends on the sequence of heap operations (it
 //! decides, for example, which child's thread frees first), so the results
