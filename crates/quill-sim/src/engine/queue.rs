@@ -1,22 +1,30 @@
-//! The engine's timed events: a binary min-heap on time with 16-byte
-//! entries, popping in exactly the order `std`'s `BinaryHeap` did.
+//! The engine's timed events: a 4-ary min-heap of 16-byte keys, in a
+//! total order, so that events due at the same microsecond come out in an
+//! order defined by the events themselves, whatever the heap's shape.
 //!
 //! ```text
-//!   entry = at (u64 µs) │ event packed in a u64: kind (4 bits) │ a (28) │ b (32)
-//!   push: append, sift up            pop: last → root, sift down to the
-//!                                    bottom, then sift up (std's algorithm)
+//!   key = at (u64 µs) │ event packed in a u64: kind (4 bits) │ a (28) │ b (32)
+//!         compared as one u128: by time, then kind (Ev's order), then the
+//!         connection, child, client or step index, then the epoch
+//!   push: append, sift up            pop: the root's hole sinks to a leaf
+//!                                    along the least child, the last key
+//!                                    fills it and rises (Floyd's order)
 //! ```
 //!
-//! Why not `std::collections::BinaryHeap`: with its 24-byte `(at, Ev)`
-//! entries the heap's pop was a fifth of a run, one per request. Why the
-//! same algorithm: events at the same microsecond come out in an order fixed
-//! by the sequence of heap operations, and keeping std's exact sift rules
-//! keeps every simulation bit-identical to what it was (a test below checks
-//! the pop order against std's heap on runs full of ties).
+//! Why 4-ary: a pop, one per request, walks from the root to a leaf, and
+//! each level is a load that depends on the comparison before it; with
+//! four children per node the ~60-event heap of a busy day is 3 levels
+//! deep instead of 6.
+//! Why a total order: with time alone, which of two events at the same
+//! microsecond comes first depends on the sequence of heap operations (it
+//! decides, for example, which child's thread frees first), so the results
+//! were tied to one heap algorithm. Keys never compare equal unless the
+//! events are identical, so any correct priority queue pops this order.
 
 use super::{ChildIdx, ConnId};
 
-/// Something that happens at a given microsecond.
+/// Something that happens at a given microsecond. Among events due at
+/// the same microsecond, the kinds come in the order declared here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ev {
     /// Closed loop: the schedule changes to step `n`.
@@ -84,23 +92,29 @@ impl Ev {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    at: u64,
-    ev: u64,
+/// Children per node.
+const ARITY: usize = 4;
+
+/// An unused slot: above every key, even one due at `u64::MAX` µs (no
+/// event packs to all ones: kinds stop at 9).
+const VACANT: u128 = u128::MAX;
+
+#[inline(always)]
+fn key(at: u64, ev: Ev) -> u128 {
+    (u128::from(at) << 64) | u128::from(ev.pack())
 }
 
-const VACANT: Entry = Entry { at: 0, ev: 0 };
-
-/// A min-heap of events on their time.
+/// A 4-ary min-heap of events in the order of their keys.
 ///
-/// The entries live in the first `len` of `slots`, whose length is a power
-/// of two (at least 2): every index is masked with `slots.len() − 1`, which
-/// changes none (they are all below `len`) but lets the compiler drop the
-/// bounds checks from the sift loops without `unsafe`.
+/// The keys live in the first `len` of `slots`; every slot from `len` on
+/// holds [`VACANT`], and there are always at least `ARITY` of them, so a
+/// node's four children can be compared without looking at `len`. The
+/// length of `slots` is a power of two and every index is masked with
+/// `slots.len() − 1`, which changes none (they all stay below the length)
+/// but lets the compiler drop the bounds checks without `unsafe`.
 #[derive(Debug)]
 pub(super) struct EventQueue {
-    slots: Vec<Entry>,
+    slots: Vec<u128>,
     len: usize,
 }
 
@@ -117,47 +131,51 @@ impl EventQueue {
     /// When the next event is due.
     #[inline]
     pub(super) fn next_at(&self) -> Option<u64> {
-        (self.len > 0).then(|| self.slots[0].at)
+        (self.len > 0).then(|| (self.slots[0] >> 64) as u64)
     }
 
     #[inline(always)]
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
-        if self.len == self.slots.len() {
-            self.slots.resize(2 * self.len, VACANT);
+        if self.len + ARITY >= self.slots.len() {
+            self.grow();
         }
         let pos = self.len;
         self.len += 1;
-        self.sift_up(pos, Entry { at, ev: ev.pack() });
+        self.sift_up(pos, key(at, ev));
     }
 
-    /// The next event (std's `pop`: the last entry takes the root's place,
-    /// sinks to the bottom along the earlier child, then rises).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        self.slots.resize(2 * self.slots.len(), VACANT);
+    }
+
+    /// The next event: the earliest, and among those due at the same
+    /// microsecond the least key.
     #[inline]
     pub(super) fn pop(&mut self) -> Option<(u64, Ev)> {
         if self.len == 0 {
             return None;
         }
-        self.len -= 1;
         let mask = self.slots.len() - 1;
-        let last = self.slots[self.len & mask];
         let top = self.slots[0];
+        self.len -= 1;
+        let last = std::mem::replace(&mut self.slots[self.len & mask], VACANT);
         if self.len > 0 {
             self.sift_down_to_bottom(last);
         }
-        Some((top.at, Ev::unpack(top.ev)))
+        Some(((top >> 64) as u64, Ev::unpack(top as u64)))
     }
 
-    /// Place `moving` at the hole `pos` or above it: up while it is earlier
-    /// than the parent (an equal time stops it, as in std).
-    #[inline]
-    fn sift_up(&mut self, mut pos: usize, moving: Entry) {
+    /// Place `moving` at the hole `pos` or above it.
+    #[inline(always)]
+    fn sift_up(&mut self, mut pos: usize, moving: u128) {
         let slots = &mut self.slots[..];
         let mask = slots.len() - 1;
-        assert!(mask > 0);
         while pos > 0 {
-            let parent = (pos - 1) / 2;
+            let parent = (pos - 1) / ARITY;
             let p = slots[parent & mask];
-            if moving.at >= p.at {
+            if moving >= p {
                 break;
             }
             slots[pos & mask] = p;
@@ -166,26 +184,31 @@ impl EventQueue {
         slots[pos & mask] = moving;
     }
 
-    /// With the root a hole: move it down to a leaf, always along the
-    /// earlier child (the right one on a tie), then place `moving` there
-    /// or above.
-    #[inline]
-    fn sift_down_to_bottom(&mut self, moving: Entry) {
+    /// With the root a hole: move it down to a leaf, each time taking the
+    /// least of the four children (vacant slots lose every comparison),
+    /// then place `moving` there or above.
+    #[inline(always)]
+    fn sift_down_to_bottom(&mut self, moving: u128) {
         let end = self.len;
         let slots = &mut self.slots[..];
         let mask = slots.len() - 1;
-        assert!(mask > 0);
         let mut pos = 0;
-        let mut child = 1;
-        while child + 1 < end {
-            child += usize::from(slots[child & mask].at >= slots[(child + 1) & mask].at);
-            slots[pos & mask] = slots[child & mask];
+        let mut first = 1;
+        while first < end {
+            // A small tournament, without branches: the two pairs, then
+            // their winners.
+            let (a, b) = (slots[first & mask], slots[(first + 1) & mask]);
+            let (c, d) = (slots[(first + 2) & mask], slots[(first + 3) & mask]);
+            let (i_ab, ab) = if b < a { (first + 1, b) } else { (first, a) };
+            let (i_cd, cd) = if d < c {
+                (first + 3, d)
+            } else {
+                (first + 2, c)
+            };
+            let (child, least) = if cd < ab { (i_cd, cd) } else { (i_ab, ab) };
+            slots[pos & mask] = least;
             pos = child;
-            child = 2 * pos + 1;
-        }
-        if child + 1 == end {
-            slots[pos & mask] = slots[child & mask];
-            pos = child;
+            first = ARITY * pos + 1;
         }
         self.sift_up(pos, moving);
     }
@@ -195,26 +218,8 @@ impl EventQueue {
 mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng};
+    use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-
-    /// std's heap with the engine's former ordering: time only, reversed.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Timed {
-        at: u64,
-        ev: Ev,
-    }
-
-    impl Ord for Timed {
-        fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-            other.at.cmp(&self.at)
-        }
-    }
-
-    impl PartialOrd for Timed {
-        fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-            Some(self.cmp(other))
-        }
-    }
 
     #[test]
     fn events_round_trip_through_packing() {
@@ -235,39 +240,84 @@ mod tests {
         }
     }
 
+    /// Pops come out in the order of (time, packed event), checked
+    /// against std's heap on that pair, on runs full of ties (and of
+    /// identical events) and of growth.
     #[test]
-    fn pops_in_the_order_of_std_binary_heap() {
-        // Few distinct times, so that most pops choose among ties: the
-        // order among equal times is what must match.
+    fn pops_in_time_then_event_order() {
         for seed in 0..40u64 {
             let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
             let mut ours = EventQueue::default();
-            let mut std = BinaryHeap::new();
+            let mut reference = BinaryHeap::new();
+            // Few distinct times, so that most pops choose among ties.
             let spread = [1u64, 3, 20, 1_000][seed as usize % 4];
+            let push_odds = [3, 4][seed as usize % 2];
             let mut now = 0;
             for step in 0..5_000u32 {
-                if rng.random_range(0..5) < 3 {
+                if rng.random_range(0..6) < push_odds {
                     let at = now + rng.random_range(0..spread);
-                    let ev = if step % 2 == 0 {
-                        Ev::RequestDone(step)
-                    } else {
-                        Ev::NextRequest(step, step.wrapping_mul(7))
+                    let id = rng.random_range(0..50);
+                    let ev = match step % 4 {
+                        0 => Ev::RequestDone(id),
+                        1 => Ev::NextRequest(id, step),
+                        2 => Ev::KeepAliveTimeout(id, step / 2),
+                        _ => Ev::ChildReady(id),
                     };
                     ours.push(at, ev);
-                    std.push(Timed { at, ev });
+                    reference.push(Reverse((at, ev.pack())));
                 } else {
-                    let theirs = std.pop().map(|t| (t.at, t.ev));
-                    assert_eq!(ours.pop(), theirs, "seed {seed}, step {step}");
+                    let theirs = reference.pop().map(|Reverse(t)| t);
+                    let got = ours.pop().map(|(at, ev)| (at, ev.pack()));
+                    assert_eq!(got, theirs, "seed {seed}, step {step}");
                     if let Some((at, _)) = theirs {
                         now = at;
                     }
                 }
-                assert_eq!(ours.next_at(), std.peek().map(|t| t.at));
+                assert_eq!(
+                    ours.next_at(),
+                    reference.peek().map(|Reverse((at, _))| *at),
+                    "seed {seed}, step {step}"
+                );
             }
-            while let Some(t) = std.pop() {
-                assert_eq!(ours.pop(), Some((t.at, t.ev)));
+            while let Some(Reverse(t)) = reference.pop() {
+                assert_eq!(ours.pop().map(|(at, ev)| (at, ev.pack())), Some(t));
             }
             assert_eq!(ours.pop(), None);
+            assert!(ours.slots[..].iter().all(|&k| k == VACANT));
         }
+    }
+
+    /// At the same microsecond: the enum's order of kinds, then the index,
+    /// then the epoch, whatever the order of the pushes.
+    #[test]
+    fn ties_follow_the_kind_then_the_index() {
+        let mut q = EventQueue::default();
+        let evs = [
+            Ev::ChildExit(0),
+            Ev::KeepAliveTimeout(1, 9),
+            Ev::RequestDone(7),
+            Ev::NextRequest(2, 1),
+            Ev::RequestDone(3),
+            Ev::NextRequest(2, 0),
+            Ev::Step(4),
+        ];
+        for ev in evs {
+            q.push(10, ev);
+        }
+        q.push(9, Ev::DaemonRetry(1));
+        let order: Vec<Ev> = std::iter::from_fn(|| q.pop().map(|(_, ev)| ev)).collect();
+        assert_eq!(
+            order,
+            [
+                Ev::DaemonRetry(1),
+                Ev::Step(4),
+                Ev::RequestDone(3),
+                Ev::RequestDone(7),
+                Ev::NextRequest(2, 0),
+                Ev::NextRequest(2, 1),
+                Ev::KeepAliveTimeout(1, 9),
+                Ev::ChildExit(0),
+            ]
+        );
     }
 }

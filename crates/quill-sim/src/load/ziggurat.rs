@@ -126,7 +126,7 @@ pub(crate) fn normal(rng: &mut impl Bits) -> f64 {
     let i = (b & 0xff) as usize;
     let x = unit_of(b) * t.x[i];
     if x < t.x[i + 1] {
-        return if b & 0x100 != 0 { -x } else { x };
+        return with_sign_of_bit8(x, b);
     }
     normal_slow(rng, t, b)
 }
@@ -162,6 +162,14 @@ fn normal_slow(rng: &mut impl Bits, t: &Tables, first: u64) -> f64 {
     }
 }
 
+/// `-x` if bit 8 of `b` is set, else `x`: the sign bit flipped by an
+/// exclusive or, which is what negation does, without a branch (the bit is
+/// a coin toss, so a branch on it is mispredicted on half the draws).
+#[inline]
+fn with_sign_of_bit8(x: f64, b: u64) -> f64 {
+    f64::from_bits(x.to_bits() ^ ((b & 0x100) << 55))
+}
+
 /// The uniform number in [0, 1) made of a word's top 53 bits.
 #[inline]
 fn unit_of(b: u64) -> f64 {
@@ -184,6 +192,16 @@ mod tests {
     fn rng() -> Pcg {
         use rand::SeedableRng;
         Pcg(rand_pcg::Pcg64Mcg::seed_from_u64(7))
+    }
+
+    #[test]
+    fn the_sign_bit_is_negation() {
+        for x in [0.0, 1e-300, 0.5, 1.0, 3.7, f64::MAX] {
+            for b in [0u64, 0xff, 0x100, 0x1ff, u64::MAX, u64::MAX - 0x100] {
+                let expected = if b & 0x100 != 0 { -x } else { x };
+                assert_eq!(with_sign_of_bit8(x, b).to_bits(), expected.to_bits());
+            }
+        }
     }
 
     #[test]
