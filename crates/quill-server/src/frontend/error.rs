@@ -170,15 +170,27 @@ impl FrontError {
         )
     }
 
-    /// A `%2F` in the path under `AllowEncodedSlashes Off`.
-    pub(super) fn encoded_slash(remote: Client, path: &str) -> FrontError {
-        FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND).logged(
+    /// A `%2F` in the path under `AllowEncodedSlashes Off`, or a `%00`
+    /// (httpd's ap_unescape_url refuses both with a 404, and logs AH00026,
+    /// which speaks of `%2f` even for a `%00`, only under `Off`).
+    pub(super) fn encoded_slash(remote: Client, path: &str, logged: bool) -> FrontError {
+        let page = FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND);
+        if !logged {
+            return page;
+        }
+        page.logged(
             Level::Info,
             "core",
             format!(
                 "{remote} AH00026: found %2f (encoded '/') in URI path ({path}), returning 404"
             ),
         )
+    }
+
+    /// A `%` in the path not followed by two hexadecimal digits: httpd's
+    /// ap_unescape_url answers 400 (before any `%2F` or `%00` 404).
+    pub(super) fn bad_escape() -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST)
     }
 
     /// A status page the client's address is not granted (mod_authz_core,

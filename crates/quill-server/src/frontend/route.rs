@@ -49,28 +49,49 @@ fn collapse_slashes(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// %-decodes `s`, except `%2F` when `keep_slashes` (AllowEncodedSlashes
-/// NoDecode).
-fn percent_decode(s: &str, keep_slashes: bool) -> Vec<u8> {
+/// Why a path's %-escapes are refused (httpd's ap_unescape_url).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unescape {
+    /// A `%` not followed by two hexadecimal digits: 400.
+    BadEscape,
+    /// A `%00`, or a `%2F` under `AllowEncodedSlashes Off`: 404.
+    BadPath,
+}
+
+/// %-decodes a request path as httpd does: `%2F` stays as it is under
+/// `AllowEncodedSlashes NoDecode`; a bad escape anywhere is a 400, else a
+/// `%00` or (under `Off`) a `%2F` is a 404.
+fn percent_decode(s: &str, slashes: EncodedSlashes) -> Result<Vec<u8>, Unescape> {
     let b = s.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|&c| (c as char).to_digit(16));
     let mut out = Vec::with_capacity(b.len());
+    let (mut bad_escape, mut bad_path) = (false, false);
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let c = (h * 16 + l) as u8;
-                if !(keep_slashes && c == b'/') {
-                    out.push(c);
-                    i += 3;
-                    continue;
-                }
-            }
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
         }
-        out.push(b[i]);
-        i += 1;
+        let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) else {
+            bad_escape = true;
+            out.push(b'%');
+            i += 1;
+            continue;
+        };
+        let c = (h * 16 + l) as u8;
+        match (c, slashes) {
+            (b'/', EncodedSlashes::NoDecode) => out.extend_from_slice(&b[i..i + 3]),
+            (b'/', EncodedSlashes::Off) | (0, _) => bad_path = true,
+            _ => out.push(c),
+        }
+        i += 3;
     }
-    out
+    match (bad_escape, bad_path) {
+        (true, _) => Err(Unescape::BadEscape),
+        (false, true) => Err(Unescape::BadPath),
+        (false, false) => Ok(out),
+    }
 }
 
 /// RFC 3986 §5.2.4 on an absolute path whose slashes are collapsed: `.`
@@ -105,13 +126,6 @@ fn remove_dot_segments(path: &[u8]) -> Option<Vec<u8>> {
         p.push(b'/');
     }
     Some(p)
-}
-
-/// Whether `path` has a `%2F` (either case).
-fn has_encoded_slash(path: &str) -> bool {
-    path.as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] == b'f' || w[2] == b'F'))
 }
 
 /// Whether `path` has a `.` or `..` segment.
@@ -295,13 +309,15 @@ pub fn route_request<'t, B: Body>(
     // a clone of the URI, which shares its bytes: `req` moves on).
     let uri = req.uri().clone();
     let raw_path = uri.path();
-    let encoded_slash = raw_path.contains('%') && has_encoded_slash(raw_path);
-    if encoded_slash && table.encoded_slashes == EncodedSlashes::Off {
-        return Err(FrontError::encoded_slash(remote, raw_path));
-    }
-    let keep = encoded_slash && table.encoded_slashes == EncodedSlashes::NoDecode;
     let decoded: Cow<'_, [u8]> = if raw_path.contains('%') || raw_path.contains("//") {
-        Cow::Owned(collapse_slashes(&percent_decode(raw_path, keep)))
+        match percent_decode(raw_path, table.encoded_slashes) {
+            Ok(p) => Cow::Owned(collapse_slashes(&p)),
+            Err(Unescape::BadEscape) => return Err(FrontError::bad_escape()),
+            Err(Unescape::BadPath) => {
+                let logged = table.encoded_slashes == EncodedSlashes::Off;
+                return Err(FrontError::encoded_slash(remote, raw_path, logged));
+            }
+        }
     } else {
         Cow::Borrowed(raw_path.as_bytes())
     };
@@ -657,15 +673,23 @@ mod tests {
 
     #[test]
     fn paths_are_decoded_and_collapsed() {
+        use EncodedSlashes::{NoDecode, Off, On};
+        let dec =
+            |p: &str, s| percent_decode(p, s).map(|v| String::from_utf8_lossy(&v).into_owned());
         assert_eq!(
-            collapse_slashes(&percent_decode("//a%20b///c", false)),
+            collapse_slashes(&percent_decode("//a%20b///c", Off).unwrap()),
             b"/a b/c"
         );
-        assert_eq!(percent_decode("%zz%4", false), b"%zz%4");
-        assert_eq!(percent_decode("%41", false), b"A");
-        assert_eq!(percent_decode("/a%2Fb%2fc", false), b"/a/b/c");
-        assert_eq!(percent_decode("/a%2Fb%41", true), b"/a%2FbA");
-        assert!(has_encoded_slash("/a%2fb") && has_encoded_slash("/a%2Fb"));
-        assert!(!has_encoded_slash("/a%20b/%2"));
+        assert_eq!(dec("%41", Off).as_deref(), Ok("A"));
+        assert_eq!(dec("/a%2Fb%2fc", On).as_deref(), Ok("/a/b/c"));
+        assert_eq!(dec("/a%2Fb%41", NoDecode).as_deref(), Ok("/a%2FbA"));
+        assert_eq!(dec("/a%2fb", Off), Err(Unescape::BadPath));
+        // httpd's ap_unescape_url: %00 is refused whatever AllowEncodedSlashes
+        // says; a bad escape is a 400 even beside a %2F or %00.
+        assert_eq!(dec("/a%00", NoDecode), Err(Unescape::BadPath));
+        assert_eq!(dec("/a%zz", On), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%4", On), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%2F%zz", Off), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%00%g0", Off), Err(Unescape::BadEscape));
     }
 }
