@@ -77,10 +77,11 @@ def role(pid):
     return None
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """VmRSS (or RssAnon, RssFile, RssShmem) of `pid`, in KiB."""
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -178,7 +179,9 @@ def main():
     ap.add_argument("--kill-every", type=float, default=60)
     ap.add_argument("--restart-every", type=float, default=300)
     ap.add_argument("--json", help="write every sample, fault and failure here")
+    ap.add_argument("--port", type=int, default=PORT)
     args = ap.parse_args()
+    globals()["PORT"] = args.port
 
     tmp = tempfile.mkdtemp(prefix="quill-soak-")
     app = os.path.join(tmp, "soak.wsgi")
@@ -202,6 +205,8 @@ def main():
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
     )
     print(f"quill: {args.quill} (pid {server.pid}), files in {tmp}", flush=True)
+    # SIGTERM stops the run and the server (a background job ignores SIGINT).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
     try:
         return run(args, server, tmp, markers, log_path)
     finally:
@@ -216,7 +221,10 @@ def main():
 
 def sample(server_pid, t):
     procs = processes(server_pid)
-    s = {"t": round(t, 1), "supervisor": [(server_pid, rss_kib(server_pid), fds(server_pid))]}
+    s = {"t": round(t, 1), "supervisor": [(server_pid, rss_kib(server_pid), fds(server_pid))],
+         # The supervisor's resident memory by kind: heap and stacks, mapped
+         # files (its own binary's pages), shared memory.
+         "supervisor_kinds": [rss_kib(server_pid, k) for k in ("RssAnon", "RssFile", "RssShmem")]}
     for r, pids in procs.items():
         s[r] = [(p, rss_kib(p), fds(p)) for p in sorted(pids)]
         s[r] = [x for x in s[r] if x[1] is not None and x[2] is not None]
@@ -413,6 +421,10 @@ def report(args, rate, cap, sent, results, faults, samples, log_path, server_ali
                   f"{min(x[idx] for x in first) if first else '-':>10} "
                   f"{max(x[idx] for x in last) if last else '-':>10} {max(per):>10}"
                   "   (start: smallest, end: largest)")
+    kinds = [s["supervisor_kinds"] for s in samples]
+    p("  supervisor RSS by kind (KiB, start/end/max): " + ", ".join(
+        f"{k} {kinds[0][i]}/{kinds[-1][i]}/{max(x[i] for x in kinds)}"
+        for i, k in enumerate(("anonymous", "file", "shared"))))
     p("")
     p("server log lines (times, numbers and the temporary path replaced):")
     for line, n in summarise_log(log_path)[:40]:
