@@ -3,7 +3,8 @@
 SIGKILLed every minute, a graceful restart every 5 minutes.
 
     nice -n 10 python3 bench/soak.py [--quill target/release/quill]
-        [--minutes 30] [--rate R] [--json FILE]
+        [--minutes 30] [--rate R] [--kill-every 60] [--restart-every 300]
+        [--port 19190] [--json FILE]
 
 Starts `QUILL serve` of a worker-MPM configuration (httpd's worker defaults)
 with one daemon group of 2 processes x 8 threads running
@@ -25,7 +26,8 @@ its process id) on 127.0.0.1:19190. Then:
    supervisor is sent SIGUSR1 (graceful restart). Every 10 s, the resident
    memory (VmRSS) and open file descriptors of the supervisor, of each
    front-end child (`quill __frontend`) and of each daemon process
-   (`quill-daemon`) are read from /proc.
+   (`quill-daemon`) are read from /proc, and the supervisor's by kind
+   (RssAnon, RssFile, RssShmem: its heap apart from its binary's pages).
 3. After the schedule ends and every request has been answered: one more
    sample after 5 s with no load, then SIGTERM (SIGKILL after 20 s if the
    server has not exited).
@@ -35,7 +37,9 @@ A request fails when it gets no complete answer, a status other than
 id was among the requests running in a process that was killed (listed
 just before the kill). The report counts failures by class, lists the
 others in full, and gives start/end/max of memory and descriptors per role.
-It exits 1 if any failure is not allowed.
+It exits 1 if any failure is not allowed. SIGTERM stops the run and the
+server. `--kill-every` / `--restart-every` longer than the run leave the
+faults out (a run of load alone).
 """
 import argparse, json, os, queue, shutil, signal, socket, statistics, subprocess
 import sys, tempfile, threading, time
