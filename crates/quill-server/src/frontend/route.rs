@@ -1,8 +1,9 @@
 //! Routing. First httpd's checks of the request: an HTTP/1.1 request needs
 //! one valid Host field (400 otherwise, RFC 9112 §3.2), and an
 //! absolute-form target's authority replaces it (§3.2.2). Then the request
-//! path (404 for a `%2F` in it under `AllowEncodedSlashes Off`, httpd's
-//! default), %-decoded, with runs of `/` collapsed (as mod_wsgi makes
+//! path (as httpd's ap_unescape_url: 400 for a `%` not followed by two
+//! hexadecimal digits, 404 for a `%00` or, under `AllowEncodedSlashes
+//! Off`, httpd's default, a `%2F`), %-decoded, with runs of `/` collapsed (as mod_wsgi makes
 //! SCRIPT_NAME and PATH_INFO) and its `.` and `..` segments removed (as
 //! httpd's ap_normalize_path; 400 for a `..` above the root, so that no
 //! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
@@ -254,7 +255,8 @@ pub struct Ends {
 }
 
 /// Where a request goes, as [`route_request`] decided. Every path here is
-/// %-decoded, collapsed and without `.` or `..` segments.
+/// %-decoded (but for a `%2F` under `AllowEncodedSlashes NoDecode`),
+/// collapsed and without `.` or `..` segments.
 #[derive(Debug)]
 pub enum Routed<'t, B> {
     /// `OPTIONS *`: 200 with an empty body (httpd's core).
