@@ -48,6 +48,12 @@ PROBES = [
     ("/static/../../f.txt", b"GET /static/../../f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("/static/%2e%2e/%2e%2e/f.txt", b"GET /static/%2e%2e/%2e%2e/f.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("/static%2Ff.txt", b"GET /static%2Ff.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    # ap_unescape_url: a % not followed by two hex digits is a 400, a %00 a 404.
+    ("/static/f%zz.txt", b"GET /static/f%zz.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/f.txt%2", b"GET /static/f.txt%2 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/static/f%00.txt", b"GET /static/f%00.txt HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("/app/x%00 (the WSGI mount)", b"GET /app/x%00 HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("%zz in the query string", b"GET /static/f.txt?%zz HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("OPTIONS *", b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n"),
     ("bare-LF head", b"GET /static/f.txt HTTP/1.1\nHost: x\n\n"),
     ("bare LF in a header field", b"GET /static/f.txt HTTP/1.1\r\nHost: x\nX: y\r\n\r\n"),

@@ -102,6 +102,11 @@ impl<P: ChildProcesses> PoolDriver<P> {
     pub fn tick(&mut self, now: Timestamp) {
         self.sync_scoreboard();
         self.ctl.handle_timeout(now);
+        // The controller queues a record of each maintenance decision for
+        // a driver that reads them (the simulator's timeline); this one has
+        // no use for them, and unread they piled up for ever (one a second:
+        // the supervisor's heap grew ~5 KiB a minute in bench/soak.py).
+        self.ctl.drain_tick_records().for_each(drop);
     }
 
     /// A child process exited.
@@ -262,5 +267,67 @@ impl<P: ChildProcesses> PoolDriver<P> {
             }
             let _ = model.set_not_accepting(slot, sb.not_accepting(slot));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quill_mpm::{Mpm, MpmDirectives};
+
+    /// Children that start and never exit.
+    struct Started(i32);
+
+    impl ChildProcesses for Started {
+        fn start(&mut self, _slot: u32, _generation: u32) -> io::Result<i32> {
+            self.0 += 1;
+            Ok(self.0)
+        }
+        fn signal(&mut self, _pid: i32, _signal: i32) {}
+        fn close_listeners(&mut self) {}
+    }
+
+    /// An hour of maintenance ticks leaves no tick record queued in the
+    /// controller (the soak run's supervisor kept every one of them).
+    #[test]
+    fn maintenance_ticks_leave_nothing_queued() {
+        let dir = std::env::temp_dir().join(format!("quill-driver-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let pool = PoolConfig::from_directives(Mpm::Worker, &MpmDirectives::default());
+        let scoreboard = Arc::new(
+            Scoreboard::create(
+                &dir.join("scoreboard"),
+                pool.server_limit,
+                pool.thread_limit,
+            )
+            .expect("scoreboard"),
+        );
+        let log = Arc::new(ErrorLog::new(Level::Warn, Box::new(io::sink())));
+        let start = Timestamp::from_micros(0);
+        let mut driver = PoolDriver::new(
+            pool,
+            ServerIdentity::default(),
+            start,
+            Started(1000),
+            scoreboard,
+            log,
+        )
+        .expect("a valid pool");
+        driver.perform(start);
+        let mut ticks = 0;
+        while let Some(at) = driver
+            .poll_timeout()
+            .filter(|t| t.as_nanos() <= 3_600 * 1_000_000_000)
+        {
+            driver.tick(at);
+            driver.perform(at);
+            ticks += 1;
+        }
+        assert!(ticks >= 3_600, "an hour of ticks: {ticks}");
+        assert!(
+            driver.ctl.poll_tick_record().is_none(),
+            "tick records queued"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -40,7 +40,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::body::ConnState;
 use super::error::{Client, FrontError};
-use super::framing::{Framing, Rejection, Scan};
+use super::framing::{Framing, Scan};
 use crate::log::{ErrorLog, Level};
 use crate::plan::ReadStage;
 
@@ -174,15 +174,7 @@ impl ClientIo {
                 Scan::Body(0) => return,
                 Scan::Body(n) => self.released += n,
                 Scan::Reject(r) => {
-                    let remote = Client(self.peer);
-                    return self.refuse(match r {
-                        Rejection::LineTooLong => {
-                            FrontError::line_too_long(remote, self.rules.line_limit)
-                        }
-                        Rejection::BareLf { in_request_line } => {
-                            FrontError::bare_lf(remote, in_request_line)
-                        }
-                    });
+                    return self.refuse(r.error(Client(self.peer), self.rules.line_limit));
                 }
             }
         }

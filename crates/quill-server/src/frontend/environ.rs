@@ -1,36 +1,37 @@
 //! What a WSGI request sends its daemon: mod_wsgi's checks of the request
 //! body's framing and size, then the `Head` frame with the CGI/WSGI
 //! environ (docs/protocol.md "Environ"), written without allocating where
-//! it can (`Dec`, `IpText`).
-
-use std::net::SocketAddr;
+//! it can (`Dec`, `IpText`). Pure: the time and the request id come in as
+//! [`Stamps`].
 
 use bytes::BytesMut;
 use http::Request;
 use http::header;
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 
 use super::error::{Client, FrontError};
-use super::{FrontEnd, GroupEndpoint, epoch_us, version_str};
+use super::route::{Ends, RouteTable};
+use super::version_str;
 use crate::plan::Mount;
 use crate::protocol::{HeadEncoder, VERSION};
 
-/// A request id unique in this server's life: the front end's pid and a
-/// counter, in hexadecimal (`3f2a-1c`).
-fn request_id() -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    // The pid, read once: getpid is a system call (glibc does not cache it).
-    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
+/// What the environ takes from outside the request.
+#[derive(Debug, Clone)]
+pub struct Stamps {
+    /// When the request started, in µs since the epoch
+    /// (`mod_wsgi.request_start`).
+    pub request_start: u64,
+    /// When it started going to its group (`mod_wsgi.queue_start`).
+    pub queue_start: u64,
+    /// `mod_wsgi.request_id`.
+    pub request_id: String,
 }
 
 /// Facts about one request that are not in the `Request` itself.
 struct RequestCtx<'a> {
-    peer: SocketAddr,
-    local: SocketAddr,
+    ends: Ends,
     path_info: &'a [u8],
-    request_start: u64,
+    stamps: Stamps,
     chunked: bool,
 }
 
@@ -76,12 +77,12 @@ impl IpText {
 
 /// Writes the CGI variables of a request (docs/protocol.md "Environ")
 /// into the `Head` frame being encoded.
-fn environ(
+fn environ<B>(
     enc: &mut HeadEncoder<'_>,
-    fe: &FrontEnd,
+    table: &RouteTable,
     mount: &Mount,
-    group: &GroupEndpoint,
-    req: &Request<Incoming>,
+    group: &str,
+    req: &Request<B>,
     ctx: &RequestCtx<'_>,
 ) {
     let uri = req.uri();
@@ -89,14 +90,14 @@ fn environ(
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map_or(fe.server_name.as_bytes(), |h| {
+        .map_or(table.server_name.as_bytes(), |h| {
             h.rsplit_once(':')
                 .filter(|(_, p)| p.parse::<u16>().is_ok())
                 .map_or(h, |(n, _)| n)
                 .as_bytes()
         });
-    let local_port = Dec::new(u64::from(ctx.local.port()));
-    let local_ip = IpText::new(ctx.local.ip());
+    let local_port = Dec::new(u64::from(ctx.ends.local.port()));
+    let local_ip = IpText::new(ctx.ends.local.ip());
     enc.pair(b"REQUEST_METHOD", req.method().as_str().as_bytes());
     enc.pair(b"SCRIPT_NAME", mount.url.as_bytes());
     enc.pair(b"PATH_INFO", ctx.path_info);
@@ -115,16 +116,16 @@ fn environ(
     enc.pair(b"SERVER_SOFTWARE", b"Quill");
     enc.pair(b"GATEWAY_INTERFACE", b"CGI/1.1");
     enc.pair(b"REQUEST_SCHEME", b"http");
-    enc.pair(b"REMOTE_ADDR", IpText::new(ctx.peer.ip()).as_bytes());
+    enc.pair(b"REMOTE_ADDR", IpText::new(ctx.ends.peer.ip()).as_bytes());
     enc.pair(
         b"REMOTE_PORT",
-        Dec::new(u64::from(ctx.peer.port())).as_bytes(),
+        Dec::new(u64::from(ctx.ends.peer.port())).as_bytes(),
     );
     enc.pair(
         b"SCRIPT_FILENAME",
         mount.script.as_os_str().as_encoded_bytes(),
     );
-    let root = fe.document_root.as_os_str().as_encoded_bytes();
+    let root = table.document_root.as_os_str().as_encoded_bytes();
     enc.pair(b"DOCUMENT_ROOT", root);
     enc.pair(b"CONTEXT_DOCUMENT_ROOT", root);
     enc.pair(b"CONTEXT_PREFIX", b"");
@@ -166,8 +167,8 @@ fn environ(
         }
         enc.pair_parts(&[&key], &parts);
     }
-    enc.pair(b"mod_wsgi.process_group", group.name.as_bytes());
-    enc.pair(b"quill.process_group", group.name.as_bytes());
+    enc.pair(b"mod_wsgi.process_group", group.as_bytes());
+    enc.pair(b"quill.process_group", group.as_bytes());
     enc.pair(
         b"mod_wsgi.application_group",
         mount.application_group.as_bytes(),
@@ -185,17 +186,15 @@ fn environ(
     enc.pair(b"mod_wsgi.handler_script", b"");
     enc.pair(b"mod_wsgi.listener_host", local_ip.as_bytes());
     enc.pair(b"mod_wsgi.listener_port", local_port.as_bytes());
-    let start = Dec::new(ctx.request_start);
+    let start = Dec::new(ctx.stamps.request_start);
     enc.pair(b"mod_wsgi.request_start", start.as_bytes());
     enc.pair(b"quill.request_start", start.as_bytes());
-    // The request goes to its group from here (admission, then a
-    // connection): mod_wsgi's "child started connecting to the daemon".
-    let queued = Dec::new(epoch_us());
+    let queued = Dec::new(ctx.stamps.queue_start);
     enc.pair(b"mod_wsgi.queue_start", queued.as_bytes());
     enc.pair(b"quill.queue_start", queued.as_bytes());
-    let id = request_id();
-    enc.pair(b"mod_wsgi.request_id", id.as_bytes());
-    enc.pair(b"quill.request_id", id.as_bytes());
+    let id = ctx.stamps.request_id.as_bytes();
+    enc.pair(b"mod_wsgi.request_id", id);
+    enc.pair(b"quill.request_id", id);
     if ctx.chunked {
         enc.pair(b"quill.chunked", b"1");
     }
@@ -206,19 +205,18 @@ fn environ(
 /// that nothing borrowed from hyper's read buffer (URI, header values)
 /// stays alive while the daemon works: hyper then reuses that buffer for
 /// the connection's next request instead of allocating another.
-pub(super) fn prepare(
-    fe: &FrontEnd,
+pub(super) fn prepare<B: Body>(
+    table: &RouteTable,
     mount: &Mount,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    local: SocketAddr,
+    req: Request<B>,
+    ends: Ends,
     path_info: &[u8],
-) -> Result<(BytesMut, Incoming), FrontError> {
-    let request_start = epoch_us();
-    let Some(group) = fe.groups.get(mount.group) else {
+    stamps: impl FnOnce() -> Stamps,
+) -> Result<(BytesMut, B), FrontError> {
+    let Some(group) = table.groups.get(mount.group) else {
         return Err(FrontError::no_group());
     };
-    let remote = Client(peer);
+    let remote = Client(ends.peer);
 
     // Request body framing checks, as mod_wsgi does them.
     let chunked = req
@@ -233,11 +231,12 @@ pub(super) fn prepare(
         return Err(FrontError::chunked_refused(remote));
     }
     let content_length = req.body().size_hint().exact();
-    if fe.limit_request_body > 0 && content_length.is_some_and(|n| n > fe.limit_request_body) {
+    let limit = table.limit_request_body;
+    if limit > 0 && content_length.is_some_and(|n| n > limit) {
         return Err(FrontError::body_too_large(
             remote,
             content_length.unwrap_or(0),
-            fe.limit_request_body,
+            limit,
         ));
     }
     let has_body = chunked || content_length.is_some_and(|n| n > 0);
@@ -246,15 +245,14 @@ pub(super) fn prepare(
     let mut enc = HeadEncoder::new(&mut head_bytes, VERSION, has_body);
     environ(
         &mut enc,
-        fe,
+        table,
         mount,
         group,
         &req,
         &RequestCtx {
-            peer,
-            local,
+            ends,
             path_info,
-            request_start,
+            stamps: stamps(),
             chunked,
         },
     );

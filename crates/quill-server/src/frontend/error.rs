@@ -36,7 +36,7 @@ const REQUEST_TIMEOUT: &str = "Server timeout waiting for the HTTP request from 
 
 /// A failed request: what the client gets and what the error log says.
 #[derive(Debug)]
-pub(super) struct FrontError {
+pub struct FrontError {
     status: StatusCode,
     /// The error-log line: level, module (`wsgi`, `core`) and message.
     log: Option<(Level, &'static str, String)>,
@@ -49,6 +49,16 @@ pub(super) struct FrontError {
 }
 
 impl FrontError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error-log line written for it, if any: level, module, message.
+    pub fn log_line(&self) -> Option<(Level, &'static str, &str)> {
+        self.log.as_ref().map(|(l, m, s)| (*l, *m, s.as_str()))
+    }
+
     /// A failure with an error page and no error-log line.
     fn page(status: StatusCode, detail: &'static str) -> FrontError {
         FrontError {
@@ -81,6 +91,17 @@ impl FrontError {
     /// The request path is not absolute.
     pub(super) fn bad_request() -> FrontError {
         FrontError::page(StatusCode::BAD_REQUEST, "")
+    }
+
+    /// More header fields than hyper takes: its 431 (hyper answers it
+    /// itself in the server; this is `parse_head`'s stand-in).
+    pub(super) fn too_many_fields() -> FrontError {
+        FrontError::page(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "")
+    }
+
+    /// A target longer than hyper takes: its 414 (as `too_many_fields`).
+    pub(super) fn target_too_long() -> FrontError {
+        FrontError::page(StatusCode::URI_TOO_LONG, "")
     }
 
     /// An HTTP/1.1 request without a Host field (or with an empty one):
@@ -149,15 +170,27 @@ impl FrontError {
         )
     }
 
-    /// A `%2F` in the path under `AllowEncodedSlashes Off`.
-    pub(super) fn encoded_slash(remote: Client, path: &str) -> FrontError {
-        FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND).logged(
+    /// A `%2F` in the path under `AllowEncodedSlashes Off`, or a `%00`
+    /// (httpd's ap_unescape_url refuses both with a 404, and logs AH00026,
+    /// which speaks of `%2f` even for a `%00`, only under `Off`).
+    pub(super) fn encoded_slash(remote: Client, path: &str, logged: bool) -> FrontError {
+        let page = FrontError::page(StatusCode::NOT_FOUND, NOT_FOUND);
+        if !logged {
+            return page;
+        }
+        page.logged(
             Level::Info,
             "core",
             format!(
                 "{remote} AH00026: found %2f (encoded '/') in URI path ({path}), returning 404"
             ),
         )
+    }
+
+    /// A `%` in the path not followed by two hexadecimal digits: httpd's
+    /// ap_unescape_url answers 400 (before any `%2F` or `%00` 404).
+    pub(super) fn bad_escape() -> FrontError {
+        FrontError::page(StatusCode::BAD_REQUEST, BAD_REQUEST)
     }
 
     /// A status page the client's address is not granted (mod_authz_core,

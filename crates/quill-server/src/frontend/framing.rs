@@ -12,6 +12,8 @@
 //! refuse anyway, CONNECT) turns it [`State::Opaque`]: the rest of the
 //! connection passes through unchecked, and hyper answers it.
 
+use super::error::{Client, FrontError};
+
 /// Why a head is refused before hyper sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Rejection {
@@ -20,6 +22,17 @@ pub(super) enum Rejection {
     BareLf { in_request_line: bool },
     /// The request line is longer than LimitRequestLine: 414.
     LineTooLong,
+}
+
+impl Rejection {
+    /// The answer to a head refused so, from `remote` (`line_limit`:
+    /// LimitRequestLine, for the log line).
+    pub(super) fn error(self, remote: Client, line_limit: usize) -> FrontError {
+        match self {
+            Rejection::LineTooLong => FrontError::line_too_long(remote, line_limit),
+            Rejection::BareLf { in_request_line } => FrontError::bare_lf(remote, in_request_line),
+        }
+    }
 }
 
 /// What a call to [`Framing::scan`] found.

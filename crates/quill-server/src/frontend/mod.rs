@@ -54,7 +54,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::log::{ErrorLog, Level};
-use crate::plan::{EncodedSlashes, Mount, ReadTimeouts, ResponseBuffer, ServerPlan, StaticAlias};
+use crate::plan::{ReadTimeouts, ResponseBuffer, ServerPlan};
 use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
@@ -65,6 +65,7 @@ mod environ;
 mod error;
 mod framing;
 pub mod metrics;
+mod parse;
 mod proxy;
 mod route;
 mod spool;
@@ -74,6 +75,10 @@ pub mod status;
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
 use client_io::{ClientIo, IoRules};
+pub use environ::Stamps;
+pub use error::FrontError;
+pub use parse::{Declared, parse_head};
+pub use route::{Ends, RouteTable, Routed, route_request};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -95,14 +100,11 @@ pub type AccessSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Everything a front end serves with.
 pub struct FrontEnd {
-    pub server_name: String,
-    pub document_root: PathBuf,
-    pub mounts: Vec<Mount>,
-    pub aliases: Vec<StaticAlias>,
+    /// What routing and the environ take from the configuration.
+    pub routes: RouteTable,
+    /// The daemon groups, indexed as [`RouteTable::groups`].
     pub groups: Vec<GroupEndpoint>,
-    pub limit_request_body: u64,
     pub limit_request_head: usize,
-    pub encoded_slashes: EncodedSlashes,
     /// `LimitRequestLine`.
     pub limit_request_line: usize,
     /// `HttpProtocolOptions Strict`.
@@ -119,16 +121,16 @@ pub struct FrontEnd {
     /// mod_status, when a `<Location>` sets `server-status` (see
     /// [`FrontEnd::with_status`]).
     pub status: Option<status::StatusPage>,
-    /// `SetHandler quill-metrics`: URL, Require lines, and the scoreboard
-    /// for the front-end pool's gauges.
-    pub metrics: Option<(status::Handlers, Arc<crate::scoreboard::Scoreboard>)>,
+    /// `SetHandler quill-metrics` (its `<Location>`s are in
+    /// [`RouteTable::metrics`]): the scoreboard for the front-end pool's
+    /// gauges.
+    pub metrics: Option<Arc<crate::scoreboard::Scoreboard>>,
 }
 
 impl std::fmt::Debug for FrontEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrontEnd")
-            .field("mounts", &self.mounts)
-            .field("aliases", &self.aliases)
+            .field("routes", &self.routes)
             .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
@@ -141,10 +143,18 @@ impl FrontEnd {
         access_log: Option<AccessSink>,
     ) -> FrontEnd {
         FrontEnd {
-            server_name: plan.server_name.clone(),
-            document_root: plan.document_root.clone(),
-            mounts: plan.mounts.clone(),
-            aliases: plan.aliases.clone(),
+            routes: RouteTable {
+                server_name: plan.server_name.clone(),
+                document_root: plan.document_root.clone(),
+                mounts: plan.mounts.clone(),
+                aliases: plan.aliases.clone(),
+                groups: plan.groups.iter().map(|g| g.spec.group.clone()).collect(),
+                encoded_slashes: plan.encoded_slashes,
+                limit_request_body: plan.limit_request_body,
+                // (Served only with a scoreboard: see `with_status`.)
+                status: Vec::new(),
+                metrics: Vec::new(),
+            },
             groups: plan
                 .groups
                 .iter()
@@ -169,9 +179,7 @@ impl FrontEnd {
                     )),
                 })
                 .collect(),
-            limit_request_body: plan.limit_request_body,
             limit_request_head: plan.limit_request_head,
-            encoded_slashes: plan.encoded_slashes,
             limit_request_line: plan.limit_request_line,
             strict_heads: plan.strict_heads,
             read_timeouts: plan.read_timeouts,
@@ -192,9 +200,11 @@ impl FrontEnd {
         scoreboard: Arc<crate::scoreboard::Scoreboard>,
     ) -> FrontEnd {
         if !plan.metrics.is_empty() {
-            self.metrics = Some((plan.metrics.clone(), scoreboard.clone()));
+            self.routes.metrics = plan.metrics.clone();
+            self.metrics = Some(scoreboard.clone());
         }
         if !plan.status.is_empty() {
+            self.routes.status = plan.status.clone();
             self.status = Some(status::StatusPage {
                 handlers: plan.status.clone(),
                 extended: plan.extended_status,

@@ -189,7 +189,7 @@ pub(super) async fn forward(
                             b,
                             w,
                             BodyRules {
-                                limit: fe.limit_request_body,
+                                limit: fe.routes.limit_request_body,
                                 stage: fe.read_timeouts.body,
                                 timeout: fe.timeout,
                                 log: fe.error_log.clone(),

@@ -1,8 +1,9 @@
 //! Routing. First httpd's checks of the request: an HTTP/1.1 request needs
 //! one valid Host field (400 otherwise, RFC 9112 §3.2), and an
 //! absolute-form target's authority replaces it (§3.2.2). Then the request
-//! path (404 for a `%2F` in it under `AllowEncodedSlashes Off`, httpd's
-//! default), %-decoded, with runs of `/` collapsed (as mod_wsgi makes
+//! path (as httpd's ap_unescape_url: 400 for a `%` not followed by two
+//! hexadecimal digits, 404 for a `%00` or, under `AllowEncodedSlashes
+//! Off`, httpd's default, a `%2F`), %-decoded, with runs of `/` collapsed (as mod_wsgi makes
 //! SCRIPT_NAME and PATH_INFO) and its `.` and `..` segments removed (as
 //! httpd's ap_normalize_path; 400 for a `..` above the root, so that no
 //! `Alias` or mount can be escaped), goes to the first `Alias` whose prefix
@@ -10,21 +11,32 @@
 //! else to the first matching WSGI mount, else 404; a `<Location>` with
 //! `SetHandler server-status` or `quill-metrics` comes before all of them. `OPTIONS *` is
 //! answered 200, as httpd's core does.
+//!
+//! [`route_request`] decides all of that and, for a WSGI mount, encodes the
+//! `Head` frame with the environ (`environ`): it reads no clock and touches
+//! no socket, so the fuzz target `fuzz/fuzz_targets/request.rs` and the
+//! unit tests call the very function the server calls. [`route`] is the
+//! server's half: it answers what `route_request` decided (a status page,
+//! a file, the daemon's response, an error page).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
+use quill_config::model::Require;
 
-use super::environ::prepare;
+use super::environ::{Stamps, prepare};
 use super::error::{Client, FrontError};
 use super::proxy::forward;
 use super::static_files::static_file;
-use super::{FrontEnd, Resp, RespBody};
+use super::status::Handlers;
+use super::{FrontEnd, Resp, RespBody, epoch_us};
 use crate::log::{ErrorLog, Level};
-use crate::plan::EncodedSlashes;
+use crate::plan::{EncodedSlashes, Mount, StaticAlias};
 
 /// Collapses runs of `/` (mod_wsgi does this for SCRIPT_NAME/PATH_INFO).
 fn collapse_slashes(s: &[u8]) -> Vec<u8> {
@@ -38,28 +50,49 @@ fn collapse_slashes(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// %-decodes `s`, except `%2F` when `keep_slashes` (AllowEncodedSlashes
-/// NoDecode).
-fn percent_decode(s: &str, keep_slashes: bool) -> Vec<u8> {
+/// Why a path's %-escapes are refused (httpd's ap_unescape_url).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unescape {
+    /// A `%` not followed by two hexadecimal digits: 400.
+    BadEscape,
+    /// A `%00`, or a `%2F` under `AllowEncodedSlashes Off`: 404.
+    BadPath,
+}
+
+/// %-decodes a request path as httpd does: `%2F` stays as it is under
+/// `AllowEncodedSlashes NoDecode`; a bad escape anywhere is a 400, else a
+/// `%00` or (under `Off`) a `%2F` is a 404.
+fn percent_decode(s: &str, slashes: EncodedSlashes) -> Result<Vec<u8>, Unescape> {
     let b = s.as_bytes();
+    let hex = |i: usize| b.get(i).and_then(|&c| (c as char).to_digit(16));
     let mut out = Vec::with_capacity(b.len());
+    let (mut bad_escape, mut bad_path) = (false, false);
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                let c = (h * 16 + l) as u8;
-                if !(keep_slashes && c == b'/') {
-                    out.push(c);
-                    i += 3;
-                    continue;
-                }
-            }
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
         }
-        out.push(b[i]);
-        i += 1;
+        let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) else {
+            bad_escape = true;
+            out.push(b'%');
+            i += 1;
+            continue;
+        };
+        let c = (h * 16 + l) as u8;
+        match (c, slashes) {
+            (b'/', EncodedSlashes::NoDecode) => out.extend_from_slice(&b[i..i + 3]),
+            (b'/', EncodedSlashes::Off) | (0, _) => bad_path = true,
+            _ => out.push(c),
+        }
+        i += 3;
     }
-    out
+    match (bad_escape, bad_path) {
+        (true, _) => Err(Unescape::BadEscape),
+        (false, true) => Err(Unescape::BadPath),
+        (false, false) => Ok(out),
+    }
 }
 
 /// RFC 3986 §5.2.4 on an absolute path whose slashes are collapsed: `.`
@@ -94,13 +127,6 @@ fn remove_dot_segments(path: &[u8]) -> Option<Vec<u8>> {
         p.push(b'/');
     }
     Some(p)
-}
-
-/// Whether `path` has a `%2F` (either case).
-fn has_encoded_slash(path: &str) -> bool {
-    path.as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] == b'f' || w[2] == b'F'))
 }
 
 /// Whether `path` has a `.` or `..` segment.
@@ -142,11 +168,7 @@ fn valid_host(host: &str) -> bool {
 
 /// httpd's Host rules (see the module doc); an absolute-form target's
 /// authority is moved into the Host field.
-fn check_host(
-    req: &mut Request<Incoming>,
-    remote: Client,
-    log: &ErrorLog,
-) -> Result<(), FrontError> {
+fn check_host<B>(req: &mut Request<B>, remote: Client, log: &ErrorLog) -> Result<(), FrontError> {
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
@@ -203,6 +225,156 @@ fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
     path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/' || p.is_empty())
 }
 
+/// What routing and the environ take from the configuration: plain data
+/// (no sockets, no processes), the same in every front-end child.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    /// `ServerName`: SERVER_NAME when the request has no Host.
+    pub server_name: String,
+    pub document_root: PathBuf,
+    /// `WSGIScriptAlias` mounts, in configuration order.
+    pub mounts: Vec<Mount>,
+    /// `Alias`es, in configuration order.
+    pub aliases: Vec<StaticAlias>,
+    /// The daemon groups' names, indexed by [`Mount::group`].
+    pub groups: Vec<String>,
+    pub encoded_slashes: EncodedSlashes,
+    /// `LimitRequestBody` (0: no limit).
+    pub limit_request_body: u64,
+    /// `<Location>`s with `SetHandler server-status` (none: no status page).
+    pub status: Handlers,
+    /// `<Location>`s with `SetHandler quill-metrics`.
+    pub metrics: Handlers,
+}
+
+/// The two ends of the client's connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Ends {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+}
+
+/// Where a request goes, as [`route_request`] decided. Every path here is
+/// %-decoded (but for a `%2F` under `AllowEncodedSlashes NoDecode`),
+/// collapsed and without `.` or `..` segments.
+#[derive(Debug)]
+pub enum Routed<'t, B> {
+    /// `OPTIONS *`: 200 with an empty body (httpd's core).
+    ServerOptions,
+    /// Under a `SetHandler quill-metrics` `<Location>` (its Require lines).
+    Metrics {
+        access: &'t [Require],
+        path: Vec<u8>,
+        req: Request<B>,
+    },
+    /// Under a `SetHandler server-status` `<Location>`.
+    Status {
+        access: &'t [Require],
+        path: Vec<u8>,
+        req: Request<B>,
+    },
+    /// A file of an `Alias`: `path` starts with the alias' URL.
+    Alias {
+        alias: &'t StaticAlias,
+        path: Vec<u8>,
+        req: Request<B>,
+    },
+    /// A WSGI mount: the encoded `Head` frame (its environ holds
+    /// SCRIPT_NAME, the mount's URL, and PATH_INFO, the rest of the path)
+    /// and the body still to be streamed to the daemon.
+    Wsgi {
+        mount: &'t Mount,
+        head: BytesMut,
+        body: B,
+    },
+}
+
+/// Decides where `req` goes (see the module doc) and, for a WSGI mount,
+/// runs mod_wsgi's checks of the body's framing and size and encodes the
+/// `Head` frame with the environ, taking the time and request id from
+/// `stamps` (called only then). A refused request is the error: its
+/// status, page and log line. `log` gets only httpd's debug line for an
+/// absolute-form target replacing Host.
+pub fn route_request<'t, B: Body>(
+    mut req: Request<B>,
+    table: &'t RouteTable,
+    ends: Ends,
+    stamps: impl FnOnce() -> Stamps,
+    log: &ErrorLog,
+) -> Result<Routed<'t, B>, FrontError> {
+    let remote = Client(ends.peer);
+    check_host(&mut req, remote, log)?;
+    if req.method() == Method::OPTIONS && req.uri().path() == "*" {
+        return Ok(Routed::ServerOptions);
+    }
+    // Most paths need neither %-decoding nor collapsing: borrow them (from
+    // a clone of the URI, which shares its bytes: `req` moves on).
+    let uri = req.uri().clone();
+    let raw_path = uri.path();
+    let decoded: Cow<'_, [u8]> = if raw_path.contains('%') || raw_path.contains("//") {
+        match percent_decode(raw_path, table.encoded_slashes) {
+            Ok(p) => Cow::Owned(collapse_slashes(&p)),
+            Err(Unescape::BadEscape) => return Err(FrontError::bad_escape()),
+            Err(Unescape::BadPath) => {
+                let logged = table.encoded_slashes == EncodedSlashes::Off;
+                return Err(FrontError::encoded_slash(remote, raw_path, logged));
+            }
+        }
+    } else {
+        Cow::Borrowed(raw_path.as_bytes())
+    };
+    if decoded.first() != Some(&b'/') {
+        return Err(FrontError::bad_request());
+    }
+    let decoded = if has_dot_segment(&decoded) {
+        match remove_dot_segments(&decoded) {
+            Some(p) => Cow::Owned(p),
+            None => return Err(FrontError::invalid_path(remote, raw_path)),
+        }
+    } else {
+        decoded
+    };
+    // mod_status's and the metrics' <Location>s, whatever else maps the
+    // URL.
+    if let Some(access) = super::status::handler_for(&table.metrics, &decoded) {
+        let path = decoded.into_owned();
+        return Ok(Routed::Metrics { access, path, req });
+    }
+    if let Some(access) = super::status::handler_for(&table.status, &decoded) {
+        let path = decoded.into_owned();
+        return Ok(Routed::Status { access, path, req });
+    }
+    // Alias first: mod_alias translates before mod_wsgi.
+    if let Some(alias) = table
+        .aliases
+        .iter()
+        .find(|a| prefix_matches(&a.url, &decoded))
+    {
+        let path = decoded.into_owned();
+        return Ok(Routed::Alias { alias, path, req });
+    }
+    let Some(mount) = table
+        .mounts
+        .iter()
+        .find(|m| prefix_matches(&m.url, &decoded))
+    else {
+        return Err(FrontError::not_found());
+    };
+    let path_info = &decoded[mount.url.len()..];
+    let (head, body) = prepare(table, mount, req, ends, path_info, stamps)?;
+    Ok(Routed::Wsgi { mount, head, body })
+}
+
+/// A request id unique in this server's life: the front end's pid and a
+/// counter, in hexadecimal (`3f2a-1c`).
+fn request_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    // The pid, read once: getpid is a system call (glibc does not cache it).
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
+}
+
 /// The response to a request: a static file, a daemon's, or an error
 /// page (its error-log line written).
 pub(super) async fn route(
@@ -219,74 +391,234 @@ pub(super) async fn route(
 
 async fn dispatch(
     fe: &FrontEnd,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     peer: SocketAddr,
     local: SocketAddr,
 ) -> Result<Resp, FrontError> {
-    check_host(&mut req, Client(peer), &fe.error_log)?;
-    if req.method() == Method::OPTIONS && req.uri().path() == "*" {
-        return Ok(Response::new(RespBody::full(Bytes::new())));
-    }
-    // Everything borrowed from the request ends with this block, before
-    // the daemon is awaited (see `prepare`).
-    let (mount, head_bytes, body) = {
-        // Most paths need neither %-decoding nor collapsing: borrow them
-        // (from a clone of the URI, which shares its bytes: `req` moves on).
-        let uri = req.uri().clone();
-        let raw_path = uri.path();
-        let encoded_slash = raw_path.contains('%') && has_encoded_slash(raw_path);
-        if encoded_slash && fe.encoded_slashes == EncodedSlashes::Off {
-            return Err(FrontError::encoded_slash(Client(peer), raw_path));
-        }
-        let keep = encoded_slash && fe.encoded_slashes == EncodedSlashes::NoDecode;
-        let decoded: std::borrow::Cow<'_, [u8]> =
-            if raw_path.contains('%') || raw_path.contains("//") {
-                std::borrow::Cow::Owned(collapse_slashes(&percent_decode(raw_path, keep)))
-            } else {
-                std::borrow::Cow::Borrowed(raw_path.as_bytes())
-            };
-        if decoded.first() != Some(&b'/') {
-            return Err(FrontError::bad_request());
-        }
-        let decoded = if has_dot_segment(&decoded) {
-            match remove_dot_segments(&decoded) {
-                Some(p) => std::borrow::Cow::Owned(p),
-                None => return Err(FrontError::invalid_path(Client(peer), raw_path)),
-            }
-        } else {
-            decoded
-        };
-        // mod_status's and the metrics' <Location>s, whatever else maps
-        // the URL.
-        if let Some((handlers, sb)) = &fe.metrics
-            && let Some(access) = super::status::handler_for(handlers, &decoded)
-        {
-            return super::metrics::respond(fe, sb, access, &req, peer, local, &decoded);
-        }
-        if let Some(page) = &fe.status
-            && let Some(access) = page.handler_for(&decoded)
-        {
-            return super::status::respond(fe, page, access, &req, peer, local, &decoded);
-        }
-        // Alias first: mod_alias translates before mod_wsgi.
-        for alias in &fe.aliases {
-            if prefix_matches(&alias.url, &decoded) {
-                return static_file(&req, alias, &decoded[alias.url.len()..]).await;
-            }
-        }
-        let Some(mount) = fe.mounts.iter().find(|m| prefix_matches(&m.url, &decoded)) else {
-            return Err(FrontError::not_found());
-        };
-        let path_info = &decoded[mount.url.len()..];
-        let (head, body) = prepare(fe, mount, req, peer, local, path_info)?;
-        (mount, head, body)
+    let ends = Ends { peer, local };
+    let stamps = || Stamps {
+        request_start: epoch_us(),
+        // The request goes to its group from here (admission, then a
+        // connection): mod_wsgi's "child started connecting to the
+        // daemon".
+        queue_start: epoch_us(),
+        request_id: request_id(),
     };
-    Ok(forward(fe, mount, peer, head_bytes, body).await)
+    // Nothing borrowed from the request outlives this call but what it
+    // returns (see `prepare`).
+    match route_request(req, &fe.routes, ends, stamps, &fe.error_log)? {
+        Routed::ServerOptions => Ok(Response::new(RespBody::full(Bytes::new()))),
+        Routed::Metrics { access, path, req } => match &fe.metrics {
+            Some(sb) => super::metrics::respond(fe, sb, access, &req, peer, local, &path),
+            None => Err(FrontError::not_found()),
+        },
+        Routed::Status { access, path, req } => match &fe.status {
+            Some(page) => super::status::respond(fe, page, access, &req, peer, local, &path),
+            None => Err(FrontError::not_found()),
+        },
+        Routed::Alias { alias, path, req } => {
+            static_file(&req, alias, &path[alias.url.len()..]).await
+        }
+        Routed::Wsgi { mount, head, body } => Ok(forward(fe, mount, peer, head, body).await),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frontend::parse_head;
+    use quill_protocol::protocol::{Frame, RequestHead, decode};
+
+    /// What the probe suite's configuration (crates/quill/tests/serve/probes.rs)
+    /// routes by: /app mounted (chunked bodies on), /static aliased,
+    /// LimitRequestBody 1000, AllowEncodedSlashes Off.
+    fn probe_table() -> RouteTable {
+        RouteTable {
+            server_name: "localhost".into(),
+            document_root: "/srv/htdocs".into(),
+            mounts: vec![Mount {
+                url: "/app".into(),
+                script: "/srv/lifecycle.wsgi".into(),
+                group: 0,
+                application_group: String::new(),
+                callable: "application".into(),
+                pass_authorization: false,
+                chunked_request: true,
+                script_reloading: true,
+            }],
+            aliases: vec![StaticAlias {
+                url: "/static".into(),
+                path: "/srv/docs/sub".into(),
+            }],
+            groups: vec!["app".into()],
+            encoded_slashes: EncodedSlashes::Off,
+            limit_request_body: 1000,
+            status: Vec::new(),
+            metrics: Vec::new(),
+        }
+    }
+
+    const ENDS: Ends = Ends {
+        peer: SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000),
+        local: SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 80),
+    };
+
+    fn stamps() -> Stamps {
+        Stamps {
+            request_start: 1,
+            queue_start: 2,
+            request_id: "0-1".into(),
+        }
+    }
+
+    /// The environ of a `Head` frame, checked: names are CGI/WSGI names
+    /// and each comes once; SCRIPT_NAME is the mount's URL and PATH_INFO
+    /// a normalised path under it.
+    fn checked_environ(head: &[u8], mount: &Mount) -> RequestHead {
+        let mut buf = BytesMut::from(head);
+        let Ok(Some(Frame::Head(h))) = decode(&mut buf) else {
+            panic!("not a Head frame: {head:?}");
+        };
+        assert!(buf.is_empty(), "one frame");
+        let mut seen = std::collections::HashSet::new();
+        for (k, _) in &h.environ {
+            assert!(
+                !k.is_empty()
+                    && k.iter()
+                        .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+                    && !k[0].is_ascii_digit(),
+                "environ name {k:?}"
+            );
+            assert!(seen.insert(k.clone()), "{k:?} twice");
+            if let Some(rest) = k.strip_prefix(b"HTTP_") {
+                assert!(
+                    rest.iter()
+                        .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'),
+                    "{k:?}"
+                );
+            }
+        }
+        assert!(h.get("HTTP_PROXY").is_none(), "httpoxy");
+        assert_eq!(h.get("SCRIPT_NAME"), Some(mount.url.as_bytes()));
+        let info = h.get("PATH_INFO").unwrap_or_default();
+        assert!(info.is_empty() || info[0] == b'/', "PATH_INFO {info:?}");
+        assert!(!has_dot_segment(info), "PATH_INFO {info:?}");
+        assert!(!info.windows(2).any(|w| w == b"//"), "PATH_INFO {info:?}");
+        h
+    }
+
+    /// What the front end makes of `bytes`, in a word or two.
+    fn outcome(bytes: &[u8], table: &RouteTable) -> String {
+        let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
+        let req = match parse_head(bytes, true, 8190, ENDS.peer) {
+            Err(e) => return format!("{} (head)", e.status().as_u16()),
+            Ok(None) => return "head not whole".into(),
+            Ok(Some(req)) => req,
+        };
+        match route_request(req, table, ENDS, stamps, &log) {
+            Err(e) => format!("{}", e.status().as_u16()),
+            Ok(Routed::ServerOptions) => "OPTIONS *".into(),
+            Ok(Routed::Alias { alias, path, .. }) => {
+                assert!(prefix_matches(&alias.url, &path) && !has_dot_segment(&path));
+                format!("Alias {}", String::from_utf8_lossy(&path))
+            }
+            Ok(Routed::Status { path, .. } | Routed::Metrics { path, .. }) => {
+                format!("status {}", String::from_utf8_lossy(&path))
+            }
+            Ok(Routed::Wsgi { mount, head, body }) => {
+                let h = checked_environ(&head, mount);
+                let show = |k| String::from_utf8_lossy(h.get(k).unwrap_or(b"-")).into_owned();
+                let fields: Vec<String> = h
+                    .environ
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(b"HTTP_") && &k[..] != b"HTTP_HOST")
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(k),
+                            String::from_utf8_lossy(v)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "WSGI {}+{} HTTP_HOST={} SERVER_NAME={} {fields:?} body={:?}",
+                    show("SCRIPT_NAME"),
+                    show("PATH_INFO"),
+                    show("HTTP_HOST"),
+                    show("SERVER_NAME"),
+                    body.0
+                )
+            }
+        }
+    }
+
+    /// Requests beyond the probe suite's, for the WSGI mount.
+    const MORE: &[(&str, &str)] = &[
+        (
+            "WSGI, dot segments",
+            "GET /app/a/./b/../c HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        (
+            "WSGI, %2e%2e out of the mount",
+            "GET /app/%2e%2e/static/f.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        (
+            "WSGI, slashes collapsed",
+            "GET /app//a///b HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        (
+            "WSGI, absolute form",
+            "GET http://other.example:8080/app/x HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+        (
+            "WSGI, fields",
+            "GET /app HTTP/1.1\r\nHost: x\r\nProxy: evil\r\nX_Under: 1\r\nX-1: a\r\nX-1: b\r\n\r\n",
+        ),
+        (
+            "WSGI, Content-Length over LimitRequestBody",
+            "POST /app HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n",
+        ),
+        (
+            "WSGI, gzip transfer coding",
+            "POST /app HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ),
+        (
+            "an /apple is not under /app",
+            "GET /apple HTTP/1.1\r\nHost: x\r\n\r\n",
+        ),
+    ];
+
+    /// Every probe of tests/data/httpd/probes/httpd.json through the
+    /// server's own `route_request` (its parse as `parse_head` makes it):
+    /// where the front end refuses a request before any handler, it is
+    /// with httpd's status; what it routes is snapshotted, with the
+    /// environ's rules checked (`checked_environ`).
+    #[test]
+    fn the_probes_route_as_the_server_routes_them() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data/httpd/probes/httpd.json");
+        let recorded: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&data).expect("recorded probes"))
+                .expect("json");
+        let table = probe_table();
+        let mut lines = Vec::new();
+        for probe in recorded["probes"].as_array().expect("probes") {
+            let name = probe["name"].as_str().expect("name");
+            let request = probe["request"].as_str().expect("request");
+            let httpd = probe["status"].as_u64();
+            let got = outcome(request.as_bytes(), &table);
+            if let Ok(code) = got.split(' ').next().unwrap_or("").parse::<u64>() {
+                assert_eq!(Some(code), httpd, "{name}: refused otherwise than httpd");
+            }
+            let httpd = httpd.map_or("none".to_string(), |c| c.to_string());
+            lines.push(format!("{name}: httpd {httpd}; {got}"));
+        }
+        for (name, request) in MORE {
+            lines.push(format!("{name}: {}", outcome(request.as_bytes(), &table)));
+        }
+        assert!(lines.len() > 30, "the probes were read");
+        insta::assert_snapshot!(lines.join("\n"));
+    }
 
     #[test]
     fn mounts_match_at_segment_boundaries() {
@@ -343,15 +675,23 @@ mod tests {
 
     #[test]
     fn paths_are_decoded_and_collapsed() {
+        use EncodedSlashes::{NoDecode, Off, On};
+        let dec =
+            |p: &str, s| percent_decode(p, s).map(|v| String::from_utf8_lossy(&v).into_owned());
         assert_eq!(
-            collapse_slashes(&percent_decode("//a%20b///c", false)),
+            collapse_slashes(&percent_decode("//a%20b///c", Off).unwrap()),
             b"/a b/c"
         );
-        assert_eq!(percent_decode("%zz%4", false), b"%zz%4");
-        assert_eq!(percent_decode("%41", false), b"A");
-        assert_eq!(percent_decode("/a%2Fb%2fc", false), b"/a/b/c");
-        assert_eq!(percent_decode("/a%2Fb%41", true), b"/a%2FbA");
-        assert!(has_encoded_slash("/a%2fb") && has_encoded_slash("/a%2Fb"));
-        assert!(!has_encoded_slash("/a%20b/%2"));
+        assert_eq!(dec("%41", Off).as_deref(), Ok("A"));
+        assert_eq!(dec("/a%2Fb%2fc", On).as_deref(), Ok("/a/b/c"));
+        assert_eq!(dec("/a%2Fb%41", NoDecode).as_deref(), Ok("/a%2FbA"));
+        assert_eq!(dec("/a%2fb", Off), Err(Unescape::BadPath));
+        // httpd's ap_unescape_url: %00 is refused whatever AllowEncodedSlashes
+        // says; a bad escape is a 400 even beside a %2F or %00.
+        assert_eq!(dec("/a%00", NoDecode), Err(Unescape::BadPath));
+        assert_eq!(dec("/a%zz", On), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%4", On), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%2F%zz", Off), Err(Unescape::BadEscape));
+        assert_eq!(dec("/a%00%g0", Off), Err(Unescape::BadEscape));
     }
 }

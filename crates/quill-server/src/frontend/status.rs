@@ -134,6 +134,7 @@ pub(super) fn check_access(
         return Ok(());
     }
     let file = fe
+        .routes
         .document_root
         .join(String::from_utf8_lossy(&path[1..]).as_ref());
     Err(FrontError::denied(
@@ -216,6 +217,7 @@ pub(super) fn respond<B>(
 ) -> Result<Resp, FrontError> {
     if !StatusPage::granted(access, peer.ip(), local.ip()) {
         let file = fe
+            .routes
             .document_root
             .join(String::from_utf8_lossy(&path[1..]).as_ref());
         return Err(FrontError::denied(
@@ -242,7 +244,7 @@ pub(super) fn respond<B>(
             }
             _ => h.to_string(),
         })
-        .unwrap_or_else(|| fe.server_name.clone());
+        .unwrap_or_else(|| fe.routes.server_name.clone());
     let facts = page.facts(host, local.ip().to_string());
     let (body, content_type) = if opts.auto {
         (auto(&facts), "text/plain; charset=ISO-8859-1")
