@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use quill_config::diag::render_plain;
 use quill_report::{AdviceOptions, Observed, RawSample};
 use quill_sim::load::LogDurationUnit;
 
@@ -106,14 +105,8 @@ pub fn run(args: &ReportArgs) -> ExitCode {
         Err(Unreadable(msg)) => return fail(2, msg),
     };
     let (parsed, resolved) = reader.read_tree();
-    if resolved.diagnostics.has_errors() {
-        let errors: Vec<_> = resolved
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!("{}", render_plain(&errors, &resolved.sources));
+    if let Some(errors) = load::rendered_errors(&resolved) {
+        eprint!("{errors}");
         return fail(
             1,
             "Apache would refuse this configuration; fix the errors above (see `quill check`)",

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use quill_config::diag::render_plain;
-use quill_config::{Resolved, Severity};
+use quill_config::Resolved;
 pub use quill_server::configure::Extras;
 use quill_server::configure::plan_from_config;
 use quill_server::log::ErrorLog;
@@ -59,7 +58,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let (conf, reread_extras) = (args.conf.clone(), extras.clone());
     let reload: Reload = Box::new(move || {
         let resolved = load::load(&conf).map_err(|load::Unreadable(msg)| msg)?;
-        if let Some(errors) = rendered_errors(&resolved) {
+        if let Some(errors) = load::rendered_errors(&resolved) {
             return Err(errors.trim_end().to_string());
         }
         plan_from_config(&resolved, &reread_extras).map_err(|e| e.to_string())
@@ -72,21 +71,6 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     })
 }
 
-/// The configuration's errors, rendered with their sources; `None` when
-/// it has none.
-fn rendered_errors(resolved: &Resolved) -> Option<String> {
-    if !resolved.diagnostics.has_errors() {
-        return None;
-    }
-    let errors: Vec<_> = resolved
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .cloned()
-        .collect();
-    Some(render_plain(&errors, &resolved.sources))
-}
-
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
 /// called once every socket listens, and `reload` re-reads the
 /// configuration at each restart.
@@ -96,7 +80,7 @@ pub fn serve_resolved(
     reload: Option<Reload>,
     on_started: impl FnOnce(&[SocketAddr]),
 ) -> ExitCode {
-    if let Some(errors) = rendered_errors(resolved) {
+    if let Some(errors) = load::rendered_errors(resolved) {
         eprint!("{errors}");
         eprintln!("error: the configuration has errors; `quill config` shows all of them");
         return ExitCode::from(1);

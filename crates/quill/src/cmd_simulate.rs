@@ -191,14 +191,8 @@ pub fn run(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if resolved.diagnostics.has_errors() {
-        let errors: Vec<_> = resolved
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        eprint!("{}", render_plain(&errors, &resolved.sources));
+    if let Some(errors) = load::rendered_errors(&resolved) {
+        eprint!("{errors}");
         eprintln!(
             "error: Apache would refuse this configuration; fix the errors above (see `quill config`)"
         );

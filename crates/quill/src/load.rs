@@ -258,3 +258,18 @@ pub fn use_color(c: ColorArg) -> bool {
         ColorArg::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
+
+/// The configuration's errors, rendered with their sources; `None` when
+/// it has none.
+pub fn rendered_errors(resolved: &Resolved) -> Option<String> {
+    if !resolved.diagnostics.has_errors() {
+        return None;
+    }
+    let errors: Vec<_> = resolved
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    Some(quill_config::diag::render_plain(&errors, &resolved.sources))
+}

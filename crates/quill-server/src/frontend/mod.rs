@@ -78,7 +78,7 @@ use client_io::{ClientIo, IoRules};
 pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
-pub use route::{Ends, RouteTable, Routed, route_request};
+pub use route::{Ends, RouteTable, Routed, environ_fault, route_request};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
