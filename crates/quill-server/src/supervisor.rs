@@ -5,7 +5,7 @@
 //! and runs the daemon processes (`quill-daemon`): restarts them with
 //! back-off and replaces them gracefully when their script changes.
 //!
-//! One task owns all process state; everything else sends it [`Event`]s.
+//! One task owns all process state; everything else sends it `Event`s.
 //! The controller wakes it for maintenance once a second, at httpd's phase:
 //! [`PARENT_START`] after the process started ([`PROCESS_START`]), plus
 //! whole seconds.
@@ -121,7 +121,7 @@ struct GroupState {
 }
 
 /// When to restart daemon processes that die on their own: the decision,
-/// apart from the processes. A death within [`STABLE_AFTER`] of the
+/// apart from the processes. A death within `STABLE_AFTER` of the
 /// process's start counts as one more quick death of its slot; a later one
 /// starts the count afresh.
 #[derive(Debug, Default)]
