@@ -587,7 +587,7 @@ pub struct VirtualHost {
 /// then among the virtual hosts of that address by the Host header (or,
 /// on TLS, the SNI name: name-based), the first of them when no name
 /// matches. See [`crate::resolve::core::select_vhost`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Routing {
     pub listener: String,
     /// Virtual host index, or `None` for the main server (no virtual host
@@ -600,12 +600,12 @@ pub struct Routing {
     /// per address. A connection that arrives at one of these addresses is
     /// answered by its virtual hosts only; any other by `default_vhost` and
     /// `names`, which then hold only the `*` and `_default_` ones.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_address: Vec<AddressRouting>,
 }
 
 /// The virtual hosts of one address on a listener for every address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AddressRouting {
     /// As written in `<VirtualHost>` (an IP address, or `localhost`).
     pub address: String,

@@ -348,6 +348,7 @@ impl CounterValue for prometheus_client::encoding::MetricEncoder<'_> {
 /// a Require line grants the client, 405 for a method other than GET/HEAD.
 pub(super) fn respond<B>(
     fe: &FrontEnd,
+    site: &super::route::RouteTable,
     sb: &Scoreboard,
     access: &[quill_config::model::Require],
     req: &http::Request<B>,
@@ -355,7 +356,7 @@ pub(super) fn respond<B>(
     local: std::net::SocketAddr,
     path: &[u8],
 ) -> Result<super::Resp, super::error::FrontError> {
-    super::status::check_access(fe, access, peer, local, path)?;
+    super::status::check_access(site, access, peer, local, path)?;
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Err(super::error::FrontError::method_not_allowed("GET, HEAD"));
     }
