@@ -352,11 +352,10 @@ pub(super) fn respond<B>(
     sb: &Scoreboard,
     access: &[quill_config::model::Require],
     req: &http::Request<B>,
-    peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
+    ends: super::route::Ends,
     path: &[u8],
 ) -> Result<super::Resp, super::error::FrontError> {
-    super::status::check_access(site, access, peer, local, path)?;
+    super::status::check_access(site, access, ends.peer, ends.local, path)?;
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Err(super::error::FrontError::method_not_allowed("GET, HEAD"));
     }

@@ -538,7 +538,7 @@ async fn dispatch(
             path,
             req,
         } => match &fe.metrics {
-            Some(sb) => super::metrics::respond(fe, site, sb, access, &req, peer, local, &path),
+            Some(sb) => super::metrics::respond(fe, site, sb, access, &req, ends, &path),
             None => Err(FrontError::not_found()),
         },
         Routed::Status {
@@ -762,6 +762,65 @@ mod tests {
         }
         assert!(lines.len() > 30, "the probes were read");
         insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
+    fn the_listener_and_host_choose_the_server_and_so_its_mounts() {
+        use quill_config::model::Routing;
+        let main = probe_table();
+        let mut a = probe_table();
+        a.server_name = "a.example".into();
+        let mut b = probe_table();
+        b.server_name = "b.example".into();
+        b.aliases.clear();
+        b.mounts[0].url = "/b".into();
+        b.mounts[0].group_visible = false;
+        let routing = Routing {
+            listener: "*:80".into(),
+            default_vhost: Some(0),
+            names: vec![("a.example".into(), 0), ("*.b.example".into(), 1)],
+            by_address: Vec::new(),
+        };
+        // Listener 0 has the virtual hosts; listener 1 none (main server).
+        let sites = Sites {
+            servers: vec![main, a, b],
+            listeners: vec![Some(routing), None],
+        };
+        let on = |listener: usize, host: &str, path: &str| {
+            let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
+            let bytes = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let req = parse_head(bytes.as_bytes(), true, 8190, ENDS.peer)
+                .expect("a head")
+                .expect("whole");
+            let ends = Ends { listener, ..ENDS };
+            match route_request(req, &sites, ends, stamps, &log) {
+                Ok(Routed::Alias { site, .. } | Routed::Wsgi { site, .. }) => {
+                    Ok(site.server_name.clone())
+                }
+                Ok(_) => Ok("other".into()),
+                Err(e) => Err((
+                    e.status().as_u16(),
+                    e.log_line().map(|(_, m, l)| format!("{m}: {l}")),
+                )),
+            }
+        };
+        assert_eq!(on(0, "a.example", "/static/f"), Ok("a.example".into()));
+        assert_eq!(on(0, "unknown", "/app"), Ok("a.example".into()));
+        assert_eq!(on(0, "x.b.example", "/static/f"), Err((404, None)));
+        assert_eq!(on(1, "x.b.example", "/app"), Ok("localhost".into()));
+        assert_eq!(
+            on(0, "x.b.example", "/b"),
+            Err((
+                500,
+                Some(
+                    "wsgi: [client 127.0.0.1:40000] Daemon process called 'app' cannot be \
+                     accessed by this WSGI application: /srv/lifecycle.wsgi"
+                        .into()
+                )
+            ))
+        );
+        // A listener beyond those known: the main server.
+        assert_eq!(on(7, "a.example", "/app"), Ok("localhost".into()));
     }
 
     #[test]
