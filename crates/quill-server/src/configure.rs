@@ -195,9 +195,9 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
     }
 
-    let mut servers = vec![site_plan(resolved, main, None)?];
+    let mut servers = vec![site_plan(resolved, main, None, None)?];
     for v in &cfg.vhosts {
-        servers.push(site_plan(resolved, &v.server, Some(v.index))?);
+        servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
     }
     let routing = listen
         .iter()
@@ -243,11 +243,14 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
     })
 }
 
-/// What one server serves with: `vhost` is `None` for the main server.
+/// What one server serves with: `vhost` is `None` for the main server,
+/// else `main` is the main server (whose `<Location>`s apply in its
+/// virtual hosts too, after their own, as httpd merges them).
 fn site_plan(
     resolved: &Resolved,
     server: &ServerConfig,
     vhost: Option<usize>,
+    main: Option<&ServerConfig>,
 ) -> Result<SitePlan, PlanError> {
     let cfg = &resolved.config;
     let server_root = &cfg.server_root;
@@ -313,8 +316,10 @@ fn site_plan(
         .collect();
     // Longer prefixes first so that /static wins over /.
     aliases.sort_by_key(|a| std::cmp::Reverse(a.url.len()));
-    let handlers = |hs: &[quill_config::model::StatusHandler]| {
-        hs.iter()
+    let handlers = |own: &[quill_config::model::StatusHandler],
+                    inherited: Option<&[quill_config::model::StatusHandler]>| {
+        own.iter()
+            .chain(inherited.unwrap_or_default())
             .map(|h| (h.url.clone(), h.access.clone()))
             .collect()
     };
@@ -335,8 +340,14 @@ fn site_plan(
             quill_config::model::EncodedSlashes::On => EncodedSlashes::On,
             quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
         },
-        status: handlers(&server.status_handlers),
-        metrics: handlers(&server.metrics_handlers),
+        status: handlers(
+            &server.status_handlers,
+            main.map(|m| m.status_handlers.as_slice()),
+        ),
+        metrics: handlers(
+            &server.metrics_handlers,
+            main.map(|m| m.metrics_handlers.as_slice()),
+        ),
         limit_request_line: server.limits.line as usize,
         strict_heads: server.http_conformance.is_strict(),
         read_timeouts: if cfg.modules.iter().any(|m| m == "reqtimeout_module") {

@@ -84,8 +84,15 @@ Listen 127.0.0.1:{p4}
 LoadModule mpm_event_module modules/mod_mpm_event.so
 LoadModule alias_module modules/mod_alias.so
 LoadModule wsgi_module modules/mod_wsgi.so
+LoadModule status_module modules/mod_status.so
+LoadModule authz_core_module modules/mod_authz_core.so
+LoadModule authz_host_module modules/mod_authz_host.so
 WSGISocketPrefix "{rd}/wsgi"
 WSGIDaemonProcess shared processes=1 threads=4
+<Location /server-status>
+    SetHandler server-status
+    Require local
+</Location>
 WSGIScriptAlias /app "{rd}/main.wsgi" process-group=shared application-group=%{{GLOBAL}}
 Alias /common "{rd}/common"
 
@@ -110,6 +117,10 @@ Alias /common "{rd}/common"
 <VirtualHost *:{p2}>
     ServerName star.example
     WSGIScriptAlias /app "{rd}/star.wsgi" process-group=shared application-group=%{{GLOBAL}}
+    <Location /star-status>
+        SetHandler server-status
+        Require local
+    </Location>
 </VirtualHost>
 <VirtualHost 127.0.0.1:{p2}>
     ServerName ip.example
@@ -219,6 +230,11 @@ Alias /common "{rd}/common"
         get(p2, Some("star.example"), "/app").1,
         "ip star.example shared"
     );
+
+    // The main server's <Location>s apply in every virtual host; a
+    // virtual host's only in it.
+    assert_eq!(get(p1, Some("b.example"), "/server-status?auto").0, 200);
+    assert_eq!(get(p2, Some("ip.example"), "/star-status?auto").0, 404);
 
     // A port no virtual host names: the main server.
     assert_eq!(
