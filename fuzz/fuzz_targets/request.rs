@@ -28,7 +28,7 @@ use libfuzzer_sys::fuzz_target;
 use quill_config::model::Require;
 use quill_protocol::protocol::{Frame, decode};
 use quill_server::frontend::{
-    Ends, RouteTable, Routed, Stamps, environ_fault, parse_head, route_request,
+    Ends, RouteTable, Routed, Sites, Stamps, environ_fault, parse_head, route_request,
 };
 use quill_server::log::{ErrorLog, Level};
 use quill_server::plan::{EncodedSlashes, Mount, StaticAlias};
@@ -43,6 +43,7 @@ fn mount(url: &str, group: usize) -> Mount {
         pass_authorization: group == 1,
         chunked_request: group == 0,
         script_reloading: true,
+        group_visible: true,
     }
 }
 
@@ -64,18 +65,19 @@ fn table(slashes: EncodedSlashes) -> RouteTable {
         groups: vec!["app".into(), "admin".into()],
         encoded_slashes: slashes,
         limit_request_body: 1 << 20,
+        keep_alive: true,
         status: vec![("/server-status".into(), vec![Require::Local])],
         metrics: vec![("/metrics".into(), vec![Require::Local])],
     }
 }
 
-fn tables() -> &'static [RouteTable; 3] {
-    static T: OnceLock<[RouteTable; 3]> = OnceLock::new();
+fn tables() -> &'static [Sites; 3] {
+    static T: OnceLock<[Sites; 3]> = OnceLock::new();
     T.get_or_init(|| {
         [
-            table(EncodedSlashes::Off),
-            table(EncodedSlashes::On),
-            table(EncodedSlashes::NoDecode),
+            Sites::single(table(EncodedSlashes::Off)),
+            Sites::single(table(EncodedSlashes::On)),
+            Sites::single(table(EncodedSlashes::NoDecode)),
         ]
     })
 }
@@ -89,6 +91,7 @@ fn log() -> &'static ErrorLog {
 const ENDS: Ends = Ends {
     peer: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000),
     local: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80),
+    listener: 0,
 };
 
 /// `prefix` covers `path` at a segment boundary (the root covers all).
@@ -128,7 +131,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&opts, bytes)) = data.split_first() else {
         return;
     };
-    let t = &tables()[usize::from(opts) % 3];
+    let sites = &tables()[usize::from(opts) % 3];
+    let t = &sites.servers[0];
     let strict = opts & 4 == 0;
     let req = match parse_head(bytes, strict, 8190, ENDS.peer) {
         Ok(Some(req)) => req,
@@ -145,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
         request_id: "1-1".into(),
     };
     let locations = t.metrics.len() + t.status.len();
-    match route_request(req, t, ENDS, stamps, log()) {
+    match route_request(req, sites, ENDS, stamps, log()) {
         Err(e) => assert!(
             e.status().is_client_error() || e.status() == http::StatusCode::NOT_IMPLEMENTED,
             "route: {}",

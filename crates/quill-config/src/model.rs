@@ -582,12 +582,35 @@ pub struct VirtualHost {
     pub server: ServerConfig,
 }
 
-/// Which server answers a request on a listener, by Host header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Which server answers a request on a listener, as httpd 2.4 selects it:
+/// first by the address and port the connection arrived at (IP-based),
+/// then among the virtual hosts of that address by the Host header (or,
+/// on TLS, the SNI name: name-based), the first of them when no name
+/// matches. See [`crate::resolve::core::select_vhost`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Routing {
     pub listener: String,
-    /// Virtual host index, or `None` for the main server.
+    /// Virtual host index, or `None` for the main server (no virtual host
+    /// has an address that matches the listener's).
     pub default_vhost: Option<usize>,
+    /// (host name, vhost index) in matching order.
+    pub names: Vec<(String, usize)>,
+    /// On a listener for every address (`Listen 80`): the virtual hosts
+    /// written with an address of their own (`<VirtualHost 10.0.0.1:80>`),
+    /// per address. A connection that arrives at one of these addresses is
+    /// answered by its virtual hosts only; any other by `default_vhost` and
+    /// `names`, which then hold only the `*` and `_default_` ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_address: Vec<AddressRouting>,
+}
+
+/// The virtual hosts of one address on a listener for every address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AddressRouting {
+    /// As written in `<VirtualHost>` (an IP address, or `localhost`).
+    pub address: String,
+    /// The first of them: it answers when no name matches.
+    pub default_vhost: usize,
     /// (host name, vhost index) in matching order.
     pub names: Vec<(String, usize)>,
 }

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quill_config::Resolved;
-use quill_config::model::Scheme;
+use quill_config::model::{Scheme, ServerConfig};
 use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EncodedSlashes, GroupPlan, LogTarget, Mount, ReadStage, ReadTimeouts, ResponseBuffer,
-    ServerPlan, StaticAlias,
+    EncodedSlashes, GroupPlan, ListenRouting, LogTarget, Mount, ReadStage, ReadTimeouts,
+    ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
 };
 use crate::spec::DaemonSpec;
 
@@ -195,69 +195,18 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
     }
 
-    let mut mounts = Vec::new();
-    let mut aliases = Vec::new();
-    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
-    for server in servers {
-        for m in server
-            .wsgi_mounts
-            .iter()
-            .filter(|m| !m.inherited || std::ptr::eq(server, main))
-        {
-            if m.regex || m.target_kind != MountTarget::Script {
-                return Err(PlanError::MountTarget {
-                    url: m.url.clone(),
-                    target: m.target.clone(),
-                });
-            }
-            let group = match (m.process_group.mode, &m.process_group.group) {
-                (DelegationMode::Daemon, Some(name)) => cfg
-                    .wsgi
-                    .daemons
-                    .iter()
-                    .position(|d| &d.name == name)
-                    .ok_or_else(|| PlanError::NoSuchGroup { name: name.clone() })?,
-                (DelegationMode::Embedded, _) => {
-                    return Err(PlanError::EmbeddedMode { url: m.url.clone() });
-                }
-                _ => {
-                    return Err(PlanError::GroupPerRequest {
-                        url: m.url.clone(),
-                        expression: m.process_group.expression.clone(),
-                    });
-                }
-            };
-            let script = PathBuf::from(&m.target);
-            let script = if script.is_absolute() {
-                script
-            } else {
-                server_root.join(script)
-            };
-            mounts.push(Mount {
-                url: m.url.trim_end_matches('/').to_string(),
-                script,
-                group,
-                application_group: m.application_group.interpreter.clone().unwrap_or_default(),
-                callable: m.callable_object.clone(),
-                pass_authorization: m.pass_authorization,
-                chunked_request: m.chunked_request,
-                script_reloading: m.script_reloading,
-            });
-        }
-        for a in server.aliases.iter().filter(|a| !a.regex) {
-            let path = PathBuf::from(&a.target);
-            aliases.push(StaticAlias {
-                url: a.url.trim_end_matches('/').to_string(),
-                path: if path.is_absolute() {
-                    path
-                } else {
-                    server_root.join(path)
-                },
-            });
-        }
+    let mut servers = vec![site_plan(resolved, main, None, None)?];
+    for v in &cfg.vhosts {
+        servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
     }
-    // Longer prefixes first so that /static wins over /.
-    aliases.sort_by_key(|a| std::cmp::Reverse(a.url.len()));
+    let routing = listen
+        .iter()
+        .zip(&cfg.routing)
+        .map(|(addr, r)| ListenRouting {
+            listen: *addr,
+            routing: r.clone(),
+        })
+        .collect();
 
     let (error_log, access_log) = if extras.log_to_terminal {
         (
@@ -277,59 +226,11 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
     Ok(ServerPlan {
         listen,
         listen_backlog: cfg.mpm.listen_backlog,
-        server_name: main
-            .server_name
-            .clone()
-            .unwrap_or_else(|| "localhost".into()),
-        document_root: main
-            .document_root
-            .clone()
-            .unwrap_or_else(|| server_root.join("htdocs")),
-        mounts,
-        aliases,
+        servers,
+        routing,
         groups,
-        limit_request_body: main.limits.body,
-        encoded_slashes: match main.encoded_slashes {
-            quill_config::model::EncodedSlashes::Off => EncodedSlashes::Off,
-            quill_config::model::EncodedSlashes::On => EncodedSlashes::On,
-            quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
-        },
-        status: main
-            .status_handlers
-            .iter()
-            .map(|h| (h.url.clone(), h.access.clone()))
-            .collect(),
         extended_status: main.extended_status,
-        metrics: main
-            .metrics_handlers
-            .iter()
-            .map(|h| (h.url.clone(), h.access.clone()))
-            .collect(),
-        limit_request_line: main.limits.line as usize,
         response_buffer: ResponseBuffer::default(),
-        strict_heads: main.http_conformance.is_strict(),
-        read_timeouts: if cfg.modules.iter().any(|m| m == "reqtimeout_module") {
-            let stage = |s: quill_config::model::ReadTimeoutStage| {
-                (s.timeout_s > 0).then(|| ReadStage {
-                    timeout: Duration::from_secs(s.timeout_s.into()),
-                    max: (s.max_timeout_s > 0).then(|| Duration::from_secs(s.max_timeout_s.into())),
-                    min_rate: s.min_rate,
-                })
-            };
-            ReadTimeouts {
-                header: stage(main.request_read_timeout.header),
-                body: stage(main.request_read_timeout.body),
-            }
-        } else {
-            ReadTimeouts::default()
-        },
-        limit_request_head: (main.limits.line as usize + main.limits.field_size as usize * 4)
-            .max(16 * 1024),
-        keep_alive: main
-            .keep_alive
-            .enabled
-            .then(|| Duration::from_millis(main.keep_alive.timeout_ms)),
-        timeout: Duration::from_secs(main.timeout_s.max(1)),
         error_log,
         log_level: level,
         access_log,
@@ -339,6 +240,138 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         pool: cfg.mpm.pool_config(),
         startup_warnings: startup_warnings(resolved),
         async_request_worker_factor: cfg.mpm.async_request_worker_factor.unwrap_or(2),
+    })
+}
+
+/// What one server serves with: `vhost` is `None` for the main server,
+/// else `main` is the main server (whose `<Location>`s apply in its
+/// virtual hosts too, after their own, as httpd merges them).
+fn site_plan(
+    resolved: &Resolved,
+    server: &ServerConfig,
+    vhost: Option<usize>,
+    main: Option<&ServerConfig>,
+) -> Result<SitePlan, PlanError> {
+    let cfg = &resolved.config;
+    let server_root = &cfg.server_root;
+    let mut mounts = Vec::new();
+    for m in &server.wsgi_mounts {
+        if m.regex || m.target_kind != MountTarget::Script {
+            return Err(PlanError::MountTarget {
+                url: m.url.clone(),
+                target: m.target.clone(),
+            });
+        }
+        let group = match (m.process_group.mode, &m.process_group.group) {
+            (DelegationMode::Daemon, Some(name)) => cfg
+                .wsgi
+                .daemons
+                .iter()
+                .position(|d| &d.name == name)
+                .ok_or_else(|| PlanError::NoSuchGroup { name: name.clone() })?,
+            (DelegationMode::Embedded, _) => {
+                return Err(PlanError::EmbeddedMode { url: m.url.clone() });
+            }
+            _ => {
+                return Err(PlanError::GroupPerRequest {
+                    url: m.url.clone(),
+                    expression: m.process_group.expression.clone(),
+                });
+            }
+        };
+        let script = PathBuf::from(&m.target);
+        let script = if script.is_absolute() {
+            script
+        } else {
+            server_root.join(script)
+        };
+        mounts.push(Mount {
+            url: m.url.trim_end_matches('/').to_string(),
+            script,
+            group,
+            application_group: m.application_group.interpreter.clone().unwrap_or_default(),
+            callable: m.callable_object.clone(),
+            pass_authorization: m.pass_authorization,
+            chunked_request: m.chunked_request,
+            script_reloading: m.script_reloading,
+            group_visible: cfg.wsgi.daemons[group]
+                .visible_from(vhost, server.server_name.as_deref()),
+        });
+    }
+    let mut aliases: Vec<StaticAlias> = server
+        .aliases
+        .iter()
+        .filter(|a| !a.regex)
+        .map(|a| {
+            let path = PathBuf::from(&a.target);
+            StaticAlias {
+                url: a.url.trim_end_matches('/').to_string(),
+                path: if path.is_absolute() {
+                    path
+                } else {
+                    server_root.join(path)
+                },
+            }
+        })
+        .collect();
+    // Longer prefixes first so that /static wins over /.
+    aliases.sort_by_key(|a| std::cmp::Reverse(a.url.len()));
+    let handlers = |own: &[quill_config::model::StatusHandler],
+                    inherited: Option<&[quill_config::model::StatusHandler]>| {
+        own.iter()
+            .chain(inherited.unwrap_or_default())
+            .map(|h| (h.url.clone(), h.access.clone()))
+            .collect()
+    };
+    Ok(SitePlan {
+        server_name: server
+            .server_name
+            .clone()
+            .unwrap_or_else(|| "localhost".into()),
+        document_root: server
+            .document_root
+            .clone()
+            .unwrap_or_else(|| server_root.join("htdocs")),
+        mounts,
+        aliases,
+        limit_request_body: server.limits.body,
+        encoded_slashes: match server.encoded_slashes {
+            quill_config::model::EncodedSlashes::Off => EncodedSlashes::Off,
+            quill_config::model::EncodedSlashes::On => EncodedSlashes::On,
+            quill_config::model::EncodedSlashes::NoDecode => EncodedSlashes::NoDecode,
+        },
+        status: handlers(
+            &server.status_handlers,
+            main.map(|m| m.status_handlers.as_slice()),
+        ),
+        metrics: handlers(
+            &server.metrics_handlers,
+            main.map(|m| m.metrics_handlers.as_slice()),
+        ),
+        limit_request_line: server.limits.line as usize,
+        strict_heads: server.http_conformance.is_strict(),
+        read_timeouts: if cfg.modules.iter().any(|m| m == "reqtimeout_module") {
+            let stage = |s: quill_config::model::ReadTimeoutStage| {
+                (s.timeout_s > 0).then(|| ReadStage {
+                    timeout: Duration::from_secs(s.timeout_s.into()),
+                    max: (s.max_timeout_s > 0).then(|| Duration::from_secs(s.max_timeout_s.into())),
+                    min_rate: s.min_rate,
+                })
+            };
+            ReadTimeouts {
+                header: stage(server.request_read_timeout.header),
+                body: stage(server.request_read_timeout.body),
+            }
+        } else {
+            ReadTimeouts::default()
+        },
+        limit_request_head: (server.limits.line as usize + server.limits.field_size as usize * 4)
+            .max(16 * 1024),
+        keep_alive: server
+            .keep_alive
+            .enabled
+            .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
+        timeout: Duration::from_secs(server.timeout_s.max(1)),
     })
 }
 
@@ -504,8 +537,8 @@ mod tests {
         ));
         assert!(sized.kept.is_empty(), "{:?}", sized.kept);
         assert_eq!(sized.plan.pool.max_spare, 150);
-        assert_eq!(sized.plan.aliases.len(), 1);
-        assert_eq!(sized.plan.keep_alive, None);
+        assert_eq!(sized.plan.servers[0].aliases.len(), 1);
+        assert_eq!(sized.plan.servers[0].keep_alive, None);
 
         let limited = running.restarted_with(plan("ServerLimit 20\nMaxSpareThreads 150"));
         assert_eq!(limited.plan.pool, running.pool, "the whole pool is kept");

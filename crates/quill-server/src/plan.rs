@@ -27,6 +27,10 @@ pub struct Mount {
     /// `WSGIChunkedRequest`: accept chunked request bodies (else 411).
     pub chunked_request: bool,
     pub script_reloading: bool,
+    /// mod_wsgi's visibility rule (reference/mod_wsgi.md §3.7) for the
+    /// server this mount belongs to: false when its group was declared in
+    /// a virtual host with another ServerName, and every request gets 500.
+    pub group_visible: bool,
 }
 
 /// `Alias URL PATH`: static files served by the front end.
@@ -148,30 +152,38 @@ pub enum LogTarget {
     File(PathBuf),
 }
 
+/// What one server, the main server or a virtual host, serves with.
+///
+/// httpd reads a request's head before it knows the request's Host, so
+/// what applies to reading it comes from the server the connection
+/// starts with (the default server of the address and port it arrived
+/// at): `limit_request_line`, `limit_request_head`, `strict_heads`,
+/// `read_timeouts`, `timeout` and the keep-alive time are taken from that
+/// one. The rest comes from the server the Host selects, including
+/// whether the connection is kept alive after the response (httpd's
+/// `ap_set_keepalive` reads the request's server).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerPlan {
-    pub listen: Vec<SocketAddr>,
-    /// `ListenBacklog`.
-    pub listen_backlog: u32,
+pub struct SitePlan {
     /// ServerName: used for SERVER_NAME when a request has no Host.
     pub server_name: String,
     pub document_root: PathBuf,
+    /// `WSGIScriptAlias` mounts: the server's own, then (a virtual host)
+    /// the main server's.
     pub mounts: Vec<Mount>,
+    /// `Alias`es: the server's own, then (a virtual host) the main
+    /// server's.
     pub aliases: Vec<StaticAlias>,
-    pub groups: Vec<GroupPlan>,
     /// `LimitRequestBody` (0 = unlimited).
     pub limit_request_body: u64,
-    /// Largest request head (request line + headers), bytes: above → 431.
-    pub limit_request_head: usize,
     /// `AllowEncodedSlashes`.
     pub encoded_slashes: EncodedSlashes,
     /// `<Location>`s with `SetHandler server-status`: URL and the Require
     /// lines that grant access (none: nobody).
     pub status: Vec<(String, Vec<quill_config::model::Require>)>,
-    /// `ExtendedStatus`.
-    pub extended_status: bool,
     /// `<Location>`s with `SetHandler quill-metrics`, as `status`.
     pub metrics: Vec<(String, Vec<quill_config::model::Require>)>,
+    /// Largest request head (request line + headers), bytes: above → 431.
+    pub limit_request_head: usize,
     /// `LimitRequestLine`: a longer request line gets 414.
     pub limit_request_line: usize,
     /// `HttpProtocolOptions Strict` (httpd's default): 400 for a request
@@ -179,13 +191,38 @@ pub struct ServerPlan {
     pub strict_heads: bool,
     /// `RequestReadTimeout` (mod_reqtimeout).
     pub read_timeouts: ReadTimeouts,
-    /// What the front end holds of each response for a slow client.
-    pub response_buffer: ResponseBuffer,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,
+}
+
+/// How the connections of one `Listen` socket choose their server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListenRouting {
+    pub listen: SocketAddr,
+    /// Indexes are virtual hosts': server `1 + i` of [`ServerPlan::servers`].
+    pub routing: quill_config::model::Routing,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerPlan {
+    pub listen: Vec<SocketAddr>,
+    /// `ListenBacklog`.
+    pub listen_backlog: u32,
+    /// The main server (first), then every virtual host in configuration
+    /// order.
+    pub servers: Vec<SitePlan>,
+    /// Per `Listen` socket, which server answers (see `quill_config`'s
+    /// `select_vhost`). A socket missing here (one kept at a restart whose
+    /// configuration dropped it) is the main server's.
+    pub routing: Vec<ListenRouting>,
+    pub groups: Vec<GroupPlan>,
+    /// `ExtendedStatus`.
+    pub extended_status: bool,
+    /// What the front end holds of each response for a slow client.
+    pub response_buffer: ResponseBuffer,
     pub error_log: LogTarget,
     pub log_level: Level,
     pub access_log: Option<LogTarget>,
@@ -246,13 +283,14 @@ impl ServerPlan {
     /// The plan for the next generation when the configuration re-read at
     /// a restart gives `new`.
     ///
-    /// What the children serve with (mounts, aliases, limits, timeouts,
-    /// keep-alive, the access log) and the pool's sizing come from `new`.
-    /// What outlives generations stays as it is: the listening sockets,
-    /// the daemon groups (and so the mounts, which name them), the error
-    /// log, the run directory, and the MPM with its ServerLimit and
-    /// ThreadLimit (httpd refuses to change those at a restart too); each
-    /// change to those is reported in `kept`.
+    /// What the children serve with (the servers with their mounts,
+    /// aliases, limits, timeouts and keep-alive, the routing, the access
+    /// log) and the pool's sizing come from `new`. What outlives
+    /// generations stays as it is: the listening sockets, the daemon groups
+    /// (and so the servers and their routing, since mounts name groups),
+    /// the error log, the run directory, and the MPM with its ServerLimit
+    /// and ThreadLimit (httpd refuses to change those at a restart too);
+    /// each change to those is reported in `kept`.
     pub fn restarted_with(&self, new: ServerPlan) -> Restarted {
         let mut kept = Vec::new();
         let mut plan = new;
@@ -272,11 +310,12 @@ impl ServerPlan {
         }
         let json = |g: &[GroupPlan]| serde_json::to_value(g).ok();
         if !keep(
-            "WSGIDaemonProcess (the daemon groups, and so the WSGIScriptAlias mounts)",
+            "WSGIDaemonProcess (the daemon groups, and so the servers and virtual hosts, whose WSGIScriptAlias mounts name them)",
             json(&plan.groups) == json(&self.groups),
         ) {
             plan.groups = self.groups.clone();
-            plan.mounts = self.mounts.clone();
+            plan.servers = self.servers.clone();
+            plan.routing = self.routing.clone();
         }
         if !keep("ErrorLog", plan.error_log == self.error_log) {
             plan.error_log = self.error_log.clone();

@@ -519,11 +519,19 @@ fn reread(
 
 /// The scripts of group `g` whose changes restart it.
 fn watched_scripts(plan: &ServerPlan, g: usize) -> Vec<(PathBuf, Option<SystemTime>)> {
-    plan.mounts
-        .iter()
-        .filter(|m| m.group == g && m.script_reloading && plan.reload_scripts)
-        .map(|m| (m.script.clone(), mtime(&m.script)))
-        .collect()
+    let mut scripts: Vec<(PathBuf, Option<SystemTime>)> = Vec::new();
+    // (A virtual host repeats the main server's mounts it inherits, and
+    // two servers may mount one script: each script is watched once.)
+    for m in plan.servers.iter().flat_map(|s| &s.mounts) {
+        if m.group == g
+            && m.script_reloading
+            && plan.reload_scripts
+            && !scripts.iter().any(|(p, _)| *p == m.script)
+        {
+            scripts.push((m.script.clone(), mtime(&m.script)));
+        }
+    }
+    scripts
 }
 
 /// Front-end child processes, exec'd as `quill __frontend …` with the

@@ -93,7 +93,7 @@ fn answering_server<'c>(
     let Some(route) = config.routing.first() else {
         return (&config.main_server, "main server".to_string());
     };
-    match quill_config::resolve::core::select_vhost(route, host) {
+    match quill_config::resolve::core::select_vhost(route, None, host) {
         Some(i) => match config.vhosts.get(i) {
             Some(v) => {
                 let name = v.server.server_name.as_deref().unwrap_or("no ServerName");

@@ -215,6 +215,16 @@ pub fn render_text(r: &Resolved) -> String {
         for (name, i) in &route.names {
             let _ = writeln!(o, "  {:<22}       Host {name} → #{i}", "");
         }
+        for a in &route.by_address {
+            let _ = writeln!(
+                o,
+                "  {:<22}       at {}: default: virtual host #{}",
+                "", a.address, a.default_vhost
+            );
+            for (name, i) in &a.names {
+                let _ = writeln!(o, "  {:<22}         Host {name} → #{i}", "");
+            }
+        }
     }
 
     let _ = writeln!(o, "\nMain server");

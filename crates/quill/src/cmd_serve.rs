@@ -2,11 +2,11 @@
 //!
 //! A supervisor that runs the MPM's process pool (front-end children under
 //! the pool controller, as httpd) and the configuration's
-//! `WSGIDaemonProcess` groups. The front end matches requests by URL only
-//! — every `Listen` socket serves the WSGI mounts and `Alias`es of the main
-//! server and of every virtual host, without Host routing. TLS
-//! (`SSLEngine on`, HTTPS listeners) and embedded mode are reported and
-//! refused.
+//! `WSGIDaemonProcess` groups. The front end chooses the server of each
+//! request as httpd 2.4 does (by the address and port the connection
+//! arrived at, then by Host, `quill config`'s routing) and serves it with
+//! that server's WSGI mounts and `Alias`es. TLS (`SSLEngine on`, HTTPS
+//! listeners) and embedded mode are reported and refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use quill_config::Resolved;
+use quill_config::diag::render_plain;
+use quill_config::{Resolved, Severity};
 pub use quill_server::configure::Extras;
 use quill_server::configure::plan_from_config;
 use quill_server::log::ErrorLog;
@@ -58,7 +59,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let (conf, reread_extras) = (args.conf.clone(), extras.clone());
     let reload: Reload = Box::new(move || {
         let resolved = load::load(&conf).map_err(|load::Unreadable(msg)| msg)?;
-        if let Some(errors) = load::rendered_errors(&resolved) {
+        if let Some(errors) = rendered_errors(&resolved) {
             return Err(errors.trim_end().to_string());
         }
         plan_from_config(&resolved, &reread_extras).map_err(|e| e.to_string())
@@ -71,6 +72,41 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     })
 }
 
+/// Run-time errors `quill serve` meets where httpd does, instead of
+/// refusing to start: the requests concerned get httpd's status and log
+/// line.
+const SERVED_AT_RUN_TIME: &[&str] = &["wsgi/process-group-not-visible"];
+
+fn served_at_run_time(d: &quill_config::Diagnostic) -> bool {
+    d.stage == quill_config::diag::Stage::RunTime && SERVED_AT_RUN_TIME.contains(&d.code)
+}
+
+/// The configuration's errors, rendered with their sources; `None` when
+/// it has none (but those [`SERVED_AT_RUN_TIME`]).
+fn rendered_errors(resolved: &Resolved) -> Option<String> {
+    let errors: Vec<_> = resolved
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error && !served_at_run_time(d))
+        .cloned()
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    Some(render_plain(&errors, &resolved.sources))
+}
+
+/// The errors [`SERVED_AT_RUN_TIME`], rendered, to be shown at start-up.
+fn rendered_run_time_errors(resolved: &Resolved) -> Option<String> {
+    let errors: Vec<_> = resolved
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error && served_at_run_time(d))
+        .cloned()
+        .collect();
+    (!errors.is_empty()).then(|| render_plain(&errors, &resolved.sources))
+}
+
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
 /// called once every socket listens, and `reload` re-reads the
 /// configuration at each restart.
@@ -80,10 +116,17 @@ pub fn serve_resolved(
     reload: Option<Reload>,
     on_started: impl FnOnce(&[SocketAddr]),
 ) -> ExitCode {
-    if let Some(errors) = load::rendered_errors(resolved) {
+    if let Some(errors) = rendered_errors(resolved) {
         eprint!("{errors}");
         eprintln!("error: the configuration has errors; `quill config` shows all of them");
         return ExitCode::from(1);
+    }
+    if let Some(errors) = rendered_run_time_errors(resolved) {
+        eprint!("{errors}");
+        eprintln!(
+            "warning: starting anyway, as httpd does: the requests concerned get 500 and \
+             mod_wsgi's error-log line"
+        );
     }
     let plan = match plan_from_config(resolved, extras) {
         Ok(p) => p,

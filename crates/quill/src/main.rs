@@ -91,9 +91,10 @@ enum Command {
     /// WSGIDaemonProcess groups and a pool of front-end processes on its
     /// Listen sockets.
     /// Front-end children are forked and killed by the MPM's pool
-    /// controller, as httpd does. HTTP only (a configuration with
-    /// `SSLEngine on` is refused), mounts matched by URL without Host
-    /// routing; docs/express.md says what is not served yet.
+    /// controller, as httpd does. Each request is answered by the
+    /// virtual host httpd would choose (address and port, then Host), with
+    /// its mounts and aliases. HTTP only (a configuration with `SSLEngine
+    /// on` is refused); docs/express.md says what is not served yet.
     ///
     /// Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 when the
     /// configuration cannot be served, 2 when it cannot be read.

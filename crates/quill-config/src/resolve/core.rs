@@ -1,13 +1,14 @@
 //! Core resolution: MPM choice and settings, listeners, servers, routing.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
-    AliasMapping, CustomLog, EncodedSlashes, HttpConformance, KeepAlive, Listener, MpmKind,
-    MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing, Scheme,
+    AddressRouting, AliasMapping, CustomLog, EncodedSlashes, HttpConformance, KeepAlive, Listener,
+    MpmKind, MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing, Scheme,
     ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
@@ -1050,84 +1051,157 @@ pub(crate) fn vhosts(
     out
 }
 
-/// Apache's name-based selection per listener: the virtual hosts whose
-/// address matches the listener (exact address first, then wildcards), in
-/// configuration order; the first is the default.
+/// httpd 2.4's selection per listener (vhost.c): the virtual hosts whose
+/// address and port match the connection's, IP-specific ones before `*`
+/// and `_default_` ones (which then are not candidates at all), each set
+/// in configuration order, its first the default. On an `IP:port`
+/// listener that is one set; on a listener for every address the
+/// IP-specific sets are kept per address ([`Routing::by_address`]), since
+/// which one applies depends on the address a connection arrives at.
 pub(crate) fn routing(listeners: &[Listener], vhosts: &[VirtualHost]) -> Vec<Routing> {
     listeners
         .iter()
         .map(|l| {
-            let candidates = candidates(l, vhosts);
-            let mut names = Vec::new();
-            for &i in &candidates {
-                let s = &vhosts[i].server;
-                if let Some(n) = &s.server_name {
-                    names.push((n.to_ascii_lowercase(), i));
+            let port_ok = |a: &VhostAddr| a.port.is_none_or(|p| p == l.port);
+            // The virtual hosts with an address matching `address` (`None`:
+            // the wildcard ones) on this listener's port.
+            let at = |address: Option<&str>| -> Vec<usize> {
+                vhosts
+                    .iter()
+                    .filter(|v| {
+                        v.addresses.iter().any(|a| {
+                            port_ok(a)
+                                && match (address, a.address.as_deref()) {
+                                    (None, None) => true,
+                                    (Some(x), Some(y)) => same_address(x, y),
+                                    _ => false,
+                                }
+                        })
+                    })
+                    .map(|v| v.index)
+                    .collect()
+            };
+            let (wild, by_address) = match &l.address {
+                Some(addr) => {
+                    let exact = at(Some(addr));
+                    (if exact.is_empty() { at(None) } else { exact }, Vec::new())
                 }
-                for a in &s.server_aliases {
-                    names.push((a.to_ascii_lowercase(), i));
+                None => {
+                    let mut addresses: Vec<&str> = Vec::new();
+                    for a in vhosts.iter().flat_map(|v| &v.addresses) {
+                        if let (true, Some(x)) = (port_ok(a), a.address.as_deref()) {
+                            if !addresses.iter().any(|y| same_address(x, y)) {
+                                addresses.push(x);
+                            }
+                        }
+                    }
+                    let by = addresses
+                        .into_iter()
+                        .filter_map(|address| {
+                            let set = at(Some(address));
+                            Some(AddressRouting {
+                                address: address.to_string(),
+                                default_vhost: *set.first()?,
+                                names: names_of(&set, vhosts),
+                            })
+                        })
+                        .collect();
+                    (at(None), by)
                 }
-            }
+            };
             Routing {
                 listener: l.display(),
-                default_vhost: candidates.first().copied(),
-                names,
+                default_vhost: wild.first().copied(),
+                names: names_of(&wild, vhosts),
+                by_address,
             }
         })
         .collect()
 }
 
-fn candidates(l: &Listener, vhosts: &[VirtualHost]) -> Vec<usize> {
-    let port_ok = |a: &VhostAddr| a.port.is_none_or(|p| p == l.port);
-    let exact: Vec<usize> = vhosts
-        .iter()
-        .filter(|v| {
-            v.addresses
-                .iter()
-                .any(|a| port_ok(a) && a.address.is_some() && overlaps(&a.address, &l.address))
-        })
-        .map(|v| v.index)
-        .collect();
-    if !exact.is_empty() && l.address.is_some() {
-        return exact;
-    }
-    vhosts
-        .iter()
-        .filter(|v| {
-            v.addresses
-                .iter()
-                .any(|a| port_ok(a) && (a.address.is_none() || l.address.is_none()))
-        })
-        .map(|v| v.index)
-        .collect()
-}
-
-/// The virtual host (index) that answers `host` on `routing`'s listener,
-/// or `None` for the main server.
-pub fn select_vhost(routing: &Routing, host: Option<&str>) -> Option<usize> {
-    let host = host.map(|h| {
-        let h = h.trim().to_ascii_lowercase();
-        match h.rsplit_once(':') {
-            Some((name, port))
-                if port.bytes().all(|b| b.is_ascii_digit())
-                    && !name.ends_with(']')
-                    && !name.contains(':') =>
-            {
-                name.to_string()
-            }
-            _ => h,
+/// (lower-cased name, vhost index) for ServerName then ServerAlias of each
+/// virtual host of `set`, in its order.
+fn names_of(set: &[usize], vhosts: &[VirtualHost]) -> Vec<(String, usize)> {
+    let mut names = Vec::new();
+    for &i in set {
+        let s = &vhosts[i].server;
+        if let Some(n) = &s.server_name {
+            names.push((n.to_ascii_lowercase(), i));
         }
-    });
-    if let Some(h) = host {
-        if let Some((_, i)) = routing
-            .names
+        for a in &s.server_aliases {
+            names.push((a.to_ascii_lowercase(), i));
+        }
+    }
+    names
+}
+
+/// Two addresses as written: the same IP address in any of its text
+/// forms, else the same name.
+fn same_address(x: &str, y: &str) -> bool {
+    match (x.parse::<IpAddr>(), y.parse::<IpAddr>()) {
+        (Ok(a), Ok(b)) => unmapped(a) == unmapped(b),
+        _ => x.eq_ignore_ascii_case(y),
+    }
+}
+
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether a connection that arrived at `local` arrived at `address` as a
+/// `<VirtualHost>` writes it. A name other than `localhost` (which httpd
+/// would look up in the DNS when it starts) matches no address here.
+fn arrived_at(address: &str, local: IpAddr) -> bool {
+    let local = unmapped(local);
+    match address.parse::<IpAddr>() {
+        Ok(a) => unmapped(a) == local,
+        Err(_) => address.eq_ignore_ascii_case("localhost") && local.is_loopback(),
+    }
+}
+
+/// The name a Host header (or SNI) value is matched by: lower case,
+/// without its port and a final dot (httpd's fix_hostname).
+fn host_name(host: &str) -> String {
+    let h = host.trim().to_ascii_lowercase();
+    let name = match h.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((addr, _)) => format!("[{addr}]"),
+            None => h.clone(),
+        },
+        None => match h.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_string(),
+            _ => h.clone(),
+        },
+    };
+    name.strip_suffix('.').map_or(name.clone(), str::to_string)
+}
+
+/// The virtual host (index) that answers a request on `routing`'s
+/// listener, or `None` for the main server: among the virtual hosts of
+/// the address the connection arrived at (`local`; `None` when unknown,
+/// as in `quill simulate`: the `*` ones), the first whose ServerName or
+/// ServerAlias matches `host` (the Host header's value, or the SNI name),
+/// else the first of them.
+pub fn select_vhost(routing: &Routing, local: Option<IpAddr>, host: Option<&str>) -> Option<usize> {
+    let by_address = local.and_then(|ip| {
+        routing
+            .by_address
             .iter()
-            .find(|(pat, _)| wildcard_match(pat, &h))
-        {
+            .find(|a| arrived_at(&a.address, ip))
+    });
+    let (default, names) = match by_address {
+        Some(a) => (Some(a.default_vhost), &a.names),
+        None => (routing.default_vhost, &routing.names),
+    };
+    if let Some(h) = host.map(host_name) {
+        if let Some((_, i)) = names.iter().find(|(pat, _)| wildcard_match(pat, &h)) {
             return Some(*i);
         }
     }
-    routing.default_vhost
+    default
 }
 
 /// ServerAlias wildcards: `*` any run, `?` one character.
@@ -1254,6 +1328,80 @@ mod tests {
         assert_eq!(parse_timeout_ms("250ms"), Some(250));
         assert_eq!(parse_timeout_ms("2mi"), Some(120_000));
         assert_eq!(parse_timeout_ms("x"), None);
+    }
+
+    #[test]
+    fn servers_are_selected_by_address_then_by_name() {
+        let text = "ServerName main.example\nListen 80\nListen 127.0.0.1:8080\nListen 8081\n\
+                    <VirtualHost *:80>\nServerName a.example\nServerAlias *.a.example w?w.b.example\n</VirtualHost>\n\
+                    <VirtualHost *:80>\nServerName b.example\n</VirtualHost>\n\
+                    <VirtualHost 127.0.0.1:80>\nServerName ip.example\n</VirtualHost>\n\
+                    <VirtualHost _default_:8080>\nServerName d.example\n</VirtualHost>\n\
+                    <VirtualHost 127.0.0.1:8080 [::1]:80>\nServerName e.example\n</VirtualHost>\n\
+                    <VirtualHost *:*>\nServerName any.example\n</VirtualHost>\n";
+        let parsed = crate::syntax::parse_str(
+            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
+            text,
+            &crate::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let routing = &r.config.routing;
+        let ip = |s: &str| Some(s.parse::<IpAddr>().expect("an address"));
+        let any_80 = &routing[0];
+        assert_eq!(any_80.listener, "*:80");
+        // The `*` ones, on any address but those with virtual hosts of
+        // their own.
+        let sel = |local, host| select_vhost(any_80, local, host);
+        assert_eq!(sel(ip("10.0.0.5"), Some("b.example")), Some(1));
+        assert_eq!(sel(ip("10.0.0.5"), Some("B.Example.:80")), Some(1));
+        assert_eq!(sel(ip("10.0.0.5"), Some("www.a.example")), Some(0));
+        assert_eq!(sel(ip("10.0.0.5"), Some("www.b.example")), Some(0));
+        assert_eq!(sel(ip("10.0.0.5"), Some("any.example")), Some(5));
+        assert_eq!(sel(ip("10.0.0.5"), Some("unknown.example")), Some(0));
+        assert_eq!(sel(ip("10.0.0.5"), None), Some(0));
+        assert_eq!(sel(None, Some("b.example")), Some(1));
+        // An address with virtual hosts of its own: only those.
+        assert_eq!(sel(ip("127.0.0.1"), Some("b.example")), Some(2));
+        assert_eq!(sel(ip("::ffff:127.0.0.1"), None), Some(2));
+        assert_eq!(sel(ip("::1"), Some("b.example")), Some(4));
+        assert_eq!(
+            any_80
+                .by_address
+                .iter()
+                .map(|a| (a.address.as_str(), a.default_vhost))
+                .collect::<Vec<_>>(),
+            [("127.0.0.1", 2), ("::1", 4)]
+        );
+        // An IP:port listener: its exact matches, before `_default_` ones.
+        let ip_8080 = &routing[1];
+        assert_eq!(ip_8080.listener, "127.0.0.1:8080");
+        assert_eq!(
+            select_vhost(ip_8080, ip("127.0.0.1"), Some("d.example")),
+            Some(4)
+        );
+        assert!(ip_8080.by_address.is_empty());
+        // A port no virtual host is written for but `*:*`.
+        assert_eq!(
+            select_vhost(&routing[2], ip("10.0.0.5"), Some("a.example")),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn a_listener_no_virtual_host_matches_is_the_main_servers() {
+        let text = "ServerName main.example\nListen 80\nListen 8081\n\
+                    <VirtualHost *:80>\nServerName a.example\n</VirtualHost>\n";
+        let parsed = crate::syntax::parse_str(
+            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
+            text,
+            &crate::fs::MemFs::new(),
+            &Default::default(),
+        );
+        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let on_8081 = &r.config.routing[1];
+        assert_eq!(on_8081.default_vhost, None);
+        assert_eq!(select_vhost(on_8081, None, Some("a.example")), None);
     }
 
     #[test]

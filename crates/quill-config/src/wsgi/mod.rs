@@ -535,22 +535,19 @@ fn check_visibility(
             }
             continue;
         };
-        let Some(gv) = g.declared_in.vhost else {
-            continue;
-        };
-        if *server == Some(gv) {
-            continue;
-        }
         let here = match server {
             None => main.server_name.as_deref(),
             Some(v) => vhosts
                 .get(*v)
                 .and_then(|vh| vh.server.server_name.as_deref()),
         };
-        let there = g.declared_in.server_name.as_deref();
-        if here == there {
+        if g.visible_from(*server, here) {
             continue;
         }
+        let Some(gv) = g.declared_in.vhost else {
+            continue;
+        };
+        let there = g.declared_in.server_name.as_deref();
         let who = |n: Option<&str>, s: Option<usize>| match (n, s) {
             (Some(n), Some(v)) => format!("virtual host #{v} (`{n}`)"),
             (None, Some(v)) => format!("virtual host #{v} (no ServerName)"),

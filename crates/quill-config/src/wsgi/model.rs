@@ -288,6 +288,23 @@ pub struct DaemonLimits {
     pub stack_size: u64,
 }
 
+impl DaemonProcess {
+    /// mod_wsgi's visibility rule at run time (reference/mod_wsgi.md §3.7):
+    /// whether a request handled by `server` (`None`: the main server,
+    /// else the index of a virtual host), whose ServerName is
+    /// `server_name`, may run in this group. Yes when the group was
+    /// declared outside every `<VirtualHost>`, in that server itself, or
+    /// in a virtual host with the same ServerName string; otherwise the
+    /// request gets 500.
+    pub fn visible_from(&self, server: Option<usize>, server_name: Option<&str>) -> bool {
+        match self.declared_in.vhost {
+            None => true,
+            Some(v) if server == Some(v) => true,
+            Some(_) => self.declared_in.server_name.as_deref() == server_name,
+        }
+    }
+}
+
 /// A script loaded into a process group at start-up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportScript {

@@ -226,6 +226,20 @@ impl FrontError {
         FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "")
     }
 
+    /// A mount whose daemon group the request's server may not use
+    /// (mod_wsgi's visibility rule, reference/mod_wsgi.md §3.7), with
+    /// mod_wsgi's log line (wsgi_log_script_error: the message, then the
+    /// script).
+    pub(super) fn group_not_visible(remote: Client, group: &str, mount: &Mount) -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "").wsgi(
+            remote,
+            format_args!(
+                "Daemon process called '{group}' cannot be accessed by this WSGI application: {}",
+                mount.script.display()
+            ),
+        )
+    }
+
     /// A `Transfer-Encoding` other than chunked.
     pub(super) fn transfer_encoding() -> FrontError {
         FrontError::page(

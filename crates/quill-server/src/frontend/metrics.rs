@@ -348,14 +348,14 @@ impl CounterValue for prometheus_client::encoding::MetricEncoder<'_> {
 /// a Require line grants the client, 405 for a method other than GET/HEAD.
 pub(super) fn respond<B>(
     fe: &FrontEnd,
+    site: &super::route::RouteTable,
     sb: &Scoreboard,
     access: &[quill_config::model::Require],
     req: &http::Request<B>,
-    peer: std::net::SocketAddr,
-    local: std::net::SocketAddr,
+    ends: super::route::Ends,
     path: &[u8],
 ) -> Result<super::Resp, super::error::FrontError> {
-    super::status::check_access(fe, access, peer, local, path)?;
+    super::status::check_access(site, access, ends.peer, ends.local, path)?;
     if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
         return Err(super::error::FrontError::method_not_allowed("GET, HEAD"));
     }

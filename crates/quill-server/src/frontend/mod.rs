@@ -78,7 +78,7 @@ use client_io::{ClientIo, IoRules};
 pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
-pub use route::{Ends, RouteTable, Routed, environ_fault, route_request};
+pub use route::{Ends, RouteTable, Routed, Sites, environ_fault, route_request};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -98,12 +98,11 @@ pub struct GroupEndpoint {
 /// Writes access-log lines.
 pub type AccessSink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Everything a front end serves with.
-pub struct FrontEnd {
-    /// What routing and the environ take from the configuration.
-    pub routes: RouteTable,
-    /// The daemon groups, indexed as [`RouteTable::groups`].
-    pub groups: Vec<GroupEndpoint>,
+/// What reading a connection's requests takes from the server the
+/// connection starts with (httpd reads a request's head before it knows
+/// its Host: see [`crate::plan::SitePlan`]).
+#[derive(Debug, Clone)]
+pub struct ConnRules {
     pub limit_request_head: usize,
     /// `LimitRequestLine`.
     pub limit_request_line: usize,
@@ -111,11 +110,24 @@ pub struct FrontEnd {
     pub strict_heads: bool,
     /// `RequestReadTimeout`.
     pub read_timeouts: ReadTimeouts,
-    /// What is held of each response for a slow client (see `spool`).
-    pub response_buffer: ResponseBuffer,
+    /// `KeepAliveTimeout` (`None`: `KeepAlive Off`).
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
+}
+
+/// Everything a front end serves with.
+pub struct FrontEnd {
+    /// What routing and the environ take from the configuration: the
+    /// servers and how each listener's connections choose among them.
+    pub sites: Sites,
+    /// Per server of [`Sites::servers`], what reading its connections
+    /// takes.
+    pub conn_rules: Vec<ConnRules>,
+    /// The daemon groups, indexed as [`RouteTable::groups`].
+    pub groups: Vec<GroupEndpoint>,
+    /// What is held of each response for a slow client (see `spool`).
+    pub response_buffer: ResponseBuffer,
     pub error_log: Arc<ErrorLog>,
     pub access_log: Option<AccessSink>,
     /// mod_status, when a `<Location>` sets `server-status` (see
@@ -130,7 +142,7 @@ pub struct FrontEnd {
 impl std::fmt::Debug for FrontEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FrontEnd")
-            .field("routes", &self.routes)
+            .field("sites", &self.sites)
             .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
@@ -142,19 +154,50 @@ impl FrontEnd {
         error_log: Arc<ErrorLog>,
         access_log: Option<AccessSink>,
     ) -> FrontEnd {
-        FrontEnd {
-            routes: RouteTable {
-                server_name: plan.server_name.clone(),
-                document_root: plan.document_root.clone(),
-                mounts: plan.mounts.clone(),
-                aliases: plan.aliases.clone(),
-                groups: plan.groups.iter().map(|g| g.spec.group.clone()).collect(),
-                encoded_slashes: plan.encoded_slashes,
-                limit_request_body: plan.limit_request_body,
+        let groups: Vec<String> = plan.groups.iter().map(|g| g.spec.group.clone()).collect();
+        let servers = plan
+            .servers
+            .iter()
+            .map(|s| RouteTable {
+                server_name: s.server_name.clone(),
+                document_root: s.document_root.clone(),
+                mounts: s.mounts.clone(),
+                aliases: s.aliases.clone(),
+                groups: groups.clone(),
+                encoded_slashes: s.encoded_slashes,
+                limit_request_body: s.limit_request_body,
+                keep_alive: s.keep_alive.is_some(),
                 // (Served only with a scoreboard: see `with_status`.)
                 status: Vec::new(),
                 metrics: Vec::new(),
-            },
+            })
+            .collect();
+        // Each socket's routing, in the order the sockets are handed over
+        // (a socket the configuration no longer names: the main server's).
+        let listeners = plan
+            .listen
+            .iter()
+            .map(|addr| {
+                plan.routing
+                    .iter()
+                    .find(|r| r.listen == *addr)
+                    .map(|r| r.routing.clone())
+            })
+            .collect();
+        FrontEnd {
+            sites: Sites { servers, listeners },
+            conn_rules: plan
+                .servers
+                .iter()
+                .map(|s| ConnRules {
+                    limit_request_head: s.limit_request_head,
+                    limit_request_line: s.limit_request_line,
+                    strict_heads: s.strict_heads,
+                    read_timeouts: s.read_timeouts,
+                    keep_alive: s.keep_alive,
+                    timeout: s.timeout,
+                })
+                .collect(),
             groups: plan
                 .groups
                 .iter()
@@ -179,13 +222,7 @@ impl FrontEnd {
                     )),
                 })
                 .collect(),
-            limit_request_head: plan.limit_request_head,
-            limit_request_line: plan.limit_request_line,
-            strict_heads: plan.strict_heads,
-            read_timeouts: plan.read_timeouts,
             response_buffer: plan.response_buffer.clone(),
-            keep_alive: plan.keep_alive,
-            timeout: plan.timeout,
             error_log,
             access_log,
             status: None,
@@ -199,14 +236,15 @@ impl FrontEnd {
         plan: &ServerPlan,
         scoreboard: Arc<crate::scoreboard::Scoreboard>,
     ) -> FrontEnd {
-        if !plan.metrics.is_empty() {
-            self.routes.metrics = plan.metrics.clone();
+        for (table, site) in self.sites.servers.iter_mut().zip(&plan.servers) {
+            table.status = site.status.clone();
+            table.metrics = site.metrics.clone();
+        }
+        if plan.servers.iter().any(|s| !s.metrics.is_empty()) {
             self.metrics = Some(scoreboard.clone());
         }
-        if !plan.status.is_empty() {
-            self.routes.status = plan.status.clone();
+        if plan.servers.iter().any(|s| !s.status.is_empty()) {
             self.status = Some(status::StatusPage {
-                handlers: plan.status.clone(),
                 extended: plan.extended_status,
                 mpm: plan.pool.mpm,
                 max_servers: if plan.pool.mpm == Mpm::Prefork {
@@ -220,7 +258,33 @@ impl FrontEnd {
         }
         self
     }
+
+    /// The rules for reading a connection that starts with server `base`.
+    fn conn_rules(&self, base: usize) -> &ConnRules {
+        match self
+            .conn_rules
+            .get(base)
+            .or_else(|| self.conn_rules.first())
+        {
+            Some(r) => r,
+            None => &FALLBACK_RULES,
+        }
+    }
 }
+
+/// httpd's defaults, for a front end made without any server (never from
+/// a plan, which always has the main server).
+static FALLBACK_RULES: ConnRules = ConnRules {
+    limit_request_head: 16 * 1024,
+    limit_request_line: 8190,
+    strict_heads: true,
+    read_timeouts: ReadTimeouts {
+        header: None,
+        body: None,
+    },
+    keep_alive: Some(Duration::from_secs(5)),
+    timeout: Duration::from_secs(60),
+};
 
 /// Why a front-end child stopped accepting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,12 +314,15 @@ enum SlotCtx {
     PerRequest(Arc<Workers>, Arc<std::sync::Mutex<Option<Worker>>>),
 }
 
-/// The first connection any of `listeners` has ready.
-async fn accept_any(listeners: &[TcpListener]) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+/// The first connection any of `listeners` has ready, with the index of
+/// the listener that accepted it.
+async fn accept_any(
+    listeners: &[TcpListener],
+) -> (usize, io::Result<(tokio::net::TcpStream, SocketAddr)>) {
     std::future::poll_fn(|cx| {
-        for l in listeners {
+        for (i, l) in listeners.iter().enumerate() {
             if let Poll::Ready(r) = l.poll_accept(cx) {
-                return Poll::Ready(r);
+                return Poll::Ready((i, r));
             }
         }
         Poll::Pending
@@ -315,6 +382,7 @@ pub async fn serve(
                 a = accept_any(&listeners) => break a,
             }
         };
+        let (listener, accepted) = accepted;
         let (stream, peer) = match accepted {
             Ok(a) => a,
             Err(e) => {
@@ -329,6 +397,11 @@ pub async fn serve(
         reserved.set(ThreadStatus::BusyRead);
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
+        let ends = Ends {
+            peer,
+            local,
+            listener,
+        };
         let slot = if event {
             SlotCtx::PerRequest(
                 workers.clone(),
@@ -348,29 +421,33 @@ pub async fn serve(
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
             // in every connection's task, idle ones included.
+            // The server the connection starts with (httpd's base server).
+            let base = fe.sites.base(ends.listener, ends.local.ip());
+            let rules = fe.conn_rules(base);
+            let keep_alive = rules.keep_alive;
             let service = service_fn(move |req| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
                 let state = svc_state.clone();
                 Box::pin(async move {
-                    Ok::<_, io::Error>(handle(fe, req, peer, local, slot, state).await)
+                    Ok::<_, io::Error>(handle(fe, req, ends, base, slot, state).await)
                 })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
             builder
                 .timer(TokioTimer::new())
-                .keep_alive(fe.keep_alive.is_some())
+                .keep_alive(keep_alive.is_some())
                 .header_read_timeout(None)
-                .max_buf_size(fe.limit_request_head.max(8192));
+                .max_buf_size(rules.limit_request_head.max(8192));
             let io = ClientIo::new(
                 stream,
                 IoRules {
-                    strict: fe.strict_heads,
-                    line_limit: fe.limit_request_line,
-                    head_limit: fe.limit_request_head.max(8192),
-                    header: fe.read_timeouts.header,
-                    timeout: fe.timeout,
+                    strict: rules.strict_heads,
+                    line_limit: rules.limit_request_line,
+                    head_limit: rules.limit_request_head.max(8192),
+                    header: rules.read_timeouts.header,
+                    timeout: rules.timeout,
                 },
                 state.clone(),
                 fe.error_log.clone(),
@@ -384,8 +461,8 @@ pub async fn serve(
             // kept-alive connections at once, as httpd's listener does when
             // its child is dying, except one whose last response left less
             // than STOPPING_EVENT_GRACE ago: a request may be on its way.
-            let wait_for = |draining: bool| match fe.keep_alive {
-                _ if !(draining && event) => fe.keep_alive,
+            let wait_for = |draining: bool| match keep_alive {
+                _ if !(draining && event) => keep_alive,
                 Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
                 None => Some(STOPPING_EVENT_GRACE),
             };
@@ -450,11 +527,13 @@ type Resp = Response<RespBody>;
 async fn handle(
     fe: Arc<FrontEnd>,
     req: Request<Incoming>,
-    peer: SocketAddr,
-    local: SocketAddr,
+    ends: Ends,
+    base: usize,
     slot: SlotCtx,
     conn: Arc<ConnState>,
 ) -> Resp {
+    let peer = ends.peer;
+    let rules = fe.conn_rules(base);
     let refused = conn.next_request();
     let in_flight = InFlight::new(conn);
     let started = Instant::now();
@@ -499,10 +578,10 @@ async fn handle(
     let closing = refused.is_some();
     let mut resp = match refused {
         Some(e) => e.respond(&fe.error_log),
-        None => route::route(&fe, req, peer, local).await,
+        None => route::route(&fe, req, ends, rules).await,
     };
     if closing
-        || fe.keep_alive.is_none()
+        || rules.keep_alive.is_none()
         || in_flight
             .0
             .closing

@@ -23,8 +23,9 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::error::{Client, FrontError};
+use super::route::RouteTable;
 use super::spool::{Room, Spool};
-use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
+use super::{ConnRules, FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
 use crate::plan::{Mount, ReadStage};
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
@@ -35,6 +36,8 @@ use crate::protocol::{self, Frame};
 /// written before the request lets go of its daemon connection and thread.
 pub(super) async fn forward(
     fe: &FrontEnd,
+    site: &RouteTable,
+    rules: &ConnRules,
     mount: &Mount,
     peer: SocketAddr,
     mut head_bytes: BytesMut,
@@ -189,9 +192,9 @@ pub(super) async fn forward(
                             b,
                             w,
                             BodyRules {
-                                limit: fe.routes.limit_request_body,
-                                stage: fe.read_timeouts.body,
-                                timeout: fe.timeout,
+                                limit: site.limit_request_body,
+                                stage: rules.read_timeouts.body,
+                                timeout: rules.timeout,
                                 log: fe.error_log.clone(),
                                 remote,
                             },

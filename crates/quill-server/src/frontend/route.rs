@@ -20,7 +20,7 @@
 //! a file, the daemon's response, an error page).
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
@@ -28,13 +28,14 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, Version};
 use hyper::body::{Body, Incoming};
 use quill_config::model::Require;
+use quill_config::resolve::core::select_vhost;
 
 use super::environ::{Stamps, prepare};
 use super::error::{Client, FrontError};
 use super::proxy::forward;
 use super::static_files::static_file;
 use super::status::Handlers;
-use super::{FrontEnd, Resp, RespBody, epoch_us};
+use super::{ConnRules, FrontEnd, Resp, RespBody, epoch_us};
 use crate::log::{ErrorLog, Level};
 use crate::plan::{EncodedSlashes, Mount, StaticAlias};
 
@@ -225,8 +226,9 @@ fn prefix_matches(prefix: &str, path: &[u8]) -> bool {
     path.starts_with(p) && (path.len() == p.len() || path[p.len()] == b'/' || p.is_empty())
 }
 
-/// What routing and the environ take from the configuration: plain data
-/// (no sockets, no processes), the same in every front-end child.
+/// What routing and the environ take from one server's configuration
+/// (the main server's or a virtual host's): plain data (no sockets, no
+/// processes), the same in every front-end child.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     /// `ServerName`: SERVER_NAME when the request has no Host.
@@ -241,17 +243,68 @@ pub struct RouteTable {
     pub encoded_slashes: EncodedSlashes,
     /// `LimitRequestBody` (0: no limit).
     pub limit_request_body: u64,
+    /// `KeepAlive On`: a request this server answers may leave its
+    /// connection open (the time is the connection's: see `ConnRules`).
+    pub keep_alive: bool,
     /// `<Location>`s with `SetHandler server-status` (none: no status page).
     pub status: Handlers,
     /// `<Location>`s with `SetHandler quill-metrics`.
     pub metrics: Handlers,
 }
 
-/// The two ends of the client's connection.
+/// Every server a front end answers for, and how each listening socket's
+/// connections choose among them (the configuration's
+/// [`Routing`](quill_config::model::Routing), decided by
+/// `quill_config::resolve::core::select_vhost`).
+#[derive(Debug, Clone)]
+pub struct Sites {
+    /// The main server, then virtual host #i at `1 + i`.
+    pub servers: Vec<RouteTable>,
+    /// Per listening socket, by its index: its routing (`None`: the main
+    /// server answers all its requests).
+    pub listeners: Vec<Option<quill_config::model::Routing>>,
+}
+
+impl Sites {
+    /// One server answering every request.
+    pub fn single(table: RouteTable) -> Sites {
+        Sites {
+            servers: vec![table],
+            listeners: Vec::new(),
+        }
+    }
+
+    /// The index in `servers` of the server that answers `host` (the Host
+    /// header, or later the SNI name; `None`: none) on a connection that
+    /// `listener` accepted at `local`.
+    pub fn select(&self, listener: usize, local: IpAddr, host: Option<&str>) -> usize {
+        let routing = self.listeners.get(listener).and_then(Option::as_ref);
+        let vhost = routing.and_then(|r| select_vhost(r, Some(local), host));
+        match vhost {
+            Some(i) if i + 1 < self.servers.len() => i + 1,
+            _ => 0,
+        }
+    }
+
+    /// The server a connection starts with (httpd's base server: the
+    /// default of the address and port it arrived at), whose settings read
+    /// its request heads.
+    pub fn base(&self, listener: usize, local: IpAddr) -> usize {
+        self.select(listener, local, None)
+    }
+
+    fn server(&self, i: usize) -> Option<&RouteTable> {
+        self.servers.get(i).or_else(|| self.servers.first())
+    }
+}
+
+/// The two ends of the client's connection, and the listening socket that
+/// accepted it (its index in the plan's `listen`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ends {
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    pub listener: usize,
 }
 
 /// Where a request goes, as [`route_request`] decided. Every path here is
@@ -261,20 +314,24 @@ pub struct Ends {
 pub enum Routed<'t, B> {
     /// `OPTIONS *`: 200 with an empty body (httpd's core).
     ServerOptions,
-    /// Under a `SetHandler quill-metrics` `<Location>` (its Require lines).
+    /// Under a `SetHandler quill-metrics` `<Location>` (its Require lines)
+    /// of server `site`.
     Metrics {
+        site: &'t RouteTable,
         access: &'t [Require],
         path: Vec<u8>,
         req: Request<B>,
     },
     /// Under a `SetHandler server-status` `<Location>`.
     Status {
+        site: &'t RouteTable,
         access: &'t [Require],
         path: Vec<u8>,
         req: Request<B>,
     },
     /// A file of an `Alias`: `path` starts with the alias' URL.
     Alias {
+        site: &'t RouteTable,
         alias: &'t StaticAlias,
         path: Vec<u8>,
         req: Request<B>,
@@ -283,27 +340,57 @@ pub enum Routed<'t, B> {
     /// SCRIPT_NAME, the mount's URL, and PATH_INFO, the rest of the path)
     /// and the body still to be streamed to the daemon.
     Wsgi {
+        site: &'t RouteTable,
         mount: &'t Mount,
         head: BytesMut,
         body: B,
     },
 }
 
-/// Decides where `req` goes (see the module doc) and, for a WSGI mount,
-/// runs mod_wsgi's checks of the body's framing and size and encodes the
-/// `Head` frame with the environ, taking the time and request id from
-/// `stamps` (called only then). A refused request is the error: its
-/// status, page and log line. `log` gets only httpd's debug line for an
-/// absolute-form target replacing Host.
+/// The server that answers `req` (see [`Sites::select`]), once its Host
+/// passed httpd's checks (an absolute-form target's authority replacing
+/// it). `log` gets only httpd's debug line for that replacement.
+pub fn select_site<'t, B>(
+    req: &mut Request<B>,
+    sites: &'t Sites,
+    ends: Ends,
+    log: &ErrorLog,
+) -> Result<&'t RouteTable, FrontError> {
+    check_host(req, Client(ends.peer), log)?;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let i = sites.select(ends.listener, ends.local.ip(), host);
+    sites.server(i).ok_or_else(FrontError::not_found)
+}
+
+/// Decides which server answers `req` and where in it the request goes
+/// (see the module doc) and, for a WSGI mount, runs mod_wsgi's checks of
+/// the body's framing and size and encodes the `Head` frame with the
+/// environ, taking the time and request id from `stamps` (called only
+/// then). A refused request is the error: its status, page and log line.
+/// `log` gets only httpd's debug line for an absolute-form target
+/// replacing Host.
 pub fn route_request<'t, B: Body>(
     mut req: Request<B>,
-    table: &'t RouteTable,
+    sites: &'t Sites,
     ends: Ends,
     stamps: impl FnOnce() -> Stamps,
     log: &ErrorLog,
 ) -> Result<Routed<'t, B>, FrontError> {
+    let table = select_site(&mut req, sites, ends, log)?;
+    route_in(req, table, ends, stamps)
+}
+
+/// [`route_request`] once the server is chosen.
+fn route_in<'t, B: Body>(
+    req: Request<B>,
+    table: &'t RouteTable,
+    ends: Ends,
+    stamps: impl FnOnce() -> Stamps,
+) -> Result<Routed<'t, B>, FrontError> {
     let remote = Client(ends.peer);
-    check_host(&mut req, remote, log)?;
     if req.method() == Method::OPTIONS && req.uri().path() == "*" {
         return Ok(Routed::ServerOptions);
     }
@@ -336,13 +423,24 @@ pub fn route_request<'t, B: Body>(
     };
     // mod_status's and the metrics' <Location>s, whatever else maps the
     // URL.
+    let site = table;
     if let Some(access) = super::status::handler_for(&table.metrics, &decoded) {
         let path = decoded.into_owned();
-        return Ok(Routed::Metrics { access, path, req });
+        return Ok(Routed::Metrics {
+            site,
+            access,
+            path,
+            req,
+        });
     }
     if let Some(access) = super::status::handler_for(&table.status, &decoded) {
         let path = decoded.into_owned();
-        return Ok(Routed::Status { access, path, req });
+        return Ok(Routed::Status {
+            site,
+            access,
+            path,
+            req,
+        });
     }
     // Alias first: mod_alias translates before mod_wsgi.
     if let Some(alias) = table
@@ -351,7 +449,12 @@ pub fn route_request<'t, B: Body>(
         .find(|a| prefix_matches(&a.url, &decoded))
     {
         let path = decoded.into_owned();
-        return Ok(Routed::Alias { alias, path, req });
+        return Ok(Routed::Alias {
+            site,
+            alias,
+            path,
+            req,
+        });
     }
     let Some(mount) = table
         .mounts
@@ -362,7 +465,17 @@ pub fn route_request<'t, B: Body>(
     };
     let path_info = &decoded[mount.url.len()..];
     let (head, body) = prepare(table, mount, req, ends, path_info, stamps)?;
-    Ok(Routed::Wsgi { mount, head, body })
+    // mod_wsgi's visibility rule comes after its checks of the body.
+    if !mount.group_visible {
+        let group = table.groups.get(mount.group).map_or("", String::as_str);
+        return Err(FrontError::group_not_visible(remote, group, mount));
+    }
+    Ok(Routed::Wsgi {
+        site,
+        mount,
+        head,
+        body,
+    })
 }
 
 /// A request id unique in this server's life: the front end's pid and a
@@ -376,26 +489,37 @@ fn request_id() -> String {
 }
 
 /// The response to a request: a static file, a daemon's, or an error
-/// page (its error-log line written).
+/// page (its error-log line written). A request whose server has
+/// `KeepAlive Off` closes its connection.
 pub(super) async fn route(
     fe: &FrontEnd,
-    req: Request<Incoming>,
-    peer: SocketAddr,
-    local: SocketAddr,
+    mut req: Request<Incoming>,
+    ends: Ends,
+    rules: &ConnRules,
 ) -> Resp {
-    match dispatch(fe, req, peer, local).await {
+    let site = match select_site(&mut req, &fe.sites, ends, &fe.error_log) {
+        Ok(site) => site,
+        Err(e) => return e.respond(&fe.error_log),
+    };
+    let mut resp = match dispatch(fe, req, site, ends, rules).await {
         Ok(r) => r,
         Err(e) => e.respond(&fe.error_log),
+    };
+    if !site.keep_alive {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    resp
 }
 
 async fn dispatch(
     fe: &FrontEnd,
     req: Request<Incoming>,
-    peer: SocketAddr,
-    local: SocketAddr,
+    site: &RouteTable,
+    ends: Ends,
+    rules: &ConnRules,
 ) -> Result<Resp, FrontError> {
-    let ends = Ends { peer, local };
+    let (peer, local) = (ends.peer, ends.local);
     let stamps = || Stamps {
         request_start: epoch_us(),
         // The request goes to its group from here (admission, then a
@@ -406,20 +530,35 @@ async fn dispatch(
     };
     // Nothing borrowed from the request outlives this call but what it
     // returns (see `prepare`).
-    match route_request(req, &fe.routes, ends, stamps, &fe.error_log)? {
+    match route_in(req, site, ends, stamps)? {
         Routed::ServerOptions => Ok(Response::new(RespBody::full(Bytes::new()))),
-        Routed::Metrics { access, path, req } => match &fe.metrics {
-            Some(sb) => super::metrics::respond(fe, sb, access, &req, peer, local, &path),
+        Routed::Metrics {
+            site,
+            access,
+            path,
+            req,
+        } => match &fe.metrics {
+            Some(sb) => super::metrics::respond(fe, site, sb, access, &req, ends, &path),
             None => Err(FrontError::not_found()),
         },
-        Routed::Status { access, path, req } => match &fe.status {
-            Some(page) => super::status::respond(fe, page, access, &req, peer, local, &path),
+        Routed::Status {
+            site,
+            access,
+            path,
+            req,
+        } => match &fe.status {
+            Some(page) => super::status::respond(site, page, access, &req, peer, local, &path),
             None => Err(FrontError::not_found()),
         },
-        Routed::Alias { alias, path, req } => {
-            static_file(&req, alias, &path[alias.url.len()..]).await
-        }
-        Routed::Wsgi { mount, head, body } => Ok(forward(fe, mount, peer, head, body).await),
+        Routed::Alias {
+            alias, path, req, ..
+        } => static_file(&req, alias, &path[alias.url.len()..]).await,
+        Routed::Wsgi {
+            site,
+            mount,
+            head,
+            body,
+        } => Ok(forward(fe, site, rules, mount, peer, head, body).await),
     }
 }
 
@@ -478,6 +617,7 @@ mod tests {
                 pass_authorization: false,
                 chunked_request: true,
                 script_reloading: true,
+                group_visible: true,
             }],
             aliases: vec![StaticAlias {
                 url: "/static".into(),
@@ -486,6 +626,7 @@ mod tests {
             groups: vec!["app".into()],
             encoded_slashes: EncodedSlashes::Off,
             limit_request_body: 1000,
+            keep_alive: true,
             status: Vec::new(),
             metrics: Vec::new(),
         }
@@ -494,6 +635,7 @@ mod tests {
     const ENDS: Ends = Ends {
         peer: SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000),
         local: SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 80),
+        listener: 0,
     };
 
     fn stamps() -> Stamps {
@@ -525,14 +667,14 @@ mod tests {
     }
 
     /// What the front end makes of `bytes`, in a word or two.
-    fn outcome(bytes: &[u8], table: &RouteTable) -> String {
+    fn outcome(bytes: &[u8], sites: &Sites) -> String {
         let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
         let req = match parse_head(bytes, true, 8190, ENDS.peer) {
             Err(e) => return format!("{} (head)", e.status().as_u16()),
             Ok(None) => return "head not whole".into(),
             Ok(Some(req)) => req,
         };
-        match route_request(req, table, ENDS, stamps, &log) {
+        match route_request(req, sites, ENDS, stamps, &log) {
             Err(e) => format!("{}", e.status().as_u16()),
             Ok(Routed::ServerOptions) => "OPTIONS *".into(),
             Ok(Routed::Alias { alias, path, .. }) => {
@@ -542,7 +684,9 @@ mod tests {
             Ok(Routed::Status { path, .. } | Routed::Metrics { path, .. }) => {
                 format!("status {}", String::from_utf8_lossy(&path))
             }
-            Ok(Routed::Wsgi { mount, head, body }) => {
+            Ok(Routed::Wsgi {
+                mount, head, body, ..
+            }) => {
                 let h = checked_environ(&head, mount);
                 let show = |k| String::from_utf8_lossy(h.get(k).unwrap_or(b"-")).into_owned();
                 let fields: Vec<String> = h
@@ -617,7 +761,7 @@ mod tests {
         let recorded: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&data).expect("recorded probes"))
                 .expect("json");
-        let table = probe_table();
+        let table = Sites::single(probe_table());
         let mut lines = Vec::new();
         for probe in recorded["probes"].as_array().expect("probes") {
             let name = probe["name"].as_str().expect("name");
@@ -635,6 +779,65 @@ mod tests {
         }
         assert!(lines.len() > 30, "the probes were read");
         insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    #[test]
+    fn the_listener_and_host_choose_the_server_and_so_its_mounts() {
+        use quill_config::model::Routing;
+        let main = probe_table();
+        let mut a = probe_table();
+        a.server_name = "a.example".into();
+        let mut b = probe_table();
+        b.server_name = "b.example".into();
+        b.aliases.clear();
+        b.mounts[0].url = "/b".into();
+        b.mounts[0].group_visible = false;
+        let routing = Routing {
+            listener: "*:80".into(),
+            default_vhost: Some(0),
+            names: vec![("a.example".into(), 0), ("*.b.example".into(), 1)],
+            by_address: Vec::new(),
+        };
+        // Listener 0 has the virtual hosts; listener 1 none (main server).
+        let sites = Sites {
+            servers: vec![main, a, b],
+            listeners: vec![Some(routing), None],
+        };
+        let on = |listener: usize, host: &str, path: &str| {
+            let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
+            let bytes = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let req = parse_head(bytes.as_bytes(), true, 8190, ENDS.peer)
+                .expect("a head")
+                .expect("whole");
+            let ends = Ends { listener, ..ENDS };
+            match route_request(req, &sites, ends, stamps, &log) {
+                Ok(Routed::Alias { site, .. } | Routed::Wsgi { site, .. }) => {
+                    Ok(site.server_name.clone())
+                }
+                Ok(_) => Ok("other".into()),
+                Err(e) => Err((
+                    e.status().as_u16(),
+                    e.log_line().map(|(_, m, l)| format!("{m}: {l}")),
+                )),
+            }
+        };
+        assert_eq!(on(0, "a.example", "/static/f"), Ok("a.example".into()));
+        assert_eq!(on(0, "unknown", "/app"), Ok("a.example".into()));
+        assert_eq!(on(0, "x.b.example", "/static/f"), Err((404, None)));
+        assert_eq!(on(1, "x.b.example", "/app"), Ok("localhost".into()));
+        assert_eq!(
+            on(0, "x.b.example", "/b"),
+            Err((
+                500,
+                Some(
+                    "wsgi: [client 127.0.0.1:40000] Daemon process called 'app' cannot be \
+                     accessed by this WSGI application: /srv/lifecycle.wsgi"
+                        .into()
+                )
+            ))
+        );
+        // A listener beyond those known: the main server.
+        assert_eq!(on(7, "a.example", "/app"), Ok("localhost".into()));
     }
 
     #[test]

@@ -24,7 +24,8 @@ use quill_mpm::{Mpm, ThreadStatus};
 use crate::scoreboard::{Scoreboard, ThreadTotals};
 
 use super::error::{Client, FrontError};
-use super::{FrontEnd, Resp, RespBody};
+use super::route::RouteTable;
+use super::{Resp, RespBody};
 
 /// Handler `<Location>`s: URL and its Require lines.
 pub type Handlers = Vec<(String, Vec<Require>)>;
@@ -32,8 +33,6 @@ pub type Handlers = Vec<(String, Vec<Require>)>;
 /// What the status handlers of a front end need.
 #[derive(Debug)]
 pub struct StatusPage {
-    /// (URL prefix, its Require lines).
-    pub handlers: Handlers,
     pub extended: bool,
     pub mpm: Mpm,
     /// ServerLimit (prefork: the children) and ThreadsPerChild in effect.
@@ -124,7 +123,7 @@ pub fn handler_for<'h>(
 
 /// 403 (with httpd's log line) unless a Require line grants the client.
 pub(super) fn check_access(
-    fe: &FrontEnd,
+    site: &RouteTable,
     access: &[Require],
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
@@ -133,8 +132,7 @@ pub(super) fn check_access(
     if StatusPage::granted(access, peer.ip(), local.ip()) {
         return Ok(());
     }
-    let file = fe
-        .routes
+    let file = site
         .document_root
         .join(String::from_utf8_lossy(&path[1..]).as_ref());
     Err(FrontError::denied(
@@ -144,11 +142,6 @@ pub(super) fn check_access(
 }
 
 impl StatusPage {
-    /// The handler whose `<Location>` covers `path`, if any.
-    pub fn handler_for(&self, path: &[u8]) -> Option<&[Require]> {
-        handler_for(&self.handlers, path)
-    }
-
     /// Whether `access` lets a client at `peer`, which reached `local`, see
     /// the page: any one line (httpd's implicit `<RequireAny>`); no line,
     /// nobody.
@@ -207,7 +200,7 @@ impl StatusPage {
 /// The page for a request under a status `<Location>`: 403 unless a
 /// Require line grants the client, 405 for a method other than GET/HEAD.
 pub(super) fn respond<B>(
-    fe: &FrontEnd,
+    site: &RouteTable,
     page: &StatusPage,
     access: &[Require],
     req: &http::Request<B>,
@@ -216,8 +209,7 @@ pub(super) fn respond<B>(
     path: &[u8],
 ) -> Result<Resp, FrontError> {
     if !StatusPage::granted(access, peer.ip(), local.ip()) {
-        let file = fe
-            .routes
+        let file = site
             .document_root
             .join(String::from_utf8_lossy(&path[1..]).as_ref());
         return Err(FrontError::denied(
@@ -244,7 +236,7 @@ pub(super) fn respond<B>(
             }
             _ => h.to_string(),
         })
-        .unwrap_or_else(|| fe.routes.server_name.clone());
+        .unwrap_or_else(|| site.server_name.clone());
     let facts = page.facts(host, local.ip().to_string());
     let (body, content_type) = if opts.auto {
         (auto(&facts), "text/plain; charset=ISO-8859-1")
@@ -889,27 +881,16 @@ mod tests {
 
     #[test]
     fn a_location_covers_its_url_and_what_is_below_it() {
-        let dir = std::env::temp_dir().join(format!("quill-status-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let sb = Arc::new(Scoreboard::create(&dir.join("sb"), 1, 1).expect("scoreboard"));
-        let page = StatusPage {
-            handlers: vec![("/server-status".into(), vec![Require::Local])],
-            extended: true,
-            mpm: Mpm::Event,
-            max_servers: 1,
-            threads_per_child: 1,
-            scoreboard: sb,
-        };
-        assert!(page.handler_for(b"/server-status").is_some());
-        assert!(page.handler_for(b"/server-status/").is_some());
-        assert!(page.handler_for(b"/server-status/x").is_some());
-        assert!(page.handler_for(b"/server-statusx").is_none());
-        assert!(page.handler_for(b"/").is_none());
+        let handlers: Handlers = vec![("/server-status".into(), vec![Require::Local])];
+        assert!(handler_for(&handlers, b"/server-status").is_some());
+        assert!(handler_for(&handlers, b"/server-status/").is_some());
+        assert!(handler_for(&handlers, b"/server-status/x").is_some());
+        assert!(handler_for(&handlers, b"/server-statusx").is_none());
+        assert!(handler_for(&handlers, b"/").is_none());
         let lo: IpAddr = "127.0.0.1".parse().expect("ip");
         let other: IpAddr = "192.0.2.1".parse().expect("ip");
         assert!(StatusPage::granted(&[Require::Local], lo, lo));
         assert!(!StatusPage::granted(&[Require::Local], other, lo));
         assert!(!StatusPage::granted(&[], lo, lo), "no Require: nobody");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
