@@ -1231,21 +1231,26 @@ fn wildcard_match(pat: &str, s: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn mpm_override_without_the_mpms_own_files_says_what_it_read() {
-        let text =
-            "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 80\nStartServers 7\n";
+    /// `text` as /etc/httpd/conf/httpd.conf, resolved with `opts`.
+    fn resolved(text: &str, opts: &ResolveOptions) -> crate::Resolved {
         let parsed = crate::syntax::parse_str(
             std::path::Path::new("/etc/httpd/conf/httpd.conf"),
             text,
             &crate::fs::MemFs::new(),
             &Default::default(),
         );
+        crate::resolve::resolve(&parsed, opts)
+    }
+
+    #[test]
+    fn mpm_override_without_the_mpms_own_files_says_what_it_read() {
+        let text =
+            "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\nListen 80\nStartServers 7\n";
         let opts = ResolveOptions {
             mpm_override: Some(MpmKind::Worker),
             ..ResolveOptions::default()
         };
-        let r = crate::resolve::resolve(&parsed, &opts);
+        let r = resolved(text, &opts);
         let note = r
             .diagnostics
             .iter()
@@ -1257,7 +1262,7 @@ mod tests {
         );
         assert_eq!(r.config.mpm.mpm, MpmKind::Worker);
         assert_eq!(r.config.mpm.start_servers, 7);
-        let plain = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let plain = resolved(text, &ResolveOptions::default());
         assert!(
             !plain
                 .diagnostics
@@ -1275,13 +1280,7 @@ mod tests {
                     Require ip 10.0.0.0/8\n<RequireAll>\nRequire ip 192.168.1.1\n</RequireAll>\n\
                     </Location>\n<Location /open-status>\nSetHandler server-status\n</Location>\n\
                     <Location /other>\nRequire all granted\n</Location>\n";
-        let parsed = crate::syntax::parse_str(
-            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
-            text,
-            &crate::fs::MemFs::new(),
-            &Default::default(),
-        );
-        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let r = resolved(text, &ResolveOptions::default());
         let main = &r.config.main_server;
         assert!(!main.extended_status);
         let [guarded, open] = main.status_handlers.as_slice() else {
@@ -1339,13 +1338,7 @@ mod tests {
                     <VirtualHost _default_:8080>\nServerName d.example\n</VirtualHost>\n\
                     <VirtualHost 127.0.0.1:8080 [::1]:80>\nServerName e.example\n</VirtualHost>\n\
                     <VirtualHost *:*>\nServerName any.example\n</VirtualHost>\n";
-        let parsed = crate::syntax::parse_str(
-            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
-            text,
-            &crate::fs::MemFs::new(),
-            &Default::default(),
-        );
-        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let r = resolved(text, &ResolveOptions::default());
         let routing = &r.config.routing;
         let ip = |s: &str| Some(s.parse::<IpAddr>().expect("an address"));
         let any_80 = &routing[0];
@@ -1392,13 +1385,7 @@ mod tests {
     fn a_listener_no_virtual_host_matches_is_the_main_servers() {
         let text = "ServerName main.example\nListen 80\nListen 8081\n\
                     <VirtualHost *:80>\nServerName a.example\n</VirtualHost>\n";
-        let parsed = crate::syntax::parse_str(
-            std::path::Path::new("/etc/httpd/conf/httpd.conf"),
-            text,
-            &crate::fs::MemFs::new(),
-            &Default::default(),
-        );
-        let r = crate::resolve::resolve(&parsed, &ResolveOptions::default());
+        let r = resolved(text, &ResolveOptions::default());
         let on_8081 = &r.config.routing[1];
         assert_eq!(on_8081.default_vhost, None);
         assert_eq!(select_vhost(on_8081, None, Some("a.example")), None);
