@@ -18,8 +18,9 @@
 //! first served, and then still find kept connections.
 //!
 //! Requests on new connections are *unplaced* until their `Accepted`
-//! arrives (it comes with the response's first bytes): they may still wait
-//! in the backlog, or run somewhere uncounted. A kept connection is handed
+//! arrives (it comes with the first frame the daemon sends: the
+//! response's head, or `Continue`): they may still wait in the backlog, or
+//! run somewhere uncounted. A kept connection is handed
 //! out only while the board shows more idle threads than this front end
 //! has unplaced requests (without a board, only while none is), so keeping connections never queues a request
 //! behind a busy process while another has an idle thread.
