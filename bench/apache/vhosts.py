@@ -12,7 +12,8 @@ GET /who/who.txt with its name. `record` starts /usr/sbin/apache2 (apt-get
 install apache2) with that file in a temp dir, sends every probe below,
 stops it by its pid file and writes tests/data/httpd/vhosts/httpd.json:
 each probe's address, port (1-4), Host field (or none) and the name that
-answered. crates/quill/tests/serve/vhosts.rs sends the same probes to
+answered; and, for KEEP_ALIVE, how many of five pipelined requests one
+connection answered. crates/quill/tests/serve/vhosts.rs sends the same probes to
 `quill serve` of the same file and compares.
 """
 import json, os, shutil, socket, subprocess, sys, tempfile, time
@@ -29,6 +30,12 @@ HOSTS = [
 ]
 PROBES = [(addr, port, host) for port in (1, 2, 3, 4) for addr in ("127.0.0.1", "::1")
           for host in HOSTS if not (port == 1 and addr == "::1")]
+
+# Keep-alive per virtual host: five pipelined HTTP/1.1 requests on one
+# connection (port, Host); how many are answered before the server closes
+# it (KeepAliveTimeout 1 ends a connection kept open).
+KEEP_ALIVE = [(1, "a.example"), (1, "b.example"), (1, "localhost"), (2, "ip4.example"),
+              (2, "ip4b.example"), (2, "star.example"), (4, "any.example")]
 
 PREAMBLE = """ServerRoot {root}
 PidFile {root}/httpd.pid
@@ -75,6 +82,18 @@ def ask(addr, port, host):
     return body if status == "200" else f"status {status}"
 
 
+def answered(port, host):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(f"GET /who/who.txt HTTP/1.1\r\nHost: {host}\r\n\r\n".encode() * 5)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    finally:
+        s.close()
+    return data.count(b" 200 OK\r\n")
+
+
 def record():
     ports = [19181, 19182, 19183, 19184]
     root = tempfile.mkdtemp(prefix="quill-vhosts-")
@@ -89,12 +108,13 @@ def record():
         version = subprocess.check_output(["/usr/sbin/apache2", "-v"], text=True).splitlines()[0]
         rows = [{"address": a, "port": p, "host": h, "server": ask(a, ports[p - 1], h)}
                 for a, p, h in PROBES]
+        kept = [{"port": p, "host": h, "answered": answered(ports[p - 1], h)} for p, h in KEEP_ALIVE]
     finally:
         with open(os.path.join(root, "httpd.pid")) as f:
             os.kill(int(f.read()), 15)
     out = os.path.join(DATA, "httpd.json")
     with open(out, "w") as f:
-        json.dump({"server": version, "probes": rows}, f, indent=1)
+        json.dump({"server": version, "probes": rows, "keep_alive": kept}, f, indent=1)
         f.write("\n")
     print(f"wrote {out} ({version})")
     time.sleep(1)
@@ -108,5 +128,7 @@ if __name__ == "__main__":
         ports = [int(p) for p in sys.argv[1:]]
         for a, p, h in PROBES:
             print(f"{a:10} P{p} {str(h):18} {ask(a, ports[p - 1], h)}")
+        for p, h in KEEP_ALIVE:
+            print(f"keep-alive P{p} {h:18} {answered(ports[p - 1], h)} answered")
     else:
         sys.exit(__doc__)

@@ -65,7 +65,8 @@ fn table(slashes: EncodedSlashes) -> RouteTable {
         groups: vec!["app".into(), "admin".into()],
         encoded_slashes: slashes,
         limit_request_body: 1 << 20,
-        keep_alive: true,
+        keep_alive: Some(std::time::Duration::from_secs(5)),
+        max_keep_alive_requests: 100,
         status: vec![("/server-status".into(), vec![Require::Local])],
         metrics: vec![("/metrics".into(), vec![Require::Local])],
     }

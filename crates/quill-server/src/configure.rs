@@ -371,6 +371,7 @@ fn site_plan(
             .keep_alive
             .enabled
             .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
+        max_keep_alive_requests: server.keep_alive.max_requests,
         timeout: Duration::from_secs(server.timeout_s.max(1)),
     })
 }

@@ -193,6 +193,9 @@ pub struct SitePlan {
     pub read_timeouts: ReadTimeouts,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
+    /// `MaxKeepAliveRequests` (0: unlimited): a connection's request
+    /// number n (from 1) answered by this server closes it when n > this.
+    pub max_keep_alive_requests: u32,
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,

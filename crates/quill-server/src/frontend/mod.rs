@@ -166,7 +166,8 @@ impl FrontEnd {
                 groups: groups.clone(),
                 encoded_slashes: s.encoded_slashes,
                 limit_request_body: s.limit_request_body,
-                keep_alive: s.keep_alive.is_some(),
+                keep_alive: s.keep_alive,
+                max_keep_alive_requests: s.max_keep_alive_requests,
                 // (Served only with a scoreboard: see `with_status`.)
                 status: Vec::new(),
                 metrics: Vec::new(),
@@ -285,6 +286,10 @@ static FALLBACK_RULES: ConnRules = ConnRules {
     keep_alive: Some(Duration::from_secs(5)),
     timeout: Duration::from_secs(60),
 };
+
+/// How often a connection without a keep-alive time looks whether a
+/// response gave it one (see the connection task in [`serve`]).
+const KEEP_ALIVE_LOOK: Duration = Duration::from_secs(1);
 
 /// Why a front-end child stopped accepting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,15 +421,14 @@ pub async fn serve(
         conns.spawn(async move {
             let _open = open;
             let svc_fe = fe.clone();
-            let state = Arc::new(ConnState::new());
+            // The server the connection starts with (httpd's base server).
+            let base = fe.sites.base(ends.listener, ends.local.ip());
+            let rules = fe.conn_rules(base);
+            let state = Arc::new(ConnState::new(rules.keep_alive));
             let svc_state = state.clone();
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
             // in every connection's task, idle ones included.
-            // The server the connection starts with (httpd's base server).
-            let base = fe.sites.base(ends.listener, ends.local.ip());
-            let rules = fe.conn_rules(base);
-            let keep_alive = rules.keep_alive;
             let service = service_fn(move |req| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
@@ -434,10 +438,12 @@ pub async fn serve(
                 })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
+            // (Heads are timed by ClientIo, as mod_reqtimeout times them.
+            // Whether a response keeps the connection is the answering
+            // server's KeepAlive: `route` says `Connection: close` when not.)
             builder
                 .timer(TokioTimer::new())
-                .keep_alive(keep_alive.is_some())
+                .keep_alive(true)
                 .header_read_timeout(None)
                 .max_buf_size(rules.limit_request_head.max(8192));
             let io = ClientIo::new(
@@ -455,24 +461,26 @@ pub async fn serve(
             );
             let conn = builder.serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
-            // KeepAliveTimeout: a connection with no request in progress
-            // closes this long after its last response (or after it was
-            // accepted, while it drains). A stopping event child closes its
+            // KeepAliveTimeout (of the server that answered the last
+            // response): a connection with no request in progress closes
+            // this long after its last response (or after it was accepted,
+            // while it drains). A stopping event child closes its
             // kept-alive connections at once, as httpd's listener does when
             // its child is dying, except one whose last response left less
             // than STOPPING_EVENT_GRACE ago: a request may be on its way.
-            let wait_for = |draining: bool| match keep_alive {
-                _ if !(draining && event) => keep_alive,
+            let wait_for = |draining: bool| match state.keep_alive() {
+                k if !(draining && event) => k,
                 Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
                 None => Some(STOPPING_EVENT_GRACE),
             };
             // One lazy timer per connection, not one per request: when it
             // fires, it closes the connection if it has been idle long
             // enough, else it is set again for the earliest time it could
-            // be (requests never wake this task).
+            // be (requests never wake this task). While the connection has
+            // no keep-alive time (its default server has `KeepAlive Off`
+            // and no response set one yet), it looks every KEEP_ALIVE_LOOK.
             let first = wait_for(false);
-            let mut armed = first.is_some();
-            let sleep = tokio::time::sleep(first.unwrap_or(Duration::ZERO));
+            let sleep = tokio::time::sleep(first.unwrap_or(KEEP_ALIVE_LOOK));
             tokio::pin!(sleep);
             let mut draining = false;
             loop {
@@ -490,12 +498,14 @@ pub async fn serve(
                             let since = state.idle_since(true);
                             let now = tokio::time::Instant::now();
                             sleep.as_mut().reset(since.unwrap_or(now) + k);
-                            armed = true;
                         }
                     }
-                    _ = sleep.as_mut(), if armed => {
-                        let k = wait_for(draining).unwrap_or(Duration::ZERO);
+                    _ = sleep.as_mut() => {
                         let now = tokio::time::Instant::now();
+                        let Some(k) = wait_for(draining) else {
+                            sleep.as_mut().reset(now + KEEP_ALIVE_LOOK);
+                            continue;
+                        };
                         match state.idle_since(draining) {
                             Some(t) if t + k <= now => {
                                 conn.as_mut().graceful_shutdown();
@@ -578,10 +588,9 @@ async fn handle(
     let closing = refused.is_some();
     let mut resp = match refused {
         Some(e) => e.respond(&fe.error_log),
-        None => route::route(&fe, req, ends, rules).await,
+        None => route::route(&fe, req, ends, rules, &in_flight.0).await,
     };
     if closing
-        || rules.keep_alive.is_none()
         || in_flight
             .0
             .closing

@@ -30,6 +30,7 @@ use hyper::body::{Body, Incoming};
 use quill_config::model::Require;
 use quill_config::resolve::core::select_vhost;
 
+use super::body::ConnState;
 use super::environ::{Stamps, prepare};
 use super::error::{Client, FrontError};
 use super::proxy::forward;
@@ -245,7 +246,11 @@ pub struct RouteTable {
     pub limit_request_body: u64,
     /// `KeepAlive On`: a request this server answers may leave its
     /// connection open (the time is the connection's: see `ConnRules`).
-    pub keep_alive: bool,
+    /// `KeepAliveTimeout` after this server's responses (`None`:
+    /// `KeepAlive Off`, the connection closes after the response).
+    pub keep_alive: Option<std::time::Duration>,
+    /// `MaxKeepAliveRequests` (0: unlimited).
+    pub max_keep_alive_requests: u32,
     /// `<Location>`s with `SetHandler server-status` (none: no status page).
     pub status: Handlers,
     /// `<Location>`s with `SetHandler quill-metrics`.
@@ -489,27 +494,48 @@ fn request_id() -> String {
 }
 
 /// The response to a request: a static file, a daemon's, or an error
-/// page (its error-log line written). A request whose server has
-/// `KeepAlive Off` closes its connection.
+/// page (its error-log line written). The server that answers decides
+/// whether the connection stays open after it, as httpd's
+/// ap_set_keepalive does: `KeepAlive Off`, or the connection's request
+/// number above its `MaxKeepAliveRequests`, closes it; else it waits for
+/// the next request for that server's `KeepAliveTimeout`. (A request no
+/// server is selected for goes by the connection's default server.)
 pub(super) async fn route(
     fe: &FrontEnd,
     mut req: Request<Incoming>,
     ends: Ends,
     rules: &ConnRules,
+    conn: &ConnState,
 ) -> Resp {
     let site = match select_site(&mut req, &fe.sites, ends, &fe.error_log) {
         Ok(site) => site,
-        Err(e) => return e.respond(&fe.error_log),
+        Err(e) => {
+            let mut resp = e.respond(&fe.error_log);
+            conn.set_keep_alive(rules.keep_alive);
+            if rules.keep_alive.is_none() {
+                close(&mut resp);
+            }
+            return resp;
+        }
     };
+    let keep = site.keep_alive.filter(|_| {
+        let max = u64::from(site.max_keep_alive_requests);
+        max == 0 || conn.requests() <= max
+    });
+    conn.set_keep_alive(keep);
     let mut resp = match dispatch(fe, req, site, ends, rules).await {
         Ok(r) => r,
         Err(e) => e.respond(&fe.error_log),
     };
-    if !site.keep_alive {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if keep.is_none() {
+        close(&mut resp);
     }
     resp
+}
+
+fn close(resp: &mut Resp) {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 async fn dispatch(
@@ -626,7 +652,8 @@ mod tests {
             groups: vec!["app".into()],
             encoded_slashes: EncodedSlashes::Off,
             limit_request_body: 1000,
-            keep_alive: true,
+            keep_alive: Some(std::time::Duration::from_secs(5)),
+            max_keep_alive_requests: 100,
             status: Vec::new(),
             metrics: Vec::new(),
         }

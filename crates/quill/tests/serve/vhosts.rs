@@ -365,6 +365,31 @@ fn virtual_host_selection_matches_recorded_httpd() {
         }
     }
     assert!(probes.len() > 100, "the recording has its probes");
+    // Keep-alive is the answering server's: five pipelined requests on one
+    // connection, answered until its KeepAlive or MaxKeepAliveRequests
+    // closes it (or KeepAliveTimeout 1 ends it).
+    let kept = recorded["keep_alive"]
+        .as_array()
+        .expect("keep-alive probes");
+    assert!(!kept.is_empty());
+    for probe in kept {
+        let port = ports[probe["port"].as_u64().expect("port") as usize - 1];
+        let host = probe["host"].as_str().expect("host");
+        let httpd = probe["answered"].as_u64().expect("answered") as usize;
+        let answer = raw_to(
+            ([127, 0, 0, 1], port).into(),
+            format!("GET /who/who.txt HTTP/1.1\r\nHost: {host}\r\n\r\n")
+                .repeat(5)
+                .as_bytes(),
+        );
+        let quill = answer.matches(" 200 OK\r\n").count();
+        if quill != httpd {
+            mismatches.push(format!(
+                "keep-alive, port {} Host {host}: httpd answered {httpd} of 5, quill {quill}",
+                probe["port"]
+            ));
+        }
+    }
     assert!(
         mismatches.is_empty(),
         "{} of {} probes differ:\n{}",
