@@ -67,6 +67,8 @@ fn table(slashes: EncodedSlashes) -> RouteTable {
         limit_request_body: 1 << 20,
         keep_alive: Some(std::time::Duration::from_secs(5)),
         max_keep_alive_requests: 100,
+        timeout: std::time::Duration::from_secs(60),
+        body_stage: None,
         status: vec![("/server-status".into(), vec![Require::Local])],
         metrics: vec![("/metrics".into(), vec![Require::Local])],
     }

@@ -44,12 +44,16 @@ pub(super) struct ConnState {
     /// (at first, of the connection's default server). `u64::MAX`: none
     /// (`KeepAlive Off`).
     keep_alive_ms: std::sync::atomic::AtomicU64,
+    /// `Timeout` for the writes of the response in progress, ms: the
+    /// chosen server's (before one is chosen, the default server's).
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl ConnState {
     pub(super) fn new(keep_alive: Option<std::time::Duration>) -> ConnState {
         ConnState {
             keep_alive_ms: std::sync::atomic::AtomicU64::new(Self::ms(keep_alive)),
+            timeout_ms: std::sync::atomic::AtomicU64::new(60_000),
             in_flight: Default::default(),
             last_done: Default::default(),
             closing: Default::default(),
@@ -81,6 +85,18 @@ impl ConnState {
     pub(super) fn set_keep_alive(&self, keep_alive: Option<std::time::Duration>) {
         self.keep_alive_ms
             .store(Self::ms(keep_alive), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `Timeout` of the server answering now.
+    pub(super) fn set_timeout(&self, timeout: std::time::Duration) {
+        self.timeout_ms.store(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub(super) fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// How long the connection may stay idle now (`None`: it closes

@@ -168,6 +168,8 @@ impl FrontEnd {
                 limit_request_body: s.limit_request_body,
                 keep_alive: s.keep_alive,
                 max_keep_alive_requests: s.max_keep_alive_requests,
+                timeout: s.timeout,
+                body_stage: s.read_timeouts.body,
                 // (Served only with a scoreboard: see `with_status`.)
                 status: Vec::new(),
                 metrics: Vec::new(),
@@ -544,6 +546,8 @@ async fn handle(
 ) -> Resp {
     let peer = ends.peer;
     let rules = fe.conn_rules(base);
+    // (Until a server is chosen, the default server's Timeout.)
+    conn.set_timeout(rules.timeout);
     let refused = conn.next_request();
     let in_flight = InFlight::new(conn);
     let started = Instant::now();

@@ -25,7 +25,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use super::error::{Client, FrontError};
 use super::route::RouteTable;
 use super::spool::{Room, Spool};
-use super::{ConnRules, FrontEnd, GroupEndpoint, Resp, RespBody};
+use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
 use crate::plan::{Mount, ReadStage};
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
@@ -37,7 +37,6 @@ use crate::protocol::{self, Frame};
 pub(super) async fn forward(
     fe: &FrontEnd,
     site: &RouteTable,
-    rules: &ConnRules,
     mount: &Mount,
     peer: SocketAddr,
     mut head_bytes: BytesMut,
@@ -193,8 +192,8 @@ pub(super) async fn forward(
                             w,
                             BodyRules {
                                 limit: site.limit_request_body,
-                                stage: rules.read_timeouts.body,
-                                timeout: rules.timeout,
+                                stage: site.body_stage,
+                                timeout: site.timeout,
                                 log: fe.error_log.clone(),
                                 remote,
                             },

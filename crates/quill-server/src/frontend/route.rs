@@ -251,6 +251,11 @@ pub struct RouteTable {
     pub keep_alive: Option<std::time::Duration>,
     /// `MaxKeepAliveRequests` (0: unlimited).
     pub max_keep_alive_requests: u32,
+    /// `Timeout`, once this server is chosen: for the body and the
+    /// response (the head was read with the connection's default server's).
+    pub timeout: std::time::Duration,
+    /// mod_reqtimeout's body stage, as this server sets it.
+    pub body_stage: Option<crate::plan::ReadStage>,
     /// `<Location>`s with `SetHandler server-status` (none: no status page).
     pub status: Handlers,
     /// `<Location>`s with `SetHandler quill-metrics`.
@@ -523,7 +528,8 @@ pub(super) async fn route(
         max == 0 || conn.requests() <= max
     });
     conn.set_keep_alive(keep);
-    let mut resp = match dispatch(fe, req, site, ends, rules).await {
+    conn.set_timeout(site.timeout);
+    let mut resp = match dispatch(fe, req, site, ends).await {
         Ok(r) => r,
         Err(e) => e.respond(&fe.error_log),
     };
@@ -543,7 +549,6 @@ async fn dispatch(
     req: Request<Incoming>,
     site: &RouteTable,
     ends: Ends,
-    rules: &ConnRules,
 ) -> Result<Resp, FrontError> {
     let (peer, local) = (ends.peer, ends.local);
     let stamps = || Stamps {
@@ -584,7 +589,7 @@ async fn dispatch(
             mount,
             head,
             body,
-        } => Ok(forward(fe, site, rules, mount, peer, head, body).await),
+        } => Ok(forward(fe, site, mount, peer, head, body).await),
     }
 }
 
@@ -654,6 +659,8 @@ mod tests {
             limit_request_body: 1000,
             keep_alive: Some(std::time::Duration::from_secs(5)),
             max_keep_alive_requests: 100,
+            timeout: std::time::Duration::from_secs(60),
+            body_stage: None,
             status: Vec::new(),
             metrics: Vec::new(),
         }

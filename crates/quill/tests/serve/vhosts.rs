@@ -412,3 +412,87 @@ fn raw_to(to: std::net::SocketAddr, request: &[u8]) -> String {
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The chosen server's `Timeout` governs the request body (httpd switches
+/// to it once the Host chose the server): a body that stalls is given up
+/// after b.example's `Timeout 1`, while on the same connection's default
+/// server (`Timeout 30`) it is still waited for.
+#[test]
+fn the_chosen_servers_timeout_applies_to_the_body() {
+    let root = TempDir::new("serve-vhost-timeout");
+    let r = root.0.clone();
+    std::fs::write(
+        r.join("read.wsgi"),
+        "def application(environ, start_response):\n\
+         \x20   data = environ['wsgi.input'].read()\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [b'read %d' % len(data)]\n",
+    )
+    .expect("write the app");
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let rd = r.display();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+Timeout 30
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule wsgi_module modules/mod_wsgi.so
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess app processes=1 threads=2
+WSGIScriptAlias /read "{rd}/read.wsgi" process-group=app application-group=%{{GLOBAL}}
+<VirtualHost *:{port}>
+    ServerName a.example
+</VirtualHost>
+<VirtualHost *:{port}>
+    ServerName b.example
+    Timeout 1
+</VirtualHost>
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = Server::serve(root, &conf, port);
+    use std::io::{Read, Write};
+    let stall = |host: &str, wait: u64| -> Option<String> {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(std::time::Duration::from_secs(wait)))
+            .expect("read timeout");
+        c.write_all(
+            format!("POST /read HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n12345")
+                .as_bytes(),
+        )
+        .expect("send");
+        let mut out = Vec::new();
+        match c.read_to_end(&mut out) {
+            Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => Some(format!("read error: {e}")),
+        }
+    };
+    // b.example: given up after its Timeout, with mod_wsgi's line.
+    let answer = stall("b.example", 20);
+    assert!(answer.is_some(), "b.example's Timeout 1 ended the request");
+    assert!(
+        s.wait_log("Request data read error when proxying data to daemon process: The timeout specified has expired."),
+        "log:\n{}",
+        s.log()
+    );
+    // a.example, the default server: still waiting after 3 s.
+    assert_eq!(
+        stall("a.example", 3),
+        None,
+        "a.example waits for Timeout 30"
+    );
+    assert_eq!(s.stop(), Some(0));
+}
