@@ -155,6 +155,9 @@ pub struct Arrivals<'a> {
     inner: Inner<'a>,
 }
 
+// The Poisson variant carries its buffer of drawn arrivals (1 KiB) inline:
+// an iterator is made once per run, and boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Inner<'a> {
     Trace(std::slice::Iter<'a, TraceRow>),
@@ -171,6 +174,19 @@ impl<'a> Arrivals<'a> {
     pub(crate) fn poisson(load: &'a Poisson, seed: u64) -> Self {
         Arrivals {
             inner: Inner::Poisson(PoissonArrivals::new(load, seed)),
+        }
+    }
+}
+
+impl Arrivals<'_> {
+    /// When the next arrival is due (`u64::MAX`: none left), without
+    /// taking it: the engine compares this time with its other events
+    /// and makes the arrival itself only when it is due.
+    #[inline]
+    pub(crate) fn next_at_us(&mut self) -> u64 {
+        match &mut self.inner {
+            Inner::Trace(rows) => rows.as_slice().first().map_or(u64::MAX, |r| r.at_us),
+            Inner::Poisson(p) => p.next_at_us(),
         }
     }
 }
@@ -307,6 +323,19 @@ impl<'a> PoissonArrivals<'a> {
             self.buffer.next = 1;
             self.arrival(0)
         })
+    }
+
+    #[inline]
+    fn next_at_us(&mut self) -> u64 {
+        if self.buffer.next >= self.buffer.len {
+            self.refill();
+        }
+        let b = &self.buffer;
+        if b.next < b.len {
+            b.at_us[b.next]
+        } else {
+            u64::MAX
+        }
     }
 
     /// The buffer's arrival `k` (its later requests' stream keyed by its index).
