@@ -470,7 +470,7 @@ impl<'a> Engine<'a> {
 
     #[inline(always)]
     fn push(&mut self, at: u64, ev: Ev) {
-        self.events.push(at, ev);
+        self.events.push(self.now, at, ev);
     }
 
     fn pull_arrival(&mut self) {
