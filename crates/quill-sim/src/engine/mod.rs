@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Time is an integer number of microseconds since the server started. The
-//! engine jumps from one event to the next (a heap of timed events, a FIFO
+//! engine jumps from one event to the next (a queue of timed events: a
+//! calendar of the next two seconds and a heap for the rest; a FIFO
 //! of daemon socket-timeouts, the next open-loop arrival and the
 //! controller's `poll_timeout`); a step limit turns a livelock into an
 //! error. Every random choice comes from one seeded generator, so the same

@@ -1,25 +1,23 @@
-//! The engine's timed events: a 4-ary min-heap of 16-byte keys, in a
-//! total order, so that events due at the same microsecond come out in an
-//! order defined by the events themselves, whatever the heap's shape.
+//! The engine's timed events, as 16-byte keys in a total order, so that
+//! events due at the same microsecond come out in an order defined by the
+//! events themselves, whatever structure holds them.
 //!
 //! ```text
 //!   key = at (u64 µs) │ event packed in a u64: kind (4 bits) │ a (28) │ b (32)
 //!         compared as one u128: by time, then kind (Ev's order), then the
 //!         connection, child, client or step index, then the epoch
-//!   push: append, sift up            pop: the root's hole sinks to a leaf
-//!                                    along the least child, the last key
-//!                                    fills it and rises (Floyd's order)
+//!
+//!   push ─▶ due within 2 s, slot not full? ─yes─▶ calendar (calendar.rs)
+//!                                          └─no──▶ 4-ary heap (heap.rs)
+//!   pop  ◀─ the lesser of the two least keys
 //! ```
 //!
-//! Why 4-ary: a pop, one per request, walks from the root to a leaf, and
-//! each level is a load that depends on the comparison before it; with
-//! four children per node the ~60-event heap of a busy day is 3 levels
-//! deep instead of 6.
 //! Why a total order: with time alone, which of two events at the same
 //! microsecond comes first depends on the sequence of heap operations (it
 //! decides, for example, which child's thread frees first), so the results
 //! were tied to one heap algorithm. Keys never compare equal unless the
-//! events are identical, so any correct priority queue pops this order.
+//! events are identical, so any correct priority queue pops this order,
+//! and so does the pair of them.
 
 use super::{ChildIdx, ConnId};
 
