@@ -503,12 +503,7 @@ impl Writer {
                 let Some(out) = stream.socket_fd() else {
                     return Err(closed());
                 };
-                match nix::sys::sendfile::sendfile(
-                    out,
-                    file.as_fd(),
-                    Some(&mut off),
-                    in_frame,
-                ) {
+                match nix::sys::sendfile::sendfile(out, file.as_fd(), Some(&mut off), in_frame) {
                     Ok(0) => {
                         st.stream = None;
                         stream.shutdown();
