@@ -454,7 +454,11 @@ fn nothing_leaks_and_the_server_stops_cleanly() {
     );
     assert!(thread_count(s.pid()) <= threads + 2);
     let daemons = python_processes(&s);
-    assert_eq!(daemons.len(), 2, "two daemon processes (embedded: children)");
+    assert_eq!(
+        daemons.len(),
+        2,
+        "two daemon processes (embedded: children)"
+    );
     assert_eq!(s.stop(), Some(0), "clean stop");
     for d in daemons {
         assert!(

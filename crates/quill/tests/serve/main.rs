@@ -21,6 +21,7 @@ mod config;
 mod conformance;
 #[path = "conformance.rs"]
 mod conformance_embedded;
+mod embedded;
 mod faults;
 mod hardening;
 mod lifecycle;
