@@ -460,7 +460,8 @@ fn embedded_plan(
         startup_timeout: 0,
         queue_timeout: 0,
         socket_timeout: timeout,
-        reload_on_changes: extras.reload_on_changes,
+        // (Its restart is the daemon's, which a child does not have.)
+        reload_on_changes: false,
         log_level: level.name().to_string(),
         run_as: None,
         supplementary_gids: Vec::new(),

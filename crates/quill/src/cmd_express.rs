@@ -142,8 +142,8 @@ pub struct ExpressArgs {
     /// embedded mode) instead of daemon processes: `--processes` front-end
     /// processes of `--threads` threads each call it directly, with no
     /// daemon hop. The daemon options (the timeouts, backlogs, locale,
-    /// working directory) do not apply; `--maximum-requests` becomes
-    /// MaxConnectionsPerChild.
+    /// working directory, reloading) do not apply; `--maximum-requests`
+    /// becomes MaxConnectionsPerChild (docs/embedded.md).
     #[arg(long)]
     pub embedded_mode: bool,
 }
