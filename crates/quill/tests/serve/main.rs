@@ -14,11 +14,14 @@
 
 mod apps;
 /// The PEP 3333 suite and the real apps again, in embedded mode
-/// (`quill express --embedded-mode`): see [`mode_args`].
+/// (`quill express --embedded-mode`): see [`mode_args`]. Compiling a file
+/// twice is the point here (clippy's duplicate_mod).
+#[allow(clippy::duplicate_mod)]
 #[path = "apps.rs"]
 mod apps_embedded;
 mod config;
 mod conformance;
+#[allow(clippy::duplicate_mod)]
 #[path = "conformance.rs"]
 mod conformance_embedded;
 mod embedded;
