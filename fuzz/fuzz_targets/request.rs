@@ -37,7 +37,7 @@ fn mount(url: &str, group: usize) -> Mount {
     Mount {
         url: url.into(),
         script: format!("/srv{url}/app.wsgi").into(),
-        group,
+        group: Some(group),
         application_group: String::new(),
         callable: "application".into(),
         pass_authorization: group == 1,

@@ -10,6 +10,7 @@
 //!
 //! ```text
 //!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
+//!                                 ├─ embedded mount ▶ this process's Python (`embedded`)
 //!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
 //!                                 │                   Head ─▶ [Continue ─▶ body pump task]
 //!                                 │                   first frame ≤ socket-timeout (else 504)
@@ -31,6 +32,8 @@
 //!   the `Head` frame;
 //! * `proxy` — admission, connecting to the group, the body pump and the
 //!   daemon's frames, up to the response head;
+//! * `embedded` — a mount without a daemon group, run by this process's
+//!   own Python threads (embedded mode);
 //! * `spool` — a daemon's response taken off it at once, in memory then
 //!   in a temporary file, for the client to read at its pace;
 //! * `body` — response bodies ([`RespBody`]) and what ends with them: the
@@ -61,6 +64,7 @@ use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 
 mod body;
 mod client_io;
+mod embedded;
 mod environ;
 mod error;
 mod framing;
@@ -75,6 +79,7 @@ pub mod status;
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
 use client_io::{ClientIo, IoRules};
+pub use embedded::Engine;
 pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
@@ -137,6 +142,10 @@ pub struct FrontEnd {
     /// [`RouteTable::metrics`]): the scoreboard for the front-end pool's
     /// gauges.
     pub metrics: Option<Arc<crate::scoreboard::Scoreboard>>,
+    /// Embedded mode: this process's Python, for the mounts without a
+    /// daemon group (see [`FrontEnd::with_embedded`]); `None`: such mounts
+    /// get 500 (`WSGIRestrictEmbedded On`).
+    pub embedded: Option<Engine>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -230,7 +239,15 @@ impl FrontEnd {
             access_log,
             status: None,
             metrics: None,
+            embedded: None,
         }
+    }
+
+    /// Runs the embedded-mode mounts in `engine` (a front-end child that
+    /// hosts Python).
+    pub fn with_embedded(mut self, engine: Engine) -> FrontEnd {
+        self.embedded = Some(engine);
+        self
     }
 
     /// Serves `plan`'s status pages from `scoreboard` (a front-end child's).

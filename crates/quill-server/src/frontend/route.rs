@@ -477,7 +477,10 @@ fn route_in<'t, B: Body>(
     let (head, body) = prepare(table, mount, req, ends, path_info, stamps)?;
     // mod_wsgi's visibility rule comes after its checks of the body.
     if !mount.group_visible {
-        let group = table.groups.get(mount.group).map_or("", String::as_str);
+        let group = mount
+            .group
+            .and_then(|g| table.groups.get(g))
+            .map_or("", String::as_str);
         return Err(FrontError::group_not_visible(remote, group, mount));
     }
     Ok(Routed::Wsgi {
@@ -589,7 +592,16 @@ async fn dispatch(
             mount,
             head,
             body,
-        } => Ok(forward(fe, site, mount, peer, head, body).await),
+        } => Ok(match (mount.group, &fe.embedded) {
+            (Some(_), _) => forward(fe, site, mount, peer, head, body).await,
+            (None, Some(engine)) => {
+                super::embedded::call(fe, engine, site, mount, peer, head, body).await
+            }
+            // (Without an engine: WSGIRestrictEmbedded On.)
+            (None, None) => {
+                FrontError::embedded_restricted(Client(peer), mount).respond(&fe.error_log)
+            }
+        }),
     }
 }
 
@@ -642,7 +654,7 @@ mod tests {
             mounts: vec![Mount {
                 url: "/app".into(),
                 script: "/srv/lifecycle.wsgi".into(),
-                group: 0,
+                group: Some(0),
                 application_group: String::new(),
                 callable: "application".into(),
                 pass_authorization: false,
