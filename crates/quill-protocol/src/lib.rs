@@ -17,6 +17,7 @@
 //! * [`control`] — daemon → supervisor messages.
 //! * [`busy`] — each daemon process's busy threads, for every front end.
 //! * [`log`] — Apache-style error and access logs.
+//! * [`transport`] — what TLS and HTTP/2 add to a request's environ.
 
 // The logs read the clock (timestamps), which clippy.toml bans in the pure
 // crates.
@@ -27,3 +28,4 @@ pub mod control;
 pub mod log;
 pub mod protocol;
 pub mod spec;
+pub mod transport;

@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quill_config::Resolved;
-use quill_config::model::{Scheme, ServerConfig};
+use quill_config::model::ServerConfig;
 use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EncodedSlashes, GroupPlan, ListenRouting, LogTarget, Mount, ReadStage, ReadTimeouts,
-    ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
+    EncodedSlashes, GroupPlan, H2Plan, ListenRouting, LogTarget, Mount, ReadStage, ReadTimeouts,
+    ResponseBuffer, ServerPlan, SitePlan, StaticAlias, TlsFile, TlsPlan,
 };
 use crate::spec::DaemonSpec;
 
@@ -28,13 +28,15 @@ use crate::spec::DaemonSpec;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "{at}: `SSLEngine on`: quill serve does not support TLS yet, and will not serve \
-         plain HTTP where the configuration asks for HTTPS; remove that virtual host (or \
-         its SSLEngine line) to serve the rest over HTTP"
+        "{at}: `SSLEngine on` for {name}, but no SSLCertificateFile: httpd refuses to start \
+         (AH02572: Failed to configure at least one certificate and key for {name}); add \
+         `SSLCertificateFile /path/to/cert.pem` and `SSLCertificateKeyFile /path/to/key.pem` \
+         beside it"
     )]
-    TlsNotSupported { at: String },
-    #[error("Listen {listen} is an HTTPS listener; quill serve does not do TLS yet")]
-    HttpsListener { listen: String },
+    NoCertificate { at: String, name: String },
+    /// A certificate or key file that cannot be used.
+    #[error("{0}")]
+    Certificate(crate::tls::TlsError),
     #[error("Listen {listen}: cannot use address `{address}`")]
     ListenAddress { listen: String, address: String },
     #[error("the configuration has no Listen directive")]
@@ -151,23 +153,8 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         .or_else(|| prefix.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| server_root.clone());
 
-    // Never plain HTTP where the configuration asks for TLS.
-    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
-    if let Some(tls) = servers.map(|s| &s.tls).find(|t| t.enabled) {
-        let at = tls
-            .engine_at
-            .as_ref()
-            .map_or_else(|| "the configuration".to_string(), |l| l.to_string());
-        return Err(PlanError::TlsNotSupported { at });
-    }
-
     let mut listen = Vec::new();
     for l in &cfg.listeners {
-        if l.protocol == Scheme::Https {
-            return Err(PlanError::HttpsListener {
-                listen: l.display(),
-            });
-        }
         let ip: IpAddr = match &l.address {
             None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Some(a) if a == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -198,6 +185,11 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
     let mut servers = vec![site_plan(resolved, main, None, None)?];
     for v in &cfg.vhosts {
         servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
+    }
+    // Every certificate and key is read and checked now, before any child
+    // starts (the children read them again, each generation).
+    for tls in servers.iter().filter_map(|s| s.tls.as_ref()) {
+        crate::tls::configure(tls).map_err(PlanError::Certificate)?;
     }
     let routing = listen
         .iter()
@@ -372,7 +364,91 @@ fn site_plan(
             .enabled
             .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
         timeout: Duration::from_secs(server.timeout_s.max(1)),
+        tls: tls_plan(resolved, server, vhost)?,
+        h2: H2Plan {
+            max_streams: server.h2.max_session_streams,
+            stream_window: server.h2.window_size,
+        },
     })
+}
+
+/// `file:line` of a directive.
+fn file_line(at: &quill_config::source::Location) -> String {
+    format!("{}:{}", at.file.display(), at.line)
+}
+
+/// The TLS of a server with `SSLEngine on`: its files (relative paths
+/// under ServerRoot, as mod_ssl takes them), versions, suites and ALPN
+/// protocols.
+fn tls_plan(
+    resolved: &Resolved,
+    server: &ServerConfig,
+    vhost: Option<usize>,
+) -> Result<Option<TlsPlan>, PlanError> {
+    let tls = &server.tls;
+    if !tls.enabled {
+        return Ok(None);
+    }
+    let cfg = &resolved.config;
+    let name = {
+        let host = server.server_name.as_deref().unwrap_or("localhost");
+        let port = vhost
+            .and_then(|i| cfg.vhosts.get(i))
+            .and_then(|v| v.addresses.iter().find_map(|a| a.port))
+            .unwrap_or(443);
+        format!("{host}:{port}")
+    };
+    let unknown = || "the configuration".to_string();
+    let file =
+        |path: &Option<PathBuf>, at: &Option<quill_config::source::Location>, directive: &str| {
+            path.as_ref().map(|p| TlsFile {
+                path: if p.is_absolute() {
+                    p.clone()
+                } else {
+                    cfg.server_root.join(p)
+                },
+                directive: directive.to_string(),
+                at: at.as_ref().map_or_else(unknown, file_line),
+            })
+        };
+    let Some(certificate) = file(
+        &tls.certificate_file,
+        &tls.certificate_file_at,
+        "SSLCertificateFile",
+    ) else {
+        return Err(PlanError::NoCertificate {
+            at: tls.engine_at.as_ref().map_or_else(unknown, file_line),
+            name,
+        });
+    };
+    let key = file(
+        &tls.certificate_key_file,
+        &tls.certificate_key_file_at,
+        "SSLCertificateKeyFile",
+    )
+    .unwrap_or_else(|| certificate.clone());
+    let mut ciphers = tls.ciphers_tls13.clone();
+    ciphers.extend(&tls.ciphers_tls12);
+    Ok(Some(TlsPlan {
+        chain: file(
+            &tls.certificate_chain_file,
+            &tls.certificate_chain_file_at,
+            "SSLCertificateChainFile",
+        ),
+        certificate,
+        key,
+        versions: tls.protocols.clone(),
+        ciphers,
+        honor_cipher_order: tls.honor_cipher_order,
+        std_env_vars: tls.std_env_vars,
+        alpn: server
+            .protocols
+            .iter()
+            .filter(|p| *p == "h2" || *p == "http/1.1")
+            .cloned()
+            .collect(),
+        name,
+    }))
 }
 
 fn group_plan(

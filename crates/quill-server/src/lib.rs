@@ -24,6 +24,7 @@
 //! * [`plan`] — what a server runs, decided before it starts;
 //!   [`configure`] — the plan of a resolved Apache configuration.
 //! * [`python`] — the interpreter a group runs.
+//! * [`tls`] — a server's certificate, key and rustls configuration.
 //! * [`log`], [`protocol`], [`spec`] — from `quill-protocol`, shared with
 //!   the daemon.
 
@@ -43,4 +44,5 @@ pub mod pool_driver;
 pub mod python;
 pub mod scoreboard;
 pub mod supervisor;
+pub mod tls;
 pub mod workers;

@@ -196,6 +196,69 @@ pub struct SitePlan {
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,
+    /// `SSLEngine on`: the TLS a connection whose server this is speaks
+    /// (see `frontend::tls`).
+    pub tls: Option<TlsPlan>,
+    /// mod_http2's limits for an HTTP/2 connection of this server.
+    pub h2: H2Plan,
+}
+
+/// A certificate or key file and the directive that named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFile {
+    pub path: PathBuf,
+    /// The directive and where it is: `SSLCertificateFile at FILE:LINE`.
+    pub directive: String,
+    pub at: String,
+}
+
+/// One server's TLS: what its certificate is and what it offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPlan {
+    /// `SSLCertificateFile`.
+    pub certificate: TlsFile,
+    /// `SSLCertificateKeyFile` (else the key is in the certificate file).
+    pub key: TlsFile,
+    /// `SSLCertificateChainFile`.
+    pub chain: Option<TlsFile>,
+    /// `SSLProtocol`, as far as rustls speaks it.
+    pub versions: Vec<quill_config::model::TlsVersion>,
+    /// `SSLCipherSuite` (TLS 1.3's, then TLS 1.2's), empty for rustls'
+    /// defaults (all nine suites).
+    pub ciphers: Vec<quill_config::model::CipherSuite>,
+    /// `SSLHonorCipherOrder on`.
+    pub honor_cipher_order: bool,
+    /// `SSLOptions +StdEnvVars`: mod_ssl's SSL_* variables in the environ.
+    pub std_env_vars: bool,
+    /// ALPN protocols offered, in the server's order (`Protocols`: `h2`
+    /// and `http/1.1`).
+    pub alpn: Vec<String>,
+    /// The server's name and port for httpd's messages (`www.example.com:443`).
+    pub name: String,
+}
+
+impl TlsPlan {
+    /// Whether a request may go to a server with `other`'s TLS on a
+    /// connection made with this one's: mod_ssl's compatibility check
+    /// (same certificate, key and chain, versions and ciphers), without
+    /// which a Host that names another server than the SNI one gets 421.
+    pub fn compatible(&self, other: &TlsPlan) -> bool {
+        self.certificate.path == other.certificate.path
+            && self.key.path == other.key.path
+            && self.chain.as_ref().map(|c| &c.path) == other.chain.as_ref().map(|c| &c.path)
+            && self.versions == other.versions
+            && self.ciphers == other.ciphers
+            && self.honor_cipher_order == other.honor_cipher_order
+    }
+}
+
+/// mod_http2's limits of one HTTP/2 connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct H2Plan {
+    /// `H2MaxSessionStreams`.
+    pub max_streams: u32,
+    /// `H2WindowSize`: each stream's window for what the client sends.
+    pub stream_window: u32,
 }
 
 /// How the connections of one `Listen` socket choose their server.
