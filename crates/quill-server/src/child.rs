@@ -165,9 +165,18 @@ async fn serve_child(
         spec.plan.async_request_worker_factor,
     );
     let counter = ConnectionCounter::new(pool.mpm, pool.max_connections_per_child);
-    let fe = Arc::new(
-        FrontEnd::from_plan(&spec.plan, log.clone(), access).with_status(&spec.plan, status_sb),
-    );
+    // Certificates and keys are read afresh by every child (a graceful
+    // restart's new generation takes renewed ones).
+    let fe = match FrontEnd::from_plan(&spec.plan, log.clone(), access)
+        .with_status(&spec.plan, status_sb)
+        .with_tls(&spec.plan)
+    {
+        Ok(fe) => Arc::new(fe),
+        Err(e) => {
+            log.log(Level::Error, "ssl", &format!("front-end child: {e}"));
+            return 2;
+        }
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = (

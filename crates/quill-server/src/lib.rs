@@ -46,3 +46,4 @@ pub mod scoreboard;
 pub mod supervisor;
 pub mod tls;
 pub mod workers;
+pub mod x509;

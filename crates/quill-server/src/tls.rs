@@ -48,6 +48,8 @@ impl TlsError {
 #[derive(Debug)]
 pub struct Loaded {
     pub key: Arc<CertifiedKey>,
+    /// mod_ssl's SSL_SERVER_* variables of the certificate.
+    pub server_vars: Vec<(String, String)>,
 }
 
 fn read(file: &TlsFile) -> Result<Vec<u8>, TlsError> {
@@ -206,8 +208,13 @@ pub fn load(plan: &TlsPlan) -> Result<Loaded, TlsError> {
             ));
         }
     }
+    let server_vars = certified
+        .end_entity_cert()
+        .map(|c| crate::x509::server_vars(c.as_ref()))
+        .unwrap_or_default();
     Ok(Loaded {
         key: Arc::new(certified),
+        server_vars,
     })
 }
 

@@ -71,6 +71,7 @@ mod route;
 mod spool;
 mod static_files;
 pub mod status;
+mod tls;
 
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
@@ -79,6 +80,7 @@ pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
 pub use route::{Ends, RouteTable, Routed, Sites, environ_fault, route_request};
+pub use tls::{ConnTls, TlsSites};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -114,6 +116,8 @@ pub struct ConnRules {
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
+    /// mod_http2's limits for an HTTP/2 connection.
+    pub h2: crate::plan::H2Plan,
 }
 
 /// Everything a front end serves with.
@@ -137,6 +141,8 @@ pub struct FrontEnd {
     /// [`RouteTable::metrics`]): the scoreboard for the front-end pool's
     /// gauges.
     pub metrics: Option<Arc<crate::scoreboard::Scoreboard>>,
+    /// Each server's TLS (see `tls`; none until [`FrontEnd::with_tls`]).
+    pub tls: TlsSites,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -196,6 +202,7 @@ impl FrontEnd {
                     read_timeouts: s.read_timeouts,
                     keep_alive: s.keep_alive,
                     timeout: s.timeout,
+                    h2: s.h2,
                 })
                 .collect(),
             groups: plan
@@ -227,7 +234,14 @@ impl FrontEnd {
             access_log,
             status: None,
             metrics: None,
+            tls: TlsSites::default(),
         }
+    }
+
+    /// Serves `plan`'s TLS: every certificate and key read now, afresh.
+    pub fn with_tls(mut self, plan: &ServerPlan) -> Result<FrontEnd, crate::tls::TlsError> {
+        self.tls = TlsSites::from_plan(plan)?;
+        Ok(self)
     }
 
     /// Serves `plan`'s status pages from `scoreboard` (a front-end child's).
@@ -284,6 +298,10 @@ static FALLBACK_RULES: ConnRules = ConnRules {
     },
     keep_alive: Some(Duration::from_secs(5)),
     timeout: Duration::from_secs(60),
+    h2: crate::plan::H2Plan {
+        max_streams: 100,
+        stream_window: 65535,
+    },
 };
 
 /// Why a front-end child stopped accepting.
@@ -425,21 +443,61 @@ pub async fn serve(
             let base = fe.sites.base(ends.listener, ends.local.ip());
             let rules = fe.conn_rules(base);
             let keep_alive = rules.keep_alive;
-            let service = service_fn(move |req| {
+            // TLS when the base server has it (see `tls`).
+            let (stream, conn_tls) = match fe.tls.get(base) {
+                None => (tls::Transport::Plain(stream), None),
+                Some(_) => {
+                    let shake = tls::handshake(
+                        &fe.sites,
+                        &fe.tls,
+                        stream,
+                        ends,
+                        base,
+                        rules.timeout,
+                        &fe.error_log,
+                    );
+                    match shake.await {
+                        Some((t, c)) => (t, Some(c)),
+                        None => return,
+                    }
+                }
+            };
+            let http2 = conn_tls.as_ref().is_some_and(|c| c.h2);
+            let service = service_fn(move |mut req: Request<Incoming>| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
                 let state = svc_state.clone();
+                if let Some(c) = &conn_tls {
+                    req.extensions_mut().insert(c.clone());
+                }
                 Box::pin(async move {
                     Ok::<_, io::Error>(handle(fe, req, ends, base, slot, state).await)
                 })
             });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
-            builder
-                .timer(TokioTimer::new())
-                .keep_alive(keep_alive.is_some())
-                .header_read_timeout(None)
-                .max_buf_size(rules.limit_request_head.max(8192));
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if http2 {
+                // mod_http2's limits; the connection window stays hyper's.
+                let h2 = rules.h2;
+                builder = builder.http2_only();
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(h2.max_streams)
+                    .initial_stream_window_size(h2.stream_window)
+                    .max_header_list_size(
+                        u32::try_from(rules.limit_request_head).unwrap_or(u32::MAX),
+                    );
+            } else {
+                builder = builder.http1_only();
+                // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .keep_alive(keep_alive.is_some())
+                    .header_read_timeout(None)
+                    .max_buf_size(rules.limit_request_head.max(8192));
+            }
             let io = ClientIo::new(
                 stream,
                 IoRules {
@@ -448,6 +506,7 @@ pub async fn serve(
                     head_limit: rules.limit_request_head.max(8192),
                     header: rules.read_timeouts.header,
                     timeout: rules.timeout,
+                    http2,
                 },
                 state.clone(),
                 fe.error_log.clone(),
@@ -621,6 +680,8 @@ fn version_str(v: Version) -> &'static str {
     match v {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_09 => "HTTP/0.9",
+        // (As mod_http2 names it in SERVER_PROTOCOL and the access log.)
+        Version::HTTP_2 => "HTTP/2.0",
         _ => "HTTP/1.1",
     }
 }
