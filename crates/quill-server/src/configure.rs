@@ -564,14 +564,20 @@ fn group_plan(
 }
 
 /// httpd's own start-up warnings for this configuration (the diagnostics
-/// that quote one), with where the directive is.
+/// that quote one), and what TLS setting rustls cannot honour (`tls/…`),
+/// with where the directive is.
 fn startup_warnings(resolved: &Resolved) -> Vec<String> {
     resolved
         .diagnostics
         .iter()
         .filter(|d| d.severity == quill_config::Severity::Warning)
         .filter_map(|d| {
-            let text = d.apache.as_ref()?;
+            // httpd's own warnings, and what rustls cannot honour.
+            let text = match &d.apache {
+                Some(t) => t,
+                None if d.code.starts_with("tls/") => &d.message,
+                None => return None,
+            };
             Some(match d.span {
                 Some(span) => {
                     let at = resolved.sources.location(span);

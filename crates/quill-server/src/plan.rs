@@ -303,8 +303,9 @@ pub struct ServerPlan {
     /// per idle worker slot.
     pub async_request_worker_factor: u32,
     /// What httpd would warn about at start-up (its adjustments of the MPM
-    /// settings), in its words, with where the directive is; logged when
-    /// the server starts.
+    /// settings), in its words, and the TLS settings rustls cannot honour
+    /// (`tls/…` diagnostics), with where the directive is; logged when the
+    /// server starts.
     pub startup_warnings: Vec<String>,
 }
 
@@ -326,6 +327,22 @@ impl LogTarget {
 }
 
 impl ServerPlan {
+    /// Whether connections on `listen[i]` speak TLS: its default server
+    /// (the first virtual host of its address and port, or the main
+    /// server) has `SSLEngine on`.
+    pub fn listener_tls(&self, i: usize) -> bool {
+        let Some(addr) = self.listen.get(i) else {
+            return false;
+        };
+        let server = self
+            .routing
+            .iter()
+            .find(|r| r.listen == *addr)
+            .and_then(|r| r.routing.default_vhost)
+            .map_or(0, |v| v + 1);
+        self.servers.get(server).is_some_and(|s| s.tls.is_some())
+    }
+
     /// The error log this plan names, at its level.
     pub fn open_error_log(&self) -> std::io::Result<ErrorLog> {
         Ok(ErrorLog::new(self.log_level, self.error_log.open()?))

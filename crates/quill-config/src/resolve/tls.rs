@@ -19,12 +19,19 @@ pub(crate) fn read(items: &[Item<'_>], cfg: &mut ServerConfig, diags: &mut Diagn
         let args: Vec<&str> = i.directive.args.iter().map(|a| a.value.as_str()).collect();
         match protocols(&args) {
             Ok(p) => {
+                let offered = match p.versions.as_slice() {
+                    [] => "no protocol".to_string(),
+                    v => format!(
+                        "only {}",
+                        v.iter().map(|v| v.name()).collect::<Vec<_>>().join(" and ")
+                    ),
+                };
                 for (k, name) in &p.dropped {
                     let span = i.directive.args[*k].span;
                     diags.push(
                         Diagnostic::warning(
                             "tls/protocol-not-supported",
-                            format!("rustls does not speak {name}: this server offers only TLSv1.2 and TLSv1.3"),
+                            format!("rustls does not speak {name}: this server offers {offered}"),
                         )
                         .at(span, "not offered")
                         .note_line(
