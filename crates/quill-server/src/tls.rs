@@ -173,6 +173,13 @@ pub fn load(plan: &TlsPlan) -> Result<Loaded, TlsError> {
                  store it decrypted (readable by the server only): `openssl pkey -in KEY -out KEY.plain`",
             ));
         }
+        Err(rustls::pki_types::pem::Error::NoItemsFound) if plan.key == plan.certificate => {
+            return Err(TlsError::of(
+                &plan.key,
+                "no private key in it, and no SSLCertificateKeyFile names one: add \
+                 `SSLCertificateKeyFile /path/to/key.pem`",
+            ));
+        }
         Err(rustls::pki_types::pem::Error::NoItemsFound) => {
             return Err(TlsError::of(
                 &plan.key,
