@@ -17,7 +17,17 @@ use crate::model::{CipherSuite, ServerConfig, TlsVersion};
 pub(crate) fn read(items: &[Item<'_>], cfg: &mut ServerConfig, diags: &mut Diagnostics) {
     if let Some(i) = last_in(items, "SSLProtocol") {
         let args: Vec<&str> = i.directive.args.iter().map(|a| a.value.as_str()).collect();
+        // Debian's OpenSSL has no SSLv3: httpd stops at it (-SSLv3 is fine).
+        let ssl3 = args
+            .iter()
+            .position(|a| a.trim_start_matches('+').eq_ignore_ascii_case("SSLv3"));
         match protocols(&args) {
+            _ if ssl3.is_some() => diags.push(
+                Diagnostic::error("config/bad-value", "SSLProtocol cannot enable SSLv3")
+                    .at(i.directive.args[ssl3.unwrap_or(0)].span, "not supported")
+                    .apache("SSLv3 not supported by this version of OpenSSL")
+                    .help("write e.g. `SSLProtocol -all +TLSv1.2 +TLSv1.3`"),
+            ),
             Ok(p) => {
                 let offered = match p.versions.as_slice() {
                     [] => "no protocol".to_string(),
@@ -34,9 +44,7 @@ pub(crate) fn read(items: &[Item<'_>], cfg: &mut ServerConfig, diags: &mut Diagn
                             format!("rustls does not speak {name}: this server offers {offered}"),
                         )
                         .at(span, "not offered")
-                        .note_line(
-                            "Quill's TLS library, rustls, implements TLS 1.2 and 1.3 only (OpenSSL 3, which httpd uses, refuses TLS 1.0 and 1.1 at its default security level too)",
-                        )
+                        .note_line("Quill's TLS library, rustls, implements TLS 1.2 and 1.3 only")
                         .help(format!("remove `{name}` from SSLProtocol")),
                     );
                 }
@@ -47,7 +55,7 @@ pub(crate) fn read(items: &[Item<'_>], cfg: &mut ServerConfig, diags: &mut Diagn
                             "SSLProtocol leaves no protocol that rustls speaks",
                         )
                         .at(i.span(), "no TLSv1.2 or TLSv1.3")
-                        .apache("No SSL protocols available [hint: SSLProtocol]")
+                        .note_line("httpd accepts TLSv1 and TLSv1.1 (`apache2ctl -t`: Syntax OK); Quill cannot serve them")
                         .help("write e.g. `SSLProtocol -all +TLSv1.2 +TLSv1.3`"),
                     );
                 } else {
@@ -451,6 +459,10 @@ fn cipher_suite(i: &Item<'_>, cfg: &mut ServerConfig, diags: &mut Diagnostics) {
                     .map(CipherSuite::openssl_name)
                     .collect::<Vec<_>>()
                     .join(", ")
+            ))
+            .help(format!(
+                "remove {} from SSLCipherSuite, or keep it for httpd: Quill offers what else the string selects",
+                got.missing.join(", ")
             )),
         );
     }
@@ -461,7 +473,8 @@ fn cipher_suite(i: &Item<'_>, cfg: &mut ServerConfig, diags: &mut Diagnostics) {
                 format!("not a cipher name Quill knows: {}; ignored", got.unknown.join(", ")),
             )
             .at(spec_arg.span, "ignored")
-            .note_line("Quill reads OpenSSL's cipher strings over the suites rustls has: names (`ECDHE-RSA-AES128-GCM-SHA256`), families (`HIGH`, `ECDHE`, `AESGCM`, `CHACHA20`, `aRSA`, `aECDSA` …) and `!`, `-`, `+`, `@STRENGTH`"),
+            .note_line("Quill reads OpenSSL's cipher strings over the suites rustls has: names (`ECDHE-RSA-AES128-GCM-SHA256`), families (`HIGH`, `ECDHE`, `AESGCM`, `CHACHA20`, `aRSA`, `aECDSA` …) and `!`, `-`, `+`, `@STRENGTH`")
+            .help("check the spelling against `openssl ciphers -v`"),
         );
     }
     if got.suites.is_empty() {
@@ -480,7 +493,15 @@ fn cipher_suite(i: &Item<'_>, cfg: &mut ServerConfig, diags: &mut Diagnostics) {
                         version.name()
                     ),
                 )
-                .at(spec_arg.span, "selects none of rustls' suites"),
+                .at(spec_arg.span, "selects none of rustls' suites")
+                .help(format!(
+                    "add a suite rustls has, e.g. `{}`, or remove {} from SSLProtocol",
+                    CipherSuite::ALL
+                        .into_iter()
+                        .find(|s| s.version() == version)
+                        .map_or("", CipherSuite::openssl_name),
+                    version.name()
+                )),
             );
         } else {
             diags.push(
