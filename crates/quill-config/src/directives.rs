@@ -574,7 +574,7 @@ pub static MODULES: &[DirectiveDef] = &[
         "",
         SERVER_VHOST,
         Exactly(1),
-        "PEM certificate (may hold the chain too: the server's certificate first, then intermediates).\n`quill serve` checks it before it starts (readable, PEM, matching the key) and refuses to start otherwise, with the directive's file and line; every new generation of front-end children (a graceful restart) reads it again.",
+        "PEM certificate (may hold the chain too: the server's certificate first, then intermediates).\n`quill serve` checks it before it starts (readable, PEM, matching the key) and refuses to start otherwise, with the directive's file and line; each restart (SIGUSR1, SIGHUP) reads it again for its new generation of front-end children.",
     ),
     d(
         "SSLCertificateKeyFile",

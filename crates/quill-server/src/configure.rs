@@ -187,9 +187,11 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
     }
     // Every certificate and key is read and checked now, before any child
-    // starts (the children read them again, each generation).
-    for tls in servers.iter().filter_map(|s| s.tls.as_ref()) {
-        crate::tls::configure(tls).map_err(PlanError::Certificate)?;
+    // starts; the children get what was read (see `crate::tls`).
+    for s in &mut servers {
+        if let Some(tls) = s.tls.take() {
+            s.tls = Some(crate::tls::checked(tls).map_err(PlanError::Certificate)?);
+        }
     }
     let routing = listen
         .iter()
@@ -448,6 +450,7 @@ fn tls_plan(
             .cloned()
             .collect(),
         name,
+        pem: None,
     }))
 }
 

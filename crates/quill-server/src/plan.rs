@@ -235,6 +235,28 @@ pub struct TlsPlan {
     pub alpn: Vec<String>,
     /// The server's name and port for httpd's messages (`www.example.com:443`).
     pub name: String,
+    /// The files' contents, read by the supervisor when it checked them
+    /// (at start and at each restart): the front-end children take their
+    /// certificates from here, so a restart whose files are unusable
+    /// leaves the children with the last good ones. (The front-end spec
+    /// that carries them is readable by the server's user only.)
+    #[serde(default)]
+    pub pem: Option<TlsPem>,
+}
+
+/// The PEM texts of a server's certificate, key and chain.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPem {
+    pub certificate: String,
+    pub key: String,
+    pub chain: Option<String>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // (Never the key.)
+        f.debug_struct("TlsPem").finish_non_exhaustive()
+    }
 }
 
 impl TlsPlan {

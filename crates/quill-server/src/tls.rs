@@ -4,11 +4,11 @@
 //! suites and ALPN protocols.
 //!
 //! ```text
-//!   TlsPlan ──load──▶ Loaded (chain + key, checked) ──server_config──▶ rustls::ServerConfig
-//!     │                    │
-//!     │                    └─ supervisor: before any child starts (refuses with file, line, cause)
-//!     └─ each front-end child, when it starts: the files read afresh (a graceful restart's
-//!        new generation takes renewed certificates)
+//!   supervisor, at start and at each restart (SIGHUP, SIGUSR1):
+//!     TlsPlan ──checked: files read afresh──▶ TlsPlan + TlsPem ──▶ front-end spec
+//!                 (refuses with file, line, cause)
+//!   each front-end child of the new generation:
+//!     TlsPem ──load──▶ Loaded (chain + key) ──server_config──▶ rustls::ServerConfig
 //! ```
 
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ServerConfig;
 use rustls::sign::CertifiedKey;
 
-use crate::plan::{TlsFile, TlsPlan};
+use crate::plan::{TlsFile, TlsPem, TlsPlan};
 
 /// Why a server's certificate or key cannot be used: the directive, its
 /// file and line, the path and the cause.
@@ -140,10 +140,37 @@ pub fn our_suite(s: rustls::CipherSuite) -> Option<CipherSuite> {
     CipherSuite::ALL.into_iter().find(|c| rustls_suite(*c) == s)
 }
 
-/// Reads `plan`'s certificate chain and key and checks that they belong
-/// together.
+/// Reads `plan`'s files: their PEM texts, checked by [`load`].
+pub fn read_pem(plan: &TlsPlan) -> Result<TlsPem, TlsError> {
+    let text = |f: &TlsFile| read(f).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let pem = TlsPem {
+        certificate: text(&plan.certificate)?,
+        key: if plan.key.path == plan.certificate.path {
+            String::new()
+        } else {
+            text(&plan.key)?
+        },
+        chain: plan.chain.as_ref().map(text).transpose()?,
+    };
+    Ok(pem)
+}
+
+/// `plan` with its files read and checked: what the front-end children
+/// are given.
+pub fn checked(mut plan: TlsPlan) -> Result<TlsPlan, TlsError> {
+    plan.pem = Some(read_pem(&plan)?);
+    configure(&plan)?;
+    Ok(plan)
+}
+
+/// `plan`'s certificate chain and key (from its [`TlsPem`], else read from
+/// its files), checked to belong together.
 pub fn load(plan: &TlsPlan) -> Result<Loaded, TlsError> {
-    let cert_pem = read(&plan.certificate)?;
+    let pem = match &plan.pem {
+        Some(p) => p.clone(),
+        None => read_pem(plan)?,
+    };
+    let cert_pem = pem.certificate.into_bytes();
     let mut chain = certificates(&plan.certificate, &cert_pem)?;
     if chain.is_empty() {
         return Err(TlsError::of(
@@ -151,9 +178,8 @@ pub fn load(plan: &TlsPlan) -> Result<Loaded, TlsError> {
             "no certificate in it (a PEM file with a `-----BEGIN CERTIFICATE-----` block is needed)",
         ));
     }
-    if let Some(extra) = &plan.chain {
-        let pem = read(extra)?;
-        let more = certificates(extra, &pem)?;
+    if let (Some(extra), Some(text)) = (&plan.chain, &pem.chain) {
+        let more = certificates(extra, text.as_bytes())?;
         if more.is_empty() {
             return Err(TlsError::of(extra, "no certificate in it"));
         }
@@ -162,7 +188,7 @@ pub fn load(plan: &TlsPlan) -> Result<Loaded, TlsError> {
     let key_pem = if plan.key.path == plan.certificate.path {
         cert_pem
     } else {
-        read(&plan.key)?
+        pem.key.into_bytes()
     };
     let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
         Ok(k) => k,

@@ -457,18 +457,21 @@ fn http2_where_protocols_says_so() {
     assert!(text.contains("status codes: 300 2xx"), "{text}");
 }
 
-/// A graceful restart (SIGUSR1) starts a new generation of front-end
-/// children, which read the certificate files afresh.
+/// A graceful restart (SIGUSR1) reads the certificate files afresh for
+/// its new generation of front-end children; one whose files are
+/// unusable is logged and keeps the certificates in use.
 #[test]
 fn a_graceful_restart_reads_renewed_certificates() {
     let root = TempDir::new("serve-tls-renew");
     let r = root.0.clone();
     let (conf, p_http, p_tls) = two_sites(&r);
     let s = Server::serve(root, &conf, p_http);
+    // The certificate the server sent, as PEM.
     let serial = |out: &str| {
-        let text = out.to_string();
-        let pem_start = text.find("-----BEGIN CERTIFICATE-----");
-        pem_start.map(|i| text[i..].to_string())
+        let start = out.find("-----BEGIN CERTIFICATE-----")?;
+        let end = "-----END CERTIFICATE-----";
+        let len = out[start..].find(end)? + end.len();
+        Some(out[start..start + len].to_string())
     };
     let before = serial(&s_client(p_tls, Some("a.example"), &[])).expect("a certificate");
     // Renewed in place, as certbot and friends do.
@@ -489,5 +492,29 @@ fn a_graceful_restart_reads_renewed_certificates() {
             s.log()
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+    let renewed = serial(&s_client(p_tls, Some("a.example"), &[])).expect("a certificate");
+
+    // A broken renewal: the restart says why, and the renewed certificate
+    // stays in service in the next generation.
+    std::fs::write(r.join("a.example.key"), "not a key\n").expect("break the key");
+    Command::new("kill")
+        .args(["-USR1", &s.pid().to_string()])
+        .status()
+        .expect("kill -USR1");
+    assert!(
+        s.wait_log("Re-reading the configuration failed"),
+        "{}",
+        s.log()
+    );
+    assert!(
+        s.log().contains("a.example.key: no private key in it"),
+        "{}",
+        s.log()
+    );
+    // (Any child of either generation: the same certificate.)
+    for _ in 0..5 {
+        let now = serial(&s_client(p_tls, Some("a.example"), &[]));
+        assert_eq!(now.as_deref(), Some(renewed.as_str()), "{}", s.log());
     }
 }
