@@ -475,6 +475,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_is_compatible_when_certificate_and_offer_are_the_same() {
+        let file = |p: &str| TlsFile {
+            path: p.into(),
+            directive: "SSLCertificateFile".into(),
+            at: "httpd.conf:1".into(),
+        };
+        let a = TlsPlan {
+            certificate: file("a.crt"),
+            key: file("a.key"),
+            chain: None,
+            versions: vec![quill_config::model::TlsVersion::Tls12],
+            ciphers: Vec::new(),
+            honor_cipher_order: false,
+            std_env_vars: false,
+            alpn: vec!["h2".into()],
+            name: "a.example:443".into(),
+            pem: None,
+        };
+        // ALPN, environ settings and names may differ.
+        let same = TlsPlan {
+            std_env_vars: true,
+            alpn: Vec::new(),
+            name: "c.example:443".into(),
+            ..a.clone()
+        };
+        assert!(a.compatible(&same));
+        let other_cert = TlsPlan {
+            certificate: file("b.crt"),
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_cert));
+        let other_versions = TlsPlan {
+            versions: vec![quill_config::model::TlsVersion::Tls13],
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_versions));
+        let other_chain = TlsPlan {
+            chain: Some(file("chain.pem")),
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_chain));
+    }
+
+    #[test]
     fn a_read_stage_grows_with_the_bytes_up_to_its_maximum() {
         let header = ReadStage {
             timeout: Duration::from_secs(20),

@@ -1,6 +1,7 @@
-//! The HTTP front end: HTTP/1.1 with keep-alive (hyper), static files for
-//! `Alias`, and proxying of WSGI requests to the daemon groups over the
-//! wire protocol with bodies streamed both ways.
+//! The HTTP front end: HTTP/1.1 with keep-alive and, over TLS where
+//! `Protocols h2` offers it, HTTP/2 (hyper), TLS with SNI (rustls), static
+//! files for `Alias`, and proxying of WSGI requests to the daemon groups
+//! over the wire protocol with bodies streamed both ways.
 //!
 //! It runs in each front-end child process ([`crate::child`]) and owns no
 //! processes: it knows each group by socket path and timeouts
@@ -9,18 +10,22 @@
 //! child's worker slots is [`crate::workers`]'.
 //!
 //! ```text
-//!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
-//!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
-//!                                 │                   Head ─▶ [Continue ─▶ body pump task]
-//!                                 │                   first frame ≤ socket-timeout (else 504)
-//!                                 │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
-//!                                 └─ else 404
+//!  accept ─▶ [TLS handshake: SNI, ALPN] ─▶ hyper conn (HTTP/1.1 or HTTP/2)
+//!         ─▶ route ─┬─ Alias ─────────▶ file body
+//!                   ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
+//!                   │                   Head ─▶ [Continue ─▶ body pump task]
+//!                   │                   first frame ≤ socket-timeout (else 504)
+//!                   │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
+//!                   └─ else 404
 //! ```
 //!
 //! This file holds the accept loop and the connection tasks ([`serve`])
 //! and what every request goes through (`handle`); the rest is split by
 //! stage:
 //!
+//! * `tls` — TLS as mod_ssl does it: the SNI name chooses the server and
+//!   its certificate, ALPN chooses HTTP/2, a Host whose server's TLS is
+//!   not the connection's gets 421;
 //! * `client_io`, `framing` — the client socket as hyper sees it: heads
 //!   held until whole and checked (bare LF, LimitRequestLine), timed
 //!   (RequestReadTimeout's header stage), writes bounded by Timeout;
