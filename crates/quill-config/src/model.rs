@@ -355,12 +355,156 @@ pub struct Tls {
     pub enabled: bool,
     /// Where the `SSLEngine` in effect was set (this server's own, or the
     /// main server's a virtual host inherited); `None` when none was.
-    /// Not part of the JSON output.
+    /// Not part of the JSON output, as none of the `*_at` fields are.
     #[serde(skip)]
     pub engine_at: Option<Location>,
     pub certificate_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub certificate_file_at: Option<Location>,
     pub certificate_key_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub certificate_key_file_at: Option<Location>,
     pub certificate_chain_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub certificate_chain_file_at: Option<Location>,
+    /// `SSLProtocol`, as far as rustls speaks it (TLS 1.2 and 1.3), in
+    /// ascending order (shown only when not both).
+    #[serde(skip_serializing_if = "TlsVersion::is_both")]
+    pub protocols: Vec<TlsVersion>,
+    /// `SSLCipherSuite` for TLS 1.2 and below (`SSL`) and for TLS 1.3,
+    /// as far as rustls has the suites, in preference order (shown only
+    /// when a directive set them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ciphers_tls12: Vec<CipherSuite>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ciphers_tls13: Vec<CipherSuite>,
+    /// `SSLOptions +StdEnvVars` at server or virtual-host level: the
+    /// SSL_* variables in the environ (shown only when on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub std_env_vars: bool,
+    /// `SSLHonorCipherOrder on`: the server's order of cipher suites wins
+    /// over the client's (shown only when on).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub honor_cipher_order: bool,
+}
+
+/// A TLS protocol version rustls speaks.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+pub enum TlsVersion {
+    #[serde(rename = "TLSv1.2")]
+    Tls12,
+    #[serde(rename = "TLSv1.3")]
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The name `SSLProtocol` and mod_ssl's SSL_PROTOCOL use.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "TLSv1.2",
+            TlsVersion::Tls13 => "TLSv1.3",
+        }
+    }
+
+    fn is_both(v: &[TlsVersion]) -> bool {
+        v == [TlsVersion::Tls12, TlsVersion::Tls13]
+    }
+}
+
+/// A cipher suite rustls offers (with its ring provider): the nine AEAD
+/// suites of TLS 1.2 (ECDHE only) and TLS 1.3.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+pub enum CipherSuite {
+    #[serde(rename = "TLS_AES_256_GCM_SHA384")]
+    Tls13Aes256GcmSha384,
+    #[serde(rename = "TLS_AES_128_GCM_SHA256")]
+    Tls13Aes128GcmSha256,
+    #[serde(rename = "TLS_CHACHA20_POLY1305_SHA256")]
+    Tls13Chacha20Poly1305Sha256,
+    #[serde(rename = "ECDHE-ECDSA-AES256-GCM-SHA384")]
+    EcdheEcdsaAes256GcmSha384,
+    #[serde(rename = "ECDHE-ECDSA-AES128-GCM-SHA256")]
+    EcdheEcdsaAes128GcmSha256,
+    #[serde(rename = "ECDHE-ECDSA-CHACHA20-POLY1305")]
+    EcdheEcdsaChacha20Poly1305,
+    #[serde(rename = "ECDHE-RSA-AES256-GCM-SHA384")]
+    EcdheRsaAes256GcmSha384,
+    #[serde(rename = "ECDHE-RSA-AES128-GCM-SHA256")]
+    EcdheRsaAes128GcmSha256,
+    #[serde(rename = "ECDHE-RSA-CHACHA20-POLY1305")]
+    EcdheRsaChacha20Poly1305,
+}
+
+impl CipherSuite {
+    /// Every suite, in rustls' default preference order.
+    pub const ALL: [CipherSuite; 9] = [
+        CipherSuite::Tls13Aes256GcmSha384,
+        CipherSuite::Tls13Aes128GcmSha256,
+        CipherSuite::Tls13Chacha20Poly1305Sha256,
+        CipherSuite::EcdheEcdsaAes256GcmSha384,
+        CipherSuite::EcdheEcdsaAes128GcmSha256,
+        CipherSuite::EcdheEcdsaChacha20Poly1305,
+        CipherSuite::EcdheRsaAes256GcmSha384,
+        CipherSuite::EcdheRsaAes128GcmSha256,
+        CipherSuite::EcdheRsaChacha20Poly1305,
+    ];
+
+    /// OpenSSL's name (the IANA name for TLS 1.3 suites): what
+    /// `SSLCipherSuite` and mod_ssl's SSL_CIPHER say.
+    pub fn openssl_name(self) -> &'static str {
+        match self {
+            CipherSuite::Tls13Aes256GcmSha384 => "TLS_AES_256_GCM_SHA384",
+            CipherSuite::Tls13Aes128GcmSha256 => "TLS_AES_128_GCM_SHA256",
+            CipherSuite::Tls13Chacha20Poly1305Sha256 => "TLS_CHACHA20_POLY1305_SHA256",
+            CipherSuite::EcdheEcdsaAes256GcmSha384 => "ECDHE-ECDSA-AES256-GCM-SHA384",
+            CipherSuite::EcdheEcdsaAes128GcmSha256 => "ECDHE-ECDSA-AES128-GCM-SHA256",
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => "ECDHE-ECDSA-CHACHA20-POLY1305",
+            CipherSuite::EcdheRsaAes256GcmSha384 => "ECDHE-RSA-AES256-GCM-SHA384",
+            CipherSuite::EcdheRsaAes128GcmSha256 => "ECDHE-RSA-AES128-GCM-SHA256",
+            CipherSuite::EcdheRsaChacha20Poly1305 => "ECDHE-RSA-CHACHA20-POLY1305",
+        }
+    }
+
+    /// The IANA name (rustls' name, without its `TLS13_`/`TLS_` prefix
+    /// differences).
+    pub fn iana_name(self) -> &'static str {
+        match self {
+            CipherSuite::Tls13Aes256GcmSha384 => "TLS_AES_256_GCM_SHA384",
+            CipherSuite::Tls13Aes128GcmSha256 => "TLS_AES_128_GCM_SHA256",
+            CipherSuite::Tls13Chacha20Poly1305Sha256 => "TLS_CHACHA20_POLY1305_SHA256",
+            CipherSuite::EcdheEcdsaAes256GcmSha384 => "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            CipherSuite::EcdheEcdsaAes128GcmSha256 => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            CipherSuite::EcdheEcdsaChacha20Poly1305 => {
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"
+            }
+            CipherSuite::EcdheRsaAes256GcmSha384 => "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            CipherSuite::EcdheRsaAes128GcmSha256 => "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            CipherSuite::EcdheRsaChacha20Poly1305 => "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        }
+    }
+
+    pub fn version(self) -> TlsVersion {
+        match self {
+            CipherSuite::Tls13Aes256GcmSha384
+            | CipherSuite::Tls13Aes128GcmSha256
+            | CipherSuite::Tls13Chacha20Poly1305Sha256 => TlsVersion::Tls13,
+            _ => TlsVersion::Tls12,
+        }
+    }
+
+    /// The cipher's key size in bits (mod_ssl's SSL_CIPHER_USEKEYSIZE).
+    pub fn bits(self) -> u16 {
+        match self {
+            CipherSuite::Tls13Aes128GcmSha256
+            | CipherSuite::EcdheEcdsaAes128GcmSha256
+            | CipherSuite::EcdheRsaAes128GcmSha256 => 128,
+            _ => 256,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -557,6 +701,14 @@ pub struct ServerConfig {
     #[serde(skip_serializing_if = "HttpConformance::is_strict")]
     pub http_conformance: HttpConformance,
     pub tls: Tls,
+    /// `Protocols` (core; `h2`, `h2c`, `http/1.1` …), lower case, in the
+    /// server's order of preference (shown only when not httpd's default,
+    /// `http/1.1`).
+    #[serde(skip_serializing_if = "is_http11_only")]
+    pub protocols: Vec<String>,
+    /// mod_http2's `H2MaxSessionStreams` and `H2WindowSize`.
+    #[serde(skip_serializing_if = "H2Limits::is_default")]
+    pub h2: H2Limits,
     pub document_root: Option<PathBuf>,
     pub aliases: Vec<AliasMapping>,
     pub error_log: Option<String>,
@@ -571,6 +723,35 @@ pub struct ServerConfig {
     pub extended_status: bool,
     /// WSGI applications mounted in this server (mod_wsgi).
     pub wsgi_mounts: Vec<crate::wsgi::WsgiMount>,
+}
+
+fn is_http11_only(p: &[String]) -> bool {
+    p == ["http/1.1"]
+}
+
+/// mod_http2's limits of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct H2Limits {
+    /// `H2MaxSessionStreams`: streams in progress at once (default 100).
+    pub max_session_streams: u32,
+    /// `H2WindowSize`: the flow-control window of each stream the client
+    /// sends on, in bytes (default 65535).
+    pub window_size: u32,
+}
+
+impl Default for H2Limits {
+    fn default() -> Self {
+        H2Limits {
+            max_session_streams: 100,
+            window_size: 65535,
+        }
+    }
+}
+
+impl H2Limits {
+    fn is_default(&self) -> bool {
+        *self == H2Limits::default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

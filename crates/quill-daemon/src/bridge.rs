@@ -624,8 +624,10 @@ pub fn environ<'py>(
     let mut remote = (Bytes::new(), Bytes::new());
     for (k, v) in &head.environ {
         match k.as_ref() {
-            b"HTTPS" => {
-                https |= matches!(v.as_ref(), b"on" | b"1" | b"On" | b"ON");
+            // (mod_wsgi's daemon turns HTTPS into wsgi.url_scheme and
+            // does not pass it on.)
+            k if k == quill_protocol::transport::HTTPS => {
+                https |= quill_protocol::transport::is_https(v);
                 continue;
             }
             b"REQUEST_SCHEME" => https |= v.as_ref() == b"https",

@@ -19,6 +19,7 @@
 //! * [`busy`] — each daemon process's busy threads, for every front end.
 //! * [`log`] — Apache-style error and access logs.
 //! * [`pipe`] — embedded mode's in-process stream of frames.
+//! * [`transport`] — what TLS and HTTP/2 add to a request's environ.
 
 // The logs read the clock (timestamps), which clippy.toml bans in the pure
 // crates.
@@ -30,3 +31,4 @@ pub mod log;
 pub mod pipe;
 pub mod protocol;
 pub mod spec;
+pub mod transport;

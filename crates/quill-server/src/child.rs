@@ -204,12 +204,23 @@ async fn serve_child(
         spec.plan.async_request_worker_factor,
     );
     let counter = ConnectionCounter::new(pool.mpm, pool.max_connections_per_child);
-    let mut fe =
-        FrontEnd::from_plan(&spec.plan, log.clone(), access).with_status(&spec.plan, status_sb);
-    if let Some(engine) = engine {
-        fe = fe.with_embedded(engine);
-    }
-    let fe = Arc::new(fe);
+    // TLS from the certificates and keys the supervisor read and checked
+    // for this generation (a graceful restart's new one gets renewed ones).
+    let fe = match FrontEnd::from_plan(&spec.plan, log.clone(), access)
+        .with_status(&spec.plan, status_sb)
+        .with_tls(&spec.plan)
+    {
+        Ok(mut fe) => {
+            if let Some(engine) = engine {
+                fe = fe.with_embedded(engine);
+            }
+            Arc::new(fe)
+        }
+        Err(e) => {
+            log.log(Level::Error, "ssl", &format!("front-end child: {e}"));
+            return 2;
+        }
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = (

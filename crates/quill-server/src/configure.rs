@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use quill_config::Resolved;
-use quill_config::model::{Scheme, ServerConfig};
+use quill_config::model::ServerConfig;
 use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EmbeddedPlan, EncodedSlashes, GroupPlan, ListenRouting, LogTarget, Mount, ReadStage,
-    ReadTimeouts, ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
+    EmbeddedPlan, EncodedSlashes, GroupPlan, H2Plan, ListenRouting, LogTarget, Mount, ReadStage,
+    ReadTimeouts, ResponseBuffer, ServerPlan, SitePlan, StaticAlias, TlsFile, TlsPlan,
 };
 use crate::spec::DaemonSpec;
 
@@ -28,13 +28,15 @@ use crate::spec::DaemonSpec;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error(
-        "{at}: `SSLEngine on`: quill serve does not support TLS yet, and will not serve \
-         plain HTTP where the configuration asks for HTTPS; remove that virtual host (or \
-         its SSLEngine line) to serve the rest over HTTP"
+        "{at}: `SSLEngine on` for {name}, but no SSLCertificateFile: httpd refuses to start \
+         (AH02572: Failed to configure at least one certificate and key for {name}); add \
+         `SSLCertificateFile /path/to/cert.pem` and `SSLCertificateKeyFile /path/to/key.pem` \
+         beside it"
     )]
-    TlsNotSupported { at: String },
-    #[error("Listen {listen} is an HTTPS listener; quill serve does not do TLS yet")]
-    HttpsListener { listen: String },
+    NoCertificate { at: String, name: String },
+    /// A certificate or key file that cannot be used.
+    #[error("{0}")]
+    Certificate(crate::tls::TlsError),
     #[error("Listen {listen}: cannot use address `{address}`")]
     ListenAddress { listen: String, address: String },
     #[error("the configuration has no Listen directive")]
@@ -150,23 +152,8 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         .or_else(|| prefix.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| server_root.clone());
 
-    // Never plain HTTP where the configuration asks for TLS.
-    let servers = std::iter::once(main).chain(cfg.vhosts.iter().map(|v| &v.server));
-    if let Some(tls) = servers.map(|s| &s.tls).find(|t| t.enabled) {
-        let at = tls
-            .engine_at
-            .as_ref()
-            .map_or_else(|| "the configuration".to_string(), |l| l.to_string());
-        return Err(PlanError::TlsNotSupported { at });
-    }
-
     let mut listen = Vec::new();
     for l in &cfg.listeners {
-        if l.protocol == Scheme::Https {
-            return Err(PlanError::HttpsListener {
-                listen: l.display(),
-            });
-        }
         let ip: IpAddr = match &l.address {
             None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             Some(a) if a == "localhost" => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -209,6 +196,13 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         }
         _ => None,
     };
+    // Every certificate and key is read and checked now, before any child
+    // starts; the children get what was read (see `crate::tls`).
+    for s in &mut servers {
+        if let Some(tls) = s.tls.take() {
+            s.tls = Some(crate::tls::checked(tls).map_err(PlanError::Certificate)?);
+        }
+    }
     let routing = listen
         .iter()
         .zip(&cfg.routing)
@@ -385,6 +379,11 @@ fn site_plan(
             .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
         max_keep_alive_requests: server.keep_alive.max_requests,
         timeout: Duration::from_secs(server.timeout_s.max(1)),
+        tls: tls_plan(resolved, server, vhost)?,
+        h2: H2Plan {
+            max_streams: server.h2.max_session_streams,
+            stream_window: server.h2.window_size,
+        },
     })
 }
 
@@ -468,6 +467,86 @@ fn embedded_plan(
         supplementary_gids: Vec::new(),
     };
     Ok(EmbeddedPlan { spec, env })
+}
+
+/// `file:line` of a directive.
+fn file_line(at: &quill_config::source::Location) -> String {
+    format!("{}:{}", at.file.display(), at.line)
+}
+
+/// The TLS of a server with `SSLEngine on`: its files (relative paths
+/// under ServerRoot, as mod_ssl takes them), versions, suites and ALPN
+/// protocols.
+fn tls_plan(
+    resolved: &Resolved,
+    server: &ServerConfig,
+    vhost: Option<usize>,
+) -> Result<Option<TlsPlan>, PlanError> {
+    let tls = &server.tls;
+    if !tls.enabled {
+        return Ok(None);
+    }
+    let cfg = &resolved.config;
+    let name = {
+        let host = server.server_name.as_deref().unwrap_or("localhost");
+        let port = vhost
+            .and_then(|i| cfg.vhosts.get(i))
+            .and_then(|v| v.addresses.iter().find_map(|a| a.port))
+            .unwrap_or(443);
+        format!("{host}:{port}")
+    };
+    let unknown = || "the configuration".to_string();
+    let file =
+        |path: &Option<PathBuf>, at: &Option<quill_config::source::Location>, directive: &str| {
+            path.as_ref().map(|p| TlsFile {
+                path: if p.is_absolute() {
+                    p.clone()
+                } else {
+                    cfg.server_root.join(p)
+                },
+                directive: directive.to_string(),
+                at: at.as_ref().map_or_else(unknown, file_line),
+            })
+        };
+    let Some(certificate) = file(
+        &tls.certificate_file,
+        &tls.certificate_file_at,
+        "SSLCertificateFile",
+    ) else {
+        return Err(PlanError::NoCertificate {
+            at: tls.engine_at.as_ref().map_or_else(unknown, file_line),
+            name,
+        });
+    };
+    let key = file(
+        &tls.certificate_key_file,
+        &tls.certificate_key_file_at,
+        "SSLCertificateKeyFile",
+    )
+    .unwrap_or_else(|| certificate.clone());
+    let mut ciphers = tls.ciphers_tls13.clone();
+    ciphers.extend(&tls.ciphers_tls12);
+    Ok(Some(TlsPlan {
+        chain: file(
+            &tls.certificate_chain_file,
+            &tls.certificate_chain_file_at,
+            "SSLCertificateChainFile",
+        ),
+        certificate,
+        key,
+        versions: tls.protocols.clone(),
+        ciphers,
+        honor_cipher_order: tls.honor_cipher_order,
+        std_env_vars: tls.std_env_vars,
+        alpn: server
+            .protocols
+            .iter()
+            .filter(|p| *p == "h2" || *p == "http/1.1")
+            .cloned()
+            .collect(),
+        name,
+        pem: None,
+    }))
 }
 
 fn group_plan(
@@ -572,14 +651,20 @@ fn group_plan(
 }
 
 /// httpd's own start-up warnings for this configuration (the diagnostics
-/// that quote one), with where the directive is.
+/// that quote one), and what TLS setting rustls cannot honour (`tls/…`),
+/// with where the directive is.
 fn startup_warnings(resolved: &Resolved) -> Vec<String> {
     resolved
         .diagnostics
         .iter()
         .filter(|d| d.severity == quill_config::Severity::Warning)
         .filter_map(|d| {
-            let text = d.apache.as_ref()?;
+            // httpd's own warnings, and what rustls cannot honour.
+            let text = match &d.apache {
+                Some(t) => t,
+                None if d.code.starts_with("tls/") => &d.message,
+                None => return None,
+            };
             Some(match d.span {
                 Some(span) => {
                     let at = resolved.sources.location(span);

@@ -8,8 +8,8 @@
 //!                 └───────┬────────────────────────────┬───────┘
 //!                    exec │ quill __frontend ×N   exec │ quill-daemon ×M
 //!                         ▼                            ▼
-//!   client ──HTTP/1.1──▶ child: workers + frontend ──protocol──▶ daemon processes
-//!                        (tokio + hyper)                         (crate quill-daemon)
+//!   client ──HTTP/1.1, TLS, h2──▶ child: workers + frontend ──protocol──▶ daemon processes
+//!                        (tokio + hyper + rustls)                (crate quill-daemon)
 //! ```
 //!
 //! * [`supervisor`] — sockets, the front-end pool, daemon processes (exec,
@@ -18,12 +18,15 @@
 //! * [`scoreboard`] — httpd's scoreboard in shared memory.
 //! * [`child`] — a front-end child process; [`workers`] — its worker slots,
 //!   per MPM.
-//! * [`frontend`] — HTTP/1.1 (hyper) and proxying to the daemon groups;
+//! * [`frontend`] — HTTP/1.1 and HTTP/2 (hyper), TLS (rustls) and
+//!   proxying to the daemon groups;
 //!   [`pool`] — kept daemon connections and admission per group, going by
 //!   the daemons' busy threads (`quill_protocol::busy`).
 //! * [`plan`] — what a server runs, decided before it starts;
 //!   [`configure`] — the plan of a resolved Apache configuration.
 //! * [`python`] — the interpreter a group runs.
+//! * [`tls`] — a server's certificate, key and rustls configuration;
+//!   [`x509`] — mod_ssl's variables of a certificate.
 //! * [`log`], [`protocol`], [`spec`] — from `quill-protocol`, shared with
 //!   the daemon.
 
@@ -43,4 +46,6 @@ pub mod pool_driver;
 pub mod python;
 pub mod scoreboard;
 pub mod supervisor;
+pub mod tls;
 pub mod workers;
+pub mod x509;

@@ -215,6 +215,91 @@ pub struct SitePlan {
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,
+    /// `SSLEngine on`: the TLS a connection whose server this is speaks
+    /// (see `frontend::tls`).
+    pub tls: Option<TlsPlan>,
+    /// mod_http2's limits for an HTTP/2 connection of this server.
+    pub h2: H2Plan,
+}
+
+/// A certificate or key file and the directive that named it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsFile {
+    pub path: PathBuf,
+    /// The directive and where it is: `SSLCertificateFile at FILE:LINE`.
+    pub directive: String,
+    pub at: String,
+}
+
+/// One server's TLS: what its certificate is and what it offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPlan {
+    /// `SSLCertificateFile`.
+    pub certificate: TlsFile,
+    /// `SSLCertificateKeyFile` (else the key is in the certificate file).
+    pub key: TlsFile,
+    /// `SSLCertificateChainFile`.
+    pub chain: Option<TlsFile>,
+    /// `SSLProtocol`, as far as rustls speaks it.
+    pub versions: Vec<quill_config::model::TlsVersion>,
+    /// `SSLCipherSuite` (TLS 1.3's, then TLS 1.2's), empty for rustls'
+    /// defaults (all nine suites).
+    pub ciphers: Vec<quill_config::model::CipherSuite>,
+    /// `SSLHonorCipherOrder on`.
+    pub honor_cipher_order: bool,
+    /// `SSLOptions +StdEnvVars`: mod_ssl's SSL_* variables in the environ.
+    pub std_env_vars: bool,
+    /// ALPN protocols offered, in the server's order (`Protocols`: `h2`
+    /// and `http/1.1`).
+    pub alpn: Vec<String>,
+    /// The server's name and port for httpd's messages (`www.example.com:443`).
+    pub name: String,
+    /// The files' contents, read by the supervisor when it checked them
+    /// (at start and at each restart): the front-end children take their
+    /// certificates from here, so a restart whose files are unusable
+    /// leaves the children with the last good ones. (The front-end spec
+    /// that carries them is readable by the server's user only.)
+    #[serde(default)]
+    pub pem: Option<TlsPem>,
+}
+
+/// The PEM texts of a server's certificate, key and chain.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPem {
+    pub certificate: String,
+    pub key: String,
+    pub chain: Option<String>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // (Never the key.)
+        f.debug_struct("TlsPem").finish_non_exhaustive()
+    }
+}
+
+impl TlsPlan {
+    /// Whether a request may go to a server with `other`'s TLS on a
+    /// connection made with this one's: mod_ssl's compatibility check
+    /// (same certificate, key and chain, versions and ciphers), without
+    /// which a Host that names another server than the SNI one gets 421.
+    pub fn compatible(&self, other: &TlsPlan) -> bool {
+        self.certificate.path == other.certificate.path
+            && self.key.path == other.key.path
+            && self.chain.as_ref().map(|c| &c.path) == other.chain.as_ref().map(|c| &c.path)
+            && self.versions == other.versions
+            && self.ciphers == other.ciphers
+            && self.honor_cipher_order == other.honor_cipher_order
+    }
+}
+
+/// mod_http2's limits of one HTTP/2 connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct H2Plan {
+    /// `H2MaxSessionStreams`.
+    pub max_streams: u32,
+    /// `H2WindowSize`: each stream's window for what the client sends.
+    pub stream_window: u32,
 }
 
 /// How the connections of one `Listen` socket choose their server.
@@ -267,8 +352,9 @@ pub struct ServerPlan {
     /// per idle worker slot.
     pub async_request_worker_factor: u32,
     /// What httpd would warn about at start-up (its adjustments of the MPM
-    /// settings), in its words, with where the directive is; logged when
-    /// the server starts.
+    /// settings), in its words, and the TLS settings rustls cannot honour
+    /// (`tls/…` diagnostics), with where the directive is; logged when the
+    /// server starts.
     pub startup_warnings: Vec<String>,
 }
 
@@ -290,6 +376,22 @@ impl LogTarget {
 }
 
 impl ServerPlan {
+    /// Whether connections on `listen[i]` speak TLS: its default server
+    /// (the first virtual host of its address and port, or the main
+    /// server) has `SSLEngine on`.
+    pub fn listener_tls(&self, i: usize) -> bool {
+        let Some(addr) = self.listen.get(i) else {
+            return false;
+        };
+        let server = self
+            .routing
+            .iter()
+            .find(|r| r.listen == *addr)
+            .and_then(|r| r.routing.default_vhost)
+            .map_or(0, |v| v + 1);
+        self.servers.get(server).is_some_and(|s| s.tls.is_some())
+    }
+
     /// The error log this plan names, at its level.
     pub fn open_error_log(&self) -> std::io::Result<ErrorLog> {
         Ok(ErrorLog::new(self.log_level, self.error_log.open()?))
@@ -398,6 +500,50 @@ impl ServerPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_compatible_when_certificate_and_offer_are_the_same() {
+        let file = |p: &str| TlsFile {
+            path: p.into(),
+            directive: "SSLCertificateFile".into(),
+            at: "httpd.conf:1".into(),
+        };
+        let a = TlsPlan {
+            certificate: file("a.crt"),
+            key: file("a.key"),
+            chain: None,
+            versions: vec![quill_config::model::TlsVersion::Tls12],
+            ciphers: Vec::new(),
+            honor_cipher_order: false,
+            std_env_vars: false,
+            alpn: vec!["h2".into()],
+            name: "a.example:443".into(),
+            pem: None,
+        };
+        // ALPN, environ settings and names may differ.
+        let same = TlsPlan {
+            std_env_vars: true,
+            alpn: Vec::new(),
+            name: "c.example:443".into(),
+            ..a.clone()
+        };
+        assert!(a.compatible(&same));
+        let other_cert = TlsPlan {
+            certificate: file("b.crt"),
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_cert));
+        let other_versions = TlsPlan {
+            versions: vec![quill_config::model::TlsVersion::Tls13],
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_versions));
+        let other_chain = TlsPlan {
+            chain: Some(file("chain.pem")),
+            ..a.clone()
+        };
+        assert!(!a.compatible(&other_chain));
+    }
 
     #[test]
     fn a_read_stage_grows_with_the_bytes_up_to_its_maximum() {

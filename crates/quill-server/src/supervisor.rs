@@ -460,7 +460,19 @@ pub async fn run(
 fn write_frontend_spec(path: &std::path::Path, spec: &FrontendSpec) -> Result<(), ServerError> {
     let json = serde_json::to_vec(spec)
         .map_err(|e| ServerError::FrontendSpec(path.to_path_buf(), io::Error::other(e)))?;
-    std::fs::write(path, json).map_err(|e| ServerError::FrontendSpec(path.to_path_buf(), e))
+    // Readable by the server's user only: it carries the TLS keys.
+    let write = || -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        io::Write::write_all(&mut f, &json)
+    };
+    write().map_err(|e| ServerError::FrontendSpec(path.to_path_buf(), e))
 }
 
 /// A restart re-reads the configuration: the children of the new

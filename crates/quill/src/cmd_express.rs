@@ -541,7 +541,7 @@ pub fn run(args: &ExpressArgs) -> ExitCode {
     };
     let processes = args.processes.unwrap_or(1);
     cmd_serve::serve_resolved(&resolved, &extras, None, |addrs| {
-        let port = addrs.first().map_or(r.port, |a| a.port());
+        let port = addrs.first().map_or(r.port, |(a, _)| a.port());
         let host = r.host.clone().unwrap_or_else(|| "localhost".into());
         println!(
             "Server URL         : http://{host}:{port}{}",

@@ -5,9 +5,10 @@
 //! `WSGIDaemonProcess` groups. The front end chooses the server of each
 //! request as httpd 2.4 does (by the address and port the connection
 //! arrived at, then by Host, `quill config`'s routing) and serves it with
-//! that server's WSGI mounts and `Alias`es. Mounts without a daemon group
+//! that server's WSGI mounts and `Alias`es, over TLS where `SSLEngine on`
+//! says so (the SNI name choosing the virtual host and its certificate)
+//! and HTTP/2 where `Protocols h2` does. Mounts without a daemon group
 //! run in embedded mode, inside the front-end children (docs/embedded.md).
-//! TLS (`SSLEngine on`, HTTPS listeners) is reported and refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,8 +67,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         plan_from_config(&resolved, &reread_extras).map_err(|e| e.to_string())
     });
     serve_resolved(&resolved, &extras, Some(reload), |addrs| {
-        for a in addrs {
-            println!("Listening on http://{a}/");
+        for (a, tls) in addrs {
+            let scheme = if *tls { "https" } else { "http" };
+            println!("Listening on {scheme}://{a}/");
         }
         println!("(SIGTERM or Ctrl-C stops the server and its daemon processes)");
     })
@@ -109,13 +111,14 @@ fn rendered_run_time_errors(resolved: &Resolved) -> Option<String> {
 }
 
 /// Serves a resolved configuration until SIGTERM/SIGINT; `on_started` is
-/// called once every socket listens, and `reload` re-reads the
-/// configuration at each restart.
+/// called once every socket listens, with each address and whether its
+/// connections speak TLS, and `reload` re-reads the configuration at each
+/// restart.
 pub fn serve_resolved(
     resolved: &Resolved,
     extras: &Extras,
     reload: Option<Reload>,
-    on_started: impl FnOnce(&[SocketAddr]),
+    on_started: impl FnOnce(&[(SocketAddr, bool)]),
 ) -> ExitCode {
     if let Some(errors) = rendered_errors(resolved) {
         eprint!("{errors}");
@@ -136,7 +139,17 @@ pub fn serve_resolved(
             return ExitCode::from(1);
         }
     };
-    run_plan(plan, reload, on_started)
+    let tls: Vec<bool> = (0..plan.listen.len())
+        .map(|i| plan.listener_tls(i))
+        .collect();
+    run_plan(plan, reload, |addrs| {
+        let with: Vec<(SocketAddr, bool)> = addrs
+            .iter()
+            .zip(tls.iter().chain(std::iter::repeat(&false)))
+            .map(|(a, t)| (*a, *t))
+            .collect();
+        on_started(&with)
+    })
 }
 
 /// The `quill-daemon` binary next to this one: daemon processes run it,

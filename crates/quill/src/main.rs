@@ -93,8 +93,10 @@ enum Command {
     /// Front-end children are forked and killed by the MPM's pool
     /// controller, as httpd does. Each request is answered by the
     /// virtual host httpd would choose (address and port, then Host), with
-    /// its mounts and aliases. HTTP only (a configuration with `SSLEngine
-    /// on` is refused); docs/express.md says what is not served yet.
+    /// its mounts and aliases; over TLS where `SSLEngine on` says so (the
+    /// SNI name choosing the virtual host and its certificate) and HTTP/2
+    /// where `Protocols h2` does. docs/express.md says what is not served
+    /// yet.
     ///
     /// Exit status: 0 after a clean stop (SIGTERM/SIGINT), 1 when the
     /// configuration cannot be served, 2 when it cannot be read.

@@ -7,9 +7,9 @@ use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
-    AddressRouting, AliasMapping, CustomLog, EncodedSlashes, HttpConformance, KeepAlive, Listener,
-    MpmKind, MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing, Scheme,
-    ServerConfig, StatusHandler, Tls, VhostAddr, VirtualHost,
+    AddressRouting, AliasMapping, CustomLog, EncodedSlashes, H2Limits, HttpConformance, KeepAlive,
+    Listener, MpmKind, MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing,
+    Scheme, ServerConfig, StatusHandler, Tls, TlsVersion, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -800,18 +800,25 @@ fn server_config(
             ),
         }
     }
-    let path = |name: &str| s.last(name).and_then(|i| i.arg(0)).map(PathBuf::from);
-    if let Some(p) = path("SSLCertificateFile") {
+    let path = |name: &str| {
+        s.last(name)
+            .and_then(|i| Some((PathBuf::from(i.arg(0)?), sources.location(i.span()))))
+    };
+    if let Some((p, at)) = path("SSLCertificateFile") {
         cfg.tls.certificate_file = Some(p);
+        cfg.tls.certificate_file_at = Some(at);
     }
-    if let Some(p) = path("SSLCertificateKeyFile") {
+    if let Some((p, at)) = path("SSLCertificateKeyFile") {
         cfg.tls.certificate_key_file = Some(p);
+        cfg.tls.certificate_key_file_at = Some(at);
     }
-    if let Some(p) = path("SSLCertificateChainFile") {
+    if let Some((p, at)) = path("SSLCertificateChainFile") {
         cfg.tls.certificate_chain_file = Some(p);
+        cfg.tls.certificate_chain_file_at = Some(at);
     }
+    super::tls::read(items, &mut cfg, diags);
     if let Some(p) = path("DocumentRoot") {
-        cfg.document_root = Some(p);
+        cfg.document_root = Some(p.0);
     }
     if let Some(i) = s.last("ErrorLog").and_then(|i| i.arg(0)) {
         cfg.error_log = Some(i.to_string());
@@ -976,9 +983,19 @@ fn default_server() -> ServerConfig {
             enabled: false,
             engine_at: None,
             certificate_file: None,
+            certificate_file_at: None,
             certificate_key_file: None,
+            certificate_key_file_at: None,
             certificate_chain_file: None,
+            certificate_chain_file_at: None,
+            protocols: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+            ciphers_tls12: Vec::new(),
+            ciphers_tls13: Vec::new(),
+            std_env_vars: false,
+            honor_cipher_order: false,
         },
+        protocols: vec!["http/1.1".to_string()],
+        h2: H2Limits::default(),
         document_root: None,
         aliases: Vec::new(),
         error_log: Some("logs/error_log".to_string()),

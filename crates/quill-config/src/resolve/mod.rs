@@ -13,6 +13,7 @@
 
 pub mod core;
 pub mod mpm;
+pub mod tls;
 
 use std::collections::BTreeMap;
 

@@ -240,8 +240,12 @@ enum Kind {
         file: tokio::fs::File,
         left: u64,
     },
-    /// A daemon's response, taken off it by its relay task.
-    Spooled(Arc<Spool>),
+    /// A daemon's response, taken off it by its relay task; with the
+    /// application's Content-Length, the
+    /// bytes still to send: the body ends when they are sent, without
+    /// waiting for the daemon's end of response (HTTP/1.1 ends there by
+    /// itself; an HTTP/2 stream would otherwise end only with it).
+    Spooled(Arc<Spool>, Option<u64>),
 }
 
 /// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
@@ -279,9 +283,9 @@ impl RespBody {
             slot: None,
         }
     }
-    pub(super) fn spooled(spool: Arc<Spool>) -> RespBody {
+    pub(super) fn spooled(spool: Arc<Spool>, content_length: Option<u64>) -> RespBody {
         RespBody {
-            kind: Kind::Spooled(spool),
+            kind: Kind::Spooled(spool, content_length),
             access: None,
             slot: None,
         }
@@ -295,7 +299,7 @@ impl RespBody {
     /// connection whose response is written to its listener: a client
     /// slow to read holds no worker slot.
     pub(super) fn set_slot(&mut self, mut guard: SlotGuard, write_completion: bool) {
-        if let (true, Kind::Spooled(spool)) = (write_completion, &self.kind) {
+        if let (true, Kind::Spooled(spool, _)) = (write_completion, &self.kind) {
             if let Some(w) = guard.worker.take() {
                 spool.hold_worker(w, guard.started);
             }
@@ -343,7 +347,14 @@ impl Body for RespBody {
                     }
                 }
             }
-            Kind::Spooled(spool) => ready!(spool.poll_next(cx)).map(|r| r.map(HttpFrame::data)),
+            Kind::Spooled(_, Some(0)) => None,
+            Kind::Spooled(spool, left) => {
+                let piece = ready!(spool.poll_next(cx));
+                if let (Some(Ok(b)), Some(l)) = (&piece, left.as_mut()) {
+                    *l = l.saturating_sub(b.len() as u64);
+                }
+                piece.map(|r| r.map(HttpFrame::data))
+            }
         };
         if let Some(Ok(f)) = &out {
             if let Some(d) = f.data_ref() {
@@ -358,7 +369,8 @@ impl Body for RespBody {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
             Kind::File { left, .. } => *left == 0,
-            Kind::Spooled(spool) => spool.is_end(),
+            Kind::Spooled(_, Some(0)) => true,
+            Kind::Spooled(spool, _) => spool.is_end(),
         }
     }
 
@@ -367,14 +379,14 @@ impl Body for RespBody {
             Kind::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
             Kind::File { left, .. } => SizeHint::with_exact(*left),
-            Kind::Spooled(_) => SizeHint::default(),
+            Kind::Spooled(..) => SizeHint::default(),
         }
     }
 }
 
 impl Drop for RespBody {
     fn drop(&mut self) {
-        if let Kind::Spooled(spool) = &self.kind {
+        if let Kind::Spooled(spool, _) = &self.kind {
             spool.consumer_gone();
         }
     }

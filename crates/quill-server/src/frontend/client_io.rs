@@ -35,12 +35,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::body::ConnState;
 use super::error::{Client, FrontError};
 use super::framing::{Framing, Scan};
+use super::tls::Transport;
 use crate::log::{ErrorLog, Level};
 use crate::plan::ReadStage;
 
@@ -62,10 +62,14 @@ pub(super) struct IoRules {
     pub(super) header: Option<ReadStage>,
     /// `Timeout`.
     pub(super) timeout: Duration,
+    /// An HTTP/2 connection: its bytes go to hyper as they come (no
+    /// HTTP/1.1 heads to hold or check); writes are still bounded by
+    /// `Timeout`.
+    pub(super) http2: bool,
 }
 
 pub(super) struct ClientIo {
-    stream: TcpStream,
+    stream: Transport,
     rules: IoRules,
     framing: Framing,
     /// Bytes read and not yet handed to hyper: `buf[..released]` may go;
@@ -99,7 +103,7 @@ pub(super) struct ClientIo {
 
 impl ClientIo {
     pub(super) fn new(
-        stream: TcpStream,
+        stream: Transport,
         rules: IoRules,
         conn: Arc<ConnState>,
         log: Arc<ErrorLog>,
@@ -130,7 +134,7 @@ impl ClientIo {
 
     /// When the head being waited for times out, if one is.
     fn head_deadline(&self) -> Option<Instant> {
-        if !self.framing.in_head() {
+        if self.rules.http2 || !self.framing.in_head() {
             return None;
         }
         let start = self.head_start?;
@@ -143,6 +147,10 @@ impl ClientIo {
     /// Scans what was read: releases body bytes and whole heads, holds a
     /// head being received, refuses a bad one.
     fn scan(&mut self) {
+        if self.rules.http2 {
+            self.released = self.buf.len();
+            return;
+        }
         loop {
             let region = &self.buf[self.released..];
             if self.held == region.len() {
@@ -273,31 +281,18 @@ impl AsyncRead for ClientIo {
                     let want = dst
                         .remaining()
                         .min(usize::try_from(left).unwrap_or(usize::MAX));
-                    loop {
-                        ready!(this.stream.poll_read_ready(cx))?;
-                        match this.stream.try_read(dst.initialize_unfilled_to(want)) {
-                            Ok(n) => {
-                                dst.advance(n);
-                                this.framing.passed(n);
-                                return Poll::Ready(Ok(()));
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                            Err(e) => return Poll::Ready(Err(e)),
-                        }
-                    }
+                    let n = ready!(this.stream.poll_read_into(cx, dst, want))?;
+                    this.framing.passed(n);
+                    return Poll::Ready(Ok(()));
                 }
             }
             this.buf.reserve(READ_CHUNK);
-            match this.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => match this.stream.try_read_buf(&mut this.buf) {
-                    Ok(0) => this.end(),
-                    Ok(_) => {
-                        this.last_byte = Instant::now();
-                        this.scan();
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                },
+            match this.stream.poll_read_buf(cx, &mut this.buf, READ_CHUNK) {
+                Poll::Ready(Ok(0)) => this.end(),
+                Poll::Ready(Ok(_)) => {
+                    this.last_byte = Instant::now();
+                    this.scan();
+                }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
                     let Some(deadline) = this.head_deadline() else {

@@ -159,7 +159,7 @@ pub(super) async fn call(
             Ok(_) | Err(_) => return FrontError::embedded_truncated(remote, mount).respond(log),
         }
     };
-    let Some((mut r, _)) = response_for(head) else {
+    let Some((mut r, expected)) = response_for(head) else {
         return FrontError::embedded_truncated(remote, mount).respond(log);
     };
     let spool = Arc::new(Spool::new(fe.response_buffer.clone()));
@@ -167,7 +167,7 @@ pub(super) async fn call(
     if !relay_buffered(&mut frames, &spool) {
         tokio::spawn(relay(frames, pump, spool.clone()));
     }
-    *r.body_mut() = RespBody::spooled(spool);
+    *r.body_mut() = RespBody::spooled(spool, expected);
     r
 }
 

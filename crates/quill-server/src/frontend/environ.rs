@@ -115,7 +115,17 @@ fn environ<B>(
     enc.pair(b"SERVER_PROTOCOL", version_str(req.version()).as_bytes());
     enc.pair(b"SERVER_SOFTWARE", b"Quill");
     enc.pair(b"GATEWAY_INTERFACE", b"CGI/1.1");
-    enc.pair(b"REQUEST_SCHEME", b"http");
+    let tls = req.extensions().get::<super::ConnTls>();
+    enc.pair(
+        b"REQUEST_SCHEME",
+        if tls.is_some() { b"https" } else { b"http" },
+    );
+    if let Some(tls) = tls {
+        tls.facts().encode(enc);
+    }
+    if req.version() == http::Version::HTTP_2 {
+        quill_protocol::transport::encode_http2(enc);
+    }
     enc.pair(b"REMOTE_ADDR", IpText::new(ctx.ends.peer.ip()).as_bytes());
     enc.pair(
         b"REMOTE_PORT",

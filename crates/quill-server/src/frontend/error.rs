@@ -33,6 +33,7 @@ const TOO_LARGE: &str = "The requested resource does not allow request data with
 const URI_TOO_LONG: &str =
     "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n";
 const REQUEST_TIMEOUT: &str = "Server timeout waiting for the HTTP request from the client.";
+const MISDIRECTED: &str = "The client needs a new connection for this\nrequest as the requested host name does not match\nthe Server Name Indication (SNI) in use for this\nconnection.";
 
 /// A failed request: what the client gets and what the error log says.
 #[derive(Debug)]
@@ -124,6 +125,16 @@ impl FrontError {
             Level::Debug,
             "core",
             format!("{remote} AH00550: Client sent malformed Host header: {host}"),
+        )
+    }
+
+    /// A request on a TLS connection whose Host names a server with other
+    /// TLS than the connection's (mod_ssl's 421 and AH02032 line).
+    pub(super) fn misdirected(remote: Client, message: &str) -> FrontError {
+        FrontError::page(StatusCode::MISDIRECTED_REQUEST, MISDIRECTED).logged(
+            Level::Error,
+            "ssl",
+            format!("{remote} {message}"),
         )
     }
 

@@ -1,6 +1,7 @@
-//! The HTTP front end: HTTP/1.1 with keep-alive (hyper), static files for
-//! `Alias`, and proxying of WSGI requests to the daemon groups over the
-//! wire protocol with bodies streamed both ways.
+//! The HTTP front end: HTTP/1.1 with keep-alive and, over TLS where
+//! `Protocols h2` offers it, HTTP/2 (hyper), TLS with SNI (rustls), static
+//! files for `Alias`, and proxying of WSGI requests to the daemon groups
+//! over the wire protocol with bodies streamed both ways.
 //!
 //! It runs in each front-end child process ([`crate::child`]) and owns no
 //! processes: it knows each group by socket path and timeouts
@@ -9,19 +10,23 @@
 //! child's worker slots is [`crate::workers`]'.
 //!
 //! ```text
-//!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
-//!                                 ├─ embedded mount ▶ this process's Python (`embedded`)
-//!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
-//!                                 │                   Head ─▶ [Continue ─▶ body pump task]
-//!                                 │                   first frame ≤ socket-timeout (else 504)
-//!                                 │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
-//!                                 └─ else 404
+//!  accept ─▶ [TLS handshake: SNI, ALPN] ─▶ hyper conn (HTTP/1.1 or HTTP/2)
+//!         ─▶ route ─┬─ Alias ─────────▶ file body
+//!                   ├─ embedded mount ▶ this process's Python (`embedded`)
+//!                   ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
+//!                   │                   Head ─▶ [Continue ─▶ body pump task]
+//!                   │                   first frame ≤ socket-timeout (else 504)
+//!                   │                   ResponseHead ─▶ relay task ─▶ spool ─▶ body
+//!                   └─ else 404
 //! ```
 //!
 //! This file holds the accept loop and the connection tasks ([`serve`])
 //! and what every request goes through (`handle`); the rest is split by
 //! stage:
 //!
+//! * `tls` — TLS as mod_ssl does it: the SNI name chooses the server and
+//!   its certificate, ALPN chooses HTTP/2, a Host whose server's TLS is
+//!   not the connection's gets 421;
 //! * `client_io`, `framing` — the client socket as hyper sees it: heads
 //!   held until whole and checked (bare LF, LimitRequestLine), timed
 //!   (RequestReadTimeout's header stage), writes bounded by Timeout;
@@ -75,6 +80,7 @@ mod route;
 mod spool;
 mod static_files;
 pub mod status;
+mod tls;
 
 pub use body::RespBody;
 use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
@@ -84,6 +90,7 @@ pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
 pub use route::{Ends, RouteTable, Routed, Sites, environ_fault, route_request};
+pub use tls::{ConnTls, TlsSites};
 
 /// How the front end reaches one daemon group.
 #[derive(Debug, Clone)]
@@ -119,6 +126,8 @@ pub struct ConnRules {
     pub keep_alive: Option<Duration>,
     /// `Timeout`: the longest wait for one read or write of a client.
     pub timeout: Duration,
+    /// mod_http2's limits for an HTTP/2 connection.
+    pub h2: crate::plan::H2Plan,
 }
 
 /// Everything a front end serves with.
@@ -146,6 +155,8 @@ pub struct FrontEnd {
     /// daemon group (see [`FrontEnd::with_embedded`]); `None`: such mounts
     /// get 500 (`WSGIRestrictEmbedded On`).
     pub embedded: Option<Engine>,
+    /// Each server's TLS (see `tls`; none until [`FrontEnd::with_tls`]).
+    pub tls: TlsSites,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -208,6 +219,7 @@ impl FrontEnd {
                     read_timeouts: s.read_timeouts,
                     keep_alive: s.keep_alive,
                     timeout: s.timeout,
+                    h2: s.h2,
                 })
                 .collect(),
             groups: plan
@@ -240,6 +252,7 @@ impl FrontEnd {
             status: None,
             metrics: None,
             embedded: None,
+            tls: TlsSites::default(),
         }
     }
 
@@ -248,6 +261,13 @@ impl FrontEnd {
     pub fn with_embedded(mut self, engine: Engine) -> FrontEnd {
         self.embedded = Some(engine);
         self
+    }
+
+    /// Serves `plan`'s TLS, from the certificates and keys the supervisor
+    /// read for this generation.
+    pub fn with_tls(mut self, plan: &ServerPlan) -> Result<FrontEnd, crate::tls::TlsError> {
+        self.tls = TlsSites::from_plan(plan)?;
+        Ok(self)
     }
 
     /// Serves `plan`'s status pages from `scoreboard` (a front-end child's).
@@ -304,6 +324,10 @@ static FALLBACK_RULES: ConnRules = ConnRules {
     },
     keep_alive: Some(Duration::from_secs(5)),
     timeout: Duration::from_secs(60),
+    h2: crate::plan::H2Plan {
+        max_streams: 100,
+        stream_window: 65535,
+    },
 };
 
 /// How often a connection without a keep-alive time looks whether a
@@ -448,23 +472,64 @@ pub async fn serve(
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
             // in every connection's task, idle ones included.
-            let service = service_fn(move |req| {
+            // TLS when the base server has it (see `tls`).
+            let (stream, conn_tls) = match fe.tls.get(base) {
+                None => (tls::Transport::Plain(stream), None),
+                Some(_) => {
+                    let shake = tls::handshake(
+                        &fe.sites,
+                        &fe.tls,
+                        stream,
+                        ends,
+                        base,
+                        rules.timeout,
+                        &fe.error_log,
+                    );
+                    match shake.await {
+                        Some((t, c)) => (t, Some(c)),
+                        None => return,
+                    }
+                }
+            };
+            let http2 = conn_tls.as_ref().is_some_and(|c| c.h2);
+            let service = service_fn(move |mut req: Request<Incoming>| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
                 let state = svc_state.clone();
+                if let Some(c) = &conn_tls {
+                    req.extensions_mut().insert(c.clone());
+                }
                 Box::pin(async move {
                     Ok::<_, io::Error>(handle(fe, req, ends, base, slot, state).await)
                 })
             });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            // (Heads are timed by ClientIo, as mod_reqtimeout times them.
-            // Whether a response keeps the connection is the answering
-            // server's KeepAlive: `route` says `Connection: close` when not.)
-            builder
-                .timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(None)
-                .max_buf_size(rules.limit_request_head.max(8192));
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if http2 {
+                // mod_http2's limits; the connection window stays hyper's.
+                let h2 = rules.h2;
+                builder = builder.http2_only();
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(h2.max_streams)
+                    .initial_stream_window_size(h2.stream_window)
+                    .max_header_list_size(
+                        u32::try_from(rules.limit_request_head).unwrap_or(u32::MAX),
+                    );
+            } else {
+                builder = builder.http1_only();
+                // (Heads are timed by ClientIo, as mod_reqtimeout times them.
+                // Whether a response keeps the connection is the answering
+                // server's KeepAlive: `route` says `Connection: close` when
+                // not.)
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .keep_alive(true)
+                    .header_read_timeout(None)
+                    .max_buf_size(rules.limit_request_head.max(8192));
+            }
             let io = ClientIo::new(
                 stream,
                 IoRules {
@@ -473,6 +538,7 @@ pub async fn serve(
                     head_limit: rules.limit_request_head.max(8192),
                     header: rules.read_timeouts.header,
                     timeout: rules.timeout,
+                    http2,
                 },
                 state.clone(),
                 fe.error_log.clone(),
@@ -651,6 +717,8 @@ fn version_str(v: Version) -> &'static str {
     match v {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_09 => "HTTP/0.9",
+        // (As mod_http2 names it in SERVER_PROTOCOL and the access log.)
+        Version::HTTP_2 => "HTTP/2.0",
         _ => "HTTP/1.1",
     }
 }

@@ -237,7 +237,7 @@ pub(super) async fn forward(
                 if !relay_buffered(&mut proxied, &spool) {
                     tokio::spawn(relay(proxied, spool.clone()));
                 }
-                *r.body_mut() = RespBody::spooled(spool);
+                *r.body_mut() = RespBody::spooled(spool, expected);
                 return r;
             }
             Ok(None) | Ok(Some(_)) | Err(_) => {

@@ -36,7 +36,7 @@ use super::error::{Client, FrontError};
 use super::proxy::forward;
 use super::static_files::static_file;
 use super::status::Handlers;
-use super::{ConnRules, FrontEnd, Resp, RespBody, epoch_us};
+use super::{ConnRules, ConnTls, FrontEnd, Resp, RespBody, epoch_us};
 use crate::log::{ErrorLog, Level};
 use crate::plan::{EncodedSlashes, Mount, StaticAlias};
 
@@ -171,6 +171,15 @@ fn valid_host(host: &str) -> bool {
 /// httpd's Host rules (see the module doc); an absolute-form target's
 /// authority is moved into the Host field.
 fn check_host<B>(req: &mut Request<B>, remote: Client, log: &ErrorLog) -> Result<(), FrontError> {
+    // HTTP/2 names the host in `:authority` (the URI's), which mod_http2
+    // makes the Host field when the client sent none.
+    if req.version() == Version::HTTP_2 && !req.headers().contains_key(header::HOST) {
+        let authority = req.uri().authority().map(|a| a.as_str().to_string());
+        if let Some(v) = authority.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            req.headers_mut().insert(header::HOST, v);
+        }
+        return Ok(());
+    }
     let mut hosts = req.headers().get_all(header::HOST).iter();
     let first = hosts.next();
     if hosts.next().is_some() {
@@ -532,6 +541,15 @@ pub(super) async fn route(
     });
     conn.set_keep_alive(keep);
     conn.set_timeout(site.timeout);
+    if req.extensions().get::<ConnTls>().is_some() {
+        if let Err(e) = on_tls(fe, &mut req, ends) {
+            let mut resp = e.respond(&fe.error_log);
+            if keep.is_none() {
+                close(&mut resp);
+            }
+            return resp;
+        }
+    }
     let mut resp = match dispatch(fe, req, site, ends).await {
         Ok(r) => r,
         Err(e) => e.respond(&fe.error_log),
@@ -545,6 +563,36 @@ pub(super) async fn route(
 fn close(resp: &mut Resp) {
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
+}
+
+/// A request on a TLS connection: mod_ssl's check that its server's TLS
+/// is the connection's (421 otherwise), and that server's environ
+/// settings (`SSLOptions +StdEnvVars`, its certificate's variables).
+fn on_tls(fe: &FrontEnd, req: &mut Request<Incoming>, ends: Ends) -> Result<(), FrontError> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    let server = fe
+        .sites
+        .select(ends.listener, ends.local.ip(), host.as_deref());
+    let Some(conn) = req.extensions_mut().get_mut::<ConnTls>() else {
+        return Ok(());
+    };
+    super::tls::misdirected(
+        &fe.tls,
+        conn,
+        server,
+        host.as_deref(),
+        &fe.sites,
+        Client(ends.peer),
+    )?;
+    if let Some(site) = fe.tls.get(server) {
+        conn.std_env_vars = site.plan.std_env_vars;
+        conn.server_cert = site.server_cert.clone();
+    }
+    Ok(())
 }
 
 async fn dispatch(

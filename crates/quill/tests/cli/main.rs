@@ -11,6 +11,7 @@ mod docs;
 mod express;
 mod help;
 mod report;
+mod serve_tls;
 mod simulate;
 
 use std::path::{Path, PathBuf};

@@ -32,6 +32,7 @@ mod pool;
 mod probes;
 mod report;
 mod status;
+mod tls;
 mod vhosts;
 
 use std::io::{BufRead, BufReader, Read, Write};
