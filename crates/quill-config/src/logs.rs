@@ -20,7 +20,7 @@ use quill_mpm::LogLevel;
 use serde::{Deserialize, Serialize};
 
 /// A parsed log format: text and fields, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogFormat {
     pub items: Vec<LogItem>,
 }
@@ -123,7 +123,10 @@ pub enum FieldKind {
     /// Quill hands it to hyper, plus the `Date` field hyper adds.
     BytesSent,
     /// A field httpd knows but Quill does not fill (`%f`, `%R`, `%{…}n`,
-    /// `%I`, `%S`, `%^ti`, `%^to`, an unknown argument): written as `-`.
+    /// mod_logio's `%I`, `%S` and `%^FB`, mod_ssl's `%{…}x` and `%{…}c`,
+    /// `%^ti`, `%^to`, an argument Quill does not know): written as `-`.
+    /// (Those of mod_logio and mod_ssl are read whether or not the module
+    /// is loaded.)
     /// It holds the field as written.
     Unfilled(String),
 }
@@ -280,7 +283,7 @@ fn parse_field(s: &str) -> Result<(Field, &str), String> {
                 statuses.push(rest[..end].parse::<u16>().unwrap_or(0));
                 rest = &rest[end..];
             }
-            '^' if matches!(rest.get(1..3), Some("ti" | "to")) => {
+            '^' if matches!(rest.get(1..3), Some("ti" | "to" | "FB")) => {
                 let kind = FieldKind::Unfilled(format!("%{}", &rest[..3]));
                 let field = Field {
                     kind,
@@ -356,7 +359,8 @@ fn field_kind(letter: char, arg: Option<&str>) -> Option<FieldKind> {
         'V' => FieldKind::RequestServerName,
         'X' => FieldKind::ConnStatus,
         'O' => FieldKind::BytesSent,
-        'f' | 'R' | 'n' | 'I' | 'S' => FieldKind::Unfilled(written()),
+        // mod_log_config's own, mod_logio's and mod_ssl's.
+        'f' | 'R' | 'n' | 'I' | 'S' | 'x' | 'c' => FieldKind::Unfilled(written()),
         _ => return None,
     })
 }

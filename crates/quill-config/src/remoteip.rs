@@ -20,7 +20,7 @@
 //! address ends it too (httpd would resolve a host name there; Quill
 //! does not). The entries taken leave the header; the rest stay in it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
@@ -174,6 +174,11 @@ pub struct Outcome {
 }
 
 impl RemoteIp {
+    /// No RemoteIPHeader: the module does nothing.
+    pub fn is_off(&self) -> bool {
+        self.header.is_none()
+    }
+
     /// The client of a request that came from `peer` with `value` in the
     /// header; `None` when the module changes nothing (no header
     /// configured, or no entry taken).
@@ -244,6 +249,7 @@ pub fn parse_proxy_list(text: &str, internal: bool) -> Result<Vec<ProxyMatch>, (
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::net::Ipv6Addr;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("an address")
