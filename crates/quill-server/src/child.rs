@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::frontend::{self, AccessSink, FrontEnd, StopReason};
+use crate::frontend::{self, FrontEnd, StopReason};
 use crate::log::{ErrorLog, Level};
+use crate::logging::{self, SiteSinks};
 use crate::plan::ServerPlan;
 use crate::scoreboard::Scoreboard;
 use crate::workers::Workers;
@@ -42,25 +43,6 @@ pub struct FrontendSpec {
     /// How many listening sockets it inherits, from [`FIRST_LISTEN_FD`] on.
     pub listeners: u32,
 }
-
-fn access_sink(plan: &ServerPlan) -> std::io::Result<Option<AccessSink>> {
-    let Some(target) = &plan.access_log else {
-        return Ok(None);
-    };
-    let w = std::sync::Mutex::new(target.open()?);
-    Ok(Some(Arc::new(move |line: &str| {
-        if let Ok(mut w) = w.lock() {
-            // One write per line: children append to one file.
-            let mut buf = Vec::with_capacity(line.len() + 1);
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            let _ = w.write_all(&buf);
-            let _ = w.flush();
-        }
-    })))
-}
-
-use std::io::Write as _;
 
 /// Runs a front-end child; returns its exit status.
 pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
@@ -107,9 +89,12 @@ pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
             sb.server_limit()
         ));
     }
-    let access = match access_sink(&spec.plan) {
+    // Every server's logs, opened afresh by each child (so a graceful
+    // restart after a rotation writes to the new files).
+    let sites: Vec<&logging::SiteLogs> = spec.plan.servers.iter().map(|s| &s.logs).collect();
+    let access = match logging::open_sites(&sites, &log, &spec.plan.error_log) {
         Ok(a) => a,
-        Err(e) => return fail(format!("cannot open the access log: {e}")),
+        Err(e) => return fail(format!("cannot open a log: {e}")),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,7 +115,7 @@ async fn serve_child(
     slot: u32,
     generation: u32,
     log: Arc<ErrorLog>,
-    access: Option<AccessSink>,
+    access: Vec<SiteSinks>,
 ) -> i32 {
     let mut listeners = Vec::new();
     for i in 0..spec.listeners {

@@ -19,8 +19,8 @@ use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EncodedSlashes, GroupPlan, ListenRouting, LogTarget, Mount, ReadStage, ReadTimeouts,
-    ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
+    EncodedSlashes, GroupPlan, ListenRouting, Mount, ReadStage, ReadTimeouts, ResponseBuffer,
+    ServerPlan, SitePlan, StaticAlias,
 };
 use crate::spec::DaemonSpec;
 
@@ -60,6 +60,8 @@ pub enum PlanError {
     /// The group's Python, user or group cannot be used.
     #[error("daemon group '{group}': {message}")]
     Group { group: String, message: String },
+    #[error(transparent)]
+    Logs(#[from] crate::logging::LogPlanError),
 }
 
 /// Settings of Quill's own, beyond what an Apache configuration says.
@@ -123,15 +125,6 @@ fn lookup_group(group: &str) -> Result<u32, String> {
     }
 }
 
-fn log_target(value: &str, server_root: &Path) -> LogTarget {
-    match value {
-        "/dev/stderr" => LogTarget::Stderr,
-        "/dev/stdout" => LogTarget::Stdout,
-        p if Path::new(p).is_absolute() => LogTarget::File(PathBuf::from(p)),
-        p => LogTarget::File(server_root.join(p)),
-    }
-}
-
 /// The plan for a resolved configuration.
 pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPlan, PlanError> {
     let cfg = &resolved.config;
@@ -182,22 +175,25 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         return Err(PlanError::NoListen);
     }
 
-    let level: Level = main
-        .log_level
-        .split_whitespace()
-        .next()
-        .unwrap_or("warn")
-        .parse()
-        .unwrap_or(Level::Warn);
+    let level: Level = main.log_levels.level;
     let pid = std::process::id();
     let mut groups = Vec::new();
     for d in &cfg.wsgi.daemons {
-        groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
+        // (The daemon processes' lines are mod_wsgi's.)
+        let wsgi_level = main.log_levels.for_module("wsgi");
+        groups.push(group_plan(resolved, d, &prefix, pid, extras, wsgi_level)?);
     }
 
-    let mut servers = vec![site_plan(resolved, main, None, None)?];
+    let to_terminal = extras.log_to_terminal;
+    let mut servers = vec![site_plan(resolved, main, None, None, to_terminal)?];
     for v in &cfg.vhosts {
-        servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
+        servers.push(site_plan(
+            resolved,
+            &v.server,
+            Some(v.index),
+            Some(main),
+            to_terminal,
+        )?);
     }
     let routing = listen
         .iter()
@@ -208,21 +204,8 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         })
         .collect();
 
-    let (error_log, access_log) = if extras.log_to_terminal {
-        (
-            LogTarget::Stderr,
-            main.custom_logs.first().map(|_| LogTarget::Stdout),
-        )
-    } else {
-        (
-            main.error_log
-                .as_deref()
-                .map_or(LogTarget::Stderr, |e| log_target(e, server_root)),
-            main.custom_logs
-                .first()
-                .map(|c| log_target(&c.target, server_root)),
-        )
-    };
+    // The main server's error log is the process's own.
+    let error_log = servers[0].logs.error_log.clone();
     Ok(ServerPlan {
         listen,
         listen_backlog: cfg.mpm.listen_backlog,
@@ -233,7 +216,7 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         response_buffer: ResponseBuffer::default(),
         error_log,
         log_level: level,
-        access_log,
+        log_modules: main.log_levels.modules.clone(),
         run_dir,
         reload_scripts: true,
         graceful_sigterm: extras.graceful_sigterm,
@@ -251,6 +234,7 @@ fn site_plan(
     server: &ServerConfig,
     vhost: Option<usize>,
     main: Option<&ServerConfig>,
+    to_terminal: bool,
 ) -> Result<SitePlan, PlanError> {
     let cfg = &resolved.config;
     let server_root = &cfg.server_root;
@@ -372,6 +356,7 @@ fn site_plan(
             .enabled
             .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
         timeout: Duration::from_secs(server.timeout_s.max(1)),
+        logs: crate::logging::site_logs(server, server_root, to_terminal)?,
     })
 }
 

@@ -293,6 +293,14 @@ impl Sites {
         self.select(listener, local, None)
     }
 
+    /// The index of `table`, one of [`Sites::servers`] (0 for another).
+    pub fn index_of(&self, table: &RouteTable) -> usize {
+        self.servers
+            .iter()
+            .position(|t| std::ptr::eq(t, table))
+            .unwrap_or(0)
+    }
+
     fn server(&self, i: usize) -> Option<&RouteTable> {
         self.servers.get(i).or_else(|| self.servers.first())
     }
@@ -488,28 +496,54 @@ fn request_id() -> String {
     format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
 }
 
+/// Which server answered a request, and the client's address (the peer's,
+/// or mod_remoteip's): what its access-log line needs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Served {
+    /// Its index in [`Sites::servers`].
+    pub(super) site: usize,
+    pub(super) client: IpAddr,
+}
+
+impl Served {
+    pub(super) fn at(site: usize, peer: SocketAddr) -> Served {
+        Served {
+            site,
+            client: peer.ip(),
+        }
+    }
+}
+
 /// The response to a request: a static file, a daemon's, or an error
-/// page (its error-log line written). A request whose server has
-/// `KeepAlive Off` closes its connection.
+/// page (its error-log line written to the error log of the server that
+/// answers). Once the server is chosen, its mod_remoteip settings give
+/// the client's address. A request whose server has `KeepAlive Off`
+/// closes its connection.
 pub(super) async fn route(
     fe: &FrontEnd,
     mut req: Request<Incoming>,
     ends: Ends,
     rules: &ConnRules,
-) -> Resp {
+) -> (Resp, Served) {
     let site = match select_site(&mut req, &fe.sites, ends, &fe.error_log) {
         Ok(site) => site,
-        Err(e) => return e.respond(&fe.error_log),
+        Err(e) => return (e.respond(&fe.error_log), Served::at(0, ends.peer)),
     };
+    let index = fe.sites.index_of(site);
+    let ends = match fe.logs.get(index) {
+        Some(l) => super::remoteip::apply(&l.remote_ip, &mut req, ends, &l.error),
+        None => ends,
+    };
+    let served = Served::at(index, ends.peer);
     let mut resp = match dispatch(fe, req, site, ends, rules).await {
         Ok(r) => r,
-        Err(e) => e.respond(&fe.error_log),
+        Err(e) => e.respond(fe.site_error_log(index)),
     };
     if !site.keep_alive {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    resp
+    (resp, served)
 }
 
 async fn dispatch(

@@ -1,0 +1,137 @@
+//! mod_remoteip in the front end: once the server that answers a request
+//! is known, its `RemoteIPHeader` gives the client's address
+//! (`quill_config::remoteip` decides), which the rest of the request
+//! sees as its peer's (REMOTE_ADDR, `Require ip`, the error log's
+//! `[client …]`); REMOTE_PORT stays the connection's, as in httpd. The
+//! entries taken leave the header, and `RemoteIPProxiesHeader` lists the
+//! external proxies passed.
+
+use std::net::SocketAddr;
+
+use http::Request;
+use http::header::{HeaderName, HeaderValue};
+use quill_config::remoteip::RemoteIp;
+
+use super::route::Ends;
+use crate::log::{ErrorLog, Level};
+
+/// `ends` with the client's address in place of the peer's when `cfg`
+/// applies to `req` (whose header it rewrites).
+pub(super) fn apply<B>(cfg: &RemoteIp, req: &mut Request<B>, ends: Ends, log: &ErrorLog) -> Ends {
+    let Some(name) = cfg
+        .header
+        .as_deref()
+        .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
+    else {
+        return ends;
+    };
+    // httpd merges a repeated header into one value, comma-separated.
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(&name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if values.is_empty() {
+        return ends;
+    }
+    let Some(outcome) = cfg.apply(ends.peer.ip(), &values.join(", ")) else {
+        return ends;
+    };
+    let headers = req.headers_mut();
+    headers.remove(&name);
+    if let Some(rest) = outcome
+        .header
+        .as_deref()
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
+        headers.insert(name, rest);
+    }
+    let proxies: Vec<String> = outcome.proxies.iter().map(ToString::to_string).collect();
+    if let (Some(h), false) = (cfg.proxies_header.as_deref(), proxies.is_empty()) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(h.as_bytes()),
+            HeaderValue::from_str(&proxies.join(", ")),
+        ) {
+            req.headers_mut().insert(n, v);
+        }
+    }
+    if log.enabled_for(Level::Trace1, "remoteip") {
+        let msg = if proxies.is_empty() {
+            format!(
+                "Using {} as client's IP by internal proxies",
+                outcome.client
+            )
+        } else {
+            format!(
+                "Using {} as client's IP by proxies {}",
+                outcome.client,
+                proxies.join(", ")
+            )
+        };
+        log.log(Level::Trace1, "remoteip", &msg);
+    }
+    Ends {
+        peer: SocketAddr::new(outcome.client, ends.peer.port()),
+        ..ends
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quill_config::remoteip::{IpNet, ProxyMatch};
+
+    fn ends() -> Ends {
+        Ends {
+            peer: "127.0.0.1:40000".parse().expect("peer"),
+            local: "127.0.0.1:80".parse().expect("local"),
+            listener: 0,
+        }
+    }
+
+    fn cfg(trusted: &str) -> RemoteIp {
+        RemoteIp {
+            header: Some("X-Forwarded-For".into()),
+            proxies_header: Some("X-Forwarded-By".into()),
+            proxies: vec![ProxyMatch {
+                net: IpNet::parse(trusted).expect("net"),
+                internal: false,
+            }],
+        }
+    }
+
+    fn req(xff: &[&str]) -> Request<()> {
+        let mut b = Request::builder().uri("/");
+        for v in xff {
+            b = b.header("x-forwarded-for", *v);
+        }
+        b.body(()).expect("request")
+    }
+
+    #[test]
+    fn a_trusted_peer_rewrites_the_peer_address_and_the_header() {
+        let log = ErrorLog::new(Level::Warn, Box::new(std::io::sink()));
+        let mut r = req(&["198.51.100.4", "203.0.113.7"]);
+        let e = apply(&cfg("127.0.0.1"), &mut r, ends(), &log);
+        assert_eq!(e.peer, "203.0.113.7:40000".parse().expect("addr"));
+        assert_eq!(
+            r.headers().get("x-forwarded-for").map(|v| v.as_bytes()),
+            Some(&b"198.51.100.4"[..])
+        );
+        assert_eq!(
+            r.headers().get("x-forwarded-by").map(|v| v.as_bytes()),
+            Some(&b"127.0.0.1"[..])
+        );
+    }
+
+    #[test]
+    fn an_untrusted_peer_changes_nothing() {
+        let log = ErrorLog::new(Level::Warn, Box::new(std::io::sink()));
+        let mut r = req(&["203.0.113.7"]);
+        let e = apply(&cfg("10.0.0.1"), &mut r, ends(), &log);
+        assert_eq!(e.peer, ends().peer);
+        assert!(r.headers().contains_key("x-forwarded-for"));
+        assert!(!r.headers().contains_key("x-forwarded-by"));
+    }
+}
