@@ -118,13 +118,12 @@ fn format_ok(fmt: &str, span: Span, directive: &str, used: bool, diags: &mut Dia
         Ok(p) => {
             for what in p.unfilled.into_iter().filter(|_| used) {
                 diags.push(
-                    Diagnostic::note(
-                        "log/unfilled-field",
-                        format!("{what} in this {directive}"),
-                    )
-                    .at(span, "here")
-                    .note_line("httpd fills it from a module or a request note Quill does not have")
-                    .help("remove the field, or expect `-` in its place"),
+                    Diagnostic::note("log/unfilled-field", format!("{what} in this {directive}"))
+                        .at(span, "here")
+                        .note_line(
+                            "httpd fills it from a module or a request note Quill does not have",
+                        )
+                        .help("remove the field, or expect `-` in its place"),
                 );
             }
             true
