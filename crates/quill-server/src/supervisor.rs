@@ -383,6 +383,7 @@ pub async fn run(
             _ = winch.recv() => front.signal(ParentSignal::GracefulStop, "SIGWINCH", now()),
             _ = hup.recv() => {
                 front.signal(ParentSignal::Restart, "SIGHUP", now());
+                sup.reopen_error_log();
                 if let Some(reload) = &mut reload {
                     reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
                 }
@@ -392,6 +393,7 @@ pub async fn run(
             }
             _ = usr1.recv() => {
                 front.signal(ParentSignal::GracefulRestart, "SIGUSR1", now());
+                sup.reopen_error_log();
                 if let Some(reload) = &mut reload {
                     reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
                 }
@@ -676,6 +678,37 @@ struct Sup<'a> {
 }
 
 impl Sup<'_> {
+    /// httpd opens its logs again at every restart: the main error log,
+    /// opened afresh (after a rotation, the new file), for the supervisor
+    /// and the daemon processes started from now on. The front-end
+    /// children of the new generation open theirs when they start.
+    fn reopen_error_log(&mut self) {
+        let crate::plan::LogTarget::File(path) = &self.plan.error_log else {
+            return;
+        };
+        let reopened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|f| Ok((f.try_clone()?, f)));
+        match reopened {
+            Ok((own, daemons)) => {
+                self.log.reopen(Box::new(own));
+                if self.daemon_stderr.is_some() {
+                    self.daemon_stderr = Some(daemons);
+                }
+            }
+            Err(e) => self.log.log(
+                Level::Error,
+                "core",
+                &format!(
+                    "cannot open the error log {} again: {e}; writing on to the file open",
+                    path.display()
+                ),
+            ),
+        }
+    }
+
     fn group_name(&self, g: usize) -> &str {
         &self.plan.groups[g].spec.group
     }

@@ -18,6 +18,7 @@ mod conformance;
 mod faults;
 mod hardening;
 mod lifecycle;
+mod logs;
 mod pool;
 mod probes;
 mod report;

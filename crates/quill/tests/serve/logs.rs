@@ -1,0 +1,220 @@
+//! The logs `quill serve` writes, read as users read them: access logs in
+//! their CustomLog formats per virtual host (and parsed by GoAccess),
+//! error logs per virtual host at their LogLevel per module, files
+//! reopened at a graceful restart (logrotate's way), and mod_remoteip's
+//! client address behind a proxy (curl sending X-Forwarded-For).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{Server, TempDir, quill_bin, raw};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `quill serve CONF`, writing its logs where the configuration says.
+fn serve_to_files(root: TempDir, conf: &Path) -> Server {
+    let mut cmd = Command::new(quill_bin());
+    cmd.arg("serve").arg(conf);
+    Server::launch(cmd, root, "Listening on http://127.0.0.1:")
+}
+
+/// A WSGI app that answers with its REMOTE_ADDR, REMOTE_PORT and
+/// X-Forwarded-For, and an `X-Out` header.
+fn app(dir: &Path) -> PathBuf {
+    let p = dir.join("app.wsgi");
+    std::fs::write(
+        &p,
+        "def application(environ, start_response):\n\
+         \x20   body = ' '.join([environ['REMOTE_ADDR'], environ['REMOTE_PORT'],\n\
+         \x20                    environ.get('HTTP_X_FORWARDED_FOR', '-')]).encode()\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain'), ('X-Out', 'yes')])\n\
+         \x20   return [body]\n",
+    )
+    .expect("write the app");
+    p
+}
+
+/// The status and body of one HTTP/1.0 request.
+fn ask(port: u16, host: &str, target: &str, extra: &str) -> (u16, String) {
+    let answer = raw(
+        port,
+        format!("GET {target} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n").as_bytes(),
+    );
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    (status, body.to_string())
+}
+
+/// The lines of `path` once it has at least `n` of them (bounded wait:
+/// a line is written when its response ends).
+fn lines(path: &Path, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let l: Vec<String> = text.lines().map(str::to_string).collect();
+        if l.len() >= n || Instant::now() > deadline {
+            return l;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+const MODULES: &str = "LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+                       LoadModule alias_module modules/mod_alias.so\n\
+                       LoadModule wsgi_module modules/mod_wsgi.so\n\
+                       LoadModule remoteip_module modules/mod_remoteip.so\n";
+
+#[test]
+fn access_and_error_logs_per_virtual_host() {
+    let root = TempDir::new("serve-logs-vhosts");
+    let r = root.0.clone();
+    let script = app(&r);
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+{MODULES}
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=1 threads=2
+ErrorLog "{rd}/error_log"
+LogLevel warn core:info
+LogFormat "%h %l %u %t \"%r\" %>s %O \"%{{Referer}}i\" \"%{{User-Agent}}i\"" combined
+LogFormat "%v|%V|%a|%{{c}}a|%p|%m|%U|%q|%H|%s|%B|%b|%k|%X|%{{X-Req}}i|%{{X-Out}}o|%{{sid}}C|%404{{X-Req}}i" fields
+CustomLog "{rd}/access_log" combined
+CustomLog "{rd}/fields_log" fields
+
+<VirtualHost *:{port}>
+    ServerName a.example
+    ErrorLog "{rd}/a_error_log"
+    LogLevel info
+    CustomLog "{rd}/a_access_log" "%v %>s %U"
+    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+</VirtualHost>
+<VirtualHost *:{port}>
+    ServerName b.example
+    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+</VirtualHost>
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    // (The harness's readiness probes, GET / with a Host no server
+    // names, are answered by the first virtual host: a.)
+    let probes = lines(&r.join("a_access_log"), 1);
+    assert!(
+        !probes.is_empty() && probes.iter().all(|l| l == "a.example 404 /"),
+        "{probes:?}\n{}",
+        s.log()
+    );
+
+    assert_eq!(ask(port, "a.example", "/app", "").0, 200);
+    assert_eq!(
+        ask(
+            port,
+            "b.example:8080",
+            "/app?x=1",
+            "X-Req: r\"1\r\nCookie: a=2; sid=s3\r\nUser-Agent: test/1\r\n"
+        )
+        .0,
+        200
+    );
+    // A %2F refused with httpd's info line: in a's error log (LogLevel
+    // info); b's goes to the main server's at core:info.
+    assert_eq!(ask(port, "a.example", "/app%2Fa", "").0, 404);
+    assert_eq!(ask(port, "b.example", "/app%2Fb", "").0, 404);
+
+    let a: Vec<String> = lines(&r.join("a_access_log"), probes.len() + 2)
+        .into_iter()
+        .filter(|l| l.contains("/app"))
+        .collect();
+    assert_eq!(a, ["a.example 200 /app", "a.example 404 /app/a"]);
+    // b has no CustomLog of its own: the main server's.
+    let combined = lines(&r.join("access_log"), 2);
+    assert_eq!(combined.len(), 2, "{combined:?}");
+    assert!(
+        combined[0].starts_with("127.0.0.1 - - ["),
+        "{}",
+        combined[0]
+    );
+    // `%O` counts the head and the body (`127.0.0.1 PORT -`).
+    let after_time = combined[0].split_once("] ").map_or("", |(_, r)| r);
+    let rest = after_time
+        .strip_prefix("\"GET /app?x=1 HTTP/1.0\" 200 ")
+        .unwrap_or_else(|| panic!("{}", combined[0]));
+    let (sent, agents) = rest.split_once(' ').unwrap_or(("", ""));
+    assert!(
+        sent.parse::<u32>().is_ok_and(|n| n > 100),
+        "{}",
+        combined[0]
+    );
+    assert_eq!(agents, "\"-\" \"test/1\"");
+    let fields = lines(&r.join("fields_log"), 2);
+    let f: Vec<&str> = fields[0].split('|').collect();
+    let port_s = port.to_string();
+    assert_eq!(
+        f,
+        [
+            "b.example",
+            "b.example",
+            "127.0.0.1",
+            "127.0.0.1",
+            port_s.as_str(),
+            "GET",
+            "/app",
+            "?x=1",
+            "HTTP/1.0",
+            "200",
+            f[10],
+            f[10],
+            "0",
+            "-",
+            "r\\\"1",
+            "yes",
+            "s3",
+            "-",
+        ],
+        "{}",
+        fields[0]
+    );
+    assert!(f[10].parse::<u32>().is_ok_and(|n| n > 10), "{}", fields[0]);
+    let f404: Vec<&str> = fields[1].split('|').collect();
+    assert_eq!(f404[6], "/app/b", "%U is decoded: {}", fields[1]);
+    assert_eq!(f404[9], "404");
+    assert_eq!(f404[17], "-", "%404{{X-Req}}i without the header");
+
+    let a_err = lines(&r.join("a_error_log"), 1).join("\n");
+    assert!(
+        a_err.contains("[core:info]") && a_err.contains("AH00026") && a_err.contains("/app%2Fa"),
+        "{a_err}"
+    );
+    assert!(!a_err.contains("/app%2Fb"), "{a_err}");
+    let main_err = std::fs::read_to_string(r.join("error_log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut main_err = main_err;
+    while !main_err.contains("/app%2Fb") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(25));
+        main_err = std::fs::read_to_string(r.join("error_log")).unwrap_or_default();
+    }
+    assert!(
+        main_err.contains("[core:info]") && main_err.contains("/app%2Fb"),
+        "{main_err}"
+    );
+    assert!(!main_err.contains("/app%2Fa"), "{main_err}");
+    s.stop();
+}
