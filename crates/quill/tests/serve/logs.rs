@@ -218,3 +218,185 @@ CustomLog "{rd}/fields_log" fields
     assert!(!main_err.contains("/app%2Fa"), "{main_err}");
     s.stop();
 }
+
+/// The requests GoAccess counts in `log` read as `--log-format=COMBINED`:
+/// (total, valid, failed, per status class).
+fn goaccess(log: &Path) -> (u64, u64, u64, Vec<(String, u64)>) {
+    let exe = "/usr/bin/goaccess";
+    assert!(
+        Path::new(exe).exists(),
+        "{exe} is missing: apt-get install goaccess (scripts/test does)"
+    );
+    let out = Command::new(exe)
+        .arg(log)
+        .args(["--log-format=COMBINED", "--no-global-config", "-o", "json"])
+        .output()
+        .expect("run goaccess");
+    assert!(
+        out.status.success(),
+        "goaccess failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("goaccess's JSON");
+    let n = |k: &str| v["general"][k].as_u64().unwrap_or(u64::MAX);
+    let classes = v["status_codes"]["data"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| {
+                    (
+                        c["data"].as_str().unwrap_or("").to_string(),
+                        c["hits"]["count"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        n("total_requests"),
+        n("valid_requests"),
+        n("failed_requests"),
+        classes,
+    )
+}
+
+/// Debian's combined format, as `quill serve` writes it, is read by
+/// GoAccess's COMBINED parser line for line.
+#[test]
+fn goaccess_parses_the_combined_log() {
+    let root = TempDir::new("serve-logs-goaccess");
+    let r = root.0.clone();
+    let script = app(&r);
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+{MODULES}
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=1 threads=2
+ErrorLog "{rd}/error_log"
+LogFormat "%h %l %u %t \"%r\" %>s %O \"%{{Referer}}i\" \"%{{User-Agent}}i\"" combined
+CustomLog "{rd}/access_log" combined
+WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    let probes = lines(&r.join("access_log"), 1).len();
+    for i in 0..5 {
+        let extra =
+            format!("Referer: http://ref.example/{i}\r\nUser-Agent: Mozilla/5.0 \"quoted\"\r\n");
+        assert_eq!(
+            ask(port, "localhost", &format!("/app?i={i}"), &extra).0,
+            200
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(ask(port, "localhost", "/missing", "").0, 404);
+    }
+    let total = probes + 7;
+    assert_eq!(lines(&r.join("access_log"), total).len(), total);
+    let (all, valid, failed, classes) = goaccess(&r.join("access_log"));
+    assert_eq!(
+        (all, valid, failed),
+        (total as u64, total as u64, 0),
+        "{}",
+        std::fs::read_to_string(r.join("access_log")).unwrap_or_default()
+    );
+    let count = |class: &str| {
+        classes
+            .iter()
+            .find(|(c, _)| c.starts_with(class))
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(count("2xx"), 5, "{classes:?}");
+    assert_eq!(count("4xx") as usize, 2 + probes, "{classes:?}");
+    s.stop();
+}
+
+/// logrotate without copytruncate: the files are moved away, a graceful
+/// restart (SIGUSR1) follows, and the new generation writes new files.
+#[test]
+fn logs_are_reopened_at_a_graceful_restart() {
+    let root = TempDir::new("serve-logs-rotate");
+    let r = root.0.clone();
+    let script = app(&r);
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+{MODULES}
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=1 threads=2
+ErrorLog "{rd}/error_log"
+LogLevel info
+CustomLog "{rd}/access_log" "%U %P"
+WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    assert_eq!(ask(port, "localhost", "/app?before", "").0, 200);
+    let before = lines(&r.join("access_log"), 2);
+    assert!(before.iter().any(|l| l.starts_with("/app ")), "{before:?}");
+    let old_children = s.front_ends();
+    std::fs::rename(r.join("access_log"), r.join("access_log.1")).expect("rotate");
+    std::fs::rename(r.join("error_log"), r.join("error_log.1")).expect("rotate");
+    let sent = Command::new("kill")
+        .args(["-USR1", &s.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    // Requests are answered by the old children until the new generation
+    // takes over; each new child opens the new file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut new_lines = Vec::new();
+    while Instant::now() < deadline {
+        let _ = ask(port, "localhost", "/app", "");
+        new_lines = std::fs::read_to_string(r.join("access_log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if !new_lines.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!new_lines.is_empty(), "no new access_log\n{}", s.log());
+    // Written by a child of the new generation.
+    let pid: u32 = new_lines[0]
+        .split(' ')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("a pid");
+    assert!(!old_children.contains(&pid), "{pid} in {old_children:?}");
+    let rotated = std::fs::read_to_string(r.join("access_log.1")).unwrap_or_default();
+    assert!(rotated.contains("/app "), "{rotated}");
+    // The supervisor opened the error log again: the restart's own lines
+    // are in the new file, and so are those of the daemon process started
+    // for the new generation (its stderr is the new file).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut new_err = String::new();
+    while Instant::now() < deadline && !new_err.contains("Loading Python script file") {
+        std::thread::sleep(Duration::from_millis(25));
+        new_err = std::fs::read_to_string(r.join("error_log")).unwrap_or_default();
+    }
+    assert!(new_err.contains("Doing graceful restart"), "{new_err}");
+    assert!(new_err.contains("Loading Python script file"), "{new_err}");
+    let old_err = std::fs::read_to_string(r.join("error_log.1")).unwrap_or_default();
+    assert!(!old_err.contains("Doing graceful restart"), "{old_err}");
+    s.stop();
+}
