@@ -113,6 +113,19 @@ impl Arrival {
     }
 }
 
+impl Arrival {
+    /// The request headers as mod_remoteip left them (`%{…}i` writes what
+    /// the request has when it is logged).
+    pub(super) fn rewrite(&mut self, rewritten: Vec<(HeaderName, Option<String>)>) {
+        for (name, value) in rewritten {
+            self.headers.retain(|(n, _)| *n != name);
+            if let Some(v) = value {
+                self.headers.push((name, v));
+            }
+        }
+    }
+}
+
 /// Writes the request's lines when the response body ends or is dropped.
 pub(super) struct AccessGuard {
     arrival: Arrival,

@@ -592,7 +592,8 @@ async fn handle(
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if let (Some(a), Some(site)) = (arrival, fe.logs.get(served.site)) {
+    if let (Some(mut a), Some(site)) = (arrival, fe.logs.get(served.site)) {
+        a.rewrite(served.rewritten);
         let name = fe
             .sites
             .servers

@@ -15,15 +15,24 @@ use quill_config::remoteip::RemoteIp;
 use super::route::Ends;
 use crate::log::{ErrorLog, Level};
 
+/// The headers mod_remoteip rewrote: each one's new value, or `None`
+/// when it was removed (what `%{…}i` writes afterwards, as in httpd).
+pub(super) type Rewritten = Vec<(HeaderName, Option<String>)>;
+
 /// `ends` with the client's address in place of the peer's when `cfg`
-/// applies to `req` (whose header it rewrites).
-pub(super) fn apply<B>(cfg: &RemoteIp, req: &mut Request<B>, ends: Ends, log: &ErrorLog) -> Ends {
+/// applies to `req` (whose headers it rewrites, as it returns).
+pub(super) fn apply<B>(
+    cfg: &RemoteIp,
+    req: &mut Request<B>,
+    ends: Ends,
+    log: &ErrorLog,
+) -> (Ends, Rewritten) {
     let Some(name) = cfg
         .header
         .as_deref()
         .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok())
     else {
-        return ends;
+        return (ends, Vec::new());
     };
     // httpd merges a repeated header into one value, comma-separated.
     let values: Vec<&str> = req
@@ -33,18 +42,23 @@ pub(super) fn apply<B>(cfg: &RemoteIp, req: &mut Request<B>, ends: Ends, log: &E
         .filter_map(|v| v.to_str().ok())
         .collect();
     if values.is_empty() {
-        return ends;
+        return (ends, Vec::new());
     }
     let Some(outcome) = cfg.apply(ends.peer.ip(), &values.join(", ")) else {
-        return ends;
+        return (ends, Vec::new());
     };
+    let mut rewritten = Vec::new();
     let headers = req.headers_mut();
     headers.remove(&name);
-    if let Some(rest) = outcome
+    let rest = outcome
         .header
         .as_deref()
-        .and_then(|r| HeaderValue::from_str(r).ok())
-    {
+        .and_then(|r| HeaderValue::from_str(r).ok());
+    rewritten.push((
+        name.clone(),
+        outcome.header.clone().filter(|_| rest.is_some()),
+    ));
+    if let Some(rest) = rest {
         headers.insert(name, rest);
     }
     let proxies: Vec<String> = outcome.proxies.iter().map(ToString::to_string).collect();
@@ -53,6 +67,7 @@ pub(super) fn apply<B>(cfg: &RemoteIp, req: &mut Request<B>, ends: Ends, log: &E
             HeaderName::from_bytes(h.as_bytes()),
             HeaderValue::from_str(&proxies.join(", ")),
         ) {
+            rewritten.push((n.clone(), Some(proxies.join(", "))));
             req.headers_mut().insert(n, v);
         }
     }
@@ -71,10 +86,11 @@ pub(super) fn apply<B>(cfg: &RemoteIp, req: &mut Request<B>, ends: Ends, log: &E
         };
         log.log(Level::Trace1, "remoteip", &msg);
     }
-    Ends {
+    let ends = Ends {
         peer: SocketAddr::new(outcome.client, ends.peer.port()),
         ..ends
-    }
+    };
+    (ends, rewritten)
 }
 
 #[cfg(test)]
@@ -113,8 +129,9 @@ mod tests {
     fn a_trusted_peer_rewrites_the_peer_address_and_the_header() {
         let log = ErrorLog::new(Level::Warn, Box::new(std::io::sink()));
         let mut r = req(&["198.51.100.4", "203.0.113.7"]);
-        let e = apply(&cfg("127.0.0.1"), &mut r, ends(), &log);
+        let (e, rewritten) = apply(&cfg("127.0.0.1"), &mut r, ends(), &log);
         assert_eq!(e.peer, "203.0.113.7:40000".parse().expect("addr"));
+        assert_eq!(rewritten.len(), 2, "{rewritten:?}");
         assert_eq!(
             r.headers().get("x-forwarded-for").map(|v| v.as_bytes()),
             Some(&b"198.51.100.4"[..])
@@ -129,8 +146,9 @@ mod tests {
     fn an_untrusted_peer_changes_nothing() {
         let log = ErrorLog::new(Level::Warn, Box::new(std::io::sink()));
         let mut r = req(&["203.0.113.7"]);
-        let e = apply(&cfg("10.0.0.1"), &mut r, ends(), &log);
+        let (e, rewritten) = apply(&cfg("10.0.0.1"), &mut r, ends(), &log);
         assert_eq!(e.peer, ends().peer);
+        assert!(rewritten.is_empty());
         assert!(r.headers().contains_key("x-forwarded-for"));
         assert!(!r.headers().contains_key("x-forwarded-by"));
     }

@@ -498,11 +498,13 @@ fn request_id() -> String {
 
 /// Which server answered a request, and the client's address (the peer's,
 /// or mod_remoteip's): what its access-log line needs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Served {
     /// Its index in [`Sites::servers`].
     pub(super) site: usize,
     pub(super) client: IpAddr,
+    /// The request headers mod_remoteip rewrote.
+    pub(super) rewritten: super::remoteip::Rewritten,
 }
 
 impl Served {
@@ -510,6 +512,7 @@ impl Served {
         Served {
             site,
             client: peer.ip(),
+            rewritten: Vec::new(),
         }
     }
 }
@@ -530,11 +533,14 @@ pub(super) async fn route(
         Err(e) => return (e.respond(&fe.error_log), Served::at(0, ends.peer)),
     };
     let index = fe.sites.index_of(site);
-    let ends = match fe.logs.get(index) {
+    let (ends, rewritten) = match fe.logs.get(index) {
         Some(l) => super::remoteip::apply(&l.remote_ip, &mut req, ends, &l.error),
-        None => ends,
+        None => (ends, Vec::new()),
     };
-    let served = Served::at(index, ends.peer);
+    let served = Served {
+        rewritten,
+        ..Served::at(index, ends.peer)
+    };
     let mut resp = match dispatch(fe, req, site, ends, rules).await {
         Ok(r) => r,
         Err(e) => e.respond(fe.site_error_log(index)),

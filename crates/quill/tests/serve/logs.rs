@@ -400,3 +400,124 @@ WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
     assert!(!old_err.contains("Doing graceful restart"), "{old_err}");
     s.stop();
 }
+
+/// curl, from 127.0.0.1, sending X-Forwarded-For: (status, body).
+fn curl(port: u16, host: &str, xff: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "--max-time", "20", "-w", "\n%{http_code}", "-H"])
+        .arg(format!("Host: {host}"));
+    if let Some(x) = xff {
+        cmd.arg("-H").arg(format!("X-Forwarded-For: {x}"));
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}/app"))
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (code.parse().unwrap_or(0), body.to_string())
+}
+
+/// Behind a proxy: REMOTE_ADDR and `%a` are the client's when the peer
+/// (curl on 127.0.0.1) is a trusted proxy, and only then; `%{c}a` is
+/// always the peer.
+#[test]
+fn remote_ip_from_trusted_proxies_only() {
+    let root = TempDir::new("serve-logs-remoteip");
+    let r = root.0.clone();
+    let script = app(&r);
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        r.join("internal.txt"),
+        "# our balancers\n127.0.0.0/8 10.9.9.9\n",
+    )
+    .expect("a proxy list");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+{MODULES}
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=1 threads=2
+ErrorLog "{rd}/error_log"
+RemoteIPHeader X-Forwarded-For
+RemoteIPProxiesHeader X-Forwarded-By
+CustomLog "{rd}/access_log" "%v %a %{{c}}a %h %{{X-Forwarded-By}}i"
+
+<VirtualHost *:{port}>
+    ServerName trusted.example
+    RemoteIPTrustedProxy 127.0.0.1
+    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+</VirtualHost>
+<VirtualHost *:{port}>
+    ServerName internal.example
+    RemoteIPInternalProxyList internal.txt
+    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+</VirtualHost>
+<VirtualHost *:{port}>
+    ServerName untrusted.example
+    RemoteIPTrustedProxy 192.0.2.1
+    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+</VirtualHost>
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    let probes = lines(&r.join("access_log"), 1).len();
+    let ask = |host: &str, xff: Option<&str>| {
+        let (code, body) = curl(port, host, xff);
+        assert_eq!(code, 200, "{host} {xff:?}: {body}\n{}", s.log());
+        let mut words = body.split(' ');
+        let addr = words.next().unwrap_or("").to_string();
+        let _port = words.next();
+        let xff_left = words.collect::<Vec<_>>().join(" ");
+        (addr, xff_left)
+    };
+    // Trusted: the rightmost public address is the client, taken out of
+    // the header the application sees.
+    assert_eq!(
+        ask("trusted.example", Some("198.51.100.1, 203.0.113.7")),
+        ("203.0.113.7".into(), "198.51.100.1".into())
+    );
+    // A trusted (external) proxy cannot present a private address.
+    assert_eq!(
+        ask("trusted.example", Some("10.1.2.3")),
+        ("127.0.0.1".into(), "10.1.2.3".into())
+    );
+    // Internal proxies (from the list file) may; the walk goes on through
+    // 10.9.9.9, also internal, to 203.0.113.9.
+    assert_eq!(
+        ask("internal.example", Some("203.0.113.9, 10.9.9.9")),
+        ("203.0.113.9".into(), "-".into())
+    );
+    // An untrusted peer cannot spoof its address.
+    assert_eq!(
+        ask("untrusted.example", Some("203.0.113.7")),
+        ("127.0.0.1".into(), "203.0.113.7".into())
+    );
+    // Without the header, nothing changes.
+    assert_eq!(
+        ask("trusted.example", None),
+        ("127.0.0.1".into(), "-".into())
+    );
+    let logged: Vec<String> = lines(&r.join("access_log"), probes + 5)
+        .into_iter()
+        .skip(probes)
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "trusted.example 203.0.113.7 127.0.0.1 203.0.113.7 127.0.0.1",
+            "trusted.example 127.0.0.1 127.0.0.1 127.0.0.1 -",
+            "internal.example 203.0.113.9 127.0.0.1 203.0.113.9 -",
+            "untrusted.example 127.0.0.1 127.0.0.1 127.0.0.1 -",
+            "trusted.example 127.0.0.1 127.0.0.1 127.0.0.1 -",
+        ]
+    );
+    s.stop();
+}
