@@ -310,9 +310,8 @@ pub fn run_plan(
             }
         },
     };
-    let log = Arc::new(
-        ErrorLog::new(plan.log_level, error_out).with_modules(plan.log_modules.clone()),
-    );
+    let log =
+        Arc::new(ErrorLog::new(plan.log_level, error_out).with_modules(plan.log_modules.clone()));
     // The front-end children write the access logs and the virtual
     // hosts' error logs; refuse to start here if they could not open them.
     if let Err(e) = quill_server::logging::check_can_open(&plan) {
