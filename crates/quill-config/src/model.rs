@@ -595,6 +595,10 @@ pub struct ServerConfig {
     /// mod_remoteip (shown only when RemoteIPHeader is set).
     #[serde(skip_serializing_if = "crate::remoteip::RemoteIp::is_off")]
     pub remote_ip: crate::remoteip::RemoteIp,
+    /// SetEnvIf, SetEnvIfNoCase, BrowserMatch(NoCase) at server level: the
+    /// main server's, then (a virtual host) its own.
+    #[serde(skip)]
+    pub set_env_if: Vec<crate::setenvif::SetEnvRule>,
     /// `RemoteIP…ProxyList` files, whose entries follow `remote_ip`'s.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub remote_ip_lists: Vec<ProxyListFile>,

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use quill_config::logs::{FieldKind, LogCondition, LogFormat, LogLevels, TimeStyle};
 use quill_config::model::ServerConfig;
 use quill_config::remoteip::{RemoteIp, parse_proxy_list};
+use quill_config::setenvif::{Compiled, SetEnvRule};
 use serde::{Deserialize, Serialize};
 
 use crate::log::ErrorLog;
@@ -38,6 +39,8 @@ pub struct SiteLogs {
     pub access_logs: Vec<AccessLogPlan>,
     /// mod_remoteip, its list files read.
     pub remote_ip: RemoteIp,
+    /// mod_setenvif: the main server's lines, then its own.
+    pub set_env_if: Vec<SetEnvRule>,
 }
 
 /// One CustomLog.
@@ -187,6 +190,7 @@ pub fn site_logs(
         levels: server.log_levels.clone(),
         access_logs,
         remote_ip,
+        set_env_if: server.set_env_if.clone(),
     })
 }
 
@@ -268,6 +272,7 @@ pub struct SiteSinks {
     pub error: Arc<ErrorLog>,
     pub access: Vec<AccessSink>,
     pub remote_ip: RemoteIp,
+    pub set_env: Compiled,
 }
 
 /// One CustomLog, open.
@@ -320,6 +325,7 @@ pub fn open_sites(
             error,
             access,
             remote_ip: s.remote_ip.clone(),
+            set_env: Compiled::new(&s.set_env_if),
         });
     }
     Ok(out)

@@ -848,6 +848,7 @@ fn server_config(
     cfg.aliases = aliases;
     super::logs::server_logs(items, parent.is_some(), sources, diags, &mut cfg);
     super::logs::server_remote_ip(items, sources, diags, &mut cfg);
+    super::logs::server_set_env_if(items, diags, &mut cfg);
     for i in items.iter().filter(|i| i.def.name == "SetHandler") {
         let is_status = i
             .arg(0)
@@ -939,6 +940,7 @@ fn default_server() -> ServerConfig {
         log_formats: Vec::new(),
         remote_ip: crate::remoteip::RemoteIp::default(),
         remote_ip_lists: Vec::new(),
+        set_env_if: Vec::new(),
         status_handlers: Vec::new(),
         metrics_handlers: Vec::new(),
         extended_status: true,

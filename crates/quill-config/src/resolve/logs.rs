@@ -1,14 +1,16 @@
-//! One server's logs and mod_remoteip settings, as httpd merges them: a
-//! virtual host starts from the main server's LogLevel and LogFormat
-//! nicknames and adds its own; its own CustomLogs replace the main
-//! server's (without any, it writes to the main server's); its own
-//! RemoteIP proxies replace the main server's.
+//! One server's logs, mod_remoteip and mod_setenvif settings, as httpd
+//! merges them: a virtual host starts from the main server's LogLevel and
+//! LogFormat nicknames and adds its own; its own CustomLogs replace the
+//! main server's (without any, it writes to the main server's); its own
+//! RemoteIP proxies replace the main server's; its SetEnvIf lines follow
+//! the main server's.
 
 use super::{Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::logs::{ConditionError, DEBIAN_FORMATS, LogCondition, parse_log_format};
 use crate::model::{CustomLog, ProxyListFile, ServerConfig};
 use crate::remoteip::{IpNet, ProxyMatch};
+use crate::setenvif::SetEnvRule;
 use crate::source::{SourceMap, Span};
 
 /// ErrorLog, LogLevel, LogFormat and CustomLog of the server whose
@@ -221,6 +223,48 @@ pub(crate) fn server_remote_ip(
     }
 }
 
+/// SetEnvIf, SetEnvIfNoCase, BrowserMatch and BrowserMatchNoCase of one
+/// server (outside directory sections), after its parent's.
+pub(crate) fn server_set_env_if(
+    items: &[Item<'_>],
+    diags: &mut Diagnostics,
+    cfg: &mut ServerConfig,
+) {
+    for i in items.iter().filter(|i| !i.in_dir()) {
+        let (browser, nocase) = match i.def.name {
+            "SetEnvIf" => (false, false),
+            "SetEnvIfNoCase" => (false, true),
+            "BrowserMatch" => (true, false),
+            "BrowserMatchNoCase" => (true, true),
+            _ => continue,
+        };
+        let words: Vec<&str> = i.directive.args.iter().map(|a| a.value.as_str()).collect();
+        let (attribute, rest) = if browser {
+            ("User-Agent", &words[..])
+        } else {
+            match words.split_first() {
+                Some((a, rest)) => (*a, rest),
+                None => continue,
+            }
+        };
+        let Some((pattern, actions)) = rest.split_first() else {
+            continue;
+        };
+        match SetEnvRule::parse(attribute, pattern, actions, nocase) {
+            Ok(rule) => cfg.set_env_if.push(rule),
+            Err(e) => diags.push(
+                Diagnostic::error("config/bad-value", format!("{}: {e}", i.def.name))
+                    .at(i.span(), "here")
+                    .apache(e)
+                    .help(format!(
+                        "write e.g. `SetEnvIf Request_URI \"^/health$\" dontlog`; syntax: `{}`",
+                        i.def.syntax
+                    )),
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::logs::{FieldKind, LogCondition};
@@ -351,6 +395,24 @@ mod tests {
         assert_eq!(a.log_levels.for_module("wsgi"), LogLevel::Debug);
         assert_eq!(a.log_levels.for_module("core"), LogLevel::Error);
         assert_eq!(a.log_levels.for_module("http"), LogLevel::Info);
+    }
+
+    #[test]
+    fn set_env_if_lines_follow_the_main_servers() {
+        let r = resolved(&format!(
+            "LoadModule setenvif_module modules/mod_setenvif.so\n{HEAD}\
+             SetEnvIf Request_URI ^/health$ dontlog\n\
+             <Location /x>\nSetEnvIf Request_URI ^/x inx\n</Location>\n\
+             <VirtualHost *:80>\nServerName a.example\nBrowserMatchNoCase ^curl cli\n\
+             SetEnvIf Request_URI ( broken\n</VirtualHost>\n"
+        ));
+        assert_eq!(codes(&r), vec!["config/bad-value"]);
+        let main = &r.config.main_server.set_env_if;
+        assert_eq!(main.len(), 1, "the <Location> line is not applied");
+        let a = &r.config.vhosts[0].server.set_env_if;
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].pattern, "^/health$");
+        assert_eq!((a[1].attribute.as_str(), a[1].nocase), ("User-Agent", true));
     }
 
     #[test]

@@ -606,7 +606,7 @@ async fn handle(
             served.client,
             &resp,
             &fe.log_needs,
-            Vec::new(),
+            served.env,
         );
         if let Some(g) = guard {
             resp.body_mut().set_access(g);

@@ -1,10 +1,12 @@
-//! mod_remoteip in the front end: once the server that answers a request
+//! mod_remoteip and mod_setenvif in the front end: once the server that answers a request
 //! is known, its `RemoteIPHeader` gives the client's address
 //! (`quill_config::remoteip` decides), which the rest of the request
 //! sees as its peer's (REMOTE_ADDR, `Require ip`, the error log's
 //! `[client …]`); REMOTE_PORT stays the connection's, as in httpd. The
 //! entries taken leave the header, and `RemoteIPProxiesHeader` lists the
-//! external proxies passed.
+//! external proxies passed. Then its SetEnvIf lines set the request's
+//! environment ([`RequestEnv`], which the environ and the access log
+//! read).
 
 use std::net::SocketAddr;
 
@@ -91,6 +93,63 @@ pub(super) fn apply<B>(
         ..ends
     };
     (ends, rewritten)
+}
+
+/// The request's environment variables (mod_setenvif's), in the
+/// request's extensions for the WSGI environ.
+#[derive(Debug, Clone, Default)]
+pub struct RequestEnv(pub Vec<(String, String)>);
+
+/// What SetEnvIf sees of a request.
+struct Attrs<'a, B> {
+    req: &'a Request<B>,
+    ends: Ends,
+}
+
+impl<B> quill_config::setenvif::Attributes for Attrs<'_, B> {
+    fn remote_addr(&self) -> String {
+        self.ends.peer.ip().to_string()
+    }
+    fn server_addr(&self) -> String {
+        self.ends.local.ip().to_string()
+    }
+    fn method(&self) -> &str {
+        self.req.method().as_str()
+    }
+    fn protocol(&self) -> &str {
+        super::version_str(self.req.version())
+    }
+    fn uri(&self) -> &str {
+        self.req.uri().path()
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        let values: Vec<String> = self
+            .req
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    }
+}
+
+/// Applies `rules` (a server's SetEnvIf lines) to `req`, arrived at
+/// `ends` (mod_remoteip's client in it): the variables are put in the
+/// request's extensions and returned.
+pub(super) fn set_env<B>(
+    rules: &quill_config::setenvif::Compiled,
+    req: &mut Request<B>,
+    ends: Ends,
+) -> Vec<(String, String)> {
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let env = rules.evaluate(&Attrs { req, ends });
+    if !env.is_empty() {
+        req.extensions_mut().insert(RequestEnv(env.clone()));
+    }
+    env
 }
 
 #[cfg(test)]

@@ -505,6 +505,8 @@ pub(super) struct Served {
     pub(super) client: IpAddr,
     /// The request headers mod_remoteip rewrote.
     pub(super) rewritten: super::remoteip::Rewritten,
+    /// Its environment variables (SetEnvIf).
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl Served {
@@ -513,6 +515,7 @@ impl Served {
             site,
             client: peer.ip(),
             rewritten: Vec::new(),
+            env: Vec::new(),
         }
     }
 }
@@ -533,12 +536,17 @@ pub(super) async fn route(
         Err(e) => return (e.respond(&fe.error_log), Served::at(0, ends.peer)),
     };
     let index = fe.sites.index_of(site);
-    let (ends, rewritten) = match fe.logs.get(index) {
-        Some(l) => super::remoteip::apply(&l.remote_ip, &mut req, ends, &l.error),
-        None => (ends, Vec::new()),
+    let (ends, rewritten, env) = match fe.logs.get(index) {
+        Some(l) => {
+            let (ends, rewritten) = super::remoteip::apply(&l.remote_ip, &mut req, ends, &l.error);
+            let env = super::remoteip::set_env(&l.set_env, &mut req, ends);
+            (ends, rewritten, env)
+        }
+        None => (ends, Vec::new(), Vec::new()),
     };
     let served = Served {
         rewritten,
+        env,
         ..Served::at(index, ends.peer)
     };
     let mut resp = match dispatch(fe, req, site, ends, rules).await {

@@ -521,3 +521,64 @@ CustomLog "{rd}/access_log" "%v %a %{{c}}a %h %{{X-Forwarded-By}}i"
     );
     s.stop();
 }
+
+/// SetEnvIf's variables decide which CustomLog a request goes to
+/// (`env=`, `env=!`), are written by `%{NAME}e`, and reach the
+/// application's environ.
+#[test]
+fn conditional_logs_follow_set_env_if() {
+    let root = TempDir::new("serve-logs-setenvif");
+    let r = root.0.clone();
+    let script = r.join("env.wsgi");
+    std::fs::write(
+        &script,
+        "def application(environ, start_response):\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [' '.join(environ.get(k, '-') for k in ('client', 'dontlog')).encode()]\n",
+    )
+    .expect("write the app");
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+{MODULES}
+LoadModule setenvif_module modules/mod_setenvif.so
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=1 threads=2
+ErrorLog "{rd}/error_log"
+SetEnvIf Request_URI "^/app/health$" dontlog
+BrowserMatchNoCase "^curl/(\d+)" client=cli$1
+CustomLog "{rd}/access_log" "%U %{{client}}e" env=!dontlog
+CustomLog "{rd}/health_log" "%U %{{dontlog}}e" env=dontlog
+WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    let probes = lines(&r.join("access_log"), 1).len();
+    assert_eq!(
+        ask(port, "localhost", "/app/health", "User-Agent: curl/8\r\n"),
+        (200, "cli8 1".into())
+    );
+    assert_eq!(
+        ask(port, "localhost", "/app/x", "User-Agent: Mozilla/5.0\r\n"),
+        (200, "- -".into())
+    );
+    assert_eq!(
+        ask(port, "localhost", "/app/y", "User-Agent: CURL/7\r\n"),
+        (200, "cli7 -".into())
+    );
+    let access: Vec<String> = lines(&r.join("access_log"), probes + 2)
+        .into_iter()
+        .skip(probes)
+        .collect();
+    assert_eq!(access, ["/app/x -", "/app/y cli7"]);
+    assert_eq!(lines(&r.join("health_log"), 1), ["/app/health 1"]);
+    s.stop();
+}
