@@ -547,7 +547,7 @@ pub static MODULES: &[DirectiveDef] = &[
         "",
         SERVER_VHOST,
         Between(2, 3),
-        "An access log, its format, and optionally which requests it logs.\nEach front-end child opens the file (appending, as httpd's children do) and writes each line with one write(2), so lines from several children never interleave. A virtual host with CustomLogs of its own writes its requests there only; one without writes to the main server's. `env=NAME` logs the requests whose environment has the variable, `env=!NAME` the others (SetEnvIf sets them). Piped logs (`|command`) and `expr=` conditions are refused at start-up. A nickname no LogFormat defines is written as the literal text, as httpd does, with a warning.",
+        "An access log, its format, and optionally which requests it logs.\nEach front-end child opens the file (appending, as httpd's children do) and writes each line with one write(2), so lines from several children never interleave. A virtual host with CustomLogs of its own writes its requests there only; one without writes to the main server's. `env=NAME` logs the requests whose environment has the variable, `env=!NAME` the others (SetEnvIf sets them). Piped logs (`|command`) and `expr=` conditions are refused at start-up. Nicknames are matched without regard to case; the one built in is `CLF` (`%h %l %u %t \"%r\" %>s %b`): `common` and `combined` exist only where a LogFormat defines them (Debian's apache2.conf does). A nickname no LogFormat defines is written as the literal text, as httpd does, with a warning.",
     ),
     d(
         "LogFormat",

@@ -37,16 +37,15 @@ pub enum EnvAction {
 
 impl SetEnvRule {
     /// Reads one line's words after the directive name (`attribute regex
-    /// action…`; BrowserMatch's attribute is `User-Agent`). The error is
-    /// httpd's message.
+    /// action…`; BrowserMatch's attribute is `User-Agent`).
     pub fn parse(
         attribute: &str,
         pattern: &str,
         actions: &[&str],
         nocase: bool,
-    ) -> Result<SetEnvRule, String> {
+    ) -> Result<SetEnvRule, RuleError> {
         if actions.is_empty() {
-            return Err("Missing envariable expression for SetEnvIf".into());
+            return Err(RuleError::NoVariable);
         }
         let actions = actions
             .iter()
@@ -70,8 +69,16 @@ impl SetEnvRule {
             nocase,
             actions,
         };
-        rule.regex()
-            .map_err(|e| format!("Regular expression could not be compiled: {e}"))?;
+        rule.regex().map_err(|e| {
+            // The regex crate's message ends with its one-line cause.
+            let text = e.to_string();
+            let cause = text
+                .lines()
+                .last()
+                .unwrap_or("")
+                .trim_start_matches("error: ");
+            RuleError::Regex(cause.to_string())
+        })?;
         Ok(rule)
     }
 
@@ -80,6 +87,36 @@ impl SetEnvRule {
         regex::RegexBuilder::new(&self.pattern)
             .case_insensitive(self.nocase)
             .build()
+    }
+}
+
+/// Why a SetEnvIf line is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleError {
+    /// No variable to set.
+    NoVariable,
+    /// The regular expression does not compile (its cause).
+    Regex(String),
+}
+
+impl RuleError {
+    /// httpd's message.
+    pub fn apache(&self) -> &'static str {
+        match self {
+            RuleError::NoVariable => "Missing envariable expression for SetEnvIf",
+            RuleError::Regex(_) => "Regular expression could not be compiled.",
+        }
+    }
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuleError::NoVariable => f.write_str("no variable to set"),
+            RuleError::Regex(cause) => {
+                write!(f, "the regular expression does not compile: {cause}")
+            }
+        }
     }
 }
 
@@ -259,14 +296,13 @@ mod tests {
 
     #[test]
     fn bad_lines_get_httpds_message() {
-        assert!(
-            SetEnvRule::parse("Request_URI", "(", &["x"], false)
-                .unwrap_err()
-                .starts_with("Regular expression could not be compiled")
-        );
+        let e = SetEnvRule::parse("Request_URI", "(", &["x"], false).unwrap_err();
+        assert_eq!(e.apache(), "Regular expression could not be compiled.");
         assert_eq!(
-            SetEnvRule::parse("Request_URI", "x", &[], false).unwrap_err(),
-            "Missing envariable expression for SetEnvIf"
+            e.to_string(),
+            "the regular expression does not compile: unclosed group"
         );
+        let e = SetEnvRule::parse("Request_URI", "x", &[], false).unwrap_err();
+        assert_eq!(e.apache(), "Missing envariable expression for SetEnvIf");
     }
 }

@@ -29,8 +29,9 @@ use crate::load::{self, ConfArgs};
 pub struct ServeArgs {
     #[command(flatten)]
     pub conf: ConfArgs,
-    /// Send the error log to stderr and the access log to stdout, whatever
-    /// ErrorLog and CustomLog say.
+    /// Send every error log to stderr and every access log to stdout,
+    /// whatever ErrorLog and CustomLog say (their formats and conditions
+    /// still apply).
     #[arg(long)]
     pub log_to_terminal: bool,
     /// Make SIGTERM a graceful stop, as SIGWINCH is: listeners close,

@@ -937,7 +937,8 @@ fn default_server() -> ServerConfig {
         log_level: "warn".to_string(),
         log_levels: crate::logs::LogLevels::default(),
         custom_logs: Vec::new(),
-        log_formats: Vec::new(),
+        // mod_log_config's one built-in nickname.
+        log_formats: vec![("CLF".into(), "%h %l %u %t \"%r\" %>s %b".into())],
         remote_ip: crate::remoteip::RemoteIp::default(),
         remote_ip_lists: Vec::new(),
         set_env_if: Vec::new(),

@@ -41,7 +41,9 @@ pub(crate) fn server_logs(
             continue;
         }
         if let Some(nick) = i.arg(1) {
-            cfg.log_formats.retain(|(n, _)| n != nick);
+            // (httpd keeps nicknames in a case-insensitive table.)
+            cfg.log_formats
+                .retain(|(n, _)| !n.eq_ignore_ascii_case(nick));
             cfg.log_formats.push((nick.to_string(), fmt.to_string()));
         }
     }
@@ -76,7 +78,7 @@ pub(crate) fn server_logs(
             .log_formats
             .iter()
             .rev()
-            .find(|(n, _)| n == format)
+            .find(|(n, _)| n.eq_ignore_ascii_case(format))
             .map(|(_, f)| f.clone());
         let resolved = match nicknamed {
             Some(f) => {
@@ -252,15 +254,24 @@ pub(crate) fn server_set_env_if(
         };
         match SetEnvRule::parse(attribute, pattern, actions, nocase) {
             Ok(rule) => cfg.set_env_if.push(rule),
-            Err(e) => diags.push(
-                Diagnostic::error("config/bad-value", format!("{}: {e}", i.def.name))
-                    .at(i.span(), "here")
-                    .apache(e)
-                    .help(format!(
-                        "write e.g. `SetEnvIf Request_URI \"^/health$\" dontlog`; syntax: `{}`",
-                        i.def.syntax
-                    )),
-            ),
+            Err(e) => {
+                // The pattern is the first argument (BrowserMatch) or the
+                // second.
+                let at = i
+                    .directive
+                    .args
+                    .get(usize::from(!browser))
+                    .map_or(i.span(), |a| a.span);
+                diags.push(
+                    Diagnostic::error("config/bad-value", format!("{}: {e}", i.def.name))
+                        .at(at, "here")
+                        .apache(e.apache())
+                        .help(format!(
+                            "write e.g. `SetEnvIf Request_URI \"^/health$\" dontlog`; syntax: `{}`",
+                            i.def.syntax
+                        )),
+                );
+            }
         }
     }
 }
@@ -350,6 +361,17 @@ mod tests {
             .clone()
             .unwrap_or_default();
         assert!(help.contains("%>s %O"), "Debian's definition: {help}");
+    }
+
+    #[test]
+    fn clf_is_the_one_built_in_nickname_and_case_does_not_matter() {
+        let r = resolved(&format!(
+            "{HEAD}LogFormat \"%h %>s\" Short\nCustomLog logs/a clf\nCustomLog logs/b SHORT\n"
+        ));
+        assert!(codes(&r).is_empty(), "{:?}", r.diagnostics);
+        let logs = &r.config.main_server.custom_logs;
+        assert_eq!(logs[0].resolved_format, "%h %l %u %t \"%r\" %>s %b");
+        assert_eq!(logs[1].resolved_format, "%h %>s");
     }
 
     #[test]

@@ -576,10 +576,9 @@ async fn handle(
     });
     let closing = refused.is_some();
     let (mut resp, served) = match refused {
-        Some(e) => (
-            e.respond(fe.site_error_log(base)),
-            route::Served::at(base, peer),
-        ),
+        // (Its server is not known: its line goes to the main server's
+        // error log, its access-log line to the default server's logs.)
+        Some(e) => (e.respond(&fe.error_log), route::Served::at(base, peer)),
         None => route::route(&fe, req, ends, rules).await,
     };
     if closing

@@ -582,3 +582,52 @@ WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
     assert_eq!(lines(&r.join("health_log"), 1), ["/app/health 1"]);
     s.stop();
 }
+
+/// What `quill serve` cannot do with a log refuses the start, saying
+/// what, where and what to do instead.
+#[test]
+fn log_settings_quill_cannot_serve_refuse_the_start() {
+    let root = TempDir::new("serve-logs-refused");
+    let r = root.0.clone();
+    let port = free_port();
+    let cases = [
+        "CustomLog \"|/usr/bin/rotatelogs logs/access_log 86400\" \"%h\"",
+        "CustomLog logs/access_log \"%h\" \"expr=%{REQUEST_STATUS} -ge 400\"",
+        "CustomLog logs/access_log \"%{%Q}t\"",
+        "ErrorLog syslog:local7",
+        "RemoteIPHeader X-Forwarded-For\nRemoteIPTrustedProxyList conf/proxies.txt",
+        "CustomLog no-such-dir/access_log \"%h\"",
+    ];
+    std::fs::create_dir_all(r.join("logs")).expect("logs dir");
+    let mut shown = String::new();
+    for (i, line) in cases.iter().enumerate() {
+        let conf = r.join(format!("case{i}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "ServerRoot \"{}\"\nServerName localhost\nListen 127.0.0.1:{port}\n{MODULES}\
+                 ErrorLog logs/error_log\n{line}\n",
+                r.display()
+            ),
+        )
+        .expect("write the config");
+        let out = Command::new(quill_bin())
+            .arg("serve")
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run quill serve");
+        let stderr =
+            String::from_utf8_lossy(&out.stderr).replace(&r.display().to_string(), "<root>");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).is_empty(),
+            "never says it listens: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        shown.push_str(&format!(
+            "$ quill serve case{i}.conf   # {line}\nexit {:?}\n{stderr}\n",
+            out.status.code()
+        ));
+    }
+    insta::assert_snapshot!(shown);
+}
