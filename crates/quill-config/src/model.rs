@@ -383,12 +383,20 @@ pub struct CustomLog {
     /// `resolved_format`, parsed.
     #[serde(skip)]
     pub items: crate::logs::LogFormat,
-    /// `env=[!]NAME`, or (`Err`) the third argument Quill cannot apply
-    /// (`expr=`), as written.
+    /// Its third argument, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub condition: Option<Result<crate::logs::LogCondition, String>>,
+    pub condition: Option<CustomLogCondition>,
     #[serde(skip)]
     pub at: Location,
+}
+
+/// Which requests a CustomLog logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CustomLogCondition {
+    /// `env=[!]NAME`.
+    Env(crate::logs::LogCondition),
+    /// `expr=…`, as written: an ap_expr, which Quill does not evaluate.
+    Unsupported(String),
 }
 
 /// `RemoteIPTrustedProxyList` / `RemoteIPInternalProxyList`: a file of

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use quill_config::logs::{FieldKind, LogCondition, LogFormat, LogLevels, TimeStyle};
-use quill_config::model::ServerConfig;
+use quill_config::model::{CustomLogCondition, ServerConfig};
 use quill_config::remoteip::{RemoteIp, parse_proxy_list};
 use quill_config::setenvif::{Compiled, SetEnvRule};
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,8 @@ pub fn site_logs(
         }
         let condition = match &l.condition {
             None => None,
-            Some(Ok(c)) => Some(c.clone()),
-            Some(Err(text)) => {
+            Some(CustomLogCondition::Env(c)) => Some(c.clone()),
+            Some(CustomLogCondition::Unsupported(text)) => {
                 return Err(LogPlanError::Expression {
                     at,
                     condition: text.clone(),

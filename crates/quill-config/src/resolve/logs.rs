@@ -8,7 +8,7 @@
 use super::{Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::logs::{ConditionError, DEBIAN_FORMATS, LogCondition, parse_log_format};
-use crate::model::{CustomLog, ProxyListFile, ServerConfig};
+use crate::model::{CustomLog, CustomLogCondition, ProxyListFile, ServerConfig};
 use crate::remoteip::{IpNet, ProxyMatch};
 use crate::setenvif::SetEnvRule;
 use crate::source::{SourceMap, Span};
@@ -55,8 +55,10 @@ pub(crate) fn server_logs(
         };
         let condition = match (i.arg(2), i.directive.args.get(2)) {
             (Some(c), Some(c_arg)) => match LogCondition::parse(c) {
-                Ok(c) => Some(Ok(c)),
-                Err(ConditionError::Expression) => Some(Err(c.to_string())),
+                Ok(c) => Some(CustomLogCondition::Env(c)),
+                Err(ConditionError::Expression) => {
+                    Some(CustomLogCondition::Unsupported(c.to_string()))
+                }
                 Err(ConditionError::Syntax) => {
                     diags.push(
                         Diagnostic::error(
@@ -314,7 +316,7 @@ mod tests {
         assert_eq!(main.custom_logs[0].resolved_format, "%h %>s");
         assert_eq!(
             main.custom_logs[0].condition,
-            Some(Ok(LogCondition {
+            Some(crate::model::CustomLogCondition::Env(LogCondition {
                 variable: "dontlog".into(),
                 negated: true
             }))
@@ -382,7 +384,10 @@ mod tests {
         assert_eq!(codes(&r), vec!["config/bad-value"]);
         let logs = &r.config.main_server.custom_logs;
         assert_eq!(logs.len(), 1);
-        assert!(matches!(logs[0].condition, Some(Err(_))));
+        assert!(matches!(
+            logs[0].condition,
+            Some(crate::model::CustomLogCondition::Unsupported(_))
+        ));
     }
 
     #[test]
