@@ -344,7 +344,7 @@ pub static CORE: &[DirectiveDef] = &[
         "warn",
         ANY,
         AtLeast(1),
-        "Verbosity of the error log, for every module or per module (`LogLevel warn wsgi:info`).\nQuill's lines come from the modules `core`, `http`, `reqtimeout`, `wsgi` and the MPM's (`mpm_event`…). A virtual host's LogLevel starts from the main server's and applies to the requests it answers. Inside <Directory> or <Location> it is read and not applied.",
+        "Verbosity of the error log, for every module or per module (`LogLevel warn wsgi:info`).\nQuill's lines come from the modules `core`, `http`, `reqtimeout`, `remoteip`, `wsgi` and the MPM's (`mpm_event`…). A virtual host's LogLevel starts from the main server's and applies to the requests it answers. Inside <Directory> or <Location> it is read and not applied.",
     ),
     d(
         "SetHandler",

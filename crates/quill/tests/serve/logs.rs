@@ -631,3 +631,80 @@ fn log_settings_quill_cannot_serve_refuse_the_start() {
     }
     insta::assert_snapshot!(shown);
 }
+
+/// Several prefork children append to one access log at once: every
+/// line arrives whole (O_APPEND, one write(2) per line), none is lost.
+#[test]
+fn children_writing_one_log_never_interleave_lines() {
+    let root = TempDir::new("serve-logs-children");
+    let r = root.0.clone();
+    let script = app(&r);
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let (rd, sd) = (r.display(), script.display());
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+LoadModule mpm_prefork_module modules/mod_mpm_prefork.so
+LoadModule wsgi_module modules/mod_wsgi.so
+StartServers 4
+MinSpareServers 4
+MaxSpareServers 8
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess shared processes=2 threads=4
+ErrorLog "{rd}/error_log"
+CustomLog "{rd}/access_log" "%P %U%q %>s %{{X-Pad}}i"
+WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = serve_to_files(root, &conf);
+    let probes = lines(&r.join("access_log"), 1).len();
+    // Long lines (a 2 KiB header each), from 8 clients at once.
+    let pad = "x".repeat(2048);
+    let (clients, each) = (8, 25);
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let pad = pad.clone();
+            std::thread::spawn(move || {
+                for i in 0..each {
+                    let target = format!("/app?c={c}&i={i}");
+                    let (status, _) = ask(port, "localhost", &target, &format!("X-Pad: {pad}\r\n"));
+                    assert_eq!(status, 200);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("client");
+    }
+    let all = lines(&r.join("access_log"), probes + clients * each);
+    let logged: Vec<&String> = all.iter().filter(|l| l.contains("/app")).collect();
+    assert_eq!(logged.len(), clients * each);
+    let mut pids = std::collections::BTreeSet::new();
+    for l in &logged {
+        let words: Vec<&str> = l.split(' ').collect();
+        assert_eq!(words.len(), 4, "a whole line: {l}");
+        assert!(words[1].starts_with("/app?c="), "{l}");
+        assert_eq!(words[2], "200", "{l}");
+        assert_eq!(words[3], pad, "{l}");
+        pids.insert(words[0].to_string());
+    }
+    for c in 0..clients {
+        for i in 0..each {
+            let want = format!("/app?c={c}&i={i}");
+            assert!(
+                logged
+                    .iter()
+                    .any(|l| l.split(' ').nth(1) == Some(want.as_str())),
+                "{want} missing"
+            );
+        }
+    }
+    assert!(pids.len() > 1, "written by several children: {pids:?}");
+    s.stop();
+}
