@@ -70,6 +70,10 @@ pub(super) struct Arrival {
     host: Option<String>,
     headers: Vec<(HeaderName, String)>,
     keepalives: u64,
+    /// The request's Connection field says `close`…
+    connection_close: bool,
+    /// … or `keep-alive`.
+    connection_keep_alive: bool,
 }
 
 impl Arrival {
@@ -82,6 +86,16 @@ impl Arrival {
         refused: bool,
     ) -> Arrival {
         let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+        let connection = |word: &str| {
+            req.headers()
+                .get_all(header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .any(|t| t.trim().eq_ignore_ascii_case(word))
+        };
+        let (connection_close, connection_keep_alive) =
+            (connection("close"), connection("keep-alive"));
         let mut headers = Vec::new();
         for name in &needs.request {
             // httpd merges a repeated request header into one value.
@@ -109,6 +123,8 @@ impl Arrival {
                 .or_else(|| req.headers().get(header::HOST).map(text)),
             headers,
             keepalives,
+            connection_close,
+            connection_keep_alive,
         }
     }
 }
@@ -168,15 +184,19 @@ impl AccessGuard {
                 response_headers.push((name.clone(), values.join(", ")));
             }
         }
-        let closing = resp
-            .headers()
-            .get(header::CONNECTION)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
-            || arrival.version == Version::HTTP_10
-                && !resp
-                    .headers()
-                    .get(header::CONNECTION)
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"keep-alive"));
+        // The connection closes after this response when the response
+        // says so, or the client asked for it (HTTP/1.1 `close`, HTTP/1.0
+        // without `keep-alive`), as hyper decides.
+        let says = |v: Option<&http::HeaderValue>, word: &str| {
+            v.and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(word)))
+        };
+        let closing = says(resp.headers().get(header::CONNECTION), "close")
+            || match arrival.version {
+                Version::HTTP_11 => arrival.connection_close,
+                Version::HTTP_2 => false,
+                _ => !arrival.connection_keep_alive,
+            };
         Some(AccessGuard {
             head_bytes: head_size(resp, &arrival.method),
             arrival,
@@ -607,6 +627,59 @@ mod tests {
             0,
         );
         assert_eq!(line, "http://r/ - -\n");
+    }
+
+    /// `%X` and `%D` through [`AccessGuard::new`] and its drop, written to a
+    /// real file.
+    #[test]
+    fn the_connection_status_follows_request_and_response() {
+        let path = std::env::temp_dir().join(format!("quill-access-x-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let target = crate::plan::LogTarget::File(path.clone());
+        let format = quill_config::logs::parse_log_format("%X %r").expect("format");
+        let site = SiteSinks {
+            error: std::sync::Arc::new(crate::log::ErrorLog::new(
+                crate::log::Level::Warn,
+                Box::new(std::io::sink()),
+            )),
+            access: vec![AccessSink {
+                file: std::sync::Arc::new(crate::logging::LogFile::open(&target).expect("open")),
+                format: std::sync::Arc::new(format.format),
+                condition: None,
+            }],
+            remote_ip: Default::default(),
+            set_env: Default::default(),
+        };
+        let needs = Needs::of(std::slice::from_ref(&site));
+        let cases = [
+            (Version::HTTP_11, None, None, true),
+            (Version::HTTP_11, Some("close"), None, true),
+            (Version::HTTP_11, None, Some("close"), true),
+            (Version::HTTP_10, None, None, true),
+            (Version::HTTP_10, Some("Keep-Alive"), None, true),
+            (Version::HTTP_11, None, None, false),
+        ];
+        for (version, asked, answered, whole) in cases {
+            let mut b = Request::builder().uri("/").version(version);
+            if let Some(c) = asked {
+                b = b.header(header::CONNECTION, c);
+            }
+            let req = b.body(()).expect("request");
+            let peer = "127.0.0.1:1".parse().expect("peer");
+            let a = Arrival::new(&req, &needs, peer, peer, 0, false);
+            let mut r = Response::builder().status(200);
+            if let Some(c) = answered {
+                r = r.header(header::CONNECTION, c);
+            }
+            let resp = r.body(super::super::RespBody::empty()).expect("response");
+            let mut g = AccessGuard::new(a, &site, "s", peer.ip(), &resp, &needs, Vec::new())
+                .expect("a guard");
+            g.complete = whole;
+        }
+        let text = std::fs::read_to_string(&path).expect("the log");
+        let _ = std::fs::remove_file(&path);
+        let status: Vec<&str> = text.lines().map(|l| &l[..1]).collect();
+        assert_eq!(status, ["+", "-", "-", "-", "+", "X"], "{text}");
     }
 
     #[test]
