@@ -335,7 +335,7 @@ pub static CORE: &[DirectiveDef] = &[
         "logs/error_log",
         SERVER_VHOST,
         Exactly(1),
-        "Where the error log goes: a file (relative to ServerRoot), `/dev/stderr` or `/dev/stdout`.\nA virtual host's ErrorLog gets the lines of the requests it answers; the supervisor's and the daemon processes' lines go to the main server's. Piped logs (`|command`) and `syslog` are refused at start-up. Lines keep httpd's format, `[time] [module:level] [pid N] message`. Files are opened by each front-end child when it starts, so a graceful restart (SIGUSR1) after a rotation writes to the new file.",
+        "Where the error log goes: a file (relative to ServerRoot), `/dev/stderr` or `/dev/stdout`.\nA virtual host's ErrorLog gets the lines of the requests it answers, and those of the daemon processes of a group declared in it (as mod_wsgi does); the supervisor's and the other daemon processes' lines go to the main server's. Piped logs (`|command`) and `syslog` are refused at start-up. Lines keep httpd's format, `[time] [module:level] [pid N] message`. Files are opened by each front-end child when it starts, so a graceful restart (SIGUSR1) after a rotation writes to the new file.",
     ),
     d(
         "LogLevel",

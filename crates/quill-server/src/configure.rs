@@ -206,6 +206,15 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
 
     // The main server's error log is the process's own.
     let error_log = servers[0].logs.error_log.clone();
+    // mod_wsgi: a group declared in a virtual host with an ErrorLog of its
+    // own writes there, at that host's LogLevel.
+    for (g, d) in groups.iter_mut().zip(&cfg.wsgi.daemons) {
+        let declared = d.declared_in.vhost.and_then(|v| servers.get(v + 1));
+        if let Some(site) = declared.filter(|s| s.logs.error_log != error_log) {
+            g.error_log = Some(site.logs.error_log.clone());
+            g.spec.log_level = site.logs.levels.for_module("wsgi").name().to_string();
+        }
+    }
     Ok(ServerPlan {
         listen,
         listen_backlog: cfg.mpm.listen_backlog,
@@ -469,6 +478,7 @@ fn group_plan(
         socket_timeout: Duration::from_secs(t.effective_socket_timeout_s.max(1)),
         socket_path: PathBuf::from(socket_path),
         env,
+        error_log: None,
     })
 }
 

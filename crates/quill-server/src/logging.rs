@@ -197,6 +197,10 @@ pub fn site_logs(
 /// Opens (creating them) every log file of every server once, as the
 /// children will: the error says which one cannot be opened, and why.
 pub fn check_can_open(plan: &crate::plan::ServerPlan) -> Result<(), String> {
+    let groups = plan
+        .groups
+        .iter()
+        .filter_map(|g| g.error_log.as_ref().map(|t| ("ErrorLog", t)));
     for s in &plan.servers {
         let logs = &s.logs;
         let access = logs.access_logs.iter().map(|a| ("CustomLog", &a.target));
@@ -205,6 +209,12 @@ pub fn check_can_open(plan: &crate::plan::ServerPlan) -> Result<(), String> {
                 LogFile::open(target)
                     .map_err(|e| format!("{what} {}: cannot open it: {e}", p.display()))?;
             }
+        }
+    }
+    for (what, target) in groups {
+        if let LogTarget::File(p) = target {
+            LogFile::open(target)
+                .map_err(|e| format!("{what} {}: cannot open it: {e}", p.display()))?;
         }
     }
     Ok(())

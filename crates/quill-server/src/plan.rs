@@ -55,6 +55,11 @@ pub struct GroupPlan {
     pub socket_path: PathBuf,
     /// `LD_LIBRARY_PATH`, `LANG`, `LC_ALL` … for the daemon processes.
     pub env: Vec<(String, String)>,
+    /// The ErrorLog of the `<VirtualHost>` that declared the group, when it
+    /// has one of its own: the daemon processes' stderr, as mod_wsgi makes
+    /// it (else the main server's error log).
+    #[serde(default)]
+    pub error_log: Option<LogTarget>,
 }
 
 impl GroupPlan {

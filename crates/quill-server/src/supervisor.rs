@@ -744,7 +744,20 @@ impl Sup<'_> {
         }
         cmd.envs(gp.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
-        match &self.daemon_stderr {
+        // The error log of the virtual host that declared the group, opened
+        // for each process (so a restart after a rotation opens the new
+        // file), else the main server's.
+        let own_log = match &gp.error_log {
+            Some(crate::plan::LogTarget::File(p)) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(err)?,
+            ),
+            _ => None,
+        };
+        match own_log.as_ref().or(self.daemon_stderr.as_ref()) {
             Some(f) => {
                 cmd.stderr(Stdio::from(f.try_clone().map_err(err)?));
                 cmd.stdout(Stdio::from(f.try_clone().map_err(err)?));

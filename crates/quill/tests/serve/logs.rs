@@ -103,7 +103,8 @@ CustomLog "{rd}/fields_log" fields
     ErrorLog "{rd}/a_error_log"
     LogLevel info
     CustomLog "{rd}/a_access_log" "%v %>s %U"
-    WSGIScriptAlias /app "{sd}" process-group=shared application-group=%{{GLOBAL}}
+    WSGIDaemonProcess a-group processes=1 threads=1
+    WSGIScriptAlias /app "{sd}" process-group=a-group application-group=%{{GLOBAL}}
 </VirtualHost>
 <VirtualHost *:{port}>
     ServerName b.example
@@ -204,6 +205,11 @@ CustomLog "{rd}/fields_log" fields
         "{a_err}"
     );
     assert!(!a_err.contains("/app%2Fb"), "{a_err}");
+    // a's daemon group writes to a's error log, as mod_wsgi makes it.
+    assert!(
+        a_err.contains("[wsgi:info]") && a_err.contains("Starting process 'a-group' with uid"),
+        "{a_err}"
+    );
     let main_err = std::fs::read_to_string(r.join("error_log")).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut main_err = main_err;
@@ -216,6 +222,7 @@ CustomLog "{rd}/fields_log" fields
         "{main_err}"
     );
     assert!(!main_err.contains("/app%2Fa"), "{main_err}");
+    assert!(!main_err.contains("'a-group' with uid"), "{main_err}");
     s.stop();
 }
 
