@@ -8,7 +8,8 @@ on 127.0.0.1. Prints a Markdown table (and writes it with --out).
     python3 bench/servers/bench.py --servers quill,base --variant base=/tmp/old/quill --repeat 3
 
 `--variant NAME=PATH` adds a server NAME that is Quill run from another
-binary (before/after comparisons in one run). `--repeat N` runs every
+binary (before/after comparisons in one run). `NAME-embedded` (e.g.
+`quill-embedded`) is Quill build NAME with `--embedded-mode`. `--repeat N` runs every
 (scenario, server) pair N times, interleaved, and keeps the run with the
 median req/s. `--json FILE` keeps every run (for plot.py).
 
@@ -92,6 +93,10 @@ QUIET_WAIT = 0
 
 
 def command(server, port, procs, threads, tmp):
+    # `NAME-embedded`: Quill build NAME in embedded mode (the application
+    # in the front-end children, no daemon processes).
+    if server.endswith("-embedded") and server[: -len("-embedded")] in VARIANTS:
+        return command(server[: -len("-embedded")], port, procs, threads, tmp) + ["--embedded-mode"]
     if server in VARIANTS:
         return [VARIANTS[server], "express", os.path.join(HERE, "app.wsgi"), "--host", "127.0.0.1", "--port", str(port),
                 "--processes", str(procs), "--threads", str(threads), "--python-home", VENV,

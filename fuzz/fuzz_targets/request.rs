@@ -37,7 +37,7 @@ fn mount(url: &str, group: usize) -> Mount {
     Mount {
         url: url.into(),
         script: format!("/srv{url}/app.wsgi").into(),
-        group,
+        group: Some(group),
         application_group: String::new(),
         callable: "application".into(),
         pass_authorization: group == 1,
@@ -65,7 +65,10 @@ fn table(slashes: EncodedSlashes) -> RouteTable {
         groups: vec!["app".into(), "admin".into()],
         encoded_slashes: slashes,
         limit_request_body: 1 << 20,
-        keep_alive: true,
+        keep_alive: Some(std::time::Duration::from_secs(5)),
+        max_keep_alive_requests: 100,
+        timeout: std::time::Duration::from_secs(60),
+        body_stage: None,
         status: vec![("/server-status".into(), vec![Require::Local])],
         metrics: vec![("/metrics".into(), vec![Require::Local])],
     }

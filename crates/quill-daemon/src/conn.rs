@@ -12,15 +12,16 @@
 //! the request body was read to its end: it is then parked in the
 //! process's epoll set (docs/protocol.md, "Connections").
 
-use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use quill_protocol::protocol::{self, Frame, ResponseHead, kind};
+
+use crate::link::{Link, Ready};
 
 /// How much room a reader makes for each read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -28,7 +29,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A connection from the front end, between requests or in use.
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: Arc<UnixStream>,
+    pub stream: Arc<Link>,
     /// Bytes read but not yet decoded.
     pub buf: BytesMut,
     /// Already in the process's epoll set (parked before).
@@ -37,65 +38,22 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(stream: UnixStream) -> Conn {
+        Conn::over(Link::Socket(stream))
+    }
+
+    pub fn over(link: Link) -> Conn {
         Conn {
-            stream: Arc::new(stream),
+            stream: Arc::new(link),
             buf: BytesMut::new(),
             registered: false,
         }
     }
 }
 
-/// Waits until `stream` is ready for `flags`, at most `timeout` (`None` =
-/// no limit). A timeout is `ErrorKind::TimedOut`.
-fn wait(stream: &UnixStream, flags: PollFlags, timeout: Option<Duration>) -> io::Result<()> {
-    let deadline = timeout.map(|t| Instant::now() + t);
-    loop {
-        let ms = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
-                }
-                let ms = u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX);
-                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
-            }
-        };
-        let mut fds = [PollFd::new(stream.as_fd(), flags)];
-        match poll(&mut fds, ms) {
-            Ok(0) => continue, // re-check the deadline
-            Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// One `read(2)` into the spare capacity of `buf` (no zero-filling, no
-/// bounce buffer).
-fn read_spare(stream: &UnixStream, buf: &mut BytesMut) -> io::Result<usize> {
-    use bytes::BufMut;
-    let spare = buf.chunk_mut();
-    let len = spare.len();
-    #[allow(unsafe_code)]
-    // SAFETY: `spare` is `len` writable bytes owned by `buf`; read(2)
-    // writes at most `len` bytes into them, and exactly the `n` it reports
-    // are marked initialised by `advance_mut`.
-    unsafe {
-        let n = libc::read(stream.as_raw_fd(), spare.as_mut_ptr().cast(), len);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let n = n as usize;
-        buf.advance_mut(n);
-        Ok(n)
-    }
-}
-
 /// Reads frames from the front end.
 #[derive(Debug)]
 pub struct FrameReader {
-    stream: Arc<UnixStream>,
+    stream: Arc<Link>,
     buf: BytesMut,
     timeout: Option<Duration>,
 }
@@ -127,10 +85,10 @@ impl FrameReader {
                 self.buf.reserve(READ_CHUNK);
             }
             let n = loop {
-                match read_spare(&self.stream, &mut self.buf) {
+                match self.stream.read_spare(&mut self.buf) {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait(&self.stream, PollFlags::POLLIN, self.timeout)?;
+                        self.stream.wait(Ready::Read, self.timeout)?;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),
@@ -279,7 +237,7 @@ impl Body {
 
 #[derive(Debug)]
 struct WriterState {
-    stream: Option<Arc<UnixStream>>,
+    stream: Option<Arc<Link>>,
     /// Frames not yet written.
     out: BytesMut,
     head_sent: bool,
@@ -315,9 +273,9 @@ fn closed() -> WriteError {
 }
 
 /// Writes as much of `out` as the socket takes now; true when all of it.
-fn write_now(stream: &UnixStream, out: &mut BytesMut) -> Result<bool, WriteError> {
+fn write_now(stream: &Link, out: &mut BytesMut) -> Result<bool, WriteError> {
     while !out.is_empty() {
-        match (&*stream).write(out) {
+        match stream.write(out) {
             Ok(0) => return Err(WriteError::Closed(io::ErrorKind::WriteZero.into())),
             Ok(n) => {
                 let _ = out.split_to(n);
@@ -459,7 +417,7 @@ impl Writer {
             let queued = st.out.len();
             let written = loop {
                 let iov = [IoSlice::new(&st.out), IoSlice::new(piece)];
-                match (&*stream).write_vectored(&iov) {
+                match stream.write_vectored(&iov) {
                     Ok(w) => break w,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -496,7 +454,7 @@ impl Writer {
         };
         let timeout = st.timeout;
         while !write_now(&stream, &mut st.out)? {
-            wait(&stream, PollFlags::POLLOUT, timeout).map_err(|e| {
+            stream.wait(Ready::Write, timeout).map_err(|e| {
                 if e.kind() == io::ErrorKind::TimedOut {
                     WriteError::Closed(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -517,6 +475,10 @@ impl Writer {
     pub fn sendfile<F: AsFd>(&self, file: F, offset: u64, len: u64) -> Result<(), WriteError> {
         self.flush_blocking()?;
         let mut st = self.lock();
+        if st.stream.as_ref().is_some_and(|s| s.socket_fd().is_none()) {
+            drop(st);
+            return self.copy_file(file.as_fd(), offset, len);
+        }
         let len = match st.remaining {
             Some(r) => r.min(len),
             None => len,
@@ -532,19 +494,19 @@ impl Writer {
             let mut header =
                 BytesMut::from(&protocol::body_frame_header(kind::RESPONSE_BODY, frame)[..]);
             while !write_now(&stream, &mut header)? {
-                wait(&stream, PollFlags::POLLOUT, timeout).map_err(WriteError::Closed)?;
+                stream
+                    .wait(Ready::Write, timeout)
+                    .map_err(WriteError::Closed)?;
             }
             let mut in_frame = frame;
             while in_frame > 0 {
-                match nix::sys::sendfile::sendfile(
-                    stream.as_fd(),
-                    file.as_fd(),
-                    Some(&mut off),
-                    in_frame,
-                ) {
+                let Some(out) = stream.socket_fd() else {
+                    return Err(closed());
+                };
+                match nix::sys::sendfile::sendfile(out, file.as_fd(), Some(&mut off), in_frame) {
                     Ok(0) => {
                         st.stream = None;
-                        let _ = stream.shutdown(std::net::Shutdown::Both);
+                        stream.shutdown();
                         return Err(WriteError::Closed(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "file shrank while being sent",
@@ -553,7 +515,7 @@ impl Writer {
                     Ok(n) => in_frame -= n,
                     Err(nix::errno::Errno::EINTR) => {}
                     Err(nix::errno::Errno::EAGAIN) => {
-                        wait(&stream, PollFlags::POLLOUT, timeout).map_err(|_| {
+                        stream.wait(Ready::Write, timeout).map_err(|_| {
                             WriteError::Closed(io::Error::new(
                                 io::ErrorKind::TimedOut,
                                 "timed out writing to the front end",
@@ -572,10 +534,38 @@ impl Writer {
         Ok(())
     }
 
+    /// [`Writer::sendfile`] over an in-memory link (embedded mode): the
+    /// file is read and its blocks written as body frames.
+    fn copy_file(&self, file: BorrowedFd<'_>, offset: u64, len: u64) -> Result<(), WriteError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut off, mut left) = (offset, len);
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let at = i64::try_from(off).unwrap_or(i64::MAX);
+            let n = match nix::sys::uio::pread(file, &mut buf[..want], at) {
+                Ok(0) => {
+                    self.close();
+                    return Err(WriteError::Closed(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "file shrank while being sent",
+                    )));
+                }
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(WriteError::Closed(e.into())),
+            };
+            self.queue_body(&buf[..n])?;
+            self.flush_blocking()?;
+            off += n as u64;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
     /// Takes the connection back after a response that ended with
     /// `ResponseEnd { keep: true }` (already flushed): `None` if someone
     /// else finished it or bytes are still unwritten.
-    pub fn take_for_reuse(&self) -> Option<Arc<UnixStream>> {
+    pub fn take_for_reuse(&self) -> Option<Arc<Link>> {
         let mut st = self.lock();
         if !st.out.is_empty() {
             return None;
@@ -603,7 +593,7 @@ impl Writer {
             Some(s) => {
                 // Other holders of the stream (the request's reader) must
                 // see the end too: shut it down rather than only drop it.
-                let _ = s.shutdown(std::net::Shutdown::Both);
+                s.shutdown();
                 true
             }
             None => false,
@@ -625,7 +615,10 @@ impl Writer {
     }
 }
 
-/// The raw descriptor of a connection (its epoll token).
-pub fn token(stream: &UnixStream) -> u64 {
-    u64::try_from(stream.as_raw_fd()).unwrap_or(u64::MAX)
+/// The raw descriptor of a connection (its epoll token); `None` for an
+/// in-memory link, which is never parked.
+pub fn token(stream: &Link) -> Option<u64> {
+    stream
+        .socket_fd()
+        .map(|fd| u64::try_from(fd.as_raw_fd()).unwrap_or(u64::MAX))
 }

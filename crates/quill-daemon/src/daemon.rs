@@ -94,6 +94,42 @@ struct Shared {
     /// Why a shutdown was requested from inside (monitor, max requests).
     reason: Mutex<Option<String>>,
     interrupts: Mutex<Option<mpsc::Sender<u64>>>,
+    /// Embedded mode: requests come from the front end of this process
+    /// (crate::embed), not from the listening socket.
+    inbox: Option<Arc<crate::embed::Inbox>>,
+}
+
+fn new_shared(
+    spec: DaemonSpec,
+    log: ErrorLog,
+    (wake_read, wake_write): (OwnedFd, OwnedFd),
+    epoll: Epoll,
+    busy_board: Option<(BusyBoard, Claim)>,
+    inbox: Option<Arc<crate::embed::Inbox>>,
+) -> Arc<Shared> {
+    let threads = spec.threads.max(1) as usize;
+    Arc::new(Shared {
+        slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
+        spec,
+        log,
+        shutdown: AtomicBool::new(false),
+        wake_read,
+        wake_write,
+        epoll,
+        parked: Mutex::new(HashMap::new()),
+        pid: std::process::id(),
+        retiring: AtomicBool::new(false),
+        total_requests: AtomicU64::new(0),
+        active: AtomicU64::new(0),
+        busy_board,
+        started: Instant::now(),
+        last_activity_ms: AtomicU64::new(0),
+        last_gil_ms: AtomicU64::new(1),
+        first_load_failure_ms: AtomicU64::new(0),
+        reason: Mutex::new(None),
+        interrupts: Mutex::new(None),
+        inbox,
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -123,15 +159,18 @@ impl Shared {
             return; // dropped: closed
         }
         let stream = conn.stream.clone();
-        let token = crate::conn::token(&stream);
+        // (An in-memory link is never kept: nothing to park.)
+        let (Some(token), Some(fd)) = (crate::conn::token(&stream), stream.socket_fd()) else {
+            return;
+        };
         let registered = std::mem::replace(&mut conn.registered, true);
         lock(&self.parked).insert(token, conn);
         let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLONESHOT;
         let mut ev = EpollEvent::new(flags, token);
         let armed = if registered {
-            self.epoll.modify(stream.as_fd(), &mut ev)
+            self.epoll.modify(fd, &mut ev)
         } else {
-            self.epoll.add(stream.as_fd(), ev)
+            self.epoll.add(fd, ev)
         };
         if armed.is_err() {
             lock(&self.parked).remove(&token);
@@ -307,27 +346,7 @@ pub fn run(spec_path: &Path) -> i32 {
     };
     let threads = spec.threads.max(1) as usize;
     let busy_board = open_busy_board(spec.processes, spec.threads.max(1));
-    let shared = Arc::new(Shared {
-        slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
-        spec,
-        log,
-        shutdown: AtomicBool::new(false),
-        wake_read,
-        wake_write,
-        epoll,
-        parked: Mutex::new(HashMap::new()),
-        pid: std::process::id(),
-        retiring: AtomicBool::new(false),
-        total_requests: AtomicU64::new(0),
-        active: AtomicU64::new(0),
-        busy_board,
-        started: Instant::now(),
-        last_activity_ms: AtomicU64::new(0),
-        last_gil_ms: AtomicU64::new(1),
-        first_load_failure_ms: AtomicU64::new(0),
-        reason: Mutex::new(None),
-        interrupts: Mutex::new(None),
-    });
+    let shared = new_shared(spec, log, (wake_read, wake_write), epoll, busy_board, None);
 
     let support = Python::attach(|py| setup_python(py, &shared));
     let support = match support {
@@ -770,7 +789,10 @@ fn next_request(shared: &Shared, kept: Option<Conn>) -> Option<Picked> {
     }
     let timeout = shared.socket_timeout();
     loop {
-        let (mut conn, fresh) = next_conn(shared)?;
+        let (mut conn, fresh) = match &shared.inbox {
+            Some(inbox) => (inbox.next(&shared.shutdown)?, false),
+            None => next_conn(shared)?,
+        };
         let mut reader = FrameReader::new(&mut conn, timeout);
         match reader.next() {
             Ok(Some(Frame::Head(head))) => {
@@ -1077,6 +1099,39 @@ fn handle(
     // Whatever did not end the response properly ends it now.
     py.detach(|| writer.finish(&Frame::Abort("request ended".into())));
     None
+}
+
+/// Embedded mode: Python in this process (a front-end child) and
+/// `spec.threads` request threads taking their requests from `inbox`,
+/// with the daemon's request handling (`handle`). No listening socket,
+/// no signals, no monitor: the front-end child owns the process.
+pub(crate) fn start_embedded(
+    spec: DaemonSpec,
+    log: ErrorLog,
+    inbox: Arc<crate::embed::Inbox>,
+) -> Result<(), String> {
+    crate::interp::initialize(&spec.python).map_err(|e| {
+        format!(
+            "Python could not be initialised for embedded mode from {}: {e}",
+            spec.python.executable
+        )
+    })?;
+    let wake = nix::unistd::pipe().map_err(|e| format!("cannot create a pipe: {e}"))?;
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+        .map_err(|e| format!("cannot create an epoll set: {e}"))?;
+    let threads = spec.threads.max(1) as usize;
+    let shared = new_shared(spec, log, wake, epoll, None, Some(inbox));
+    let support = Python::attach(|py| setup_python(py, &shared))
+        .map_err(|e| format!("Quill's Python support failed to load: {e}"))?;
+    for i in 0..threads {
+        let s = shared.clone();
+        let sup = Python::attach(|py| support.clone_ref(py));
+        std::thread::Builder::new()
+            .name(format!("quill-python-{}", i + 1))
+            .spawn(move || worker(&s, &sup, i))
+            .map_err(|e| format!("cannot start request thread: {e}"))?;
+    }
+    Ok(())
 }
 
 /// When the front end received the request (µs since the epoch), as it

@@ -9,6 +9,9 @@
 //!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
 //!                         ├─ conn:   frames in, response frames out (shared with the monitor)
 //!                         └─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//!
+//!  quill-daemon --frontend … (a front-end child in embedded mode)
+//!    embed: the same Python and request threads, fed by the child's event loop in memory
 //! ```
 
 // The daemon is a shell process: it reads the clock, sleeps in its reaper
@@ -19,7 +22,9 @@
 mod bridge;
 mod conn;
 pub mod daemon;
+pub mod embed;
 mod interp;
+mod link;
 pub mod monitor;
 
 /// The Python version of the libpython this process loaded (major, minor):

@@ -7,6 +7,7 @@
 //!   supervisor ◀──[control: Retiring]──────── daemon process (fd 4)
 //!   daemon processes ──[busy: busy threads, shared memory]──▶ front-end children
 //!   every process ──[log: Apache's error-log format]──▶ the error log
+//!   front-end event loop ──[pipe: the same frames, in memory]──▶ its Python threads (embedded mode)
 //! ```
 //!
 //! Shared by the server (`quill-server`) and the daemon (`quill-daemon`),
@@ -17,6 +18,7 @@
 //! * [`control`] — daemon → supervisor messages.
 //! * [`busy`] — each daemon process's busy threads, for every front end.
 //! * [`log`] — Apache-style error and access logs.
+//! * [`pipe`] — embedded mode's in-process stream of frames.
 
 // The logs read the clock (timestamps), which clippy.toml bans in the pure
 // crates.
@@ -25,5 +27,6 @@
 pub mod busy;
 pub mod control;
 pub mod log;
+pub mod pipe;
 pub mod protocol;
 pub mod spec;

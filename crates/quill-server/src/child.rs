@@ -8,6 +8,8 @@
 //!     N, G           its scoreboard row and generation
 //!
 //!   accept within its worker slots (crate::workers) ─▶ crate::frontend
+//!   embedded mode: exec'd as `quill-daemon __frontend …` instead, which
+//!                  starts Python here first (`run_with`)
 //!   SIGUSR1  graceful stop: stop accepting, quiesce, finish, exit 0
 //!   SIGTERM, SIGHUP  exit now
 //!   SIGINT, SIGWINCH ignored (the supervisor's signals; Ctrl-C reaches
@@ -27,7 +29,7 @@ use tokio::sync::watch;
 use crate::frontend::{self, FrontEnd, StopReason};
 use crate::log::{ErrorLog, Level};
 use crate::logging::{self, SiteSinks};
-use crate::plan::ServerPlan;
+use crate::plan::{EmbeddedPlan, ServerPlan};
 use crate::scoreboard::Scoreboard;
 use crate::workers::Workers;
 
@@ -44,8 +46,23 @@ pub struct FrontendSpec {
     pub listeners: u32,
 }
 
+/// Starts this process's Python for embedded mode (the program that
+/// links libpython passes it; see [`run_with`]).
+pub type StartEngine = fn(&EmbeddedPlan, ErrorLog) -> Result<frontend::Engine, String>;
+
 /// Runs a front-end child; returns its exit status.
 pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
+    run_with(spec_path, slot, generation, None)
+}
+
+/// [`run`], in a program that can host Python: with `start_engine`, a
+/// plan with embedded mounts starts Python in this process first.
+pub fn run_with(
+    spec_path: &Path,
+    slot: u32,
+    generation: u32,
+    start_engine: Option<StartEngine>,
+) -> i32 {
     let boot = ErrorLog::stderr(Level::Warn);
     let spec: FrontendSpec = match std::fs::read(spec_path)
         .map_err(|e| e.to_string())
@@ -96,6 +113,27 @@ pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
         Ok(a) => a,
         Err(e) => return fail(format!("cannot open a log: {e}")),
     };
+    let engine = match (&spec.plan.embedded, start_engine) {
+        (None, _) => None,
+        (Some(plan), Some(start)) => {
+            let engine_log = match spec.plan.open_error_log() {
+                Ok(l) => l,
+                Err(e) => return fail(format!("cannot open the error log: {e}")),
+            };
+            match start(plan, engine_log) {
+                Ok(e) => Some(e),
+                Err(e) => return fail(e),
+            }
+        }
+        (Some(_), None) => {
+            return fail(
+                "the configuration runs applications in embedded mode, which this program \
+                 cannot host (it does not link libpython): the supervisor starts \
+                 `quill-daemon __frontend` for that"
+                    .into(),
+            );
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
@@ -104,7 +142,7 @@ pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
-    let code = runtime.block_on(serve_child(spec, sb, slot, generation, log, access));
+    let code = runtime.block_on(serve_child(spec, sb, slot, generation, log, access, engine));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
 }
@@ -116,6 +154,7 @@ async fn serve_child(
     generation: u32,
     log: Arc<ErrorLog>,
     access: Vec<SiteSinks>,
+    engine: Option<frontend::Engine>,
 ) -> i32 {
     let mut listeners = Vec::new();
     for i in 0..spec.listeners {
@@ -150,9 +189,12 @@ async fn serve_child(
         spec.plan.async_request_worker_factor,
     );
     let counter = ConnectionCounter::new(pool.mpm, pool.max_connections_per_child);
-    let fe = Arc::new(
-        FrontEnd::from_plan(&spec.plan, log.clone(), access).with_status(&spec.plan, status_sb),
-    );
+    let mut fe =
+        FrontEnd::from_plan(&spec.plan, log.clone(), access).with_status(&spec.plan, status_sb);
+    if let Some(engine) = engine {
+        fe = fe.with_embedded(engine);
+    }
+    let fe = Arc::new(fe);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let signals = (

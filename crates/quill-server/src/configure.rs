@@ -19,8 +19,8 @@ use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EncodedSlashes, GroupPlan, ListenRouting, Mount, ReadStage, ReadTimeouts, ResponseBuffer,
-    ServerPlan, SitePlan, StaticAlias,
+    EmbeddedPlan, EncodedSlashes, GroupPlan, ListenRouting, Mount, ReadStage, ReadTimeouts,
+    ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
 };
 use crate::spec::DaemonSpec;
 
@@ -45,10 +45,9 @@ pub enum PlanError {
     MountTarget { url: String, target: String },
     #[error("No WSGI daemon process called '{name}' has been configured")]
     NoSuchGroup { name: String },
-    #[error(
-        "WSGIScriptAlias {url} runs in embedded mode; Quill runs applications only in daemon groups: add `WSGIDaemonProcess NAME` and `process-group=NAME`"
-    )]
-    EmbeddedMode { url: String },
+    /// Embedded mode's Python (WSGIPythonHome) cannot be used.
+    #[error("embedded mode (WSGIScriptAlias {url}): {message}")]
+    Embedded { url: String, message: String },
     #[error(
         "WSGIScriptAlias {url}: the process group `{expression}` is decided per request, which quill serve does not do yet"
     )]
@@ -195,6 +194,20 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
             to_terminal,
         )?);
     }
+    let embedded_url = servers
+        .iter()
+        .flat_map(|s| &s.mounts)
+        .find(|m| m.group.is_none())
+        .map(|m| m.url.clone());
+    let embedded = match embedded_url {
+        Some(url) if !cfg.wsgi.restrict_embedded => Some(embedded_plan(
+            resolved,
+            &url,
+            extras,
+            main.log_levels.for_module("wsgi"),
+        )?),
+        _ => None,
+    };
     let routing = listen
         .iter()
         .zip(&cfg.routing)
@@ -221,6 +234,8 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         servers,
         routing,
         groups,
+        embedded,
+        restrict_embedded: cfg.wsgi.restrict_embedded,
         extended_status: main.extended_status,
         response_buffer: ResponseBuffer::default(),
         error_log,
@@ -256,15 +271,14 @@ fn site_plan(
             });
         }
         let group = match (m.process_group.mode, &m.process_group.group) {
-            (DelegationMode::Daemon, Some(name)) => cfg
-                .wsgi
-                .daemons
-                .iter()
-                .position(|d| &d.name == name)
-                .ok_or_else(|| PlanError::NoSuchGroup { name: name.clone() })?,
-            (DelegationMode::Embedded, _) => {
-                return Err(PlanError::EmbeddedMode { url: m.url.clone() });
-            }
+            (DelegationMode::Daemon, Some(name)) => Some(
+                cfg.wsgi
+                    .daemons
+                    .iter()
+                    .position(|d| &d.name == name)
+                    .ok_or_else(|| PlanError::NoSuchGroup { name: name.clone() })?,
+            ),
+            (DelegationMode::Embedded, _) => None,
             _ => {
                 return Err(PlanError::GroupPerRequest {
                     url: m.url.clone(),
@@ -287,8 +301,9 @@ fn site_plan(
             pass_authorization: m.pass_authorization,
             chunked_request: m.chunked_request,
             script_reloading: m.script_reloading,
-            group_visible: cfg.wsgi.daemons[group]
-                .visible_from(vhost, server.server_name.as_deref()),
+            group_visible: group.is_none_or(|g| {
+                cfg.wsgi.daemons[g].visible_from(vhost, server.server_name.as_deref())
+            }),
         });
     }
     let mut aliases: Vec<StaticAlias> = server
@@ -364,9 +379,92 @@ fn site_plan(
             .keep_alive
             .enabled
             .then(|| Duration::from_millis(server.keep_alive.timeout_ms)),
+        max_keep_alive_requests: server.keep_alive.max_requests,
         timeout: Duration::from_secs(server.timeout_s.max(1)),
         logs: crate::logging::site_logs(server, server_root, to_terminal)?,
     })
+}
+
+/// `LD_LIBRARY_PATH` with the interpreter's libpython directory first,
+/// so that the dynamic loader picks the libpython that matches it.
+fn python_env(python: &crate::spec::PythonInfo) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(libdir) = &python.libdir {
+        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        env.push((
+            "LD_LIBRARY_PATH".to_string(),
+            if old.is_empty() {
+                libdir.clone()
+            } else {
+                format!("{libdir}:{old}")
+            },
+        ));
+    }
+    env
+}
+
+/// Python in the front-end children (embedded mode): WSGIPythonHome's
+/// interpreter, one request thread per worker thread of a child, and
+/// WSGIPythonPath; `url` is an embedded mount, for errors.
+fn embedded_plan(
+    resolved: &Resolved,
+    url: &str,
+    extras: &Extras,
+    level: Level,
+) -> Result<EmbeddedPlan, PlanError> {
+    let cfg = &resolved.config;
+    let error = |message: String| PlanError::Embedded {
+        url: url.to_string(),
+        message,
+    };
+    let home = cfg.wsgi.python_home.as_deref().map(Path::new);
+    let exe = crate::python::interpreter(home).map_err(|e| error(e.to_string()))?;
+    let python = crate::python::probe(&exe, crate::python::libpython_version())
+        .map_err(|e| error(e.to_string()))?;
+    let env = python_env(&python);
+    let pool = cfg.mpm.pool_config();
+    let threads = if pool.mpm == quill_mpm::Mpm::Prefork {
+        1
+    } else {
+        pool.threads_per_child.max(1)
+    };
+    // The front end's Timeout bounds each wait on the stream, as httpd's
+    // bounds each write to the client.
+    let timeout = u32::try_from(cfg.main_server.timeout_s.max(1)).unwrap_or(u32::MAX);
+    let spec = DaemonSpec {
+        group: String::new(),
+        slot: 0,
+        processes: pool.server_limit.max(1),
+        threads,
+        multiprocess: pool.server_limit > 1,
+        display_name: None,
+        home: None,
+        python,
+        python_path: cfg.wsgi.python_path.clone(),
+        preload: cfg
+            .wsgi
+            .import_scripts
+            .iter()
+            .filter(|s| s.process_group.is_empty())
+            .map(|s| s.script.clone())
+            .collect(),
+        maximum_requests: 0,
+        inactivity_timeout: 0,
+        request_timeout: 0,
+        interrupt_timeout: extras.interrupt_timeout,
+        deadlock_timeout: 0,
+        graceful_timeout: 0,
+        shutdown_timeout: 0,
+        startup_timeout: 0,
+        queue_timeout: 0,
+        socket_timeout: timeout,
+        // (Its restart is the daemon's, which a child does not have.)
+        reload_on_changes: false,
+        log_level: level.name().to_string(),
+        run_as: None,
+        supplementary_gids: Vec::new(),
+    };
+    Ok(EmbeddedPlan { spec, env })
 }
 
 fn group_plan(
@@ -386,18 +484,7 @@ fn group_plan(
     let exe = crate::python::interpreter(home).map_err(|e| group_error(e.to_string()))?;
     let python = crate::python::probe(&exe, crate::python::libpython_version())
         .map_err(|e| group_error(e.to_string()))?;
-    let mut env = Vec::new();
-    if let Some(libdir) = &python.libdir {
-        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
-        env.push((
-            "LD_LIBRARY_PATH".to_string(),
-            if old.is_empty() {
-                libdir.clone()
-            } else {
-                format!("{libdir}:{old}")
-            },
-        ));
-    }
+    let mut env = python_env(&python);
     if let Some(lang) = &d.python.lang {
         env.push(("LANG".into(), lang.clone()));
     }

@@ -19,8 +19,9 @@ pub struct Mount {
     /// URL prefix without a trailing `/` (`""` for the root).
     pub url: String,
     pub script: PathBuf,
-    /// Index into [`ServerPlan::groups`].
-    pub group: usize,
+    /// Index into [`ServerPlan::groups`]; `None`: embedded mode, inside
+    /// the front-end children ([`ServerPlan::embedded`]).
+    pub group: Option<usize>,
     pub application_group: String,
     pub callable: String,
     pub pass_authorization: bool,
@@ -31,6 +32,21 @@ pub struct Mount {
     /// server this mount belongs to: false when its group was declared in
     /// a virtual host with another ServerName, and every request gets 500.
     pub group_visible: bool,
+}
+
+/// Embedded mode: what the front-end children need to run Python
+/// themselves (mod_wsgi's `%{GLOBAL}` process group).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmbeddedPlan {
+    /// The interpreter and request threads of each child, as a daemon
+    /// process's: `threads` = ThreadsPerChild (1 under prefork), group
+    /// name `""`, `python-path` = WSGIPythonPath, the scripts
+    /// WSGIImportScript preloads in the children; daemon-only options
+    /// (timeouts, maximum-requests) are off.
+    pub spec: DaemonSpec,
+    /// Environment of the children (LD_LIBRARY_PATH for the chosen
+    /// interpreter's libpython).
+    pub env: Vec<(String, String)>,
 }
 
 /// `Alias URL PATH`: static files served by the front end.
@@ -198,6 +214,9 @@ pub struct SitePlan {
     pub read_timeouts: ReadTimeouts,
     /// `KeepAlive` / `KeepAliveTimeout`; `None` = no keep-alive.
     pub keep_alive: Option<Duration>,
+    /// `MaxKeepAliveRequests` (0: unlimited): a connection's request
+    /// number n (from 1) answered by this server closes it when n > this.
+    pub max_keep_alive_requests: u32,
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,
@@ -226,6 +245,14 @@ pub struct ServerPlan {
     /// configuration dropped it) is the main server's.
     pub routing: Vec<ListenRouting>,
     pub groups: Vec<GroupPlan>,
+    /// Python in the front-end children, when a mount runs in embedded
+    /// mode and `WSGIRestrictEmbedded` is Off; `None`: the children never
+    /// load libpython.
+    #[serde(default)]
+    pub embedded: Option<EmbeddedPlan>,
+    /// `WSGIRestrictEmbedded On`: a request for an embedded mount gets 500.
+    #[serde(default)]
+    pub restrict_embedded: bool,
     /// `ExtendedStatus`.
     pub extended_status: bool,
     /// What the front end holds of each response for a slow client.

@@ -315,7 +315,8 @@ pub async fn run(
         core_dump_directory: plan.run_dir.display().to_string(),
     };
     let children = RealChildren {
-        exe: programs.frontend,
+        embedded_env: plan.embedded.as_ref().map(|e| e.env.clone()),
+        programs: programs.clone(),
         spec: frontend_spec.clone(),
         listeners,
         tx: tx.clone(),
@@ -516,6 +517,7 @@ fn reread(
         state.scripts = watched_scripts(&next.plan, g);
     }
     front.processes().restart_pool = Some(next.plan.pool.clone());
+    front.processes().embedded_env = next.plan.embedded.as_ref().map(|e| e.env.clone());
     *spec = next;
 }
 
@@ -525,7 +527,7 @@ fn watched_scripts(plan: &ServerPlan, g: usize) -> Vec<(PathBuf, Option<SystemTi
     // (A virtual host repeats the main server's mounts it inherits, and
     // two servers may mount one script: each script is watched once.)
     for m in plan.servers.iter().flat_map(|s| &s.mounts) {
-        if m.group == g
+        if m.group == Some(g)
             && m.script_reloading
             && plan.reload_scripts
             && !scripts.iter().any(|(p, _)| *p == m.script)
@@ -537,9 +539,14 @@ fn watched_scripts(plan: &ServerPlan, g: usize) -> Vec<(PathBuf, Option<SystemTi
 }
 
 /// Front-end child processes, exec'd as `quill __frontend …` with the
-/// Listen sockets at descriptors 3, 4, …
+/// Listen sockets at descriptors 3, 4, … In embedded mode they host
+/// Python, so they are `quill-daemon __frontend …` instead, the program
+/// that links libpython (`quill` never maps it).
 struct RealChildren {
-    exe: PathBuf,
+    programs: Programs,
+    /// Embedded mode: the children's environment (the interpreter's
+    /// libpython first on LD_LIBRARY_PATH); `None`: plain children.
+    embedded_env: Option<Vec<(String, String)>>,
     spec: PathBuf,
     /// The Listen sockets, until a graceful stop closes them.
     listeners: Vec<OwnedFd>,
@@ -550,7 +557,12 @@ struct RealChildren {
 
 impl ChildProcesses for RealChildren {
     fn start(&mut self, slot: u32, generation: u32) -> io::Result<i32> {
-        let mut cmd = tokio::process::Command::new(&self.exe);
+        let exe = match &self.embedded_env {
+            Some(_) => &self.programs.daemon,
+            None => &self.programs.frontend,
+        };
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.envs(self.embedded_env.iter().flatten().map(|(k, v)| (k, v)));
         cmd.arg("__frontend")
             .arg("--spec")
             .arg(&self.spec)

@@ -138,6 +138,14 @@ pub struct ExpressArgs {
     /// Print the equivalent Apache configuration (for `quill serve`) and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Run the application inside the server's own processes (mod_wsgi's
+    /// embedded mode) instead of daemon processes: `--processes` front-end
+    /// processes of `--threads` threads each call it directly, with no
+    /// daemon hop. The daemon options (the timeouts, backlogs, locale,
+    /// working directory, reloading) do not apply; `--maximum-requests`
+    /// becomes MaxConnectionsPerChild (docs/embedded.md).
+    #[arg(long)]
+    pub embedded_mode: bool,
 }
 
 fn quote(s: &str) -> String {
@@ -276,12 +284,21 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
         "LoadModule reqtimeout_module modules/mod_reqtimeout.so",
     );
     line(&mut c, "LoadModule wsgi_module modules/mod_wsgi.so");
-    let (tpc, sl, mc, start, min_spare, max_spare) =
-        event_sizing(args.processes.unwrap_or(1), args.threads);
+    let (tpc, sl, mc, start, min_spare, max_spare, max_conns) = if args.embedded_mode {
+        embedded_sizing(
+            args.processes.unwrap_or(1),
+            args.threads,
+            args.maximum_requests,
+        )
+    } else {
+        let (tpc, sl, mc, start, min_spare, max_spare) =
+            event_sizing(args.processes.unwrap_or(1), args.threads);
+        (tpc, sl, mc, start, min_spare, max_spare, 0)
+    };
     line(
         &mut c,
         &format!(
-            "ThreadsPerChild {tpc}\nThreadLimit {tpc}\nServerLimit {sl}\nMaxRequestWorkers {mc}\nStartServers {start}\nMinSpareThreads {min_spare}\nMaxSpareThreads {max_spare}\nMaxConnectionsPerChild 0"
+            "ThreadsPerChild {tpc}\nThreadLimit {tpc}\nServerLimit {sl}\nMaxRequestWorkers {mc}\nStartServers {start}\nMinSpareThreads {min_spare}\nMaxSpareThreads {max_spare}\nMaxConnectionsPerChild {max_conns}"
         ),
     );
     line(&mut c, &format!("Timeout {}", args.socket_timeout));
@@ -353,6 +370,9 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
         ),
     );
     line(&mut c, "WSGISocketRotation Off");
+    if args.embedded_mode {
+        return embedded_tail(args, r, c, line);
+    }
     line(&mut c, "WSGIRestrictEmbedded On");
     if args.chunked_request {
         line(&mut c, "WSGIChunkedRequest On");
@@ -399,32 +419,82 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
         l = quote(&r.locale)
     ));
     line(&mut c, &d);
-    let mount = if args.mount_point.starts_with('/') {
-        args.mount_point.clone()
-    } else {
-        format!("/{}", args.mount_point)
-    };
     line(
         &mut c,
         &format!(
-            "WSGIScriptAlias {mount} {} process-group={} application-group=%{{GLOBAL}} callable-object={}",
+            "WSGIScriptAlias {} {} process-group={} application-group=%{{GLOBAL}} callable-object={}",
+            mount_point(args),
             quote(&r.script.display().to_string()),
             r.group,
             args.callable_object
         ),
     );
+    url_aliases(args, &mut c);
+    c
+}
+
+fn mount_point(args: &ExpressArgs) -> String {
+    if args.mount_point.starts_with('/') {
+        args.mount_point.clone()
+    } else {
+        format!("/{}", args.mount_point)
+    }
+}
+
+/// mod_wsgi-express's `--embedded-mode` sizing (reference §5.4): the
+/// server's own processes are the capacity, P × T with every thread
+/// spare (so P processes start and stay); `--maximum-requests` recycles
+/// them as MaxConnectionsPerChild.
+fn embedded_sizing(
+    processes: u32,
+    threads: u32,
+    maximum_requests: u32,
+) -> (u32, u32, u32, u32, u32, u32, u32) {
+    let (p, t) = (processes.max(1), threads.max(1));
+    (t, p, p * t, p, p * t, p * t, maximum_requests)
+}
+
+/// The rest of an `--embedded-mode` configuration: the mount in
+/// `%{GLOBAL}`, WSGIPythonPath instead of a daemon's python-path.
+fn embedded_tail(
+    args: &ExpressArgs,
+    r: &Resolved,
+    mut c: String,
+    line: impl Fn(&mut String, &str),
+) -> String {
+    if args.chunked_request {
+        line(&mut c, "WSGIChunkedRequest On");
+    }
+    if !args.python_path.is_empty() {
+        let pp: Vec<String> = args
+            .python_path
+            .iter()
+            .map(|p| abs(p).display().to_string())
+            .collect();
+        line(&mut c, &format!("WSGIPythonPath {}", quote(&pp.join(":"))));
+    }
+    line(
+        &mut c,
+        &format!(
+            "WSGIScriptAlias {} {} process-group=%{{GLOBAL}} application-group=%{{GLOBAL}} callable-object={}",
+            mount_point(args),
+            quote(&r.script.display().to_string()),
+            args.callable_object
+        ),
+    );
+    url_aliases(args, &mut c);
+    c
+}
+
+fn url_aliases(args: &ExpressArgs, c: &mut String) {
     for pair in args.url_alias.chunks(2) {
         if let [url, path] = pair {
-            line(
-                &mut c,
-                &format!(
-                    "Alias {url} {}",
-                    quote(&abs(Path::new(path)).display().to_string())
-                ),
-            );
+            c.push_str(&format!(
+                "Alias {url} {}\n",
+                quote(&abs(Path::new(path)).display().to_string())
+            ));
         }
     }
-    c
 }
 
 pub fn run(args: &ExpressArgs) -> ExitCode {
@@ -500,12 +570,24 @@ pub fn run(args: &ExpressArgs) -> ExitCode {
             },
             args.log_level
         );
-        println!("Operating Mode     : daemon");
+        println!(
+            "Operating Mode     : {}",
+            if args.embedded_mode {
+                "embedded"
+            } else {
+                "daemon"
+            }
+        );
         println!(
             "Request Capacity   : {} ({processes} process * {} threads)",
             processes * args.threads,
             args.threads
         );
+        if args.embedded_mode {
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            return;
+        }
         println!("Request Timeout    : {} (seconds)", args.request_timeout);
         println!("Startup Time Limit : {} (seconds)", args.startup_timeout);
         println!("Queue Backlog      : {}", args.daemon_backlog);
@@ -527,5 +609,13 @@ mod tests {
         assert_eq!(event_sizing(1, 5), (10, 2, 20, 1, 10, 10));
         assert_eq!(event_sizing(2, 5), (12, 3, 36, 1, 12, 12));
         assert_eq!(event_sizing(4, 10), (17, 5, 85, 1, 17, 51));
+    }
+
+    #[test]
+    fn embedded_sizing_is_processes_times_threads() {
+        // reference/mod_wsgi.md §5.4: MaxClients = P*T, ServerLimit = P,
+        // ThreadsPerChild = T, spare = MaxClients.
+        assert_eq!(embedded_sizing(2, 8, 0), (8, 2, 16, 2, 16, 16, 0));
+        assert_eq!(embedded_sizing(3, 5, 1000), (5, 3, 15, 3, 15, 15, 1000));
     }
 }

@@ -5,8 +5,9 @@
 //! `WSGIDaemonProcess` groups. The front end chooses the server of each
 //! request as httpd 2.4 does (by the address and port the connection
 //! arrived at, then by Host, `quill config`'s routing) and serves it with
-//! that server's WSGI mounts and `Alias`es. TLS (`SSLEngine on`, HTTPS
-//! listeners) and embedded mode are reported and refused.
+//! that server's WSGI mounts and `Alias`es. Mounts without a daemon group
+//! run in embedded mode, inside the front-end children (docs/embedded.md).
+//! TLS (`SSLEngine on`, HTTPS listeners) is reported and refused.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
 /// Run-time errors `quill serve` meets where httpd does, instead of
 /// refusing to start: the requests concerned get httpd's status and log
 /// line.
-const SERVED_AT_RUN_TIME: &[&str] = &["wsgi/process-group-not-visible"];
+const SERVED_AT_RUN_TIME: &[&str] = &["wsgi/process-group-not-visible", "wsgi/embedded-restricted"];
 
 fn served_at_run_time(d: &quill_config::Diagnostic) -> bool {
     d.stage == quill_config::diag::Stage::RunTime && SERVED_AT_RUN_TIME.contains(&d.code)

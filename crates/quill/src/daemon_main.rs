@@ -2,8 +2,14 @@
 //! (embedded CPython, `quill_daemon::daemon`), started by the supervisor of
 //! `quill serve` / `quill express`, never by hand.
 //!
-//! A binary of its own so that only daemon processes map libpython: the
-//! supervisor and front end (`quill`) do not link it at all.
+//! `quill-daemon __frontend --spec FILE --slot N --generation G`: a
+//! front-end child that hosts Python itself (embedded mode: mounts without
+//! a daemon group), the same child as `quill __frontend` plus
+//! `quill_daemon::embed`.
+//!
+//! A binary of its own so that only processes running Python map
+//! libpython: the supervisor and plain front-end children (`quill`) do not
+//! link it at all.
 
 // Usage errors go to stderr: there is nowhere else.
 #![allow(clippy::print_stderr)]
@@ -30,13 +36,51 @@ fn main() -> ExitCode {
         ExitCode::from(u8::try_from(quill_daemon::daemon::run(Path::new(spec))).unwrap_or(1))
     };
     match (args.as_slice(), from_env) {
+        ([role, rest @ ..], _) if role == "__frontend" => frontend(rest),
         ([flag, spec], _) if flag == "--spec" => run(spec),
         ([], Some(spec)) => run(&spec),
         _ => {
-            eprintln!(
-                "usage: quill-daemon --spec FILE\n(a daemon process of a WSGI group; `quill serve` and `quill express` start it)"
-            );
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+const USAGE: &str = "usage: quill-daemon --spec FILE\n       \
+     quill-daemon __frontend --spec FILE --slot N --generation G\n\
+     (a daemon process of a WSGI group, or a front-end child in embedded mode; \
+     `quill serve` and `quill express` start them)";
+
+/// A front-end child hosting Python (embedded mode).
+fn frontend(args: &[std::ffi::OsString]) -> ExitCode {
+    let mut spec = None;
+    let mut slot = None;
+    let mut generation = None;
+    for pair in args.chunks(2) {
+        let [flag, value] = pair else {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        };
+        let number = || value.to_str().and_then(|v| v.parse::<u32>().ok());
+        match flag.to_str() {
+            Some("--spec") => spec = Some(Path::new(value).to_path_buf()),
+            Some("--slot") => slot = number(),
+            Some("--generation") => generation = number(),
+            _ => {}
+        }
+    }
+    let (Some(spec), Some(slot), Some(generation)) = (spec, slot, generation) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let code = quill_server::child::run_with(&spec, slot, generation, Some(start_engine));
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn start_engine(
+    plan: &quill_server::plan::EmbeddedPlan,
+    log: quill_server::log::ErrorLog,
+) -> Result<quill_server::frontend::Engine, String> {
+    let engine = quill_daemon::embed::Engine::start(plan.spec.clone(), log)?;
+    Ok(std::sync::Arc::new(move |link| engine.submit(link)))
 }

@@ -1011,8 +1011,10 @@ pub(crate) fn vhosts(
 
 /// httpd 2.4's selection per listener (vhost.c): the virtual hosts whose
 /// address and port match the connection's, IP-specific ones before `*`
-/// and `_default_` ones (which then are not candidates at all), each set
-/// in configuration order, its first the default. On an `IP:port`
+/// and `_default_` ones (which then are not candidates at all), and for
+/// each address those that name the port before those for any port
+/// (`*:*`, which then are not candidates either); each set in
+/// configuration order, its first the default. On an `IP:port`
 /// listener that is one set; on a listener for every address the
 /// IP-specific sets are kept per address ([`Routing::by_address`]), since
 /// which one applies depends on the address a connection arrives at.
@@ -1022,22 +1024,32 @@ pub(crate) fn routing(listeners: &[Listener], vhosts: &[VirtualHost]) -> Vec<Rou
         .map(|l| {
             let port_ok = |a: &VhostAddr| a.port.is_none_or(|p| p == l.port);
             // The virtual hosts with an address matching `address` (`None`:
-            // the wildcard ones) on this listener's port.
+            // the wildcard ones) on this listener's port, or, when none
+            // names the port, those for any port (`addr:*`): httpd keys
+            // its sets by address and port, and an exact port wins.
             let at = |address: Option<&str>| -> Vec<usize> {
-                vhosts
-                    .iter()
-                    .filter(|v| {
-                        v.addresses.iter().any(|a| {
-                            port_ok(a)
-                                && match (address, a.address.as_deref()) {
-                                    (None, None) => true,
-                                    (Some(x), Some(y)) => same_address(x, y),
-                                    _ => false,
-                                }
+                let with_port = |port: Option<u16>| -> Vec<usize> {
+                    vhosts
+                        .iter()
+                        .filter(|v| {
+                            v.addresses.iter().any(|a| {
+                                a.port == port
+                                    && match (address, a.address.as_deref()) {
+                                        (None, None) => true,
+                                        (Some(x), Some(y)) => same_address(x, y),
+                                        _ => false,
+                                    }
+                            })
                         })
-                    })
-                    .map(|v| v.index)
-                    .collect()
+                        .map(|v| v.index)
+                        .collect()
+                };
+                let exact = with_port(Some(l.port));
+                if exact.is_empty() {
+                    with_port(None)
+                } else {
+                    exact
+                }
             };
             let (wild, by_address) = match &l.address {
                 Some(addr) => {
@@ -1308,7 +1320,9 @@ mod tests {
         assert_eq!(sel(ip("10.0.0.5"), Some("B.Example.:80")), Some(1));
         assert_eq!(sel(ip("10.0.0.5"), Some("www.a.example")), Some(0));
         assert_eq!(sel(ip("10.0.0.5"), Some("www.b.example")), Some(0));
-        assert_eq!(sel(ip("10.0.0.5"), Some("any.example")), Some(5));
+        // `*:*` is another set: the `*:80` one answers for it (as
+        // recorded from httpd, tests/data/httpd/vhosts).
+        assert_eq!(sel(ip("10.0.0.5"), Some("any.example")), Some(0));
         assert_eq!(sel(ip("10.0.0.5"), Some("unknown.example")), Some(0));
         assert_eq!(sel(ip("10.0.0.5"), None), Some(0));
         assert_eq!(sel(None, Some("b.example")), Some(1));

@@ -39,11 +39,21 @@ pub(super) struct ConnState {
     /// A head refused before hyper saw it, by its request's number, and
     /// the answer it gets (see `client_io`).
     refused: std::sync::Mutex<Option<(u64, FrontError)>>,
+    /// How long the connection stays open with no request after its last
+    /// response, ms: the KeepAliveTimeout of the server that answered it
+    /// (at first, of the connection's default server). `u64::MAX`: none
+    /// (`KeepAlive Off`).
+    keep_alive_ms: std::sync::atomic::AtomicU64,
+    /// `Timeout` for the writes of the response in progress, ms: the
+    /// chosen server's (before one is chosen, the default server's).
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl ConnState {
-    pub(super) fn new() -> ConnState {
+    pub(super) fn new(keep_alive: Option<std::time::Duration>) -> ConnState {
         ConnState {
+            keep_alive_ms: std::sync::atomic::AtomicU64::new(Self::ms(keep_alive)),
+            timeout_ms: std::sync::atomic::AtomicU64::new(60_000),
             in_flight: Default::default(),
             last_done: Default::default(),
             closing: Default::default(),
@@ -62,6 +72,49 @@ impl ConnState {
     /// Request number `n` (counted from 0) is answered with `error`.
     pub(super) fn refuse(&self, n: u64, error: FrontError) {
         *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some((n, error));
+    }
+
+    fn ms(keep_alive: Option<std::time::Duration>) -> u64 {
+        keep_alive.map_or(u64::MAX, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX - 1)
+        })
+    }
+
+    /// The keep-alive time after the response now being answered (see
+    /// `keep_alive_ms`).
+    pub(super) fn set_keep_alive(&self, keep_alive: Option<std::time::Duration>) {
+        self.keep_alive_ms
+            .store(Self::ms(keep_alive), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `Timeout` of the server answering now.
+    pub(super) fn set_timeout(&self, timeout: std::time::Duration) {
+        self.timeout_ms.store(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    pub(super) fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.timeout_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// How long the connection may stay idle now (`None`: it closes
+    /// after its response).
+    pub(super) fn keep_alive(&self) -> Option<std::time::Duration> {
+        match self
+            .keep_alive_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            u64::MAX => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
+    }
+
+    /// Requests that reached the service so far, the one in progress
+    /// included: its number, counted from 1.
+    pub(super) fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts a request reaching the service; its answer if its head was

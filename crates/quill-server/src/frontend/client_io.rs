@@ -224,7 +224,8 @@ impl ClientIo {
     fn write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         if !self.write_waiting {
             self.write_waiting = true;
-            let at = Instant::now() + self.rules.timeout;
+            // (The server answering now: see `ConnState::set_timeout`.)
+            let at = Instant::now() + self.conn.timeout();
             self.write_timer.as_mut().reset(at);
         }
         ready!(self.write_timer.as_mut().poll(cx));

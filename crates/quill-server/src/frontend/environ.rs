@@ -220,8 +220,10 @@ pub(super) fn prepare<B: Body>(
     path_info: &[u8],
     stamps: impl FnOnce() -> Stamps,
 ) -> Result<(BytesMut, B), FrontError> {
-    let Some(group) = table.groups.get(mount.group) else {
-        return Err(FrontError::no_group());
+    // (Embedded mode's process group is mod_wsgi's `""`.)
+    let group = match mount.group {
+        Some(g) => table.groups.get(g).ok_or_else(FrontError::no_group)?,
+        None => "",
     };
     let remote = Client(ends.peer);
 

@@ -240,6 +240,39 @@ impl FrontError {
         )
     }
 
+    /// A mount that would run in embedded mode under `WSGIRestrictEmbedded
+    /// On`, with mod_wsgi's log line (the message, then the script).
+    pub(super) fn embedded_restricted(remote: Client, mount: &Mount) -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "").wsgi(
+            remote,
+            format_args!(
+                "Embedded mode of mod_wsgi disabled by runtime configuration: {}",
+                mount.script.display()
+            ),
+        )
+    }
+
+    /// Embedded mode: the request thread answered with a failure before
+    /// any response head (the application's error is logged already).
+    pub(super) fn embedded_failed(status: u16) -> FrontError {
+        FrontError::page(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "",
+        )
+    }
+
+    /// Embedded mode: the request thread's answer ended before a whole
+    /// response head.
+    pub(super) fn embedded_truncated(remote: Client, mount: &Mount) -> FrontError {
+        FrontError::page(StatusCode::INTERNAL_SERVER_ERROR, "").wsgi(
+            remote,
+            format_args!(
+                "Truncated or oversized response headers received from the application: {}",
+                mount.script.display()
+            ),
+        )
+    }
+
     /// A `Transfer-Encoding` other than chunked.
     pub(super) fn transfer_encoding() -> FrontError {
         FrontError::page(

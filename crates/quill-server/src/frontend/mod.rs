@@ -10,6 +10,7 @@
 //!
 //! ```text
 //!  accept ─▶ hyper conn ─▶ route ─┬─ Alias ─────────▶ file body
+//!                                 ├─ embedded mount ▶ this process's Python (`embedded`)
 //!                                 ├─ WSGI mount ───▶ connect (retry ≤ connect-timeout, else 503)
 //!                                 │                   Head ─▶ [Continue ─▶ body pump task]
 //!                                 │                   first frame ≤ socket-timeout (else 504)
@@ -31,6 +32,8 @@
 //!   the `Head` frame;
 //! * `proxy` — admission, connecting to the group, the body pump and the
 //!   daemon's frames, up to the response head;
+//! * `embedded` — a mount without a daemon group, run by this process's
+//!   own Python threads (embedded mode);
 //! * `spool` — a daemon's response taken off it at once, in memory then
 //!   in a temporary file, for the client to read at its pace;
 //! * `body` — response bodies ([`RespBody`]) and what ends with them: the
@@ -62,6 +65,7 @@ use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 mod access_log;
 mod body;
 mod client_io;
+mod embedded;
 mod environ;
 mod error;
 mod framing;
@@ -77,6 +81,7 @@ pub mod status;
 pub use body::RespBody;
 use body::{ConnState, InFlight, SlotGuard};
 use client_io::{ClientIo, IoRules};
+pub use embedded::Engine;
 pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};
@@ -141,6 +146,10 @@ pub struct FrontEnd {
     /// [`RouteTable::metrics`]): the scoreboard for the front-end pool's
     /// gauges.
     pub metrics: Option<Arc<crate::scoreboard::Scoreboard>>,
+    /// Embedded mode: this process's Python, for the mounts without a
+    /// daemon group (see [`FrontEnd::with_embedded`]); `None`: such mounts
+    /// get 500 (`WSGIRestrictEmbedded On`).
+    pub embedded: Option<Engine>,
 }
 
 impl std::fmt::Debug for FrontEnd {
@@ -170,7 +179,10 @@ impl FrontEnd {
                 groups: groups.clone(),
                 encoded_slashes: s.encoded_slashes,
                 limit_request_body: s.limit_request_body,
-                keep_alive: s.keep_alive.is_some(),
+                keep_alive: s.keep_alive,
+                max_keep_alive_requests: s.max_keep_alive_requests,
+                timeout: s.timeout,
+                body_stage: s.read_timeouts.body,
                 // (Served only with a scoreboard: see `with_status`.)
                 status: Vec::new(),
                 metrics: Vec::new(),
@@ -232,7 +244,15 @@ impl FrontEnd {
             logs,
             status: None,
             metrics: None,
+            embedded: None,
         }
+    }
+
+    /// Runs the embedded-mode mounts in `engine` (a front-end child that
+    /// hosts Python).
+    pub fn with_embedded(mut self, engine: Engine) -> FrontEnd {
+        self.embedded = Some(engine);
+        self
     }
 
     /// Serves `plan`'s status pages from `scoreboard` (a front-end child's).
@@ -295,6 +315,10 @@ static FALLBACK_RULES: ConnRules = ConnRules {
     keep_alive: Some(Duration::from_secs(5)),
     timeout: Duration::from_secs(60),
 };
+
+/// How often a connection without a keep-alive time looks whether a
+/// response gave it one (see the connection task in [`serve`]).
+const KEEP_ALIVE_LOOK: Duration = Duration::from_secs(1);
 
 /// Why a front-end child stopped accepting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -426,15 +450,14 @@ pub async fn serve(
         conns.spawn(async move {
             let _open = open;
             let svc_fe = fe.clone();
-            let state = Arc::new(ConnState::new());
+            // The server the connection starts with (httpd's base server).
+            let base = fe.sites.base(ends.listener, ends.local.ip());
+            let rules = fe.conn_rules(base);
+            let state = Arc::new(ConnState::new(rules.keep_alive));
             let svc_state = state.clone();
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
             // in every connection's task, idle ones included.
-            // The server the connection starts with (httpd's base server).
-            let base = fe.sites.base(ends.listener, ends.local.ip());
-            let rules = fe.conn_rules(base);
-            let keep_alive = rules.keep_alive;
             let service = service_fn(move |req| {
                 let fe = svc_fe.clone();
                 let slot = slot.clone();
@@ -444,10 +467,12 @@ pub async fn serve(
                 })
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            // (Heads are timed by ClientIo, as mod_reqtimeout times them.)
+            // (Heads are timed by ClientIo, as mod_reqtimeout times them.
+            // Whether a response keeps the connection is the answering
+            // server's KeepAlive: `route` says `Connection: close` when not.)
             builder
                 .timer(TokioTimer::new())
-                .keep_alive(keep_alive.is_some())
+                .keep_alive(true)
                 .header_read_timeout(None)
                 .max_buf_size(rules.limit_request_head.max(8192));
             let io = ClientIo::new(
@@ -465,24 +490,26 @@ pub async fn serve(
             );
             let conn = builder.serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
-            // KeepAliveTimeout: a connection with no request in progress
-            // closes this long after its last response (or after it was
-            // accepted, while it drains). A stopping event child closes its
+            // KeepAliveTimeout (of the server that answered the last
+            // response): a connection with no request in progress closes
+            // this long after its last response (or after it was accepted,
+            // while it drains). A stopping event child closes its
             // kept-alive connections at once, as httpd's listener does when
             // its child is dying, except one whose last response left less
             // than STOPPING_EVENT_GRACE ago: a request may be on its way.
-            let wait_for = |draining: bool| match keep_alive {
-                _ if !(draining && event) => keep_alive,
+            let wait_for = |draining: bool| match state.keep_alive() {
+                k if !(draining && event) => k,
                 Some(k) => Some(k.min(STOPPING_EVENT_GRACE)),
                 None => Some(STOPPING_EVENT_GRACE),
             };
             // One lazy timer per connection, not one per request: when it
             // fires, it closes the connection if it has been idle long
             // enough, else it is set again for the earliest time it could
-            // be (requests never wake this task).
+            // be (requests never wake this task). While the connection has
+            // no keep-alive time (its default server has `KeepAlive Off`
+            // and no response set one yet), it looks every KEEP_ALIVE_LOOK.
             let first = wait_for(false);
-            let mut armed = first.is_some();
-            let sleep = tokio::time::sleep(first.unwrap_or(Duration::ZERO));
+            let sleep = tokio::time::sleep(first.unwrap_or(KEEP_ALIVE_LOOK));
             tokio::pin!(sleep);
             let mut draining = false;
             loop {
@@ -500,12 +527,14 @@ pub async fn serve(
                             let since = state.idle_since(true);
                             let now = tokio::time::Instant::now();
                             sleep.as_mut().reset(since.unwrap_or(now) + k);
-                            armed = true;
                         }
                     }
-                    _ = sleep.as_mut(), if armed => {
-                        let k = wait_for(draining).unwrap_or(Duration::ZERO);
+                    _ = sleep.as_mut() => {
                         let now = tokio::time::Instant::now();
+                        let Some(k) = wait_for(draining) else {
+                            sleep.as_mut().reset(now + KEEP_ALIVE_LOOK);
+                            continue;
+                        };
                         match state.idle_since(draining) {
                             Some(t) if t + k <= now => {
                                 conn.as_mut().graceful_shutdown();
@@ -544,6 +573,8 @@ async fn handle(
 ) -> Resp {
     let peer = ends.peer;
     let rules = fe.conn_rules(base);
+    // (Until a server is chosen, the default server's Timeout.)
+    conn.set_timeout(rules.timeout);
     let refused = conn.next_request();
     let in_flight = InFlight::new(conn);
     let started = Instant::now();
@@ -579,10 +610,9 @@ async fn handle(
         // (Its server is not known: its line goes to the main server's
         // error log, its access-log line to the default server's logs.)
         Some(e) => (e.respond(&fe.error_log), route::Served::at(base, peer)),
-        None => route::route(&fe, req, ends, rules).await,
+        None => route::route(&fe, req, ends, rules, &in_flight.0).await,
     };
     if closing
-        || rules.keep_alive.is_none()
         || in_flight
             .0
             .closing

@@ -18,14 +18,14 @@ use bytes::BytesMut;
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use hyper::body::{Body, Incoming};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::error::{Client, FrontError};
 use super::route::RouteTable;
 use super::spool::{Room, Spool};
-use super::{ConnRules, FrontEnd, GroupEndpoint, Resp, RespBody};
+use super::{FrontEnd, GroupEndpoint, Resp, RespBody};
 use crate::log::Level;
 use crate::plan::{Mount, ReadStage};
 use crate::pool::{ConnectPacing, KeptConn, Lease, Permit};
@@ -37,14 +37,13 @@ use crate::protocol::{self, Frame};
 pub(super) async fn forward(
     fe: &FrontEnd,
     site: &RouteTable,
-    rules: &ConnRules,
     mount: &Mount,
     peer: SocketAddr,
     mut head_bytes: BytesMut,
     body: Incoming,
 ) -> Resp {
     let log = fe.site_error_log(fe.sites.index_of(site));
-    let Some(group) = fe.groups.get(mount.group) else {
+    let Some(group) = mount.group.and_then(|g| fe.groups.get(g)) else {
         return FrontError::no_group().respond(log);
     };
     let remote = Client(peer);
@@ -193,8 +192,8 @@ pub(super) async fn forward(
                             w,
                             BodyRules {
                                 limit: site.limit_request_body,
-                                stage: rules.read_timeouts.body,
-                                timeout: rules.timeout,
+                                stage: site.body_stage,
+                                timeout: site.timeout,
                                 log: log.clone(),
                                 remote,
                             },
@@ -216,35 +215,9 @@ pub(super) async fn forward(
                 return FrontError::daemon_failed(remote, group, status, &message).respond(log);
             }
             Ok(Some(Frame::ResponseHead(h))) => {
-                let status =
-                    StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let mut r = Response::new(RespBody::empty());
-                *r.status_mut() = status;
-                // Keep the application's reason phrase when it is not the
-                // standard one ("299 Custom Thing").
-                if status.canonical_reason().map(str::as_bytes) != Some(&h.reason[..]) {
-                    if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(h.reason.clone()) {
-                        r.extensions_mut().insert(reason);
-                    }
-                }
-                let hm = r.headers_mut();
-                for (k, v) in h.headers {
-                    match (
-                        header::HeaderName::from_bytes(&k),
-                        HeaderValue::from_maybe_shared(v),
-                    ) {
-                        (Ok(k), Ok(v)) => {
-                            hm.append(k, v);
-                        }
-                        _ => {
-                            return FrontError::malformed_header(remote, group).respond(log);
-                        }
-                    }
-                }
-                let expected = hm
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse().ok());
+                let Some((mut r, expected)) = response_for(h) else {
+                    return FrontError::malformed_header(remote, group).respond(log);
+                };
                 let writer = match (pump, write) {
                     (Some(_), Some(w)) => WriteSide::Idle(w),
                     (Some(p), _) => WriteSide::Pump(p),
@@ -272,6 +245,32 @@ pub(super) async fn forward(
             }
         }
     }
+}
+
+/// The response an application's head starts, with its Content-Length;
+/// `None` when a header is not valid HTTP.
+pub(super) fn response_for(h: protocol::ResponseHead) -> Option<(Resp, Option<u64>)> {
+    let status = StatusCode::from_u16(h.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = Response::new(RespBody::empty());
+    *r.status_mut() = status;
+    // Keep the application's reason phrase when it is not the standard
+    // one ("299 Custom Thing").
+    if status.canonical_reason().map(str::as_bytes) != Some(&h.reason[..]) {
+        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(h.reason.clone()) {
+            r.extensions_mut().insert(reason);
+        }
+    }
+    let hm = r.headers_mut();
+    for (k, v) in h.headers {
+        let k = header::HeaderName::from_bytes(&k).ok()?;
+        let v = HeaderValue::from_maybe_shared(v).ok()?;
+        hm.append(k, v);
+    }
+    let expected = hm
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    Some((r, expected))
 }
 
 enum ConnectError {
@@ -317,20 +316,20 @@ fn connect_once(path: &Path) -> io::Result<UnixStream> {
 }
 
 /// What the body pump reads the client's body by.
-struct BodyRules {
+pub(super) struct BodyRules {
     /// `LimitRequestBody` (0 = none): a chunked body over it gets 413.
-    limit: u64,
+    pub(super) limit: u64,
     /// mod_reqtimeout's body stage, if on.
-    stage: Option<ReadStage>,
+    pub(super) stage: Option<ReadStage>,
     /// `Timeout`: the longest wait for one read without the body stage.
-    timeout: Duration,
-    log: std::sync::Arc<crate::log::ErrorLog>,
-    remote: Client,
+    pub(super) timeout: Duration,
+    pub(super) log: std::sync::Arc<crate::log::ErrorLog>,
+    pub(super) remote: Client,
 }
 
 /// Why the body pump stopped before the body's end.
 #[derive(Debug)]
-enum PumpError {
+pub(super) enum PumpError {
     /// The client went away (or broke the connection) mid-body.
     ClientGone,
     /// The daemon stopped reading (the application read no more).
@@ -347,7 +346,7 @@ enum PumpError {
 impl PumpError {
     /// The client's answer when no response head went out yet; `None`
     /// when the daemon's answer is still the one to give.
-    fn answer(&self) -> Option<FrontError> {
+    pub(super) fn answer(&self) -> Option<FrontError> {
         match self {
             PumpError::ClientGone | PumpError::DaemonGone => None,
             PumpError::TimedOut => Some(FrontError::body_timeout()),
@@ -366,7 +365,11 @@ type PumpResult = Result<OwnedWriteHalf, PumpError>;
 /// the body, and the failure's error-log line is written here (httpd's
 /// words: mod_reqtimeout's AH01382, the HTTP input filter's AH01590 and
 /// AH01591), whether or not the response has started.
-async fn pump_body(mut body: Incoming, mut write: OwnedWriteHalf, rules: BodyRules) -> PumpResult {
+pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
+    mut body: Incoming,
+    mut write: W,
+    rules: BodyRules,
+) -> Result<W, PumpError> {
     let mut total = 0u64;
     let start = tokio::time::Instant::now();
     let remote = rules.remote;
@@ -494,7 +497,11 @@ fn drain_in_background(
 
 /// Writes a frame header and its payload with one `writev` where the
 /// socket takes both (half the system calls of two writes).
-async fn write_frame(write: &mut OwnedWriteHalf, header: &[u8], payload: &[u8]) -> io::Result<()> {
+async fn write_frame<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    header: &[u8],
+    payload: &[u8],
+) -> io::Result<()> {
     let (mut header, mut payload) = (header, payload);
     while !header.is_empty() {
         let n = write
@@ -513,7 +520,7 @@ async fn write_frame(write: &mut OwnedWriteHalf, header: &[u8], payload: &[u8]) 
     write.write_all(payload).await
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

@@ -30,6 +30,7 @@ use hyper::body::{Body, Incoming};
 use quill_config::model::Require;
 use quill_config::resolve::core::select_vhost;
 
+use super::body::ConnState;
 use super::environ::{Stamps, prepare};
 use super::error::{Client, FrontError};
 use super::proxy::forward;
@@ -245,7 +246,16 @@ pub struct RouteTable {
     pub limit_request_body: u64,
     /// `KeepAlive On`: a request this server answers may leave its
     /// connection open (the time is the connection's: see `ConnRules`).
-    pub keep_alive: bool,
+    /// `KeepAliveTimeout` after this server's responses (`None`:
+    /// `KeepAlive Off`, the connection closes after the response).
+    pub keep_alive: Option<std::time::Duration>,
+    /// `MaxKeepAliveRequests` (0: unlimited).
+    pub max_keep_alive_requests: u32,
+    /// `Timeout`, once this server is chosen: for the body and the
+    /// response (the head was read with the connection's default server's).
+    pub timeout: std::time::Duration,
+    /// mod_reqtimeout's body stage, as this server sets it.
+    pub body_stage: Option<crate::plan::ReadStage>,
     /// `<Location>`s with `SetHandler server-status` (none: no status page).
     pub status: Handlers,
     /// `<Location>`s with `SetHandler quill-metrics`.
@@ -475,7 +485,10 @@ fn route_in<'t, B: Body>(
     let (head, body) = prepare(table, mount, req, ends, path_info, stamps)?;
     // mod_wsgi's visibility rule comes after its checks of the body.
     if !mount.group_visible {
-        let group = table.groups.get(mount.group).map_or("", String::as_str);
+        let group = mount
+            .group
+            .and_then(|g| table.groups.get(g))
+            .map_or("", String::as_str);
         return Err(FrontError::group_not_visible(remote, group, mount));
     }
     Ok(Routed::Wsgi {
@@ -523,17 +536,30 @@ impl Served {
 /// The response to a request: a static file, a daemon's, or an error
 /// page (its error-log line written to the error log of the server that
 /// answers). Once the server is chosen, its mod_remoteip settings give
-/// the client's address. A request whose server has `KeepAlive Off`
-/// closes its connection.
+/// the client's address and its SetEnvIf lines the request's
+/// environment. The server that answers decides
+/// whether the connection stays open after it, as httpd's
+/// ap_set_keepalive does: `KeepAlive Off`, or the connection's request
+/// number above its `MaxKeepAliveRequests`, closes it; else it waits for
+/// the next request for that server's `KeepAliveTimeout`. (A request no
+/// server is selected for goes by the connection's default server.)
 pub(super) async fn route(
     fe: &FrontEnd,
     mut req: Request<Incoming>,
     ends: Ends,
     rules: &ConnRules,
+    conn: &ConnState,
 ) -> (Resp, Served) {
     let site = match select_site(&mut req, &fe.sites, ends, &fe.error_log) {
         Ok(site) => site,
-        Err(e) => return (e.respond(&fe.error_log), Served::at(0, ends.peer)),
+        Err(e) => {
+            let mut resp = e.respond(&fe.error_log);
+            conn.set_keep_alive(rules.keep_alive);
+            if rules.keep_alive.is_none() {
+                close(&mut resp);
+            }
+            return (resp, Served::at(0, ends.peer));
+        }
     };
     let index = fe.sites.index_of(site);
     let (ends, rewritten, env) = match fe.logs.get(index) {
@@ -549,15 +575,25 @@ pub(super) async fn route(
         env,
         ..Served::at(index, ends.peer)
     };
-    let mut resp = match dispatch(fe, req, site, ends, rules).await {
+    let keep = site.keep_alive.filter(|_| {
+        let max = u64::from(site.max_keep_alive_requests);
+        max == 0 || conn.requests() <= max
+    });
+    conn.set_keep_alive(keep);
+    conn.set_timeout(site.timeout);
+    let mut resp = match dispatch(fe, req, site, ends).await {
         Ok(r) => r,
         Err(e) => e.respond(fe.site_error_log(index)),
     };
-    if !site.keep_alive {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    if keep.is_none() {
+        close(&mut resp);
     }
     (resp, served)
+}
+
+fn close(resp: &mut Resp) {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
 }
 
 async fn dispatch(
@@ -565,7 +601,6 @@ async fn dispatch(
     req: Request<Incoming>,
     site: &RouteTable,
     ends: Ends,
-    rules: &ConnRules,
 ) -> Result<Resp, FrontError> {
     let (peer, local) = (ends.peer, ends.local);
     let stamps = || Stamps {
@@ -606,7 +641,16 @@ async fn dispatch(
             mount,
             head,
             body,
-        } => Ok(forward(fe, site, rules, mount, peer, head, body).await),
+        } => Ok(match (mount.group, &fe.embedded) {
+            (Some(_), _) => forward(fe, site, mount, peer, head, body).await,
+            (None, Some(engine)) => {
+                super::embedded::call(fe, engine, site, mount, peer, head, body).await
+            }
+            // (Without an engine: WSGIRestrictEmbedded On.)
+            (None, None) => {
+                FrontError::embedded_restricted(Client(peer), mount).respond(&fe.error_log)
+            }
+        }),
     }
 }
 
@@ -659,7 +703,7 @@ mod tests {
             mounts: vec![Mount {
                 url: "/app".into(),
                 script: "/srv/lifecycle.wsgi".into(),
-                group: 0,
+                group: Some(0),
                 application_group: String::new(),
                 callable: "application".into(),
                 pass_authorization: false,
@@ -674,7 +718,10 @@ mod tests {
             groups: vec!["app".into()],
             encoded_slashes: EncodedSlashes::Off,
             limit_request_body: 1000,
-            keep_alive: true,
+            keep_alive: Some(std::time::Duration::from_secs(5)),
+            max_keep_alive_requests: 100,
+            timeout: std::time::Duration::from_secs(60),
+            body_stage: None,
             status: Vec::new(),
             metrics: Vec::new(),
         }

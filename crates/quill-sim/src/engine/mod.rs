@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Time is an integer number of microseconds since the server started. The
-//! engine jumps from one event to the next (a heap of timed events, a FIFO
+//! engine jumps from one event to the next (a queue of timed events: a
+//! calendar of the next two seconds and a heap for the rest; a FIFO
 //! of daemon socket-timeouts, the next open-loop arrival and the
 //! controller's `poll_timeout`); a step limit turns a livelock into an
 //! error. Every random choice comes from one seeded generator, so the same
@@ -368,8 +369,8 @@ struct Engine<'a> {
     queue: VecDeque<ConnId>,
     queue_cap: usize,
     arrivals: Option<Arrivals<'a>>,
-    pending_arrival: Option<Arrival>,
-    /// When `pending_arrival` is due (`u64::MAX`: none).
+    /// When the next open-loop arrival is due (`u64::MAX`: none); the
+    /// arrival itself stays in `arrivals` until then.
     next_arrival_us: u64,
     schedule: Option<&'a Schedule>,
     step: Option<u32>,
@@ -441,7 +442,6 @@ impl<'a> Engine<'a> {
             // Linux admits backlog + 1 connections into a listen queue.
             queue_cap: cfg.listen_backlog as usize + 1,
             arrivals,
-            pending_arrival: None,
             next_arrival_us: u64::MAX,
             schedule,
             step: None,
@@ -471,21 +471,20 @@ impl<'a> Engine<'a> {
 
     #[inline(always)]
     fn push(&mut self, at: u64, ev: Ev) {
-        self.events.push(at, ev);
+        self.events.push(self.now, at, ev);
     }
 
     fn pull_arrival(&mut self) {
         if let Some(it) = self.arrivals.as_mut() {
             // Kept beside the heap, not in it: one heap push and pop less
             // per request on open-loop loads.
-            self.pending_arrival = it.next();
-            self.next_arrival_us = self.pending_arrival.as_ref().map_or(u64::MAX, |a| a.at_us);
+            self.next_arrival_us = it.next_at_us();
         }
     }
 
-    /// The pending open-loop arrival reaches the server.
+    /// The next open-loop arrival reaches the server.
     fn arrive(&mut self) {
-        if let Some(a) = self.pending_arrival.take() {
+        if let Some(a) = self.arrivals.as_mut().and_then(Iterator::next) {
             let id = self.new_conn(a, None);
             self.acc.arrivals += 1;
             self.totals.arrivals += 1;

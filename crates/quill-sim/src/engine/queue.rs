@@ -1,27 +1,31 @@
-//! The engine's timed events: a 4-ary min-heap of 16-byte keys, in a
-//! total order, so that events due at the same microsecond come out in an
-//! order defined by the events themselves, whatever the heap's shape.
+//! The engine's timed events, as 16-byte keys in a total order, so that
+//! events due at the same microsecond come out in an order defined by the
+//! events themselves, whatever structure holds them.
 //!
 //! ```text
 //!   key = at (u64 µs) │ event packed in a u64: kind (4 bits) │ a (28) │ b (32)
 //!         compared as one u128: by time, then kind (Ev's order), then the
 //!         connection, child, client or step index, then the epoch
-//!   push: append, sift up            pop: the root's hole sinks to a leaf
-//!                                    along the least child, the last key
-//!                                    fills it and rises (Floyd's order)
+//!
+//!   push ─▶ due within 2 s, slot not full? ─yes─▶ calendar (calendar.rs)
+//!                                          └─no──▶ 4-ary heap (heap.rs)
+//!   pop  ◀─ the lesser of the two least keys
 //! ```
 //!
-//! Why 4-ary: a pop, one per request, walks from the root to a leaf, and
-//! each level is a load that depends on the comparison before it; with
-//! four children per node the ~60-event heap of a busy day is 3 levels
-//! deep instead of 6.
 //! Why a total order: with time alone, which of two events at the same
 //! microsecond comes first depends on the sequence of heap operations (it
 //! decides, for example, which child's thread frees first), so the results
 //! were tied to one heap algorithm. Keys never compare equal unless the
-//! events are identical, so any correct priority queue pops this order.
+//! events are identical, so any correct priority queue pops this order,
+//! and so does the pair of them.
 
 use super::{ChildIdx, ConnId};
+
+mod calendar;
+mod heap;
+
+use calendar::Calendar;
+use heap::Heap;
 
 /// Something that happens at a given microsecond. Among events due at
 /// the same microsecond, the kinds come in the order declared here.
@@ -92,9 +96,6 @@ impl Ev {
     }
 }
 
-/// Children per node.
-const ARITY: usize = 4;
-
 /// An unused slot: above every key, even one due at `u64::MAX` µs (no
 /// event packs to all ones: kinds stop at 9).
 const VACANT: u128 = u128::MAX;
@@ -104,113 +105,48 @@ fn key(at: u64, ev: Ev) -> u128 {
     (u128::from(at) << 64) | u128::from(ev.pack())
 }
 
-/// A 4-ary min-heap of events in the order of their keys.
-///
-/// The keys live in the first `len` of `slots`; every slot from `len` on
-/// holds [`VACANT`], and there are always at least `ARITY` of them, so a
-/// node's four children can be compared without looking at `len`. The
-/// length of `slots` is a power of two and every index is masked with
-/// `slots.len() − 1`, which changes none (they all stay below the length)
-/// but lets the compiler drop the bounds checks without `unsafe`.
-#[derive(Debug)]
+/// The timed events, in the order of their keys: those of the next two
+/// seconds in a calendar, the rest (and a crowded slot's extra) in a heap;
+/// a pop takes the lesser of the two least keys.
+#[derive(Debug, Default)]
 pub(super) struct EventQueue {
-    slots: Vec<u128>,
-    len: usize,
-}
-
-impl Default for EventQueue {
-    fn default() -> Self {
-        EventQueue {
-            slots: vec![VACANT; 64],
-            len: 0,
-        }
-    }
+    calendar: Calendar,
+    heap: Heap,
 }
 
 impl EventQueue {
     /// When the next event is due.
-    #[inline]
-    pub(super) fn next_at(&self) -> Option<u64> {
-        (self.len > 0).then(|| (self.slots[0] >> 64) as u64)
-    }
-
     #[inline(always)]
-    pub(super) fn push(&mut self, at: u64, ev: Ev) {
-        if self.len + ARITY >= self.slots.len() {
-            self.grow();
-        }
-        let pos = self.len;
-        self.len += 1;
-        self.sift_up(pos, key(at, ev));
+    pub(super) fn next_at(&self) -> Option<u64> {
+        let least = self.calendar.least().min(self.heap.least());
+        (least != VACANT).then_some((least >> 64) as u64)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn grow(&mut self) {
-        self.slots.resize(2 * self.slots.len(), VACANT);
+    /// Queue `ev` at `at`; `now`: no event is pushed due before it, now
+    /// or later.
+    #[inline(always)]
+    pub(super) fn push(&mut self, now: u64, at: u64, ev: Ev) {
+        let key = key(at, ev);
+        if !self.calendar.push(now, key) {
+            self.heap.push(key);
+        }
     }
 
     /// The next event: the earliest, and among those due at the same
     /// microsecond the least key.
-    #[inline]
+    #[inline(always)]
     pub(super) fn pop(&mut self) -> Option<(u64, Ev)> {
-        if self.len == 0 {
+        let (c, h) = (self.calendar.least(), self.heap.least());
+        let least = c.min(h);
+        if least == VACANT {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let top = self.slots[0];
-        self.len -= 1;
-        let last = std::mem::replace(&mut self.slots[self.len & mask], VACANT);
-        if self.len > 0 {
-            self.sift_down_to_bottom(last);
+        if c < h {
+            self.calendar.pop();
+        } else {
+            self.heap.pop();
         }
-        Some(((top >> 64) as u64, Ev::unpack(top as u64)))
-    }
-
-    /// Place `moving` at the hole `pos` or above it.
-    #[inline(always)]
-    fn sift_up(&mut self, mut pos: usize, moving: u128) {
-        let slots = &mut self.slots[..];
-        let mask = slots.len() - 1;
-        while pos > 0 {
-            let parent = (pos - 1) / ARITY;
-            let p = slots[parent & mask];
-            if moving >= p {
-                break;
-            }
-            slots[pos & mask] = p;
-            pos = parent;
-        }
-        slots[pos & mask] = moving;
-    }
-
-    /// With the root a hole: move it down to a leaf, each time taking the
-    /// least of the four children (vacant slots lose every comparison),
-    /// then place `moving` there or above.
-    #[inline(always)]
-    fn sift_down_to_bottom(&mut self, moving: u128) {
-        let end = self.len;
-        let slots = &mut self.slots[..];
-        let mask = slots.len() - 1;
-        let mut pos = 0;
-        let mut first = 1;
-        while first < end {
-            // A small tournament, without branches: the two pairs, then
-            // their winners.
-            let (a, b) = (slots[first & mask], slots[(first + 1) & mask]);
-            let (c, d) = (slots[(first + 2) & mask], slots[(first + 3) & mask]);
-            let (i_ab, ab) = if b < a { (first + 1, b) } else { (first, a) };
-            let (i_cd, cd) = if d < c {
-                (first + 3, d)
-            } else {
-                (first + 2, c)
-            };
-            let (child, least) = if cd < ab { (i_cd, cd) } else { (i_ab, ab) };
-            slots[pos & mask] = least;
-            pos = child;
-            first = ARITY * pos + 1;
-        }
-        self.sift_up(pos, moving);
+        Some(((least >> 64) as u64, Ev::unpack(least as u64)))
     }
 }
 
@@ -241,20 +177,34 @@ mod tests {
     }
 
     /// Pops come out in the order of (time, packed event), checked
-    /// against std's heap on that pair, on runs full of ties (and of
-    /// identical events) and of growth.
+    /// against std's heap on that pair: on runs full of ties (and of
+    /// identical events), so that slots overflow into the heap; with
+    /// events beyond the calendar's two seconds; with both at once; and
+    /// over many turns of the calendar.
     #[test]
     fn pops_in_time_then_event_order() {
+        // (µs ahead of now that pushes spread over, steps)
+        let cases: [(&[u64], u32); 9] = [
+            (&[1], 5_000),
+            (&[3], 5_000),
+            (&[20], 5_000),
+            (&[1_000], 5_000),
+            (&[5_000], 5_000),
+            (&[300_000], 20_000),
+            (&[4_000_000], 5_000),
+            (&[1, 2_000, 150_000, 2_100_000, 60_000_000], 50_000),
+            (&[1_024, 2_048 * 1_024, 2_049 * 1_024], 20_000),
+        ];
         for seed in 0..40u64 {
+            let (spreads, steps) = cases[seed as usize % cases.len()];
             let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
             let mut ours = EventQueue::default();
             let mut reference = BinaryHeap::new();
-            // Few distinct times, so that most pops choose among ties.
-            let spread = [1u64, 3, 20, 1_000][seed as usize % 4];
             let push_odds = [3, 4][seed as usize % 2];
             let mut now = 0;
-            for step in 0..5_000u32 {
+            for step in 0..steps {
                 if rng.random_range(0..6) < push_odds {
+                    let spread = spreads[rng.random_range(0..spreads.len())];
                     let at = now + rng.random_range(0..spread);
                     let id = rng.random_range(0..50);
                     let ev = match step % 4 {
@@ -263,7 +213,7 @@ mod tests {
                         2 => Ev::KeepAliveTimeout(id, step / 2),
                         _ => Ev::ChildReady(id),
                     };
-                    ours.push(at, ev);
+                    ours.push(now, at, ev);
                     reference.push(Reverse((at, ev.pack())));
                 } else {
                     let theirs = reference.pop().map(|Reverse(t)| t);
@@ -283,8 +233,38 @@ mod tests {
                 assert_eq!(ours.pop().map(|(at, ev)| (at, ev.pack())), Some(t));
             }
             assert_eq!(ours.pop(), None);
-            assert!(ours.slots[..].iter().all(|&k| k == VACANT));
+            assert!(ours.calendar.is_clear(), "seed {seed}");
+            assert_eq!(ours.heap.least(), VACANT);
         }
+    }
+
+    /// Events of the next two seconds go to the calendar, two per slot at
+    /// most; the rest to the heap.
+    #[test]
+    fn the_calendar_takes_the_near_future() {
+        let mut q = EventQueue::default();
+        let now = 10_000_000;
+        for i in 0..100 {
+            q.push(now, now + i * 5_000, Ev::RequestDone(i as u32));
+        }
+        assert_eq!((q.calendar.len(), q.heap.len()), (100, 0));
+        // A slot of 1,024 µs holds two.
+        for i in 0..3 {
+            q.push(now, now + 600_000, Ev::RequestDone(200 + i));
+        }
+        assert_eq!((q.calendar.len(), q.heap.len()), (102, 1));
+        // 2,048 slots ahead of the last bucket taken is too far.
+        q.push(now, now + 2_048 * 1_024, Ev::RequestDone(300));
+        q.push(now, now + 60_000_000, Ev::RequestDone(301));
+        assert_eq!((q.calendar.len(), q.heap.len()), (102, 3));
+        let mut last = 0;
+        let mut popped = 0;
+        while let Some((at, _)) = q.pop() {
+            assert!(at >= last);
+            last = at;
+            popped += 1;
+        }
+        assert_eq!(popped, 105);
     }
 
     /// At the same microsecond: the enum's order of kinds, then the index,
@@ -302,9 +282,9 @@ mod tests {
             Ev::Step(4),
         ];
         for ev in evs {
-            q.push(10, ev);
+            q.push(0, 10, ev);
         }
-        q.push(9, Ev::DaemonRetry(1));
+        q.push(0, 9, Ev::DaemonRetry(1));
         let order: Vec<Ev> = std::iter::from_fn(|| q.pop().map(|(_, ev)| ev)).collect();
         assert_eq!(
             order,

@@ -155,6 +155,9 @@ pub struct Arrivals<'a> {
     inner: Inner<'a>,
 }
 
+// The Poisson variant carries its buffer of drawn arrivals (1 KiB) inline:
+// an iterator is made once per run, and boxing it would allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Inner<'a> {
     Trace(std::slice::Iter<'a, TraceRow>),
@@ -171,6 +174,19 @@ impl<'a> Arrivals<'a> {
     pub(crate) fn poisson(load: &'a Poisson, seed: u64) -> Self {
         Arrivals {
             inner: Inner::Poisson(PoissonArrivals::new(load, seed)),
+        }
+    }
+}
+
+impl Arrivals<'_> {
+    /// When the next arrival is due (`u64::MAX`: none left), without
+    /// taking it: the engine compares this time with its other events
+    /// and makes the arrival itself only when it is due.
+    #[inline]
+    pub(crate) fn next_at_us(&mut self) -> u64 {
+        match &mut self.inner {
+            Inner::Trace(rows) => rows.as_slice().first().map_or(u64::MAX, |r| r.at_us),
+            Inner::Poisson(p) => p.next_at_us(),
         }
     }
 }
@@ -205,10 +221,20 @@ impl FusedIterator for Arrivals<'_> {}
 /// A piecewise-constant Poisson process: within each segment, exponential
 /// gaps from the segment's start (exact, since the process is memoryless);
 /// each arrival draws its first request's duration right after its gap.
+///
+/// Arrivals are drawn [`BATCH`] at a time into a buffer (times and first
+/// durations side by side), in the same order from the same stream as one
+/// at a time, so the numbers are the same. Why: one arrival's draws are a
+/// chain of dependent operations (the generator's multiplication, a table
+/// look-up, the lognormal's `e^x`); drawn one per request, amid the
+/// engine's other work, each chain is waited for, while in a loop of
+/// draws the processor overlaps one arrival's chain with the next one's.
 #[derive(Debug, Clone)]
 struct PoissonArrivals<'a> {
     segments: &'a [PoissonSegment],
     segment: usize,
+    /// The current segment has no arrival left (its next gap ends past it).
+    segment_over: bool,
     /// Time of the last arrival (or the segment's start), in µs, unrounded.
     t_us: f64,
     /// 1e6 / rate of the current segment.
@@ -221,6 +247,23 @@ struct PoissonArrivals<'a> {
     /// Arrivals made so far: keys the per-connection duration streams.
     index: u64,
     max_duration_us: u64,
+    buffer: Batch,
+}
+
+/// How many arrivals are drawn at a time.
+const BATCH: usize = 64;
+
+/// Arrivals drawn ahead, all from one segment.
+#[derive(Debug, Clone)]
+struct Batch {
+    at_us: [u64; BATCH],
+    duration_us: [u64; BATCH],
+    len: usize,
+    next: usize,
+    /// The segment they belong to.
+    segment: usize,
+    /// `index` of the first.
+    first_index: u64,
 }
 
 impl<'a> PoissonArrivals<'a> {
@@ -228,6 +271,7 @@ impl<'a> PoissonArrivals<'a> {
         let mut p = PoissonArrivals {
             segments: &load.segments,
             segment: 0,
+            segment_over: false,
             t_us: 0.0,
             mean_gap_us: 0.0,
             end_us: 0.0,
@@ -235,6 +279,14 @@ impl<'a> PoissonArrivals<'a> {
             seed,
             index: 0,
             max_duration_us: load.max_duration_us,
+            buffer: Batch {
+                at_us: [0; BATCH],
+                duration_us: [0; BATCH],
+                len: 0,
+                next: 0,
+                segment: 0,
+                first_index: 0,
+            },
         };
         p.enter_segment(0);
         p
@@ -242,6 +294,7 @@ impl<'a> PoissonArrivals<'a> {
 
     fn enter_segment(&mut self, i: usize) {
         self.segment = i;
+        self.segment_over = false;
         if let Some(s) = self.segments.get(i) {
             self.t_us = s.start_us as f64;
             self.end_us = s.end_us as f64;
@@ -254,57 +307,112 @@ impl<'a> PoissonArrivals<'a> {
     }
 
     fn done(&self) -> bool {
-        self.segment >= self.segments.len()
+        self.buffer.next >= self.buffer.len && self.segment >= self.segments.len()
     }
 
     #[inline]
     fn next(&mut self) -> Option<Arrival> {
-        while let Some(seg) = self.segments.get(self.segment) {
-            if self.mean_gap_us > 0.0 {
-                self.t_us += self.draws.exp1() * self.mean_gap_us;
-                if self.t_us < self.end_us {
-                    return Some(self.arrival(seg));
-                }
-            }
-            self.enter_segment(self.segment + 1);
+        let b = &self.buffer;
+        if b.next < b.len {
+            let k = b.next;
+            self.buffer.next += 1;
+            return Some(self.arrival(k));
         }
-        None
+        self.refill();
+        (self.buffer.len > 0).then(|| {
+            self.buffer.next = 1;
+            self.arrival(0)
+        })
     }
 
     #[inline]
-    fn arrival(&mut self, seg: &PoissonSegment) -> Arrival {
-        let duration_us = if seg.sigma > 0.0 {
-            lognormal_us(
-                seg.median_us,
-                seg.sigma,
-                self.draws.normal(),
-                self.max_duration_us,
-            )
+    fn next_at_us(&mut self) -> u64 {
+        if self.buffer.next >= self.buffer.len {
+            self.refill();
+        }
+        let b = &self.buffer;
+        if b.next < b.len {
+            b.at_us[b.next]
         } else {
-            clamp_us(seg.median_us, self.max_duration_us)
-        };
+            u64::MAX
+        }
+    }
+
+    /// The buffer's arrival `k` (its later requests' stream keyed by its index).
+    #[inline]
+    fn arrival(&self, k: usize) -> Arrival {
+        let b = &self.buffer;
+        let seg = &self.segments[b.segment];
         let later = if seg.requests_per_conn > 1 && seg.sigma > 0.0 {
+            let index = b.first_index + k as u64;
             Later::LogNormal {
                 median_us: seg.median_us,
                 sigma: seg.sigma,
                 max_us: self.max_duration_us,
-                seed: splitmix64(self.seed ^ splitmix64(self.index)),
+                seed: splitmix64(self.seed ^ splitmix64(index)),
             }
         } else {
             Later::Same
         };
-        self.index += 1;
         Arrival {
-            // t_us ≥ the segment's start, an integer, so flooring keeps the
-            // arrivals in order and inside the segment.
-            // (Through i64, the same value: t_us is below 2^63 µs, and the
-            // signed conversion is one instruction on x86-64.)
-            at_us: self.t_us as i64 as u64,
-            duration_us,
+            at_us: b.at_us[k],
+            duration_us: b.duration_us[k],
             requests_per_conn: seg.requests_per_conn,
             think_us: seg.think_us,
             later,
         }
+    }
+
+    /// Draw the next batch: up to [`BATCH`] arrivals of the first segment
+    /// that has any left; none when the load is over.
+    #[inline(never)]
+    fn refill(&mut self) {
+        self.buffer.len = 0;
+        self.buffer.next = 0;
+        while let Some(seg) = self.segments.get(self.segment) {
+            if !self.segment_over && self.mean_gap_us > 0.0 {
+                let n = if seg.sigma > 0.0 {
+                    let (median, sigma) = (seg.median_us, seg.sigma);
+                    self.draw(|draws, max| lognormal_us(median, sigma, draws.normal(), max))
+                } else {
+                    let d = clamp_us(seg.median_us, self.max_duration_us);
+                    self.draw(|_, _| d)
+                };
+                if n > 0 {
+                    self.buffer.len = n;
+                    self.buffer.segment = self.segment;
+                    self.buffer.first_index = self.index;
+                    self.index += n as u64;
+                    return;
+                }
+            }
+            self.enter_segment(self.segment + 1);
+        }
+    }
+
+    /// Fill the buffer with the current segment's next arrivals, each
+    /// duration from `duration` right after its gap; how many.
+    #[inline(always)]
+    fn draw(&mut self, mut duration: impl FnMut(&mut Draws, u64) -> u64) -> usize {
+        let (gap, end, max) = (self.mean_gap_us, self.end_us, self.max_duration_us);
+        let mut t = self.t_us;
+        let mut n = 0;
+        while n < BATCH {
+            t += self.draws.exp1() * gap;
+            if t >= end {
+                self.segment_over = true;
+                break;
+            }
+            // t ≥ the segment's start, an integer, so flooring keeps the
+            // arrivals in order and inside the segment. (Through i64, the
+            // same value: t is below 2^63 µs, and the signed conversion is
+            // one instruction on x86-64.)
+            self.buffer.at_us[n] = t as i64 as u64;
+            self.buffer.duration_us[n] = duration(&mut self.draws, max);
+            n += 1;
+        }
+        self.t_us = t;
+        n
     }
 }
 

@@ -598,9 +598,10 @@ fn arrivals_are_lazy() {
     // 24 h at 500/s: 43 million arrivals, none of them stored.
     let o = open("t_s,rate_per_s,median_ms,sigma\n0,500,200,0.5\n86400,0,200,0.5\n");
     let mut it = o.arrivals(9);
-    // The iterator is a fixed-size state machine borrowing the load.
+    // The iterator is a fixed-size state machine borrowing the load (with
+    // a buffer of 64 arrivals' times and durations drawn ahead: 1 KiB).
     assert!(
-        std::mem::size_of_val(&it) <= 128,
+        std::mem::size_of_val(&it) <= 1280,
         "{}",
         std::mem::size_of_val(&it)
     );

@@ -1,5 +1,6 @@
 //! Real applications in a virtualenv: Flask and Django, run with
-//! `--python-home` pointing at it.
+//! `--python-home` pointing at it, in daemon mode (`apps`) and embedded
+//! mode (`apps_embedded`, see `crate::mode_args`).
 
 use crate::{Server, TempDir, agent, fixtures, get, venv};
 
@@ -20,12 +21,16 @@ fn flask_app_in_a_virtualenv() {
         "flask",
         &fixtures().join("flask_app.wsgi"),
         &[
-            "--python-home",
-            venv.to_str().unwrap(),
-            "--url-alias",
-            "/static",
-            statics.0.to_str().unwrap(),
-        ],
+            crate::mode_args(module_path!()),
+            &[
+                "--python-home",
+                venv.to_str().unwrap(),
+                "--url-alias",
+                "/static",
+                statics.0.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
     );
     // The interpreter is the virtualenv's, whatever libpython the loader
     // picked.
@@ -103,12 +108,16 @@ fn django_app_in_a_virtualenv() {
         "django",
         &fixtures().join("django_app.wsgi"),
         &[
-            "--python-home",
-            venv.to_str().unwrap(),
-            "--url-alias",
-            "/static",
-            statics.0.to_str().unwrap(),
-        ],
+            crate::mode_args(module_path!()),
+            &[
+                "--python-home",
+                venv.to_str().unwrap(),
+                "--url-alias",
+                "/static",
+                statics.0.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
     );
     // Template with a CSRF token and its cookie.
     let r = agent().get(&s.url("/form/")).call().unwrap();
@@ -170,7 +179,7 @@ fn django_app_in_a_virtualenv() {
 #[test]
 fn the_built_in_demo_app_serves_without_a_script() {
     // The README's first command: `quill express` with nothing else.
-    let s = Server::express_with("demo", None, &[]);
+    let s = Server::express_with("demo", None, crate::mode_args(module_path!()));
     let (st, body) = get(&s.url("/"));
     assert_eq!(st, 200);
     assert!(body.contains("Quill"), "{body}");

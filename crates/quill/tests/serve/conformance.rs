@@ -1,5 +1,7 @@
 //! PEP 3333 through a real HTTP client: one test per rule, each against
-//! its own server (2 processes × 3 threads, the same fixture app).
+//! its own server (2 processes × 3 threads, the same fixture app). The
+//! suite runs twice: daemon mode (`conformance`) and embedded mode
+//! (`conformance_embedded`, see `crate::mode_args`).
 
 use std::io::Read;
 
@@ -17,22 +19,36 @@ fn server() -> (Server, TempDir) {
         "conformance",
         &fixtures().join("conformance.wsgi"),
         &[
-            "--mount-point",
-            "/app",
-            "--processes",
-            "2",
-            "--threads",
-            "3",
-            "--chunked-request",
-            "--access-log",
-            "--limit-request-body",
-            "67108864",
-            "--url-alias",
-            "/static",
-            statics.0.to_str().unwrap(),
-        ],
+            crate::mode_args(module_path!()),
+            &[
+                "--mount-point",
+                "/app",
+                "--processes",
+                "2",
+                "--threads",
+                "3",
+                "--chunked-request",
+                "--access-log",
+                "--limit-request-body",
+                "67108864",
+                "--url-alias",
+                "/static",
+                statics.0.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
     );
     (s, statics)
+}
+
+/// The processes running the application: the daemon processes, or in
+/// embedded mode the front-end children.
+fn python_processes(s: &Server) -> Vec<u32> {
+    if crate::embedded(module_path!()) {
+        s.front_ends()
+    } else {
+        s.daemons()
+    }
 }
 
 fn app(s: &Server, p: &str) -> String {
@@ -81,7 +97,13 @@ fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
     assert_eq!(e["wsgi.run_once"], false);
     assert_eq!(e["wsgi.input_terminated"], true);
     assert_eq!(e["str_types"], true, "every CGI value is a native str");
-    assert_eq!(e["mod_wsgi.process_group"], format!("localhost:{}", s.port));
+    // (Embedded mode's process group is mod_wsgi's "".)
+    let group = if crate::embedded(module_path!()) {
+        String::new()
+    } else {
+        format!("localhost:{}", s.port)
+    };
+    assert_eq!(e["mod_wsgi.process_group"], group);
     assert_eq!(e["mod_wsgi.application_group"], "");
     assert!(
         e["mod_wsgi.request_start"]
@@ -398,7 +420,7 @@ fn malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed() {
     );
     // The server, its daemons and other clients carry on.
     assert_eq!(get(&url("/write")), (200, "written-iterated".into()));
-    assert_eq!(s.daemons().len(), 2);
+    assert_eq!(python_processes(&s).len(), 2);
 }
 
 #[test]
@@ -431,8 +453,12 @@ fn nothing_leaks_and_the_server_stops_cleanly() {
         fd_count(s.pid())
     );
     assert!(thread_count(s.pid()) <= threads + 2);
-    let daemons = s.daemons();
-    assert_eq!(daemons.len(), 2, "two daemon processes");
+    let daemons = python_processes(&s);
+    assert_eq!(
+        daemons.len(),
+        2,
+        "two daemon processes (embedded: children)"
+    );
     assert_eq!(s.stop(), Some(0), "clean stop");
     for d in daemons {
         assert!(

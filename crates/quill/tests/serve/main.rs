@@ -13,8 +13,18 @@
 #![allow(clippy::print_stderr)]
 
 mod apps;
+/// The PEP 3333 suite and the real apps again, in embedded mode
+/// (`quill express --embedded-mode`): see [`mode_args`]. Compiling a file
+/// twice is the point here (clippy's duplicate_mod).
+#[allow(clippy::duplicate_mod)]
+#[path = "apps.rs"]
+mod apps_embedded;
 mod config;
 mod conformance;
+#[allow(clippy::duplicate_mod)]
+#[path = "conformance.rs"]
+mod conformance_embedded;
+mod embedded;
 mod faults;
 mod hardening;
 mod lifecycle;
@@ -63,6 +73,21 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The mode a suite compiled twice runs in, from its module's path:
+/// `--embedded-mode` in the `*_embedded` copy, daemon mode otherwise.
+pub fn mode_args(module: &str) -> &'static [&'static str] {
+    if module.ends_with("_embedded") {
+        &["--embedded-mode"]
+    } else {
+        &[]
+    }
+}
+
+/// Whether a suite compiled twice runs in embedded mode.
+pub fn embedded(module: &str) -> bool {
+    !mode_args(module).is_empty()
 }
 
 /// A running `quill express`, stopped at drop.

@@ -294,3 +294,205 @@ WSGISocketPrefix "{rd}/wsgi"
     assert_eq!(get(port, Some("two.example"), "/").0, 500);
     assert_eq!(s.stop(), Some(0));
 }
+
+/// The server httpd picked for each probe of `bench/apache/vhosts.py`
+/// (tests/data/httpd/vhosts/httpd.json, recorded from real Debian apache2
+/// with tests/data/httpd/vhosts/vhosts.conf): `quill serve` of the same
+/// virtual hosts must pick the same one for every address, port and Host.
+#[test]
+fn virtual_host_selection_matches_recorded_httpd() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/httpd/vhosts");
+    let recorded: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("httpd.json")).expect("recorded answers"),
+    )
+    .expect("json");
+    let hosts = std::fs::read_to_string(data.join("vhosts.conf")).expect("virtual hosts");
+    let root = TempDir::new("serve-vhost-selection");
+    let r = root.0.clone();
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let mut names = std::collections::BTreeSet::new();
+    for probe in recorded["probes"].as_array().expect("probes") {
+        names.insert(probe["server"].as_str().expect("server").to_string());
+    }
+    // The names come from the recording's answers: every server that
+    // answered there answers with its name here.
+    for name in ["main"].into_iter().chain(names.iter().map(String::as_str)) {
+        let dir = r.join("who").join(name);
+        std::fs::create_dir_all(&dir).expect("who dir");
+        std::fs::write(dir.join("who.txt"), name).expect("who file");
+    }
+    let mut text = hosts.replace("@ROOT@", &r.display().to_string());
+    for (i, p) in ports.iter().enumerate() {
+        text = text.replace(&format!("@P{}@", i + 1), &p.to_string());
+    }
+    let conf = r.join("httpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerRoot \"{}\"\n\
+             LoadModule mpm_event_module modules/mod_mpm_event.so\n\
+             LoadModule alias_module modules/mod_alias.so\n{text}",
+            r.display()
+        ),
+    )
+    .expect("write the config");
+    let s = Server::serve(root, &conf, ports[0]);
+    let mut mismatches = Vec::new();
+    let probes = recorded["probes"].as_array().expect("probes");
+    for probe in probes {
+        let address = probe["address"].as_str().expect("address");
+        let port = ports[probe["port"].as_u64().expect("port") as usize - 1];
+        let host = probe["host"].as_str();
+        let httpd = probe["server"].as_str().expect("server");
+        let ip: std::net::IpAddr = address.parse().expect("an address");
+        let head = match host {
+            Some(h) => format!("GET /who/who.txt HTTP/1.0\r\nHost: {h}\r\n\r\n"),
+            None => "GET /who/who.txt HTTP/1.0\r\n\r\n".to_string(),
+        };
+        let answer = raw_to((ip, port).into(), head.as_bytes());
+        let quill = match answer.split_once("\r\n\r\n") {
+            Some((h, body)) if h.split(' ').nth(1) == Some("200") => body.to_string(),
+            _ => format!(
+                "status {}",
+                answer.split(' ').nth(1).unwrap_or("(no answer)")
+            ),
+        };
+        if quill != httpd {
+            mismatches.push(format!(
+                "{address} port {} Host {host:?}: httpd {httpd}, quill {quill}",
+                probe["port"]
+            ));
+        }
+    }
+    assert!(probes.len() > 100, "the recording has its probes");
+    // Keep-alive is the answering server's: five pipelined requests on one
+    // connection, answered until its KeepAlive or MaxKeepAliveRequests
+    // closes it (or KeepAliveTimeout 1 ends it).
+    let kept = recorded["keep_alive"]
+        .as_array()
+        .expect("keep-alive probes");
+    assert!(!kept.is_empty());
+    for probe in kept {
+        let port = ports[probe["port"].as_u64().expect("port") as usize - 1];
+        let host = probe["host"].as_str().expect("host");
+        let httpd = probe["answered"].as_u64().expect("answered") as usize;
+        let answer = raw_to(
+            ([127, 0, 0, 1], port).into(),
+            format!("GET /who/who.txt HTTP/1.1\r\nHost: {host}\r\n\r\n")
+                .repeat(5)
+                .as_bytes(),
+        );
+        let quill = answer.matches(" 200 OK\r\n").count();
+        if quill != httpd {
+            mismatches.push(format!(
+                "keep-alive, port {} Host {host}: httpd answered {httpd} of 5, quill {quill}",
+                probe["port"]
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} probes differ:\n{}",
+        mismatches.len(),
+        probes.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// All of one HTTP/1.0 exchange with `to`.
+fn raw_to(to: std::net::SocketAddr, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&to, std::time::Duration::from_secs(10))
+        .expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(request).expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The chosen server's `Timeout` governs the request body (httpd switches
+/// to it once the Host chose the server): a body that stalls is given up
+/// after b.example's `Timeout 1`, while on the same connection's default
+/// server (`Timeout 30`) it is still waited for.
+#[test]
+fn the_chosen_servers_timeout_applies_to_the_body() {
+    let root = TempDir::new("serve-vhost-timeout");
+    let r = root.0.clone();
+    std::fs::write(
+        r.join("read.wsgi"),
+        "def application(environ, start_response):\n\
+         \x20   data = environ['wsgi.input'].read()\n\
+         \x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+         \x20   return [b'read %d' % len(data)]\n",
+    )
+    .expect("write the app");
+    let port = free_port();
+    let conf = r.join("httpd.conf");
+    let rd = r.display();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{rd}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+Timeout 30
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule wsgi_module modules/mod_wsgi.so
+WSGISocketPrefix "{rd}/wsgi"
+WSGIDaemonProcess app processes=1 threads=2
+WSGIScriptAlias /read "{rd}/read.wsgi" process-group=app application-group=%{{GLOBAL}}
+<VirtualHost *:{port}>
+    ServerName a.example
+</VirtualHost>
+<VirtualHost *:{port}>
+    ServerName b.example
+    Timeout 1
+</VirtualHost>
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = Server::serve(root, &conf, port);
+    use std::io::{Read, Write};
+    let stall = |host: &str, wait: u64| -> Option<String> {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        c.set_read_timeout(Some(std::time::Duration::from_secs(wait)))
+            .expect("read timeout");
+        c.write_all(
+            format!("POST /read HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n12345")
+                .as_bytes(),
+        )
+        .expect("send");
+        let mut out = Vec::new();
+        match c.read_to_end(&mut out) {
+            Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => Some(format!("read error: {e}")),
+        }
+    };
+    // b.example: given up after its Timeout, with mod_wsgi's line.
+    let answer = stall("b.example", 20);
+    assert!(answer.is_some(), "b.example's Timeout 1 ended the request");
+    assert!(
+        s.wait_log("Request data read error when proxying data to daemon process: The timeout specified has expired."),
+        "log:\n{}",
+        s.log()
+    );
+    // a.example, the default server: still waiting after 3 s.
+    assert_eq!(
+        stall("a.example", 3),
+        None,
+        "a.example waits for Timeout 30"
+    );
+    assert_eq!(s.stop(), Some(0));
+}
