@@ -518,11 +518,39 @@ pub struct AliasMapping {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CustomLog {
+    /// A file (relative to ServerRoot), or `|command` (a piped log).
     pub target: String,
     /// A nickname defined by LogFormat, or the literal format.
     pub format: String,
     /// The format string after nickname lookup.
     pub resolved_format: String,
+    /// `resolved_format`, parsed.
+    #[serde(skip)]
+    pub items: crate::logs::LogFormat,
+    /// Its third argument, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<CustomLogCondition>,
+    #[serde(skip)]
+    pub at: Location,
+}
+
+/// Which requests a CustomLog logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CustomLogCondition {
+    /// `env=[!]NAME`.
+    Env(crate::logs::LogCondition),
+    /// `expr=…`, as written: an ap_expr, which Quill does not evaluate.
+    Unsupported(String),
+}
+
+/// `RemoteIPTrustedProxyList` / `RemoteIPInternalProxyList`: a file of
+/// proxy addresses, read when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyListFile {
+    /// As written (relative to ServerRoot when not absolute).
+    pub path: String,
+    pub internal: bool,
+    pub at: Location,
 }
 
 /// A URL where `SetHandler server-status` (or `quill-metrics`) is
@@ -713,7 +741,27 @@ pub struct ServerConfig {
     pub aliases: Vec<AliasMapping>,
     pub error_log: Option<String>,
     pub log_level: String,
+    /// Every LogLevel line of this server (a virtual host's after the
+    /// main server's), applied.
+    #[serde(skip)]
+    pub log_levels: crate::logs::LogLevels,
+    /// The CustomLogs this server writes: its own, else (a virtual host
+    /// without any) the main server's.
     pub custom_logs: Vec<CustomLog>,
+    /// LogFormat nicknames (nickname, format): the main server's
+    /// overlaid with a virtual host's own.
+    #[serde(skip)]
+    pub log_formats: Vec<(String, String)>,
+    /// mod_remoteip (shown only when RemoteIPHeader is set).
+    #[serde(skip_serializing_if = "crate::remoteip::RemoteIp::is_off")]
+    pub remote_ip: crate::remoteip::RemoteIp,
+    /// SetEnvIf, SetEnvIfNoCase, BrowserMatch(NoCase) at server level: the
+    /// main server's, then (a virtual host) its own.
+    #[serde(skip)]
+    pub set_env_if: Vec<crate::setenvif::SetEnvRule>,
+    /// `RemoteIP…ProxyList` files, whose entries follow `remote_ip`'s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub remote_ip_lists: Vec<ProxyListFile>,
     pub status_handlers: Vec<StatusHandler>,
     /// `<Location>`s with `SetHandler quill-metrics` (Quill's Prometheus
     /// metrics), with their Require lines as for server-status.

@@ -61,6 +61,8 @@ pub enum Family {
     Wsgi,
     /// Capacity and memory across the front end and the daemon tier.
     Capacity,
+    /// Behind a proxy (mod_remoteip).
+    Proxy,
 }
 
 impl Family {
@@ -71,6 +73,7 @@ impl Family {
             Family::KeepAlive => "Keep-alive",
             Family::Wsgi => "mod_wsgi daemon mode",
             Family::Capacity => "Capacity and memory across tiers",
+            Family::Proxy => "Behind a proxy",
         }
     }
 }
@@ -121,7 +124,7 @@ impl Rule {
         if let Some(ex) = &self.example {
             let _ = writeln!(
                 o,
-                "Example that fires:\n\n```apache\n{}```\n\nThe same configuration with the suggested edits applied:\n\n```apache\n{}```\n",
+                "Example that fires:\n\n```apache\n{}```\n\nThe same configuration, fixed (by the suggested edits where the rule has any):\n\n```apache\n{}```\n",
                 ex.fires, ex.fixed
             );
         }

@@ -1,5 +1,6 @@
-//! Apache-style logs: the error log (`[time] [module:level] [pid N] msg`)
-//! and the access log in the combined format with `%D`.
+//! Apache-style error logs: `[time] [module:level] [pid N] msg`, with
+//! httpd's LogLevel per module. (Access logs are the front end's:
+//! `quill_server::logging`.)
 //!
 //! Daemon processes write their error-log lines to the stderr they
 //! inherited from the supervisor, which is the error log (a file, or the
@@ -7,22 +8,28 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Apache's `LogLevel` values: the one type the controller's messages and
 /// the server's logs share.
 pub use quill_mpm::LogLevel as Level;
 
-/// Where error-log lines go, with the level below which they are dropped.
+/// Where error-log lines go, with the level below which they are dropped:
+/// one for every module, or its own for a module (`LogLevel warn
+/// wsgi:info`).
 pub struct ErrorLog {
     level: Level,
-    out: Mutex<Box<dyn Write + Send>>,
+    /// Per module (its short name: `wsgi`, `core`…), a level of its own.
+    modules: Vec<(String, Level)>,
+    /// Shared by the error logs of the servers that write to one file.
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
 }
 
 impl fmt::Debug for ErrorLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ErrorLog")
             .field("level", &self.level)
+            .field("modules", &self.modules)
             .finish_non_exhaustive()
     }
 }
@@ -31,7 +38,32 @@ impl ErrorLog {
     pub fn new(level: Level, out: Box<dyn Write + Send>) -> ErrorLog {
         ErrorLog {
             level,
-            out: Mutex::new(out),
+            modules: Vec::new(),
+            out: Arc::new(Mutex::new(out)),
+        }
+    }
+
+    /// With levels of their own for some modules.
+    pub fn with_modules(mut self, modules: Vec<(String, Level)>) -> ErrorLog {
+        self.modules = modules;
+        self
+    }
+
+    /// Another error log writing where this one writes, at its own levels
+    /// (a virtual host whose ErrorLog is the main server's file).
+    pub fn sharing(&self, level: Level, modules: Vec<(String, Level)>) -> ErrorLog {
+        ErrorLog {
+            level,
+            modules,
+            out: self.out.clone(),
+        }
+    }
+
+    /// Writes from now on to `out` (the file opened again, after a
+    /// rotation); every log sharing this one's follows.
+    pub fn reopen(&self, out: Box<dyn Write + Send>) {
+        if let Ok(mut o) = self.out.lock() {
+            *o = out;
         }
     }
 
@@ -40,17 +72,35 @@ impl ErrorLog {
         ErrorLog::new(level, Box::new(std::io::stderr()))
     }
 
+    /// Whether some module's lines are written at `level`.
     pub fn enabled(&self, level: Level) -> bool {
-        level <= self.level
+        level
+            <= self
+                .modules
+                .iter()
+                .map(|(_, l)| *l)
+                .fold(self.level, std::cmp::max)
     }
 
+    /// Whether `module`'s lines are written at `level`.
+    pub fn enabled_for(&self, level: Level, module: &str) -> bool {
+        let own = self
+            .modules
+            .iter()
+            .find(|(m, _)| m == module)
+            .map_or(self.level, |(_, l)| *l);
+        level <= own
+    }
+
+    /// The level of the modules without one of their own.
     pub fn level(&self) -> Level {
         self.level
     }
 
-    /// Logs `msg` (one record per line) for `module` (`wsgi`, `quill`…).
+    /// Logs `msg` (one record per line) for `module` (`wsgi`, `core`…),
+    /// all its lines in one write.
     pub fn log(&self, level: Level, module: &str, msg: &str) {
-        if !self.enabled(level) {
+        if !self.enabled_for(level, module) {
             return;
         }
         let now = chrono::Local::now();
@@ -86,90 +136,51 @@ impl ErrorLog {
     }
 }
 
-/// One access-log record; [`AccessRecord::combined`] renders Apache's
-/// `"%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\" %D"`.
-#[derive(Debug, Clone)]
-pub struct AccessRecord<'a> {
-    pub remote: &'a str,
-    pub user: Option<&'a str>,
-    pub time: chrono::DateTime<chrono::Local>,
-    pub request_line: &'a str,
-    pub status: u16,
-    /// Body bytes sent; 0 is printed as `-` (`%b`).
-    pub bytes: u64,
-    pub referer: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    /// Microseconds taken (`%D`).
-    pub micros: u128,
-}
-
-impl AccessRecord<'_> {
-    pub fn combined(&self) -> String {
-        let bytes = if self.bytes == 0 {
-            "-".to_string()
-        } else {
-            self.bytes.to_string()
-        };
-        format!(
-            "{} - {} [{}] \"{}\" {} {} \"{}\" \"{}\" {}",
-            self.remote,
-            self.user.unwrap_or("-"),
-            self.time.format("%d/%b/%Y:%H:%M:%S %z"),
-            escape(self.request_line),
-            self.status,
-            bytes,
-            escape(self.referer.unwrap_or("-")),
-            escape(self.user_agent.unwrap_or("-")),
-            self.micros
-        )
-    }
-}
-
-/// Apache escapes `"`, `\` and non-printable bytes in logged strings.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
-    fn combined_format_matches_apache() {
-        let time = chrono::Local
-            .with_ymd_and_hms(2024, 10, 11, 14, 32, 52)
-            .single()
-            .unwrap();
-        let r = AccessRecord {
-            remote: "127.0.0.1",
-            user: None,
-            time,
-            request_line: "GET /a?b=\"c\" HTTP/1.1",
-            status: 200,
-            bytes: 0,
-            referer: None,
-            user_agent: Some("curl/8"),
-            micros: 1234,
-        };
-        let line = r.combined();
+    fn modules_have_levels_of_their_own() {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0
+                    .lock()
+                    .map_err(|_| std::io::ErrorKind::Other)?
+                    .extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let log = ErrorLog::new(Level::Warn, Box::new(lines.clone()))
+            .with_modules(vec![("wsgi".into(), Level::Info)]);
+        log.log(Level::Info, "wsgi", "shown");
+        log.log(Level::Info, "core", "hidden");
+        assert!(log.enabled(Level::Info) && !log.enabled(Level::Debug));
+        // A virtual host's log on the same file, at its own levels.
+        let vhost = log.sharing(Level::Debug, Vec::new());
+        vhost.log(Level::Debug, "core", "vhost's");
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("text");
         assert!(
-            line.starts_with("127.0.0.1 - - [11/Oct/2024:14:32:52 "),
-            "{line}"
+            text.contains("[wsgi:info]") && text.contains("shown"),
+            "{text}"
         );
+        assert!(!text.contains("hidden"), "{text}");
         assert!(
-            line.ends_with("] \"GET /a?b=\\\"c\\\" HTTP/1.1\" 200 - \"-\" \"curl/8\" 1234"),
-            "{line}"
+            text.contains("[core:debug]") && text.contains("vhost's"),
+            "{text}"
         );
+        // Reopened: both write to the new file.
+        let fresh = Lines::default();
+        log.reopen(Box::new(fresh.clone()));
+        vhost.log(Level::Error, "core", "after");
+        let text = String::from_utf8(fresh.0.lock().expect("lines").clone()).expect("text");
+        assert!(text.contains("after"), "{text}");
     }
 
     #[test]

@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
-use crate::frontend::{self, AccessSink, FrontEnd, StopReason};
+use crate::frontend::{self, FrontEnd, StopReason};
 use crate::log::{ErrorLog, Level};
+use crate::logging::{self, SiteSinks};
 use crate::plan::{EmbeddedPlan, ServerPlan};
 use crate::scoreboard::Scoreboard;
 use crate::workers::Workers;
@@ -44,25 +45,6 @@ pub struct FrontendSpec {
     /// How many listening sockets it inherits, from [`FIRST_LISTEN_FD`] on.
     pub listeners: u32,
 }
-
-fn access_sink(plan: &ServerPlan) -> std::io::Result<Option<AccessSink>> {
-    let Some(target) = &plan.access_log else {
-        return Ok(None);
-    };
-    let w = std::sync::Mutex::new(target.open()?);
-    Ok(Some(Arc::new(move |line: &str| {
-        if let Ok(mut w) = w.lock() {
-            // One write per line: children append to one file.
-            let mut buf = Vec::with_capacity(line.len() + 1);
-            buf.extend_from_slice(line.as_bytes());
-            buf.push(b'\n');
-            let _ = w.write_all(&buf);
-            let _ = w.flush();
-        }
-    })))
-}
-
-use std::io::Write as _;
 
 /// Starts this process's Python for embedded mode (the program that
 /// links libpython passes it; see [`run_with`]).
@@ -124,9 +106,12 @@ pub fn run_with(
             sb.server_limit()
         ));
     }
-    let access = match access_sink(&spec.plan) {
+    // Every server's logs, opened afresh by each child (so a graceful
+    // restart after a rotation writes to the new files).
+    let sites: Vec<&logging::SiteLogs> = spec.plan.servers.iter().map(|s| &s.logs).collect();
+    let access = match logging::open_sites(&sites, &log, &spec.plan.error_log) {
         Ok(a) => a,
-        Err(e) => return fail(format!("cannot open the access log: {e}")),
+        Err(e) => return fail(format!("cannot open a log: {e}")),
     };
     let engine = match (&spec.plan.embedded, start_engine) {
         (None, _) => None,
@@ -168,7 +153,7 @@ async fn serve_child(
     slot: u32,
     generation: u32,
     log: Arc<ErrorLog>,
-    access: Option<AccessSink>,
+    access: Vec<SiteSinks>,
     engine: Option<frontend::Engine>,
 ) -> i32 {
     let mut listeners = Vec::new();

@@ -19,8 +19,8 @@ use quill_config::wsgi::{DaemonProcess, DelegationMode, MountTarget};
 
 use crate::log::Level;
 use crate::plan::{
-    EmbeddedPlan, EncodedSlashes, GroupPlan, H2Plan, ListenRouting, LogTarget, Mount, ReadStage,
-    ReadTimeouts, ResponseBuffer, ServerPlan, SitePlan, StaticAlias, TlsFile, TlsPlan,
+    EmbeddedPlan, EncodedSlashes, GroupPlan, H2Plan, ListenRouting, Mount, ReadStage, ReadTimeouts,
+    ResponseBuffer, ServerPlan, SitePlan, StaticAlias, TlsFile, TlsPlan,
 };
 use crate::spec::DaemonSpec;
 
@@ -61,6 +61,8 @@ pub enum PlanError {
     /// The group's Python, user or group cannot be used.
     #[error("daemon group '{group}': {message}")]
     Group { group: String, message: String },
+    #[error(transparent)]
+    Logs(#[from] crate::logging::LogPlanError),
 }
 
 /// Settings of Quill's own, beyond what an Apache configuration says.
@@ -124,15 +126,6 @@ fn lookup_group(group: &str) -> Result<u32, String> {
     }
 }
 
-fn log_target(value: &str, server_root: &Path) -> LogTarget {
-    match value {
-        "/dev/stderr" => LogTarget::Stderr,
-        "/dev/stdout" => LogTarget::Stdout,
-        p if Path::new(p).is_absolute() => LogTarget::File(PathBuf::from(p)),
-        p => LogTarget::File(server_root.join(p)),
-    }
-}
-
 /// The plan for a resolved configuration.
 pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPlan, PlanError> {
     let cfg = &resolved.config;
@@ -168,22 +161,25 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         return Err(PlanError::NoListen);
     }
 
-    let level: Level = main
-        .log_level
-        .split_whitespace()
-        .next()
-        .unwrap_or("warn")
-        .parse()
-        .unwrap_or(Level::Warn);
+    let level: Level = main.log_levels.level;
     let pid = std::process::id();
     let mut groups = Vec::new();
     for d in &cfg.wsgi.daemons {
-        groups.push(group_plan(resolved, d, &prefix, pid, extras, level)?);
+        // (The daemon processes' lines are mod_wsgi's.)
+        let wsgi_level = main.log_levels.for_module("wsgi");
+        groups.push(group_plan(resolved, d, &prefix, pid, extras, wsgi_level)?);
     }
 
-    let mut servers = vec![site_plan(resolved, main, None, None)?];
+    let to_terminal = extras.log_to_terminal;
+    let mut servers = vec![site_plan(resolved, main, None, None, to_terminal)?];
     for v in &cfg.vhosts {
-        servers.push(site_plan(resolved, &v.server, Some(v.index), Some(main))?);
+        servers.push(site_plan(
+            resolved,
+            &v.server,
+            Some(v.index),
+            Some(main),
+            to_terminal,
+        )?);
     }
     let embedded_url = servers
         .iter()
@@ -191,9 +187,12 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         .find(|m| m.group.is_none())
         .map(|m| m.url.clone());
     let embedded = match embedded_url {
-        Some(url) if !cfg.wsgi.restrict_embedded => {
-            Some(embedded_plan(resolved, &url, extras, level)?)
-        }
+        Some(url) if !cfg.wsgi.restrict_embedded => Some(embedded_plan(
+            resolved,
+            &url,
+            extras,
+            main.log_levels.for_module("wsgi"),
+        )?),
         _ => None,
     };
     // Every certificate and key is read and checked now, before any child
@@ -212,21 +211,17 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         })
         .collect();
 
-    let (error_log, access_log) = if extras.log_to_terminal {
-        (
-            LogTarget::Stderr,
-            main.custom_logs.first().map(|_| LogTarget::Stdout),
-        )
-    } else {
-        (
-            main.error_log
-                .as_deref()
-                .map_or(LogTarget::Stderr, |e| log_target(e, server_root)),
-            main.custom_logs
-                .first()
-                .map(|c| log_target(&c.target, server_root)),
-        )
-    };
+    // The main server's error log is the process's own.
+    let error_log = servers[0].logs.error_log.clone();
+    // mod_wsgi: a group declared in a virtual host with an ErrorLog of its
+    // own writes there, at that host's LogLevel.
+    for (g, d) in groups.iter_mut().zip(&cfg.wsgi.daemons) {
+        let declared = d.declared_in.vhost.and_then(|v| servers.get(v + 1));
+        if let Some(site) = declared.filter(|s| s.logs.error_log != error_log) {
+            g.error_log = Some(site.logs.error_log.clone());
+            g.spec.log_level = site.logs.levels.for_module("wsgi").name().to_string();
+        }
+    }
     Ok(ServerPlan {
         listen,
         listen_backlog: cfg.mpm.listen_backlog,
@@ -239,7 +234,7 @@ pub fn plan_from_config(resolved: &Resolved, extras: &Extras) -> Result<ServerPl
         response_buffer: ResponseBuffer::default(),
         error_log,
         log_level: level,
-        access_log,
+        log_modules: main.log_levels.modules.clone(),
         run_dir,
         reload_scripts: true,
         graceful_sigterm: extras.graceful_sigterm,
@@ -257,6 +252,7 @@ fn site_plan(
     server: &ServerConfig,
     vhost: Option<usize>,
     main: Option<&ServerConfig>,
+    to_terminal: bool,
 ) -> Result<SitePlan, PlanError> {
     let cfg = &resolved.config;
     let server_root = &cfg.server_root;
@@ -384,6 +380,7 @@ fn site_plan(
             max_streams: server.h2.max_session_streams,
             stream_window: server.h2.window_size,
         },
+        logs: crate::logging::site_logs(server, server_root, to_terminal)?,
     })
 }
 
@@ -647,6 +644,7 @@ fn group_plan(
         socket_timeout: Duration::from_secs(t.effective_socket_timeout_s.max(1)),
         socket_path: PathBuf::from(socket_path),
         env,
+        error_log: None,
     })
 }
 

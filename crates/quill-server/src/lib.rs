@@ -22,6 +22,8 @@
 //!   proxying to the daemon groups;
 //!   [`pool`] — kept daemon connections and admission per group, going by
 //!   the daemons' busy threads (`quill_protocol::busy`).
+//! * [`logging`] — each server's error and access logs, planned and
+//!   opened.
 //! * [`plan`] — what a server runs, decided before it starts;
 //!   [`configure`] — the plan of a resolved Apache configuration.
 //! * [`python`] — the interpreter a group runs.
@@ -40,6 +42,7 @@ pub mod configure;
 pub use quill_protocol::{control, log, protocol, spec};
 
 pub mod frontend;
+pub mod logging;
 pub mod plan;
 pub mod pool;
 pub mod pool_driver;

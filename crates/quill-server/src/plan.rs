@@ -71,6 +71,11 @@ pub struct GroupPlan {
     pub socket_path: PathBuf,
     /// `LD_LIBRARY_PATH`, `LANG`, `LC_ALL` … for the daemon processes.
     pub env: Vec<(String, String)>,
+    /// The ErrorLog of the `<VirtualHost>` that declared the group, when it
+    /// has one of its own: the daemon processes' stderr, as mod_wsgi makes
+    /// it (else the main server's error log).
+    #[serde(default)]
+    pub error_log: Option<LogTarget>,
 }
 
 impl GroupPlan {
@@ -215,6 +220,8 @@ pub struct SitePlan {
     /// `Timeout`: the longest wait for one read or write of a client
     /// connection.
     pub timeout: Duration,
+    /// Its error log and LogLevel, its access logs, mod_remoteip.
+    pub logs: crate::logging::SiteLogs,
     /// `SSLEngine on`: the TLS a connection whose server this is speaks
     /// (see `frontend::tls`).
     pub tls: Option<TlsPlan>,
@@ -335,9 +342,14 @@ pub struct ServerPlan {
     pub extended_status: bool,
     /// What the front end holds of each response for a slow client.
     pub response_buffer: ResponseBuffer,
+    /// The main server's ErrorLog: the supervisor's and the daemon
+    /// processes' lines, and those of the front end that belong to no
+    /// request.
     pub error_log: LogTarget,
+    /// The main server's LogLevel, for the modules without their own…
     pub log_level: Level,
-    pub access_log: Option<LogTarget>,
+    /// … and per module.
+    pub log_modules: Vec<(String, Level)>,
     /// Directory for sockets and daemon specs (created 0700).
     pub run_dir: PathBuf,
     /// Check scripts' mtimes every second and reload their group.
@@ -394,7 +406,8 @@ impl ServerPlan {
 
     /// The error log this plan names, at its level.
     pub fn open_error_log(&self) -> std::io::Result<ErrorLog> {
-        Ok(ErrorLog::new(self.log_level, self.error_log.open()?))
+        Ok(ErrorLog::new(self.log_level, self.error_log.open()?)
+            .with_modules(self.log_modules.clone()))
     }
 }
 
@@ -413,8 +426,9 @@ impl ServerPlan {
     /// a restart gives `new`.
     ///
     /// What the children serve with (the servers with their mounts,
-    /// aliases, limits, timeouts and keep-alive, the routing, the access
-    /// log) and the pool's sizing come from `new`. What outlives
+    /// aliases, limits, timeouts and keep-alive, the routing, their logs:
+    /// access logs, virtual hosts' error logs and LogLevels) and the
+    /// pool's sizing come from `new`. What outlives
     /// generations stays as it is: the listening sockets, the daemon groups
     /// (and so the servers and their routing, since mounts name groups),
     /// the error log, the run directory, and the MPM with its ServerLimit
@@ -449,8 +463,12 @@ impl ServerPlan {
         if !keep("ErrorLog", plan.error_log == self.error_log) {
             plan.error_log = self.error_log.clone();
         }
-        if !keep("LogLevel", plan.log_level == self.log_level) {
+        if !keep(
+            "The main server's LogLevel",
+            plan.log_level == self.log_level && plan.log_modules == self.log_modules,
+        ) {
             plan.log_level = self.log_level;
+            plan.log_modules = self.log_modules.clone();
         }
         if !keep("The run directory", plan.run_dir == self.run_dir) {
             plan.run_dir = self.run_dir.clone();

@@ -384,6 +384,7 @@ pub async fn run(
             _ = winch.recv() => front.signal(ParentSignal::GracefulStop, "SIGWINCH", now()),
             _ = hup.recv() => {
                 front.signal(ParentSignal::Restart, "SIGHUP", now());
+                sup.reopen_error_log();
                 if let Some(reload) = &mut reload {
                     reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
                 }
@@ -393,6 +394,7 @@ pub async fn run(
             }
             _ = usr1.recv() => {
                 front.signal(ParentSignal::GracefulRestart, "SIGUSR1", now());
+                sup.reopen_error_log();
                 if let Some(reload) = &mut reload {
                     reread(reload, &mut spec, &frontend_spec, &mut sup, &mut front);
                 }
@@ -700,6 +702,37 @@ struct Sup<'a> {
 }
 
 impl Sup<'_> {
+    /// httpd opens its logs again at every restart: the main error log,
+    /// opened afresh (after a rotation, the new file), for the supervisor
+    /// and the daemon processes started from now on. The front-end
+    /// children of the new generation open theirs when they start.
+    fn reopen_error_log(&mut self) {
+        let crate::plan::LogTarget::File(path) = &self.plan.error_log else {
+            return;
+        };
+        let reopened = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|f| Ok((f.try_clone()?, f)));
+        match reopened {
+            Ok((own, daemons)) => {
+                self.log.reopen(Box::new(own));
+                if self.daemon_stderr.is_some() {
+                    self.daemon_stderr = Some(daemons);
+                }
+            }
+            Err(e) => self.log.log(
+                Level::Error,
+                "core",
+                &format!(
+                    "cannot open the error log {} again: {e}; writing on to the file open",
+                    path.display()
+                ),
+            ),
+        }
+    }
+
     fn group_name(&self, g: usize) -> &str {
         &self.plan.groups[g].spec.group
     }
@@ -735,7 +768,20 @@ impl Sup<'_> {
         }
         cmd.envs(gp.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(Stdio::null());
-        match &self.daemon_stderr {
+        // The error log of the virtual host that declared the group, opened
+        // for each process (so a restart after a rotation opens the new
+        // file), else the main server's.
+        let own_log = match &gp.error_log {
+            Some(crate::plan::LogTarget::File(p)) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(err)?,
+            ),
+            _ => None,
+        };
+        match own_log.as_ref().or(self.daemon_stderr.as_ref()) {
             Some(f) => {
                 cmd.stderr(Stdio::from(f.try_clone().map_err(err)?));
                 cmd.stdout(Stdio::from(f.try_clone().map_err(err)?));

@@ -303,8 +303,42 @@ fn server_block(o: &mut String, s: &ServerConfig, ind: &str) {
     let logs: Vec<String> = s
         .custom_logs
         .iter()
-        .map(|l| format!("{} ({})", l.target, l.format))
+        .map(|l| match &l.condition {
+            Some(quill_config::model::CustomLogCondition::Env(c)) => format!(
+                "{} ({}, env={}{})",
+                l.target,
+                l.format,
+                if c.negated { "!" } else { "" },
+                c.variable
+            ),
+            Some(quill_config::model::CustomLogCondition::Unsupported(e)) => {
+                format!("{} ({}, {e})", l.target, l.format)
+            }
+            None => format!("{} ({})", l.target, l.format),
+        })
         .collect();
+    if let Some(h) = &s.remote_ip.header {
+        let mut proxies: Vec<String> = s
+            .remote_ip
+            .proxies
+            .iter()
+            .map(|p| format!("{}{}", p.net, if p.internal { " (internal)" } else { "" }))
+            .collect();
+        proxies.extend(
+            s.remote_ip_lists
+                .iter()
+                .map(|l| format!("the list {}", l.path)),
+        );
+        let _ = writeln!(
+            o,
+            "{ind}RemoteIPHeader {h}; proxies: {}",
+            if proxies.is_empty() {
+                "every peer (none listed)".to_string()
+            } else {
+                proxies.join(", ")
+            }
+        );
+    }
     let _ = writeln!(
         o,
         "{ind}ErrorLog {}; LogLevel {}{}",

@@ -31,8 +31,9 @@ use crate::load::{self, ConfArgs};
 pub struct ServeArgs {
     #[command(flatten)]
     pub conf: ConfArgs,
-    /// Send the error log to stderr and the access log to stdout, whatever
-    /// ErrorLog and CustomLog say.
+    /// Send every error log to stderr and every access log to stdout,
+    /// whatever ErrorLog and CustomLog say (their formats and conditions
+    /// still apply).
     #[arg(long)]
     pub log_to_terminal: bool,
     /// Make SIGTERM a graceful stop, as SIGWINCH is: listeners close,
@@ -324,14 +325,13 @@ pub fn run_plan(
             }
         },
     };
-    let log = Arc::new(ErrorLog::new(plan.log_level, error_out));
-    // The front-end children write the access log; refuse to start here
-    // if they could not open it.
-    if let Some(t) = &plan.access_log {
-        if let Err(e) = t.open() {
-            eprintln!("error: cannot open the access log: {e}");
-            return ExitCode::from(1);
-        }
+    let log =
+        Arc::new(ErrorLog::new(plan.log_level, error_out).with_modules(plan.log_modules.clone()));
+    // The front-end children write the access logs and the virtual
+    // hosts' error logs; refuse to start here if they could not open them.
+    if let Err(e) = quill_server::logging::check_can_open(&plan) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
     }
     // One thread runs the supervisor: it only runs the pool controller
     // and the daemon processes; requests are served by the front-end

@@ -7,9 +7,9 @@ use super::mpm::{self, Knob, MpmDirectives};
 use super::{Collected, Item, all_in, last_in};
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::model::{
-    AddressRouting, AliasMapping, CustomLog, EncodedSlashes, H2Limits, HttpConformance, KeepAlive,
-    Listener, MpmKind, MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing,
-    Scheme, ServerConfig, StatusHandler, Tls, TlsVersion, VhostAddr, VirtualHost,
+    AddressRouting, AliasMapping, EncodedSlashes, H2Limits, HttpConformance, KeepAlive, Listener,
+    MpmKind, MpmSettings, MpmSource, RequestLimits, RequestReadTimeout, Require, Routing, Scheme,
+    ServerConfig, StatusHandler, Tls, TlsVersion, VhostAddr, VirtualHost,
 };
 use crate::resolve::ResolveOptions;
 use crate::source::{SourceMap, Span};
@@ -820,18 +820,6 @@ fn server_config(
     if let Some(p) = path("DocumentRoot") {
         cfg.document_root = Some(p.0);
     }
-    if let Some(i) = s.last("ErrorLog").and_then(|i| i.arg(0)) {
-        cfg.error_log = Some(i.to_string());
-    }
-    if let Some(i) = s.last("LogLevel") {
-        cfg.log_level = i
-            .directive
-            .args
-            .iter()
-            .map(|a| a.value.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
-    }
     // mod_alias: a virtual host's aliases come first, then the main server's.
     let mut aliases: Vec<AliasMapping> = Vec::new();
     for i in items.iter().filter(|i| !i.in_dir()) {
@@ -865,40 +853,9 @@ fn server_config(
         aliases.extend(base.aliases.iter().cloned());
     }
     cfg.aliases = aliases;
-    // LogFormat nicknames: this server's, then the parent's.
-    let mut formats: Vec<(String, String)> = Vec::new();
-    for i in all_in(items, "LogFormat") {
-        let fmt = i.arg(0).unwrap_or_default().to_string();
-        let nick = i.arg(1).unwrap_or("").to_string();
-        formats.push((nick, fmt));
-    }
-    let own_logs: Vec<CustomLog> = all_in(items, "CustomLog")
-        .filter_map(|i| {
-            let target = i.arg(0)?.to_string();
-            let format = i.arg(1)?.to_string();
-            let resolved_format = formats
-                .iter()
-                .rev()
-                .find(|(n, _)| *n == format)
-                .map(|(_, f)| f.clone())
-                .or_else(|| {
-                    base.custom_logs
-                        .iter()
-                        .find(|l| l.format == format)
-                        .map(|l| l.resolved_format.clone())
-                })
-                .or_else(|| builtin_format(&format))
-                .unwrap_or_else(|| format.clone());
-            Some(CustomLog {
-                target,
-                format,
-                resolved_format,
-            })
-        })
-        .collect();
-    if !own_logs.is_empty() {
-        cfg.custom_logs = own_logs;
-    }
+    super::logs::server_logs(items, parent.is_some(), sources, diags, &mut cfg);
+    super::logs::server_remote_ip(items, sources, diags, &mut cfg);
+    super::logs::server_set_env_if(items, diags, &mut cfg);
     for i in items.iter().filter(|i| i.def.name == "SetHandler") {
         let is_status = i
             .arg(0)
@@ -955,11 +912,6 @@ fn server_config(
     cfg
 }
 
-fn builtin_format(nick: &str) -> Option<String> {
-    // mod_log_config's built-in default when no LogFormat names it.
-    (nick == "common").then(|| "%h %l %u %t \"%r\" %>s %b".to_string())
-}
-
 fn default_server() -> ServerConfig {
     ServerConfig {
         server_name: None,
@@ -1000,7 +952,13 @@ fn default_server() -> ServerConfig {
         aliases: Vec::new(),
         error_log: Some("logs/error_log".to_string()),
         log_level: "warn".to_string(),
+        log_levels: crate::logs::LogLevels::default(),
         custom_logs: Vec::new(),
+        // mod_log_config's one built-in nickname.
+        log_formats: vec![("CLF".into(), "%h %l %u %t \"%r\" %>s %b".into())],
+        remote_ip: crate::remoteip::RemoteIp::default(),
+        remote_ip_lists: Vec::new(),
+        set_env_if: Vec::new(),
         status_handlers: Vec::new(),
         metrics_handlers: Vec::new(),
         extended_status: true,

@@ -12,6 +12,7 @@
 //! 4. mod_wsgi ([`crate::wsgi`]).
 
 pub mod core;
+mod logs;
 pub mod mpm;
 pub mod tls;
 

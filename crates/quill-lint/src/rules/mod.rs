@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod config;
 pub mod keepalive;
 pub mod mpm;
+pub mod proxy;
 pub mod wsgi;
 
 use quill_mpm::Knob;
@@ -37,6 +38,7 @@ pub mod ids {
     pub const TIER_CAPACITY: &str = "tier-capacity";
     pub const DAEMON_TIERS: &str = "daemon-tiers";
     pub const MEMORY_ESTIMATE: &str = "memory-estimate";
+    pub const REMOTEIP_TRUSTS_EVERYONE: &str = "remoteip-trusts-everyone";
 }
 
 /// Every rule, in the order docs/rules.md lists them and checks run.
@@ -63,6 +65,7 @@ pub static RULES: &[&Rule] = &[
     &capacity::TIER_CAPACITY,
     &capacity::DAEMON_TIERS,
     &capacity::MEMORY_ESTIMATE,
+    &proxy::REMOTEIP_TRUSTS_EVERYONE,
 ];
 
 /// A rule by id, or the rule that reports a resolver diagnostic code

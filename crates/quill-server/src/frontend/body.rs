@@ -14,10 +14,10 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame as HttpFrame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::access_log::AccessGuard;
+use super::epoch_us;
 use super::error::FrontError;
 use super::spool::Spool;
-use super::{AccessSink, epoch_us};
-use crate::log::AccessRecord;
 use crate::workers::Worker;
 use quill_mpm::ThreadStatus;
 
@@ -133,6 +133,11 @@ impl ConnState {
         }
     }
 
+    /// How many requests reached the service on this connection so far.
+    pub(super) fn requests_so_far(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Since when the connection has had no request in progress: its last
     /// response's end, or (while draining, when no request came yet) its
     /// acceptance; `None` while a request is in progress.
@@ -194,43 +199,6 @@ impl Drop for SlotGuard {
             w.count_request(self.bytes, duration_us, epoch_us());
             w.set(ThreadStatus::BusyKeepalive);
         }
-    }
-}
-
-pub(super) struct AccessInfo {
-    pub(super) sink: AccessSink,
-    pub(super) remote: String,
-    pub(super) request_line: String,
-    pub(super) time: chrono::DateTime<chrono::Local>,
-    pub(super) referer: Option<String>,
-    pub(super) agent: Option<String>,
-    pub(super) started: Instant,
-}
-
-/// Writes the access-log line when the response body is finished or
-/// dropped (client gone).
-pub(super) struct AccessGuard {
-    pub(super) info: AccessInfo,
-    pub(super) status: u16,
-    pub(super) bytes: u64,
-}
-
-impl Drop for AccessGuard {
-    fn drop(&mut self) {
-        let i = &self.info;
-        let line = AccessRecord {
-            remote: &i.remote,
-            user: None,
-            time: i.time,
-            request_line: &i.request_line,
-            status: self.status,
-            bytes: self.bytes,
-            referer: i.referer.as_deref(),
-            user_agent: i.agent.as_deref(),
-            micros: i.started.elapsed().as_micros(),
-        }
-        .combined();
-        (i.sink)(&line);
     }
 }
 
@@ -386,6 +354,12 @@ impl Body for RespBody {
 
 impl Drop for RespBody {
     fn drop(&mut self) {
+        // The access-log line (written when the guard goes, after this)
+        // says whether the body was sent whole.
+        let whole = self.is_end_stream();
+        if let Some(a) = self.access.as_mut() {
+            a.complete = whole;
+        }
         if let Kind::Spooled(spool, _) = &self.kind {
             spool.consumer_gone();
         }

@@ -98,6 +98,13 @@ fn environ<B>(
         });
     let local_port = Dec::new(u64::from(ctx.ends.local.port()));
     let local_ip = IpText::new(ctx.ends.local.ip());
+    // SetEnvIf's variables first: as in mod_wsgi, the CGI variables
+    // written after them win a clash.
+    if let Some(env) = req.extensions().get::<super::remoteip::RequestEnv>() {
+        for (k, v) in &env.0 {
+            enc.pair(k.as_bytes(), v.as_bytes());
+        }
+    }
     enc.pair(b"REQUEST_METHOD", req.method().as_str().as_bytes());
     enc.pair(b"SCRIPT_NAME", mount.url.as_bytes());
     enc.pair(b"PATH_INFO", ctx.path_info);

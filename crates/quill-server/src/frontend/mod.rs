@@ -67,6 +67,7 @@ use crate::pool::{Admission, Pool};
 use crate::workers::{Worker, Workers};
 use quill_mpm::{AcceptCheck, ConnectionCounter, Mpm, ThreadStatus};
 
+mod access_log;
 mod body;
 mod client_io;
 mod embedded;
@@ -76,6 +77,7 @@ mod framing;
 pub mod metrics;
 mod parse;
 mod proxy;
+mod remoteip;
 mod route;
 mod spool;
 mod static_files;
@@ -83,7 +85,7 @@ pub mod status;
 mod tls;
 
 pub use body::RespBody;
-use body::{AccessGuard, AccessInfo, ConnState, InFlight, SlotGuard};
+use body::{ConnState, InFlight, SlotGuard};
 use client_io::{ClientIo, IoRules};
 pub use embedded::Engine;
 pub use environ::Stamps;
@@ -106,9 +108,6 @@ pub struct GroupEndpoint {
     /// flight, the rest wait here first come, first served (see `admit`).
     pub admission: Arc<Admission>,
 }
-
-/// Writes access-log lines.
-pub type AccessSink = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What reading a connection's requests takes from the server the
 /// connection starts with (httpd reads a request's head before it knows
@@ -142,8 +141,13 @@ pub struct FrontEnd {
     pub groups: Vec<GroupEndpoint>,
     /// What is held of each response for a slow client (see `spool`).
     pub response_buffer: ResponseBuffer,
+    /// The main server's error log: what belongs to no request.
     pub error_log: Arc<ErrorLog>,
-    pub access_log: Option<AccessSink>,
+    /// Per server of [`Sites::servers`], its error log, access logs and
+    /// mod_remoteip (none: the main server's error log, no access log).
+    pub logs: Vec<crate::logging::SiteSinks>,
+    /// The headers the access logs write.
+    log_needs: access_log::Needs,
     /// mod_status, when a `<Location>` sets `server-status` (see
     /// [`FrontEnd::with_status`]).
     pub status: Option<status::StatusPage>,
@@ -172,7 +176,7 @@ impl FrontEnd {
     pub fn from_plan(
         plan: &ServerPlan,
         error_log: Arc<ErrorLog>,
-        access_log: Option<AccessSink>,
+        logs: Vec<crate::logging::SiteSinks>,
     ) -> FrontEnd {
         let groups: Vec<String> = plan.groups.iter().map(|g| g.spec.group.clone()).collect();
         let servers = plan
@@ -248,7 +252,8 @@ impl FrontEnd {
                 .collect(),
             response_buffer: plan.response_buffer.clone(),
             error_log,
-            access_log,
+            log_needs: access_log::Needs::of(&logs),
+            logs,
             status: None,
             metrics: None,
             embedded: None,
@@ -297,6 +302,11 @@ impl FrontEnd {
             });
         }
         self
+    }
+
+    /// The error log of server `i` (the main server's when it has none).
+    fn site_error_log(&self, i: usize) -> &Arc<ErrorLog> {
+        self.logs.get(i).map_or(&self.error_log, |l| &l.error)
     }
 
     /// The rules for reading a connection that starts with server `base`.
@@ -650,31 +660,22 @@ async fn handle(
     worker.set(ThreadStatus::BusyWrite);
     let request = worker.workers().begin_request();
     // Access-log facts are gathered only when there is an access log.
-    let access = fe.access_log.clone().map(|sink| AccessInfo {
-        sink,
-        remote: peer.ip().to_string(),
-        // (A refused head's request is a stand-in: httpd logs "-" for a
-        // request line it could not read.)
-        request_line: match refused {
-            Some(_) => "-".to_string(),
-            None => format!(
-                "{} {} {}",
-                req.method(),
-                req.uri()
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/"),
-                version_str(req.version())
-            ),
-        },
-        time: chrono::Local::now(),
-        referer: header_str(&req, header::REFERER),
-        agent: header_str(&req, header::USER_AGENT),
-        started: Instant::now(),
+    let arrival = fe.log_needs.any.then(|| {
+        let keepalives = in_flight.0.requests_so_far().saturating_sub(1);
+        access_log::Arrival::new(
+            &req,
+            &fe.log_needs,
+            peer,
+            ends.local,
+            keepalives,
+            refused.is_some(),
+        )
     });
     let closing = refused.is_some();
-    let mut resp = match refused {
-        Some(e) => e.respond(&fe.error_log),
+    let (mut resp, served) = match refused {
+        // (Its server is not known: its line goes to the main server's
+        // error log, its access-log line to the default server's logs.)
+        Some(e) => (e.respond(&fe.error_log), route::Served::at(base, peer)),
         None => route::route(&fe, req, ends, rules, &in_flight.0).await,
     };
     if closing
@@ -686,13 +687,25 @@ async fn handle(
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    let status = resp.status().as_u16();
-    if let Some(a) = access {
-        resp.body_mut().set_access(AccessGuard {
-            info: a,
-            status,
-            bytes: 0,
-        });
+    if let (Some(mut a), Some(site)) = (arrival, fe.logs.get(served.site)) {
+        a.rewrite(served.rewritten);
+        let name = fe
+            .sites
+            .servers
+            .get(served.site)
+            .map_or("", |t| t.server_name.as_str());
+        let guard = access_log::AccessGuard::new(
+            a,
+            site,
+            name,
+            served.client,
+            &resp,
+            &fe.log_needs,
+            served.env,
+        );
+        if let Some(g) = guard {
+            resp.body_mut().set_access(g);
+        }
     }
     resp.body_mut().set_slot(
         SlotGuard {
@@ -705,12 +718,6 @@ async fn handle(
         write_completion,
     );
     resp
-}
-
-fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
-    req.headers()
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 fn version_str(v: Version) -> &'static str {

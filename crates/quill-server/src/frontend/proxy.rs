@@ -42,10 +42,10 @@ pub(super) async fn forward(
     mut head_bytes: BytesMut,
     body: Incoming,
 ) -> Resp {
+    let log = fe.site_error_log(fe.sites.index_of(site));
     let Some(group) = mount.group.and_then(|g| fe.groups.get(g)) else {
-        return FrontError::no_group().respond(&fe.error_log);
+        return FrontError::no_group().respond(log);
     };
-    let log = &fe.error_log;
     let remote = Client(peer);
     let mut body = Some(body);
     // Wait for a daemon thread (first come, first served) or give up as
@@ -194,7 +194,7 @@ pub(super) async fn forward(
                                 limit: site.limit_request_body,
                                 stage: site.body_stage,
                                 timeout: site.timeout,
-                                log: fe.error_log.clone(),
+                                log: log.clone(),
                                 remote,
                             },
                         ))));

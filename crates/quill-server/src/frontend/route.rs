@@ -312,6 +312,14 @@ impl Sites {
         self.select(listener, local, None)
     }
 
+    /// The index of `table`, one of [`Sites::servers`] (0 for another).
+    pub fn index_of(&self, table: &RouteTable) -> usize {
+        self.servers
+            .iter()
+            .position(|t| std::ptr::eq(t, table))
+            .unwrap_or(0)
+    }
+
     fn server(&self, i: usize) -> Option<&RouteTable> {
         self.servers.get(i).or_else(|| self.servers.first())
     }
@@ -510,10 +518,36 @@ fn request_id() -> String {
     format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
 }
 
+/// Which server answered a request, and the client's address (the peer's,
+/// or mod_remoteip's): what its access-log line needs.
+#[derive(Debug, Clone)]
+pub(super) struct Served {
+    /// Its index in [`Sites::servers`].
+    pub(super) site: usize,
+    pub(super) client: IpAddr,
+    /// The request headers mod_remoteip rewrote.
+    pub(super) rewritten: super::remoteip::Rewritten,
+    /// Its environment variables (SetEnvIf).
+    pub(super) env: Vec<(String, String)>,
+}
+
+impl Served {
+    pub(super) fn at(site: usize, peer: SocketAddr) -> Served {
+        Served {
+            site,
+            client: peer.ip(),
+            rewritten: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
 /// The response to a request: a static file, a daemon's, or an error
-/// page (its error-log line written). The server that answers decides
-/// whether the connection stays open after it, as httpd's
-/// ap_set_keepalive does: `KeepAlive Off`, or the connection's request
+/// page (its error-log line written to the error log of the server that
+/// answers). Once the server is chosen, its mod_remoteip settings give
+/// the client's address and its SetEnvIf lines the request's
+/// environment. It also decides whether the connection stays open after
+/// the response, as httpd's ap_set_keepalive does: `KeepAlive Off`, or the connection's request
 /// number above its `MaxKeepAliveRequests`, closes it; else it waits for
 /// the next request for that server's `KeepAliveTimeout`. (A request no
 /// server is selected for goes by the connection's default server.)
@@ -523,7 +557,7 @@ pub(super) async fn route(
     ends: Ends,
     rules: &ConnRules,
     conn: &ConnState,
-) -> Resp {
+) -> (Resp, Served) {
     let site = match select_site(&mut req, &fe.sites, ends, &fe.error_log) {
         Ok(site) => site,
         Err(e) => {
@@ -532,8 +566,22 @@ pub(super) async fn route(
             if rules.keep_alive.is_none() {
                 close(&mut resp);
             }
-            return resp;
+            return (resp, Served::at(0, ends.peer));
         }
+    };
+    let index = fe.sites.index_of(site);
+    let (ends, rewritten, env) = match fe.logs.get(index) {
+        Some(l) => {
+            let (ends, rewritten) = super::remoteip::apply(&l.remote_ip, &mut req, ends, &l.error);
+            let env = super::remoteip::set_env(&l.set_env, &mut req, ends);
+            (ends, rewritten, env)
+        }
+        None => (ends, Vec::new(), Vec::new()),
+    };
+    let served = Served {
+        rewritten,
+        env,
+        ..Served::at(index, ends.peer)
     };
     let keep = site.keep_alive.filter(|_| {
         let max = u64::from(site.max_keep_alive_requests);
@@ -543,21 +591,21 @@ pub(super) async fn route(
     conn.set_timeout(site.timeout);
     if req.extensions().get::<ConnTls>().is_some() {
         if let Err(e) = on_tls(fe, &mut req, ends) {
-            let mut resp = e.respond(&fe.error_log);
+            let mut resp = e.respond(fe.site_error_log(index));
             if keep.is_none() {
                 close(&mut resp);
             }
-            return resp;
+            return (resp, served);
         }
     }
     let mut resp = match dispatch(fe, req, site, ends).await {
         Ok(r) => r,
-        Err(e) => e.respond(&fe.error_log),
+        Err(e) => e.respond(fe.site_error_log(index)),
     };
     if keep.is_none() {
         close(&mut resp);
     }
-    resp
+    (resp, served)
 }
 
 fn close(resp: &mut Resp) {

@@ -88,6 +88,7 @@ rule_tests! {
     rule_wsgi_sub_interpreter => "wsgi-sub-interpreter",
     rule_wsgi_unused_daemon => "wsgi-unused-daemon",
     rule_tier_capacity => "tier-capacity",
+    rule_remoteip_trusts_everyone => "remoteip-trusts-everyone",
 }
 
 #[test]

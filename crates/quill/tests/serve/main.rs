@@ -28,6 +28,7 @@ mod embedded;
 mod faults;
 mod hardening;
 mod lifecycle;
+mod logs;
 mod pool;
 mod probes;
 mod report;
