@@ -107,8 +107,9 @@ impl Engine {
         Ok(Engine { inbox })
     }
 
-    /// Hands a request to the next idle request thread: `link` holds its
-    /// `Head` frame, and the thread answers on it.
+    /// Queues a request for the request threads, first come, first
+    /// served: `link` holds its whole `Head` frame, and the thread that
+    /// takes it answers on it.
     pub fn submit(&self, link: AppHalf) {
         self.inbox.push(link);
     }
