@@ -316,6 +316,11 @@ impl Writer {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// True while the response is not finished (the stream is held).
+    pub fn is_open(&self) -> bool {
+        self.lock().stream.is_some()
+    }
+
     pub fn head_sent(&self) -> bool {
         self.lock().head_sent
     }

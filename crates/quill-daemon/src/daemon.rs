@@ -780,40 +780,65 @@ struct Picked {
 /// The next request for this (idle) thread; `None` at shutdown. Parks
 /// `kept`, the previous request's connection, first.
 ///
-/// (Taking ready work before releasing the GIL, to save the hand-off to
-/// the thread epoll woke, was measured: no gain in requests/s, a worse
-/// p99; docs/benchmarks.md.)
+/// (In daemon mode, taking ready work before releasing the GIL, to save
+/// the hand-off to the thread epoll woke, was measured: no gain in
+/// requests/s, a worse p99; docs/benchmarks.md. Embedded mode's inbox
+/// does it: `next_request_ready`.)
 fn next_request(shared: &Shared, kept: Option<Conn>) -> Option<Picked> {
     if let Some(conn) = kept {
         shared.park(conn);
     }
-    let timeout = shared.socket_timeout();
     loop {
-        let (mut conn, fresh) = match &shared.inbox {
+        let (conn, fresh) = match &shared.inbox {
             Some(inbox) => (inbox.next(&shared.shutdown)?, false),
             None => next_conn(shared)?,
         };
-        let mut reader = FrameReader::new(&mut conn, timeout);
-        match reader.next() {
-            Ok(Some(Frame::Head(head))) => {
-                let writer = Writer::new(&conn, timeout, fresh.then_some(shared.pid));
-                return Some(Picked {
-                    conn,
-                    reader,
-                    writer,
-                    head,
-                });
-            }
-            // The front end closed a connection it kept.
-            Ok(None) => {}
-            Err(e) if !fresh && e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Ok(Some(f)) => shared.log.error(&format!(
+        if let Some(picked) = read_head(shared, conn, fresh) {
+            return Some(picked);
+        }
+    }
+}
+
+/// Embedded mode: the next request if one already waits in the inbox,
+/// taken while the thread still holds the GIL (no sleep, no wake-up, no
+/// GIL hand-off between two requests). The event loop writes a request's
+/// whole `Head` into its pipe before it submits it, so reading it here
+/// never waits.
+fn next_request_ready(shared: &Shared) -> Option<Picked> {
+    let conn = shared.inbox.as_ref()?.try_next(&shared.shutdown)?;
+    read_head(shared, conn, false)
+}
+
+/// Reads the `Head` frame a connection starts with; `None` (logged when
+/// it is a protocol error) when it has none.
+fn read_head(shared: &Shared, mut conn: Conn, fresh: bool) -> Option<Picked> {
+    let timeout = shared.socket_timeout();
+    let mut reader = FrameReader::new(&mut conn, timeout);
+    match reader.next() {
+        Ok(Some(Frame::Head(head))) => {
+            let writer = Writer::new(&conn, timeout, fresh.then_some(shared.pid));
+            Some(Picked {
+                conn,
+                reader,
+                writer,
+                head,
+            })
+        }
+        // The front end closed a connection it kept.
+        Ok(None) => None,
+        Err(e) if !fresh && e.kind() == std::io::ErrorKind::ConnectionReset => None,
+        Ok(Some(f)) => {
+            shared.log.error(&format!(
                 "protocol error from the front end: {} frame before Head",
                 f.name()
-            )),
-            Err(e) => shared.log.error(&format!(
+            ));
+            None
+        }
+        Err(e) => {
+            shared.log.error(&format!(
                 "protocol error from the front end (speaking version {VERSION}): {e}"
-            )),
+            ));
+            None
         }
     }
 }
@@ -856,8 +881,18 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
         };
         let mut kept = None;
         loop {
-            let s = shared.clone();
-            let Some(picked) = py.detach(move || next_request(&s, kept)) else {
+            let ready = match kept {
+                None => next_request_ready(shared),
+                Some(_) => None,
+            };
+            let picked = match ready {
+                Some(p) => Some(p),
+                None => {
+                    let s = shared.clone();
+                    py.detach(move || next_request(&s, kept))
+                }
+            };
+            let Some(picked) = picked else {
                 break;
             };
             kept = handle(py, shared, support, &timeout_exc, index, picked, &mut local);
@@ -1096,8 +1131,12 @@ fn handle(
             return Some(conn);
         }
     }
-    // Whatever did not end the response properly ends it now.
-    py.detach(|| writer.finish(&Frame::Abort("request ended".into())));
+    // Whatever did not end the response properly ends it now. A response
+    // that ended and closed its connection (embedded mode's, or one not
+    // kept) has nothing left: no GIL hand-off for it.
+    if writer.is_open() {
+        py.detach(|| writer.finish(&Frame::Abort("request ended".into())));
+    }
     None
 }
 

@@ -32,15 +32,44 @@ struct Waiting {
     queue: VecDeque<AppHalf>,
     /// Threads waiting on `ready` (no wake-up call when none waits).
     idle: usize,
+    /// A waiting thread was signalled and has not yet come back: at most
+    /// one wake-up is under way at a time. The woken thread wakes the next
+    /// if requests are still queued, and a thread that finishes a request
+    /// takes a queued one before it sleeps, so a burst of requests does
+    /// not wake every idle thread at once only for them to queue on the
+    /// GIL.
+    waking: bool,
+}
+
+impl Waiting {
+    /// Signals one waiting thread when requests wait and no wake-up is
+    /// already under way.
+    fn wake_one(&mut self, ready: &Condvar) {
+        if !self.queue.is_empty() && self.idle > 0 && !self.waking {
+            self.waking = true;
+            ready.notify_one();
+        }
+    }
 }
 
 impl Inbox {
     fn push(&self, link: AppHalf) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.queue.push_back(link);
-        if st.idle > 0 {
-            self.ready.notify_one();
+        st.wake_one(&self.ready);
+    }
+
+    /// A request already waiting, without blocking; `None` when none
+    /// waits or once `shutdown` is set. A thread that has just finished a
+    /// request takes the next one this way before it releases the GIL.
+    pub(crate) fn try_next(&self, shutdown: &AtomicBool) -> Option<Conn> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if shutdown.load(Ordering::SeqCst) {
+            return None;
         }
+        let link = st.queue.pop_front()?;
+        st.wake_one(&self.ready);
+        Some(Conn::over(Link::Memory(link)))
     }
 
     /// The next request's connection; `None` once `shutdown` is set.
@@ -52,11 +81,13 @@ impl Inbox {
                 return None;
             }
             if let Some(link) = st.queue.pop_front() {
+                st.wake_one(&self.ready);
                 return Some(Conn::over(Link::Memory(link)));
             }
             st.idle += 1;
             st = self.ready.wait(st).unwrap_or_else(|p| p.into_inner());
             st.idle -= 1;
+            st.waking = false;
         }
     }
 }
@@ -76,9 +107,70 @@ impl Engine {
         Ok(Engine { inbox })
     }
 
-    /// Hands a request to the next idle request thread: `link` holds its
-    /// `Head` frame, and the thread answers on it.
+    /// Queues a request for the request threads, first come, first
+    /// served: `link` holds its whole `Head` frame, and the thread that
+    /// takes it answers on it.
     pub fn submit(&self, link: AppHalf) {
         self.inbox.push(link);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Three threads wait; three requests come at once, and each thread
+    /// keeps its request (as an application blocked in I/O would). With
+    /// one wake-up under way at a time, every request must still reach a
+    /// thread: each woken thread wakes the next.
+    #[test]
+    fn a_burst_reaches_every_waiting_thread() {
+        let inbox = Arc::new(Inbox::default());
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Vec::new();
+        for _ in 0..3 {
+            let (inbox, shutdown, tx) = (inbox.clone(), shutdown.clone(), tx.clone());
+            threads.push(std::thread::spawn(move || {
+                let conn = inbox.next(&shutdown);
+                let _ = tx.send(conn.is_some());
+                conn
+            }));
+        }
+        // Let the three go to sleep first (otherwise they find the
+        // requests already queued, which proves less).
+        while inbox.state.lock().unwrap().idle < 3 {
+            std::thread::yield_now();
+        }
+        let mut fronts = Vec::new();
+        for _ in 0..3 {
+            let (front, app) = quill_protocol::pipe::pair();
+            fronts.push(front);
+            inbox.push(app);
+        }
+        for _ in 0..3 {
+            assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(true));
+        }
+        for t in threads {
+            assert!(t.join().unwrap().is_some());
+        }
+        assert!(inbox.state.lock().unwrap().queue.is_empty());
+    }
+
+    #[test]
+    fn try_next_takes_only_what_waits() {
+        let inbox = Inbox::default();
+        let shutdown = AtomicBool::new(false);
+        assert!(inbox.try_next(&shutdown).is_none());
+        let (_front, app) = quill_protocol::pipe::pair();
+        inbox.push(app);
+        assert!(inbox.try_next(&shutdown).is_some());
+        assert!(inbox.try_next(&shutdown).is_none());
+        let (_front, app) = quill_protocol::pipe::pair();
+        inbox.push(app);
+        shutdown.store(true, Ordering::SeqCst);
+        assert!(inbox.try_next(&shutdown).is_none());
     }
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""CPU time per request of Quill builds, side by side (issue 16 §2).
+
+    python3 bench/servers/cpu_per_request.py MODE PATH SECONDS BINDIR...
+
+MODE is `daemon` or `embedded` (`quill express --embedded-mode`); PATH is a
+scenario of app.wsgi (/hello, /django, /io); each BINDIR holds a `quill`
+and a `quill-daemon` build. Every build serves express's configuration
+(2 processes x 8 threads, as bench.py's) in turn, ROUNDS (env, default 3)
+rounds, the order reversed every other round (ABBA); wrk -t2 -c50 warms up
+for 2 s, then runs SECONDS. The figure is the CPU time (utime + stime in
+/proc/PID/stat) of the whole process tree over the measured run, divided
+by the requests wrk completed: on a machine shared with other work it is
+steadier than requests/s. Servers are started and stopped by this script,
+by process group. Needs wrk and target/bench-venv (bench.py --setup).
+"""
+import os, re, shutil, signal, subprocess, sys, tempfile, time
+mode, path, secs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+bins = sys.argv[4:]
+rounds = int(os.environ.get("ROUNDS", "3"))
+W = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+HZ = os.sysconf("SC_CLK_TCK")
+def tree(pid):
+    out = [pid]
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                ppid = int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1])
+            except Exception:
+                continue
+            if ppid == pid:
+                out += tree(int(p))
+    return out
+def ticks(pids):
+    t = {}
+    for p in pids:
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+            t[p] = int(f[11]) + int(f[12])
+        except Exception:
+            pass
+    return t
+res = {b: [] for b in bins}
+port = 18400
+for r in range(rounds):
+    for b in (bins if r % 2 == 0 else bins[::-1]):
+        port += 1
+        sr = tempfile.mkdtemp(prefix="quill-cpu-")
+        cmd = [f"{b}/quill", "express", f"{W}/bench/servers/app.wsgi", "--host", "127.0.0.1", "--port", str(port),
+               "--processes", "2", "--threads", "8", "--python-home", f"{W}/target/bench-venv", "--python-path", f"{W}/bench/servers",
+               "--log-level", "error", "--server-root", sr, "--limit-request-body", "0", "--queue-timeout", "120",
+               "--socket-timeout", "120", "--request-timeout", "120", "--daemon-backlog", "500"]
+        if mode == "embedded":
+            cmd.append("--embedded-mode")
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(100):
+            time.sleep(0.1)
+            if subprocess.run(["curl", "-sf", "-o", "/dev/null", f"http://127.0.0.1:{port}{path}"]).returncode == 0:
+                break
+        subprocess.run(["wrk", "-t2", "-c50", "-d2s", f"http://127.0.0.1:{port}{path}"], capture_output=True)
+        pids = tree(p.pid)
+        before = ticks(pids)
+        out = subprocess.run(["wrk", "-t2", "-c50", f"-d{secs}s", f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+        after = ticks(pids)
+        n = int(re.search(r"(\d+) requests in", out).group(1))
+        per = {pp: (after[pp] - before[pp]) * 1e6 / HZ / n for pp in after if pp in before}
+        front = per.get(p.pid, 0)
+        tot = sum(per.values())
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        res[b].append(tot)
+        print(f"round {r} {b}: {tot:.1f} us/req (supervisor {front:.1f}) {rps:.0f} req/s  load {os.getloadavg()[0]:.1f}", flush=True)
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait()
+        shutil.rmtree(sr, ignore_errors=True)
+for b in bins:
+    v = sorted(res[b])
+    print(f"{b}: median {v[len(v)//2]:.1f} us/req, all {', '.join(f'{x:.1f}' for x in res[b])}")
