@@ -8,7 +8,9 @@
 //!                         ├─ interp: Python from the user's interpreter (paths it reported)
 //!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
 //!                         ├─ conn:   frames in, response frames out (shared with the monitor)
-//!                         └─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//!                         ├─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//!                         └─ subinterp: application groups other than %{GLOBAL}, one
+//!                              sub-interpreter each (subbridge.py inside, raw C API outside)
 //! ```
 
 // The daemon is a shell process: it reads the clock, sleeps in its reaper
@@ -21,6 +23,7 @@ mod conn;
 pub mod daemon;
 mod interp;
 pub mod monitor;
+mod subinterp;
 
 /// The Python version of the libpython this process loaded (major, minor):
 /// a group's interpreter must have the same.

@@ -22,7 +22,7 @@ use crate::plan::{
     EncodedSlashes, GroupPlan, ListenRouting, LogTarget, Mount, ReadStage, ReadTimeouts,
     ResponseBuffer, ServerPlan, SitePlan, StaticAlias,
 };
-use crate::spec::DaemonSpec;
+use crate::spec::{DaemonSpec, Preload};
 
 /// Why a configuration cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -453,7 +453,10 @@ fn group_plan(
             .import_scripts
             .iter()
             .filter(|s| s.process_group == d.name)
-            .map(|s| s.script.clone())
+            .map(|s| Preload {
+                script: s.script.clone(),
+                application_group: s.application_group.clone(),
+            })
             .collect(),
         maximum_requests: d.maximum_requests,
         inactivity_timeout: t.inactivity_timeout_s,
