@@ -133,8 +133,9 @@ WSGIScriptAlias /b "{d}/b.wsgi" process-group=sites application-group=site-b
 #[test]
 fn import_script_preloads_into_its_interpreter_and_other_groups_start_on_demand() {
     let root = TempDir::new("interp-import");
-    let d = root.0.join("app");
-    std::fs::create_dir_all(&d).expect("app dir");
+    // Outside the server's root, which goes with the server at its stop.
+    let app = TempDir::new("interp-import-app");
+    let d = app.0.clone();
     std::fs::copy(fixtures().join("marker.wsgi"), d.join("marker.wsgi")).expect("copy app");
     let port = free_port();
     let conf = root.0.join("httpd.conf");
@@ -219,6 +220,14 @@ WSGIScriptAlias /global "{dd}/marker.wsgi" application-group=%{{GLOBAL}}
         .collect();
     assert_eq!(pids.len(), 1, "one process holds all three interpreters");
     assert_eq!(s.stop(), Some(0));
+    // At stop, the atexit functions of every interpreter ran: the main
+    // one's first.
+    let exits = std::fs::read_to_string(d.join("exits.txt")).unwrap_or_default();
+    let exits: Vec<&str> = exits.lines().collect();
+    assert_eq!(exits.first(), Some(&"%{GLOBAL}"), "{exits:?}");
+    let mut sorted = exits.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["%{GLOBAL}", "lazy", "preloaded"]);
 }
 
 /// Flask, from the virtualenv, in a named application group: the same
@@ -316,5 +325,33 @@ fn request_timeout_and_crashes_in_a_sub_interpreter() {
         "a new process, with the interpreter made again"
     );
     assert_eq!(s.log().matches("Create interpreter 'faults'.").count(), 2);
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// The simplified GIL API (`PyGILState_*`, used by some C extensions)
+/// returns at once in the main interpreter and deadlocks in a
+/// sub-interpreter, where deadlock-timeout replaces the process — what
+/// docs/interpreters.md and `quill check`'s wsgi-sub-interpreter say.
+#[test]
+fn the_simplified_gil_api_works_in_the_main_interpreter_only() {
+    let args = ["--threads", "2", "--deadlock-timeout", "2"];
+    let main = Server::express(
+        "interp-gilstate-main",
+        &fixtures().join("faults.wsgi"),
+        &args,
+    );
+    assert_eq!(get(&main.url("/gilstate")), (200, "ok".into()));
+    assert_eq!(main.stop(), Some(0));
+
+    let s = Server::express_edited(
+        "interp-gilstate-sub",
+        &fixtures().join("faults.wsgi"),
+        &args,
+        |conf| conf.replace("application-group=%{GLOBAL}", "application-group=faults"),
+    );
+    assert_eq!(get(&s.url("/gilstate")).0, 500);
+    assert!(s.wait_log("deadlock timer expired"), "{}", s.log());
+    s.wait_daemons(1);
+    assert_eq!(get(&s.url("/sleep?0")), (200, "ok".into()), "replaced");
     assert_eq!(s.stop(), Some(0));
 }

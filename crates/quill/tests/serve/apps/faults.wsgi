@@ -23,6 +23,12 @@ def application(environ, start_response):
     if p == "/hold-gil":
         # A C call that keeps the GIL (PyDLL): the deadlock timer fires.
         ctypes.PyDLL(None).sleep(30)
+    if p == "/gilstate":
+        # The simplified GIL API, as some C extensions use it: fine in the
+        # main interpreter, a deadlock in a sub-interpreter.
+        api = ctypes.pythonapi
+        api.PyGILState_Ensure.restype = ctypes.c_int
+        api.PyGILState_Release(api.PyGILState_Ensure())
     if p == "/sleep":
         time.sleep(float(environ["QUERY_STRING"] or 1))
     start_response("200 OK", [("Content-Type", "text/plain")])
