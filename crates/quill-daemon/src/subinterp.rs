@@ -260,8 +260,9 @@ impl Drop for Entered<'_> {
 }
 
 /// Holding the GIL inside a sub-interpreter: released around blocking
-/// waits with the raw thread-state calls (PyO3's `detach` would be wrong
-/// here only in name: it too saves whatever state is current).
+/// waits with the raw thread-state calls. (Not PyO3's `detach`: when it
+/// takes the GIL back it may release references PyO3 deferred, which
+/// belong to the main interpreter, while this one is current.)
 struct RawGil;
 
 impl Gil for RawGil {
@@ -690,7 +691,7 @@ type Fast = unsafe extern "C" fn(
 ) -> *mut ffi::PyObject;
 
 /// The natives: (name, function, takes the host as self).
-const NATIVES: [(&CStr, Fast, bool); 9] = [
+const NATIVES: [(&CStr, Fast, bool); 10] = [
     (c"log", native_log, true),
     (c"restart", native_restart, true),
     (c"read", native_read, false),
@@ -700,11 +701,8 @@ const NATIVES: [(&CStr, Fast, bool); 9] = [
     (c"start", native_start, false),
     (c"send", native_send, false),
     (c"queue", native_queue, false),
+    (c"sendfile", native_sendfile, false),
 ];
-
-/// `sendfile` has the same shape; listed apart to keep NATIVES' order
-/// stable for readers of subbridge.py.
-const SENDFILE: (&CStr, Fast, bool) = (c"sendfile", native_sendfile, false);
 
 /// The method table, made once and kept for the life of the process
 /// (function objects point into it).
@@ -719,7 +717,6 @@ fn defs() -> &'static Defs {
     DEFS.get_or_init(|| {
         let table: Vec<ffi::PyMethodDef> = NATIVES
             .iter()
-            .chain(std::iter::once(&SENDFILE))
             .map(|(name, f, _)| ffi::PyMethodDef {
                 ml_name: name.as_ptr(),
                 ml_meth: ffi::PyMethodDefPointer {
@@ -751,9 +748,7 @@ unsafe fn new_native_module(host: &Arc<Host>) -> Option<Obj> {
         }
         let cap = Obj(cap);
         let table = defs().0;
-        for (i, (name, _, with_host)) in
-            NATIVES.iter().chain(std::iter::once(&SENDFILE)).enumerate()
-        {
+        for (i, (name, _, with_host)) in NATIVES.iter().enumerate() {
             let slf = if *with_host {
                 cap.as_ptr()
             } else {
