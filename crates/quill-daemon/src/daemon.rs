@@ -49,7 +49,9 @@ use crate::conn::{Body, Conn, FrameReader, Writer};
 use crate::monitor::{
     ProcessExpiry, ProcessLimits, ProcessReadings, ThreadExpiry, process_expiry, thread_expiry,
 };
-use crate::subinterp::{Entered, Host, Interpreters, Served, Setup, SubRequest, ThreadStates};
+use crate::subinterp::{
+    Entered, Host, Interpreters, PaceState, Served, Setup, SubRequest, ThreadStates,
+};
 
 const SUPPORT: &str = include_str!("support.py");
 
@@ -397,6 +399,14 @@ pub fn run(spec_path: &Path) -> i32 {
                 .spawn(move || monitor(&s)),
         );
     }
+    {
+        let s = shared.clone();
+        helpers.push(
+            std::thread::Builder::new()
+                .name("quill-gil-pacer".into())
+                .spawn(move || gil_pacer(&s)),
+        );
+    }
     let mut workers = Vec::new();
     for i in 0..threads {
         let s = shared.clone();
@@ -621,6 +631,92 @@ fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<(u64, Str
                 }
             }
         });
+    }
+}
+
+/// Keeps the GIL moving between interpreters while requests run in
+/// sub-interpreters.
+///
+/// In CPython 3.11 a thread waiting for the GIL asks for it (the "drop
+/// request" of the switch interval) in its own interpreter only, and only
+/// threads running in that interpreter see the request. A thread running
+/// Python in sub-interpreter X therefore keeps the GIL against waiters of
+/// every other interpreter — request threads picking up work (they wait
+/// with their main-interpreter state), the ticker (so the deadlock timer
+/// would fire on a busy, not deadlocked, process) — until it blocks. So,
+/// once sub-interpreters exist, a pacing thread per interpreter (the main
+/// one included) takes the GIL there every switch interval while a request
+/// runs in it, and gives it back at once: its waiting makes the running
+/// thread of that interpreter let go, and the waiters get their chance.
+/// Having had the GIL, a pacer also tells the deadlock timer so (the ticker,
+/// waiting in the main interpreter, may keep losing that race); a GIL that
+/// is never released stops these threads too, and the timer still fires.
+/// A process with no sub-interpreter starts no pacing thread.
+fn gil_pacer(shared: &Arc<Shared>) {
+    // One pacing thread per interpreter that has had a request running
+    // while sub-interpreters exist (the main one included): a pacer waits
+    // for the GIL in its interpreter only, and may wait long.
+    let mut pacers: Vec<String> = Vec::new();
+    loop {
+        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if !shared.interps.any() {
+            continue;
+        }
+        for group in busy_groups(shared) {
+            if pacers.contains(&group) {
+                continue;
+            }
+            let s = shared.clone();
+            let g = group.clone();
+            let started = std::thread::Builder::new()
+                .name("quill-gil-pacer".into())
+                .spawn(move || pace_interpreter(&s, &g));
+            if started.is_ok() {
+                pacers.push(group);
+            }
+        }
+    }
+}
+
+/// The application groups with a request running now (`""`: the main
+/// interpreter).
+fn busy_groups(shared: &Shared) -> Vec<String> {
+    let mut busy: Vec<String> = Vec::new();
+    for slot in &shared.slots {
+        let s = lock(slot);
+        if s.busy_since.is_some() && !busy.contains(&s.app_group) {
+            busy.push(s.app_group.clone());
+        }
+    }
+    busy
+}
+
+/// Every switch interval while a request runs in `group`'s interpreter,
+/// takes the GIL there and gives it back (see `gil_pacer`).
+fn pace_interpreter(shared: &Shared, group: &str) {
+    let Some(state) = PaceState::new(&shared.interps, group) else {
+        return;
+    };
+    loop {
+        let busy = shared.slots.iter().any(|s| {
+            let s = lock(s);
+            s.busy_since.is_some() && s.app_group == group
+        });
+        let pause = if busy { 5u16 } else { 100u16 };
+        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(pause));
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if busy {
+            state.pace();
+            // The GIL moves: whatever holds it, it is not stuck.
+            shared.last_gil_ms.store(shared.ms(), Ordering::SeqCst);
+        }
     }
 }
 

@@ -129,6 +129,11 @@ impl Interpreters {
         }
     }
 
+    /// Whether any sub-interpreter exists in this process.
+    pub fn any(&self) -> bool {
+        lock(&self.table).values().any(Option::is_some)
+    }
+
     /// The names of the sub-interpreters created so far.
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = lock(&self.table)
@@ -239,6 +244,42 @@ impl ThreadStates {
         // state in `sub`; the guard swaps the previous state back.
         let saved = unsafe { ffi::PyThreadState_Swap(*ts) };
         Ok(Entered { sub, saved })
+    }
+}
+
+/// A thread state of one interpreter for a GIL pacer thread (daemon.rs,
+/// `gil_pacer`), made without waiting for the GIL: the GIL may be held for
+/// long by the very thread to be paced. A pacer thread calls nothing of
+/// `PyGILState_*` or PyO3, so which of its states that API would pick
+/// does not matter.
+pub(crate) struct PaceState(*mut ffi::PyThreadState);
+
+impl PaceState {
+    /// A state in the interpreter of application group `group` (`""`: the
+    /// main interpreter); `None` if it does not exist.
+    pub fn new(interps: &Interpreters, group: &str) -> Option<PaceState> {
+        let interp = if group.is_empty() {
+            // SAFETY: the main interpreter exists for the life of the process.
+            unsafe { ffi::PyInterpreterState_Main() }
+        } else {
+            lock(&interps.table).get(group).cloned().flatten()?.interp
+        };
+        // SAFETY: PyThreadState_New does not need the GIL in 3.11; the
+        // interpreter is live (sub-interpreters are never ended).
+        let ts = unsafe { ffi::PyThreadState_New(interp) };
+        (!ts.is_null()).then_some(PaceState(ts))
+    }
+
+    /// Takes the GIL with this state and gives it back at once: waiting
+    /// for it asks the thread running in this interpreter to let go.
+    /// Call on the thread that made the state, without the GIL.
+    pub fn pace(&self) {
+        // SAFETY: per the contract, this thread holds no GIL and the state
+        // is its own; the GIL is released again before returning.
+        unsafe {
+            ffi::PyEval_RestoreThread(self.0);
+            ffi::PyEval_SaveThread();
+        }
     }
 }
 

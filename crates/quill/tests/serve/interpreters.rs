@@ -355,3 +355,60 @@ fn the_simplified_gil_api_works_in_the_main_interpreter_only() {
     assert_eq!(get(&s.url("/sleep?0")), (200, "ok".into()), "replaced");
     assert_eq!(s.stop(), Some(0));
 }
+
+/// CPython 3.11 asks for the GIL per interpreter: without Quill's GIL
+/// pacer, a thread running pure Python in a sub-interpreter kept it from
+/// the main interpreter's threads until it finished — other groups'
+/// requests waited, and the deadlock timer (which takes the GIL from the
+/// main interpreter) restarted a busy process. With it, a request in the
+/// main interpreter is answered meanwhile and the spin completes.
+#[test]
+fn python_spinning_in_a_sub_interpreter_does_not_hold_up_the_others() {
+    let root = TempDir::new("interp-spin");
+    let port = free_port();
+    let conf = root.0.join("httpd.conf");
+    let (r, app) = (root.0.display(), fixtures().join("faults.wsgi"));
+    let app = app.display();
+    std::fs::write(
+        &conf,
+        format!(
+            r#"ServerRoot "{r}"
+ServerName localhost
+Listen 127.0.0.1:{port}
+LoadModule mpm_event_module modules/mod_mpm_event.so
+LoadModule wsgi_module modules/mod_wsgi.so
+LogLevel info
+WSGISocketPrefix "{r}/wsgi"
+WSGIDaemonProcess g processes=1 threads=3 deadlock-timeout=2
+WSGIScriptAlias /sub "{app}" process-group=g application-group=spinner
+WSGIScriptAlias /main "{app}" process-group=g application-group=%{{GLOBAL}}
+"#
+        ),
+    )
+    .expect("write the config");
+    let s = Server::serve(root, &conf, port);
+    let (st, pid) = get(&s.url("/main/pid"));
+    assert_eq!(st, 200);
+    assert_eq!(get(&s.url("/sub/pid")), (200, pid.clone()), "one process");
+    let url = s.url("/sub/spin?4");
+    let spinner = std::thread::spawn(move || get(&url));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(&s.url("/main/pid")),
+        (200, pid.clone()),
+        "answered during the spin, by the same process"
+    );
+    assert_eq!(
+        spinner.join().expect("client"),
+        (200, "ok".into()),
+        "{}",
+        s.log()
+    );
+    assert!(
+        !s.log().contains("deadlock timer expired"),
+        "a busy process is not a deadlocked one: {}",
+        s.log()
+    );
+    assert_eq!(get(&s.url("/main/pid")), (200, pid));
+    assert_eq!(s.stop(), Some(0));
+}

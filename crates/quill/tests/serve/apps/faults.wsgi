@@ -29,6 +29,12 @@ def application(environ, start_response):
         api = ctypes.pythonapi
         api.PyGILState_Ensure.restype = ctypes.c_int
         api.PyGILState_Release(api.PyGILState_Ensure())
+    if p == "/spin":
+        # Pure Python for that many seconds: the GIL is given up only when
+        # the interpreter asks this thread to.
+        end = time.monotonic() + float(environ["QUERY_STRING"] or 1)
+        while time.monotonic() < end:
+            pass
     if p == "/sleep":
         time.sleep(float(environ["QUERY_STRING"] or 1))
     start_response("200 OK", [("Content-Type", "text/plain")])
