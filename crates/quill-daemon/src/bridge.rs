@@ -133,12 +133,19 @@ struct Started {
 
 /// State shared by `start_response`, `write` and the iteration.
 #[derive(Debug)]
-struct Response {
+pub(crate) struct Response {
     started: Mutex<Started>,
     writer: Writer,
 }
 
 impl Response {
+    pub(crate) fn new(writer: &Writer) -> Arc<Response> {
+        Arc::new(Response {
+            started: Mutex::new(Started::default()),
+            writer: writer.clone(),
+        })
+    }
+
     fn started(&self) -> std::sync::MutexGuard<'_, Started> {
         self.started.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -146,12 +153,20 @@ impl Response {
     /// Head (if not yet sent) + `data`, written through at once (the GIL
     /// is released only if the socket is full).
     fn send(&self, py: Python<'_>, data: &[u8]) -> PyResult<()> {
+        self.send_with(&py, data).map_err(|e| match e {
+            SendError::NotStarted => PyRuntimeError::new_err(NOT_STARTED),
+            SendError::Closed(e) => {
+                PyOSError::new_err(format!("Quill client connection closed: {e}"))
+            }
+        })
+    }
+
+    /// [`Response::send`] for any way of holding the GIL.
+    pub(crate) fn send_with<G: Gil>(&self, gil: &G, data: &[u8]) -> Result<(), SendError> {
         let written = {
             let s = self.started();
             let Some(h) = &s.head else {
-                return Err(PyRuntimeError::new_err(
-                    "response has not been started (start_response() was not called)",
-                ));
+                return Err(SendError::NotStarted);
             };
             if data.is_empty() {
                 self.writer
@@ -161,26 +176,79 @@ impl Response {
                 self.writer.send_body(h, s.content_length, data)
             }
         };
-        let flushed = match written {
+        match written {
             Ok(true) => Ok(()),
-            Ok(false) => flush_blocking(py, &self.writer),
-            Err(e) => Err(e),
+            Ok(false) => flush_blocking(gil, &self.writer).map_err(SendError::Closed),
+            Err(e) => Err(SendError::Closed(e)),
+        }
+    }
+
+    /// Queues `data` behind the head, to go out with the end of the
+    /// response. `Ok(false)`: the client is gone.
+    pub(crate) fn queue(&self, data: &[u8]) -> Result<bool, SendError> {
+        let s = self.started();
+        let Some(h) = &s.head else {
+            return Err(SendError::NotStarted);
         };
-        flushed.map_err(|e| PyOSError::new_err(format!("Quill client connection closed: {e}")))
+        Ok(self
+            .writer
+            .queue_head(h, s.content_length)
+            .and_then(|()| self.writer.queue_body(data))
+            .is_ok())
+    }
+
+    /// Whether `start_response` was called.
+    pub(crate) fn is_started(&self) -> bool {
+        self.started().head.is_some()
+    }
+
+    /// Whether the head has gone to the front end.
+    pub(crate) fn head_sent(&self) -> bool {
+        self.writer.head_sent()
+    }
+
+    /// Records the head `start_response` gave (already checked).
+    pub(crate) fn start(&self, head: ResponseHead, content_length: Option<u64>) {
+        let mut started = self.started();
+        started.head = Some(head);
+        started.content_length = content_length;
+    }
+}
+
+/// Why a body block could not be sent.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// `start_response` was not called yet.
+    NotStarted,
+    Closed(crate::conn::WriteError),
+}
+
+const NOT_STARTED: &str = "response has not been started (start_response() was not called)";
+
+/// A thread that holds the GIL and can let it go around a blocking wait:
+/// PyO3's `Python` in the main interpreter, the raw thread-state calls in
+/// a sub-interpreter (crate::subinterp).
+pub(crate) trait Gil {
+    fn release<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T;
+}
+
+impl Gil for Python<'_> {
+    fn release<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.detach(f)
     }
 }
 
 /// Writes what `w` has queued, releasing the GIL while the socket is full.
-fn flush(py: Python<'_>, w: &Writer) -> Result<(), crate::conn::WriteError> {
+fn flush<G: Gil>(gil: &G, w: &Writer) -> Result<(), crate::conn::WriteError> {
     if w.try_flush()? {
         return Ok(());
     }
-    flush_blocking(py, w)
+    flush_blocking(gil, w)
 }
 
-fn flush_blocking(py: Python<'_>, w: &Writer) -> Result<(), crate::conn::WriteError> {
+fn flush_blocking<G: Gil>(gil: &G, w: &Writer) -> Result<(), crate::conn::WriteError> {
     let w = w.clone();
-    py.detach(move || w.flush_blocking())
+    gil.release(move || w.flush_blocking())
 }
 
 #[pyclass(module = "quill")]
@@ -250,13 +318,12 @@ fn latin1(s: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
 }
 
 fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, Bytes)> {
-    let raw = latin1(status, "status")?;
-    let bad = || {
-        PyValueError::new_err(format!(
-            "invalid status line {:?}",
-            String::from_utf8_lossy(&raw)
-        ))
-    };
+    check_status(&latin1(status, "status")?).map_err(PyValueError::new_err)
+}
+
+/// The checks of a status line, on its Latin-1 bytes: `NNN reason`.
+pub(crate) fn check_status(raw: &[u8]) -> Result<(u16, Bytes), String> {
+    let bad = || format!("invalid status line {:?}", String::from_utf8_lossy(raw));
     if raw.len() < 5 || raw[3] != b' ' || !raw[..3].iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
@@ -298,42 +365,51 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Headers> {
         }
         let name = latin1(&t.get_item(0)?, "header name")?;
         let value = latin1(&t.get_item(1)?, "header value")?;
-        if name.is_empty()
-            || name
-                .iter()
-                .any(|&b| b <= 0x20 || b >= 0x7f || b":()<>@,;\\\"/[]?={}".contains(&b))
-        {
-            return Err(PyValueError::new_err(format!(
-                "header name {:?} is not a valid token",
-                String::from_utf8_lossy(&name)
-            )));
-        }
-        if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return Err(PyValueError::new_err(format!(
-                "header value for {:?} contains a control character",
-                String::from_utf8_lossy(&name)
-            )));
-        }
-        if HOP_BY_HOP
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-        {
-            return Err(PyValueError::new_err(format!(
-                "hop-by-hop header {:?} is not allowed in a WSGI response (PEP 3333)",
-                String::from_utf8_lossy(&name)
-            )));
-        }
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let text = String::from_utf8_lossy(&value);
-            let n: u64 = text
-                .trim()
-                .parse()
-                .map_err(|_| PyValueError::new_err(format!("invalid Content-Length {text:?}")))?;
+        if let Some(n) = check_header(&name, &value).map_err(PyValueError::new_err)? {
             content_length = Some(n);
         }
         out.push((Bytes::from(name), Bytes::from(value)));
     }
     Ok((out, content_length))
+}
+
+/// The checks of one response header, on its Latin-1 bytes; `Some(n)`
+/// for a Content-Length of `n`.
+pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<Option<u64>, String> {
+    if name.is_empty()
+        || name
+            .iter()
+            .any(|&b| b <= 0x20 || b >= 0x7f || b":()<>@,;\\\"/[]?={}".contains(&b))
+    {
+        return Err(format!(
+            "header name {:?} is not a valid token",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!(
+            "header value for {:?} contains a control character",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    if HOP_BY_HOP
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+    {
+        return Err(format!(
+            "hop-by-hop header {:?} is not allowed in a WSGI response (PEP 3333)",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    if name.eq_ignore_ascii_case(b"content-length") {
+        let text = String::from_utf8_lossy(value);
+        let n: u64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid Content-Length {text:?}"))?;
+        return Ok(Some(n));
+    }
+    Ok(None)
 }
 
 #[pymethods]
@@ -366,13 +442,14 @@ impl StartResponse {
         let _ = py;
         let (code, reason) = parse_status(status)?;
         let (headers, content_length) = parse_headers(headers)?;
-        let mut started = self.response.started();
-        started.head = Some(ResponseHead {
-            status: code,
-            reason,
-            headers,
-        });
-        started.content_length = content_length;
+        self.response.start(
+            ResponseHead {
+                status: code,
+                reason,
+                headers,
+            },
+            content_length,
+        );
         Ok(Write {
             response: self.response.clone(),
         })
@@ -611,15 +688,14 @@ fn latin1_str(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
 }
 
-/// Builds the WSGI environ from the request head.
-pub fn environ<'py>(
-    py: Python<'py>,
-    cache: &mut EnvironCache,
+/// Passes each CGI variable of the request head to `set` (all but
+/// `HTTPS`, which only decides the scheme); returns whether the request
+/// came over HTTPS and the client's (address, port).
+#[inline]
+pub(crate) fn cgi_items<E>(
     head: &RequestHead,
-    input: Input,
-    request: &RequestFacts,
-) -> PyResult<Bound<'py, PyDict>> {
-    let env = cache.template.bind(py).copy()?;
+    mut set: impl FnMut(&Bytes, &Bytes) -> Result<(), E>,
+) -> Result<(bool, (Bytes, Bytes)), E> {
     let mut https = false;
     let mut remote = (Bytes::new(), Bytes::new());
     for (k, v) in &head.environ {
@@ -635,8 +711,23 @@ pub fn environ<'py>(
             b"REMOTE_PORT" => remote.1 = v.clone(),
             _ => {}
         }
-        env.set_item(cache.key(py, k), latin1_py(py, v))?;
+        set(k, v)?;
     }
+    Ok((https, remote))
+}
+
+/// Builds the WSGI environ from the request head.
+pub fn environ<'py>(
+    py: Python<'py>,
+    cache: &mut EnvironCache,
+    head: &RequestHead,
+    input: Input,
+    request: &RequestFacts,
+) -> PyResult<Bound<'py, PyDict>> {
+    let env = cache.template.bind(py).copy()?;
+    let (https, remote) = cgi_items(head, |k, v| {
+        env.set_item(cache.key(py, k), latin1_py(py, v))
+    })?;
     let scheme = if https { "https" } else { "http" };
     env.set_item("wsgi.url_scheme", scheme)?;
     env.set_item("wsgi.input", Py::new(py, input)?)?;
@@ -689,10 +780,7 @@ pub fn run(
     log: &dyn Fn(&str),
     keep: &dyn Fn() -> bool,
 ) -> Outcome {
-    let response = Arc::new(Response {
-        started: Mutex::new(Started::default()),
-        writer: writer.clone(),
-    });
+    let response = Response::new(writer);
     let start_response = match Py::new(
         py,
         StartResponse {
@@ -733,46 +821,58 @@ pub fn run(
         }
     }
     if matches!(outcome, Outcome::Completed { .. }) {
-        // The head (for an empty body) and the end go out together with
-        // whatever is still queued: one write.
-        let queued = {
-            let s = response.started();
-            s.head
-                .as_ref()
-                .map(|h| writer.queue_head(h, s.content_length))
-        };
-        match queued {
-            Some(Ok(())) => {
-                let kept = keep();
-                let ended = writer
-                    .queue(&Frame::ResponseEnd { keep: kept })
-                    .and_then(|()| flush(py, writer));
-                outcome = match ended {
-                    Ok(()) => {
-                        if !kept {
-                            writer.close();
-                        }
-                        Outcome::Completed { kept }
-                    }
-                    Err(_) => Outcome::ClientGone,
-                };
-            }
-            Some(Err(_)) => outcome = Outcome::ClientGone,
-            None => {
-                log(&format!(
-                    "The WSGI application of script '{script}' returned without calling start_response()."
-                ));
-                py.detach(|| {
-                    writer.finish(&Frame::Fail {
-                        status: 500,
-                        message: "application did not call start_response()".into(),
-                    })
-                });
-                outcome = Outcome::Failed;
-            }
-        }
+        outcome = end_response(&py, &response, writer, script, log, keep);
     }
     outcome
+}
+
+/// Ends a response the application completed: the head (for an empty
+/// body) and the end go out together with whatever is still queued, in
+/// one write; a 500 when `start_response` was never called.
+pub(crate) fn end_response<G: Gil>(
+    gil: &G,
+    response: &Response,
+    writer: &Writer,
+    script: &str,
+    log: &dyn Fn(&str),
+    keep: &dyn Fn() -> bool,
+) -> Outcome {
+    let queued = {
+        let s = response.started();
+        s.head
+            .as_ref()
+            .map(|h| writer.queue_head(h, s.content_length))
+    };
+    match queued {
+        Some(Ok(())) => {
+            let kept = keep();
+            let ended = writer
+                .queue(&Frame::ResponseEnd { keep: kept })
+                .and_then(|()| flush(gil, writer));
+            match ended {
+                Ok(()) => {
+                    if !kept {
+                        writer.close();
+                    }
+                    Outcome::Completed { kept }
+                }
+                Err(_) => Outcome::ClientGone,
+            }
+        }
+        Some(Err(_)) => Outcome::ClientGone,
+        None => {
+            log(&format!(
+                "The WSGI application of script '{script}' returned without calling start_response()."
+            ));
+            gil.release(|| {
+                writer.finish(&Frame::Fail {
+                    status: 500,
+                    message: "application did not call start_response()".into(),
+                })
+            });
+            Outcome::Failed
+        }
+    }
 }
 
 enum Consume {
@@ -859,8 +959,32 @@ fn try_sendfile(
     let f = fw.filelike.bind(py);
     let fd: i32 = f.call_method0("fileno").ok()?.extract().ok()?;
     let pos: u64 = f.call_method0("tell").ok()?.extract().ok()?;
-    // SAFETY-free borrow: the file object stays alive (we hold `f`) for the
-    // whole send, so its descriptor does too.
+    // The file object stays alive (we hold `f`) for the whole send, so its
+    // descriptor does too.
+    Some(match sendfile_from(&py, response, fd, pos)? {
+        Sent::Done => Ok(()),
+        Sent::NotStarted => Err(Consume::App(PyRuntimeError::new_err(NOT_STARTED))),
+        Sent::ClientGone => Err(Consume::Client),
+    })
+}
+
+/// What [`sendfile_from`] did.
+#[derive(Debug)]
+pub(crate) enum Sent {
+    Done,
+    NotStarted,
+    ClientGone,
+}
+
+/// Sends the regular file open at `fd` from `pos` with sendfile(2), the
+/// head first; `None` = not a regular file (iterate instead). The caller
+/// keeps the file object that owns `fd` alive.
+pub(crate) fn sendfile_from<G: Gil>(
+    gil: &G,
+    response: &Response,
+    fd: i32,
+    pos: u64,
+) -> Option<Sent> {
     let borrowed: BorrowedFd<'_> = borrow_fd(fd)?;
     let st = nix::sys::stat::fstat(borrowed).ok()?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -871,9 +995,7 @@ fn try_sendfile(
     let (head, cl) = {
         let mut s = response.started();
         let Some(mut head) = s.head.clone() else {
-            return Some(Err(Consume::App(PyRuntimeError::new_err(
-                "response has not been started (start_response() was not called)",
-            ))));
+            return Some(Sent::NotStarted);
         };
         match s.content_length {
             Some(cl) => len = len.min(cl),
@@ -889,14 +1011,18 @@ fn try_sendfile(
         (head, Some(len))
     };
     let writer = response.writer.clone();
-    let r = py.detach(move || {
+    let r = gil.release(move || {
         writer.queue_head(&head, cl)?;
         let fd = borrow_fd(fd).ok_or_else(|| {
             crate::conn::WriteError::Closed(std::io::Error::other("file descriptor went away"))
         })?;
         writer.sendfile(fd, pos, len)
     });
-    Some(r.map_err(|_| Consume::Client))
+    Some(if r.is_ok() {
+        Sent::Done
+    } else {
+        Sent::ClientGone
+    })
 }
 
 fn borrow_fd(fd: i32) -> Option<BorrowedFd<'static>> {
@@ -923,25 +1049,53 @@ fn fail(
     script: &str,
     log: &dyn Fn(&str),
 ) -> Outcome {
-    let timed_out = e.get_type(py).is(timeout_exc);
-    if timed_out {
-        log(&format!(
-            "Request of WSGI script '{script}' interrupted by request-timeout; it unwound cleanly."
-        ));
+    let failure = if e.get_type(py).is(timeout_exc) {
+        AppFailure::TimedOut
     } else {
-        log(&format!(
-            "Exception occurred processing WSGI script '{script}'.\n{}",
-            format_exc(py, support, &e)
-        ));
-    }
-    let (status, msg) = if timed_out {
-        (504, "request-timeout expired".to_string())
-    } else {
-        (500, e.to_string())
+        AppFailure::Raised {
+            traceback: format_exc(py, support, &e),
+            message: e.to_string(),
+        }
+    };
+    fail_with(&py, writer, &failure, script, log)
+}
+
+/// How an application failed.
+#[derive(Debug)]
+pub(crate) enum AppFailure {
+    /// request-timeout interrupted it.
+    TimedOut,
+    /// It raised: the formatted traceback for the log, `Type: value` for
+    /// the front end.
+    Raised { traceback: String, message: String },
+}
+
+/// Logs an application failure and ends the response with a 500 (504 for
+/// request-timeout), or cuts it if its head is out.
+pub(crate) fn fail_with<G: Gil>(
+    gil: &G,
+    writer: &Writer,
+    failure: &AppFailure,
+    script: &str,
+    log: &dyn Fn(&str),
+) -> Outcome {
+    let (status, msg) = match failure {
+        AppFailure::TimedOut => {
+            log(&format!(
+                "Request of WSGI script '{script}' interrupted by request-timeout; it unwound cleanly."
+            ));
+            (504, "request-timeout expired".to_string())
+        }
+        AppFailure::Raised { traceback, message } => {
+            log(&format!(
+                "Exception occurred processing WSGI script '{script}'.\n{traceback}"
+            ));
+            (500, message.clone())
+        }
     };
     let w = writer.clone();
-    py.detach(move || w.fail_for_stuck_thread(status, &msg));
-    if timed_out {
+    gil.release(move || w.fail_for_stuck_thread(status, &msg));
+    if matches!(failure, AppFailure::TimedOut) {
         Outcome::TimedOut
     } else {
         Outcome::Failed

@@ -49,6 +49,9 @@ use crate::conn::{Body, Conn, FrameReader, Writer};
 use crate::monitor::{
     ProcessExpiry, ProcessLimits, ProcessReadings, ThreadExpiry, process_expiry, thread_expiry,
 };
+use crate::subinterp::{
+    Entered, Host, Interpreters, PaceState, Served, Setup, SubRequest, ThreadStates,
+};
 
 const SUPPORT: &str = include_str!("support.py");
 
@@ -61,6 +64,9 @@ struct Slot {
     writer: Option<Writer>,
     interrupted_at: Option<Instant>,
     requests: u64,
+    /// The application group of the request in progress (`""`: the main
+    /// interpreter), for the ticker's interrupt.
+    app_group: String,
 }
 
 #[derive(Debug)]
@@ -93,7 +99,10 @@ struct Shared {
     first_load_failure_ms: AtomicU64,
     /// Why a shutdown was requested from inside (monitor, max requests).
     reason: Mutex<Option<String>>,
-    interrupts: Mutex<Option<mpsc::Sender<u64>>>,
+    /// Threads to interrupt: (`threading.get_ident()`, application group).
+    interrupts: Mutex<Option<mpsc::Sender<(u64, String)>>>,
+    /// The sub-interpreters of application groups other than %{GLOBAL}.
+    interps: Interpreters,
     /// Embedded mode: requests come from the front end of this process
     /// (crate::embed), not from the listening socket.
     inbox: Option<Arc<crate::embed::Inbox>>,
@@ -108,7 +117,34 @@ fn new_shared(
     inbox: Option<Arc<crate::embed::Inbox>>,
 ) -> Arc<Shared> {
     let threads = spec.threads.max(1) as usize;
-    Arc::new(Shared {
+    let setup = Setup {
+        group: spec.group.clone(),
+        threads: spec.threads,
+        processes: spec.processes,
+        home: spec.home.clone(),
+        python_path: spec.python_path.clone(),
+        multithread: process_facts(&spec).multithread,
+        multiprocess: process_facts(&spec).multiprocess,
+        run_once: process_facts(&spec).run_once,
+    };
+    // The natives reach the process through `Shared`, made just below.
+    let host_shared: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
+    let host = {
+        let (for_log, for_restart) = (host_shared.clone(), host_shared.clone());
+        Host {
+            log: Box::new(move |level, msg| {
+                if let Some(s) = for_log.get().and_then(std::sync::Weak::upgrade) {
+                    s.log.log(level, "wsgi", msg);
+                }
+            }),
+            restart: Box::new(move |reason| {
+                if let Some(s) = for_restart.get().and_then(std::sync::Weak::upgrade) {
+                    s.request_shutdown(reason);
+                }
+            }),
+        }
+    };
+    let shared = Arc::new(Shared {
         slots: (0..threads).map(|_| Mutex::new(Slot::default())).collect(),
         spec,
         log,
@@ -128,8 +164,11 @@ fn new_shared(
         first_load_failure_ms: AtomicU64::new(0),
         reason: Mutex::new(None),
         interrupts: Mutex::new(None),
+        interps: Interpreters::new(host, setup),
         inbox,
-    })
+    });
+    let _ = host_shared.set(Arc::downgrade(&shared));
+    shared
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -348,7 +387,8 @@ pub fn run(spec_path: &Path) -> i32 {
     let busy_board = open_busy_board(spec.processes, spec.threads.max(1));
     let shared = new_shared(spec, log, (wake_read, wake_write), epoll, busy_board, None);
 
-    let support = Python::attach(|py| setup_python(py, &shared));
+    let mut main_states = ThreadStates::default();
+    let support = Python::attach(|py| setup_python(py, &shared, &mut main_states));
     let support = match support {
         Ok(s) => s,
         Err(e) => {
@@ -377,6 +417,14 @@ pub fn run(spec_path: &Path) -> i32 {
             std::thread::Builder::new()
                 .name("quill-monitor".into())
                 .spawn(move || monitor(&s)),
+        );
+    }
+    {
+        let s = shared.clone();
+        helpers.push(
+            std::thread::Builder::new()
+                .name("quill-gil-pacer".into())
+                .spawn(move || gil_pacer(&s)),
         );
     }
     let mut workers = Vec::new();
@@ -460,6 +508,16 @@ pub fn run(spec_path: &Path) -> i32 {
         if let Err(e) = support.bind(py).call_method0("run_exit_functions") {
             shared.log.error(&format!("atexit functions failed: {e}"));
         }
+        for name in shared.interps.names() {
+            let ran = main_states
+                .enter(py, &shared.interps, &name, false)
+                .and_then(|e| e.run_exit_functions());
+            if let Err(e) = ran {
+                shared.log.error(&format!(
+                    "atexit functions of interpreter '{name}' failed: {e}"
+                ));
+            }
+        }
     });
     let _ = std::io::stderr().flush();
     0
@@ -500,7 +558,11 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
     Ok(())
 }
 
-fn setup_python(py: Python<'_>, shared: &Arc<Shared>) -> PyResult<Py<PyModule>> {
+fn setup_python(
+    py: Python<'_>,
+    shared: &Arc<Shared>,
+    states: &mut ThreadStates,
+) -> PyResult<Py<PyModule>> {
     let code = std::ffi::CString::new(SUPPORT)?;
     let support = PyModule::from_code(py, &code, c"<quill support>", c"_quill_support")?;
     let log_shared = shared.clone();
@@ -531,11 +593,21 @@ fn setup_python(py: Python<'_>, shared: &Arc<Shared>) -> PyResult<Py<PyModule>> 
             spec.python_path.clone(),
         ),
     )?;
-    for script in &spec.preload {
-        if let Err(e) = support.call_method1("load_script", (script.clone(),)) {
+    for p in &spec.preload {
+        let script = &p.script;
+        let loaded = if p.application_group.is_empty() {
+            support
+                .call_method1("load_script", (script.clone(),))
+                .map(drop)
+                .map_err(|e| format_exception(py, &support, &e))
+        } else {
+            states
+                .enter(py, &shared.interps, &p.application_group, true)
+                .and_then(|e| e.load_script(script))
+        };
+        if let Err(e) = loaded {
             shared.log.error(&format!(
-                "Failed to exec Python script file '{script}'.\n{}",
-                format_exception(py, &support, &e)
+                "Failed to exec Python script file '{script}'.\n{e}"
             ));
         }
     }
@@ -554,7 +626,9 @@ fn format_exception(py: Python<'_>, support: &Bound<'_, PyModule>, e: &PyErr) ->
 
 /// Takes the GIL every second (so the monitor can tell a deadlock) and
 /// delivers request-timeout interrupts.
-fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<u64>) {
+fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<(u64, String)>) {
+    // This thread's states in the sub-interpreters it interrupts in.
+    let mut states = ThreadStates::default();
     loop {
         let first = match rx.recv_timeout(Duration::from_secs(1)) {
             Ok(id) => Some(id),
@@ -569,10 +643,100 @@ fn ticker(shared: &Shared, support: &Py<PyModule>, rx: &mpsc::Receiver<u64>) {
             let Ok(exc) = support.bind(py).getattr("RequestTimeout") else {
                 return;
             };
-            for id in first.into_iter().chain(rx.try_iter()) {
-                crate::interp::interrupt_thread(py, id, &exc);
+            for (id, group) in first.into_iter().chain(rx.try_iter()) {
+                if group.is_empty() {
+                    crate::interp::interrupt_thread(py, id, &exc);
+                } else if let Ok(e) = states.enter(py, &shared.interps, &group, false) {
+                    e.interrupt(id);
+                }
             }
         });
+    }
+}
+
+/// Keeps the GIL moving between interpreters while requests run in
+/// sub-interpreters.
+///
+/// In CPython 3.11 a thread waiting for the GIL asks for it (the "drop
+/// request" of the switch interval) in its own interpreter only, and only
+/// threads running in that interpreter see the request. A thread running
+/// Python in sub-interpreter X therefore keeps the GIL against waiters of
+/// every other interpreter — request threads picking up work (they wait
+/// with their main-interpreter state), the ticker (so the deadlock timer
+/// would fire on a busy, not deadlocked, process) — until it blocks. So,
+/// once sub-interpreters exist, a pacing thread per interpreter (the main
+/// one included) takes the GIL there every switch interval while a request
+/// runs in it, and gives it back at once: its waiting makes the running
+/// thread of that interpreter let go, and the waiters get their chance.
+/// Having had the GIL, a pacer also tells the deadlock timer so (the ticker,
+/// waiting in the main interpreter, may keep losing that race); a GIL that
+/// is never released stops these threads too, and the timer still fires.
+/// A process with no sub-interpreter starts no pacing thread.
+fn gil_pacer(shared: &Arc<Shared>) {
+    // One pacing thread per interpreter that has had a request running
+    // while sub-interpreters exist (the main one included): a pacer waits
+    // for the GIL in its interpreter only, and may wait long.
+    let mut pacers: Vec<String> = Vec::new();
+    loop {
+        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if !shared.interps.any() {
+            continue;
+        }
+        for group in busy_groups(shared) {
+            if pacers.contains(&group) {
+                continue;
+            }
+            let s = shared.clone();
+            let g = group.clone();
+            let started = std::thread::Builder::new()
+                .name("quill-gil-pacer".into())
+                .spawn(move || pace_interpreter(&s, &g));
+            if started.is_ok() {
+                pacers.push(group);
+            }
+        }
+    }
+}
+
+/// The application groups with a request running now (`""`: the main
+/// interpreter).
+fn busy_groups(shared: &Shared) -> Vec<String> {
+    let mut busy: Vec<String> = Vec::new();
+    for slot in &shared.slots {
+        let s = lock(slot);
+        if s.busy_since.is_some() && !busy.contains(&s.app_group) {
+            busy.push(s.app_group.clone());
+        }
+    }
+    busy
+}
+
+/// Every switch interval while a request runs in `group`'s interpreter,
+/// takes the GIL there and gives it back (see `gil_pacer`).
+fn pace_interpreter(shared: &Shared, group: &str) {
+    let Some(state) = PaceState::new(&shared.interps, group) else {
+        return;
+    };
+    loop {
+        let busy = shared.slots.iter().any(|s| {
+            let s = lock(s);
+            s.busy_since.is_some() && s.app_group == group
+        });
+        let pause = if busy { 5u16 } else { 100u16 };
+        let mut fds = [PollFd::new(shared.wake_read.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(pause));
+        if shared.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if busy {
+            state.pace();
+            // The GIL moves: whatever holds it, it is not stuck.
+            shared.last_gil_ms.store(shared.ms(), Ordering::SeqCst);
+        }
     }
 }
 
@@ -657,7 +821,7 @@ fn monitor(shared: &Shared) {
                         ));
                         s.interrupted_at = Some(now);
                         if let Some(tx) = lock(&shared.interrupts).as_ref() {
-                            let _ = tx.send(s.ident);
+                            let _ = tx.send((s.ident, s.app_group.clone()));
                         }
                     }
                     Some(ThreadExpiry::Restart) => {
@@ -762,11 +926,23 @@ fn next_conn(shared: &Shared) -> Option<(Conn, bool)> {
     }
 }
 
+/// What `wsgi.multithread`, `wsgi.multiprocess` and `wsgi.run_once` say.
+fn process_facts(spec: &DaemonSpec) -> ProcessFacts {
+    ProcessFacts {
+        multithread: spec.threads != 1,
+        multiprocess: spec.multiprocess,
+        run_once: spec.threads == 1 && spec.maximum_requests == 1,
+    }
+}
+
 /// What a request thread keeps between requests.
 struct ThreadLocal {
-    /// Loaded applications: (script, callable, the callable).
+    /// Loaded applications of the main interpreter: (script, callable,
+    /// the callable).
     apps: Vec<(Bytes, Bytes, Py<PyAny>)>,
     cache: EnvironCache,
+    /// This thread's states in the sub-interpreters it served requests in.
+    subs: ThreadStates,
 }
 
 /// A request a thread took: its connection and what was read of it.
@@ -858,11 +1034,7 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
                 return;
             }
         };
-        let process = ProcessFacts {
-            multithread: shared.spec.threads != 1,
-            multiprocess: shared.spec.multiprocess,
-            run_once: shared.spec.threads == 1 && shared.spec.maximum_requests == 1,
-        };
+        let process = process_facts(&shared.spec);
         let log_shared = shared.clone();
         let errors: bridge::ErrorSink =
             Arc::new(move |line: &str| log_shared.log.log(Level::Error, "wsgi", line));
@@ -878,6 +1050,7 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
         let mut local = ThreadLocal {
             apps: Vec::new(),
             cache,
+            subs: ThreadStates::default(),
         };
         let mut kept = None;
         loop {
@@ -919,7 +1092,7 @@ fn handle(
     picked: Picked,
     local: &mut ThreadLocal,
 ) -> Option<Conn> {
-    let ThreadLocal { apps, cache } = local;
+    let ThreadLocal { apps, cache, subs } = local;
     let daemon_start_us = epoch_us();
     let Picked {
         mut conn,
@@ -981,11 +1154,15 @@ fn handle(
         shared.log.error(tagged.trim_end());
     };
 
+    // The interpreter: `""` (%{GLOBAL}) is the main one.
+    let app_group = head.get("mod_wsgi.application_group").unwrap_or_default();
     {
         let mut slot = lock(&shared.slots[index]);
         slot.busy_since = Some(Instant::now());
         slot.interrupted_at = None;
         slot.writer = Some(writer.clone());
+        slot.app_group.clear();
+        slot.app_group.push_str(&latin1(app_group));
     }
     shared.active.fetch_add(1, Ordering::SeqCst);
     if let Some((board, claim)) = &shared.busy_board {
@@ -993,105 +1170,112 @@ fn handle(
     }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
 
-    let cached = apps
-        .iter()
-        .find(|(s, c, _)| s == script_raw && c == callable_raw)
-        .map(|(_, _, a)| a.clone_ref(py));
-    let was_cached = cached.is_some();
-    let app = match cached {
-        Some(a) => Ok(a),
-        None => support
-            .call_method1(
-                "get_application",
-                (script.as_ref(), latin1(callable_raw).as_ref()),
-            )
-            .map(|a| a.unbind()),
-    };
     let mut kept_reader = None;
-    let outcome = match app {
-        Ok(app) => {
-            shared.first_load_failure_ms.store(0, Ordering::SeqCst);
-            if !was_cached {
-                apps.push((
-                    Bytes::copy_from_slice(script_raw),
-                    Bytes::copy_from_slice(callable_raw),
-                    app.clone_ref(py),
-                ));
+    let outcome = if !app_group.is_empty() {
+        let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
+        let outcome = serve_in_sub(
+            py,
+            shared,
+            subs,
+            &latin1(app_group),
+            &SubRequest {
+                head: &head,
+                script: &script,
+                callable: &latin1(callable_raw),
+                facts: &request_facts(shared, index, daemon_start_us),
+                script_start_us: epoch_us(),
+                writer: &writer,
+                body: body.clone(),
+                log: &log_request,
+                keep: &keep_when(shared, last, head.close, &body),
+            },
+        );
+        kept_reader = lock(&body).close();
+        outcome
+    } else {
+        let cached = apps
+            .iter()
+            .find(|(s, c, _)| s == script_raw && c == callable_raw)
+            .map(|(_, _, a)| a.clone_ref(py));
+        let was_cached = cached.is_some();
+        let app = match cached {
+            Some(a) => Ok(a),
+            None => support
+                .call_method1(
+                    "get_application",
+                    (script.as_ref(), latin1(callable_raw).as_ref()),
+                )
+                .map(|a| a.unbind()),
+        };
+        match app {
+            Ok(app) => {
+                shared.first_load_failure_ms.store(0, Ordering::SeqCst);
+                if !was_cached {
+                    apps.push((
+                        Bytes::copy_from_slice(script_raw),
+                        Bytes::copy_from_slice(callable_raw),
+                        app.clone_ref(py),
+                    ));
+                }
+                let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
+                let keep = keep_when(shared, last, head.close, &body);
+                let input = Input::from_body(body.clone());
+                let facts = request_facts(shared, index, daemon_start_us);
+                let outcome = match bridge::environ(py, cache, &head, input, &facts) {
+                    Ok(environ) => {
+                        let _ = environ.set_item("mod_wsgi.script_start", epoch_us().to_string());
+                        bridge::run(
+                            py,
+                            support,
+                            app.bind(py),
+                            &environ,
+                            &writer,
+                            timeout_exc,
+                            &script,
+                            &log_request,
+                            &keep,
+                        )
+                    }
+                    Err(e) => {
+                        log_request(&format!("cannot build the WSGI environ: {e}"));
+                        let message = e.to_string();
+                        py.detach(|| {
+                            writer.finish(&Frame::Fail {
+                                status: 500,
+                                message,
+                            })
+                        });
+                        Outcome::Failed
+                    }
+                };
+                kept_reader = lock(&body).close();
+                outcome
             }
-            let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
-            let keep = {
-                let body = body.clone();
-                let close = head.close;
-                move || {
-                    !last
-                        && !close
-                        && !shared.shutdown.load(Ordering::SeqCst)
-                        && !shared.retiring.load(Ordering::SeqCst)
-                        && lock(&body).ended()
+            Err(e) => {
+                let now = shared.ms();
+                let _ = shared.first_load_failure_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+                let lookup = e.is_instance_of::<pyo3::exceptions::PyLookupError>(py);
+                if lookup {
+                    log_request(&e.value(py).to_string());
+                } else {
+                    log_request(&format!(
+                        "Failed to exec Python script file '{script}'.\n{}",
+                        format_exception(py, support, &e)
+                    ));
                 }
-            };
-            let input = Input::from_body(body.clone());
-            let slot_requests = lock(&shared.slots[index]).requests;
-            let facts = RequestFacts {
-                thread_id: u32::try_from(index + 1).unwrap_or(u32::MAX),
-                thread_requests: slot_requests,
-                total_requests: shared.total_requests.load(Ordering::SeqCst),
-                daemon_start_us,
-            };
-            let outcome = match bridge::environ(py, cache, &head, input, &facts) {
-                Ok(environ) => {
-                    let _ = environ.set_item("mod_wsgi.script_start", epoch_us().to_string());
-                    bridge::run(
-                        py,
-                        support,
-                        app.bind(py),
-                        &environ,
-                        &writer,
-                        timeout_exc,
-                        &script,
-                        &log_request,
-                        &keep,
-                    )
-                }
-                Err(e) => {
-                    log_request(&format!("cannot build the WSGI environ: {e}"));
-                    let message = e.to_string();
-                    py.detach(|| {
-                        writer.finish(&Frame::Fail {
-                            status: 500,
-                            message,
-                        })
-                    });
-                    Outcome::Failed
-                }
-            };
-            kept_reader = lock(&body).close();
-            outcome
-        }
-        Err(e) => {
-            let now = shared.ms();
-            let _ = shared.first_load_failure_ms.compare_exchange(
-                0,
-                now,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
-            let lookup = e.is_instance_of::<pyo3::exceptions::PyLookupError>(py);
-            if lookup {
-                log_request(&e.value(py).to_string());
-            } else {
-                log_request(&format!(
-                    "Failed to exec Python script file '{script}'.\n{}",
-                    format_exception(py, support, &e)
-                ));
+                py.detach(|| {
+                    writer.finish(&Frame::Fail {
+                        status: 500,
+                        message: "the WSGI script could not be loaded".into(),
+                    })
+                });
+                Outcome::Failed
             }
-            py.detach(|| {
-                writer.finish(&Frame::Fail {
-                    status: 500,
-                    message: "the WSGI script could not be loaded".into(),
-                })
-            });
-            Outcome::Failed
         }
     };
     if outcome == Outcome::ClientGone {
@@ -1107,7 +1291,11 @@ fn handle(
         slot.interrupted_at.take().is_some()
     };
     if interrupted && outcome != Outcome::TimedOut {
-        clear_async_exc(py);
+        if app_group.is_empty() {
+            clear_async_exc(py);
+        } else if let Ok(e) = subs.enter(py, &shared.interps, &latin1(app_group), false) {
+            e.clear_async_exc();
+        }
     }
     shared.active.fetch_sub(1, Ordering::SeqCst);
     if let Some((board, claim)) = &shared.busy_board {
@@ -1160,7 +1348,10 @@ pub(crate) fn start_embedded(
         .map_err(|e| format!("cannot create an epoll set: {e}"))?;
     let threads = spec.threads.max(1) as usize;
     let shared = new_shared(spec, log, wake, epoll, None, Some(inbox));
-    let support = Python::attach(|py| setup_python(py, &shared))
+    // (This thread's states in the sub-interpreters that preloading
+    // creates; this thread runs no Python after it.)
+    let mut states = ThreadStates::default();
+    let support = Python::attach(|py| setup_python(py, &shared, &mut states))
         .map_err(|e| format!("Quill's Python support failed to load: {e}"))?;
     for i in 0..threads {
         let s = shared.clone();
@@ -1193,5 +1384,79 @@ fn latin1(b: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(b) {
         Ok(s) if b.is_ascii() => std::borrow::Cow::Borrowed(s),
         _ => std::borrow::Cow::Owned(b.iter().map(|&c| char::from(c)).collect()),
+    }
+}
+
+/// The per-request facts the environ reports.
+fn request_facts(shared: &Shared, index: usize, daemon_start_us: u64) -> RequestFacts {
+    RequestFacts {
+        thread_id: u32::try_from(index + 1).unwrap_or(u32::MAX),
+        thread_requests: lock(&shared.slots[index]).requests,
+        total_requests: shared.total_requests.load(Ordering::SeqCst),
+        daemon_start_us,
+    }
+}
+
+/// Whether the connection may carry another request once the response
+/// ends: this process goes on serving, the client did not ask to close,
+/// and the request body was read to its end.
+fn keep_when<'a>(
+    shared: &'a Shared,
+    last: bool,
+    close: bool,
+    body: &Arc<Mutex<Body>>,
+) -> impl Fn() -> bool + 'a {
+    let body = body.clone();
+    move || {
+        !last
+            && !close
+            && !shared.shutdown.load(Ordering::SeqCst)
+            && !shared.retiring.load(Ordering::SeqCst)
+            && lock(&body).ended()
+    }
+}
+
+/// Serves a request of application group `group` in its sub-interpreter
+/// (crate::subinterp), created on first use.
+fn serve_in_sub(
+    py: Python<'_>,
+    shared: &Shared,
+    states: &mut ThreadStates,
+    group: &str,
+    req: &SubRequest<'_>,
+) -> Outcome {
+    let served = states
+        .enter(py, &shared.interps, group, true)
+        .map(|e: Entered<'_>| e.serve(req));
+    match served {
+        Ok(Served {
+            outcome,
+            load_failed,
+        }) => {
+            if load_failed {
+                let now = shared.ms();
+                let _ = shared.first_load_failure_ms.compare_exchange(
+                    0,
+                    now,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                );
+            } else {
+                shared.first_load_failure_ms.store(0, Ordering::SeqCst);
+            }
+            outcome
+        }
+        Err(e) => {
+            (req.log)(&format!(
+                "Python interpreter '{group}' is not available: {e}"
+            ));
+            py.detach(|| {
+                req.writer.finish(&Frame::Fail {
+                    status: 500,
+                    message: "the application group's interpreter is not available".into(),
+                })
+            });
+            Outcome::Failed
+        }
     }
 }

@@ -8,7 +8,9 @@
 //!                         ├─ interp: Python from the user's interpreter (paths it reported)
 //!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
 //!                         ├─ conn:   frames in, response frames out (shared with the monitor)
-//!                         └─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//!                         ├─ bridge: environ, start_response, write, iterables, input, file_wrapper
+//!                         └─ subinterp: application groups other than %{GLOBAL}, one
+//!                              sub-interpreter each (subbridge.py inside, raw C API outside)
 //!
 //!  quill-daemon --frontend … (a front-end child in embedded mode)
 //!    embed: the same Python and request threads, fed by the child's event loop in memory
@@ -26,6 +28,7 @@ pub mod embed;
 mod interp;
 mod link;
 pub mod monitor;
+mod subinterp;
 
 /// The Python version of the libpython this process loaded (major, minor):
 /// a group's interpreter must have the same.

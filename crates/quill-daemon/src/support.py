@@ -1,7 +1,9 @@
 # Python side of Quill's WSGI bridge: script loading, log streams, the
-# `mod_wsgi` and `quill` modules. Loaded once per daemon process as
-# module `_quill_support`; the hot path (environ, start_response, body
-# I/O) is in Rust.
+# `mod_wsgi` and `quill` modules. Loaded into each interpreter of a daemon
+# process as module `_quill_support` (the main interpreter, and every
+# sub-interpreter of an application group); in the main interpreter the
+# hot path (environ, start_response, body I/O) is in Rust, in a
+# sub-interpreter it is `_quill_bridge` (subbridge.py).
 import hashlib
 import os
 import site
@@ -76,7 +78,7 @@ def errors_stream(remote):
     return LogStream("error", "[remote %s] " % remote if remote else "")
 
 
-def setup(group, threads, processes, home, python_path):
+def setup(group, threads, processes, home, python_path, application_group=""):
     for d in python_path:
         before = list(sys.path)
         site.addsitedir(d)
@@ -91,7 +93,7 @@ def setup(group, threads, processes, home, python_path):
         m = types.ModuleType(name)
         m.version = (4, 9, 4) if name == "mod_wsgi" else (0, 1, 0)
         m.process_group = group
-        m.application_group = ""
+        m.application_group = application_group
         m.maximum_processes = processes
         m.threads_per_process = threads
         m.RequestTimeout = RequestTimeout

@@ -27,6 +27,16 @@ pub struct PythonInfo {
     pub libdir: Option<String>,
 }
 
+/// A script a daemon process loads at start, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preload {
+    /// The script's path.
+    pub script: String,
+    /// The application group (interpreter) it is loaded into: `""` is the
+    /// main interpreter (`%{GLOBAL}`), any other name a sub-interpreter.
+    pub application_group: String,
+}
+
 /// Everything a daemon process of one group needs; timeouts in seconds,
 /// 0 = off, as in mod_wsgi.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,8 +56,10 @@ pub struct DaemonSpec {
     pub python: PythonInfo,
     /// `python-path` entries (added with `site.addsitedir`, moved first).
     pub python_path: Vec<String>,
-    /// Scripts loaded before the first accept: (path, callable).
-    pub preload: Vec<String>,
+    /// Scripts loaded before the first accept (`WSGIImportScript`, and
+    /// `WSGIScriptAlias` with both `process-group=` and
+    /// `application-group=`), each into its interpreter.
+    pub preload: Vec<Preload>,
     pub maximum_requests: u32,
     pub inactivity_timeout: u32,
     pub request_timeout: u32,

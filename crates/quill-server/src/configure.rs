@@ -22,7 +22,7 @@ use crate::plan::{
     EmbeddedPlan, EncodedSlashes, GroupPlan, H2Plan, ListenRouting, Mount, ReadStage, ReadTimeouts,
     ResponseBuffer, ServerPlan, SitePlan, StaticAlias, TlsFile, TlsPlan,
 };
-use crate::spec::DaemonSpec;
+use crate::spec::{DaemonSpec, Preload};
 
 /// Why a configuration cannot be served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -445,7 +445,10 @@ fn embedded_plan(
             .import_scripts
             .iter()
             .filter(|s| s.process_group.is_empty())
-            .map(|s| s.script.clone())
+            .map(|s| Preload {
+                script: s.script.clone(),
+                application_group: s.application_group.clone(),
+            })
             .collect(),
         maximum_requests: 0,
         inactivity_timeout: 0,
@@ -613,7 +616,10 @@ fn group_plan(
             .import_scripts
             .iter()
             .filter(|s| s.process_group == d.name)
-            .map(|s| s.script.clone())
+            .map(|s| Preload {
+                script: s.script.clone(),
+                application_group: s.application_group.clone(),
+            })
             .collect(),
         maximum_requests: d.maximum_requests,
         inactivity_timeout: t.inactivity_timeout_s,

@@ -898,7 +898,8 @@ the main interpreter and deadlock or crash in a sub-interpreter; extensions that
 types or modules (NumPy, SciPy, lxml, …) misbehave. Every process also carries a second \
 interpreter, and one more copy of the application for each further application group \
 it serves. In daemon mode one group per application already isolates applications, so \
-the main interpreter costs nothing.
+the main interpreter costs nothing. docs/interpreters.md says what a C extension needs \
+to work in a sub-interpreter.
 
 Fix: `WSGIApplicationGroup %{GLOBAL}` for the mount (or `application-group=%{GLOBAL}` \
 where the alias line already sets it). A `WSGIImportScript` that preloads the mount's \

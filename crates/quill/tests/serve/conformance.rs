@@ -1,23 +1,60 @@
 //! PEP 3333 through a real HTTP client: one test per rule, each against
-//! its own server (2 processes × 3 threads, the same fixture app). The
-//! suite runs twice: daemon mode (`conformance`) and embedded mode
-//! (`conformance_embedded`, see `crate::mode_args`).
+//! its own server (2 processes × 3 threads, the same fixture app), and
+//! each twice: in the main interpreter (`%{GLOBAL}`, as `quill express`
+//! runs it) and in a sub-interpreter (a named application group, whose
+//! bridge is another implementation: crates/quill-daemon/src/subbridge.py).
+//! The whole suite runs twice: daemon mode (`conformance`) and embedded
+//! mode (`conformance_embedded`, see `crate::mode_args`).
 
 use std::io::Read;
 
 use crate::{Server, TempDir, agent, fd_count, fixtures, get, raw, thread_count};
+
+/// Which interpreter of the daemon process runs the fixture app.
+#[derive(Debug, Clone, Copy)]
+enum Interp {
+    /// `application-group=%{GLOBAL}`.
+    Main,
+    /// `application-group=conformance`.
+    Named,
+}
+
+impl Interp {
+    /// `mod_wsgi.application_group` as the application sees it.
+    fn group(self) -> &'static str {
+        match self {
+            Interp::Main => "",
+            Interp::Named => "conformance",
+        }
+    }
+
+    /// `quill express SCRIPT ARGS…`, or the same configuration with the
+    /// mount's application group named, run by `quill serve`.
+    fn express(self, name: &str, args: &[&str]) -> Server {
+        let script = fixtures().join("conformance.wsgi");
+        match self {
+            Interp::Main => Server::express(name, &script, args),
+            Interp::Named => Server::express_edited(name, &script, args, |conf| {
+                assert!(conf.contains("application-group=%{GLOBAL}"), "{conf}");
+                conf.replace(
+                    "application-group=%{GLOBAL}",
+                    "application-group=conformance",
+                )
+            }),
+        }
+    }
+}
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 
 /// The conformance app under /app, with a static directory under /static.
-fn server() -> (Server, TempDir) {
+fn server(interp: Interp) -> (Server, TempDir) {
     let statics = TempDir::new("conformance-static");
     std::fs::write(statics.0.join("hello.txt"), "static hello\n").unwrap();
-    let s = Server::express(
+    let s = interp.express(
         "conformance",
-        &fixtures().join("conformance.wsgi"),
         &[
             crate::mode_args(module_path!()),
             &[
@@ -55,9 +92,8 @@ fn app(s: &Server, p: &str) -> String {
     s.url(&format!("/app{p}"))
 }
 
-#[test]
-fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
-    let (s, _statics) = server();
+fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // environ: CGI variables, the SCRIPT_NAME/PATH_INFO split, wsgi.* keys.
     let r = agent()
@@ -104,7 +140,12 @@ fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
         format!("localhost:{}", s.port)
     };
     assert_eq!(e["mod_wsgi.process_group"], group);
-    assert_eq!(e["mod_wsgi.application_group"], "");
+    assert_eq!(e["mod_wsgi.application_group"], interp.group());
+    assert_eq!(
+        e["interpreter"],
+        interp.group(),
+        "the app runs in the interpreter the environ names"
+    );
     assert!(
         e["mod_wsgi.request_start"]
             .as_str()
@@ -126,7 +167,7 @@ fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
     assert_eq!(us("quill.request_start"), us("mod_wsgi.request_start"));
     // Quill's names for mod_wsgi's keys carry the same values.
     assert_eq!(e["quill.process_group"], e["mod_wsgi.process_group"]);
-    assert_eq!(e["quill.application_group"], "");
+    assert_eq!(e["quill.application_group"], interp.group());
     assert_eq!(e["quill.request_id"], e["mod_wsgi.request_id"]);
     let again = json(&get(&url("/environ")).1);
     assert!(!e["quill.request_id"].as_str().unwrap_or("").is_empty());
@@ -136,9 +177,8 @@ fn environ_has_cgi_variables_the_mount_split_and_wsgi_keys() {
     );
 }
 
-#[test]
-fn repeated_request_headers_are_joined() {
-    let (s, _statics) = server();
+fn repeated_request_headers_are_joined(interp: Interp) {
+    let (s, _statics) = server(interp);
     // Repeated headers are joined with ", " (raw request: the client would
     // merge them itself).
     let out = raw(
@@ -149,9 +189,8 @@ fn repeated_request_headers_are_joined() {
     assert!(out.contains("\"SERVER_NAME\": \"x\""), "{out}");
 }
 
-#[test]
-fn wsgi_input_read_never_goes_past_the_body() {
-    let (s, _statics) = server();
+fn wsgi_input_read_never_goes_past_the_body(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // wsgi.input: read() with and without a size, never past the body.
     let mut r = agent()
@@ -168,9 +207,8 @@ fn wsgi_input_read_never_goes_past_the_body() {
     assert_eq!(r.body_mut().read_to_string().unwrap(), "echo me");
 }
 
-#[test]
-fn wsgi_input_readline_readlines_and_iteration() {
-    let (s, _statics) = server();
+fn wsgi_input_readline_readlines_and_iteration(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // readline (with a size), readlines, iteration.
     let mut r = agent()
@@ -189,9 +227,8 @@ fn wsgi_input_readline_readlines_and_iteration() {
     );
 }
 
-#[test]
-fn a_chunked_request_body_reads_to_its_end() {
-    let (s, _statics) = server();
+fn a_chunked_request_body_reads_to_its_end(interp: Interp) {
+    let (s, _statics) = server(interp);
     // A chunked request body (no Content-Length) reads to its end.
     let out = raw(
         s.port,
@@ -201,9 +238,8 @@ fn a_chunked_request_body_reads_to_its_end() {
     assert!(out.contains("hello world"), "{out}");
 }
 
-#[test]
-fn bodies_stream_both_ways_without_being_buffered_whole() {
-    let (s, _statics) = server();
+fn bodies_stream_both_ways_without_being_buffered_whole(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // Bodies stream both ways: 32 MiB up and down, never buffered whole:
     // afterwards no process's peak RSS stands 16 MiB above its current
@@ -247,9 +283,8 @@ fn bodies_stream_both_ways_without_being_buffered_whole() {
     }
 }
 
-#[test]
-fn write_then_iterable_and_close_is_always_called() {
-    let (s, _statics) = server();
+fn write_then_iterable_and_close_is_always_called(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // write() then iterable; empty chunks skipped; close() always called.
     assert_eq!(get(&url("/write")), (200, "written-iterated".into()));
@@ -269,9 +304,8 @@ fn write_then_iterable_and_close_is_always_called() {
     assert_eq!(body.lines().count(), 1000);
 }
 
-#[test]
-fn reason_phrases_and_repeated_response_headers_pass_through() {
-    let (s, _statics) = server();
+fn reason_phrases_and_repeated_response_headers_pass_through(interp: Interp) {
+    let (s, _statics) = server(interp);
     // Custom reason phrases and repeated response headers pass through.
     let out = raw(
         s.port,
@@ -284,9 +318,8 @@ fn reason_phrases_and_repeated_response_headers_pass_through() {
     );
 }
 
-#[test]
-fn content_length_from_the_app_drops_excess_bytes() {
-    let (s, _statics) = server();
+fn content_length_from_the_app_drops_excess_bytes(interp: Interp) {
+    let (s, _statics) = server(interp);
     // Content-Length from the app: excess bytes dropped.
     let out = raw(
         s.port,
@@ -295,9 +328,8 @@ fn content_length_from_the_app_drops_excess_bytes() {
     assert!(out.ends_with("\r\n\r\n01234"), "{out}");
 }
 
-#[test]
-fn exc_info_replaces_the_status_before_the_head_and_cuts_after() {
-    let (s, _statics) = server();
+fn exc_info_replaces_the_status_before_the_head_and_cuts_after(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // exc_info: replaces the status before the head was sent …
     assert_eq!(get(&url("/exc-info")), (503, "replaced".into()));
@@ -313,9 +345,8 @@ fn exc_info_replaces_the_status_before_the_head_and_cuts_after() {
     );
 }
 
-#[test]
-fn application_errors_give_500_or_a_visible_truncation() {
-    let (s, _statics) = server();
+fn application_errors_give_500_or_a_visible_truncation(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // Application errors: 500 before the head; after it, the connection ends
     // without a valid end (no terminating chunk).
@@ -351,9 +382,8 @@ fn application_errors_give_500_or_a_visible_truncation() {
     assert!(s.log().contains("hop-by-hop header"));
 }
 
-#[test]
-fn file_wrapper_sends_the_file_from_its_position() {
-    let (s, _statics) = server();
+fn file_wrapper_sends_the_file_from_its_position(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // wsgi.file_wrapper: a real file from its position (sendfile), with
     // Content-Length; a file-like without a descriptor is iterated.
@@ -367,9 +397,8 @@ fn file_wrapper_sends_the_file_from_its_position() {
     assert_eq!(get(&url("/file-iter")), (200, "onetwo".into()));
 }
 
-#[test]
-fn wsgi_errors_and_print_go_to_the_error_log_with_the_client() {
-    let (s, _statics) = server();
+fn wsgi_errors_and_print_go_to_the_error_log_with_the_client(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // wsgi.errors and print() go to the error log with the request's client.
     assert_eq!(get(&url("/errors")).0, 200);
@@ -378,9 +407,8 @@ fn wsgi_errors_and_print_go_to_the_error_log_with_the_client() {
     assert!(s.wait_log("conformance print line"));
 }
 
-#[test]
-fn static_files_via_url_alias() {
-    let (s, _statics) = server();
+fn static_files_via_url_alias(interp: Interp) {
+    let (s, _statics) = server(interp);
     // Static files via Alias, served by the front end.
     assert_eq!(
         get(&s.url("/static/hello.txt")),
@@ -390,9 +418,8 @@ fn static_files_via_url_alias() {
     assert_eq!(get(&s.url("/elsewhere")).0, 404);
 }
 
-#[test]
-fn malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed() {
-    let (s, _statics) = server();
+fn malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // Malformed HTTP: 400, 431, 413, 411/501 — and nothing else disturbed.
     let out = raw(s.port, b"GARBAGE\r\n\r\n");
@@ -423,9 +450,8 @@ fn malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed() {
     assert_eq!(python_processes(&s).len(), 2);
 }
 
-#[test]
-fn keep_alive_and_the_combined_access_log() {
-    let (s, _statics) = server();
+fn keep_alive_and_the_combined_access_log(interp: Interp) {
+    let (s, _statics) = server(interp);
     // Keep-alive: several requests on one connection.
     let out = raw(
         s.port,
@@ -437,9 +463,8 @@ fn keep_alive_and_the_combined_access_log() {
     assert!(s.wait_log("\"GET /app/write HTTP/1.1\" 200"));
 }
 
-#[test]
-fn nothing_leaks_and_the_server_stops_cleanly() {
-    let (s, _statics) = server();
+fn nothing_leaks_and_the_server_stops_cleanly(interp: Interp) {
+    let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
     // Nothing leaks in the supervisor across many requests.
     let (fds, threads) = (fd_count(s.pid()), thread_count(s.pid()));
@@ -471,13 +496,11 @@ fn nothing_leaks_and_the_server_stops_cleanly() {
     }
 }
 
-#[test]
-fn multithread_and_multiprocess_follow_the_group() {
+fn multithread_and_multiprocess_follow_the_group(interp: Interp) {
     // One thread, and no processes= at all (mod_wsgi: giving it, even
     // `processes=1`, makes wsgi.multiprocess True): both False.
-    let s = Server::express(
+    let s = interp.express(
         "conformance-single",
-        &fixtures().join("conformance.wsgi"),
         &["--mount-point", "/app", "--threads", "1"],
     );
     let e = json(&get(&app(&s, "/environ")).1);
@@ -485,3 +508,43 @@ fn multithread_and_multiprocess_follow_the_group() {
     assert_eq!(e["wsgi.multiprocess"], false);
     assert_eq!(s.stop(), Some(0));
 }
+
+/// Every rule in both interpreters: `main_interpreter::RULE` and
+/// `sub_interpreter::RULE`.
+macro_rules! in_each_interpreter {
+    ($($rule:ident),* $(,)?) => {
+        mod main_interpreter {
+            $(#[test]
+            fn $rule() {
+                super::$rule(super::Interp::Main)
+            })*
+        }
+        mod sub_interpreter {
+            $(#[test]
+            fn $rule() {
+                super::$rule(super::Interp::Named)
+            })*
+        }
+    };
+}
+
+in_each_interpreter!(
+    environ_has_cgi_variables_the_mount_split_and_wsgi_keys,
+    repeated_request_headers_are_joined,
+    wsgi_input_read_never_goes_past_the_body,
+    wsgi_input_readline_readlines_and_iteration,
+    a_chunked_request_body_reads_to_its_end,
+    bodies_stream_both_ways_without_being_buffered_whole,
+    write_then_iterable_and_close_is_always_called,
+    reason_phrases_and_repeated_response_headers_pass_through,
+    content_length_from_the_app_drops_excess_bytes,
+    exc_info_replaces_the_status_before_the_head_and_cuts_after,
+    application_errors_give_500_or_a_visible_truncation,
+    file_wrapper_sends_the_file_from_its_position,
+    wsgi_errors_and_print_go_to_the_error_log_with_the_client,
+    static_files_via_url_alias,
+    malformed_http_gets_400_431_413_501_and_nothing_else_is_disturbed,
+    keep_alive_and_the_combined_access_log,
+    nothing_leaks_and_the_server_stops_cleanly,
+    multithread_and_multiprocess_follow_the_group,
+);

@@ -27,6 +27,7 @@ mod conformance_embedded;
 mod embedded;
 mod faults;
 mod hardening;
+mod interpreters;
 mod lifecycle;
 mod logs;
 mod pool;
@@ -127,6 +128,38 @@ impl Server {
         .arg(&root.0)
         .args(args);
         Server::launch(cmd, root, "Server URL         : http://127.0.0.1:")
+    }
+
+    /// The configuration `quill express SCRIPT ARGS… --print-config`
+    /// writes, changed by `edit`, run by `quill serve`: for what express
+    /// itself does not offer (a named application group, say).
+    pub fn express_edited(
+        name: &str,
+        script: &Path,
+        args: &[&str],
+        edit: impl FnOnce(&str) -> String,
+    ) -> Server {
+        let root = TempDir::new(name);
+        let port = free_port();
+        let out = Command::new(quill_bin())
+            .arg("express")
+            .arg(script)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--log-to-terminal", "--log-level", "info"])
+            .arg("--server-root")
+            .arg(&root.0)
+            .args(args)
+            .arg("--print-config")
+            .output()
+            .expect("run quill express --print-config");
+        assert!(
+            out.status.success(),
+            "quill express --print-config failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let conf = root.0.join("httpd.conf");
+        std::fs::write(&conf, edit(&String::from_utf8_lossy(&out.stdout))).expect("write config");
+        Server::serve(root, &conf, port)
     }
 
     /// `quill serve CONF --log-to-terminal`; the config listens on `port`
@@ -404,6 +437,15 @@ pub fn raw(port: u16, request: &[u8]) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A port of 127.0.0.1 that was free a moment ago (a config needs a
+/// number).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// The test virtualenv with Flask and Django (scripts/test makes it).

@@ -34,6 +34,8 @@ def application(environ, start_response):
         keys["pid"] = os.getpid()
         keys["sys.prefix"] = sys.prefix
         keys["sys.executable"] = sys.executable
+        # The interpreter the app runs in, as the mod_wsgi module says.
+        keys["interpreter"] = sys.modules["mod_wsgi"].application_group
         return jsonr(start_response, keys)
     if p == "/echo":
         body = environ["wsgi.input"].read()

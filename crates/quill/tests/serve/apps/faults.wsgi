@@ -23,6 +23,18 @@ def application(environ, start_response):
     if p == "/hold-gil":
         # A C call that keeps the GIL (PyDLL): the deadlock timer fires.
         ctypes.PyDLL(None).sleep(30)
+    if p == "/gilstate":
+        # The simplified GIL API, as some C extensions use it: fine in the
+        # main interpreter, a deadlock in a sub-interpreter.
+        api = ctypes.pythonapi
+        api.PyGILState_Ensure.restype = ctypes.c_int
+        api.PyGILState_Release(api.PyGILState_Ensure())
+    if p == "/spin":
+        # Pure Python for that many seconds: the GIL is given up only when
+        # the interpreter asks this thread to.
+        end = time.monotonic() + float(environ["QUERY_STRING"] or 1)
+        while time.monotonic() < end:
+            pass
     if p == "/sleep":
         time.sleep(float(environ["QUERY_STRING"] or 1))
     start_response("200 OK", [("Content-Type", "text/plain")])
