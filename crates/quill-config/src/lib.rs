@@ -21,6 +21,7 @@ pub mod fs;
 pub mod model;
 pub mod modules;
 pub mod resolve;
+pub mod served;
 pub mod source;
 pub mod syntax;
 pub mod text;
