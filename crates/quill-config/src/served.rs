@@ -204,7 +204,7 @@ pub static DIRECTIVES: &[ServedEntry] = &[
     e(
         "CustomLog",
         InPart,
-        "the main server's first CustomLog, a file path or /dev/stdout, is the one access log, always in the combined format with %D; its format argument, further CustomLogs and those of virtual hosts are not applied",
+        "the main server's first CustomLog is the one access log, its target taken as a file path (relative to ServerRoot; a piped `|command` too), always in the combined format with %D; its format argument, further CustomLogs and those of virtual hosts are not applied",
     ),
     e(
         "LogFormat",
@@ -235,7 +235,7 @@ pub static DIRECTIVES: &[ServedEntry] = &[
     e(
         "WSGIDaemonProcess",
         InPart,
-        "each group runs processes × threads daemon processes; threads=0 (managed-process mode) makes quill serve refuse to start; its options are listed under WSGIDaemonProcess options",
+        "each group runs `processes` daemon processes of `threads` request threads; threads=0 (managed-process mode) makes quill serve refuse to start; its options are listed under WSGIDaemonProcess options",
     ),
     e(
         "WSGIProcessGroup",
@@ -505,7 +505,7 @@ pub static DAEMON_OPTIONS: &[ServedEntry] = &[
     e(
         "header-buffer-size",
         NotApplied,
-        "the front end's own limits apply to response heads",
+        "a response head from the daemon is one wire-protocol frame, up to 16 MiB",
     ),
     e(
         "response-buffer-size",
