@@ -326,7 +326,7 @@ pub static CORE: &[DirectiveDef] = &[
         "none",
         SERVER_VHOST,
         Exactly(1),
-        "Directory of static files served at /.",
+        "The server's document directory: httpd serves its files at /; Quill gives it to WSGI applications as DOCUMENT_ROOT.",
     ),
     d(
         "ErrorLog",
@@ -773,9 +773,11 @@ pub fn find(name: &str) -> Option<&'static DirectiveDef> {
 /// docs/directives.md, generated.
 pub fn directive_reference_markdown() -> String {
     let mut out = String::from(
-        "# Directive reference\n\n<!-- Generated from crates/quill-config/src/directives.rs and wsgi/directives.rs by `cargo run -p quill -- docs directives`; do not edit. -->\n\n\
+        "# Directive reference\n\n<!-- Generated from crates/quill-config/src/directives.rs, wsgi/directives.rs and served.rs by `cargo run -p quill -- docs directives`; do not edit. -->\n\n\
          Directives Quill reads. Any other directive of a loaded module is kept and listed by `quill config` as not modelled; a name that no loaded module defines is httpd's \"Invalid command\" error (see docs/config.md, Directives and modules).\n",
     );
+    out.push('\n');
+    out.push_str(&crate::served::summary_markdown());
     for (title, table) in tables() {
         out.push_str(&format!("\n## {title}\n\n"));
         for def in table {
@@ -797,9 +799,14 @@ pub fn directive_reference_markdown() -> String {
             if let Some(a) = def.alias {
                 out.push_str(&format!("- also accepted as: {a} (deprecated)\n"));
             }
+            if let Some(served) = crate::served::directive(def.name) {
+                out.push_str(&served.markdown_line());
+                out.push('\n');
+            }
             out.push_str(&format!("\n{}\n\n", def.doc));
         }
     }
+    out.push_str("## WSGIDaemonProcess options\n\n");
     out.push_str(&crate::wsgi::daemon_options_markdown());
     out
 }

@@ -23,6 +23,7 @@ pub mod model;
 pub mod modules;
 pub mod remoteip;
 pub mod resolve;
+pub mod served;
 pub mod setenvif;
 pub mod source;
 pub mod syntax;

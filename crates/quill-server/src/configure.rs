@@ -733,6 +733,194 @@ mod tests {
         );
     }
 
+    /// The plan, as JSON, for `directives` after a worker-MPM server with
+    /// mod_wsgi and one daemon group `g` mounted at `/app`; `Err` when
+    /// quill serve refuses it.
+    fn wsgi_plan(directives: &str, group_options: &str) -> Result<serde_json::Value, PlanError> {
+        use quill_config::fs::MemFs;
+        use quill_config::syntax::{ParseOptions, parse_str};
+        let text = format!(
+            "ServerRoot /srv\nServerName localhost\nListen 127.0.0.1:8080\n\
+             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule alias_module modules/mod_alias.so\n\
+             LoadModule wsgi_module modules/mod_wsgi.so\n\
+             WSGIDaemonProcess g {group_options}\n\
+             WSGIScriptAlias /app /srv/app.wsgi process-group=g\n{directives}\n"
+        );
+        let parsed = parse_str(
+            Path::new("/srv/httpd.conf"),
+            &text,
+            &MemFs::new(),
+            &ParseOptions::default(),
+        );
+        let resolved = quill_config::resolve(&parsed, &quill_config::ResolveOptions::default());
+        let plan = plan_from_config(&resolved, &Extras::default())?;
+        Ok(serde_json::to_value(&plan).unwrap_or_default())
+    }
+
+    /// docs/directives.md's `quill serve` lines (quill_config::served)
+    /// checked against the plan: an option or directive said to be applied
+    /// changes what the server runs with, one said not to be applied leaves
+    /// it as it is. (The plan is everything the front end and the daemons
+    /// are given.) Needs the `python3` on PATH, which every group probes.
+    #[test]
+    fn what_the_reference_says_is_applied_changes_the_plan() {
+        use quill_config::served::{self, Served};
+        let base = wsgi_plan("", "").expect("the base configuration is served");
+
+        // A value other than the default for each daemon option; those
+        // left out cannot be compared here: user/group/supplementary-groups
+        // apply only when quill starts as root, python-home needs another
+        // interpreter.
+        let option_values = [
+            ("processes", "processes=2"),
+            ("threads", "threads=3"),
+            ("display-name", "display-name=%{GROUP}"),
+            ("home", "home=/srv/app"),
+            ("python-path", "python-path=/srv/lib"),
+            ("python-eggs", "python-eggs=/tmp/eggs"),
+            ("lang", "lang=en_US.UTF-8"),
+            ("locale", "locale=en_US.UTF-8"),
+            ("umask", "umask=0077"),
+            ("chroot", "chroot=/srv/jail"),
+            ("maximum-requests", "maximum-requests=1000"),
+            ("inactivity-timeout", "inactivity-timeout=300"),
+            ("request-timeout", "request-timeout=60"),
+            ("deadlock-timeout", "deadlock-timeout=60"),
+            ("graceful-timeout", "graceful-timeout=16"),
+            ("eviction-timeout", "eviction-timeout=30"),
+            ("shutdown-timeout", "shutdown-timeout=6"),
+            ("startup-timeout", "startup-timeout=15"),
+            ("restart-interval", "restart-interval=3600"),
+            ("connect-timeout", "connect-timeout=16"),
+            ("socket-timeout", "socket-timeout=30"),
+            ("queue-timeout", "queue-timeout=45"),
+            ("listen-backlog", "listen-backlog=7"),
+            ("send-buffer-size", "send-buffer-size=65536"),
+            ("receive-buffer-size", "receive-buffer-size=65536"),
+            ("header-buffer-size", "header-buffer-size=65536"),
+            ("response-buffer-size", "response-buffer-size=131072"),
+            ("response-socket-timeout", "response-socket-timeout=30"),
+            ("socket-user", "socket-user=nobody"),
+            ("script-user", "script-user=nobody"),
+            ("script-group", "script-group=nogroup"),
+            ("cpu-time-limit", "cpu-time-limit=3600"),
+            ("cpu-priority", "cpu-priority=5"),
+            ("memory-limit", "memory-limit=1073741824"),
+            ("virtual-memory-limit", "virtual-memory-limit=2147483648"),
+            ("stack-size", "stack-size=524288"),
+            ("server-metrics", "server-metrics=On"),
+            (
+                "newrelic-config-file",
+                "newrelic-config-file=/etc/newrelic.ini",
+            ),
+            ("newrelic-environment", "newrelic-environment=production"),
+        ];
+        let mut wrong = Vec::new();
+        for (name, value) in option_values {
+            let entry = served::daemon_option(name).expect("a classified option");
+            let changed = wsgi_plan("", value).map_or(true, |p| p != base);
+            if changed != (entry.served != Served::NotApplied) {
+                wrong.push(format!(
+                    "{value}: {:?} in served.rs, but it {}",
+                    entry.served,
+                    if changed {
+                        "changed the plan"
+                    } else {
+                        "left the plan as it was"
+                    }
+                ));
+            }
+        }
+        // Options this test does not compare, so that a new one is seen.
+        let skipped = ["python-home", "user", "group", "supplementary-groups"];
+        for o in quill_config::wsgi::DAEMON_OPTIONS {
+            assert!(
+                option_values.iter().any(|(n, _)| *n == o.name) || skipped.contains(&o.name),
+                "give `{}` a value in this test",
+                o.name
+            );
+        }
+
+        // Directives at server level, each with a value other than its
+        // default.
+        let directive_values = [
+            ("KeepAlive", "KeepAlive Off"),
+            ("KeepAliveTimeout", "KeepAliveTimeout 9"),
+            ("MaxKeepAliveRequests", "MaxKeepAliveRequests 7"),
+            ("Timeout", "Timeout 9"),
+            ("AllowEncodedSlashes", "AllowEncodedSlashes On"),
+            ("HttpProtocolOptions", "HttpProtocolOptions Unsafe"),
+            ("LimitRequestBody", "LimitRequestBody 1000"),
+            ("LimitRequestFields", "LimitRequestFields 50"),
+            ("LimitRequestFieldSize", "LimitRequestFieldSize 16000"),
+            ("LimitRequestLine", "LimitRequestLine 4000"),
+            ("DocumentRoot", "DocumentRoot /srv/www"),
+            ("ErrorLog", "ErrorLog logs/other_error_log"),
+            ("LogLevel", "LogLevel debug"),
+            ("StartServers", "StartServers 2"),
+            ("MinSpareThreads", "MinSpareThreads 50"),
+            ("MaxSpareThreads", "MaxSpareThreads 300"),
+            ("ServerLimit", "ServerLimit 20"),
+            ("MaxRequestWorkers", "MaxRequestWorkers 200"),
+            ("MaxConnectionsPerChild", "MaxConnectionsPerChild 1000"),
+            ("ListenBacklog", "ListenBacklog 100"),
+            ("GracefulShutdownTimeout", "GracefulShutdownTimeout 30"),
+            ("ExtendedStatus", "ExtendedStatus Off"),
+            ("Alias", "Alias /static /srv/static"),
+            ("AliasMatch", "AliasMatch ^/img/(.*) /srv/img/$1"),
+            // (A format reaches the plan through the CustomLog that names it.)
+            (
+                "LogFormat",
+                "LogFormat \"%h %r\" short\nCustomLog logs/short_log short",
+            ),
+            ("WSGICallableObject", "WSGICallableObject app"),
+            ("WSGIPassAuthorization", "WSGIPassAuthorization On"),
+            ("WSGIChunkedRequest", "WSGIChunkedRequest On"),
+            ("WSGIScriptReloading", "WSGIScriptReloading Off"),
+            ("WSGIRestrictEmbedded", "WSGIRestrictEmbedded On"),
+            ("WSGIApplicationGroup", "WSGIApplicationGroup %{GLOBAL}"),
+            ("WSGIPythonEggs", "WSGIPythonEggs /tmp/eggs"),
+            ("WSGISocketPrefix", "WSGISocketPrefix /tmp/other/wsgi"),
+            ("WSGISocketRotation", "WSGISocketRotation Off"),
+            ("WSGIRestrictProcess", "WSGIRestrictProcess g"),
+            ("WSGIMapHEADToGET", "WSGIMapHEADToGET On"),
+            ("WSGIErrorOverride", "WSGIErrorOverride On"),
+            ("WSGIIgnoreActivity", "WSGIIgnoreActivity On"),
+            ("WSGIEnableSendfile", "WSGIEnableSendfile On"),
+            ("WSGIAcceptMutex", "WSGIAcceptMutex flock"),
+            ("WSGILazyInitialization", "WSGILazyInitialization Off"),
+            ("WSGIDestroyInterpreter", "WSGIDestroyInterpreter Off"),
+            ("WSGIRestrictSignal", "WSGIRestrictSignal Off"),
+            ("WSGIRestrictStdout", "WSGIRestrictStdout On"),
+            ("WSGIRestrictStdin", "WSGIRestrictStdin On"),
+            ("WSGIServerMetrics", "WSGIServerMetrics On"),
+            ("WSGIPythonOptimize", "WSGIPythonOptimize 1"),
+            ("WSGIPythonHashSeed", "WSGIPythonHashSeed 0"),
+            ("WSGIDontWriteBytecode", "WSGIDontWriteBytecode On"),
+        ];
+        for (name, line) in directive_values {
+            let entry = served::directive(name).expect("a classified directive");
+            let changed = wsgi_plan(line, "").map_or(true, |p| p != base);
+            if changed != (entry.served != Served::NotApplied) {
+                wrong.push(format!(
+                    "{line}: {:?} in served.rs, but it {}",
+                    entry.served,
+                    if changed {
+                        "changed the plan"
+                    } else {
+                        "left the plan as it was"
+                    }
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "crates/quill-config/src/served.rs disagrees with the plan:\n{}",
+            wrong.join("\n")
+        );
+    }
+
     #[test]
     fn users_and_groups_by_name_or_number() {
         assert_eq!(lookup_user("root"), Ok((0, Some(0))));

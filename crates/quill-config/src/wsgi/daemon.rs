@@ -67,11 +67,19 @@ pub struct DaemonOption {
 /// The options of WSGIDaemonProcess as a markdown table (for the
 /// directive reference).
 pub fn daemon_options_markdown() -> String {
-    let mut out =
-        String::from("| option | default | example | what it does |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| option | default | example | what it does | quill serve |\n|---|---|---|---|---|\n",
+    );
     for o in DAEMON_OPTIONS {
+        let served = crate::served::daemon_option(o.name).map_or(String::new(), |s| {
+            if s.note.is_empty() {
+                s.served.label().to_string()
+            } else {
+                format!("{} — {}", s.served.label(), s.note)
+            }
+        });
         out.push_str(&format!(
-            "| `{}` | {} | `{}` | {} |\n",
+            "| `{}` | {} | `{}` | {} | {served} |\n",
             o.name, o.default, o.example, o.doc
         ));
     }
