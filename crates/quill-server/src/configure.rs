@@ -684,22 +684,27 @@ fn startup_warnings(resolved: &Resolved) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn plan(mpm_directives: &str) -> ServerPlan {
+    /// The plan of `text`, read as /srv/httpd.conf.
+    fn plan_of(text: &str) -> Result<ServerPlan, PlanError> {
         use quill_config::fs::MemFs;
         use quill_config::syntax::{ParseOptions, parse_str};
-        let text = format!(
-            "ServerRoot /srv\nServerName localhost\nListen 127.0.0.1:8080\n\
-             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
-             LoadModule alias_module modules/mod_alias.so\n{mpm_directives}\n"
-        );
         let parsed = parse_str(
             Path::new("/srv/httpd.conf"),
-            &text,
+            text,
             &MemFs::new(),
             &ParseOptions::default(),
         );
         let resolved = quill_config::resolve(&parsed, &quill_config::ResolveOptions::default());
-        plan_from_config(&resolved, &Extras::default()).expect("a plan")
+        plan_from_config(&resolved, &Extras::default())
+    }
+
+    fn plan(mpm_directives: &str) -> ServerPlan {
+        plan_of(&format!(
+            "ServerRoot /srv\nServerName localhost\nListen 127.0.0.1:8080\n\
+             LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
+             LoadModule alias_module modules/mod_alias.so\n{mpm_directives}\n"
+        ))
+        .expect("a plan")
     }
 
     #[test]
@@ -737,24 +742,14 @@ mod tests {
     /// mod_wsgi and one daemon group `g` mounted at `/app`; `Err` when
     /// quill serve refuses it.
     fn wsgi_plan(directives: &str, group_options: &str) -> Result<serde_json::Value, PlanError> {
-        use quill_config::fs::MemFs;
-        use quill_config::syntax::{ParseOptions, parse_str};
-        let text = format!(
+        let plan = plan_of(&format!(
             "ServerRoot /srv\nServerName localhost\nListen 127.0.0.1:8080\n\
              LoadModule mpm_worker_module modules/mod_mpm_worker.so\n\
              LoadModule alias_module modules/mod_alias.so\n\
              LoadModule wsgi_module modules/mod_wsgi.so\n\
              WSGIDaemonProcess g {group_options}\n\
              WSGIScriptAlias /app /srv/app.wsgi process-group=g\n{directives}\n"
-        );
-        let parsed = parse_str(
-            Path::new("/srv/httpd.conf"),
-            &text,
-            &MemFs::new(),
-            &ParseOptions::default(),
-        );
-        let resolved = quill_config::resolve(&parsed, &quill_config::ResolveOptions::default());
-        let plan = plan_from_config(&resolved, &Extras::default())?;
+        ))?;
         Ok(serde_json::to_value(&plan).unwrap_or_default())
     }
 

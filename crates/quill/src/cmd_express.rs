@@ -395,13 +395,8 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
         d.push_str(&format!("    processes={p} \\\n"));
     }
     d.push_str(&format!("    threads={} \\\n", args.threads));
-    if !args.python_path.is_empty() {
-        let pp: Vec<String> = args
-            .python_path
-            .iter()
-            .map(|p| abs(p).display().to_string())
-            .collect();
-        d.push_str(&format!("    python-path={} \\\n", quote(&pp.join(":"))));
+    if let Some(pp) = python_path(args) {
+        d.push_str(&format!("    python-path={pp} \\\n"));
     }
     d.push_str(&format!(
         "    lang={l} locale={l} \\\n    maximum-requests={} listen-backlog={} \\\n    queue-timeout={} socket-timeout={} connect-timeout={} \\\n    request-timeout={} inactivity-timeout={} startup-timeout={} \\\n    deadlock-timeout={} graceful-timeout={} shutdown-timeout={}",
@@ -431,6 +426,19 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
     );
     url_aliases(args, &mut c);
     c
+}
+
+/// `--python-path` directories, absolute, joined with `:` and quoted for
+/// the configuration; `None` when none was given.
+fn python_path(args: &ExpressArgs) -> Option<String> {
+    (!args.python_path.is_empty()).then(|| {
+        let pp: Vec<String> = args
+            .python_path
+            .iter()
+            .map(|p| abs(p).display().to_string())
+            .collect();
+        quote(&pp.join(":"))
+    })
 }
 
 fn mount_point(args: &ExpressArgs) -> String {
@@ -465,13 +473,8 @@ fn embedded_tail(
     if args.chunked_request {
         line(&mut c, "WSGIChunkedRequest On");
     }
-    if !args.python_path.is_empty() {
-        let pp: Vec<String> = args
-            .python_path
-            .iter()
-            .map(|p| abs(p).display().to_string())
-            .collect();
-        line(&mut c, &format!("WSGIPythonPath {}", quote(&pp.join(":"))));
+    if let Some(pp) = python_path(args) {
+        line(&mut c, &format!("WSGIPythonPath {pp}"));
     }
     line(
         &mut c,
