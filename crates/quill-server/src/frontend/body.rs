@@ -50,10 +50,16 @@ pub(super) struct ConnState {
 }
 
 impl ConnState {
-    pub(super) fn new(keep_alive: Option<std::time::Duration>) -> ConnState {
+    /// A connection whose default server has `keep_alive` and `timeout`.
+    pub(super) fn new(
+        keep_alive: Option<std::time::Duration>,
+        timeout: std::time::Duration,
+    ) -> ConnState {
         ConnState {
             keep_alive_ms: std::sync::atomic::AtomicU64::new(Self::ms(keep_alive)),
-            timeout_ms: std::sync::atomic::AtomicU64::new(60_000),
+            timeout_ms: std::sync::atomic::AtomicU64::new(
+                u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
             in_flight: Default::default(),
             last_done: Default::default(),
             closing: Default::default(),

@@ -477,7 +477,7 @@ pub async fn serve(
             // The server the connection starts with (httpd's base server).
             let base = fe.sites.base(ends.listener, ends.local.ip());
             let rules = fe.conn_rules(base);
-            let state = Arc::new(ConnState::new(rules.keep_alive));
+            let state = Arc::new(ConnState::new(rules.keep_alive, rules.timeout));
             let svc_state = state.clone();
             // The request's future is boxed: it is large (the whole
             // proxying state machine) and would otherwise sit inline
