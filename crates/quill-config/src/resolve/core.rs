@@ -1149,21 +1149,22 @@ fn arrived_at(address: &str, local: IpAddr) -> bool {
     }
 }
 
-/// The name a Host header (or SNI) value is matched by: lower case,
-/// without its port and a final dot (httpd's fix_hostname).
-fn host_name(host: &str) -> String {
-    let h = host.trim().to_ascii_lowercase();
+/// The name a Host header (or SNI) value is matched by: without its port
+/// and a final dot (httpd's fix_hostname); matched without regard to
+/// ASCII case ([`wildcard_match`]). Borrowed: this runs for every request.
+fn host_name(host: &str) -> &str {
+    let h = host.trim();
     let name = match h.strip_prefix('[') {
-        Some(rest) => match rest.split_once(']') {
-            Some((addr, _)) => format!("[{addr}]"),
-            None => h.clone(),
+        Some(rest) => match rest.find(']') {
+            Some(end) => &h[..end + 2],
+            None => h,
         },
         None => match h.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name.to_string(),
-            _ => h.clone(),
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => h,
         },
     };
-    name.strip_suffix('.').map_or(name.clone(), str::to_string)
+    name.strip_suffix('.').unwrap_or(name)
 }
 
 /// The virtual host (index) that answers a request on `routing`'s
@@ -1184,22 +1185,23 @@ pub fn select_vhost(routing: &Routing, local: Option<IpAddr>, host: Option<&str>
         None => (routing.default_vhost, &routing.names),
     };
     if let Some(h) = host.map(host_name) {
-        if let Some((_, i)) = names.iter().find(|(pat, _)| wildcard_match(pat, &h)) {
+        if let Some((_, i)) = names.iter().find(|(pat, _)| wildcard_match(pat, h)) {
             return Some(*i);
         }
     }
     default
 }
 
-/// ServerAlias wildcards: `*` any run, `?` one character.
+/// ServerAlias wildcards: `*` any run, `?` one byte, as httpd's
+/// ap_strcasecmp_match; `pat` is in lower case, `s` in any ASCII case.
 fn wildcard_match(pat: &str, s: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (p, t) = (pat.as_bytes(), s.as_bytes());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti].to_ascii_lowercase()) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -1211,7 +1213,7 @@ fn wildcard_match(pat: &str, s: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -1385,5 +1387,20 @@ mod tests {
         assert!(wildcard_match("*.example.com", "www.example.com"));
         assert!(wildcard_match("w?w.example.com", "www.example.com"));
         assert!(!wildcard_match("*.example.com", "example.org"));
+        assert!(wildcard_match("*.example.com", "WWW.Example.COM"));
+        assert!(wildcard_match("a*b*c", "aXXbYYc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYY"));
+        assert!(!wildcard_match("www.example.com", "www.example.co"));
+        assert!(wildcard_match("*", ""));
+    }
+
+    #[test]
+    fn host_names_lose_their_port_and_final_dot() {
+        assert_eq!(host_name(" Example.COM.:8080 "), "Example.COM");
+        assert_eq!(host_name("[::1]:8080"), "[::1]");
+        assert_eq!(host_name("[::1]"), "[::1]");
+        assert_eq!(host_name("[::1"), "[::1");
+        assert_eq!(host_name("a.example:x"), "a.example:x");
+        assert_eq!(host_name("a.example"), "a.example");
     }
 }

@@ -180,9 +180,17 @@ impl Framing {
         else {
             return Scan::Body(0);
         };
-        for (i, &b) in bytes[held..].iter().enumerate() {
-            match b {
-                b'\n' => {
+        let new = &bytes[held..];
+        let mut i = 0;
+        while i < new.len() {
+            // A run of bytes other than CR and LF (most of a head) at once.
+            let run = memchr::memchr2(b'\r', b'\n', &new[i..]).unwrap_or(new.len() - i);
+            if run > 0 {
+                line_len += run + usize::from(cr);
+                cr = false;
+                i += run;
+            } else {
+                if new[i] == b'\n' {
                     if self.strict && !cr {
                         return Scan::Reject(Rejection::BareLf {
                             in_request_line: lines == 0,
@@ -199,17 +207,13 @@ impl Framing {
                     }
                     // (A blank line before the request line is skipped,
                     // as httpd and hyper do.)
-                }
-                b'\r' => {
+                } else {
                     if cr {
                         line_len += 1;
                     }
                     cr = true;
                 }
-                _ => {
-                    line_len += 1 + usize::from(cr);
-                    cr = false;
-                }
+                i += 1;
             }
             // (httpd takes a request line of up to limit + 1 bytes: its
             // ap_rgetline gets limit + 2 with the CRLF; recorded by
@@ -395,6 +399,65 @@ mod tests {
             }
         }
         (out, None)
+    }
+
+    /// The head scan byte by byte, as it was before it skipped runs with
+    /// memchr: the heads of `input` (fed whole) and the first refusal.
+    fn heads_byte_by_byte(
+        input: &[u8],
+        strict: bool,
+        limit: usize,
+    ) -> (Vec<String>, Option<Rejection>) {
+        let (mut out, mut start) = (Vec::new(), 0);
+        let (mut lines, mut line_len, mut cr) = (0usize, 0usize, false);
+        for (i, &b) in input.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    if strict && !cr {
+                        let r = Rejection::BareLf {
+                            in_request_line: lines == 0,
+                        };
+                        return (out, Some(r));
+                    }
+                    cr = false;
+                    if line_len > 0 {
+                        lines += 1;
+                        line_len = 0;
+                    } else if lines > 0 {
+                        out.push(String::from_utf8_lossy(&input[start..=i]).into_owned());
+                        (start, lines) = (i + 1, 0);
+                    }
+                }
+                b'\r' => {
+                    line_len += usize::from(cr);
+                    cr = true;
+                }
+                _ => {
+                    line_len += 1 + usize::from(cr);
+                    cr = false;
+                }
+            }
+            if lines == 0 && line_len > limit + 1 {
+                return (out, Some(Rejection::LineTooLong));
+            }
+        }
+        (out, None)
+    }
+
+    proptest::proptest! {
+        /// Skipping runs finds the same heads and refusals as looking at
+        /// every byte, however the input is cut into reads.
+        #[test]
+        fn the_run_skipping_scan_agrees_with_a_byte_by_byte_one(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"ab :\r\n".to_vec()), 0..200),
+            step in 1usize..40,
+            strict: bool,
+            limit in 0usize..30,
+        ) {
+            let got = heads(&mut Framing::new(strict, limit), &input, step);
+            proptest::prop_assert_eq!(got, heads_byte_by_byte(&input, strict, limit));
+        }
     }
 
     #[test]
