@@ -123,30 +123,24 @@ pub(super) enum Transport {
 impl Transport {
     /// Reads what is there into `buf` (at least one byte, or 0 at the
     /// end), or `Pending`.
+    ///
+    /// Through tokio's `AsyncRead`, not `try_read`: a read that does not
+    /// fill the room it was given tells tokio the socket is drained, so
+    /// the next read waits for readiness instead of making a system call
+    /// that finds nothing (one per request otherwise).
     pub(super) fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
         chunk: usize,
     ) -> Poll<io::Result<usize>> {
-        match self {
-            Transport::Plain(s) => loop {
-                ready!(s.poll_read_ready(cx))?;
-                match s.try_read_buf(buf) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    r => return Poll::Ready(r),
-                }
-            },
-            Transport::Tls(s) => {
-                let len = buf.len();
-                buf.resize(len + chunk, 0);
-                let mut rb = ReadBuf::new(&mut buf[len..]);
-                let r = Pin::new(s.as_mut()).poll_read(cx, &mut rb);
-                let n = rb.filled().len();
-                buf.truncate(len + n);
-                r.map_ok(|()| n)
-            }
-        }
+        let len = buf.len();
+        buf.resize(len + chunk, 0);
+        let mut rb = ReadBuf::new(&mut buf[len..]);
+        let r = self.poll_read_some(cx, &mut rb);
+        let n = rb.filled().len();
+        buf.truncate(len + n);
+        r.map_ok(|()| n)
     }
 
     /// Reads at most `want` bytes straight into `dst`.
@@ -156,25 +150,21 @@ impl Transport {
         dst: &mut ReadBuf<'_>,
         want: usize,
     ) -> Poll<io::Result<usize>> {
+        let mut sub = ReadBuf::new(dst.initialize_unfilled_to(want));
+        ready!(self.poll_read_some(cx, &mut sub))?;
+        let n = sub.filled().len();
+        dst.advance(n);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_read_some(
+        &mut self,
+        cx: &mut Context<'_>,
+        rb: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self {
-            Transport::Plain(s) => loop {
-                ready!(s.poll_read_ready(cx))?;
-                match s.try_read(dst.initialize_unfilled_to(want)) {
-                    Ok(n) => {
-                        dst.advance(n);
-                        return Poll::Ready(Ok(n));
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            },
-            Transport::Tls(s) => {
-                let mut sub = ReadBuf::new(dst.initialize_unfilled_to(want));
-                ready!(Pin::new(s.as_mut()).poll_read(cx, &mut sub))?;
-                let n = sub.filled().len();
-                dst.advance(n);
-                Poll::Ready(Ok(n))
-            }
+            Transport::Plain(s) => Pin::new(s).poll_read(cx, rb),
+            Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, rb),
         }
     }
 }
