@@ -579,14 +579,33 @@ impl ErrorStream {
 }
 
 /// What a request thread keeps from one request to the next to build
-/// environs quickly: the constant `wsgi.*` items as a dict to copy, and
-/// the key strings seen so far (their hashes are cached in them).
+/// environs quickly: the constant `wsgi.*` items as a dict to copy, the
+/// key strings seen so far (their hashes are cached in them) and, for
+/// each key, the string of its last value, taken again while the value
+/// does not change (most CGI values are the same from one request to the
+/// next: the server's names, the script, the protocol, the method).
 #[derive(Debug)]
 pub struct EnvironCache {
     template: Py<PyDict>,
-    keys: std::collections::HashMap<Bytes, Py<PyString>, BuildKeyHasher>,
+    keys: std::collections::HashMap<Bytes, CachedKey, BuildKeyHasher>,
     errors: ErrorSinkDebug,
 }
+
+/// A key's string and its last value's.
+#[derive(Debug)]
+struct CachedKey {
+    key: Py<PyString>,
+    /// The last value (bytes, string), while the key is not volatile.
+    value: Option<(Vec<u8>, Py<PyString>)>,
+    /// Values in a row that differed from the one before; at
+    /// [`VOLATILE`] the key's values are no longer kept (a port, an id).
+    changes: u8,
+}
+
+/// Changes in a row after which a key's values are no longer kept.
+const VOLATILE: u8 = 4;
+/// Longer values are not kept.
+const MAX_CACHED_VALUE: usize = 256;
 
 /// [`ErrorSink`] with a Debug that says nothing.
 struct ErrorSinkDebug(ErrorSink);
@@ -664,15 +683,45 @@ impl EnvironCache {
         })
     }
 
-    fn key<'py>(&mut self, py: Python<'py>, k: &Bytes) -> Bound<'py, PyString> {
-        if let Some(s) = self.keys.get(k) {
-            return s.bind(py).clone();
+    /// The strings of an environ item: its key's and its value's.
+    fn item<'py>(
+        &mut self,
+        py: Python<'py>,
+        k: &Bytes,
+        v: &[u8],
+    ) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+        let Some(entry) = self.keys.get_mut(k) else {
+            let (key, value) = (latin1_py(py, k), latin1_py(py, v));
+            if self.keys.len() < MAX_CACHED_KEYS {
+                let kept =
+                    (v.len() <= MAX_CACHED_VALUE).then(|| (v.to_vec(), value.clone().unbind()));
+                let entry = CachedKey {
+                    key: key.clone().unbind(),
+                    value: kept,
+                    changes: 0,
+                };
+                self.keys.insert(k.clone(), entry);
+            }
+            return (key, value);
+        };
+        let key = entry.key.bind(py).clone();
+        if let Some((bytes, s)) = &entry.value
+            && bytes.as_slice() == v
+        {
+            entry.changes = 0;
+            return (key, s.bind(py).clone());
         }
-        let s = latin1_py(py, k);
-        if self.keys.len() < MAX_CACHED_KEYS {
-            self.keys.insert(k.clone(), s.clone().unbind());
+        let value = latin1_py(py, v);
+        entry.changes = entry.changes.saturating_add(1);
+        if entry.changes >= VOLATILE || v.len() > MAX_CACHED_VALUE {
+            entry.value = None;
+        } else {
+            let mut bytes = entry.value.take().map(|(b, _)| b).unwrap_or_default();
+            bytes.clear();
+            bytes.extend_from_slice(v);
+            entry.value = Some((bytes, value.clone().unbind()));
         }
-        s
+        (key, value)
     }
 }
 
@@ -726,7 +775,8 @@ pub fn environ<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = cache.template.bind(py).copy()?;
     let (https, remote) = cgi_items(head, |k, v| {
-        env.set_item(cache.key(py, k), latin1_py(py, v))
+        let (key, value) = cache.item(py, k, v);
+        env.set_item(key, value)
     })?;
     let scheme = if https { "https" } else { "http" };
     env.set_item("wsgi.url_scheme", scheme)?;

@@ -127,13 +127,19 @@ impl Transport {
     /// Through tokio's `AsyncRead`, not `try_read`: a read that does not
     /// fill the room it was given tells tokio the socket is drained, so
     /// the next read waits for readiness instead of making a system call
-    /// that finds nothing (one per request otherwise).
+    /// that finds nothing (one per request otherwise). The room is zeroed
+    /// for the read (safe code cannot read into uninitialised memory), so
+    /// a plain socket is first waited on until it is readable: a poll that
+    /// finds nothing costs no zeroing.
     pub(super) fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
         chunk: usize,
     ) -> Poll<io::Result<usize>> {
+        if let Transport::Plain(s) = self {
+            ready!(s.poll_read_ready(cx))?;
+        }
         let len = buf.len();
         buf.resize(len + chunk, 0);
         let mut rb = ReadBuf::new(&mut buf[len..]);

@@ -189,6 +189,34 @@ fn repeated_request_headers_are_joined(interp: Interp) {
     assert!(out.contains("\"SERVER_NAME\": \"x\""), "{out}");
 }
 
+/// A request thread reuses the strings of values that did not change
+/// since its last request (crates/quill-daemon/src/bridge.rs,
+/// `EnvironCache`): every request still sees its own values, whether they
+/// repeat, alternate, change every time, or are long.
+fn environ_values_are_each_requests_own(interp: Interp) {
+    let (s, _statics) = server(interp);
+    let agent = agent();
+    let long_a = "a".repeat(300);
+    let long_b = "b".repeat(300);
+    for i in 0..48 {
+        let seq = ["same", "same", "other", "same", "third"][i % 5];
+        let long = if i % 3 == 0 { &long_a } else { &long_b };
+        let r = agent
+            .get(&app(&s, &format!("/environ?n={i}")))
+            .header("X-Seq", seq)
+            .header("X-Long", long)
+            .header("X-Count", i.to_string())
+            .call()
+            .unwrap_or_else(|e| panic!("request {i}: {e}"));
+        let e = json(&r.into_body().read_to_string().expect("body"));
+        assert_eq!(e["HTTP_X_SEQ"], seq, "request {i}");
+        assert_eq!(e["HTTP_X_LONG"], long.as_str(), "request {i}");
+        assert_eq!(e["HTTP_X_COUNT"], i.to_string(), "request {i}");
+        assert_eq!(e["QUERY_STRING"], format!("n={i}"), "request {i}");
+    }
+    assert_eq!(s.stop(), Some(0));
+}
+
 fn wsgi_input_read_never_goes_past_the_body(interp: Interp) {
     let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
@@ -531,6 +559,7 @@ macro_rules! in_each_interpreter {
 in_each_interpreter!(
     environ_has_cgi_variables_the_mount_split_and_wsgi_keys,
     repeated_request_headers_are_joined,
+    environ_values_are_each_requests_own,
     wsgi_input_read_never_goes_past_the_body,
     wsgi_input_readline_readlines_and_iteration,
     a_chunked_request_body_reads_to_its_end,
