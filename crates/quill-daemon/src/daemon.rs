@@ -44,7 +44,7 @@ use quill_protocol::log::{ErrorLog, Level};
 use quill_protocol::protocol::{Frame, RequestHead, VERSION};
 use quill_protocol::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
 
-use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts};
+use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts, ScriptCheck};
 use crate::conn::{Body, Conn, FrameReader, Writer};
 use crate::monitor::{
     ProcessExpiry, ProcessLimits, ProcessReadings, ThreadExpiry, process_expiry, thread_expiry,
@@ -935,11 +935,20 @@ fn process_facts(spec: &DaemonSpec) -> ProcessFacts {
     }
 }
 
+/// An application of the main interpreter a request thread has loaded.
+struct LoadedApp {
+    script: Bytes,
+    callable: Bytes,
+    /// The script file's mtime when a request checked it (embedded mode's
+    /// script reloading, `ScriptCheck`).
+    mtime: Option<i64>,
+    app: Py<PyAny>,
+}
+
 /// What a request thread keeps between requests.
 struct ThreadLocal {
-    /// Loaded applications of the main interpreter: (script, callable,
-    /// the callable).
-    apps: Vec<(Bytes, Bytes, Py<PyAny>)>,
+    /// Loaded applications of the main interpreter.
+    apps: Vec<LoadedApp>,
     cache: EnvironCache,
     /// This thread's states in the sub-interpreters it served requests in.
     subs: ThreadStates,
@@ -1170,6 +1179,7 @@ fn handle(
     }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
 
+    let check = script_check(shared, &head, &script);
     let mut kept_reader = None;
     let outcome = if !app_group.is_empty() {
         let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
@@ -1182,6 +1192,7 @@ fn handle(
                 head: &head,
                 script: &script,
                 callable: &latin1(callable_raw),
+                check,
                 facts: &request_facts(shared, index, daemon_start_us),
                 script_start_us: epoch_us(),
                 writer: &writer,
@@ -1193,29 +1204,39 @@ fn handle(
         kept_reader = lock(&body).close();
         outcome
     } else {
-        let cached = apps
+        let known = apps
             .iter()
-            .find(|(s, c, _)| s == script_raw && c == callable_raw)
-            .map(|(_, _, a)| a.clone_ref(py));
+            .position(|a| a.script == script_raw && a.callable == callable_raw);
+        let cached = known
+            .filter(|&i| check.accepts(apps[i].mtime))
+            .map(|i| apps[i].app.clone_ref(py));
         let was_cached = cached.is_some();
         let app = match cached {
             Some(a) => Ok(a),
-            None => support
-                .call_method1(
-                    "get_application",
-                    (script.as_ref(), latin1(callable_raw).as_ref()),
-                )
-                .map(|a| a.unbind()),
+            None => {
+                let (check, mtime) = check.args();
+                support
+                    .call_method1(
+                        "get_application",
+                        (script.as_ref(), latin1(callable_raw).as_ref(), check, mtime),
+                    )
+                    .map(|a| a.unbind())
+            }
         };
         match app {
             Ok(app) => {
                 shared.first_load_failure_ms.store(0, Ordering::SeqCst);
                 if !was_cached {
-                    apps.push((
-                        Bytes::copy_from_slice(script_raw),
-                        Bytes::copy_from_slice(callable_raw),
-                        app.clone_ref(py),
-                    ));
+                    let loaded = LoadedApp {
+                        script: Bytes::copy_from_slice(script_raw),
+                        callable: Bytes::copy_from_slice(callable_raw),
+                        mtime: check.args().1,
+                        app: app.clone_ref(py),
+                    };
+                    match known {
+                        Some(i) => apps[i] = loaded,
+                        None => apps.push(loaded),
+                    }
                 }
                 let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
                 let keep = keep_when(shared, last, head.close, &body);
@@ -1252,6 +1273,10 @@ fn handle(
                 outcome
             }
             Err(e) => {
+                // (A script that failed to load again is not kept.)
+                if let Some(i) = known {
+                    apps.swap_remove(i);
+                }
                 let now = shared.ms();
                 let _ = shared.first_load_failure_ms.compare_exchange(
                     0,
@@ -1362,6 +1387,20 @@ pub(crate) fn start_embedded(
             .map_err(|e| format!("cannot start request thread: {e}"))?;
     }
     Ok(())
+}
+
+/// Whether this request checks its script for changes (`ScriptCheck`).
+/// Embedded mode only, with `WSGIScriptReloading On` (the request's
+/// `mod_wsgi.script_reloading`): the script is stat'ed for every request,
+/// as mod_wsgi does, and re-imported in place when it changed. A daemon
+/// process never reloads in place: its supervisor replaces the group's
+/// processes when a script changes.
+fn script_check(shared: &Shared, head: &RequestHead, script: &str) -> ScriptCheck {
+    if shared.inbox.is_some() && head.get("mod_wsgi.script_reloading") == Some(b"1".as_slice()) {
+        ScriptCheck::stat(script)
+    } else {
+        ScriptCheck::Off
+    }
 }
 
 /// When the front end received the request (µs since the epoch), as it
