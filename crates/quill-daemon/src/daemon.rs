@@ -504,23 +504,34 @@ pub fn run(spec_path: &Path) -> i32 {
             format!(" ({reason})")
         }
     ));
-    Python::attach(|py| {
-        if let Err(e) = support.bind(py).call_method0("run_exit_functions") {
-            shared.log.error(&format!("atexit functions failed: {e}"));
-        }
-        for name in shared.interps.names() {
-            let ran = main_states
-                .enter(py, &shared.interps, &name, false)
-                .and_then(|e| e.run_exit_functions());
-            if let Err(e) = ran {
-                shared.log.error(&format!(
-                    "atexit functions of interpreter '{name}' failed: {e}"
-                ));
-            }
-        }
-    });
+    Python::attach(|py| run_exit_functions(py, &shared, support.bind(py), &mut main_states));
     let _ = std::io::stderr().flush();
     0
+}
+
+/// Runs the `atexit` functions of the main interpreter, then of each
+/// sub-interpreter, as mod_wsgi does when it destroys them; failures are
+/// logged. `states` are this thread's (the GIL is held with the main
+/// interpreter current).
+fn run_exit_functions(
+    py: Python<'_>,
+    shared: &Shared,
+    support: &Bound<'_, PyModule>,
+    states: &mut ThreadStates,
+) {
+    if let Err(e) = support.call_method0("run_exit_functions") {
+        shared.log.error(&format!("atexit functions failed: {e}"));
+    }
+    for name in shared.interps.names() {
+        let ran = states
+            .enter(py, &shared.interps, &name, false)
+            .and_then(|e| e.run_exit_functions());
+        if let Err(e) = ran {
+            shared.log.error(&format!(
+                "atexit functions of interpreter '{name}' failed: {e}"
+            ));
+        }
+    }
 }
 
 /// epoll tokens of the listening socket and the wake pipe; connections
@@ -1356,12 +1367,13 @@ fn handle(
 /// Embedded mode: Python in this process (a front-end child) and
 /// `spec.threads` request threads taking their requests from `inbox`,
 /// with the daemon's request handling (`handle`). No listening socket,
-/// no signals, no monitor: the front-end child owns the process.
+/// no signals, no monitor: the front-end child owns the process, and
+/// ends Python with [`Embedded::exit`].
 pub(crate) fn start_embedded(
     spec: DaemonSpec,
     log: ErrorLog,
     inbox: Arc<crate::embed::Inbox>,
-) -> Result<(), String> {
+) -> Result<Embedded, String> {
     crate::interp::initialize(&spec.python).map_err(|e| {
         format!(
             "Python could not be initialised for embedded mode from {}: {e}",
@@ -1378,15 +1390,75 @@ pub(crate) fn start_embedded(
     let mut states = ThreadStates::default();
     let support = Python::attach(|py| setup_python(py, &shared, &mut states))
         .map_err(|e| format!("Quill's Python support failed to load: {e}"))?;
+    let mut workers = Vec::with_capacity(threads);
     for i in 0..threads {
         let s = shared.clone();
         let sup = Python::attach(|py| support.clone_ref(py));
-        std::thread::Builder::new()
+        let w = std::thread::Builder::new()
             .name(format!("quill-python-{}", i + 1))
             .spawn(move || worker(&s, &sup, i))
             .map_err(|e| format!("cannot start request thread: {e}"))?;
+        workers.push(w);
     }
-    Ok(())
+    Ok(Embedded {
+        shared,
+        support,
+        workers: Mutex::new(workers),
+        exiting: AtomicBool::new(false),
+    })
+}
+
+/// Embedded mode's Python in this front-end child, once started.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    shared: Arc<Shared>,
+    support: Py<PyModule>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    exiting: AtomicBool,
+}
+
+impl Embedded {
+    /// Ends Python as a daemon process's shutdown does, for a child that
+    /// exits: no request thread takes another request; with `drain`, the
+    /// requests in progress finish first; then the `atexit` functions of
+    /// the main interpreter and of each sub-interpreter run. All of it
+    /// within `shutdown_timeout` seconds of the spec (embedded mode's
+    /// bound, `EMBEDDED_SHUTDOWN_TIMEOUT_S` in quill-server's
+    /// configure.rs): past them, the process logs it and exits at once,
+    /// whatever still runs. Runs once; a second call returns at once.
+    pub(crate) fn exit(&self, drain: bool) {
+        if self.exiting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::SeqCst);
+        if let Some(inbox) = &shared.inbox {
+            inbox.wake_all();
+        }
+        let bound = Duration::from_secs(u64::from(shared.spec.shutdown_timeout));
+        if !bound.is_zero() {
+            let s = shared.clone();
+            let _ = std::thread::Builder::new()
+                .name("quill-reaper".into())
+                .spawn(move || {
+                    std::thread::sleep(bound);
+                    s.log.warn(&format!(
+                        "Aborting process: its requests and atexit functions did not finish within {} seconds of its exit.",
+                        bound.as_secs()
+                    ));
+                    hard_exit(1);
+                });
+        }
+        if drain {
+            for w in std::mem::take(&mut *lock(&self.workers)) {
+                let _ = w.join();
+            }
+        }
+        // This thread's states in the sub-interpreters, made as needed.
+        let mut states = ThreadStates::default();
+        Python::attach(|py| run_exit_functions(py, shared, self.support.bind(py), &mut states));
+        let _ = std::io::stderr().flush();
+    }
 }
 
 /// Whether this request checks its script for changes (`ScriptCheck`).
