@@ -482,23 +482,23 @@ pub(crate) enum ScriptCheck {
     /// changes instead.
     Off,
     /// Embedded mode's `WSGIScriptReloading On`: the script file's mtime
-    /// as this request found it, in µs since the epoch as mod_wsgi keeps
-    /// it in `__mtime__` (`None`: the file cannot be stat'ed). A script
-    /// loaded from another version of the file is loaded again first.
+    /// as the process last found it ([`script_mtime`]; `None`: the file
+    /// cannot be stat'ed). A script loaded from another version of the
+    /// file is loaded again first.
     Mtime(Option<i64>),
 }
 
-impl ScriptCheck {
-    /// Stats the script at `path` (one `statx`).
-    pub(crate) fn stat(path: &str) -> ScriptCheck {
-        use std::os::unix::fs::MetadataExt as _;
-        ScriptCheck::Mtime(
-            std::fs::metadata(path)
-                .ok()
-                .map(|m| m.mtime().saturating_mul(1_000_000) + m.mtime_nsec() / 1_000),
-        )
-    }
+/// The mtime of the file at `path` in µs since the epoch, as mod_wsgi
+/// keeps a script's in its module's `__mtime__` (and `load_script` in
+/// support.py); `None` when it cannot be stat'ed. One `statx`.
+pub(crate) fn script_mtime(path: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.mtime().saturating_mul(1_000_000) + m.mtime_nsec() / 1_000)
+}
 
+impl ScriptCheck {
     /// Whether a script loaded from the file at `loaded` (its mtime then)
     /// may serve this request without a look at the module.
     pub(crate) fn accepts(self, loaded: Option<i64>) -> bool {

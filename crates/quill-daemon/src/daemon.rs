@@ -106,6 +106,8 @@ struct Shared {
     /// Embedded mode: requests come from the front end of this process
     /// (crate::embed), not from the listening socket.
     inbox: Option<Arc<crate::embed::Inbox>>,
+    /// Embedded mode: the scripts' mtimes, for script reloading.
+    scripts: ScriptMtimes,
 }
 
 fn new_shared(
@@ -166,6 +168,7 @@ fn new_shared(
         interrupts: Mutex::new(None),
         interps: Interpreters::new(host, setup),
         inbox,
+        scripts: ScriptMtimes::default(),
     });
     let _ = host_shared.set(Arc::downgrade(&shared));
     shared
@@ -1463,15 +1466,43 @@ impl Embedded {
 
 /// Whether this request checks its script for changes (`ScriptCheck`).
 /// Embedded mode only, with `WSGIScriptReloading On` (the request's
-/// `mod_wsgi.script_reloading`): the script is stat'ed for every request,
-/// as mod_wsgi does, and re-imported in place when it changed. A daemon
-/// process never reloads in place: its supervisor replaces the group's
-/// processes when a script changes.
+/// `mod_wsgi.script_reloading`): a changed script is imported again in
+/// place, as mod_wsgi's embedded mode does. A daemon process never
+/// reloads in place: its supervisor replaces the group's processes when a
+/// script changes.
 fn script_check(shared: &Shared, head: &RequestHead, script: &str) -> ScriptCheck {
     if shared.inbox.is_some() && head.get("mod_wsgi.script_reloading") == Some(b"1".as_slice()) {
-        ScriptCheck::stat(script)
+        ScriptCheck::Mtime(shared.scripts.mtime(script, Instant::now()))
     } else {
         ScriptCheck::Off
+    }
+}
+
+/// How often a process of embedded mode stats a script whose requests
+/// check it: at most once a second per script, as the supervisor checks
+/// daemon mode's scripts. mod_wsgi stats it on every request; here that
+/// cost a few percent of a small request (docs/embedded.md, "Script
+/// reloading").
+const SCRIPT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The mtimes of the scripts this process checks, each with when it was
+/// taken (embedded mode's script reloading).
+#[derive(Debug, Default)]
+struct ScriptMtimes(Mutex<HashMap<String, (Instant, Option<i64>)>>);
+
+impl ScriptMtimes {
+    /// The mtime of the script at `path` (`bridge::script_mtime`), stat'ed
+    /// again when the last look is [`SCRIPT_CHECK_INTERVAL`] old.
+    fn mtime(&self, path: &str, now: Instant) -> Option<i64> {
+        let mut seen = lock(&self.0);
+        if let Some(&(at, mtime)) = seen.get(path) {
+            if now.saturating_duration_since(at) < SCRIPT_CHECK_INTERVAL {
+                return mtime;
+            }
+        }
+        let mtime = bridge::script_mtime(path);
+        seen.insert(path.to_string(), (now, mtime));
+        mtime
     }
 }
 
@@ -1569,5 +1600,45 @@ fn serve_in_sub(
             });
             Outcome::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script is stat'ed again only once its last look is a second old:
+    /// a change is seen by the first check after that.
+    #[test]
+    fn script_mtimes_are_taken_at_most_once_a_second() {
+        let dir = std::env::temp_dir().join(format!("quill-mtimes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.wsgi");
+        let set = |secs: u64| {
+            std::fs::write(&path, b"").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
+                .unwrap();
+        };
+        let p = path.to_str().unwrap();
+        let seen = ScriptMtimes::default();
+        let t0 = Instant::now();
+        set(1_000);
+        assert_eq!(seen.mtime(p, t0), Some(1_000_000_000));
+        set(2_000);
+        let soon = t0 + Duration::from_millis(999);
+        assert_eq!(
+            seen.mtime(p, soon),
+            Some(1_000_000_000),
+            "not looked at again"
+        );
+        assert_eq!(
+            seen.mtime(p, t0 + SCRIPT_CHECK_INTERVAL),
+            Some(2_000_000_000)
+        );
+        std::fs::remove_file(&path).unwrap();
+        let later = t0 + 2 * SCRIPT_CHECK_INTERVAL;
+        assert_eq!(seen.mtime(p, later), None, "gone");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -245,6 +245,20 @@ fn both_threads(s: &Server, path: &str) -> Vec<(u16, String)> {
     ask.into_iter().map(|t| t.join().expect("client")).collect()
 }
 
+/// Asks for `path` until the answer has `status` and a body starting with
+/// `start` (bounded).
+fn until_answers(s: &Server, path: &str, status: u16, start: &str) {
+    let answered = within(Duration::from_secs(10), || {
+        let (st, body) = get(&s.url(path));
+        (st == status && body.starts_with(start)).then_some(())
+    });
+    assert!(
+        answered.is_some(),
+        "{path} never answered {status} {start}…\n{}",
+        s.log()
+    );
+}
+
 /// The error-log lines of `script`'s first failed load: the `Failed to
 /// exec` line and the traceback logged with it, without their timestamp,
 /// pid and client (`[remote …]`), the script's path written SCRIPT; and
@@ -268,8 +282,9 @@ fn failed_load(log: &str, script: &Path) -> (String, Vec<String>) {
 }
 
 /// WSGIScriptReloading On (the default) in embedded mode: a changed script
-/// is imported again in place, in the main interpreter and in a named
-/// group's sub-interpreter, and every request thread serves the new one;
+/// is imported again in place (once the child has looked at it, at most
+/// a second later), in the main interpreter and in a named group's
+/// sub-interpreter, and every request thread serves the new one;
 /// the modules it imports are not reloaded (mod_wsgi re-imports only the
 /// script module). A broken version gives a 500 and the daemon's error-log
 /// lines for a script that fails to import, and the child lives on; the
@@ -332,12 +347,16 @@ fn a_changed_script_is_imported_again_in_place_and_reloading_off_keeps_it() {
         s.log()
     );
 
-    // A new version of each script, and of the module they import.
+    // A new version of each script, and of the module they import. The
+    // child looks at a script at most once a second: the new version
+    // serves from its first look after the change on.
     std::fs::write(d.join("lib/helper.py"), "VALUE = 'h2'\n").expect("helper");
+    let changed = Instant::now();
     for script in [&main, &named, &off] {
         rewrite(script, &versioned_script("v2"), 10);
     }
     for m in ["/main", "/named"] {
+        until_answers(&s, m, 200, "v2 ");
         assert_eq!(
             both_threads(&s, m),
             says("v2", "h1", "1"),
@@ -345,6 +364,10 @@ fn a_changed_script_is_imported_again_in_place_and_reloading_off_keeps_it() {
             s.log()
         );
     }
+    // With Off, still the first version, more than a second after the
+    // change (had it been looked at, it would have been seen).
+    let look = Duration::from_millis(1500);
+    std::thread::sleep(look.saturating_sub(changed.elapsed()));
     assert_eq!(
         both_threads(&s, "/off"),
         says("v1", "h1", "0"),
@@ -367,6 +390,7 @@ fn a_changed_script_is_imported_again_in_place_and_reloading_off_keeps_it() {
         rewrite(script, BROKEN_SCRIPT, 20);
     }
     for m in ["/main", "/named"] {
+        until_answers(&s, m, 500, "");
         for (st, body) in both_threads(&s, m) {
             assert_eq!(st, 500, "{m}: {body}\n{}", s.log());
         }
@@ -402,6 +426,7 @@ fn a_changed_script_is_imported_again_in_place_and_reloading_off_keeps_it() {
         rewrite(script, &versioned_script("v3"), 30);
     }
     for m in ["/main", "/named"] {
+        until_answers(&s, m, 200, "v3 ");
         assert_eq!(
             both_threads(&s, m),
             says("v3", "h1", "1"),
