@@ -343,7 +343,7 @@ pub static DIRECTIVES: &[ServedEntry] = &[
     e(
         "WSGIScriptReloading",
         InPart,
-        "a changed script restarts its daemon group gracefully (the supervisor checks every second, not on each request); in embedded mode each request checks it and a changed one is imported again in place, as in mod_wsgi",
+        "a changed script restarts its daemon group gracefully (the supervisor checks every second, not on each request); in embedded mode a changed script is imported again in place, as in mod_wsgi, but each child stats it at most once a second, not on each request",
     ),
     e("WSGIChunkedRequest", Applied, "411 when Off"),
     e(
