@@ -343,7 +343,7 @@ pub static DIRECTIVES: &[ServedEntry] = &[
     e(
         "WSGIScriptReloading",
         InPart,
-        "a changed script restarts its daemon group gracefully (the supervisor checks every second, not on each request); in embedded mode the script is not re-imported",
+        "a changed script restarts its daemon group gracefully (the supervisor checks every second, not on each request); in embedded mode a changed script is imported again in place, as in mod_wsgi, but each child stats it at most once a second, not on each request",
     ),
     e("WSGIChunkedRequest", Applied, "411 when Off"),
     e(
@@ -379,7 +379,7 @@ pub static DIRECTIVES: &[ServedEntry] = &[
     e(
         "WSGIDestroyInterpreter",
         NotApplied,
-        "a daemon process always runs the atexit functions when it exits cleanly, as with On",
+        "a daemon process (when it exits cleanly) and an embedded-mode child (within 5 s of its exit) always run the atexit functions, as with On; interpreters are not finalised",
     ),
     e(
         "WSGIRestrictSignal",

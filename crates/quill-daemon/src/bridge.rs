@@ -473,6 +473,50 @@ pub struct RequestFacts {
     pub daemon_start_us: u64,
 }
 
+/// Whether a request loads its script again when the file changed: the
+/// arguments `check` and `mtime` of `_quill_support.load_script`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScriptCheck {
+    /// The script serves as loaded: `WSGIScriptReloading Off`, and daemon
+    /// mode, where the supervisor replaces the group when a script
+    /// changes instead.
+    Off,
+    /// Embedded mode's `WSGIScriptReloading On`: the script file's mtime
+    /// as the process last found it ([`script_mtime`]; `None`: the file
+    /// cannot be stat'ed). A script loaded from another version of the
+    /// file is loaded again first.
+    Mtime(Option<i64>),
+}
+
+/// The mtime of the file at `path` in µs since the epoch, as mod_wsgi
+/// keeps a script's in its module's `__mtime__` (and `load_script` in
+/// support.py); `None` when it cannot be stat'ed. One `statx`.
+pub(crate) fn script_mtime(path: &str) -> Option<i64> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.mtime().saturating_mul(1_000_000) + m.mtime_nsec() / 1_000)
+}
+
+impl ScriptCheck {
+    /// Whether a script loaded from the file at `loaded` (its mtime then)
+    /// may serve this request without a look at the module.
+    pub(crate) fn accepts(self, loaded: Option<i64>) -> bool {
+        match self {
+            ScriptCheck::Off => true,
+            ScriptCheck::Mtime(now) => now.is_some() && now == loaded,
+        }
+    }
+
+    /// `(check, mtime)`, as `load_script` takes them.
+    pub(crate) fn args(self) -> (bool, Option<i64>) {
+        match self {
+            ScriptCheck::Off => (false, None),
+            ScriptCheck::Mtime(m) => (true, m),
+        }
+    }
+}
+
 /// Where `wsgi.errors` lines go (the error log, level error).
 pub type ErrorSink = Arc<dyn Fn(&str) + Send + Sync>;
 

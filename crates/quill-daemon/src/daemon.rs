@@ -44,7 +44,7 @@ use quill_protocol::log::{ErrorLog, Level};
 use quill_protocol::protocol::{Frame, RequestHead, VERSION};
 use quill_protocol::spec::{CONTROL_FD, DaemonSpec, LISTEN_FD};
 
-use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts};
+use crate::bridge::{self, EnvironCache, Input, Outcome, ProcessFacts, RequestFacts, ScriptCheck};
 use crate::conn::{Body, Conn, FrameReader, Writer};
 use crate::monitor::{
     ProcessExpiry, ProcessLimits, ProcessReadings, ThreadExpiry, process_expiry, thread_expiry,
@@ -106,6 +106,8 @@ struct Shared {
     /// Embedded mode: requests come from the front end of this process
     /// (crate::embed), not from the listening socket.
     inbox: Option<Arc<crate::embed::Inbox>>,
+    /// Embedded mode: the scripts' mtimes, for script reloading.
+    scripts: ScriptMtimes,
 }
 
 fn new_shared(
@@ -166,6 +168,7 @@ fn new_shared(
         interrupts: Mutex::new(None),
         interps: Interpreters::new(host, setup),
         inbox,
+        scripts: ScriptMtimes::default(),
     });
     let _ = host_shared.set(Arc::downgrade(&shared));
     shared
@@ -504,23 +507,34 @@ pub fn run(spec_path: &Path) -> i32 {
             format!(" ({reason})")
         }
     ));
-    Python::attach(|py| {
-        if let Err(e) = support.bind(py).call_method0("run_exit_functions") {
-            shared.log.error(&format!("atexit functions failed: {e}"));
-        }
-        for name in shared.interps.names() {
-            let ran = main_states
-                .enter(py, &shared.interps, &name, false)
-                .and_then(|e| e.run_exit_functions());
-            if let Err(e) = ran {
-                shared.log.error(&format!(
-                    "atexit functions of interpreter '{name}' failed: {e}"
-                ));
-            }
-        }
-    });
+    Python::attach(|py| run_exit_functions(py, &shared, support.bind(py), &mut main_states));
     let _ = std::io::stderr().flush();
     0
+}
+
+/// Runs the `atexit` functions of the main interpreter, then of each
+/// sub-interpreter, as mod_wsgi does when it destroys them; failures are
+/// logged. `states` are this thread's (the GIL is held with the main
+/// interpreter current).
+fn run_exit_functions(
+    py: Python<'_>,
+    shared: &Shared,
+    support: &Bound<'_, PyModule>,
+    states: &mut ThreadStates,
+) {
+    if let Err(e) = support.call_method0("run_exit_functions") {
+        shared.log.error(&format!("atexit functions failed: {e}"));
+    }
+    for name in shared.interps.names() {
+        let ran = states
+            .enter(py, &shared.interps, &name, false)
+            .and_then(|e| e.run_exit_functions());
+        if let Err(e) = ran {
+            shared.log.error(&format!(
+                "atexit functions of interpreter '{name}' failed: {e}"
+            ));
+        }
+    }
 }
 
 /// epoll tokens of the listening socket and the wake pipe; connections
@@ -935,11 +949,20 @@ fn process_facts(spec: &DaemonSpec) -> ProcessFacts {
     }
 }
 
+/// An application of the main interpreter a request thread has loaded.
+struct LoadedApp {
+    script: Bytes,
+    callable: Bytes,
+    /// The script file's mtime when a request checked it (embedded mode's
+    /// script reloading, `ScriptCheck`).
+    mtime: Option<i64>,
+    app: Py<PyAny>,
+}
+
 /// What a request thread keeps between requests.
 struct ThreadLocal {
-    /// Loaded applications of the main interpreter: (script, callable,
-    /// the callable).
-    apps: Vec<(Bytes, Bytes, Py<PyAny>)>,
+    /// Loaded applications of the main interpreter.
+    apps: Vec<LoadedApp>,
     cache: EnvironCache,
     /// This thread's states in the sub-interpreters it served requests in.
     subs: ThreadStates,
@@ -1170,6 +1193,7 @@ fn handle(
     }
     shared.last_activity_ms.store(shared.ms(), Ordering::SeqCst);
 
+    let check = script_check(shared, &head, &script);
     let mut kept_reader = None;
     let outcome = if !app_group.is_empty() {
         let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
@@ -1182,6 +1206,7 @@ fn handle(
                 head: &head,
                 script: &script,
                 callable: &latin1(callable_raw),
+                check,
                 facts: &request_facts(shared, index, daemon_start_us),
                 script_start_us: epoch_us(),
                 writer: &writer,
@@ -1193,29 +1218,39 @@ fn handle(
         kept_reader = lock(&body).close();
         outcome
     } else {
-        let cached = apps
+        let known = apps
             .iter()
-            .find(|(s, c, _)| s == script_raw && c == callable_raw)
-            .map(|(_, _, a)| a.clone_ref(py));
+            .position(|a| a.script == script_raw && a.callable == callable_raw);
+        let cached = known
+            .filter(|&i| check.accepts(apps[i].mtime))
+            .map(|i| apps[i].app.clone_ref(py));
         let was_cached = cached.is_some();
         let app = match cached {
             Some(a) => Ok(a),
-            None => support
-                .call_method1(
-                    "get_application",
-                    (script.as_ref(), latin1(callable_raw).as_ref()),
-                )
-                .map(|a| a.unbind()),
+            None => {
+                let (check, mtime) = check.args();
+                support
+                    .call_method1(
+                        "get_application",
+                        (script.as_ref(), latin1(callable_raw).as_ref(), check, mtime),
+                    )
+                    .map(|a| a.unbind())
+            }
         };
         match app {
             Ok(app) => {
                 shared.first_load_failure_ms.store(0, Ordering::SeqCst);
                 if !was_cached {
-                    apps.push((
-                        Bytes::copy_from_slice(script_raw),
-                        Bytes::copy_from_slice(callable_raw),
-                        app.clone_ref(py),
-                    ));
+                    let loaded = LoadedApp {
+                        script: Bytes::copy_from_slice(script_raw),
+                        callable: Bytes::copy_from_slice(callable_raw),
+                        mtime: check.args().1,
+                        app: app.clone_ref(py),
+                    };
+                    match known {
+                        Some(i) => apps[i] = loaded,
+                        None => apps.push(loaded),
+                    }
                 }
                 let body = Arc::new(Mutex::new(Body::new(reader, head.has_body)));
                 let keep = keep_when(shared, last, head.close, &body);
@@ -1252,6 +1287,10 @@ fn handle(
                 outcome
             }
             Err(e) => {
+                // (A script that failed to load again is not kept.)
+                if let Some(i) = known {
+                    apps.swap_remove(i);
+                }
                 let now = shared.ms();
                 let _ = shared.first_load_failure_ms.compare_exchange(
                     0,
@@ -1331,12 +1370,13 @@ fn handle(
 /// Embedded mode: Python in this process (a front-end child) and
 /// `spec.threads` request threads taking their requests from `inbox`,
 /// with the daemon's request handling (`handle`). No listening socket,
-/// no signals, no monitor: the front-end child owns the process.
+/// no signals, no monitor: the front-end child owns the process, and
+/// ends Python with [`Embedded::exit`].
 pub(crate) fn start_embedded(
     spec: DaemonSpec,
     log: ErrorLog,
     inbox: Arc<crate::embed::Inbox>,
-) -> Result<(), String> {
+) -> Result<Embedded, String> {
     crate::interp::initialize(&spec.python).map_err(|e| {
         format!(
             "Python could not be initialised for embedded mode from {}: {e}",
@@ -1353,15 +1393,117 @@ pub(crate) fn start_embedded(
     let mut states = ThreadStates::default();
     let support = Python::attach(|py| setup_python(py, &shared, &mut states))
         .map_err(|e| format!("Quill's Python support failed to load: {e}"))?;
+    let mut workers = Vec::with_capacity(threads);
     for i in 0..threads {
         let s = shared.clone();
         let sup = Python::attach(|py| support.clone_ref(py));
-        std::thread::Builder::new()
+        let w = std::thread::Builder::new()
             .name(format!("quill-python-{}", i + 1))
             .spawn(move || worker(&s, &sup, i))
             .map_err(|e| format!("cannot start request thread: {e}"))?;
+        workers.push(w);
     }
-    Ok(())
+    Ok(Embedded {
+        shared,
+        support,
+        workers: Mutex::new(workers),
+        exiting: AtomicBool::new(false),
+    })
+}
+
+/// Embedded mode's Python in this front-end child, once started.
+#[derive(Debug)]
+pub(crate) struct Embedded {
+    shared: Arc<Shared>,
+    support: Py<PyModule>,
+    workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    exiting: AtomicBool,
+}
+
+impl Embedded {
+    /// Ends Python as a daemon process's shutdown does, for a child that
+    /// exits: no request thread takes another request; with `drain`, the
+    /// requests in progress finish first; then the `atexit` functions of
+    /// the main interpreter and of each sub-interpreter run. All of it
+    /// within `shutdown_timeout` seconds of the spec (embedded mode's
+    /// bound, `EMBEDDED_SHUTDOWN_TIMEOUT_S` in quill-server's
+    /// configure.rs): past them, the process logs it and exits at once,
+    /// whatever still runs. Runs once; a second call returns at once.
+    pub(crate) fn exit(&self, drain: bool) {
+        if self.exiting.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = &self.shared;
+        shared.shutdown.store(true, Ordering::SeqCst);
+        if let Some(inbox) = &shared.inbox {
+            inbox.wake_all();
+        }
+        let bound = Duration::from_secs(u64::from(shared.spec.shutdown_timeout));
+        if !bound.is_zero() {
+            let s = shared.clone();
+            let _ = std::thread::Builder::new()
+                .name("quill-reaper".into())
+                .spawn(move || {
+                    std::thread::sleep(bound);
+                    s.log.warn(&format!(
+                        "Aborting process: its requests and atexit functions did not finish within {} seconds of its exit.",
+                        bound.as_secs()
+                    ));
+                    hard_exit(1);
+                });
+        }
+        if drain {
+            for w in std::mem::take(&mut *lock(&self.workers)) {
+                let _ = w.join();
+            }
+        }
+        // This thread's states in the sub-interpreters, made as needed.
+        let mut states = ThreadStates::default();
+        Python::attach(|py| run_exit_functions(py, shared, self.support.bind(py), &mut states));
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// Whether this request checks its script for changes (`ScriptCheck`).
+/// Embedded mode only, with `WSGIScriptReloading On` (the request's
+/// `mod_wsgi.script_reloading`): a changed script is imported again in
+/// place, as mod_wsgi's embedded mode does. A daemon process never
+/// reloads in place: its supervisor replaces the group's processes when a
+/// script changes.
+fn script_check(shared: &Shared, head: &RequestHead, script: &str) -> ScriptCheck {
+    if shared.inbox.is_some() && head.get("mod_wsgi.script_reloading") == Some(b"1".as_slice()) {
+        ScriptCheck::Mtime(shared.scripts.mtime(script, Instant::now()))
+    } else {
+        ScriptCheck::Off
+    }
+}
+
+/// How often a process of embedded mode stats a script whose requests
+/// check it: at most once a second per script, as the supervisor checks
+/// daemon mode's scripts. mod_wsgi stats it on every request; here that
+/// cost a few percent of a small request (docs/embedded.md, "Script
+/// reloading").
+const SCRIPT_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The mtimes of the scripts this process checks, each with when it was
+/// taken (embedded mode's script reloading).
+#[derive(Debug, Default)]
+struct ScriptMtimes(Mutex<HashMap<String, (Instant, Option<i64>)>>);
+
+impl ScriptMtimes {
+    /// The mtime of the script at `path` (`bridge::script_mtime`), stat'ed
+    /// again when the last look is [`SCRIPT_CHECK_INTERVAL`] old.
+    fn mtime(&self, path: &str, now: Instant) -> Option<i64> {
+        let mut seen = lock(&self.0);
+        if let Some(&(at, mtime)) = seen.get(path) {
+            if now.saturating_duration_since(at) < SCRIPT_CHECK_INTERVAL {
+                return mtime;
+            }
+        }
+        let mtime = bridge::script_mtime(path);
+        seen.insert(path.to_string(), (now, mtime));
+        mtime
+    }
 }
 
 /// When the front end received the request (µs since the epoch), as it
@@ -1458,5 +1600,45 @@ fn serve_in_sub(
             });
             Outcome::Failed
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script is stat'ed again only once its last look is a second old:
+    /// a change is seen by the first check after that.
+    #[test]
+    fn script_mtimes_are_taken_at_most_once_a_second() {
+        let dir = std::env::temp_dir().join(format!("quill-mtimes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.wsgi");
+        let set = |secs: u64| {
+            std::fs::write(&path, b"").unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(UNIX_EPOCH + Duration::from_secs(secs))
+                .unwrap();
+        };
+        let p = path.to_str().unwrap();
+        let seen = ScriptMtimes::default();
+        let t0 = Instant::now();
+        set(1_000);
+        assert_eq!(seen.mtime(p, t0), Some(1_000_000_000));
+        set(2_000);
+        let soon = t0 + Duration::from_millis(999);
+        assert_eq!(
+            seen.mtime(p, soon),
+            Some(1_000_000_000),
+            "not looked at again"
+        );
+        assert_eq!(
+            seen.mtime(p, t0 + SCRIPT_CHECK_INTERVAL),
+            Some(2_000_000_000)
+        );
+        std::fs::remove_file(&path).unwrap();
+        let later = t0 + 2 * SCRIPT_CHECK_INTERVAL;
+        assert_eq!(seen.mtime(p, later), None, "gone");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -72,6 +72,15 @@ impl Inbox {
         Some(Conn::over(Link::Memory(link)))
     }
 
+    /// Wakes every waiting thread, to see that `shutdown` is set (set it
+    /// first).
+    pub(crate) fn wake_all(&self) {
+        // Under the lock: a thread between its look at `shutdown` and its
+        // wait cannot miss this.
+        let _st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.ready.notify_all();
+    }
+
     /// The next request's connection; `None` once `shutdown` is set.
     /// Call without the GIL.
     pub(crate) fn next(&self, shutdown: &AtomicBool) -> Option<Conn> {
@@ -96,6 +105,7 @@ impl Inbox {
 #[derive(Debug, Clone)]
 pub struct Engine {
     inbox: Arc<Inbox>,
+    python: Arc<crate::daemon::Embedded>,
 }
 
 impl Engine {
@@ -103,8 +113,20 @@ impl Engine {
     /// preloaded scripts) and starts `spec.threads` request threads.
     pub fn start(spec: DaemonSpec, log: ErrorLog) -> Result<Engine, String> {
         let inbox = Arc::new(Inbox::default());
-        crate::daemon::start_embedded(spec, log, inbox.clone())?;
-        Ok(Engine { inbox })
+        let python = crate::daemon::start_embedded(spec, log, inbox.clone())?;
+        Ok(Engine {
+            inbox,
+            python: Arc::new(python),
+        })
+    }
+
+    /// Ends Python before the process exits: no request thread takes
+    /// another request; with `drain`, the requests in progress finish
+    /// first; then the `atexit` functions of every interpreter run, the
+    /// main one's first. Bounded by the spec's `shutdown_timeout`: past
+    /// it, the process logs it and exits at once. Runs once.
+    pub fn exit(&self, drain: bool) {
+        self.python.exit(drain);
     }
 
     /// Queues a request for the request threads, first come, first

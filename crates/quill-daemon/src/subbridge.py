@@ -207,11 +207,12 @@ def _consume(result, io):
     return _OK
 
 
-def handle(script, callable_name, cgi, io, remote, https):
-    """Serves one request: loads the script (once), calls the application,
-    streams its response through `io`, always calls close()."""
+def handle(script, callable_name, cgi, io, remote, https, check, mtime):
+    """Serves one request: loads the script (once, or again when `check`
+    finds it changed: support.load_script), calls the application, streams
+    its response through `io`, always calls close()."""
     try:
-        app = support.get_application(script, callable_name)
+        app = support.get_application(script, callable_name, check, mtime)
     except LookupError as e:
         return ("lookup", str(e), None, None)
     except BaseException as e:

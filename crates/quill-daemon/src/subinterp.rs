@@ -41,7 +41,9 @@ use pyo3::ffi;
 use quill_protocol::log::Level;
 use quill_protocol::protocol::{Frame, RequestHead, ResponseHead};
 
-use crate::bridge::{self, AppFailure, Gil, Outcome, RequestFacts, Response, SendError, Sent};
+use crate::bridge::{
+    self, AppFailure, Gil, Outcome, RequestFacts, Response, ScriptCheck, SendError, Sent,
+};
 use crate::conn::{Body, Writer};
 
 const SUPPORT: &str = include_str!("support.py");
@@ -1120,6 +1122,8 @@ pub(crate) struct SubRequest<'a> {
     pub head: &'a RequestHead,
     pub script: &'a str,
     pub callable: &'a str,
+    /// Whether the script is loaded again when its file changed.
+    pub check: ScriptCheck,
     pub facts: &'a RequestFacts,
     /// `mod_wsgi.script_start`, µs since the epoch.
     pub script_start_us: u64,
@@ -1215,8 +1219,8 @@ impl Entered<'_> {
         }
     }
 
-    /// `_quill_bridge.handle(script, callable, cgi, io, remote, https)`
-    /// → (kind, text, message, close traceback).
+    /// `_quill_bridge.handle(script, callable, cgi, io, remote, https,
+    /// check, mtime)` → (kind, text, message, close traceback).
     #[allow(clippy::type_complexity)]
     unsafe fn call_handle(
         &self,
@@ -1261,6 +1265,11 @@ impl Entered<'_> {
                 body: req.body.clone(),
             })
             .ok_or_else(broken)?;
+            let (check, mtime) = req.check.args();
+            let mtime = match mtime {
+                Some(m) => Obj::new(ffi::PyLong_FromLongLong(m)).ok_or_else(broken)?,
+                None => Obj(none()),
+            };
             let args = [
                 str_obj(req.script).ok_or_else(broken)?,
                 str_obj(req.callable).ok_or_else(broken)?,
@@ -1268,6 +1277,8 @@ impl Entered<'_> {
                 io,
                 str_obj(&remote).ok_or_else(broken)?,
                 bool_obj(https),
+                bool_obj(check),
+                mtime,
             ];
             let refs: Vec<&Obj> = args.iter().collect();
             let r = call(self.sub.handle, &refs).ok_or_else(broken)?;

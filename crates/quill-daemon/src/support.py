@@ -104,22 +104,53 @@ _scripts = {}
 _load_lock = threading.RLock()
 
 
-def load_script(path):
+def _mtime(path):
+    """The file's mtime in microseconds since the epoch, as mod_wsgi keeps
+    it in a script module's `__mtime__`; None if it cannot be stat'ed."""
+    try:
+        return os.stat(path).st_mtime_ns // 1000
+    except OSError:
+        return None
+
+
+def _current(mod, check, mtime):
+    """Whether a loaded script module may serve: always without `check`;
+    with it, when it was loaded from the file as it is (`mtime`)."""
+    return not check or (mtime is not None and getattr(mod, "__mtime__", None) == mtime)
+
+
+def load_script(path, check=False, mtime=None):
     """The module for the WSGI script at `path`, loaded once (keyed by the
-    path, module name `_mod_wsgi_<md5>` as in mod_wsgi)."""
+    path, module name `_mod_wsgi_<md5>` as in mod_wsgi), with the file's
+    mtime in `__mtime__`.
+
+    With `check` (embedded mode's script reloading), `mtime` is the file's
+    mtime as the caller saw it (None: it could not be stat'ed): a module
+    loaded from another version of the file is loaded again in place, a
+    new module under the same name, as mod_wsgi's embedded mode does.
+    Modules the script imports are not reloaded. A load that fails leaves
+    no module behind, so the next request tries again."""
     mod = _scripts.get(path)
-    if mod is not None:
+    if mod is not None and _current(mod, check, mtime):
         return mod
     with _load_lock:
         mod = _scripts.get(path)
-        if mod is not None:
+        # Another thread may have reloaded it meanwhile: the file decides.
+        if mod is not None and _current(mod, check, _mtime(path) if check else None):
             return mod
         name = "_mod_wsgi_" + hashlib.md5(path.encode("utf-8", "surrogateescape")).hexdigest()
-        _log("info", "Loading Python script file '%s'." % path)
+        if mod is not None:
+            _log("info", "Reloading WSGI script '%s'." % path)
+            del _scripts[path]
+            sys.modules.pop(name, None)
+        else:
+            _log("info", "Loading Python script file '%s'." % path)
+        loaded_mtime = _mtime(path)
         with open(path, "rb") as f:
             source = f.read()
         mod = types.ModuleType(name)
         mod.__file__ = path
+        mod.__mtime__ = loaded_mtime
         sys.modules[name] = mod
         try:
             exec(compile(source, path, "exec", dont_inherit=True), mod.__dict__)
@@ -130,8 +161,10 @@ def load_script(path):
         return mod
 
 
-def get_application(path, callable_name):
-    mod = load_script(path)
+def get_application(path, callable_name, check=False, mtime=None):
+    """The WSGI callable `callable_name` of the script at `path` (see
+    `load_script` for `check` and `mtime`)."""
+    mod = load_script(path, check, mtime)
     app = getattr(mod, callable_name, None)
     if app is None:
         raise LookupError(

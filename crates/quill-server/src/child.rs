@@ -11,7 +11,9 @@
 //!   embedded mode: exec'd as `quill-daemon __frontend …` instead, which
 //!                  starts Python here first (`run_with`)
 //!   SIGUSR1  graceful stop: stop accepting, quiesce, finish, exit 0
-//!   SIGTERM, SIGHUP  exit now
+//!            (embedded mode: then Python's atexit functions, bounded)
+//!   SIGTERM, SIGHUP  exit now (embedded mode: after the atexit
+//!                    functions, bounded)
 //!   SIGINT, SIGWINCH ignored (the supervisor's signals; Ctrl-C reaches
 //!                    the whole process group, and the supervisor decides)
 //!   parent death     SIGTERM (set by the supervisor before exec)
@@ -142,8 +144,14 @@ pub fn run_with(
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime: {e}")),
     };
+    let python = engine.clone();
     let code = runtime.block_on(serve_child(spec, sb, slot, generation, log, access, engine));
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // A child hosting Python ends it as a daemon process does: its
+    // requests finish, then the interpreters' atexit functions run.
+    if let Some(python) = python {
+        python.exit(true);
+    }
     code
 }
 
@@ -196,8 +204,8 @@ async fn serve_child(
         .with_tls(&spec.plan)
     {
         Ok(mut fe) => {
-            if let Some(engine) = engine {
-                fe = fe.with_embedded(engine);
+            if let Some(engine) = &engine {
+                fe = fe.with_embedded(engine.clone());
             }
             Arc::new(fe)
         }
@@ -223,13 +231,22 @@ async fn serve_child(
         );
         return 2;
     };
+    let python = engine.clone();
+    // httpd's children die at once on SIGTERM and SIGHUP, after their
+    // pool cleanups (mod_wsgi's runs the atexit functions): the requests
+    // in progress are abandoned.
+    let exit_now = move || {
+        if let Some(python) = &python {
+            python.exit(false);
+        }
+        std::process::exit(0)
+    };
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = usr1.recv() => { let _ = stop_tx.send(true); }
-                // httpd's children die at once on these.
-                _ = term.recv() => std::process::exit(0),
-                _ = hup.recv() => std::process::exit(0),
+                _ = term.recv() => exit_now(),
+                _ = hup.recv() => exit_now(),
                 // Handled (so not fatal) and ignored: the supervisor's.
                 _ = int.recv() => {}
                 _ = winch.recv() => {}

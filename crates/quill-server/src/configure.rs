@@ -402,6 +402,16 @@ fn python_env(python: &crate::spec::PythonInfo) -> Vec<(String, String)> {
     env
 }
 
+/// How long an embedded-mode child that exits may take to finish its
+/// requests (a graceful stop) and run its interpreters' atexit functions
+/// before it exits regardless: mod_wsgi's default `shutdown-timeout` of
+/// daemon processes. mod_wsgi has no such bound in embedded mode, and no
+/// directive sets one: there, httpd's parent bounds only a stop's or a
+/// restart's (SIGKILL 9 s into its reclaim) and a graceful stop's
+/// (GracefulShutdownTimeout, by default none); a child stopped gracefully
+/// otherwise may stay as long as its atexit functions run.
+pub const EMBEDDED_SHUTDOWN_TIMEOUT_S: u32 = 5;
+
 /// Python in the front-end children (embedded mode): WSGIPythonHome's
 /// interpreter, one request thread per worker thread of a child, and
 /// WSGIPythonPath; `url` is an embedded mount, for errors.
@@ -456,7 +466,7 @@ fn embedded_plan(
         interrupt_timeout: extras.interrupt_timeout,
         deadlock_timeout: 0,
         graceful_timeout: 0,
-        shutdown_timeout: 0,
+        shutdown_timeout: EMBEDDED_SHUTDOWN_TIMEOUT_S,
         startup_timeout: 0,
         queue_timeout: 0,
         socket_timeout: timeout,

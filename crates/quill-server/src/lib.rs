@@ -39,7 +39,7 @@
 pub mod child;
 pub mod configure;
 
-pub use quill_protocol::{control, log, protocol, spec};
+pub use quill_protocol::{control, log, pipe, protocol, spec};
 
 pub mod frontend;
 pub mod logging;

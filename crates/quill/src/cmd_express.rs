@@ -125,7 +125,8 @@ pub struct ExpressArgs {
     /// Restart when any imported Python module changes.
     #[arg(long)]
     pub reload_on_changes: bool,
-    /// Do not restart when the script file changes.
+    /// Do not restart when the script file changes (embedded mode: do not
+    /// import it again).
     #[arg(long)]
     pub disable_reloading: bool,
     /// LANG and LC_ALL of the daemon processes [default: the current
@@ -142,8 +143,10 @@ pub struct ExpressArgs {
     /// embedded mode) instead of daemon processes: `--processes` front-end
     /// processes of `--threads` threads each call it directly, with no
     /// daemon hop. The daemon options (the timeouts, backlogs, locale,
-    /// working directory, reloading) do not apply; `--maximum-requests`
-    /// becomes MaxConnectionsPerChild (docs/embedded.md).
+    /// working directory, --reload-on-changes) do not apply;
+    /// `--maximum-requests` becomes MaxConnectionsPerChild; a changed
+    /// script is imported again in place unless --disable-reloading
+    /// (docs/embedded.md).
     #[arg(long)]
     pub embedded_mode: bool,
 }
@@ -472,6 +475,11 @@ fn embedded_tail(
 ) -> String {
     if args.chunked_request {
         line(&mut c, "WSGIChunkedRequest On");
+    }
+    // (As mod_wsgi-express writes it, whatever the mode: here it stops the
+    // script being re-imported in place.)
+    if args.disable_reloading {
+        line(&mut c, "WSGIScriptReloading Off");
     }
     if let Some(pp) = python_path(args) {
         line(&mut c, &format!("WSGIPythonPath {pp}"));

@@ -82,5 +82,18 @@ fn start_engine(
     log: quill_server::log::ErrorLog,
 ) -> Result<quill_server::frontend::Engine, String> {
     let engine = quill_daemon::embed::Engine::start(plan.spec.clone(), log)?;
-    Ok(std::sync::Arc::new(move |link| engine.submit(link)))
+    Ok(std::sync::Arc::new(Embedded(engine)))
+}
+
+/// quill-daemon's Python as the front-end child uses it.
+struct Embedded(quill_daemon::embed::Engine);
+
+impl quill_server::frontend::Python for Embedded {
+    fn submit(&self, link: quill_server::pipe::AppHalf) {
+        self.0.submit(link);
+    }
+
+    fn exit(&self, drain: bool) {
+        self.0.exit(drain);
+    }
 }

@@ -30,9 +30,22 @@ use super::{FrontEnd, Resp, RespBody};
 use crate::plan::Mount;
 use crate::protocol::{self, Frame};
 
-/// Hands a request's pipe (its `Head` in it) to an idle request thread of
-/// this process's Python.
-pub type Engine = Arc<dyn Fn(AppHalf) + Send + Sync>;
+/// This process's Python, as the front-end child uses it (the program
+/// that links libpython provides it: `quill_daemon::embed`).
+pub trait Python: Send + Sync {
+    /// Hands a request's pipe (its `Head` in it) to an idle request
+    /// thread.
+    fn submit(&self, link: AppHalf);
+
+    /// Ends Python before the child exits: no request thread takes
+    /// another request; with `drain`, the requests in progress finish
+    /// first; then the `atexit` functions of every interpreter run. Bounded
+    /// in time: past its bound, the process exits at once. Runs once.
+    fn exit(&self, drain: bool);
+}
+
+/// This process's Python, shared by the child's tasks.
+pub type Engine = Arc<dyn Python>;
 
 /// The front end's half, as the body pump writes to it.
 struct PipeWriter(Arc<FrontHalf>);
@@ -107,7 +120,7 @@ pub(super) async fn call(
     let (front, app) = pipe::pair();
     front.push(&head_bytes);
     let front = Arc::new(front);
-    engine(app);
+    engine.submit(app);
     let mut frames = Frames {
         front: front.clone(),
         buf: BytesMut::new(),

@@ -87,7 +87,7 @@ mod tls;
 pub use body::RespBody;
 use body::{ConnState, InFlight, SlotGuard};
 use client_io::{ClientIo, IoRules};
-pub use embedded::Engine;
+pub use embedded::{Engine, Python};
 pub use environ::Stamps;
 pub use error::FrontError;
 pub use parse::{Declared, parse_head};

@@ -82,3 +82,37 @@ fn a_missing_daemon_program_says_how_to_get_it() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--embedded-mode` keeps WSGIScriptReloading On (a changed script is
+/// imported again in place); with `--disable-reloading` it writes
+/// `WSGIScriptReloading Off`, as mod_wsgi-express does in either mode.
+#[test]
+fn embedded_mode_reloads_the_script_unless_disable_reloading() {
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("print-config-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("root");
+    for (extra, reloading) in [(None, true), (Some("--disable-reloading"), false)] {
+        let mut args = vec![
+            "express",
+            "crates/quill/tests/serve/apps/faults.wsgi",
+            "--print-config",
+            "--embedded-mode",
+            "--server-root",
+            root.to_str().expect("utf-8 path"),
+        ];
+        args.extend(extra);
+        let r = quill(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let conf = root.join("httpd.conf");
+        let text = r.stdout.replace("<repo>", &repo().display().to_string());
+        std::fs::write(&conf, text).expect("write");
+        let c = quill(&["config", conf.to_str().expect("utf-8 path"), "--json"]);
+        assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+        let v: serde_json::Value = serde_json::from_str(&c.stdout).expect("JSON");
+        let mount = &v["main_server"]["wsgi_mounts"][0];
+        assert_eq!(mount["process_group"]["mode"], "embedded", "{mount}");
+        assert_eq!(mount["script_reloading"], reloading, "{extra:?}");
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
