@@ -26,13 +26,7 @@ fn print_config_is_a_config_that_quill_config_reads_back() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("Listen 8123"), "{}", r.stdout);
-    let conf = root.join("httpd.conf");
-    // (quill() shows the repository as <repo>; the file needs real paths.)
-    let text = r.stdout.replace("<repo>", &repo().display().to_string());
-    std::fs::write(&conf, text).expect("write");
-    let c = quill(&["config", conf.to_str().expect("utf-8 path"), "--json"]);
-    assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
-    let v: serde_json::Value = serde_json::from_str(&c.stdout).expect("JSON");
+    let v = config_json(&root, &r.stdout);
     let d = &v["wsgi"]["daemons"][0];
     assert_eq!(d["name"], "localhost:8123");
     assert_eq!(d["processes"], 3);
@@ -48,7 +42,7 @@ fn print_config_is_a_config_that_quill_config_reads_back() {
         .filter(|x| x["severity"] == "error" || x["severity"] == "warning")
         .map(|x| x["code"].as_str().unwrap_or("?").to_string())
         .collect();
-    assert_eq!(findings, ["mpm/max-spare-raised"], "{}", c.stdout);
+    assert_eq!(findings, ["mpm/max-spare-raised"], "{v}");
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -104,15 +98,22 @@ fn embedded_mode_reloads_the_script_unless_disable_reloading() {
         args.extend(extra);
         let r = quill(&args);
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let conf = root.join("httpd.conf");
-        let text = r.stdout.replace("<repo>", &repo().display().to_string());
-        std::fs::write(&conf, text).expect("write");
-        let c = quill(&["config", conf.to_str().expect("utf-8 path"), "--json"]);
-        assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
-        let v: serde_json::Value = serde_json::from_str(&c.stdout).expect("JSON");
+        let v = config_json(&root, &r.stdout);
         let mount = &v["main_server"]["wsgi_mounts"][0];
         assert_eq!(mount["process_group"]["mode"], "embedded", "{mount}");
         assert_eq!(mount["script_reloading"], reloading, "{extra:?}");
     }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// `quill config --json` of the configuration `printed` by `express
+/// --print-config`, written to ROOT/httpd.conf.
+fn config_json(root: &std::path::Path, printed: &str) -> serde_json::Value {
+    let conf = root.join("httpd.conf");
+    // (quill() shows the repository as <repo>; the file needs real paths.)
+    let text = printed.replace("<repo>", &repo().display().to_string());
+    std::fs::write(&conf, text).expect("write");
+    let c = quill(&["config", conf.to_str().expect("utf-8 path"), "--json"]);
+    assert_eq!(c.code, 0, "{}{}", c.stdout, c.stderr);
+    serde_json::from_str(&c.stdout).expect("JSON")
 }

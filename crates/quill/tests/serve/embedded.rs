@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::{Server, TempDir, fixtures, get};
+use crate::{Server, TempDir, fixtures, get, within};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -186,20 +186,6 @@ fn serve_config(root: TempDir, mpm: &str, body: &str) -> Server {
     )
     .expect("write the config");
     Server::serve(root, &conf, port)
-}
-
-/// Polls `f` until it returns `Some`, for at most `limit`.
-fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A WSGI script answering `VERSION HELPER PID RELOADING`: its version,

@@ -5,9 +5,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use crate::{Server, TempDir, fixtures, get};
+use crate::{Server, TempDir, fixtures, get, within};
 
 /// A private copy of the lifecycle app (the tests write marker files next
 /// to it and change its mtime).
@@ -25,20 +25,6 @@ fn touch(script: &Path, ahead_s: u64) {
         .expect("open the script");
     f.set_modified(SystemTime::now() + Duration::from_secs(ahead_s))
         .expect("set mtime");
-}
-
-/// Polls `f` until it returns `Some`, for at most `limit`.
-fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]

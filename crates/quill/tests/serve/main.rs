@@ -441,6 +441,20 @@ pub fn raw(port: u16, request: &[u8]) -> String {
 
 /// A port of 127.0.0.1 that was free a moment ago (a config needs a
 /// number).
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
