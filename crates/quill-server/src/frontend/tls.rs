@@ -122,31 +122,25 @@ pub(super) enum Transport {
 
 impl Transport {
     /// Reads what is there into `buf` (at least one byte, or 0 at the
-    /// end), or `Pending`.
+    /// end), or `Pending`: at most `chunk` bytes, into `buf`'s spare
+    /// capacity.
     ///
     /// Through tokio's `AsyncRead`, not `try_read`: a read that does not
     /// fill the room it was given tells tokio the socket is drained, so
     /// the next read waits for readiness instead of making a system call
-    /// that finds nothing (one per request otherwise). The room is zeroed
-    /// for the read (safe code cannot read into uninitialised memory), so
-    /// a plain socket is first waited on until it is readable: a poll that
-    /// finds nothing costs no zeroing.
+    /// that finds nothing (one per request otherwise). tokio-util's
+    /// `poll_read_buf` reads into the uninitialised room without zeroing
+    /// it first.
     pub(super) fn poll_read_buf(
         &mut self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,
         chunk: usize,
     ) -> Poll<io::Result<usize>> {
-        if let Transport::Plain(s) = self {
-            ready!(s.poll_read_ready(cx))?;
-        }
-        let len = buf.len();
-        buf.resize(len + chunk, 0);
-        let mut rb = ReadBuf::new(&mut buf[len..]);
-        let r = self.poll_read_some(cx, &mut rb);
-        let n = rb.filled().len();
-        buf.truncate(len + n);
-        r.map_ok(|()| n)
+        use bytes::BufMut;
+        buf.reserve(chunk);
+        let mut room = buf.limit(chunk);
+        tokio_util::io::poll_read_buf(Pin::new(self), cx, &mut room)
     }
 
     /// Reads at most `want` bytes straight into `dst`.
@@ -172,6 +166,16 @@ impl Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, rb),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, rb),
         }
+    }
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.get_mut().poll_read_some(cx, buf)
     }
 }
 
