@@ -286,7 +286,6 @@ impl AsyncRead for ClientIo {
                     return Poll::Ready(Ok(()));
                 }
             }
-            this.buf.reserve(READ_CHUNK);
             match this.stream.poll_read_buf(cx, &mut this.buf, READ_CHUNK) {
                 Poll::Ready(Ok(0)) => this.end(),
                 Poll::Ready(Ok(_)) => {
