@@ -373,14 +373,28 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Headers> {
     Ok((out, content_length))
 }
 
+/// The bytes of an HTTP token (a header name): visible ASCII but the
+/// separators, looked up in one step per byte.
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = true;
+        b += 1;
+    }
+    let separators = b":()<>@,;\\\"/[]?={}";
+    let mut i = 0;
+    while i < separators.len() {
+        t[separators[i] as usize] = false;
+        i += 1;
+    }
+    t
+};
+
 /// The checks of one response header, on its Latin-1 bytes; `Some(n)`
 /// for a Content-Length of `n`.
 pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<Option<u64>, String> {
-    if name.is_empty()
-        || name
-            .iter()
-            .any(|&b| b <= 0x20 || b >= 0x7f || b":()<>@,;\\\"/[]?={}".contains(&b))
-    {
+    if name.is_empty() || name.iter().any(|&b| !TOKEN[usize::from(b)]) {
         return Err(format!(
             "header name {:?} is not a valid token",
             String::from_utf8_lossy(name)
@@ -632,8 +646,52 @@ impl ErrorStream {
 pub struct EnvironCache {
     template: Py<PyDict>,
     keys: std::collections::HashMap<Bytes, CachedKey, BuildKeyHasher>,
+    fixed: FixedKeys,
     errors: ErrorSinkDebug,
 }
+
+/// The strings of the keys (and scheme values) every environ sets after
+/// the CGI variables, made once (so their hashes are computed once).
+#[derive(Debug)]
+struct FixedKeys {
+    url_scheme: Py<PyString>,
+    http: Py<PyString>,
+    https: Py<PyString>,
+    input: Py<PyString>,
+    errors: Py<PyString>,
+    daemon_start: Py<PyString>,
+    thread_id: Py<PyString>,
+    thread_requests: Py<PyString>,
+    total_requests: Py<PyString>,
+    quill_daemon_start: Py<PyString>,
+    quill_thread_id: Py<PyString>,
+    script_start: Py<PyString>,
+}
+
+impl FixedKeys {
+    fn new(py: Python<'_>) -> FixedKeys {
+        let s = |text: &str| PyString::intern(py, text).unbind();
+        FixedKeys {
+            url_scheme: s("wsgi.url_scheme"),
+            http: s("http"),
+            https: s("https"),
+            input: s("wsgi.input"),
+            errors: s("wsgi.errors"),
+            daemon_start: s("mod_wsgi.daemon_start"),
+            thread_id: s("mod_wsgi.thread_id"),
+            thread_requests: s("mod_wsgi.thread_requests"),
+            total_requests: s("mod_wsgi.total_requests"),
+            quill_daemon_start: s("quill.daemon_start"),
+            quill_thread_id: s("quill.thread_id"),
+            script_start: s("mod_wsgi.script_start"),
+        }
+    }
+}
+
+/// Room for this many items in every environ from the start (the
+/// template's table is copied with its size): a request's CGI variables
+/// and the fixed items then fit without the dict growing on the way.
+const ENVIRON_PRESIZE: isize = 64;
 
 /// A key's string and its last value's.
 #[derive(Debug)]
@@ -711,7 +769,14 @@ impl EnvironCache {
         process: &ProcessFacts,
         errors: ErrorSink,
     ) -> PyResult<EnvironCache> {
-        let t = PyDict::new(py);
+        // SAFETY: `_PyDict_NewPresized` returns a new reference to an
+        // empty dict, or NULL with an exception set (which
+        // `from_owned_ptr_or_err` turns into the error).
+        #[allow(unsafe_code)]
+        let t = unsafe {
+            Bound::from_owned_ptr_or_err(py, pyo3::ffi::_PyDict_NewPresized(ENVIRON_PRESIZE))?
+                .cast_into_unchecked::<PyDict>()
+        };
         t.set_item("wsgi.version", (1, 0))?;
         t.set_item("wsgi.multithread", process.multithread)?;
         t.set_item("wsgi.multiprocess", process.multiprocess)?;
@@ -723,6 +788,7 @@ impl EnvironCache {
         Ok(EnvironCache {
             template: t.unbind(),
             keys: std::collections::HashMap::default(),
+            fixed: FixedKeys::new(py),
             errors: ErrorSinkDebug(errors),
         })
     }
@@ -733,9 +799,15 @@ impl EnvironCache {
         py: Python<'py>,
         k: &Bytes,
         v: &[u8],
-    ) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
         let Some(entry) = self.keys.get_mut(k) else {
-            let (key, value) = (latin1_py(py, k), latin1_py(py, v));
+            // Keys are interned, as the application's own literals are:
+            // its lookups then find them by identity.
+            let key = match std::str::from_utf8(k) {
+                Ok(text) => PyString::intern(py, text),
+                Err(_) => latin1_py(py, k)?,
+            };
+            let value = latin1_py(py, v)?;
             if self.keys.len() < MAX_CACHED_KEYS {
                 let kept =
                     (v.len() <= MAX_CACHED_VALUE).then(|| (v.to_vec(), value.clone().unbind()));
@@ -746,16 +818,16 @@ impl EnvironCache {
                 };
                 self.keys.insert(k.clone(), entry);
             }
-            return (key, value);
+            return Ok((key, value));
         };
         let key = entry.key.bind(py).clone();
         if let Some((bytes, s)) = &entry.value
             && bytes.as_slice() == v
         {
             entry.changes = 0;
-            return (key, s.bind(py).clone());
+            return Ok((key, s.bind(py).clone()));
         }
-        let value = latin1_py(py, v);
+        let value = latin1_py(py, v)?;
         entry.changes = entry.changes.saturating_add(1);
         if entry.changes >= VOLATILE || v.len() > MAX_CACHED_VALUE {
             entry.value = None;
@@ -765,15 +837,28 @@ impl EnvironCache {
             bytes.extend_from_slice(v);
             entry.value = Some((bytes, value.clone().unbind()));
         }
-        (key, value)
+        Ok((key, value))
     }
 }
 
-/// A Python str from Latin-1 bytes (ASCII, the usual case, in one step).
-fn latin1_py<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(b) {
-        Ok(s) if b.is_ascii() => PyString::new(py, s),
-        _ => PyString::new(py, &latin1_str(b)),
+/// A Python str from Latin-1 bytes (CPython copies them in one step, as
+/// a compact ASCII string when they are ASCII, the usual case).
+fn latin1_py<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    // SAFETY: the pointer and length are the slice's. The result is a new
+    // reference to a str, or NULL with an exception set (memory
+    // exhaustion: Latin-1 decoding has no other failure), which
+    // `from_owned_ptr_or_err` turns into the error.
+    #[allow(unsafe_code)]
+    unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyUnicode_DecodeLatin1(
+                b.as_ptr().cast(),
+                b.len() as pyo3::ffi::Py_ssize_t,
+                std::ptr::null(),
+            ),
+        )
+        .map(|s| s.cast_into_unchecked::<PyString>())
     }
 }
 
@@ -819,14 +904,15 @@ pub fn environ<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = cache.template.bind(py).copy()?;
     let (https, remote) = cgi_items(head, |k, v| {
-        let (key, value) = cache.item(py, k, v);
+        let (key, value) = cache.item(py, k, v)?;
         env.set_item(key, value)
     })?;
-    let scheme = if https { "https" } else { "http" };
-    env.set_item("wsgi.url_scheme", scheme)?;
-    env.set_item("wsgi.input", Py::new(py, input)?)?;
+    let f = &cache.fixed;
+    let scheme = if https { &f.https } else { &f.http };
+    env.set_item(f.url_scheme.bind(py), scheme.bind(py))?;
+    env.set_item(f.input.bind(py), Py::new(py, input)?)?;
     env.set_item(
-        "wsgi.errors",
+        f.errors.bind(py),
         Py::new(
             py,
             ErrorStream {
@@ -838,14 +924,29 @@ pub fn environ<'py>(
             },
         )?,
     )?;
-    let start = request.daemon_start_us.to_string();
-    env.set_item("mod_wsgi.daemon_start", &start)?;
-    env.set_item("mod_wsgi.thread_id", request.thread_id)?;
-    env.set_item("mod_wsgi.thread_requests", request.thread_requests)?;
-    env.set_item("mod_wsgi.total_requests", request.total_requests)?;
-    env.set_item("quill.daemon_start", start)?;
-    env.set_item("quill.thread_id", request.thread_id)?;
+    let start = PyString::new(py, &request.daemon_start_us.to_string());
+    let thread_id = request.thread_id.into_pyobject(py)?;
+    env.set_item(f.daemon_start.bind(py), &start)?;
+    env.set_item(f.thread_id.bind(py), &thread_id)?;
+    env.set_item(f.thread_requests.bind(py), request.thread_requests)?;
+    env.set_item(f.total_requests.bind(py), request.total_requests)?;
+    env.set_item(f.quill_daemon_start.bind(py), start)?;
+    env.set_item(f.quill_thread_id.bind(py), thread_id)?;
     Ok(env)
+}
+
+/// Sets `mod_wsgi.script_start` (microseconds since the epoch) in an
+/// environ [`environ`] built.
+pub fn stamp_script_start(
+    py: Python<'_>,
+    cache: &EnvironCache,
+    env: &Bound<'_, PyDict>,
+    us: u64,
+) -> PyResult<()> {
+    env.set_item(
+        cache.fixed.script_start.bind(py),
+        PyString::new(py, &us.to_string()),
+    )
 }
 
 /// How a request ended, for the caller's logs and counters.
@@ -895,8 +996,15 @@ pub fn run(
         },
         |()| Outcome::Completed { kept: false },
     );
-    // close() is always called, whatever happened.
-    let closed = result.hasattr("close").and_then(|has| {
+    // close() is always called, whatever happened. (An exact list or
+    // tuple has none: asking would raise and clear an AttributeError.)
+    let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+    let closed = if plain {
+        Ok(false)
+    } else {
+        result.hasattr("close")
+    }
+    .and_then(|has| {
         if has {
             result.call_method0("close").map(|_| ())
         } else {
@@ -1199,5 +1307,45 @@ pub(crate) fn fail_with<G: Gil>(
 impl Input {
     pub fn from_body(body: Arc<Mutex<Body>>) -> Input {
         Input { body }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_header;
+
+    /// RFC 9110's tchar, spelled out.
+    fn is_tchar(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    }
+
+    #[test]
+    fn header_names_are_tokens_byte_by_byte() {
+        for b in 0..=255u8 {
+            let name = [b'X', b, b'Y'];
+            let got = check_header(&name, b"v");
+            assert_eq!(got.is_ok(), is_tchar(b), "byte {b:#04x}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.contains("is not a valid token"), "{e}");
+            }
+        }
+        assert!(check_header(b"", b"v").is_err());
+    }
+
+    #[test]
+    fn header_values_refuse_control_characters_but_tab() {
+        assert_eq!(check_header(b"X-A", b"a\tb c~\xe9"), Ok(None));
+        for bad in [&b"a\nb"[..], b"a\rb", b"\x00", b"a\x7f"] {
+            let e = check_header(b"X-A", bad).unwrap_err();
+            assert!(e.contains("control character"), "{e}");
+        }
+    }
+
+    #[test]
+    fn content_length_is_read_and_hop_by_hop_headers_are_refused() {
+        assert_eq!(check_header(b"content-LENGTH", b" 42 "), Ok(Some(42)));
+        assert!(check_header(b"Content-Length", b"4x").is_err());
+        let e = check_header(b"Transfer-Encoding", b"chunked").unwrap_err();
+        assert!(e.contains("hop-by-hop"), "{e}");
     }
 }

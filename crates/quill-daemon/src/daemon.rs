@@ -1258,7 +1258,7 @@ fn handle(
                 let facts = request_facts(shared, index, daemon_start_us);
                 let outcome = match bridge::environ(py, cache, &head, input, &facts) {
                     Ok(environ) => {
-                        let _ = environ.set_item("mod_wsgi.script_start", epoch_us().to_string());
+                        let _ = bridge::stamp_script_start(py, cache, &environ, epoch_us());
                         bridge::run(
                             py,
                             support,
