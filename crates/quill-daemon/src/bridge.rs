@@ -797,7 +797,7 @@ impl EnvironCache {
     fn item<'py>(
         &mut self,
         py: Python<'py>,
-        k: &Bytes,
+        k: &[u8],
         v: &[u8],
     ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
         let Some(entry) = self.keys.get_mut(k) else {
@@ -816,7 +816,7 @@ impl EnvironCache {
                     value: kept,
                     changes: 0,
                 };
-                self.keys.insert(k.clone(), entry);
+                self.keys.insert(Bytes::copy_from_slice(k), entry);
             }
             return Ok((key, value));
         };
@@ -872,21 +872,21 @@ fn latin1_str(b: &[u8]) -> String {
 #[inline]
 pub(crate) fn cgi_items<E>(
     head: &RequestHead,
-    mut set: impl FnMut(&Bytes, &Bytes) -> Result<(), E>,
+    mut set: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
 ) -> Result<(bool, (Bytes, Bytes)), E> {
     let mut https = false;
     let mut remote = (Bytes::new(), Bytes::new());
-    for (k, v) in &head.environ {
-        match k.as_ref() {
+    for (k, v) in head.environ.iter() {
+        match k {
             // (mod_wsgi's daemon turns HTTPS into wsgi.url_scheme and
             // does not pass it on.)
             k if k == quill_protocol::transport::HTTPS => {
                 https |= quill_protocol::transport::is_https(v);
                 continue;
             }
-            b"REQUEST_SCHEME" => https |= v.as_ref() == b"https",
-            b"REMOTE_ADDR" => remote.0 = v.clone(),
-            b"REMOTE_PORT" => remote.1 = v.clone(),
+            b"REQUEST_SCHEME" => https |= v == b"https",
+            b"REMOTE_ADDR" => remote.0 = head.environ.share(v),
+            b"REMOTE_PORT" => remote.1 = head.environ.share(v),
             _ => {}
         }
         set(k, v)?;

@@ -100,16 +100,103 @@ pub struct RequestHead {
     /// keeps enough already): the daemon need not keep it.
     pub close: bool,
     /// Environ variables in order; values are Latin-1 strings as bytes.
-    pub environ: Vec<(Bytes, Bytes)>,
+    pub environ: Pairs,
 }
 
 impl RequestHead {
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.environ
-            .iter()
-            .find(|(k, _)| k.as_ref() == key.as_bytes())
-            .map(|(_, v)| v.as_ref())
+        self.environ.get(key.as_bytes())
+    }
+}
+
+/// Name/value byte pairs in order, as one decoded frame holds them: the
+/// frame's bytes and where each name and value lies in them, so that
+/// decoding a head costs one `Vec` and no reference count per pair.
+#[derive(Clone, Default)]
+pub struct Pairs {
+    buf: Bytes,
+    /// (name start, name end, value start, value end) in `buf`.
+    spans: Vec<[u32; 4]>,
+}
+
+impl Pairs {
+    /// The pairs in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + '_ {
+        self.spans.iter().map(|&[ks, ke, vs, ve]| {
+            (
+                &self.buf[ks as usize..ke as usize],
+                &self.buf[vs as usize..ve as usize],
+            )
+        })
+    }
+
+    /// How many pairs there are.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The value of the first pair named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// `part` (a name or value [`Pairs::iter`] gave) as shared bytes,
+    /// without a copy.
+    pub fn share(&self, part: &[u8]) -> Bytes {
+        if part.is_empty() {
+            Bytes::new()
+        } else {
+            self.buf.slice_ref(part)
+        }
+    }
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(K, V)> for Pairs {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Pairs {
+        let mut buf = Vec::new();
+        let mut spans = Vec::new();
+        let mut at = |b: &[u8]| {
+            let start = buf.len();
+            buf.extend_from_slice(b);
+            (
+                u32::try_from(start).unwrap_or(u32::MAX),
+                u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            )
+        };
+        for (k, v) in pairs {
+            let (ks, ke) = at(k.as_ref());
+            let (vs, ve) = at(v.as_ref());
+            spans.push([ks, ke, vs, ve]);
+        }
+        Pairs {
+            buf: Bytes::from(buf),
+            spans,
+        }
+    }
+}
+
+impl PartialEq for Pairs {
+    fn eq(&self, other: &Pairs) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Pairs {}
+
+impl std::fmt::Debug for Pairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v))),
+            )
+            .finish()
     }
 }
 
@@ -186,18 +273,21 @@ pub fn body_frame_header(kind: u8, len: usize) -> [u8; FRAME_HEADER_LEN] {
     [kind, l[0], l[1], l[2], l[3]]
 }
 
-fn pairs_len(pairs: &[(Bytes, Bytes)]) -> usize {
+fn pairs_len<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: impl Iterator<Item = (K, V)>) -> usize {
     4 + pairs
-        .iter()
-        .map(|(k, v)| 8 + k.len() + v.len())
+        .map(|(k, v)| 8 + k.as_ref().len() + v.as_ref().len())
         .sum::<usize>()
 }
 
-fn put_pairs(dst: &mut BytesMut, pairs: &[(Bytes, Bytes)]) {
-    dst.put_u32(u32::try_from(pairs.len()).unwrap_or(u32::MAX));
+fn put_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    dst: &mut BytesMut,
+    count: usize,
+    pairs: impl Iterator<Item = (K, V)>,
+) {
+    dst.put_u32(u32::try_from(count).unwrap_or(u32::MAX));
     for (k, v) in pairs {
-        put_bytes(dst, k);
-        put_bytes(dst, v);
+        put_bytes(dst, k.as_ref());
+        put_bytes(dst, v.as_ref());
     }
 }
 
@@ -209,24 +299,24 @@ fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
 /// Appends a `ResponseHead` frame for `h` to `dst` (what [`encode`] does
 /// for `Frame::ResponseHead`, without cloning the head into a frame).
 pub fn encode_response_head(h: &ResponseHead, dst: &mut BytesMut) {
-    let len = 2 + 4 + h.reason.len() + pairs_len(&h.headers);
+    let len = 2 + 4 + h.reason.len() + pairs_len(h.headers.iter().map(|(k, v)| (k, v)));
     dst.reserve(FRAME_HEADER_LEN + len);
     put_header(dst, kind::RESPONSE_HEAD, len);
     dst.put_u16(h.status);
     put_bytes(dst, &h.reason);
-    put_pairs(dst, &h.headers);
+    put_pairs(dst, h.headers.len(), h.headers.iter().map(|(k, v)| (k, v)));
 }
 
 /// Appends `frame` to `dst`.
 pub fn encode(frame: &Frame, dst: &mut BytesMut) {
     match frame {
         Frame::Head(h) => {
-            let len = 2 + 1 + pairs_len(&h.environ);
+            let len = 2 + 1 + pairs_len(h.environ.iter());
             dst.reserve(FRAME_HEADER_LEN + len);
             put_header(dst, kind::HEAD, len);
             dst.put_u16(h.version);
             dst.put_u8(head_flags(h.has_body, h.close));
-            put_pairs(dst, &h.environ);
+            put_pairs(dst, h.environ.len(), h.environ.iter());
         }
         Frame::Body(b) => {
             put_header(dst, kind::BODY, b.len());
@@ -358,8 +448,7 @@ pub fn decode(src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
             let flags = get_u8(&mut p, name)?;
             let has_body = flags & head_flag::BODY != 0;
             let close = flags & head_flag::CLOSE != 0;
-            let environ = get_pairs(&mut p, name)?;
-            finish(&p, name)?;
+            let environ = get_spans(p, name)?;
             Frame::Head(RequestHead {
                 version,
                 has_body,
@@ -454,6 +543,39 @@ fn get_bytes(p: &mut Bytes, name: &'static str) -> Result<Bytes, ProtocolError> 
     Ok(p.split_to(n))
 }
 
+/// The pairs that are the rest of a frame's payload, `p`.
+fn get_spans(p: Bytes, name: &'static str) -> Result<Pairs, ProtocolError> {
+    let truncated = ProtocolError::Truncated(name);
+    let u32_at = |i: usize| -> Result<usize, ProtocolError> {
+        let b = p.get(i..i + 4).ok_or(truncated.clone())?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let n = u32_at(0)?;
+    let mut i = 4;
+    // Each pair needs at least 8 bytes: never trust `n` for the allocation.
+    let mut spans = Vec::with_capacity(n.min(p.len().saturating_sub(i) / 8));
+    let part = |i: &mut usize| -> Result<(u32, u32), ProtocolError> {
+        let len = u32_at(*i)?;
+        let start = *i + 4;
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= p.len())
+            .ok_or(truncated.clone())?;
+        *i = end;
+        // (A frame is at most MAX_FRAME_LEN bytes: offsets fit in u32.)
+        Ok((start as u32, end as u32))
+    };
+    for _ in 0..n {
+        let (ks, ke) = part(&mut i)?;
+        let (vs, ve) = part(&mut i)?;
+        spans.push([ks, ke, vs, ve]);
+    }
+    if i != p.len() {
+        return Err(ProtocolError::Trailing(name, p.len() - i));
+    }
+    Ok(Pairs { buf: p, spans })
+}
+
 fn get_pairs(p: &mut Bytes, name: &'static str) -> Result<Vec<(Bytes, Bytes)>, ProtocolError> {
     let n = get_u32(p, name)?;
     // Each pair needs at least 8 bytes: never trust `n` for the allocation.
@@ -489,7 +611,9 @@ mod tests {
                 version: VERSION,
                 has_body: true,
                 close: true,
-                environ: vec![(b("REQUEST_METHOD"), b("POST")), (b("EMPTY"), b(""))],
+                environ: [(b("REQUEST_METHOD"), b("POST")), (b("EMPTY"), b(""))]
+                    .into_iter()
+                    .collect(),
             }),
             Frame::Body(b("hello")),
             Frame::End,
@@ -538,6 +662,30 @@ mod tests {
     }
 
     #[test]
+    fn decoded_pairs_find_names_and_share_the_frame() {
+        let environ: Pairs = [("A", "1"), ("B", ""), ("A", "2")].into_iter().collect();
+        let got = roundtrip(&Frame::Head(RequestHead {
+            version: VERSION,
+            has_body: false,
+            close: false,
+            environ,
+        }));
+        let Frame::Head(h) = got else {
+            panic!("not a head: {got:?}");
+        };
+        assert_eq!(h.get("A"), Some(&b"1"[..]));
+        assert_eq!(h.get("B"), Some(&b""[..]));
+        assert_eq!(h.get("C"), None);
+        assert_eq!(h.environ.len(), 3);
+        let (_, last) = h.environ.iter().nth(2).unwrap();
+        assert_eq!(h.environ.share(last), Bytes::from_static(b"2"));
+        assert_eq!(
+            format!("{:?}", h.environ),
+            r#"[(b"A", b"1"), (b"B", b""), (b"A", b"2")]"#
+        );
+    }
+
+    #[test]
     fn head_layout_is_the_documented_one() {
         let mut buf = BytesMut::new();
         encode(
@@ -545,7 +693,7 @@ mod tests {
                 version: 2,
                 has_body: false,
                 close: false,
-                environ: vec![(b("A"), b("bc"))],
+                environ: [("A", "bc")].into_iter().collect(),
             }),
             &mut buf,
         );
@@ -567,11 +715,9 @@ mod tests {
             version: VERSION,
             has_body: true,
             close: false,
-            environ: vec![
-                (b("A"), b("bc")),
-                (b("HTTP_X_Y"), b("1, 2")),
-                (b(""), b("")),
-            ],
+            environ: [("A", "bc"), ("HTTP_X_Y", "1, 2"), ("", "")]
+                .into_iter()
+                .collect(),
         };
         let mut want = BytesMut::from(&b"prefix"[..]);
         encode(&Frame::Head(head), &mut want);
@@ -626,7 +772,7 @@ mod tests {
 
         #[test]
         fn heads_round_trip(pairs in proptest::collection::vec((any::<Vec<u8>>(), any::<Vec<u8>>()), 0..8), body: bool) {
-            let environ: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (Bytes::from(k), Bytes::from(v))).collect();
+            let environ: Pairs = pairs.into_iter().collect();
             let f = Frame::Head(RequestHead { version: VERSION, has_body: body, close: !body, environ });
             prop_assert_eq!(roundtrip(&f), f);
         }

@@ -706,28 +706,29 @@ async fn dispatch(
 /// starting with a digit), a name given twice, an `HTTP_` name with
 /// other than upper-case letters, digits and `_`, or `HTTP_PROXY`
 /// (httpoxy). For the tests and the request fuzz target.
-pub fn environ_fault(environ: &[(bytes::Bytes, bytes::Bytes)]) -> Option<String> {
+pub fn environ_fault(environ: &quill_protocol::protocol::Pairs) -> Option<String> {
     let mut seen = std::collections::HashSet::new();
-    for (k, _) in environ {
+    for (k, _) in environ.iter() {
+        let name = || String::from_utf8_lossy(k);
         let cgi = !k.is_empty()
             && !k[0].is_ascii_digit()
             && k.iter()
                 .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
         if !cgi {
-            return Some(format!("environ name {k:?}"));
+            return Some(format!("environ name {:?}", name()));
         }
-        if !seen.insert(k.clone()) {
-            return Some(format!("{k:?} twice"));
+        if !seen.insert(k) {
+            return Some(format!("{:?} twice", name()));
         }
         if let Some(rest) = k.strip_prefix(b"HTTP_") {
             if !rest
                 .iter()
                 .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
             {
-                return Some(format!("header name {k:?}"));
+                return Some(format!("header name {:?}", name()));
             }
         }
-        if k.as_ref() == b"HTTP_PROXY" {
+        if k == b"HTTP_PROXY" {
             return Some("HTTP_PROXY (httpoxy)".into());
         }
     }
