@@ -645,7 +645,14 @@ impl ErrorStream {
 #[derive(Debug)]
 pub struct EnvironCache {
     template: Py<PyDict>,
-    keys: std::collections::HashMap<Bytes, CachedKey, BuildKeyHasher>,
+    /// The keys seen so far, in the order first seen.
+    entries: Vec<CachedKey>,
+    /// Each key's place in `entries`.
+    index: std::collections::HashMap<Bytes, usize, BuildKeyHasher>,
+    /// For each position in the last environ, its key's place in
+    /// `entries`: requests usually send the same names in the same
+    /// order, and one comparison then finds a key without hashing it.
+    by_position: Vec<usize>,
     fixed: FixedKeys,
     errors: ErrorSinkDebug,
 }
@@ -696,6 +703,7 @@ const ENVIRON_PRESIZE: isize = 64;
 /// A key's string and its last value's.
 #[derive(Debug)]
 struct CachedKey {
+    name: Box<[u8]>,
     key: Py<PyString>,
     /// The last value (bytes, string), while the key is not volatile.
     value: Option<(Vec<u8>, Py<PyString>)>,
@@ -787,20 +795,46 @@ impl EnvironCache {
         t.set_item("quill.version", (0, 1, 0))?;
         Ok(EnvironCache {
             template: t.unbind(),
-            keys: std::collections::HashMap::default(),
+            entries: Vec::new(),
+            index: std::collections::HashMap::default(),
+            by_position: Vec::new(),
             fixed: FixedKeys::new(py),
             errors: ErrorSinkDebug(errors),
         })
     }
 
-    /// The strings of an environ item: its key's and its value's.
+    /// The cached key named `k`, found first where the last environ had
+    /// its `pos`-th item.
+    fn find(&mut self, pos: usize, k: &[u8]) -> Option<usize> {
+        if let Some(&e) = self.by_position.get(pos)
+            && *self.entries[e].name == *k
+        {
+            return Some(e);
+        }
+        let e = *self.index.get(k)?;
+        self.remember(pos, e);
+        Some(e)
+    }
+
+    fn remember(&mut self, pos: usize, e: usize) {
+        let len = self.by_position.len();
+        if pos < len {
+            self.by_position[pos] = e;
+        } else if pos == len && len < MAX_CACHED_KEYS {
+            self.by_position.push(e);
+        }
+    }
+
+    /// The strings of an environ item, the `pos`-th: its key's and its
+    /// value's.
     fn item<'py>(
         &mut self,
         py: Python<'py>,
+        pos: usize,
         k: &[u8],
         v: &[u8],
     ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
-        let Some(entry) = self.keys.get_mut(k) else {
+        let Some(e) = self.find(pos, k) else {
             // Keys are interned, as the application's own literals are:
             // its lookups then find them by identity.
             let key = match std::str::from_utf8(k) {
@@ -808,18 +842,22 @@ impl EnvironCache {
                 Err(_) => latin1_py(py, k)?,
             };
             let value = latin1_py(py, v)?;
-            if self.keys.len() < MAX_CACHED_KEYS {
+            if self.entries.len() < MAX_CACHED_KEYS {
                 let kept =
                     (v.len() <= MAX_CACHED_VALUE).then(|| (v.to_vec(), value.clone().unbind()));
-                let entry = CachedKey {
+                self.entries.push(CachedKey {
+                    name: k.into(),
                     key: key.clone().unbind(),
                     value: kept,
                     changes: 0,
-                };
-                self.keys.insert(Bytes::copy_from_slice(k), entry);
+                });
+                let e = self.entries.len() - 1;
+                self.index.insert(Bytes::copy_from_slice(k), e);
+                self.remember(pos, e);
             }
             return Ok((key, value));
         };
+        let entry = &mut self.entries[e];
         let key = entry.key.bind(py).clone();
         if let Some((bytes, s)) = &entry.value
             && bytes.as_slice() == v
@@ -903,8 +941,10 @@ pub fn environ<'py>(
     request: &RequestFacts,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = cache.template.bind(py).copy()?;
+    let mut pos = 0;
     let (https, remote) = cgi_items(head, |k, v| {
-        let (key, value) = cache.item(py, k, v)?;
+        let (key, value) = cache.item(py, pos, k, v)?;
+        pos += 1;
         env.set_item(key, value)
     })?;
     let f = &cache.fixed;

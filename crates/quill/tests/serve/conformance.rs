@@ -201,14 +201,27 @@ fn environ_values_are_each_requests_own(interp: Interp) {
     for i in 0..48 {
         let seq = ["same", "same", "other", "same", "third"][i % 5];
         let long = if i % 3 == 0 { &long_a } else { &long_b };
-        let r = agent
-            .get(&app(&s, &format!("/environ?n={i}")))
+        // Names come and go, so that the same name comes at another
+        // place in the environ from one request to the next.
+        let mut req = agent.get(&app(&s, &format!("/environ?n={i}")));
+        if i % 2 == 0 {
+            req = req.header("X-Even", "yes");
+        }
+        let which = format!("X-Which-{}", i % 3);
+        let r = req
+            .header(&which, "1")
             .header("X-Seq", seq)
             .header("X-Long", long)
             .header("X-Count", i.to_string())
             .call()
             .unwrap_or_else(|e| panic!("request {i}: {e}"));
         let e = json(&r.into_body().read_to_string().expect("body"));
+        let even = e.get("HTTP_X_EVEN").and_then(|v| v.as_str());
+        assert_eq!(even, (i % 2 == 0).then_some("yes"), "request {i}");
+        for k in 0..3 {
+            let got = e.get(format!("HTTP_X_WHICH_{k}")).and_then(|v| v.as_str());
+            assert_eq!(got, (i % 3 == k).then_some("1"), "request {i}, X-Which-{k}");
+        }
         assert_eq!(e["HTTP_X_SEQ"], seq, "request {i}");
         assert_eq!(e["HTTP_X_LONG"], long.as_str(), "request {i}");
         assert_eq!(e["HTTP_X_COUNT"], i.to_string(), "request {i}");
