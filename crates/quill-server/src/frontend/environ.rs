@@ -64,8 +64,22 @@ impl IpText {
     fn new(ip: std::net::IpAddr) -> IpText {
         use std::io::Write as _;
         let mut b = [0u8; 48];
+        if let std::net::IpAddr::V4(v4) = ip {
+            // (The usual case, without the formatting machinery.)
+            let mut n = 0;
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    b[n] = b'.';
+                    n += 1;
+                }
+                let d = Dec::new(u64::from(octet));
+                let d = d.as_bytes();
+                b[n..n + d.len()].copy_from_slice(d);
+                n += d.len();
+            }
+            return IpText(b, n);
+        }
         let mut cur = std::io::Cursor::new(&mut b[..]);
-        // 48 bytes hold any IPv6 text form (at most 45).
         let _ = write!(cur, "{ip}");
         let n = usize::try_from(cur.position()).unwrap_or(0);
         IpText(b, n)
@@ -278,4 +292,42 @@ pub(super) fn prepare<B: Body>(
     enc.finish();
 
     Ok((head_bytes, req.into_body()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dec, IpText};
+    use proptest::prelude::*;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    proptest! {
+        #[test]
+        fn addresses_are_written_as_std_writes_them(v4: u32, v6: u128) {
+            for ip in [IpAddr::V4(Ipv4Addr::from(v4)), IpAddr::V6(Ipv6Addr::from(v6))] {
+                let (got, want) = (IpText::new(ip), ip.to_string());
+                prop_assert_eq!(got.as_bytes(), want.as_bytes());
+            }
+        }
+
+        #[test]
+        fn numbers_are_written_in_decimal(n: u64) {
+            let (got, want) = (Dec::new(n), n.to_string());
+            prop_assert_eq!(got.as_bytes(), want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn edge_addresses() {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "127.0.0.1",
+            "10.0.200.9",
+            "::1",
+            "::ffff:1.2.3.4",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(IpText::new(parsed).as_bytes(), ip.as_bytes());
+        }
+    }
 }
