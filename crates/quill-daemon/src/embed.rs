@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use quill_protocol::log::ErrorLog;
 use quill_protocol::pipe::AppHalf;
@@ -42,21 +42,30 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// Signals one waiting thread when requests wait and no wake-up is
-    /// already under way.
-    fn wake_one(&mut self, ready: &Condvar) {
-        if !self.queue.is_empty() && self.idle > 0 && !self.waking {
-            self.waking = true;
-            ready.notify_one();
-        }
+    /// Whether to signal one waiting thread: requests wait and no wake-up
+    /// is already under way (then it is, from now).
+    fn take_wake(&mut self) -> bool {
+        let wake = !self.queue.is_empty() && self.idle > 0 && !self.waking;
+        self.waking |= wake;
+        wake
     }
 }
 
 impl Inbox {
+    /// Lets go of the lock, then signals a waiting thread if `wake`
+    /// (signalled under the lock, it would wait for the lock at once).
+    fn unlock_and_wake(&self, st: MutexGuard<'_, Waiting>, wake: bool) {
+        drop(st);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
     fn push(&self, link: AppHalf) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.queue.push_back(link);
-        st.wake_one(&self.ready);
+        let wake = st.take_wake();
+        self.unlock_and_wake(st, wake);
     }
 
     /// A request already waiting, without blocking; `None` when none
@@ -68,7 +77,8 @@ impl Inbox {
             return None;
         }
         let link = st.queue.pop_front()?;
-        st.wake_one(&self.ready);
+        let wake = st.take_wake();
+        self.unlock_and_wake(st, wake);
         Some(Conn::over(Link::Memory(link)))
     }
 
@@ -90,7 +100,8 @@ impl Inbox {
                 return None;
             }
             if let Some(link) = st.queue.pop_front() {
-                st.wake_one(&self.ready);
+                let wake = st.take_wake();
+                self.unlock_and_wake(st, wake);
                 return Some(Conn::over(Link::Memory(link)));
             }
             st.idle += 1;

@@ -58,16 +58,23 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Wakes the Python thread if it waits (no system call otherwise).
-    fn wake_app(&self, st: &State) {
-        if st.app_waiting {
+    /// Lets go of the lock, then wakes the Python thread if it waits (no
+    /// system call otherwise). Waking it under the lock would have it
+    /// wait for the lock at once.
+    fn unlock_and_wake_app(&self, st: MutexGuard<'_, State>) {
+        let waiting = st.app_waiting;
+        drop(st);
+        if waiting {
             self.app_wakeup.notify_all();
         }
     }
 }
 
-fn wake(w: &mut Option<Waker>) {
-    if let Some(w) = w.take() {
+/// Lets go of the lock, then wakes the front end's task (if it waits):
+/// woken under the lock, its event loop could find the lock still taken.
+fn unlock_and_wake(st: MutexGuard<'_, State>, waker: Option<Waker>) {
+    drop(st);
+    if let Some(w) = waker {
         w.wake();
     }
 }
@@ -92,7 +99,7 @@ impl FrontHalf {
     pub fn push(&self, data: &[u8]) {
         let mut st = self.0.lock();
         st.to_app.buf.extend_from_slice(data);
-        self.0.wake_app(&st);
+        self.0.unlock_and_wake_app(st);
     }
 
     /// Writes what fits of `data`; `Pending` while the direction is full.
@@ -108,7 +115,7 @@ impl FrontHalf {
         }
         let n = room.min(data.len());
         st.to_app.buf.extend_from_slice(&data[..n]);
-        self.0.wake_app(&st);
+        self.0.unlock_and_wake_app(st);
         Poll::Ready(Ok(n))
     }
 
@@ -133,7 +140,7 @@ impl FrontHalf {
                 buf.extend_from_slice(&st.to_front.buf);
                 st.to_front.buf.clear();
             }
-            self.0.wake_app(&st);
+            self.0.unlock_and_wake_app(st);
             return Poll::Ready(Ok(n));
         }
         if st.to_front.write_closed {
@@ -147,7 +154,7 @@ impl FrontHalf {
     pub fn close_write(&self) {
         let mut st = self.0.lock();
         st.to_app.write_closed = true;
-        self.0.wake_app(&st);
+        self.0.unlock_and_wake_app(st);
     }
 }
 
@@ -157,7 +164,7 @@ impl Drop for FrontHalf {
         st.to_app.write_closed = true;
         st.to_front.read_closed = true;
         st.to_front.buf = BytesMut::new();
-        self.0.wake_app(&st);
+        self.0.unlock_and_wake_app(st);
     }
 }
 
@@ -179,7 +186,8 @@ impl AppHalf {
                 buf.extend_from_slice(&st.to_app.buf);
                 st.to_app.buf.clear();
             }
-            wake(&mut st.to_app.waker);
+            let waker = st.to_app.waker.take();
+            unlock_and_wake(st, waker);
             return Ok(n);
         }
         if st.to_app.write_closed || st.to_app.read_closed {
@@ -200,7 +208,8 @@ impl AppHalf {
         }
         let n = room.min(data.len());
         st.to_front.buf.extend_from_slice(&data[..n]);
-        wake(&mut st.to_front.waker);
+        let waker = st.to_front.waker.take();
+        unlock_and_wake(st, waker);
         Ok(n)
     }
 
@@ -257,8 +266,12 @@ impl AppHalf {
         st.to_front.write_closed = true;
         st.to_app.read_closed = true;
         st.to_app.buf = BytesMut::new();
-        wake(&mut st.to_front.waker);
-        wake(&mut st.to_app.waker);
+        let to_app = st.to_app.waker.take();
+        let to_front = st.to_front.waker.take();
+        unlock_and_wake(st, to_front);
+        if let Some(w) = to_app {
+            w.wake();
+        }
     }
 }
 
