@@ -317,6 +317,13 @@ fn config_text(args: &ExpressArgs, r: &Resolved) -> String {
             &mut c,
             &format!("KeepAlive On\nKeepAliveTimeout {}", args.keep_alive_timeout),
         );
+        // As mod_wsgi-express 6.0 sets it for the event MPM: a kept
+        // connection waits without a worker slot, so there is no reason to
+        // end it after Apache's default of 100 requests. With 100, a busy
+        // client reconnects every 101st request, and the new connection
+        // waits in the accept queue while the children are at their
+        // connection limit (docs/benchmarks.md).
+        line(&mut c, "MaxKeepAliveRequests 0");
     }
     let log_dir = args
         .log_directory

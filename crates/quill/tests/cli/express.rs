@@ -32,6 +32,12 @@ fn print_config_is_a_config_that_quill_config_reads_back() {
     assert_eq!(d["processes"], 3);
     assert_eq!(d["threads"], 4);
     assert_eq!(d["timeouts"]["queue_timeout_s"], 7);
+    // Kept connections are not ended after 100 requests (as
+    // mod_wsgi-express 6.0 sets it for the event MPM).
+    let keep = &v["main_server"]["keep_alive"];
+    assert_eq!(keep["enabled"], true, "{keep}");
+    assert_eq!(keep["timeout_ms"], 2000, "{keep}");
+    assert_eq!(keep["max_requests"], 0, "{keep}");
     // No errors; the one warning is httpd's own silent raise of
     // MaxSpareThreads, which mod_wsgi-express's sizing (reproduced
     // exactly, reference/mod_wsgi.md §5.4) always gets.
