@@ -147,12 +147,16 @@ impl Pairs {
     }
 
     /// `part` (a name or value [`Pairs::iter`] gave) as shared bytes,
-    /// without a copy.
+    /// without a copy (copied if it lies elsewhere).
     pub fn share(&self, part: &[u8]) -> Bytes {
+        let within = self.buf.as_ptr_range();
+        let at = part.as_ptr_range();
         if part.is_empty() {
             Bytes::new()
-        } else {
+        } else if within.start <= at.start && at.end <= within.end {
             self.buf.slice_ref(part)
+        } else {
+            Bytes::copy_from_slice(part)
         }
     }
 }
@@ -679,6 +683,10 @@ mod tests {
         assert_eq!(h.environ.len(), 3);
         let (_, last) = h.environ.iter().nth(2).unwrap();
         assert_eq!(h.environ.share(last), Bytes::from_static(b"2"));
+        assert_eq!(
+            h.environ.share(b"elsewhere"),
+            Bytes::from_static(b"elsewhere")
+        );
         assert_eq!(
             format!("{:?}", h.environ),
             r#"[(b"A", b"1"), (b"B", b""), (b"A", b"2")]"#
