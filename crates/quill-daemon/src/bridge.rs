@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple};
 use quill_protocol::protocol::{Frame, RequestHead, ResponseHead};
 
 use crate::conn::{Body, Writer};
@@ -1139,35 +1139,15 @@ fn consume(
     // response in one write. Checked first, so that a bad item still
     // gets a clean 500.
     if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
-        let mut blocks = Vec::new();
-        for item in result.try_iter().map_err(Consume::App)? {
-            let item = item.map_err(Consume::App)?;
-            let b = item.cast_into::<PyBytes>().map_err(|e| {
-                Consume::App(PyTypeError::new_err(format!(
-                    "sequence of byte string values expected, value of type {} found",
-                    type_name(e.into_inner().as_any())
-                )))
-            })?;
-            blocks.push(b);
-        }
-        let s = response.started();
-        for b in blocks.iter().filter(|b| !b.as_bytes().is_empty()) {
-            let Some(h) = &s.head else {
-                return Err(Consume::App(PyRuntimeError::new_err(
-                    "response has not been started (start_response() was not called)",
-                )));
-            };
-            let queued = response
-                .writer
-                .queue_head(h, s.content_length)
-                .and_then(|()| response.writer.queue_body(b.as_bytes()));
-            if queued.is_err() {
-                return Err(Consume::Client);
-            }
-        }
-        return Ok(());
+        return queue_whole(response, result.try_iter().map_err(Consume::App)?);
     }
     let iter = result.try_iter().map_err(Consume::App)?;
+    // So is an iterator over a list or tuple (what Django's HttpResponse
+    // gives): its items are all there already, and taking them cannot
+    // wait on anything.
+    if is_sequence_iterator(&iter) {
+        return queue_whole(response, iter);
+    }
     for item in iter {
         let item = item.map_err(Consume::App)?;
         let b = item.cast::<PyBytes>().map_err(|_| {
@@ -1186,6 +1166,47 @@ fn consume(
                 return Err(Consume::Client);
             }
             Err(e) => return Err(Consume::App(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Whether `iter` is exactly a list's or a tuple's iterator.
+fn is_sequence_iterator(iter: &Bound<'_, PyIterator>) -> bool {
+    // (Only the addresses of CPython's static type objects are taken.)
+    let t = iter.get_type().as_type_ptr();
+    std::ptr::eq(t, &raw mut pyo3::ffi::PyListIter_Type)
+        || std::ptr::eq(t, &raw mut pyo3::ffi::PyTupleIter_Type)
+}
+
+/// Queues a whole body (`items`, which never wait) behind the head: it
+/// goes out with the end of the response in one write. A bad item is
+/// found before anything is queued, so it still gets a clean 500.
+fn queue_whole(response: &Arc<Response>, items: Bound<'_, PyIterator>) -> Result<(), Consume> {
+    let mut blocks = Vec::new();
+    for item in items {
+        let item = item.map_err(Consume::App)?;
+        let b = item.cast_into::<PyBytes>().map_err(|e| {
+            Consume::App(PyTypeError::new_err(format!(
+                "sequence of byte string values expected, value of type {} found",
+                type_name(e.into_inner().as_any())
+            )))
+        })?;
+        blocks.push(b);
+    }
+    let s = response.started();
+    for b in blocks.iter().filter(|b| !b.as_bytes().is_empty()) {
+        let Some(h) = &s.head else {
+            return Err(Consume::App(PyRuntimeError::new_err(
+                "response has not been started (start_response() was not called)",
+            )));
+        };
+        let queued = response
+            .writer
+            .queue_head(h, s.content_length)
+            .and_then(|()| response.writer.queue_body(b.as_bytes()));
+        if queued.is_err() {
+            return Err(Consume::Client);
         }
     }
     Ok(())

@@ -181,17 +181,13 @@ def _consume(result, io):
     # the end of the response, in one write. Checked first, so that a bad
     # item still gets a clean 500.
     if type(result) is list or type(result) is tuple:
-        for block in result:
-            if not isinstance(block, bytes):
-                raise TypeError(
-                    "sequence of byte string values expected, value of type %s found"
-                    % type(block).__name__
-                )
-        for block in result:
-            if block and not native.queue(io, block):
-                return _CLIENT
-        return _OK
-    for block in result:
+        return _queue_whole(result, io)
+    it = iter(result)
+    # So is an iterator over a list or tuple (what Django's HttpResponse
+    # gives): its items are all there already.
+    if type(it) in _SEQUENCE_ITERATORS:
+        return _queue_whole(list(it), io)
+    for block in it:
         if not isinstance(block, bytes):
             raise TypeError(
                 "sequence of byte string values expected, value of type %s found"
@@ -204,6 +200,22 @@ def _consume(result, io):
                 if native.is_started(io):
                     return _CLIENT
                 raise
+    return _OK
+
+
+_SEQUENCE_ITERATORS = (type(iter([])), type(iter(())))
+
+
+def _queue_whole(blocks, io):
+    for block in blocks:
+        if not isinstance(block, bytes):
+            raise TypeError(
+                "sequence of byte string values expected, value of type %s found"
+                % type(block).__name__
+            )
+    for block in blocks:
+        if block and not native.queue(io, block):
+            return _CLIENT
     return _OK
 
 

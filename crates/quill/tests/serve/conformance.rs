@@ -399,6 +399,7 @@ fn application_errors_give_500_or_a_visible_truncation(interp: Interp) {
         "/bad-value",
         "/headers-tuple",
         "/not-bytes",
+        "/close-not-bytes",
         "/no-start",
     ] {
         let (st, _) = get(&url(path));

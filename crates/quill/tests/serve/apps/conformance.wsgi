@@ -129,6 +129,11 @@ def application(environ, start_response):
         return ["text"]
     if p == "/no-start":
         return [b"x"]
+    if p == "/close-not-bytes":
+        # An iterator over a list is taken whole, as a list is: a bad
+        # item is found before the head goes out.
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Closing([b"sent?", "text"])
     if p == "/reason":
         start_response("299 Custom Thing", [("Content-Type", "text/plain"), ("X-Multi", "1"), ("X-Multi", "2")])
         return [b"ok"]
