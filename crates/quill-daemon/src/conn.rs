@@ -189,13 +189,14 @@ impl Body {
         Ok(())
     }
 
-    /// Up to `limit` bytes (`None` = everything left).
-    pub fn read(&mut self, limit: Option<usize>) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
+    /// Up to `limit` bytes (`None` = everything left), as the frames
+    /// brought them: not copied yet (see [`BodyRead`]).
+    pub fn read(&mut self, limit: Option<usize>) -> io::Result<BodyRead> {
+        let mut out = BodyRead::default();
         loop {
             let want = match limit {
-                Some(l) if out.len() >= l => break,
-                Some(l) => l - out.len(),
+                Some(l) if out.len >= l => break,
+                Some(l) => l - out.len,
                 None => usize::MAX,
             };
             self.fill()?;
@@ -203,7 +204,8 @@ impl Body {
                 break;
             }
             let n = want.min(self.pending.len());
-            out.extend_from_slice(&self.pending.split_to(n));
+            out.len += n;
+            out.pieces.push(self.pending.split_to(n));
         }
         Ok(out)
     }
@@ -232,6 +234,42 @@ impl Body {
             }
         }
         Ok(out)
+    }
+}
+
+/// Body bytes read for the application, still in the buffers their
+/// frames were read into: the caller copies them once, into the object it
+/// gives the application (a read that spans frames used to be gathered
+/// into a `Vec` first, then copied again).
+#[derive(Debug, Default)]
+pub struct BodyRead {
+    pieces: Vec<Bytes>,
+    len: usize,
+}
+
+impl BodyRead {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the bytes, in order, to the start of `dst`, which holds at
+    /// least [`BodyRead::len`] bytes.
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        let mut at = 0;
+        for p in &self.pieces {
+            dst[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        self.copy_to(&mut v);
+        v
     }
 }
 
