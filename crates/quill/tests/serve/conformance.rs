@@ -360,6 +360,29 @@ fn large_bodies_arrive_whole_and_in_order(interp: Interp) {
             assert_eq!(v["reads"], body.len().div_ceil(n) + 1, "read({size})");
         }
     }
+    // Up, chunked: the first MiB in chunks of 1 byte to more than a
+    // frame, many of them smaller than anything worth a write of its own.
+    let part = &body[..1 << 20];
+    let mut request =
+        b"POST /app/digest?65536 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    let (mut at, mut i) = (0, 0);
+    while at < part.len() {
+        let n = [1, 13, 4096, 70_001, 2][i % 5].min(part.len() - at);
+        request.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        request.extend_from_slice(&part[at..at + n]);
+        request.extend_from_slice(b"\r\n");
+        (at, i) = (at + n, i + 1);
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let out = raw(s.port, &request);
+    // (The answer is chunked: its one chunk is the JSON object.)
+    let v = json(
+        out.get(out.find('{').unwrap_or(0)..=out.rfind('}').unwrap_or(0))
+            .unwrap_or(&out),
+    );
+    assert_eq!(v["total"], part.len(), "{out}");
+    assert_eq!(v["sha256"], sha256(part).as_str());
     // Down: pieces of 1 byte to more than a frame, each in order.
     let mut r = agent()
         .get(&url("/pattern?5000000&1,70000,65536,3,200000,4096"))
