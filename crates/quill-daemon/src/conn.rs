@@ -50,6 +50,19 @@ impl Conn {
     }
 }
 
+/// Sets the daemon end's SO_SNDBUF and SO_RCVBUF (`send-buffer-size`,
+/// `receive-buffer-size`; 0 leaves the system's). A size the system
+/// refuses keeps the system's: it only makes writes smaller.
+pub fn set_buffer_sizes(stream: &UnixStream, send: u32, receive: u32) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if send > 0 {
+        let _ = setsockopt(stream, sockopt::SndBuf, &(send as usize));
+    }
+    if receive > 0 {
+        let _ = setsockopt(stream, sockopt::RcvBuf, &(receive as usize));
+    }
+}
+
 /// Reads frames from the front end.
 #[derive(Debug)]
 pub struct FrameReader {
@@ -664,4 +677,53 @@ pub fn token(stream: &Link) -> Option<u64> {
     stream
         .socket_fd()
         .map(|fd| u64::try_from(fd.as_raw_fd()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{getsockopt, sockopt};
+    use std::io::Write;
+
+    #[test]
+    fn the_daemon_end_gets_the_buffer_sizes_asked_for() {
+        let (a, _b) = UnixStream::pair().expect("a socket pair");
+        let before = getsockopt(&a, sockopt::SndBuf).expect("SO_SNDBUF");
+        set_buffer_sizes(&a, 0, 0);
+        assert_eq!(getsockopt(&a, sockopt::SndBuf).ok(), Some(before));
+        set_buffer_sizes(&a, 1 << 20, 100_000);
+        // (Linux doubles what it is given, for its own bookkeeping.)
+        assert_eq!(getsockopt(&a, sockopt::SndBuf).ok(), Some(2 << 20));
+        assert_eq!(getsockopt(&a, sockopt::RcvBuf).ok(), Some(200_000));
+    }
+
+    #[test]
+    fn a_read_spanning_frames_keeps_their_order() {
+        let (front, daemon) = UnixStream::pair().expect("a socket pair");
+        let mut wire = BytesMut::new();
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for piece in body.chunks(30_000) {
+            wire.extend_from_slice(&protocol::body_frame_header(kind::BODY, piece.len()));
+            wire.extend_from_slice(piece);
+        }
+        protocol::encode(&Frame::End, &mut wire);
+        let writer = std::thread::spawn(move || (&front).write_all(&wire));
+        let mut conn = Conn::new(daemon);
+        let mut b = Body::new(
+            FrameReader::new(&mut conn, Some(Duration::from_secs(10))),
+            true,
+        );
+        let mut got = Vec::new();
+        for limit in [Some(1), Some(65_536), Some(100_003), None] {
+            let r = b.read(limit).expect("a read");
+            if let Some(l) = limit {
+                assert_eq!(r.len(), l.min(body.len() - got.len()));
+            }
+            got.extend_from_slice(&r.to_vec());
+        }
+        assert_eq!(got, body);
+        assert!(b.read(Some(10)).expect("after the end").is_empty());
+        assert!(b.ended());
+        writer.join().expect("writer").expect("write");
+    }
 }
