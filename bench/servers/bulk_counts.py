@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Counts per request of daemon mode's bulk transfers, by process role:
-CPU time, system calls (by name), context switches and bytes per system
-call, for one Quill build (issue 16 §2, docs/benchmarks.md "Bulk
+CPU time, system calls (by name) and context switches, for one Quill
+build (issue 16 §2, docs/benchmarks.md "Bulk
 transfers in daemon mode, counted").
 
     python3 bench/servers/bulk_counts.py SCENARIO BINDIR [REQUESTS]
@@ -14,9 +14,9 @@ express's configuration (2 processes x 8 threads, bench.py's options),
 warms up, then sends exactly REQUESTS requests (default 2000 for stream,
 200 for upload) with h2load and counts over them with `perf stat`
 (tracepoints; needs root) on the front-end children and on the daemon
-processes, and with /proc/PID/stat for CPU time. The counts do not
-depend on the machine's load the way requests/s does; CPU time does a
-little. With COPIES=1 it counts instead the bytes user space copied
+processes, and with /proc/PID/stat for CPU time. The counts move
+with the machine's load less than requests/s does (the system calls and
+switches by up to a fifth on a busy machine), CPU time more. With COPIES=1 it counts instead the bytes user space copied
 and zeroed (glibc's `__memmove_avx_unaligned_erms` and
 `__memset_avx2_unaligned_erms` (at +4: its first instruction cannot take a
 uprobe), which memcpy/memmove/memset resolve to on
@@ -91,16 +91,14 @@ try:
     groups = {}
     for k in tree(p.pid):
         groups.setdefault("daemons" if comm(k).startswith("(wsgi") else "children", []).append(k)
-    ev = ",".join(["raw_syscalls:sys_enter", "sched:sched_switch"] + [f"syscalls:sys_enter_{c}" for c in CALLS]
-                  + ["syscalls:sys_exit_read", "syscalls:sys_exit_recvfrom", "syscalls:sys_exit_write",
-                     "syscalls:sys_exit_writev", "syscalls:sys_exit_sendto"])
+    ev = ",".join(["raw_syscalls:sys_enter", "sched:sched_switch"] + [f"syscalls:sys_enter_{c}" for c in CALLS])
     copies = os.environ.get("COPIES") == "1"
     if copies:
         libc = "/lib/x86_64-linux-gnu/libc.so.6"
         for probe in ["bulk_mm=__memmove_avx_unaligned_erms len=%dx:u64",
                       "bulk_ms=__memset_avx2_unaligned_erms+4 len=%dx:u64"]:
             subprocess.run(["perf", "probe", "-q", "-x", libc, "-a", probe], check=True)
-        perfs = {g: subprocess.Popen(["perf", "record", "-q", "-o", os.path.join(sr, f"{g}.data"),
+        perfs = {g: subprocess.Popen(["perf", "record", "-q", "-m", "16M", "-o", os.path.join(sr, f"{g}.data"),
                                       "-e", "probe_libc:bulk_mm,probe_libc:bulk_ms", "-p", ",".join(map(str, ps))],
                                      stderr=subprocess.PIPE, text=True) for g, ps in groups.items()}
     else:
@@ -116,17 +114,14 @@ try:
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", out)
     ok = int(done.group(2)) if done else 0
     status = re.search(r"status codes: (\d+) 2xx", out)
-    finished = re.search(r"finished in ([\d.]+)s", out)
+    finished = re.search(r"finished in ([\d.]+m?s)", out)
     print(f"{scenario} {bindir}: {ok} of {n} requests succeeded ({status.group(1) if status else '?'} 2xx)"
-          f" in {finished.group(1) if finished else '?'} s")
+          f" in {finished.group(1) if finished else '?'}")
     for g, pr in perfs.items():
         err = pr.communicate()[1]
         if copies:
             script = subprocess.run(["perf", "script", "-i", os.path.join(sr, f"{g}.data")],
-                                    capture_output=True, text=True)
-            if os.environ.get("DEBUG"):
-                print(err[-500:], script.stderr[-500:], script.stdout[:300])
-            script = script.stdout
+                                    capture_output=True, text=True).stdout
             sums = {"bulk_mm": [0, 0], "bulk_ms": [0, 0]}
             for line in script.splitlines():
                 m = re.search(r"(bulk_m[ms]).*len=(\d+)", line)
