@@ -547,13 +547,13 @@ pub static DAEMON_OPTIONS: &[ServedEntry] = &[
     ),
     e(
         "send-buffer-size",
-        NotApplied,
-        "the group socket keeps the system's buffer sizes",
+        Applied,
+        "on the daemon end of each connection (where Linux uses it: mod_wsgi sets it on the listening socket, which AF_UNIX connections do not inherit); not given (or 0), 1 MiB instead of the system's 208 KiB, for responses larger than that",
     ),
     e(
         "receive-buffer-size",
-        NotApplied,
-        "the group socket keeps the system's buffer sizes",
+        Applied,
+        "on the daemon end of each connection; Linux bounds a UNIX stream socket's data by its sender's send buffer, not by this",
     ),
     e(
         "header-buffer-size",

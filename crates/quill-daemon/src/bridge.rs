@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple};
 use quill_protocol::protocol::{Frame, RequestHead, ResponseHead};
 
-use crate::conn::{Body, Writer};
+use crate::conn::{Body, BodyRead, Writer};
 
 /// `wsgi.input`.
 #[pyclass(module = "quill")]
@@ -41,12 +41,44 @@ impl Input {
     }
 }
 
+/// A bytes object of body bytes read for the application, copied once
+/// from the frames' buffers into it (PyO3's `PyBytes::new_with` would
+/// zero it first); null with a Python error set when it cannot be made.
+///
+/// # Safety
+/// The GIL must be held.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn body_obj(data: &BodyRead) -> *mut pyo3::ffi::PyObject {
+    use pyo3::ffi;
+    let Ok(len) = ffi::Py_ssize_t::try_from(data.len()) else {
+        // SAFETY: the GIL is held (the caller's promise).
+        return unsafe { ffi::PyErr_NoMemory() };
+    };
+    // SAFETY: with a null pointer CPython makes a bytes object of `len`
+    // uninitialised bytes; they are all written here before the object is
+    // returned to anyone.
+    unsafe {
+        let obj = ffi::PyBytes_FromStringAndSize(std::ptr::null(), len);
+        if obj.is_null() {
+            return obj;
+        }
+        let at = ffi::PyBytes_AsString(obj).cast::<u8>();
+        data.copy_to(std::slice::from_raw_parts_mut(at, data.len()));
+        obj
+    }
+}
+
 #[pymethods]
 impl Input {
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.with_body(py, |b| b.read(limit(size)))?;
-        Ok(PyBytes::new(py, &data))
+        #[allow(unsafe_code)]
+        // SAFETY: the GIL is held (`py`); body_obj returns a new reference
+        // or null with a Python error set.
+        unsafe {
+            Bound::from_owned_ptr_or_err(py, body_obj(&data)).map(|b| b.cast_into_unchecked())
+        }
     }
 
     #[pyo3(signature = (size=None))]

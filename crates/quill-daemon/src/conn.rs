@@ -26,6 +26,12 @@ use crate::link::{Link, Ready};
 /// How much room a reader makes for each read.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How much room a reader makes for each read inside a request body: the
+/// front end writes up to 256 KiB of it at a time (its body pump's
+/// batch), and body bytes are handed out as they come, so a large read
+/// costs no copy (see [`FrameReader::next_body`]).
+const BODY_READ: usize = 256 * 1024;
+
 /// A connection from the front end, between requests or in use.
 #[derive(Debug)]
 pub struct Conn {
@@ -50,12 +56,39 @@ impl Conn {
     }
 }
 
+/// Sets the daemon end's SO_SNDBUF and SO_RCVBUF (`send-buffer-size`,
+/// `receive-buffer-size`; 0 leaves the system's). A size the system
+/// refuses keeps the system's: it only makes writes smaller.
+pub fn set_buffer_sizes(stream: &UnixStream, send: u32, receive: u32) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if send > 0 {
+        let _ = setsockopt(stream, sockopt::SndBuf, &(send as usize));
+    }
+    if receive > 0 {
+        let _ = setsockopt(stream, sockopt::RcvBuf, &(receive as usize));
+    }
+}
+
 /// Reads frames from the front end.
 #[derive(Debug)]
 pub struct FrameReader {
     stream: Arc<Link>,
     buf: BytesMut,
     timeout: Option<Duration>,
+    /// Bytes of the current `Body` frame's payload not handed out yet
+    /// (see [`FrameReader::next_body`]).
+    body_left: usize,
+}
+
+/// What [`FrameReader::next_body`] read.
+#[derive(Debug)]
+pub enum BodyPiece {
+    /// Body bytes: a `Body` frame's payload or part of it.
+    Data(Bytes),
+    /// The body's `End`.
+    End,
+    /// Any other frame.
+    Other(Frame),
 }
 
 impl FrameReader {
@@ -64,12 +97,83 @@ impl FrameReader {
             stream: conn.stream.clone(),
             buf: std::mem::take(&mut conn.buf),
             timeout,
+            body_left: 0,
         }
     }
 
-    /// Gives the unread bytes back to the connection (for its next request).
+    /// Gives the unread bytes back to the connection (for its next
+    /// request); an empty buffer grown for a body is let go rather than
+    /// kept while the connection is parked.
     pub fn into_buf(self) -> BytesMut {
-        self.buf
+        if self.buf.is_empty() && self.buf.capacity() > READ_CHUNK {
+            BytesMut::new()
+        } else {
+            self.buf
+        }
+    }
+
+    /// The next piece of a request body: a `Body` frame's payload is
+    /// handed out as far as it has been read, without waiting for the
+    /// whole frame to be in one buffer (so a read may take several frames
+    /// and nothing read is moved to make room for the rest of a frame);
+    /// other frames whole. Waits as [`FrameReader::next`] does.
+    pub fn next_body(&mut self) -> io::Result<Option<BodyPiece>> {
+        loop {
+            if self.body_left > 0 {
+                if !self.buf.is_empty() {
+                    let n = self.body_left.min(self.buf.len());
+                    self.body_left -= n;
+                    return Ok(Some(BodyPiece::Data(self.buf.split_to(n).freeze())));
+                }
+            } else if self.buf.len() >= protocol::FRAME_HEADER_LEN && self.buf[0] == kind::BODY {
+                let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]);
+                let len = len as usize;
+                if len > protocol::MAX_FRAME_LEN {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        protocol::ProtocolError::TooLong(len),
+                    ));
+                }
+                let _ = self.buf.split_to(protocol::FRAME_HEADER_LEN);
+                self.body_left = len;
+                continue;
+            } else {
+                match protocol::decode(&mut self.buf) {
+                    Ok(Some(Frame::End)) => return Ok(Some(BodyPiece::End)),
+                    Ok(Some(f)) => return Ok(Some(BodyPiece::Other(f))),
+                    Ok(None) => {}
+                    Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+                }
+            }
+            if self.buf.capacity() - self.buf.len() < 4096 {
+                self.buf.reserve(BODY_READ);
+            }
+            if self.fill_once()? == 0 {
+                return if self.buf.is_empty() && self.body_left == 0 {
+                    Ok(None)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed inside a frame",
+                    ))
+                };
+            }
+        }
+    }
+
+    /// One read into the buffer's spare room, waiting up to the socket
+    /// timeout for it; 0 at the end of stream.
+    fn fill_once(&mut self) -> io::Result<usize> {
+        loop {
+            match self.stream.read_spare(&mut self.buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stream.wait(Ready::Read, self.timeout)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The next frame, waiting up to the socket timeout for each read;
@@ -84,17 +188,7 @@ impl FrameReader {
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(READ_CHUNK);
             }
-            let n = loop {
-                match self.stream.read_spare(&mut self.buf) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.stream.wait(Ready::Read, self.timeout)?;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            };
-            if n == 0 {
+            if self.fill_once()? == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)
                 } else {
@@ -167,13 +261,15 @@ impl Body {
                 self.eof = true;
                 break;
             };
-            match reader.next() {
-                Ok(Some(Frame::Body(b))) => self.pending = b,
-                Ok(Some(Frame::End)) => {
+            match reader.next_body() {
+                Ok(Some(BodyPiece::Data(b))) => self.pending = b,
+                Ok(Some(BodyPiece::End)) => {
                     self.eof = true;
                     self.ended = true;
                 }
-                Ok(Some(f)) => return Err(self.fail(format!("unexpected {} frame", f.name()))),
+                Ok(Some(BodyPiece::Other(f))) => {
+                    return Err(self.fail(format!("unexpected {} frame", f.name())));
+                }
                 Ok(None) => {
                     return Err(self.fail("connection closed before the end of the body".into()));
                 }
@@ -189,13 +285,14 @@ impl Body {
         Ok(())
     }
 
-    /// Up to `limit` bytes (`None` = everything left).
-    pub fn read(&mut self, limit: Option<usize>) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
+    /// Up to `limit` bytes (`None` = everything left), as the frames
+    /// brought them: not copied yet (see [`BodyRead`]).
+    pub fn read(&mut self, limit: Option<usize>) -> io::Result<BodyRead> {
+        let mut out = BodyRead::default();
         loop {
             let want = match limit {
-                Some(l) if out.len() >= l => break,
-                Some(l) => l - out.len(),
+                Some(l) if out.len >= l => break,
+                Some(l) => l - out.len,
                 None => usize::MAX,
             };
             self.fill()?;
@@ -203,7 +300,8 @@ impl Body {
                 break;
             }
             let n = want.min(self.pending.len());
-            out.extend_from_slice(&self.pending.split_to(n));
+            out.len += n;
+            out.pieces.push(self.pending.split_to(n));
         }
         Ok(out)
     }
@@ -232,6 +330,42 @@ impl Body {
             }
         }
         Ok(out)
+    }
+}
+
+/// Body bytes read for the application, still in the buffers their
+/// frames were read into: the caller copies them once, into the object it
+/// gives the application (a read that spans frames used to be gathered
+/// into a `Vec` first, then copied again).
+#[derive(Debug, Default)]
+pub struct BodyRead {
+    pieces: Vec<Bytes>,
+    len: usize,
+}
+
+impl BodyRead {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the bytes, in order, to the start of `dst`, which holds at
+    /// least [`BodyRead::len`] bytes.
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        let mut at = 0;
+        for p in &self.pieces {
+            dst[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        self.copy_to(&mut v);
+        v
     }
 }
 
@@ -626,4 +760,68 @@ pub fn token(stream: &Link) -> Option<u64> {
     stream
         .socket_fd()
         .map(|fd| u64::try_from(fd.as_raw_fd()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{getsockopt, sockopt};
+    use std::io::Write;
+
+    #[test]
+    fn the_daemon_end_gets_the_buffer_sizes_asked_for() {
+        let (a, _b) = UnixStream::pair().expect("a socket pair");
+        let before = getsockopt(&a, sockopt::SndBuf).expect("SO_SNDBUF");
+        set_buffer_sizes(&a, 0, 0);
+        assert_eq!(getsockopt(&a, sockopt::SndBuf).ok(), Some(before));
+        set_buffer_sizes(&a, 1 << 20, 100_000);
+        // (Linux doubles what it is given, for its own bookkeeping.)
+        assert_eq!(getsockopt(&a, sockopt::SndBuf).ok(), Some(2 << 20));
+        assert_eq!(getsockopt(&a, sockopt::RcvBuf).ok(), Some(200_000));
+    }
+
+    #[test]
+    fn a_read_spanning_frames_keeps_their_order() {
+        let (front, daemon) = UnixStream::pair().expect("a socket pair");
+        let mut wire = BytesMut::new();
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        for piece in body.chunks(30_000) {
+            wire.extend_from_slice(&protocol::body_frame_header(kind::BODY, piece.len()));
+            wire.extend_from_slice(piece);
+        }
+        protocol::encode(&Frame::End, &mut wire);
+        let writer = std::thread::spawn(move || (&front).write_all(&wire));
+        let mut conn = Conn::new(daemon);
+        let mut b = Body::new(
+            FrameReader::new(&mut conn, Some(Duration::from_secs(10))),
+            true,
+        );
+        let mut got = Vec::new();
+        for limit in [Some(1), Some(65_536), Some(100_003), None] {
+            let r = b.read(limit).expect("a read");
+            if let Some(l) = limit {
+                assert_eq!(r.len(), l.min(body.len() - got.len()));
+            }
+            got.extend_from_slice(&r.to_vec());
+        }
+        assert_eq!(got, body);
+        assert!(b.read(Some(10)).expect("after the end").is_empty());
+        assert!(b.ended());
+        writer.join().expect("writer").expect("write");
+    }
+
+    #[test]
+    fn a_body_frame_over_the_limit_fails_the_read() {
+        let (front, daemon) = UnixStream::pair().expect("a socket pair");
+        let header = protocol::body_frame_header(kind::BODY, protocol::MAX_FRAME_LEN + 1);
+        (&front).write_all(&header).expect("write");
+        let mut conn = Conn::new(daemon);
+        let mut b = Body::new(
+            FrameReader::new(&mut conn, Some(Duration::from_secs(10))),
+            true,
+        );
+        let e = b.read(Some(10)).expect_err("an oversized frame");
+        assert!(e.to_string().contains("over the"), "{e}");
+        assert!(!b.ended());
+    }
 }

@@ -914,7 +914,13 @@ fn next_conn(shared: &Shared) -> Option<(Conn, bool)> {
                     #[allow(unsafe_code)]
                     // SAFETY: accept4 returned a new descriptor that nothing else owns.
                     Ok(fd) => {
-                        return Some((Conn::new(unsafe { UnixStream::from_raw_fd(fd) }), true));
+                        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+                        crate::conn::set_buffer_sizes(
+                            &stream,
+                            shared.spec.send_buffer_size,
+                            shared.spec.receive_buffer_size,
+                        );
+                        return Some((Conn::new(stream), true));
                     }
                     Err(
                         nix::errno::Errno::EAGAIN

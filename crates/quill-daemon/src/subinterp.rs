@@ -44,7 +44,7 @@ use quill_protocol::protocol::{Frame, RequestHead, ResponseHead};
 use crate::bridge::{
     self, AppFailure, Gil, Outcome, RequestFacts, Response, ScriptCheck, SendError, Sent,
 };
-use crate::conn::{Body, Writer};
+use crate::conn::{Body, BodyRead, Writer};
 
 const SUPPORT: &str = include_str!("support.py");
 const BRIDGE: &str = include_str!("subbridge.py");
@@ -868,6 +868,12 @@ unsafe fn io_and_size<'a>(
     }
 }
 
+/// What a `wsgi.input` read got.
+enum Read {
+    Line(Vec<u8>),
+    Body(BodyRead),
+}
+
 unsafe fn read_with(
     args: *mut *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
@@ -884,13 +890,14 @@ unsafe fn read_with(
         let r = RawGil.release(move || {
             let mut b = lock(&body);
             if line {
-                b.readline(limit)
+                b.readline(limit).map(Read::Line)
             } else {
-                b.read(limit)
+                b.read(limit).map(Read::Body)
             }
         });
         match r {
-            Ok(data) => bytes_obj(&data),
+            Ok(Read::Line(data)) => bytes_obj(&data),
+            Ok(Read::Body(data)) => crate::bridge::body_obj(&data),
             Err(e) => raise(ffi::PyExc_OSError, &e.to_string()),
         }
     }

@@ -73,6 +73,14 @@ pub struct DaemonSpec {
     pub queue_timeout: u32,
     /// Read/write timeout on the daemon end of each connection.
     pub socket_timeout: u32,
+    /// SO_SNDBUF of the daemon end of each connection, bytes; 0 leaves
+    /// the system's (see [`DEFAULT_SEND_BUFFER`]).
+    #[serde(default)]
+    pub send_buffer_size: u32,
+    /// SO_RCVBUF of the daemon end of each connection, bytes; 0 leaves
+    /// the system's.
+    #[serde(default)]
+    pub receive_buffer_size: u32,
     /// Restart when any imported module's file changes (express
     /// `--reload-on-changes`).
     pub reload_on_changes: bool,
@@ -85,6 +93,17 @@ pub struct DaemonSpec {
     #[serde(default)]
     pub supplementary_gids: Vec<u32>,
 }
+
+/// The daemon end's SO_SNDBUF when `send-buffer-size` is not given
+/// (mod_wsgi leaves the system's, 208 KiB on Linux). Responses go to the
+/// front end through it: with the system's, a thread streaming a 1 MiB
+/// response fills it several times over, and each time waits for the
+/// front end to drain it (a `poll`, a wake-up, a retried write, and a copy
+/// of what the socket did not take). The kernel doubles the value asked
+/// for; it holds memory only while a response is ahead of the front end,
+/// which takes it as fast as it comes (docs/benchmarks.md, "Bulk
+/// transfers in daemon mode, counted").
+pub const DEFAULT_SEND_BUFFER: u32 = 1024 * 1024;
 
 /// The environment variable that carries a daemon's spec file when its
 /// argv is only its display-name (what `ps` shows, as mod_wsgi's

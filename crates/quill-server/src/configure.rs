@@ -470,6 +470,9 @@ fn embedded_plan(
         startup_timeout: 0,
         queue_timeout: 0,
         socket_timeout: timeout,
+        // (In-memory pipes: no socket buffers.)
+        send_buffer_size: 0,
+        receive_buffer_size: 0,
         // (Its restart is the daemon's, which a child does not have.)
         reload_on_changes: false,
         log_level: level.name().to_string(),
@@ -641,6 +644,11 @@ fn group_plan(
         startup_timeout: t.startup_timeout_s,
         queue_timeout: t.queue_timeout_s,
         socket_timeout,
+        send_buffer_size: match d.socket.send_buffer_size {
+            0 => quill_protocol::spec::DEFAULT_SEND_BUFFER,
+            n => n,
+        },
+        receive_buffer_size: d.socket.receive_buffer_size,
         reload_on_changes: extras.reload_on_changes,
         log_level: level.name().to_string(),
         run_as,
@@ -761,6 +769,28 @@ mod tests {
              WSGIScriptAlias /app /srv/app.wsgi process-group=g\n{directives}\n"
         ))?;
         Ok(serde_json::to_value(&plan).unwrap_or_default())
+    }
+
+    /// The daemon end's send buffer: `send-buffer-size` when given, else
+    /// Quill's 1 MiB rather than the system's.
+    #[test]
+    fn send_buffer_size_is_the_given_one_or_a_mebibyte() {
+        let sizes = |options: &str| {
+            let plan = wsgi_plan("", options).expect("served");
+            let spec = &plan["groups"][0]["spec"];
+            (
+                spec["send_buffer_size"].clone(),
+                spec["receive_buffer_size"].clone(),
+            )
+        };
+        assert_eq!(
+            sizes(""),
+            (serde_json::json!(1 << 20), serde_json::json!(0))
+        );
+        assert_eq!(
+            sizes("send-buffer-size=65536 receive-buffer-size=32768"),
+            (serde_json::json!(65536), serde_json::json!(32768))
+        );
     }
 
     /// docs/directives.md's `quill serve` lines (quill_config::served)

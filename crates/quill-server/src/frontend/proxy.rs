@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use hyper::body::{Body, Incoming};
@@ -358,6 +358,17 @@ impl PumpError {
 
 type PumpResult = Result<OwnedWriteHalf, PumpError>;
 
+/// How much of the client's body the pump gathers for one write to the
+/// daemon when the client has sent more than one read's worth: every
+/// write wakes a daemon thread waiting for the body, and on an upload
+/// those wake-ups cost the front end and the daemon more than the copies
+/// (docs/benchmarks.md, "Bulk transfers in daemon mode, counted").
+const PUMP_BATCH: usize = 256 * 1024;
+
+/// At most this many pieces in one batch (a chunked body may come in
+/// pieces of a byte: each is a frame of its own, two `iovec`s).
+const PUMP_BATCH_PIECES: usize = 64;
+
 /// Streams the client's body to the daemon; stops quietly when the daemon
 /// closes (the application did not read it all). Gives the write half
 /// back after the `End` frame, for the connection's next request; on a
@@ -365,6 +376,12 @@ type PumpResult = Result<OwnedWriteHalf, PumpError>;
 /// the body, and the failure's error-log line is written here (httpd's
 /// words: mod_reqtimeout's AH01382, the HTTP input filter's AH01590 and
 /// AH01591), whether or not the response has started.
+///
+/// What the client already sent is gathered, up to [`PUMP_BATCH`] bytes
+/// or [`PUMP_BATCH_PIECES`] pieces, and
+/// written with one `writev`: after each piece hyper hands over, its
+/// connection task is given a turn to read the next; the batch goes out as
+/// soon as it has nothing more at once.
 pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
     mut body: Incoming,
     mut write: W,
@@ -372,64 +389,59 @@ pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
 ) -> Result<W, PumpError> {
     let mut total = 0u64;
     let start = tokio::time::Instant::now();
-    let remote = rules.remote;
+    let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let deadline = match rules.stage {
             Some(stage) => stage.deadline(start, total),
             None => tokio::time::Instant::now() + rules.timeout,
         };
         let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-        let frame = match tokio::time::timeout_at(deadline, next).await {
+        let mut ended = match tokio::time::timeout_at(deadline, next).await {
             Err(_) => {
                 if rules.stage.is_some() {
                     rules.log.log(
                         Level::Info,
                         "reqtimeout",
-                        &format!("{remote} AH01382: Request body read timeout"),
+                        &format!("{} AH01382: Request body read timeout", rules.remote),
                     );
                 }
                 proxy_error(&rules, "The timeout specified has expired.");
                 return Err(PumpError::TimedOut);
             }
-            Ok(None) => break,
-            Ok(Some(Ok(f))) => f,
-            Ok(Some(Err(e))) if is_malformed(&e) => {
-                rules.log.log(
-                    Level::Info,
-                    "http",
-                    &format!(
-                        "(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk  "
-                    ),
-                );
-                proxy_error(&rules, "Unknown error -102.");
-                return Err(PumpError::Malformed);
-            }
-            Ok(Some(Err(_))) => return Err(PumpError::ClientGone),
+            Ok(frame) => take_frame(frame, &mut total, &rules, &mut batch)?,
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if data.is_empty() {
-            continue;
+        let mut gathered: usize = batch.iter().map(Bytes::len).sum();
+        while !ended && gathered > 0 && gathered < PUMP_BATCH && batch.len() < PUMP_BATCH_PIECES {
+            let mut turned = false;
+            // One turn for the other tasks: the connection task is already
+            // queued (taking a piece woke it). Not `yield_now`, which also
+            // polls the I/O driver (an `epoll_wait`) every time.
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut turned, true) {
+                    Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await;
+            let more =
+                std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
+            let Poll::Ready(frame) = more else {
+                break;
+            };
+            let before = batch.len();
+            ended = take_frame(frame, &mut total, &rules, &mut batch)?;
+            gathered += batch[before..].iter().map(Bytes::len).sum::<usize>();
         }
-        total += data.len() as u64;
-        if rules.limit > 0 && total > rules.limit {
-            rules.log.log(
-                Level::Info,
-                "http",
-                &format!(
-                    "{remote} AH01591: Read content length of {total} is larger than the configured limit of {}",
-                    rules.limit
-                ),
-            );
-            proxy_error(&rules, "Unknown error -102.");
-            return Err(PumpError::TooLarge);
-        }
-        for piece in data.chunks(protocol::BODY_CHUNK) {
-            let header = protocol::body_frame_header(protocol::kind::BODY, piece.len());
-            if write_frame(&mut write, &header, piece).await.is_err() {
+        if !batch.is_empty() {
+            if write_body_frames(&mut write, &batch).await.is_err() {
                 return Err(PumpError::DaemonGone);
             }
+            batch.clear();
+        }
+        if ended {
+            break;
         }
     }
     let mut end = BytesMut::new();
@@ -438,6 +450,83 @@ pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
         Ok(()) => Ok(write),
         Err(_) => Err(PumpError::DaemonGone),
     }
+}
+
+/// One frame of the client's body: its data added to `batch` (counted
+/// against LimitRequestBody); true at the body's end.
+fn take_frame(
+    frame: Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>,
+    total: &mut u64,
+    rules: &BodyRules,
+    batch: &mut Vec<Bytes>,
+) -> Result<bool, PumpError> {
+    let remote = rules.remote;
+    let frame = match frame {
+        None => return Ok(true),
+        Some(Ok(f)) => f,
+        Some(Err(e)) if is_malformed(&e) => {
+            rules.log.log(
+                Level::Info,
+                "http",
+                &format!("(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk  "),
+            );
+            proxy_error(rules, "Unknown error -102.");
+            return Err(PumpError::Malformed);
+        }
+        Some(Err(_)) => return Err(PumpError::ClientGone),
+    };
+    let Ok(data) = frame.into_data() else {
+        return Ok(false);
+    };
+    if data.is_empty() {
+        return Ok(false);
+    }
+    *total += data.len() as u64;
+    if rules.limit > 0 && *total > rules.limit {
+        rules.log.log(
+            Level::Info,
+            "http",
+            &format!(
+                "{remote} AH01591: Read content length of {total} is larger than the configured limit of {}",
+                rules.limit
+            ),
+        );
+        proxy_error(rules, "Unknown error -102.");
+        return Err(PumpError::TooLarge);
+    }
+    batch.push(data);
+    Ok(false)
+}
+
+/// Writes `pieces` as `Body` frames (each piece one frame, cut at
+/// `BODY_CHUNK`), headers and payloads together in as few `writev`s as
+/// the socket takes.
+async fn write_body_frames<W: AsyncWrite + Unpin>(
+    write: &mut W,
+    pieces: &[Bytes],
+) -> io::Result<()> {
+    let payloads: Vec<&[u8]> = pieces
+        .iter()
+        .flat_map(|p| p.chunks(protocol::BODY_CHUNK))
+        .collect();
+    let headers: Vec<[u8; protocol::FRAME_HEADER_LEN]> = payloads
+        .iter()
+        .map(|p| protocol::body_frame_header(protocol::kind::BODY, p.len()))
+        .collect();
+    let mut slices: Vec<io::IoSlice<'_>> = headers
+        .iter()
+        .zip(&payloads)
+        .flat_map(|(h, p)| [io::IoSlice::new(h), io::IoSlice::new(p)])
+        .collect();
+    let mut left = &mut slices[..];
+    while !left.is_empty() {
+        let n = write.write_vectored(left).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        io::IoSlice::advance_slices(&mut left, n);
+    }
+    Ok(())
 }
 
 /// mod_wsgi's line after the HTTP input filter's (or mod_reqtimeout's)
@@ -493,31 +582,6 @@ fn drain_in_background(
         })
         .await;
     });
-}
-
-/// Writes a frame header and its payload with one `writev` where the
-/// socket takes both (half the system calls of two writes).
-async fn write_frame<W: AsyncWrite + Unpin>(
-    write: &mut W,
-    header: &[u8],
-    payload: &[u8],
-) -> io::Result<()> {
-    let (mut header, mut payload) = (header, payload);
-    while !header.is_empty() {
-        let n = write
-            .write_vectored(&[io::IoSlice::new(header), io::IoSlice::new(payload)])
-            .await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        if n < header.len() {
-            header = &header[n..];
-        } else {
-            payload = &payload[n - header.len()..];
-            header = &[];
-        }
-    }
-    write.write_all(payload).await
 }
 
 pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);

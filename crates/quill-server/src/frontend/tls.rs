@@ -150,6 +150,14 @@ impl Transport {
         dst: &mut ReadBuf<'_>,
         want: usize,
     ) -> Poll<io::Result<usize>> {
+        if want >= dst.remaining() {
+            // Straight into the unfilled part: a socket read does not
+            // need it zeroed first (`initialize_unfilled_to` would zero
+            // all of it, on every read of a large body).
+            let before = dst.filled().len();
+            ready!(self.poll_read_some(cx, dst))?;
+            return Poll::Ready(Ok(dst.filled().len() - before));
+        }
         let mut sub = ReadBuf::new(dst.initialize_unfilled_to(want));
         ready!(self.poll_read_some(cx, &mut sub))?;
         let n = sub.filled().len();

@@ -324,6 +324,93 @@ fn bodies_stream_both_ways_without_being_buffered_whole(interp: Interp) {
     }
 }
 
+/// SHA-256 of `data`, by coreutils' `sha256sum`.
+fn sha256(data: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().expect("sha256sum output");
+    writer.join().expect("writer").expect("write to sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_string()
+}
+
+fn large_bodies_arrive_whole_and_in_order(interp: Interp) {
+    let (s, _statics) = server(interp);
+    let url = |p: &str| app(&s, p);
+    // Up: pseudo-random bytes (xorshift), an odd length, read by the
+    // application in pieces smaller than, equal to and larger than the
+    // wire protocol's 64 KiB body frames, and in one read().
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let body: Vec<u8> = (0..(3 << 20) + 12_345)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let digest = sha256(&body);
+    for size in ["1000", "65536", "100003", ""] {
+        let mut r = agent()
+            .post(&url(&format!("/digest?{size}")))
+            .send(&body[..])
+            .unwrap();
+        let v = json(&r.body_mut().read_to_string().unwrap());
+        assert_eq!(v["total"], body.len(), "read({size})");
+        assert_eq!(v["sha256"], digest.as_str(), "read({size})");
+        if let Ok(n) = size.parse::<usize>() {
+            // Every read but the last two is full.
+            assert_eq!(v["reads"], body.len().div_ceil(n) + 1, "read({size})");
+        }
+    }
+    // Up, chunked: the first MiB in chunks of 1 byte to more than a
+    // frame, many of them smaller than anything worth a write of its own.
+    let part = &body[..1 << 20];
+    let mut request =
+        b"POST /app/digest?65536 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    let (mut at, mut i) = (0, 0);
+    while at < part.len() {
+        let n = [1, 13, 4096, 70_001, 2][i % 5].min(part.len() - at);
+        request.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+        request.extend_from_slice(&part[at..at + n]);
+        request.extend_from_slice(b"\r\n");
+        (at, i) = (at + n, i + 1);
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let out = raw(s.port, &request);
+    // (The answer is chunked: its one chunk is the JSON object.)
+    let v = json(
+        out.get(out.find('{').unwrap_or(0)..=out.rfind('}').unwrap_or(0))
+            .unwrap_or(&out),
+    );
+    assert_eq!(v["total"], part.len(), "{out}");
+    assert_eq!(v["sha256"], sha256(part).as_str());
+    // Down: pieces of 1 byte to more than a frame, each in order.
+    let mut r = agent()
+        .get(&url("/pattern?5000000&1,70000,65536,3,200000,4096"))
+        .call()
+        .unwrap();
+    let want = r.headers()["x-sha256"].to_str().unwrap().to_string();
+    let mut got = Vec::new();
+    r.body_mut()
+        .as_reader()
+        .read_to_end(&mut got)
+        .expect("the response body");
+    assert_eq!(got.len(), 5_000_000);
+    assert_eq!(sha256(&got), want);
+}
+
 fn write_then_iterable_and_close_is_always_called(interp: Interp) {
     let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
@@ -578,6 +665,7 @@ in_each_interpreter!(
     wsgi_input_readline_readlines_and_iteration,
     a_chunked_request_body_reads_to_its_end,
     bodies_stream_both_ways_without_being_buffered_whole,
+    large_bodies_arrive_whole_and_in_order,
     write_then_iterable_and_close_is_always_called,
     reason_phrases_and_repeated_response_headers_pass_through,
     content_length_from_the_app_drops_excess_bytes,

@@ -66,6 +66,43 @@ def application(environ, start_response):
                 break
             total += len(b)
         return jsonr(start_response, {"total": total})
+    if p == "/digest":
+        # The request body read with read(N) (N from the query; none: one
+        # read()): its SHA-256, length, and how many reads it took.
+        import hashlib
+
+        q = environ["QUERY_STRING"]
+        inp, h, total, reads = environ["wsgi.input"], hashlib.sha256(), 0, 0
+        while True:
+            b = inp.read(int(q)) if q else inp.read()
+            reads += 1
+            if not b:
+                break
+            h.update(b)
+            total += len(b)
+            if not q:
+                break
+        return jsonr(start_response, {"sha256": h.hexdigest(), "total": total, "reads": reads})
+    if p == "/pattern":
+        # N seeded pseudo-random bytes, yielded in pieces of the sizes
+        # listed (cycled), with their SHA-256 in a header.
+        import hashlib
+        import random
+
+        n, sizes = environ["QUERY_STRING"].split("&")
+        data = random.Random(n).randbytes(int(n))
+        sizes = [int(x) for x in sizes.split(",")]
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("X-Sha256", hashlib.sha256(data).hexdigest())])
+
+        def pieces():
+            at, i = 0, 0
+            while at < len(data):
+                yield data[at:at + sizes[i % len(sizes)]]
+                at += sizes[i % len(sizes)]
+                i += 1
+
+        return pieces()
     if p == "/write":
         write = start_response("200 OK", [("Content-Type", "text/plain")])
         write(b"written-")
