@@ -108,6 +108,8 @@ struct Shared {
     inbox: Option<Arc<crate::embed::Inbox>>,
     /// Embedded mode: the scripts' mtimes, for script reloading.
     scripts: ScriptMtimes,
+    /// Request threads waiting for the GIL to start a request.
+    turns: crate::turns::GilTurns,
 }
 
 fn new_shared(
@@ -169,6 +171,7 @@ fn new_shared(
         interps: Interpreters::new(host, setup),
         inbox,
         scripts: ScriptMtimes::default(),
+        turns: crate::turns::GilTurns::default(),
     });
     let _ = host_shared.set(Arc::downgrade(&shared));
     shared
@@ -1083,15 +1086,28 @@ fn worker(shared: &Arc<Shared>, support: &Py<PyModule>, index: usize) {
         };
         let mut kept = None;
         loop {
+            // A thread waits too long for the GIL: let it go first
+            // (crate::turns).
             let ready = match kept {
-                None => next_request_ready(shared),
-                Some(_) => None,
+                None if !shared.turns.overdue() => next_request_ready(shared),
+                _ => None,
             };
             let picked = match ready {
                 Some(p) => Some(p),
                 None => {
                     let s = shared.clone();
-                    py.detach(move || next_request(&s, kept))
+                    let p = py.detach(move || {
+                        let p = next_request(&s, kept);
+                        if p.is_some() {
+                            s.turns.give_way();
+                            s.turns.enter();
+                        }
+                        p
+                    });
+                    if p.is_some() {
+                        shared.turns.entered();
+                    }
+                    p
                 }
             };
             let Some(picked) = picked else {

@@ -29,6 +29,7 @@ mod interp;
 mod link;
 pub mod monitor;
 mod subinterp;
+mod turns;
 
 /// The Python version of the libpython this process loaded (major, minor):
 /// a group's interpreter must have the same.
