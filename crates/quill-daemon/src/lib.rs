@@ -7,6 +7,7 @@
 //!  supervisor ──exec──▶ quill-daemon --spec FILE
 //!                         ├─ interp: Python from the user's interpreter (paths it reported)
 //!                         ├─ daemon: threads accept from fd 3 only when idle; ticker; monitor
+//!                         ├─ turns:  a thread waiting long for the GIL to start a request goes first
 //!                         ├─ conn:   frames in, response frames out (shared with the monitor)
 //!                         ├─ bridge: environ, start_response, write, iterables, input, file_wrapper
 //!                         └─ subinterp: application groups other than %{GLOBAL}, one

@@ -15,13 +15,13 @@
 //! "Django's lock convoys").
 //!
 //! So a thread about to start a request first lets a thread that has been
-//! waiting for the GIL longer than [`OVERDUE_US`] have it: it yields its
-//! CPU until one of the waiting threads got the GIL, for at most
-//! [`GIVE_WAY_BOUND`]. Only request threads that wait to start a request
+//! waiting for the GIL longer than [`OVERDUE_US`] have it: it sleeps until
+//! one of the waiting threads got the GIL, for at most [`GIVE_WAY_BOUND`]. Only request threads that wait to start a request
 //! are counted; threads waiting inside an application are CPython's
 //! business.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a thread may wait to start a request before the next thread
@@ -44,6 +44,10 @@ pub(crate) struct GilTurns {
     /// Microseconds after `base` when a waiting thread last got the GIL,
     /// or when one began to wait while none did.
     progress_us: AtomicU64,
+    /// Threads giving way, asleep on `served_cv` until `served` moves.
+    giving_way: AtomicUsize,
+    served_lock: Mutex<()>,
+    served_cv: Condvar,
 }
 
 impl Default for GilTurns {
@@ -53,6 +57,9 @@ impl Default for GilTurns {
             waiting: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             progress_us: AtomicU64::new(0),
+            giving_way: AtomicUsize::new(0),
+            served_lock: Mutex::new(()),
+            served_cv: Condvar::new(),
         }
     }
 }
@@ -74,17 +81,28 @@ impl GilTurns {
     }
 
     /// Called without the GIL by a thread about to take it to start a
-    /// request: when another has been waiting too long, yields until one
+    /// request: when another has been waiting too long, sleeps until one
     /// of the waiting threads got it (at most [`GIVE_WAY_BOUND`]).
     pub(crate) fn give_way(&self) {
         if !self.overdue() {
             return;
         }
         let seen = self.served.load(Ordering::SeqCst);
-        let start = Instant::now();
-        while self.none_served_since(seen) && start.elapsed() < GIVE_WAY_BOUND {
-            std::thread::yield_now();
+        let deadline = Instant::now() + GIVE_WAY_BOUND;
+        self.giving_way.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.served_lock.lock().unwrap_or_else(|p| p.into_inner());
+        while self.none_served_since(seen) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            guard = match self.served_cv.wait_timeout(guard, deadline - now) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
         }
+        drop(guard);
+        self.giving_way.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// True while threads wait and none of them got the GIL since
@@ -114,6 +132,12 @@ impl GilTurns {
         self.progress_us.store(now_us, Ordering::SeqCst);
         self.served.fetch_add(1, Ordering::SeqCst);
         self.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.giving_way.load(Ordering::SeqCst) > 0 {
+            // Under the lock: a thread between its look at `served` and its
+            // sleep cannot miss this.
+            let _guard = self.served_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.served_cv.notify_all();
+        }
     }
 }
 
