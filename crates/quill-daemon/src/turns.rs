@@ -11,14 +11,14 @@
 //! `threading` lock (Django reaches asgiref's `Local`, which takes one,
 //! many times per request). Every other request thread then blocks on
 //! that lock in turn: in bench/servers' Django scenario, 18–40 futex calls
-//! per request in a daemon process instead of 4 (docs/benchmarks.md,
-//! "Django's lock convoys").
+//! per request in the daemon processes instead of about 5
+//! (docs/benchmarks.md, "Django's lock convoys").
 //!
 //! So a thread about to start a request first lets a thread that has been
 //! waiting for the GIL longer than [`OVERDUE_US`] have it: it sleeps until
-//! one of the waiting threads got the GIL, for at most [`GIVE_WAY_BOUND`]. Only request threads that wait to start a request
-//! are counted; threads waiting inside an application are CPython's
-//! business.
+//! one of the waiting threads got the GIL, for at most [`GIVE_WAY_BOUND`].
+//! Only request threads that wait to start a request are counted; threads
+//! waiting inside an application are CPython's business.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
