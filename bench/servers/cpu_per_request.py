@@ -5,7 +5,9 @@
 
 MODE is `daemon` or `embedded` (`quill express --embedded-mode`); PATH is a
 scenario of app.wsgi (/hello, /django, /io); each BINDIR holds a `quill`
-and a `quill-daemon` build. Every build serves express's configuration
+and a `quill-daemon` build, or is the word `granian`: Granian from
+target/bench-venv as bench.py runs it (--workers 2 --blocking-threads 8;
+MODE does not apply, and SWITCH_INTERVAL is not supported). Every build serves express's configuration
 (2 processes x 8 threads, as bench.py's) in turn, ROUNDS (env, default 3)
 rounds, the order reversed every other round (ABBA); wrk -t2 -c50 warms up
 for 2 s, then runs SECONDS. The figure is the CPU time (utime + stime in
@@ -80,6 +82,12 @@ for r in range(rounds):
                "--socket-timeout", "120", "--request-timeout", "120", "--daemon-backlog", "500"]
         if mode == "embedded":
             cmd.append("--embedded-mode")
+        if b == "granian":
+            if os.environ.get("SWITCH_INTERVAL"):
+                sys.exit("SWITCH_INTERVAL applies to Quill builds only")
+            cmd = [f"{W}/target/bench-venv/bin/granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8",
+                   "--host", "127.0.0.1", "--port", str(port), "--working-dir", f"{W}/bench/servers", "--log-level", "error",
+                   "apps:application"]
         p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         for _ in range(100):
             time.sleep(0.1)
@@ -87,7 +95,8 @@ for r in range(rounds):
                 break
         subprocess.run(["wrk", "-t2", "-c50", "-d2s", f"http://127.0.0.1:{port}{path}"], capture_output=True)
         pids = tree(p.pid)
-        py = [pp for pp in pids if runs_python(pp)]
+        # (Granian's Python runs in its workers, the children of the first.)
+        py = [pp for pp in pids if (pp != p.pid if b == "granian" else runs_python(pp))]
         ps = None
         if perf:
             ps = subprocess.Popen(["perf", "stat", "-x", " ", "-e", "context-switches,syscalls:sys_enter_futex,raw_syscalls:sys_enter",
