@@ -7,10 +7,10 @@
 //! request thread that finishes a request and starts the next lets go of
 //! the GIL only for a moment, and can take it back before the thread that
 //! was signalled gets a CPU; a few requests later the waiter forces the
-//! drop, often inside a section the application guards with a
-//! `threading` lock (Django reaches asgiref's `Local`, which takes one,
-//! many times per request). Every other request thread then blocks on
-//! that lock in turn: in bench/servers' Django scenario, 18–40 futex calls
+//! drop, wherever the holder is, possibly inside a section the
+//! application guards with a `threading` lock (Django goes through
+//! asgiref's `Local`, which takes one on every attribute access). Every
+//! other request thread then blocks on that lock in turn: in bench/servers' Django scenario, 18–40 futex calls
 //! per request in the daemon processes instead of about 5
 //! (docs/benchmarks.md, "Django's lock convoys").
 //!
