@@ -10,9 +10,10 @@
 //! drop, wherever the holder is, possibly inside a section the
 //! application guards with a `threading` lock (Django goes through
 //! asgiref's `Local`, which takes one on every attribute access). Every
-//! other request thread then blocks on that lock in turn: in bench/servers' Django scenario, 18–40 futex calls
-//! per request in the daemon processes instead of about 5
-//! (docs/benchmarks.md, "Django's lock convoys").
+//! other request thread then blocks on that lock in turn: in
+//! bench/servers' Django scenario, 18–40 futex calls per request in the
+//! daemon processes instead of about 5 (docs/benchmarks.md, "Django's
+//! lock convoys").
 //!
 //! So a thread about to start a request first lets a thread that has been
 //! waiting for the GIL longer than [`OVERDUE_US`] have it: it sleeps until
