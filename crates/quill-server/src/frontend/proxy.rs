@@ -140,27 +140,24 @@ pub(super) async fn forward(
         }
         let mut reader = FrameStream::with_buf(read, conn.buf);
         let mut write = Some(write);
+        // The body pump while it runs. Once its task has ended it is
+        // dropped (its result taken here, or lost with the write half):
+        // a JoinHandle must not be polled again after it gave its output.
         let mut pump: Option<AbortOnDrop<PumpResult>> = None;
-        // The pump ended before the head came (the body went whole, or the
-        // daemon stopped reading it).
-        let mut pumped = false;
         let mut heard = false;
         // socket-timeout bounds the whole wait for the head, from the
         // request's admission wait on, whatever frames (Accepted, Continue)
         // come before it.
         let deadline = head_deadline;
         let first = loop {
-            let waiting_for_pump = pump.as_ref().is_some_and(|_| !pumped);
             let frame = tokio::select! {
                 // The client's body failed (too slow, malformed, too
                 // large) before the application answered: that is the
                 // answer (408, 400, 413), not the daemon's.
-                done = async { (&mut pump.as_mut()?.0).await.ok() }, if waiting_for_pump => {
+                done = async { (&mut pump.as_mut()?.0).await.ok() }, if pump.is_some() => {
+                    pump = None;
                     match done {
-                        Some(Ok(w)) => {
-                            write = Some(w);
-                            pump = None;
-                        }
+                        Some(Ok(w)) => write = Some(w),
                         Some(Err(e)) if e.answer().is_some() => {
                             let answer = e.answer();
                             drain_in_background(reader, lease, permit.take(), group.socket_timeout);
@@ -169,7 +166,10 @@ pub(super) async fn forward(
                                 None => FrontError::no_group().respond(log),
                             };
                         }
-                        _ => pumped = true,
+                        // The client or the daemon went away mid-body, or
+                        // the task failed: the daemon's answer still
+                        // stands; the connection is not kept (no write half).
+                        _ => {}
                     }
                     continue;
                 }
