@@ -132,7 +132,7 @@ pub(super) async fn call(
         let frame = tokio::select! {
             // The client's body failed (too slow, malformed, too large)
             // before the application answered: that is the answer.
-            done = async { (&mut pump.as_mut()?.0).await.ok() }, if pump.is_some() && !pumped => {
+            done = async { (&mut pump.as_mut()?.task).await.ok() }, if pump.is_some() && !pumped => {
                 match done {
                     Some(Err(e)) => {
                         if let Some(answer) = e.answer() {
@@ -151,7 +151,7 @@ pub(super) async fn call(
         match frame {
             Ok(Some(Frame::Continue)) => {
                 if let Some(b) = body.take() {
-                    pump = Some(AbortOnDrop(tokio::spawn(pump_body(
+                    pump = Some(AbortOnDrop::new(tokio::spawn(pump_body(
                         b,
                         PipeWriter(front.clone()),
                         BodyRules {
@@ -177,7 +177,9 @@ pub(super) async fn call(
     };
     let spool = Arc::new(Spool::new(fe.response_buffer.clone()));
     // Most responses came whole with their head: no task.
-    if !relay_buffered(&mut frames, &spool) {
+    if relay_buffered(&mut frames, &spool) {
+        let_go(pump);
+    } else {
         tokio::spawn(relay(frames, pump, spool.clone()));
     }
     *r.body_mut() = RespBody::spooled(spool, expected);
@@ -224,8 +226,8 @@ fn end_of(frame: Option<Frame>) -> Result<(), io::Error> {
 /// Takes the response body into `spool` as the thread writes it, until
 /// its end. When the client goes away first, dropping the pipe makes the
 /// application's next write fail (its thread is then free). The body
-/// pump, if any, lives as long.
-async fn relay(mut frames: Frames, _pump: Option<Pump>, spool: Arc<Spool>) {
+/// pump, if any, lives as long, and is let go when the response ends.
+async fn relay(mut frames: Frames, pump: Option<Pump>, spool: Arc<Spool>) {
     loop {
         let room = std::future::poll_fn(|cx| spool.poll_room(cx));
         match tokio::time::timeout(spool.spill_after(), room).await {
@@ -242,8 +244,20 @@ async fn relay(mut frames: Frames, _pump: Option<Pump>, spool: Arc<Spool>) {
         };
         match frame {
             Ok(Some(Frame::ResponseBody(b))) => spool.push(b),
-            Ok(f) => return spool.finish(end_of(f)),
+            Ok(f) => {
+                let_go(pump);
+                return spool.finish(end_of(f));
+            }
             Err(e) => return spool.finish(Err(e)),
         }
+    }
+}
+
+/// The response ended: a body pump still running (the application left
+/// some of its body unread) goes on by itself, and discards the rest once
+/// the request thread has let go of the pipe (`proxy::pump_body`).
+fn let_go(pump: Option<Pump>) {
+    if let Some(p) = pump {
+        p.let_go();
     }
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
+use tokio::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
@@ -154,7 +155,7 @@ pub(super) async fn forward(
                 // The client's body failed (too slow, malformed, too
                 // large) before the application answered: that is the
                 // answer (408, 400, 413), not the daemon's.
-                done = async { (&mut pump.as_mut()?.0).await.ok() }, if pump.is_some() => {
+                done = async { (&mut pump.as_mut()?.task).await.ok() }, if pump.is_some() => {
                     pump = None;
                     match done {
                         Some(Ok(w)) => write = Some(w),
@@ -187,7 +188,7 @@ pub(super) async fn forward(
                 Ok(Some(Frame::Continue)) if body.is_some() => {
                     heard = true;
                     if let (Some(b), Some(w)) = (body.take(), write.take()) {
-                        pump = Some(AbortOnDrop(tokio::spawn(pump_body(
+                        pump = Some(AbortOnDrop::new(tokio::spawn(pump_body(
                             b,
                             w,
                             BodyRules {
@@ -388,28 +389,10 @@ pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
     rules: BodyRules,
 ) -> Result<W, PumpError> {
     let mut total = 0u64;
-    let start = tokio::time::Instant::now();
+    let start = Instant::now();
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
-        let deadline = match rules.stage {
-            Some(stage) => stage.deadline(start, total),
-            None => tokio::time::Instant::now() + rules.timeout,
-        };
-        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-        let mut ended = match tokio::time::timeout_at(deadline, next).await {
-            Err(_) => {
-                if rules.stage.is_some() {
-                    rules.log.log(
-                        Level::Info,
-                        "reqtimeout",
-                        &format!("{} AH01382: Request body read timeout", rules.remote),
-                    );
-                }
-                proxy_error(&rules, "The timeout specified has expired.");
-                return Err(PumpError::TimedOut);
-            }
-            Ok(frame) => take_frame(frame, &mut total, &rules, &mut batch)?,
-        };
+        let mut ended = next_frame(&mut body, start, &mut total, &rules, &mut batch, true).await?;
         let mut gathered: usize = batch.iter().map(Bytes::len).sum();
         while !ended && gathered > 0 && gathered < PUMP_BATCH && batch.len() < PUMP_BATCH_PIECES {
             let mut turned = false;
@@ -431,11 +414,14 @@ pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
                 break;
             };
             let before = batch.len();
-            ended = take_frame(frame, &mut total, &rules, &mut batch)?;
+            ended = take_frame(frame, &mut total, &rules, &mut batch, true)?;
             gathered += batch[before..].iter().map(Bytes::len).sum::<usize>();
         }
         if !batch.is_empty() {
             if write_body_frames(&mut write, &batch).await.is_err() {
+                if !ended {
+                    tokio::spawn(discard_rest(body, start, total, rules));
+                }
                 return Err(PumpError::DaemonGone);
             }
             batch.clear();
@@ -452,13 +438,64 @@ pub(super) async fn pump_body<W: AsyncWrite + Unpin>(
     }
 }
 
+/// The rest of a body the application stopped reading (its daemon
+/// process or request thread let go of it) is read and thrown away, as
+/// httpd discards a request body the handler left unread: the client can
+/// finish sending it and read its answer, and the connection stays usable.
+/// Bounded as the body's reads are (RequestReadTimeout's body stage, or
+/// Timeout per read, and LimitRequestBody); a failure ends it, and hyper
+/// then closes the connection after the response.
+async fn discard_rest(mut body: Incoming, start: Instant, mut total: u64, rules: BodyRules) {
+    let mut sink = Vec::new();
+    while let Ok(false) = next_frame(&mut body, start, &mut total, &rules, &mut sink, false).await {
+        sink.clear();
+    }
+}
+
+/// Waits for the next frame of the client's body, within its read
+/// deadline (RequestReadTimeout's body stage from `start`, else Timeout),
+/// and takes it as [`take_frame`] does.
+async fn next_frame(
+    body: &mut Incoming,
+    start: Instant,
+    total: &mut u64,
+    rules: &BodyRules,
+    batch: &mut Vec<Bytes>,
+    proxying: bool,
+) -> Result<bool, PumpError> {
+    let deadline = match rules.stage {
+        Some(stage) => stage.deadline(start, *total),
+        None => Instant::now() + rules.timeout,
+    };
+    let next = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx));
+    match tokio::time::timeout_at(deadline, next).await {
+        Err(_) => {
+            if rules.stage.is_some() {
+                rules.log.log(
+                    Level::Info,
+                    "reqtimeout",
+                    &format!("{} AH01382: Request body read timeout", rules.remote),
+                );
+            }
+            if proxying {
+                proxy_error(rules, "The timeout specified has expired.");
+            }
+            Err(PumpError::TimedOut)
+        }
+        Ok(frame) => take_frame(frame, total, rules, batch, proxying),
+    }
+}
+
 /// One frame of the client's body: its data added to `batch` (counted
-/// against LimitRequestBody); true at the body's end.
+/// against LimitRequestBody); true at the body's end. `proxying`: the
+/// body is still going to the application, and a failure also gets
+/// mod_wsgi's line about it.
 fn take_frame(
     frame: Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>,
     total: &mut u64,
     rules: &BodyRules,
     batch: &mut Vec<Bytes>,
+    proxying: bool,
 ) -> Result<bool, PumpError> {
     let remote = rules.remote;
     let frame = match frame {
@@ -470,7 +507,9 @@ fn take_frame(
                 "http",
                 &format!("(22)Invalid argument: {remote} AH01590: Error reading/parsing chunk  "),
             );
-            proxy_error(rules, "Unknown error -102.");
+            if proxying {
+                proxy_error(rules, "Unknown error -102.");
+            }
             return Err(PumpError::Malformed);
         }
         Some(Err(_)) => return Err(PumpError::ClientGone),
@@ -491,7 +530,9 @@ fn take_frame(
                 rules.limit
             ),
         );
-        proxy_error(rules, "Unknown error -102.");
+        if proxying {
+            proxy_error(rules, "Unknown error -102.");
+        }
         return Err(PumpError::TooLarge);
     }
     batch.push(data);
@@ -584,11 +625,28 @@ fn drain_in_background(
     });
 }
 
-pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
+/// A task aborted when this is dropped, unless it was let go first.
+pub(super) struct AbortOnDrop<T> {
+    pub(super) task: tokio::task::JoinHandle<T>,
+    abort: bool,
+}
+
+impl<T> AbortOnDrop<T> {
+    pub(super) fn new(task: tokio::task::JoinHandle<T>) -> AbortOnDrop<T> {
+        AbortOnDrop { task, abort: true }
+    }
+
+    /// Lets the task run to its end on its own.
+    pub(super) fn let_go(mut self) {
+        self.abort = false;
+    }
+}
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        if self.abort {
+            self.task.abort();
+        }
     }
 }
 
@@ -683,14 +741,21 @@ impl Proxied {
         let write = match std::mem::replace(&mut self.writer, WriteSide::Gone) {
             WriteSide::Idle(w) => Some(w),
             // (A finished task's result is ready at the first poll.)
-            WriteSide::Pump(mut p) if p.0.is_finished() => {
+            WriteSide::Pump(mut p) if p.task.is_finished() => {
                 let mut cx = Context::from_waker(std::task::Waker::noop());
-                match Pin::new(&mut p.0).poll(&mut cx) {
+                match Pin::new(&mut p.task).poll(&mut cx) {
                     Poll::Ready(Ok(Ok(w))) => Some(w),
                     _ => None,
                 }
             }
-            _ => None,
+            // Still pumping: the application left some of its body unread
+            // and its process let go of the connection. The pump goes on
+            // and discards the rest (see `discard_rest`).
+            WriteSide::Pump(p) => {
+                p.let_go();
+                None
+            }
+            WriteSide::Gone => None,
         };
         let lease = self.lease.take();
         let frames = self.frames.take();

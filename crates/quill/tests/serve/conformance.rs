@@ -248,6 +248,61 @@ fn wsgi_input_read_never_goes_past_the_body(interp: Interp) {
     assert_eq!(r.body_mut().read_to_string().unwrap(), "echo me");
 }
 
+/// A body the application leaves unread, whole or in part, is read and
+/// thrown away, as httpd does after mod_wsgi's handler: the client can
+/// send all of it, and the connection answers the next request. (Real
+/// apache2 with mod_wsgi, daemon and embedded mode, answers all four of
+/// these requests on one connection.)
+fn a_body_left_unread_is_discarded_and_the_connection_kept(interp: Interp) {
+    use std::io::Write;
+    let (s, _statics) = server(interp);
+    let big = vec![b'a'; 3 << 20];
+    let mut chunked = Vec::new();
+    for piece in big.chunks(64 << 10) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let mut requests = Vec::new();
+    for (path, framing, body) in [
+        ("/app/write", format!("Content-Length: {}", big.len()), &big),
+        (
+            "/app/read-some",
+            "Transfer-Encoding: chunked".into(),
+            &chunked,
+        ),
+        ("/app/write", "Transfer-Encoding: chunked".into(), &chunked),
+    ] {
+        requests.extend_from_slice(
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n").as_bytes(),
+        );
+        requests.extend_from_slice(body);
+    }
+    requests.extend_from_slice(b"GET /app/write HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let timeout = Some(std::time::Duration::from_secs(30));
+    conn.set_read_timeout(timeout).expect("timeout");
+    conn.set_write_timeout(timeout).expect("timeout");
+    // Answers are read while the bodies go out, as a client does.
+    let mut reader = conn.try_clone().expect("clone");
+    let answers = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = reader.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let sent = conn.write_all(&requests);
+    let out = answers.join().expect("reader");
+    assert!(sent.is_ok(), "the client could not send it all: {sent:?}");
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 4, "{out}");
+    assert_eq!(
+        out.matches("aaaaa").count(),
+        1,
+        "the five bytes read: {out}"
+    );
+    assert_eq!(s.stop(), Some(0));
+}
+
 fn wsgi_input_readline_readlines_and_iteration(interp: Interp) {
     let (s, _statics) = server(interp);
     let url = |p: &str| app(&s, p);
@@ -662,6 +717,7 @@ in_each_interpreter!(
     repeated_request_headers_are_joined,
     environ_values_are_each_requests_own,
     wsgi_input_read_never_goes_past_the_body,
+    a_body_left_unread_is_discarded_and_the_connection_kept,
     wsgi_input_readline_readlines_and_iteration,
     a_chunked_request_body_reads_to_its_end,
     bodies_stream_both_ways_without_being_buffered_whole,

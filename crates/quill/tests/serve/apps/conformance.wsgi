@@ -41,6 +41,11 @@ def application(environ, start_response):
         body = environ["wsgi.input"].read()
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [body]
+    if p == "/read-some":
+        # Five bytes of the body, whatever its length; the rest unread.
+        got = environ["wsgi.input"].read(5)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [got]
     if p == "/read-sized":
         n = int(environ.get("CONTENT_LENGTH") or 0)
         inp = environ["wsgi.input"]
