@@ -29,6 +29,9 @@ pub(super) struct ConnState {
     pub(super) last_done: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// The child is stopping: responses say `Connection: close`.
     pub(super) closing: std::sync::atomic::AtomicBool,
+    /// Closed without a lingering close (see `client_io`): a kept-alive
+    /// connection a stopping event child closes at once.
+    pub(super) no_linger: std::sync::atomic::AtomicBool,
     /// When the connection was accepted.
     pub(super) accepted: tokio::time::Instant,
     /// A request head is being received (its first byte came): the
@@ -63,6 +66,7 @@ impl ConnState {
             in_flight: Default::default(),
             last_done: Default::default(),
             closing: Default::default(),
+            no_linger: Default::default(),
             accepted: tokio::time::Instant::now(),
             receiving: Default::default(),
             requests: Default::default(),

@@ -8,7 +8,15 @@
 //!   (`RequestReadTimeout header=20-40,MinRate=500`), or, without it,
 //!   with no pause longer than `Timeout`;
 //! * a write may wait for the client at most `Timeout`, as httpd's core
-//!   output filter: a client that stops reading is let go.
+//!   output filter: a client that stops reading is let go;
+//! * a connection hyper closes gets httpd's lingering close: the write side
+//!   is shut, then what the client still sends is read and thrown away
+//!   until it closes, at most [`LINGER_IDLE`] without a byte and
+//!   [`LINGER_MOST`] in all (httpd's SECONDS_TO_LINGER and
+//!   MAX_SECS_TO_LINGER; a stopping child's, [`LINGER_IDLE`] in all). A
+//!   client still sending a body (one over LimitRequestBody, say) reads
+//!   its answer instead of a reset. A kept-alive connection a stopping
+//!   event child closes does not linger, as httpd's listener closes them.
 //!
 //! ```text
 //!  socket ─▶ buf ─▶ Framing ─┬─ body bytes ──────────────▶ hyper
@@ -49,6 +57,12 @@ const STAND_IN: &[u8] = b"GET / HTTP/1.1\r\nHost: refused.invalid\r\n\r\n";
 
 /// How much is read from the socket at a time into this buffer.
 const READ_CHUNK: usize = 8 * 1024;
+
+/// A lingering close ends after this long without a byte from the client.
+pub(super) const LINGER_IDLE: Duration = Duration::from_secs(2);
+
+/// A lingering close ends after this long in all.
+pub(super) const LINGER_MOST: Duration = Duration::from_secs(30);
 
 /// The rules a connection's reads and writes follow.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +110,8 @@ pub(super) struct ClientIo {
     /// Refused: after the stand-in head, nothing more to read, ever (an
     /// EOF would make hyper drop the connection before it answers).
     refused: bool,
+    /// The write side is shut and the connection lingers until then.
+    linger_end: Option<Instant>,
     conn: Arc<ConnState>,
     log: Arc<ErrorLog>,
     peer: SocketAddr,
@@ -126,6 +142,7 @@ impl ClientIo {
             write_waiting: false,
             ended: false,
             refused: false,
+            linger_end: None,
             conn,
             log,
             peer,
@@ -206,6 +223,27 @@ impl ClientIo {
         self.held = 0;
         self.ended = true;
         self.conn.set_receiving(false);
+    }
+
+    /// Reads and throws away what the client sends until it closes (or
+    /// breaks the connection), it sends nothing for [`LINGER_IDLE`], or
+    /// the lingering time is up.
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let end = self.linger_end.unwrap_or_else(Instant::now);
+        loop {
+            self.buf.clear();
+            match self.stream.poll_read_buf(cx, &mut self.buf, READ_CHUNK) {
+                Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {
+                    let next = (Instant::now() + LINGER_IDLE).min(end);
+                    self.read_timer.as_mut().reset(next);
+                }
+                Poll::Pending => {
+                    ready!(self.read_timer.as_mut().poll(cx));
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
     }
 
     /// The head did not come in time: mod_reqtimeout's line; a 408 when
@@ -345,13 +383,34 @@ impl AsyncWrite for ClientIo {
         Pin::new(&mut self.stream).poll_flush(cx)
     }
 
+    /// Shuts the write side, then lingers (see the module's doc).
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.stream).poll_shutdown(cx) {
-            Poll::Pending => self.write_pending(cx).map(Err),
-            done => {
-                self.write_waiting = false;
-                done
+        let this = &mut *self;
+        if this.linger_end.is_none() {
+            match Pin::new(&mut this.stream).poll_shutdown(cx) {
+                Poll::Pending => return this.write_pending(cx).map(Err),
+                Poll::Ready(Err(e)) => {
+                    this.write_waiting = false;
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(())) => this.write_waiting = false,
             }
+            if this
+                .conn
+                .no_linger
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Poll::Ready(Ok(()));
+            }
+            let now = Instant::now();
+            let most = if this.conn.closing.load(std::sync::atomic::Ordering::Relaxed) {
+                LINGER_IDLE
+            } else {
+                LINGER_MOST
+            };
+            this.linger_end = Some(now + most);
+            this.read_timer.as_mut().reset(now + LINGER_IDLE);
         }
+        this.poll_linger(cx)
     }
 }

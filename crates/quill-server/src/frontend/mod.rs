@@ -603,6 +603,9 @@ pub async fn serve(
                         };
                         match state.idle_since(draining) {
                             Some(t) if t + k <= now => {
+                                if draining && event {
+                                    state.no_linger.store(true, std::sync::atomic::Ordering::Relaxed);
+                                }
                                 conn.as_mut().graceful_shutdown();
                                 let _ = conn.await;
                                 break;
