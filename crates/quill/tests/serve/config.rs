@@ -1,17 +1,7 @@
 //! `quill serve CONF`: an Apache-style configuration with the daemon
 //! options `quill express` does not set, through a real client.
 
-use std::net::TcpListener;
-
-use crate::{Server, TempDir, agent, fixtures, get};
-
-/// A port that was free a moment ago (the config needs a number).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, agent, fixtures, free_port, get};
 
 #[test]
 fn serve_runs_an_apache_config_with_its_daemon_options() {

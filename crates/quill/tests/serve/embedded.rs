@@ -4,18 +4,11 @@
 //! reloading in place; atexit functions when a child exits.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::{Server, TempDir, fixtures, get, within};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, fixtures, free_port, get, within};
 
 /// `quill serve` of the conformance app at /app with `wsgi` (the mount's
 /// WSGI directives, `APP` standing for the script) and `mpm` directives

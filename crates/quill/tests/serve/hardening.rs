@@ -6,17 +6,10 @@
 //! sockets on 127.0.0.1, every wait bounded.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::{Server, TempDir, get};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, get};
 
 /// `quill serve` of the lifecycle app at /app (one process, `threads`
 /// threads, chunked bodies accepted), event MPM, mod_reqtimeout loaded,

@@ -8,14 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::{Server, TempDir, quill_bin, raw};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, quill_bin, raw};
 
 /// `quill serve CONF`, writing its logs where the configuration says.
 fn serve_to_files(root: TempDir, conf: &Path) -> Server {

@@ -439,8 +439,6 @@ pub fn raw(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A port of 127.0.0.1 that was free a moment ago (a config needs a
-/// number).
 /// Polls `f` until it returns `Some`, for at most `limit`.
 pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
@@ -455,6 +453,8 @@ pub fn within<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
     }
 }
 
+/// A port of 127.0.0.1 that was free a moment ago (a config needs a
+/// number).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -2,17 +2,9 @@
 //! supervisor and grown and shrunk by the pool controller, as httpd's MPMs
 //! do, counted from /proc.
 
-use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use crate::{Server, TempDir, get, unsafe_kill};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, get, unsafe_kill};
 
 /// A `quill serve` of `mpm_directives` on a free port, with no application
 /// (the front end answers 404 itself).

@@ -3,19 +3,11 @@
 //! form (compared with real httpd's, recorded in tests/data/httpd/status),
 //! and the real Prometheus Apache exporter scraping it.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Server, TempDir, get, unsafe_kill};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, get, unsafe_kill};
 
 /// `quill serve` of an event pool (2 children of 4 threads, ServerLimit
 /// 3) with a static Alias and two status Locations: one for this machine,

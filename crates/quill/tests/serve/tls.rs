@@ -4,19 +4,11 @@
 //! which scripts/test installs). Certificates are made in each test's
 //! temporary directory with the `openssl` command.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{Server, TempDir, get};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, get};
 
 /// A self-signed certificate for `name` (EC P-256) in `dir`:
 /// `NAME.crt` and `NAME.key`.

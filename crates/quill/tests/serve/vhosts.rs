@@ -4,17 +4,9 @@
 //! settings, and mod_wsgi's visibility rule for daemon groups at run
 //! time. Raw requests on 127.0.0.1, so that the Host header is the test's.
 
-use std::net::TcpListener;
 use std::path::Path;
 
-use crate::{Server, TempDir, raw};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
+use crate::{Server, TempDir, free_port, raw};
 
 /// A WSGI script that answers `NAME SERVER_NAME process-group`.
 fn app(dir: &Path, name: &str) {
