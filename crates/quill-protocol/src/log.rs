@@ -100,6 +100,17 @@ impl ErrorLog {
     /// Logs `msg` (one record per line) for `module` (`wsgi`, `core`…),
     /// all its lines in one write.
     pub fn log(&self, level: Level, module: &str, msg: &str) {
+        self.write(level, module, msg, false);
+    }
+
+    /// [`ErrorLog::log`], unless the log is being written at this moment
+    /// (then nothing): for a panic hook, which may run on a thread that
+    /// is writing it.
+    pub fn try_log(&self, level: Level, module: &str, msg: &str) {
+        self.write(level, module, msg, true);
+    }
+
+    fn write(&self, level: Level, module: &str, msg: &str, or_nothing: bool) {
         if !self.enabled_for(level, module) {
             return;
         }
@@ -112,7 +123,12 @@ impl ErrorLog {
                 "[{stamp}] [{module}:{level}] [pid {pid}] {line}\n"
             ));
         }
-        if let Ok(mut out) = self.out.lock() {
+        let out = if or_nothing {
+            self.out.try_lock().ok()
+        } else {
+            self.out.lock().ok()
+        };
+        if let Some(mut out) = out {
             // A log that cannot be written has nowhere to report to.
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
@@ -140,22 +156,25 @@ impl ErrorLog {
 mod tests {
     use super::*;
 
+    /// A log file in memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn modules_have_levels_of_their_own() {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl Write for Lines {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0
-                    .lock()
-                    .map_err(|_| std::io::ErrorKind::Other)?
-                    .extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let lines = Lines::default();
         let log = ErrorLog::new(Level::Warn, Box::new(lines.clone()))
             .with_modules(vec![("wsgi".into(), Level::Info)]);
@@ -181,6 +200,24 @@ mod tests {
         vhost.log(Level::Error, "core", "after");
         let text = String::from_utf8(fresh.0.lock().expect("lines").clone()).expect("text");
         assert!(text.contains("after"), "{text}");
+    }
+
+    #[test]
+    fn try_log_writes_unless_the_log_is_being_written() {
+        let lines = Lines::default();
+        let log = ErrorLog::new(Level::Warn, Box::new(lines.clone()));
+        log.try_log(Level::Crit, "core", "written");
+        {
+            // Being written (by this thread): no wait, no line.
+            let _held = log.out.lock().expect("the log");
+            log.try_log(Level::Crit, "core", "skipped");
+        }
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("text");
+        assert!(
+            text.contains("[core:crit]") && text.contains("written"),
+            "{text}"
+        );
+        assert!(!text.contains("skipped"), "{text}");
     }
 
     #[test]

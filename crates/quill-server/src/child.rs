@@ -52,6 +52,22 @@ pub struct FrontendSpec {
 /// links libpython passes it; see [`run_with`]).
 pub type StartEngine = fn(&EmbeddedPlan, ErrorLog) -> Result<frontend::Engine, String>;
 
+/// Writes a panic of this child to the main server's error log too (a
+/// child's stderr is the supervisor's, not the error log). tokio contains
+/// a panic in a task: the child goes on, and what the task served (a
+/// connection, usually) is dropped without an answer.
+fn report_panics(log: Arc<ErrorLog>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        log.try_log(
+            Level::Crit,
+            "core",
+            &format!("front-end child: {info} (what it was serving is dropped)"),
+        );
+        previous(info);
+    }));
+}
+
 /// Runs a front-end child; returns its exit status.
 pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
     run_with(spec_path, slot, generation, None)
@@ -94,6 +110,7 @@ pub fn run_with(
             return 2;
         }
     };
+    report_panics(log.clone());
     let fail = |what: String| {
         log.log(Level::Error, "core", &format!("front-end child: {what}"));
         2
