@@ -487,6 +487,24 @@ fn http2_where_protocols_says_so() {
         "{text}"
     );
     assert!(text.contains("status codes: 300 2xx"), "{text}");
+
+    // Bodies the application never reads (this one answers from environ
+    // alone), on streams that share connections: every one answered.
+    let upload = r.join("upload.bin");
+    std::fs::write(&upload, vec![b'u'; 200 << 10]).expect("write the upload");
+    let out = Command::new("timeout")
+        .args(["60", "h2load", "-n", "60", "-c", "2", "-m", "10", "-d"])
+        .arg(&upload)
+        .arg(format!("https://127.0.0.1:{p_tls}/unread"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run h2load");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("requests: 60 total, 60 started, 60 done, 60 succeeded, 0 failed"),
+        "{text}\n{}",
+        s.log()
+    );
 }
 
 /// A graceful restart (SIGUSR1) reads the certificate files afresh for
