@@ -160,6 +160,12 @@ mod tests {
     #[derive(Clone, Default)]
     struct Lines(Arc<Mutex<Vec<u8>>>);
 
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().expect("lines").clone()).expect("text")
+        }
+    }
+
     impl Write for Lines {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             self.0
@@ -184,7 +190,7 @@ mod tests {
         // A virtual host's log on the same file, at its own levels.
         let vhost = log.sharing(Level::Debug, Vec::new());
         vhost.log(Level::Debug, "core", "vhost's");
-        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("text");
+        let text = lines.text();
         assert!(
             text.contains("[wsgi:info]") && text.contains("shown"),
             "{text}"
@@ -198,7 +204,7 @@ mod tests {
         let fresh = Lines::default();
         log.reopen(Box::new(fresh.clone()));
         vhost.log(Level::Error, "core", "after");
-        let text = String::from_utf8(fresh.0.lock().expect("lines").clone()).expect("text");
+        let text = fresh.text();
         assert!(text.contains("after"), "{text}");
     }
 
@@ -212,7 +218,7 @@ mod tests {
             let _held = log.out.lock().expect("the log");
             log.try_log(Level::Crit, "core", "skipped");
         }
-        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("text");
+        let text = lines.text();
         assert!(
             text.contains("[core:crit]") && text.contains("written"),
             "{text}"
