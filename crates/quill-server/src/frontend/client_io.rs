@@ -13,7 +13,8 @@
 //!   is shut, then what the client still sends is read and thrown away
 //!   until it closes, at most [`LINGER_IDLE`] without a byte and
 //!   [`LINGER_MOST`] in all (httpd's SECONDS_TO_LINGER and
-//!   MAX_SECS_TO_LINGER; a stopping child's, [`LINGER_IDLE`] in all). A
+//!   MAX_SECS_TO_LINGER); a stopping child's, [`LINGER_IDLE`] in all, as
+//!   httpd's event MPM shortens them (Quill does so under every MPM). A
 //!   client still sending a body (one over LimitRequestBody, say) reads
 //!   its answer instead of a reset. A kept-alive connection a stopping
 //!   event child closes does not linger, as httpd's listener closes them.
