@@ -126,23 +126,18 @@ pub(super) async fn call(
         buf: BytesMut::new(),
     };
     let mut body = Some(body);
+    // The body pump while it runs; dropped once its task has ended (as in
+    // `proxy::forward`: its result is taken once).
     let mut pump: Option<Pump> = None;
-    let mut pumped = false;
     let head = loop {
         let frame = tokio::select! {
             // The client's body failed (too slow, malformed, too large)
             // before the application answered: that is the answer.
-            done = async { (&mut pump.as_mut()?.task).await.ok() }, if pump.is_some() && !pumped => {
-                match done {
-                    Some(Err(e)) => {
-                        if let Some(answer) = e.answer() {
-                            // The thread sees the body end early.
-                            drop(pump);
-                            return answer.respond(log);
-                        }
-                        pumped = true;
-                    }
-                    _ => pumped = true,
+            done = async { (&mut pump.as_mut()?.task).await.ok() }, if pump.is_some() => {
+                pump = None;
+                if let Some(answer) = done.and_then(|d| d.err()).and_then(|e| e.answer()) {
+                    // The thread sees the body end early.
+                    return answer.respond(log);
                 }
                 continue;
             }
