@@ -2,9 +2,9 @@
 //! child's event loop and a Python thread of the same process, in memory.
 //!
 //! ```text
-//!   front end (tokio, never blocks)          Python thread (blocks, GIL released)
-//!   FrontHalf::push / poll_write ──to_app──▶ AppHalf::read_into + wait_readable
-//!   FrontHalf::poll_read ◀──to_front──────── AppHalf::write + wait_writable
+//!   front end (tokio, never blocks)                    Python thread (blocks, GIL released)
+//!   pair_with(head) / FrontHalf::poll_write ──to_app──▶ AppHalf::read_into + wait_readable
+//!   FrontHalf::poll_read ◀──to_front────────────────── AppHalf::write + wait_writable
 //! ```
 //!
 //! It behaves as a non-blocking socket pair would, without system calls:
@@ -85,7 +85,19 @@ fn broken() -> io::Error {
 
 /// A new stream: the front end's half and the Python thread's.
 pub fn pair() -> (FrontHalf, AppHalf) {
-    let shared = Arc::new(Shared::default());
+    pair_with(BytesMut::new())
+}
+
+/// A new stream whose direction to the application already holds `head`
+/// (the request's `Head` frame, written before a thread takes the
+/// stream): the buffer is moved in, not copied, whatever its size.
+pub fn pair_with(head: BytesMut) -> (FrontHalf, AppHalf) {
+    let mut state = State::default();
+    state.to_app.buf = head;
+    let shared = Arc::new(Shared {
+        state: Mutex::new(state),
+        app_wakeup: Condvar::new(),
+    });
     (FrontHalf(shared.clone()), AppHalf(shared))
 }
 
@@ -94,14 +106,6 @@ pub fn pair() -> (FrontHalf, AppHalf) {
 pub struct FrontHalf(Arc<Shared>);
 
 impl FrontHalf {
-    /// Queues `data` for the application whatever the room (the request
-    /// head, written before a thread takes the stream).
-    pub fn push(&self, data: &[u8]) {
-        let mut st = self.0.lock();
-        st.to_app.buf.extend_from_slice(data);
-        self.0.unlock_and_wake_app(st);
-    }
-
     /// Writes what fits of `data`; `Pending` while the direction is full.
     pub fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let mut st = self.0.lock();
@@ -291,8 +295,7 @@ mod tests {
 
     #[test]
     fn bytes_go_both_ways_and_end_reads_as_zero() {
-        let (front, app) = pair();
-        front.push(b"head");
+        let (front, app) = pair_with(BytesMut::from(&b"head"[..]));
         let mut got = BytesMut::new();
         assert_eq!(app.read_into(&mut got).unwrap(), 4);
         assert_eq!(&got[..], b"head");
@@ -370,7 +373,10 @@ mod tests {
             app.read_into(&mut got)?;
             Ok::<_, io::Error>(got)
         });
-        front.push(b"go");
+        assert!(matches!(
+            front.poll_write(&mut cx(), b"go"),
+            Poll::Ready(Ok(2))
+        ));
         let got = t.join().unwrap().unwrap();
         assert_eq!(&got[..], b"go");
     }

@@ -214,8 +214,10 @@ impl Drop for SlotGuard {
 
 enum Kind {
     Full(Option<Bytes>),
+    /// (Boxed, as the access guard is: a response is moved from task to
+    /// task and into hyper, and every move copies it whole.)
     File {
-        file: tokio::fs::File,
+        file: Box<tokio::fs::File>,
         left: u64,
     },
     /// A daemon's response, taken off it by its relay task; with the
@@ -229,7 +231,7 @@ enum Kind {
 /// Response bodies: a fixed buffer, a file, or frames relayed from a daemon.
 pub struct RespBody {
     kind: Kind,
-    access: Option<AccessGuard>,
+    access: Option<Box<AccessGuard>>,
     slot: Option<SlotGuard>,
 }
 
@@ -256,7 +258,10 @@ impl RespBody {
     }
     pub(super) fn file(file: tokio::fs::File, len: u64) -> RespBody {
         RespBody {
-            kind: Kind::File { file, left: len },
+            kind: Kind::File {
+                file: Box::new(file),
+                left: len,
+            },
             access: None,
             slot: None,
         }
@@ -269,7 +274,7 @@ impl RespBody {
         }
     }
     pub(super) fn set_access(&mut self, guard: AccessGuard) {
-        self.access = Some(guard);
+        self.access = Some(Box::new(guard));
     }
     /// Holds the request's worker slot until the body ends; with
     /// `write_completion` (event), a daemon's response lets it go as soon

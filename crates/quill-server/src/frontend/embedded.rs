@@ -117,8 +117,7 @@ pub(super) async fn call(
     let remote = Client(peer);
     // One pipe per request: the thread ends it with the response.
     head_bytes[protocol::HEAD_FLAGS_OFFSET] |= protocol::head_flag::CLOSE;
-    let (front, app) = pipe::pair();
-    front.push(&head_bytes);
+    let (front, app) = pipe::pair_with(head_bytes);
     let front = Arc::new(front);
     engine.submit(app);
     let mut frames = Frames {

@@ -515,7 +515,24 @@ fn request_id() -> String {
     // The pid, read once: getpid is a system call (glibc does not cache it).
     static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{:x}-{n:x}", PID.get_or_init(std::process::id))
+    hex_pair(u64::from(*PID.get_or_init(std::process::id)), n)
+}
+
+/// `format!("{a:x}-{b:x}")`, without the formatting machinery (a few
+/// hundred instructions a request).
+fn hex_pair(a: u64, b: u64) -> String {
+    fn push_hex(s: &mut String, n: u64) {
+        let digits = (64 - n.leading_zeros()).div_ceil(4).max(1);
+        for i in (0..digits).rev() {
+            let d = ((n >> (4 * i)) & 0xf) as u8;
+            s.push(char::from(if d < 10 { b'0' + d } else { b'a' + d - 10 }));
+        }
+    }
+    let mut s = String::with_capacity(33);
+    push_hex(&mut s, a);
+    s.push('-');
+    push_hex(&mut s, b);
+    s
 }
 
 /// Which server answered a request, and the client's address (the peer's,
@@ -922,6 +939,59 @@ mod tests {
         }
         assert!(lines.len() > 30, "the probes were read");
         insta::assert_snapshot!(lines.join("\n"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn request_ids_are_written_as_format_writes_them(a: u64, b: u64) {
+            proptest::prop_assert_eq!(hex_pair(a, b), format!("{a:x}-{b:x}"));
+        }
+    }
+
+    #[test]
+    fn request_ids_at_the_edges() {
+        for (a, b) in [(0, 0), (1, 15), (16, u64::MAX), (0xabc, 0x1000)] {
+            assert_eq!(hex_pair(a, b), format!("{a:x}-{b:x}"));
+        }
+    }
+
+    /// A `Head` frame is written into a buffer sized for it up front
+    /// (`head_capacity`), for a bare request and for a browser's, with
+    /// its cookie, and for the request id and times at their longest.
+    #[test]
+    fn a_heads_buffer_is_sized_for_it_up_front() {
+        let sites = Sites::single(probe_table());
+        let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
+        let cookie = "c".repeat(900);
+        let browser = format!(
+            "GET /app/some/page?q=search+terms&page=2 HTTP/1.1\r\nHost: www.example.com\r\n\
+             User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0\r\n\
+             Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8\r\n\
+             Accept-Language: en-GB,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n\
+             Referer: https://www.example.com/app/some/other/page\r\nConnection: keep-alive\r\n\
+             Cookie: {cookie}\r\nUpgrade-Insecure-Requests: 1\r\nSec-Fetch-Dest: document\r\n\
+             Sec-Fetch-Mode: navigate\r\nSec-Fetch-Site: same-origin\r\nPriority: u=0, i\r\n\r\n"
+        );
+        let longest = || Stamps {
+            request_start: u64::MAX,
+            queue_start: u64::MAX,
+            request_id: format!("{}-{}", u64::MAX, u64::MAX),
+        };
+        for bytes in ["GET /app HTTP/1.1\r\nHost: x\r\n\r\n", browser.as_str()] {
+            let req = parse_head(bytes.as_bytes(), true, 8190, ENDS.peer)
+                .expect("a head")
+                .expect("whole");
+            let room = super::super::environ::head_capacity(&req);
+            let Ok(Routed::Wsgi { head, .. }) = route_request(req, &sites, ENDS, longest, &log)
+            else {
+                panic!("not routed to the application: {bytes}");
+            };
+            assert!(
+                head.len() <= room,
+                "{} bytes of head in {room} bytes of room",
+                head.len()
+            );
+        }
     }
 
     #[test]
