@@ -399,6 +399,32 @@ impl<'a> HeadEncoder<'a> {
         self.count += 1;
     }
 
+    /// One `HTTP_*` variable: `HTTP_` then `name` (a header's, lower
+    /// case) upper-cased with `-` as `_`, transformed where it is copied
+    /// to; the value is the concatenation of `value` (joined header
+    /// values).
+    pub fn pair_http(&mut self, name: &[u8], value: &[&[u8]]) {
+        let key_len = 5 + name.len();
+        self.dst.reserve(4 + key_len);
+        self.dst.put_u32(u32::try_from(key_len).unwrap_or(u32::MAX));
+        self.dst.put_slice(b"HTTP_");
+        let at = self.dst.len();
+        self.dst.put_slice(name);
+        for b in &mut self.dst[at..] {
+            *b = if *b == b'-' {
+                b'_'
+            } else {
+                b.to_ascii_uppercase()
+            };
+        }
+        let len: usize = value.iter().map(|p| p.len()).sum();
+        self.dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+        for p in value {
+            self.dst.put_slice(p);
+        }
+        self.count += 1;
+    }
+
     /// Patches the frame length and the pair count.
     pub fn finish(self) {
         let len = self.dst.len() - self.start - FRAME_HEADER_LEN;
@@ -723,9 +749,14 @@ mod tests {
             version: VERSION,
             has_body: true,
             close: false,
-            environ: [("A", "bc"), ("HTTP_X_Y", "1, 2"), ("", "")]
-                .into_iter()
-                .collect(),
+            environ: [
+                ("A", "bc"),
+                ("HTTP_X_Y", "1, 2"),
+                ("HTTP_USER_AGENT_2", "curl"),
+                ("", ""),
+            ]
+            .into_iter()
+            .collect(),
         };
         let mut want = BytesMut::from(&b"prefix"[..]);
         encode(&Frame::Head(head), &mut want);
@@ -733,6 +764,7 @@ mod tests {
         let mut enc = HeadEncoder::new(&mut got, VERSION, true);
         enc.pair(b"A", b"bc");
         enc.pair_parts(&[b"HTTP_", b"X_Y"], &[b"1", b", ", b"2"]);
+        enc.pair_http(b"user-agent-2", &[b"cu", b"rl"]);
         enc.pair(b"", b"");
         enc.finish();
         assert_eq!(got, want);

@@ -38,17 +38,35 @@ struct RequestCtx<'a> {
 /// Decimal digits of `n`, without allocating.
 struct Dec([u8; 20], usize);
 
+/// "00" to "99": `Dec` writes two digits per division.
+const TWO_DIGITS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 impl Dec {
     fn new(mut n: u64) -> Dec {
         let mut b = [0u8; 20];
         let mut i = b.len();
-        loop {
+        while n >= 100 {
+            let d = (n % 100) as usize * 2;
+            n /= 100;
+            i -= 2;
+            b[i..i + 2].copy_from_slice(&TWO_DIGITS[d..d + 2]);
+        }
+        if n >= 10 {
+            let d = n as usize * 2;
+            i -= 2;
+            b[i..i + 2].copy_from_slice(&TWO_DIGITS[d..d + 2]);
+        } else {
             i -= 1;
-            b[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            b[i] = b'0' + n as u8;
         }
         Dec(b, i)
     }
@@ -164,39 +182,43 @@ fn environ<B>(
     // are dropped; repeated headers are joined with ", ". HeaderMap names
     // are lower case, so two names never map to one variable.
     let headers = req.headers();
-    let mut key = Vec::with_capacity(64);
-    let mut parts: Vec<&[u8]> = Vec::new();
     for name in headers.keys() {
         let n = name.as_str();
         if !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             continue;
         }
-        key.clear();
-        match n {
-            "content-type" => key.extend_from_slice(b"CONTENT_TYPE"),
-            "content-length" => key.extend_from_slice(b"CONTENT_LENGTH"),
+        let key: Option<&[u8]> = match n {
+            "content-type" => Some(b"CONTENT_TYPE"),
+            "content-length" => Some(b"CONTENT_LENGTH"),
             "authorization" if !mount.pass_authorization => continue,
             // httpoxy: never let a client set HTTP_PROXY.
             "proxy" => continue,
-            _ => {
-                key.extend_from_slice(b"HTTP_");
-                key.extend(n.bytes().map(|b| {
-                    if b == b'-' {
-                        b'_'
-                    } else {
-                        b.to_ascii_uppercase()
-                    }
-                }));
+            // (HTTP_ and the name, written by `pair_http`.)
+            _ => None,
+        };
+        // Most headers come once: their value as it is, with nothing to
+        // gather.
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else {
+            continue;
+        };
+        let joined: Vec<&[u8]>;
+        let value: &[&[u8]] = match values.next() {
+            None => &[first.as_bytes()],
+            Some(second) => {
+                let mut parts = vec![first.as_bytes(), b", ", second.as_bytes()];
+                for v in values {
+                    parts.push(b", ");
+                    parts.push(v.as_bytes());
+                }
+                joined = parts;
+                &joined
             }
+        };
+        match key {
+            Some(key) => enc.pair_parts(&[key], value),
+            None => enc.pair_http(n.as_bytes(), value),
         }
-        parts.clear();
-        for (i, v) in headers.get_all(name).iter().enumerate() {
-            if i > 0 {
-                parts.push(b", ");
-            }
-            parts.push(v.as_bytes());
-        }
-        enc.pair_parts(&[&key], &parts);
     }
     enc.pair(b"mod_wsgi.process_group", group.as_bytes());
     enc.pair(b"quill.process_group", group.as_bytes());
