@@ -15,8 +15,8 @@
 # threads; the figures are the worker's (its busiest thread is its I/O
 # thread). PATH is a scenario of app.wsgi (/hello, /django).
 #
-# H2LOAD_ARGS (env) adds arguments to both h2load runs (`-H 'Name: value'`
-# for a browser's headers, for example).
+# HEADERS=FILE (env) sends each line of FILE as a request header besides
+# Host (bench/servers/browser-headers.txt: what a browser sends).
 #
 # The server runs under `valgrind --tool=callgrind --separate-threads=yes`;
 # h2load --h1 -c 10 sends 300 requests to warm up, the counters are zeroed,
@@ -71,7 +71,11 @@ else
 fi
 pid=$(pgrep -f -- "$pattern" | sort -n | tail -1)
 extra_h2load=()
-if [ -n "${H2LOAD_ARGS:-}" ]; then eval "extra_h2load=($H2LOAD_ARGS)"; fi
+if [ -n "${HEADERS:-}" ]; then
+  while IFS= read -r line; do
+    [ -n "$line" ] && extra_h2load+=(-H "$line")
+  done <"$HEADERS"
+fi
 h2load --h1 -n 300 -c 10 "${extra_h2load[@]}" "http://127.0.0.1:$port$path" >/dev/null
 callgrind_control -z "$pid" >/dev/null
 h2load --h1 -n "$n" -c 10 "${extra_h2load[@]}" "http://127.0.0.1:$port$path" | grep -E '^requests:'
