@@ -303,10 +303,6 @@ impl Framing {
     }
 }
 
-/// The framing of the body after `head`: chunked when the last
-/// Transfer-Encoding ends in `chunked`, a Content-Length when all of them
-/// agree, none without either; opaque for what hyper will refuse or treat
-/// specially (another transfer coding, CONNECT, a bad length).
 /// Where the first CR or LF of `bytes` is. Header lines are short (tens
 /// of bytes): eight bytes at a time in a word beats memchr's vector
 /// search, whose set-up costs more than such a line.
@@ -336,6 +332,10 @@ fn cr_or_lf(bytes: &[u8]) -> Option<usize> {
         .map(|p| at + p)
 }
 
+/// The framing of the body after `head`: chunked when the last
+/// Transfer-Encoding ends in `chunked`, a Content-Length when all of them
+/// agree, none without either; opaque for what hyper will refuse or treat
+/// specially (another transfer coding, CONNECT, a bad length).
 fn body_of(head: &[u8]) -> State {
     if head
         .iter()
