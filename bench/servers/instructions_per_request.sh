@@ -45,17 +45,20 @@ case $mode in
       -e "s/^(ThreadsPerChild|ThreadLimit|MaxRequestWorkers|MinSpareThreads|MaxSpareThreads) .*/\1 $threads/" \
       "$dir/express.conf" >"$dir/one.conf"
     cmd=("$bindir/quill" serve "$dir/one.conf")
-    skip=--trace-children-skip='*(wsgi:*'
+    # Daemon mode's daemon processes are `quill-daemon`, its child `quill`
+    # (embedded mode's child is `quill-daemon`, and traced).
+    skip=()
+    if [ "$mode" = daemon ]; then skip=(--trace-children-skip='*/quill-daemon'); fi
     ;;
   granian)
     cmd=("$venv/bin/granian" --interface wsgi --workers 1 --blocking-threads 8
       --host 127.0.0.1 --port "$port" --working-dir "$here" --log-level error apps:application)
-    skip=--trace-children-skip=none
+    skip=()
     ;;
   *) echo "MODE is embedded, daemon or granian" >&2; exit 2 ;;
 esac
 
-setsid valgrind --tool=callgrind --trace-children=yes "$skip" --separate-threads=yes \
+setsid valgrind --tool=callgrind --trace-children=yes "${skip[@]}" --separate-threads=yes \
   --callgrind-out-file="$dir/cg.%p" "${cmd[@]}" >"$dir/valgrind.log" 2>&1 &
 leader=$!
 trap 'kill -- -$leader 2>/dev/null || true' EXIT

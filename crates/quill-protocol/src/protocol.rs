@@ -295,6 +295,15 @@ fn put_pairs<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     }
 }
 
+/// One length-prefixed string, the concatenation of `parts`.
+fn put_parts(dst: &mut BytesMut, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
+    for p in parts {
+        dst.put_slice(p);
+    }
+}
+
 fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
     dst.put_u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
     dst.put_slice(b);
@@ -389,13 +398,8 @@ impl<'a> HeadEncoder<'a> {
     /// One environ variable whose key and value are each the
     /// concatenation of `parts` (an `HTTP_*` name, joined header values).
     pub fn pair_parts(&mut self, key: &[&[u8]], value: &[&[u8]]) {
-        for parts in [key, value] {
-            let len: usize = parts.iter().map(|p| p.len()).sum();
-            self.dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-            for p in parts {
-                self.dst.put_slice(p);
-            }
-        }
+        put_parts(self.dst, key);
+        put_parts(self.dst, value);
         self.count += 1;
     }
 
@@ -417,11 +421,7 @@ impl<'a> HeadEncoder<'a> {
                 b.to_ascii_uppercase()
             };
         }
-        let len: usize = value.iter().map(|p| p.len()).sum();
-        self.dst.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-        for p in value {
-            self.dst.put_slice(p);
-        }
+        put_parts(self.dst, value);
         self.count += 1;
     }
 
