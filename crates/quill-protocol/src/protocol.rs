@@ -304,6 +304,7 @@ fn put_parts(dst: &mut BytesMut, parts: &[&[u8]]) {
     }
 }
 
+#[inline]
 fn put_bytes(dst: &mut BytesMut, b: &[u8]) {
     dst.put_u32(u32::try_from(b.len()).unwrap_or(u32::MAX));
     dst.put_slice(b);
@@ -388,7 +389,9 @@ impl<'a> HeadEncoder<'a> {
         }
     }
 
-    /// One environ variable.
+    /// One environ variable. (Inlined: most keys are literals, whose
+    /// copies then need no call to `memcpy`.)
+    #[inline]
     pub fn pair(&mut self, key: &[u8], value: &[u8]) {
         put_bytes(self.dst, key);
         put_bytes(self.dst, value);
