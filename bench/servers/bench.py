@@ -11,7 +11,8 @@ on 127.0.0.1. Prints a Markdown table (and writes it with --out).
 binary (before/after comparisons in one run). `NAME-embedded` (e.g.
 `quill-embedded`) is Quill build NAME with `--embedded-mode`. `--repeat N` runs every
 (scenario, server) pair N times, interleaved, and keeps the run with the
-median req/s. `--json FILE` keeps every run (for plot.py).
+median req/s; each round starts one server further down the list, so that
+a machine whose speed drifts during the run favours no server. `--json FILE` keeps every run (for plot.py).
 
 Every server is started by this script, on a private port, and stopped by
 PID (its own session) at the end of its run. Needs a release build of
@@ -332,8 +333,10 @@ def main():
     results, runs = [], []
     for scenario in a.scenarios.split(","):
         by_server = {s: [] for s in servers}
-        for _ in range(a.repeat):
-            for i, server in enumerate(servers):
+        for k in range(a.repeat):
+            order = list(enumerate(servers))
+            order = order[k % len(order):] + order[:k % len(order)]
+            for i, server in order:
                 r = run_one(server, scenario, a.port + i, a.processes, a.threads, a.duration)
                 print(r, file=sys.stderr, flush=True)
                 by_server[server].append(r)
