@@ -17,6 +17,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+/// mimalloc for Rust's allocations in the processes that run Python
+/// (Python keeps its own allocator): embedded mode's event loop and request
+/// threads and the daemons' request path allocate for less than with
+/// glibc's malloc. `quill` (the supervisor and the front-end children
+/// without Python) keeps glibc's, whose idle footprint is smaller
+/// (docs/benchmarks.md, "Build profile and allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     // The supervisor's hand-off, read and removed before anything else
