@@ -68,6 +68,33 @@ fn report_panics(log: Arc<ErrorLog>) {
     }));
 }
 
+/// The role argument that makes a program a front-end child.
+pub const ROLE: &str = "__frontend";
+
+/// How a front-end child is started, for its usage error.
+pub const USAGE: &str = "__frontend --spec FILE --slot N --generation G";
+
+/// A front-end child's arguments after [`ROLE`]: `--spec FILE --slot N
+/// --generation G`, in any order; `None` when one is missing, repeated as
+/// a flag without its value, or not a number. Read by hand, without
+/// clap: a child then maps none of the command line's code and texts.
+pub fn parse_args(args: &[std::ffi::OsString]) -> Option<(PathBuf, u32, u32)> {
+    let (mut spec, mut slot, mut generation) = (None, None, None);
+    for pair in args.chunks(2) {
+        let [flag, value] = pair else {
+            return None;
+        };
+        let number = || value.to_str().and_then(|v| v.parse::<u32>().ok());
+        match flag.to_str() {
+            Some("--spec") => spec = Some(PathBuf::from(value)),
+            Some("--slot") => slot = Some(number()?),
+            Some("--generation") => generation = Some(number()?),
+            _ => return None,
+        }
+    }
+    Some((spec?, slot?, generation?))
+}
+
 /// Runs a front-end child; returns its exit status.
 pub fn run(spec_path: &Path, slot: u32, generation: u32) -> i32 {
     run_with(spec_path, slot, generation, None)
@@ -286,4 +313,42 @@ async fn serve_child(
         &format!("front-end child in slot {slot} (generation {generation}) exiting: {why}"),
     );
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+    use std::ffi::OsString;
+    use std::path::PathBuf;
+
+    fn args(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn a_childs_arguments_are_read_in_any_order() {
+        let want = Some((PathBuf::from("/run/q/spec.json"), 3, 7));
+        assert_eq!(
+            parse_args(&args("--spec /run/q/spec.json --slot 3 --generation 7")),
+            want
+        );
+        assert_eq!(
+            parse_args(&args("--generation 7 --spec /run/q/spec.json --slot 3")),
+            want
+        );
+    }
+
+    #[test]
+    fn a_missing_bad_or_unknown_argument_is_refused() {
+        for bad in [
+            "",
+            "--spec f --slot 3",
+            "--spec f --slot three --generation 7",
+            "--spec f --slot 3 --generation -1",
+            "--spec f --slot 3 --generation 7 --verbose",
+            "--spec f --slot 3 --generation 7 --port 80",
+        ] {
+            assert_eq!(parse_args(&args(bad)), None, "{bad:?}");
+        }
+    }
 }

@@ -575,7 +575,7 @@ impl ChildProcesses for RealChildren {
         };
         let mut cmd = tokio::process::Command::new(exe);
         cmd.envs(self.embedded_env.iter().flatten().map(|(k, v)| (k, v)));
-        cmd.arg("__frontend")
+        cmd.arg(crate::child::ROLE)
             .arg("--spec")
             .arg(&self.spec)
             .arg("--slot")

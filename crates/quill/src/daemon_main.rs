@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         ExitCode::from(u8::try_from(quill_daemon::daemon::run(Path::new(spec))).unwrap_or(1))
     };
     match (args.as_slice(), from_env) {
-        ([role, rest @ ..], _) if role == "__frontend" => frontend(rest),
+        ([role, rest @ ..], _) if role == quill_server::child::ROLE => frontend(rest),
         ([flag, spec], _) if flag == "--spec" => run(spec),
         ([], Some(spec)) => run(&spec),
         _ => {
@@ -62,23 +62,7 @@ const USAGE: &str = "usage: quill-daemon --spec FILE\n       \
 
 /// A front-end child hosting Python (embedded mode).
 fn frontend(args: &[std::ffi::OsString]) -> ExitCode {
-    let mut spec = None;
-    let mut slot = None;
-    let mut generation = None;
-    for pair in args.chunks(2) {
-        let [flag, value] = pair else {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        };
-        let number = || value.to_str().and_then(|v| v.parse::<u32>().ok());
-        match flag.to_str() {
-            Some("--spec") => spec = Some(Path::new(value).to_path_buf()),
-            Some("--slot") => slot = number(),
-            Some("--generation") => generation = number(),
-            _ => {}
-        }
-    }
-    let (Some(spec), Some(slot), Some(generation)) = (spec, slot, generation) else {
+    let Some((spec, slot, generation)) = quill_server::child::parse_args(args) else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };

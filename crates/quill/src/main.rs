@@ -109,20 +109,6 @@ enum Command {
         #[arg(long)]
         spec: std::path::PathBuf,
     },
-    /// A front-end child process (started by the supervisor of `quill
-    /// serve` / `quill express`).
-    #[command(name = "__frontend", hide = true)]
-    Frontend {
-        /// The children's spec, written by the supervisor.
-        #[arg(long)]
-        spec: std::path::PathBuf,
-        /// Its scoreboard slot.
-        #[arg(long)]
-        slot: u32,
-        /// Its generation.
-        #[arg(long)]
-        generation: u32,
-    },
     /// Generate reference documentation from the built-in definitions.
     #[command(hide = true)]
     Docs {
@@ -134,6 +120,20 @@ enum Command {
 fn main() -> ExitCode {
     // The pool's maintenance ticks keep httpd's phase from here.
     let _ = quill_server::supervisor::PROCESS_START.set(std::time::Instant::now());
+    // A front-end child reads its three arguments by hand: without clap's
+    // command tree it touches less of this program (its idle RSS,
+    // docs/benchmarks.md "Build profile and allocator").
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    if let [role, rest @ ..] = args.as_slice()
+        && role == quill_server::child::ROLE
+    {
+        let Some((spec, slot, generation)) = quill_server::child::parse_args(rest) else {
+            eprintln!("usage: quill {}", quill_server::child::USAGE);
+            return ExitCode::from(2);
+        };
+        let code = quill_server::child::run(&spec, slot, generation);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Config(args) => cmd_config::run(&args),
@@ -143,14 +143,6 @@ fn main() -> ExitCode {
         Command::Express(args) => cmd_express::run(&args),
         Command::Serve(args) => cmd_serve::run(&args),
         Command::Daemon { spec } => cmd_serve::exec_daemon(&spec),
-        Command::Frontend {
-            spec,
-            slot,
-            generation,
-        } => {
-            let code = quill_server::child::run(&spec, slot, generation);
-            ExitCode::from(u8::try_from(code).unwrap_or(1))
-        }
         Command::Docs { what } => match what.as_str() {
             "directives" => {
                 print!(
