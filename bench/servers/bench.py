@@ -12,7 +12,8 @@ binary (before/after comparisons in one run). `NAME-embedded` (e.g.
 `quill-embedded`) is Quill build NAME with `--embedded-mode`. `--repeat N` runs every
 (scenario, server) pair N times, interleaved, and keeps the run with the
 median req/s; each round starts one server further down the list, so that
-a machine whose speed drifts during the run favours no server. `--json FILE` keeps every run (for plot.py).
+a machine whose speed drifts during the run favours no server. `--json
+FILE` keeps every run (for plot.py).
 
 Every server is started by this script, on a private port, and stopped by
 PID (its own session) at the end of its run. Needs a release build of

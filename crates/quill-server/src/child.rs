@@ -75,9 +75,9 @@ pub const ROLE: &str = "__frontend";
 pub const USAGE: &str = "__frontend --spec FILE --slot N --generation G";
 
 /// A front-end child's arguments after [`ROLE`]: `--spec FILE --slot N
-/// --generation G`, in any order; `None` when one is missing, repeated as
-/// a flag without its value, or not a number. Read by hand, without
-/// clap: a child then maps none of the command line's code and texts.
+/// --generation G`, in any order; `None` when one is missing, a flag has
+/// no value or is unknown, or a number does not parse. Read by hand,
+/// without clap: a child then runs none of the command line's code.
 pub fn parse_args(args: &[std::ffi::OsString]) -> Option<(PathBuf, u32, u32)> {
     let (mut spec, mut slot, mut generation) = (None, None, None);
     for pair in args.chunks(2) {
