@@ -11,15 +11,12 @@
 # child), then stops that session, by its leader's process group.
 set -euo pipefail
 bindir=$1 port=${2:-19900}
+. "$(dirname "$0")/session.sh"
+# (Kept after the run: the server's log is in it.)
 dir=$(mktemp -d /tmp/quill-rss.XXXXXX)
-setsid "$bindir/quill" express --processes 2 --threads 8 --host 127.0.0.1 --port "$port" \
-  --server-root "$dir" >"$dir/out" 2>&1 &
-leader=$!
-trap 'kill -- -$leader 2>/dev/null || true; rm -rf "$dir"' EXIT
-for _ in $(seq 120); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port/" && break
-  sleep 0.5
-done
+start_session "$dir/out" "$bindir/quill" express --processes 2 --threads 8 \
+  --host 127.0.0.1 --port "$port" --server-root "$dir"
+wait_for "http://127.0.0.1:$port/"
 sleep 2
 for pid in $(pgrep -s "$leader"); do
   rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status")

@@ -58,14 +58,11 @@ case $mode in
   *) echo "MODE is embedded, daemon or granian" >&2; exit 2 ;;
 esac
 
-setsid valgrind --tool=callgrind --trace-children=yes "${skip[@]}" --separate-threads=yes \
-  --callgrind-out-file="$dir/cg.%p" "${cmd[@]}" >"$dir/valgrind.log" 2>&1 &
-leader=$!
-trap 'kill -- -$leader 2>/dev/null || true' EXIT
-for _ in $(seq 120); do
-  curl -sf -o /dev/null "http://127.0.0.1:$port$path" && break
-  sleep 1
-done
+. "$here/session.sh"
+start_session "$dir/valgrind.log" valgrind --tool=callgrind --trace-children=yes "${skip[@]}" \
+  --separate-threads=yes --callgrind-out-file="$dir/cg.%p" "${cmd[@]}"
+# (Slow to start under valgrind.)
+wait_for "http://127.0.0.1:$port$path" 120
 # The process serving: the front-end child, or Granian's worker.
 if [ "$mode" = granian ]; then
   pattern="granian --interface"
