@@ -674,9 +674,30 @@ impl ErrorStream {
 /// each key, the string of its last value, taken again while the value
 /// does not change (most CGI values are the same from one request to the
 /// next: the server's names, the script, the protocol, the method).
+///
+/// Items whose value stayed the same for a few requests in a row are
+/// *steady*: they are in the dict each environ starts as a copy of, and a
+/// request that brings the same value again sets nothing for them. A
+/// steady item whose value changes is set like any other, one a request
+/// lacks is deleted from its environ, and either leaves the steady items
+/// (and comes back only after a longer run of equal values each time).
 #[derive(Debug)]
 pub struct EnvironCache {
+    /// The constant `wsgi.*` items.
     template: Py<PyDict>,
+    /// `template` plus the steady items: what each environ starts as.
+    steady: Py<PyDict>,
+    /// How many entries are steady.
+    steady_count: usize,
+    /// Steady entries this request brought (each counted once).
+    steady_seen: usize,
+    /// Entries to make steady after this request.
+    promote: Vec<usize>,
+    /// The steady items changed: `steady` is built again after this
+    /// request.
+    rebuild: bool,
+    /// Requests so far: `CachedKey::seen` is compared with it.
+    request: u64,
     /// The keys seen so far, in the order first seen.
     entries: Vec<CachedKey>,
     /// Each key's place in `entries`.
@@ -742,6 +763,38 @@ struct CachedKey {
     /// Values in a row that differed from the one before; at
     /// [`VOLATILE`] the key's values are no longer kept (a port, an id).
     changes: u8,
+    /// Requests in a row that brought the key with its last value.
+    same: u8,
+    /// In `EnvironCache::steady`.
+    steady: bool,
+    /// Times it left the steady items.
+    demoted: u8,
+    /// The last request (`EnvironCache::request`) that brought the key.
+    seen: u64,
+}
+
+/// How an item of a request's environ is set.
+enum Item<'py> {
+    /// Already there: a steady item with the same value.
+    Steady,
+    /// To set: its key and value.
+    Set(Bound<'py, PyString>, Bound<'py, PyString>),
+}
+
+/// Requests in a row with the same value that make a key steady, doubled
+/// each time it left the steady items; after [`MAX_DEMOTIONS`] it stays
+/// out (a value that keeps changing now and then is cheaper set every
+/// time than the steady dict built again).
+const STEADY_AFTER: u8 = 2;
+const MAX_DEMOTIONS: u8 = 4;
+
+impl CachedKey {
+    fn may_become_steady(&self) -> bool {
+        !self.steady
+            && self.value.is_some()
+            && self.demoted < MAX_DEMOTIONS
+            && self.same >= STEADY_AFTER << self.demoted
+    }
 }
 
 /// Changes in a row after which a key's values are no longer kept.
@@ -825,8 +878,15 @@ impl EnvironCache {
         t.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
         t.set_item("mod_wsgi.version", (4, 9, 4))?;
         t.set_item("quill.version", (0, 1, 0))?;
+        let steady = t.copy()?.unbind();
         Ok(EnvironCache {
             template: t.unbind(),
+            steady,
+            steady_count: 0,
+            steady_seen: 0,
+            promote: Vec::new(),
+            rebuild: false,
+            request: 0,
             entries: Vec::new(),
             index: std::collections::HashMap::default(),
             by_position: Vec::new(),
@@ -857,15 +917,15 @@ impl EnvironCache {
         }
     }
 
-    /// The strings of an environ item, the `pos`-th: its key's and its
-    /// value's.
+    /// How to set an environ item, the `pos`-th: nothing (a steady item
+    /// with its value), or its key's and its value's strings.
     fn item<'py>(
         &mut self,
         py: Python<'py>,
         pos: usize,
         k: &[u8],
         v: &[u8],
-    ) -> PyResult<(Bound<'py, PyString>, Bound<'py, PyString>)> {
+    ) -> PyResult<Item<'py>> {
         let Some(e) = self.find(pos, k) else {
             // Keys are interned, as the application's own literals are:
             // its lookups then find them by identity.
@@ -882,22 +942,53 @@ impl EnvironCache {
                     key: key.clone().unbind(),
                     value: kept,
                     changes: 0,
+                    same: 0,
+                    steady: false,
+                    demoted: 0,
+                    seen: self.request,
                 });
                 let e = self.entries.len() - 1;
                 self.index.insert(Bytes::copy_from_slice(k), e);
                 self.remember(pos, e);
             }
-            return Ok((key, value));
+            return Ok(Item::Set(key, value));
         };
+        let request = self.request;
         let entry = &mut self.entries[e];
-        let key = entry.key.bind(py).clone();
+        // (A name the request brings twice counts once.)
+        let first = entry.seen != request;
+        entry.seen = request;
+        if entry.steady && first {
+            self.steady_seen += 1;
+        }
         if let Some((bytes, s)) = &entry.value
             && bytes.as_slice() == v
         {
             entry.changes = 0;
-            return Ok((key, s.bind(py).clone()));
+            if first {
+                entry.same = entry.same.saturating_add(1);
+            }
+            if entry.steady {
+                return Ok(Item::Steady);
+            }
+            let s = s.bind(py).clone();
+            if first && entry.may_become_steady() {
+                self.promote.push(e);
+            }
+            return Ok(Item::Set(self.entries[e].key.bind(py).clone(), s));
         }
+        let key = entry.key.bind(py).clone();
         let value = latin1_py(py, v)?;
+        entry.same = 0;
+        if entry.steady {
+            // Set over the copied value; out of the steady items (it was
+            // counted in `steady_seen` at its first sighting).
+            entry.steady = false;
+            entry.demoted = entry.demoted.saturating_add(1);
+            self.steady_count -= 1;
+            self.steady_seen -= 1;
+            self.rebuild = true;
+        }
         entry.changes = entry.changes.saturating_add(1);
         if entry.changes >= VOLATILE || v.len() > MAX_CACHED_VALUE {
             entry.value = None;
@@ -907,7 +998,64 @@ impl EnvironCache {
             bytes.extend_from_slice(v);
             entry.value = Some((bytes, value.clone().unbind()));
         }
-        Ok((key, value))
+        Ok(Item::Set(key, value))
+    }
+
+    /// A new request's environ: a copy of the steady items.
+    fn start<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        // (Left to do when the last environ failed half-way.)
+        if self.rebuild {
+            self.build_steady(py)?;
+        }
+        self.request += 1;
+        self.steady_seen = 0;
+        self.steady.bind(py).copy()
+    }
+
+    /// After a request's items: deletes from `env` the steady items the
+    /// request did not bring (they leave the steady items), and builds
+    /// the steady dict again if its items changed.
+    fn finish(&mut self, py: Python<'_>, env: &Bound<'_, PyDict>) -> PyResult<()> {
+        if self.steady_seen < self.steady_count {
+            let request = self.request;
+            for entry in &mut self.entries {
+                if entry.steady && entry.seen != request {
+                    env.del_item(entry.key.bind(py))?;
+                    entry.steady = false;
+                    entry.same = 0;
+                    entry.demoted = entry.demoted.saturating_add(1);
+                    self.steady_count -= 1;
+                    self.rebuild = true;
+                }
+            }
+        }
+        if !self.rebuild && self.promote.is_empty() {
+            return Ok(());
+        }
+        for e in std::mem::take(&mut self.promote) {
+            let entry = &mut self.entries[e];
+            if entry.may_become_steady() {
+                entry.steady = true;
+                self.steady_count += 1;
+            }
+        }
+        self.build_steady(py)
+    }
+
+    /// Builds the steady dict anew from the entries, not changed in
+    /// place: a dict with deleted items would be copied item by item,
+    /// into a table not sized for a whole environ.
+    fn build_steady(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.rebuild = true;
+        let steady = self.template.bind(py).copy()?;
+        for entry in self.entries.iter().filter(|e| e.steady) {
+            if let Some((_, value)) = &entry.value {
+                steady.set_item(entry.key.bind(py), value.bind(py))?;
+            }
+        }
+        self.steady = steady.unbind();
+        self.rebuild = false;
+        Ok(())
     }
 }
 
@@ -972,13 +1120,17 @@ pub fn environ<'py>(
     input: Input,
     request: &RequestFacts,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let env = cache.template.bind(py).copy()?;
+    let env = cache.start(py)?;
     let mut pos = 0;
     let (https, remote) = cgi_items(head, |k, v| {
-        let (key, value) = cache.item(py, pos, k, v)?;
+        let item = cache.item(py, pos, k, v)?;
         pos += 1;
-        env.set_item(key, value)
+        match item {
+            Item::Steady => Ok(()),
+            Item::Set(key, value) => env.set_item(key, value),
+        }
     })?;
+    cache.finish(py, &env)?;
     let f = &cache.fixed;
     let scheme = if https { &f.https } else { &f.http };
     env.set_item(f.url_scheme.bind(py), scheme.bind(py))?;

@@ -190,9 +190,11 @@ fn repeated_request_headers_are_joined(interp: Interp) {
 }
 
 /// A request thread reuses the strings of values that did not change
-/// since its last request (crates/quill-daemon/src/bridge.rs,
+/// since its last request, and starts each environ as a copy of the items
+/// that stayed the same for a few requests (crates/quill-daemon/src/bridge.rs,
 /// `EnvironCache`): every request still sees its own values, whether they
-/// repeat, alternate, change every time, or are long.
+/// repeat, alternate, change every time, are long, change after a long
+/// run, or stop coming after one.
 fn environ_values_are_each_requests_own(interp: Interp) {
     let (s, _statics) = server(interp);
     let agent = agent();
@@ -207,12 +209,20 @@ fn environ_values_are_each_requests_own(interp: Interp) {
         if i % 2 == 0 {
             req = req.header("X-Even", "yes");
         }
+        // Present for twelve requests, absent for twelve, and so on.
+        let run = (i / 12) % 2 == 0;
+        if run {
+            req = req.header("X-Run", "steady");
+        }
+        // Changes in the request where X-Run stops coming again.
+        let phase = if i < 36 { "one" } else { "two" };
         let which = format!("X-Which-{}", i % 3);
         let r = req
             .header(&which, "1")
             .header("X-Seq", seq)
             .header("X-Long", long)
             .header("X-Count", i.to_string())
+            .header("X-Phase", phase)
             .call()
             .unwrap_or_else(|e| panic!("request {i}: {e}"));
         let e = json(&r.into_body().read_to_string().expect("body"));
@@ -222,6 +232,9 @@ fn environ_values_are_each_requests_own(interp: Interp) {
             let got = e.get(format!("HTTP_X_WHICH_{k}")).and_then(|v| v.as_str());
             assert_eq!(got, (i % 3 == k).then_some("1"), "request {i}, X-Which-{k}");
         }
+        let got = e.get("HTTP_X_RUN").and_then(|v| v.as_str());
+        assert_eq!(got, run.then_some("steady"), "request {i}, X-Run");
+        assert_eq!(e["HTTP_X_PHASE"], phase, "request {i}");
         assert_eq!(e["HTTP_X_SEQ"], seq, "request {i}");
         assert_eq!(e["HTTP_X_LONG"], long.as_str(), "request {i}");
         assert_eq!(e["HTTP_X_COUNT"], i.to_string(), "request {i}");
