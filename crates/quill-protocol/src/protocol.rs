@@ -428,6 +428,13 @@ impl<'a> HeadEncoder<'a> {
         self.count += 1;
     }
 
+    /// Pairs encoded once ([`PairsBlock`]), copied in one piece: the
+    /// frame's bytes are those of [`HeadEncoder::pair`] for each.
+    pub fn block(&mut self, block: &PairsBlock) {
+        self.dst.extend_from_slice(&block.bytes);
+        self.count += block.count;
+    }
+
     /// Patches the frame length and the pair count.
     pub fn finish(self) {
         let len = self.dst.len() - self.start - FRAME_HEADER_LEN;
@@ -435,6 +442,31 @@ impl<'a> HeadEncoder<'a> {
         self.dst[self.start + 1..self.start + 5].copy_from_slice(&len);
         let at = self.start + FRAME_HEADER_LEN + 3;
         self.dst[at..at + 4].copy_from_slice(&self.count.to_be_bytes());
+    }
+}
+
+/// Environ pairs encoded once, for [`HeadEncoder::block`] to add to many
+/// `Head` frames (pairs whose values are the same for every request to a
+/// mount).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairsBlock {
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+impl PairsBlock {
+    pub fn new<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut bytes = Vec::new();
+        let mut count = 0;
+        for (k, v) in pairs {
+            for part in [k.as_ref(), v.as_ref()] {
+                let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+                bytes.extend_from_slice(&len.to_be_bytes());
+                bytes.extend_from_slice(part);
+            }
+            count += 1;
+        }
+        PairsBlock { bytes, count }
     }
 }
 
@@ -757,6 +789,8 @@ mod tests {
                 ("HTTP_X_Y", "1, 2"),
                 ("HTTP_USER_AGENT_2", "curl"),
                 ("", ""),
+                ("SCRIPT_FILENAME", "/srv/app.wsgi"),
+                ("CONTEXT_PREFIX", ""),
             ]
             .into_iter()
             .collect(),
@@ -769,6 +803,11 @@ mod tests {
         enc.pair_parts(&[b"HTTP_", b"X_Y"], &[b"1", b", ", b"2"]);
         enc.pair_http(b"user-agent-2", &[b"cu", b"rl"]);
         enc.pair(b"", b"");
+        enc.block(&PairsBlock::new([
+            ("SCRIPT_FILENAME", "/srv/app.wsgi"),
+            ("CONTEXT_PREFIX", ""),
+        ]));
+        enc.block(&PairsBlock::default());
         enc.finish();
         assert_eq!(got, want);
     }

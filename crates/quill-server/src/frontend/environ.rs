@@ -13,7 +13,7 @@ use super::error::{Client, FrontError};
 use super::route::{Ends, RouteTable};
 use super::version_str;
 use crate::plan::Mount;
-use crate::protocol::{HeadEncoder, VERSION};
+use crate::protocol::{HeadEncoder, PairsBlock, VERSION};
 
 /// What the environ takes from outside the request.
 #[derive(Debug, Clone)]
@@ -107,6 +107,76 @@ impl IpText {
     }
 }
 
+/// A mount's environ pairs that are the same for every request to it,
+/// encoded once (`RouteTable::environ_blocks`, beside `mounts`).
+#[derive(Debug, Clone, Default)]
+pub struct MountBlocks {
+    files: PairsBlock,
+    wsgi: PairsBlock,
+}
+
+/// The script's and the document root's pairs.
+fn files_pairs<'a>(mount: &'a Mount, root: &'a [u8]) -> [(&'a [u8], &'a [u8]); 4] {
+    [
+        (
+            b"SCRIPT_FILENAME",
+            mount.script.as_os_str().as_encoded_bytes(),
+        ),
+        (b"DOCUMENT_ROOT", root),
+        (b"CONTEXT_DOCUMENT_ROOT", root),
+        (b"CONTEXT_PREFIX", b""),
+    ]
+}
+
+/// The process and application group's pairs and the handler's.
+fn wsgi_pairs<'a>(mount: &'a Mount, group: &'a str) -> [(&'a [u8], &'a [u8]); 8] {
+    [
+        (b"mod_wsgi.process_group", group.as_bytes()),
+        (b"quill.process_group", group.as_bytes()),
+        (
+            b"mod_wsgi.application_group",
+            mount.application_group.as_bytes(),
+        ),
+        (
+            b"quill.application_group",
+            mount.application_group.as_bytes(),
+        ),
+        (b"mod_wsgi.callable_object", mount.callable.as_bytes()),
+        (
+            b"mod_wsgi.script_reloading",
+            if mount.script_reloading { b"1" } else { b"0" },
+        ),
+        (b"mod_wsgi.request_handler", b"wsgi-script"),
+        (b"mod_wsgi.handler_script", b""),
+    ]
+}
+
+/// The process group's name in the environ: the daemon group's, or
+/// mod_wsgi's `""` in embedded mode; `None` when `mount` names a group
+/// the table does not have.
+fn group_of<'t>(table_groups: &'t [String], mount: &Mount) -> Option<&'t str> {
+    match mount.group {
+        Some(g) => table_groups.get(g).map(String::as_str),
+        None => Some(""),
+    }
+}
+
+/// Each mount's [`MountBlocks`], in the order of `mounts`.
+pub fn mount_blocks(
+    mounts: &[Mount],
+    groups: &[String],
+    document_root: &std::path::Path,
+) -> Vec<MountBlocks> {
+    let root = document_root.as_os_str().as_encoded_bytes();
+    mounts
+        .iter()
+        .map(|m| MountBlocks {
+            files: PairsBlock::new(files_pairs(m, root)),
+            wsgi: PairsBlock::new(wsgi_pairs(m, group_of(groups, m).unwrap_or(""))),
+        })
+        .collect()
+}
+
 /// Writes the CGI variables of a request (docs/protocol.md "Environ")
 /// into the `Head` frame being encoded.
 fn environ<B>(
@@ -128,6 +198,13 @@ fn environ<B>(
                 .map_or(h, |(n, _)| n)
                 .as_bytes()
         });
+    // (None for a mount that is not the table's own: each pair is then
+    // written one by one, the same bytes.)
+    let blocks = table
+        .mounts
+        .iter()
+        .position(|m| std::ptr::eq(m, mount))
+        .and_then(|i| table.environ_blocks.get(i));
     let local_port = Dec::new(u64::from(ctx.ends.local.port()));
     let local_ip = IpText::new(ctx.ends.local.ip());
     // SetEnvIf's variables first: as in mod_wsgi, the CGI variables
@@ -170,14 +247,15 @@ fn environ<B>(
         b"REMOTE_PORT",
         Dec::new(u64::from(ctx.ends.peer.port())).as_bytes(),
     );
-    enc.pair(
-        b"SCRIPT_FILENAME",
-        mount.script.as_os_str().as_encoded_bytes(),
-    );
-    let root = table.document_root.as_os_str().as_encoded_bytes();
-    enc.pair(b"DOCUMENT_ROOT", root);
-    enc.pair(b"CONTEXT_DOCUMENT_ROOT", root);
-    enc.pair(b"CONTEXT_PREFIX", b"");
+    match blocks {
+        Some(b) => enc.block(&b.files),
+        None => {
+            let root = table.document_root.as_os_str().as_encoded_bytes();
+            for (k, v) in files_pairs(mount, root) {
+                enc.pair(k, v);
+            }
+        }
+    }
     // Headers: names with characters other than letters, digits and `-`
     // are dropped; repeated headers are joined with ", ". HeaderMap names
     // are lower case, so two names never map to one variable.
@@ -220,23 +298,14 @@ fn environ<B>(
             None => enc.pair_http(n.as_bytes(), value),
         }
     }
-    enc.pair(b"mod_wsgi.process_group", group.as_bytes());
-    enc.pair(b"quill.process_group", group.as_bytes());
-    enc.pair(
-        b"mod_wsgi.application_group",
-        mount.application_group.as_bytes(),
-    );
-    enc.pair(
-        b"quill.application_group",
-        mount.application_group.as_bytes(),
-    );
-    enc.pair(b"mod_wsgi.callable_object", mount.callable.as_bytes());
-    enc.pair(
-        b"mod_wsgi.script_reloading",
-        if mount.script_reloading { b"1" } else { b"0" },
-    );
-    enc.pair(b"mod_wsgi.request_handler", b"wsgi-script");
-    enc.pair(b"mod_wsgi.handler_script", b"");
+    match blocks {
+        Some(b) => enc.block(&b.wsgi),
+        None => {
+            for (k, v) in wsgi_pairs(mount, group) {
+                enc.pair(k, v);
+            }
+        }
+    }
     enc.pair(b"mod_wsgi.listener_host", local_ip.as_bytes());
     enc.pair(b"mod_wsgi.listener_port", local_port.as_bytes());
     let start = Dec::new(ctx.stamps.request_start);
@@ -284,11 +353,7 @@ pub(super) fn prepare<B: Body>(
     path_info: &[u8],
     stamps: impl FnOnce() -> Stamps,
 ) -> Result<(BytesMut, B), FrontError> {
-    // (Embedded mode's process group is mod_wsgi's `""`.)
-    let group = match mount.group {
-        Some(g) => table.groups.get(g).ok_or_else(FrontError::no_group)?,
-        None => "",
-    };
+    let group = group_of(&table.groups, mount).ok_or_else(FrontError::no_group)?;
     let remote = Client(ends.peer);
 
     // Request body framing checks, as mod_wsgi does them.

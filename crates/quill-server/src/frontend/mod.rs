@@ -186,6 +186,7 @@ impl FrontEnd {
                 server_name: s.server_name.clone(),
                 document_root: s.document_root.clone(),
                 mounts: s.mounts.clone(),
+                environ_blocks: environ::mount_blocks(&s.mounts, &groups, &s.document_root),
                 aliases: s.aliases.clone(),
                 groups: groups.clone(),
                 encoded_slashes: s.encoded_slashes,

@@ -246,6 +246,10 @@ pub struct RouteTable {
     pub document_root: PathBuf,
     /// `WSGIScriptAlias` mounts, in configuration order.
     pub mounts: Vec<Mount>,
+    /// Each mount's environ pairs that every request to it has, encoded
+    /// once (`environ::mount_blocks`); empty: each pair is written per
+    /// request.
+    pub environ_blocks: Vec<super::environ::MountBlocks>,
     /// `Alias`es, in configuration order.
     pub aliases: Vec<StaticAlias>,
     /// The daemon groups' names, indexed by [`Mount::group`].
@@ -776,6 +780,8 @@ mod tests {
                 script_reloading: true,
                 group_visible: true,
             }],
+            // (Written pair by pair: `heads_are_the_same_with_blocks`.)
+            environ_blocks: Vec::new(),
             aliases: vec![StaticAlias {
                 url: "/static".into(),
                 path: "/srv/docs/sub".into(),
@@ -991,6 +997,58 @@ mod tests {
                 "{} bytes of head in {room} bytes of room",
                 head.len()
             );
+        }
+    }
+
+    /// A mount's pairs encoded once (`environ::mount_blocks`) give the
+    /// same `Head` frame as the pairs written one by one, for a daemon
+    /// mount and an embedded one.
+    #[test]
+    fn heads_are_the_same_with_blocks() {
+        let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
+        let stamps = || Stamps {
+            request_start: 1,
+            queue_start: 2,
+            request_id: "id".into(),
+        };
+        for embedded in [false, true] {
+            let mut table = probe_table();
+            if embedded {
+                table.mounts[0].group = None;
+                table.mounts[0].application_group = "app|/app".into();
+                table.mounts[0].script_reloading = false;
+            }
+            let mut blocks = table.clone();
+            blocks.environ_blocks = super::super::environ::mount_blocks(
+                &blocks.mounts,
+                &blocks.groups,
+                &blocks.document_root,
+            );
+            assert_eq!(blocks.environ_blocks.len(), 1);
+            let head = |table: &RouteTable| {
+                let req = parse_head(
+                    b"GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n",
+                    true,
+                    8190,
+                    ENDS.peer,
+                )
+                .expect("a head")
+                .expect("whole");
+                let Ok(Routed::Wsgi { head, .. }) =
+                    route_request(req, &Sites::single(table.clone()), ENDS, stamps, &log)
+                else {
+                    panic!("not routed to the application");
+                };
+                head
+            };
+            let (one_by_one, with_blocks) = (head(&table), head(&blocks));
+            assert_eq!(one_by_one, with_blocks, "embedded: {embedded}");
+            let Ok(Some(Frame::Head(h))) = decode(&mut one_by_one.clone()) else {
+                panic!("not a head");
+            };
+            let group: &[u8] = if embedded { b"" } else { b"app" };
+            assert_eq!(h.get("mod_wsgi.process_group"), Some(group));
+            assert_eq!(h.get("SCRIPT_FILENAME"), Some(&b"/srv/lifecycle.wsgi"[..]));
         }
     }
 
