@@ -1046,6 +1046,7 @@ impl EnvironCache {
     /// place: a dict with deleted items would be copied item by item,
     /// into a table not sized for a whole environ.
     fn build_steady(&mut self, py: Python<'_>) -> PyResult<()> {
+        // (Still set if this fails half-way: `start` tries again.)
         self.rebuild = true;
         let steady = self.template.bind(py).copy()?;
         for entry in self.entries.iter().filter(|e| e.steady) {

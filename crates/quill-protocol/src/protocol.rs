@@ -455,6 +455,7 @@ pub struct PairsBlock {
 }
 
 impl PairsBlock {
+    /// `pairs`, in their order, encoded as a `Head` frame holds them.
     pub fn new<K: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         let mut bytes = Vec::new();
         let mut count = 0;
