@@ -759,7 +759,7 @@ pub fn environ_fault(environ: &quill_protocol::protocol::Pairs) -> Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frontend::parse_head;
+    use crate::frontend::{Declared, parse_head};
     use quill_protocol::protocol::{Frame, RequestHead, decode};
 
     /// What the probe suite's configuration (crates/quill/tests/serve/probes.rs)
@@ -810,6 +810,13 @@ mod tests {
             queue_start: 2,
             request_id: "0-1".into(),
         }
+    }
+
+    /// The request a whole, valid head makes.
+    fn whole(bytes: &[u8]) -> Request<Declared> {
+        parse_head(bytes, true, 8190, ENDS.peer)
+            .expect("a head")
+            .expect("whole")
     }
 
     /// The environ of a `Head` frame, checked: names are CGI/WSGI names
@@ -984,9 +991,7 @@ mod tests {
             request_id: format!("{}-{}", u64::MAX, u64::MAX),
         };
         for bytes in ["GET /app HTTP/1.1\r\nHost: x\r\n\r\n", browser.as_str()] {
-            let req = parse_head(bytes.as_bytes(), true, 8190, ENDS.peer)
-                .expect("a head")
-                .expect("whole");
+            let req = whole(bytes.as_bytes());
             let room = super::super::environ::head_capacity(&req);
             let Ok(Routed::Wsgi { head, .. }) = route_request(req, &sites, ENDS, longest, &log)
             else {
@@ -1006,11 +1011,6 @@ mod tests {
     #[test]
     fn heads_are_the_same_with_blocks() {
         let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
-        let stamps = || Stamps {
-            request_start: 1,
-            queue_start: 2,
-            request_id: "id".into(),
-        };
         for embedded in [false, true] {
             let mut table = probe_table();
             if embedded {
@@ -1026,14 +1026,7 @@ mod tests {
             );
             assert_eq!(blocks.environ_blocks.len(), 1);
             let head = |table: &RouteTable| {
-                let req = parse_head(
-                    b"GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n",
-                    true,
-                    8190,
-                    ENDS.peer,
-                )
-                .expect("a head")
-                .expect("whole");
+                let req = whole(b"GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n");
                 let Ok(Routed::Wsgi { head, .. }) =
                     route_request(req, &Sites::single(table.clone()), ENDS, stamps, &log)
                 else {
@@ -1077,9 +1070,7 @@ mod tests {
         let on = |listener: usize, host: &str, path: &str| {
             let log = ErrorLog::new(Level::Debug, Box::new(std::io::sink()));
             let bytes = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n");
-            let req = parse_head(bytes.as_bytes(), true, 8190, ENDS.peer)
-                .expect("a head")
-                .expect("whole");
+            let req = whole(bytes.as_bytes());
             let ends = Ends { listener, ..ENDS };
             match route_request(req, &sites, ends, stamps, &log) {
                 Ok(Routed::Alias { site, .. } | Routed::Wsgi { site, .. }) => {
